@@ -1,0 +1,23 @@
+import { defineConfig } from 'vitest/config';
+
+// One vitest run, several projects:
+//  - node:    unit tests next to their code (shared/, origin/, training/, infra/) and cross-tier tests in test/
+//  - workerd: the edge Worker inside workerd (edge/vitest.config.ts, Cloudflare vitest plugin)
+//  - faults:  heavier fault and soak runs (npm run test:faults), kept out of `npm test`
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'node',
+          environment: 'node',
+          include: ['{shared,origin,training,infra,scripts,test}/**/*.test.ts'],
+          exclude: ['test/faults/**', 'node_modules/**'],
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+        },
+      },
+    ],
+  },
+});
