@@ -1,0 +1,238 @@
+/**
+ * npm run bench:origin: one run, one model (the 1024-512-512-2 MLP), on this machine.
+ *  (a) raw in-process session.run throughput at batch 1..256 (1 intra-op thread, as the server runs it)
+ *  (b) HTTP-only ceiling: the server's echo route (decode + validate + encode, no inference)
+ *  (c) the server with dynamic batching
+ *  (d) the same server with batching off (ORIGIN_MAX_BATCH=1)
+ * (b)-(d) over loopback with autocannon at concurrency 1, 16, 64, 256, binary tensors in and out. The c=1 p50s come
+ * from a sequential keep-alive client timed with performance.now() (autocannon's histogram is whole ms).
+ * The server runs in a child process (node origin/src/main.ts); autocannon runs here.
+ * The last line printed is one JSON object. Env: BENCH_DURATION_S (default 4), BENCH_MAX_BATCH (default 128).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import http from 'node:http';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import * as ort from 'onnxruntime-node';
+import { createModelRepository, mlpVersion, rows } from '../origin/src/testing/fixtures.ts';
+import { encodeInferRequest } from '../shared/protocol/index.ts';
+
+const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 4);
+const MAX_BATCH = Number(process.env.BENCH_MAX_BATCH ?? 128);
+const CONCURRENCY = [1, 16, 64, 256];
+const RAW_BATCHES = [1, 2, 4, 8, 16, 32, 64, 128, 256];
+const DIMS = [1024, 512, 512, 2];
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+const log = (line: string) => process.stdout.write(`${line}\n`);
+const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
+
+async function rawThroughput(bytes: Uint8Array): Promise<Array<{ batch: number; rows_per_s: number }>> {
+  const session = await ort.InferenceSession.create(bytes, {
+    intraOpNumThreads: 1,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+    executionProviders: ['cpu'],
+  });
+  const out: Array<{ batch: number; rows_per_s: number }> = [];
+  for (const batch of RAW_BATCHES) {
+    const feeds = { input: new ort.Tensor('float32', rows(batch, DIMS[0] as number, batch), [batch, DIMS[0] as number]) };
+    for (let i = 0; i < 5; i++) await session.run(feeds);
+    let runs = 0;
+    const start = performance.now();
+    while (performance.now() - start < 500) {
+      await session.run(feeds);
+      runs++;
+    }
+    const rowsPerS = (runs * batch * 1000) / (performance.now() - start);
+    out.push({ batch, rows_per_s: Math.round(rowsPerS) });
+    log(`raw batch=${batch}: ${Math.round(rowsPerS)} rows/s`);
+  }
+  await session.release();
+  return out;
+}
+
+interface Child {
+  proc: ChildProcess;
+  url: string;
+}
+
+function startServer(repo: string, maxBatch: number): Promise<Child> {
+  const proc = spawn(process.execPath, ['origin/src/main.ts'], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      MODEL_REPOSITORY: repo,
+      ORIGIN_HOST: '127.0.0.1',
+      ORIGIN_PORT: '0',
+      ORIGIN_ALLOW_UNSIGNED: '1',
+      ORIGIN_ECHO_ROUTE: '1',
+      ORIGIN_EXECUTION_PROVIDER: 'cpu',
+      ORIGIN_INTRA_OP_THREADS: '1',
+      ORIGIN_MAX_BATCH: String(maxBatch),
+      ORIGIN_MAX_QUEUE: '4096',
+      LOG_LEVEL: 'info',
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    let buffer = '';
+    const onData = (chunk: Buffer) => {
+      buffer += chunk.toString();
+      for (const line of buffer.split('\n')) {
+        if (!line.includes('"msg":"ready"')) continue;
+        const url = (JSON.parse(line) as { url: string }).url;
+        proc.stdout?.off('data', onData);
+        proc.stdout?.resume();
+        resolve({ proc, url });
+        return;
+      }
+    };
+    proc.stdout?.on('data', onData);
+    proc.once('exit', (code) => reject(new Error(`origin exited with code ${code} before it was ready:\n${buffer}`)));
+  });
+}
+
+function stopServer(child: Child): Promise<void> {
+  return new Promise((resolve) => {
+    child.proc.once('exit', () => resolve());
+    child.proc.kill('SIGTERM');
+  });
+}
+
+const body = encodeInferRequest({
+  inputs: [{ name: 'input', datatype: 'FP32', shape: [1, DIMS[0] as number], data: rows(1, DIMS[0] as number, 99) }],
+  binaryOutput: true,
+});
+const headers = {
+  'content-type': body.contentType,
+  'inference-header-content-length': String(body.headerLength),
+};
+const payload = Buffer.from(body.body as Uint8Array);
+
+interface Point {
+  c: number;
+  rps: number;
+  p50_ms: number;
+  p99_ms: number;
+  non2xx: number;
+  errors: number;
+}
+
+async function load(url: string, connections: number, seconds = DURATION_S): Promise<Point> {
+  const r = await autocannon({ url, connections, duration: seconds, method: 'POST', headers, body: payload });
+  return {
+    c: connections,
+    rps: Math.round(r.requests.average),
+    p50_ms: r.latency.p50,
+    p99_ms: r.latency.p99,
+    non2xx: r.non2xx,
+    errors: r.errors,
+  };
+}
+
+/** Sequential keep-alive client: p50 latency in ms with sub-ms precision. */
+async function sequentialP50(url: string, seconds: number): Promise<number> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const target = new URL(url);
+  const once = () =>
+    new Promise<number>((resolve, reject) => {
+      const start = performance.now();
+      const req = http.request(
+        { host: target.hostname, port: target.port, path: target.pathname, method: 'POST', agent, headers: { ...headers, 'content-length': payload.length } },
+        (res) => {
+          res.on('data', () => {});
+          res.on('end', () => (res.statusCode === 200 ? resolve(performance.now() - start) : reject(new Error(`status ${res.statusCode}`))));
+        },
+      );
+      req.on('error', reject);
+      req.end(payload);
+    });
+  for (let i = 0; i < 200; i++) await once();
+  const times: number[] = [];
+  const end = performance.now() + seconds * 1000;
+  while (performance.now() < end) times.push(await once());
+  agent.destroy();
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)] as number;
+}
+
+async function sweep(name: string, url: string): Promise<Point[]> {
+  await load(url, 64, 1); // warm-up (JIT, arenas)
+  const points: Point[] = [];
+  for (const c of CONCURRENCY) {
+    const p = await load(url, c);
+    points.push(p);
+    log(`${name} c=${c}: ${p.rps} req/s, p50 ${p.p50_ms} ms, p99 ${p.p99_ms} ms, non2xx ${p.non2xx}, errors ${p.errors}`);
+  }
+  return points;
+}
+
+const at = (points: Point[], c: number) => points.find((p) => p.c === c) as Point;
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const version = mlpVersion('mlp', '1', DIMS);
+  const repo = await createModelRepository([version]);
+  try {
+    const raw = await rawThroughput(version.onnx);
+    const best = raw.reduce((a, b) => (b.rows_per_s > a.rows_per_s ? b : a));
+
+    const batchedServer = await startServer(repo.root, MAX_BATCH);
+    let ceiling: Point[];
+    let batched: Point[];
+    let batchedC1: number;
+    try {
+      ceiling = await sweep('http-ceiling (echo)', `${batchedServer.url}/v2/models/mlp/echo`);
+      batched = await sweep(`batched (max ${MAX_BATCH})`, `${batchedServer.url}/v2/models/mlp/infer`);
+      batchedC1 = await sequentialP50(`${batchedServer.url}/v2/models/mlp/infer`, 2);
+    } finally {
+      await stopServer(batchedServer);
+    }
+
+    const unbatchedServer = await startServer(repo.root, 1);
+    let unbatched: Point[];
+    let unbatchedC1: number;
+    try {
+      unbatched = await sweep('unbatched (max 1)', `${unbatchedServer.url}/v2/models/mlp/infer`);
+      unbatchedC1 = await sequentialP50(`${unbatchedServer.url}/v2/models/mlp/infer`, 2);
+    } finally {
+      await stopServer(unbatchedServer);
+    }
+    log(`c=1 sequential p50: batched ${round(batchedC1, 3)} ms, unbatched ${round(unbatchedC1, 3)} ms`);
+
+    const httpCeiling = Math.max(...ceiling.map((p) => p.rps));
+    const b64 = at(batched, 64);
+    const u64 = at(unbatched, 64);
+    const result = {
+      bench: 'origin',
+      model: `mlp ${DIMS.join('-')}`,
+      cores: (await import('node:os')).availableParallelism(),
+      duration_s_per_point: DURATION_S,
+      max_batch: MAX_BATCH,
+      raw_best_rows_per_s: best.rows_per_s,
+      raw_best_batch: best.batch,
+      raw_rows_per_s: Object.fromEntries(raw.map((r) => [r.batch, r.rows_per_s])),
+      http_ceiling_rps: httpCeiling,
+      http_ceiling_rps_by_c: Object.fromEntries(ceiling.map((p) => [p.c, p.rps])),
+      batched_rps_c64: b64.rps,
+      unbatched_rps_c64: u64.rps,
+      batched_rps_by_c: Object.fromEntries(batched.map((p) => [p.c, p.rps])),
+      unbatched_rps_by_c: Object.fromEntries(unbatched.map((p) => [p.c, p.rps])),
+      efficiency: round(b64.rps / Math.min(best.rows_per_s, httpCeiling), 3),
+      speedup_c64: round(b64.rps / u64.rps, 2),
+      c1_p50_batched_ms: round(batchedC1, 3),
+      c1_p50_unbatched_ms: round(unbatchedC1, 3),
+      c1_p50_overhead_ms: round(batchedC1 - unbatchedC1, 3),
+      p99_ms_c64: b64.p99_ms,
+      non2xx: [...ceiling, ...batched, ...unbatched].reduce((n, p) => n + p.non2xx + p.errors, 0),
+      wall_s: round((performance.now() - started) / 1000, 0),
+    };
+    log(JSON.stringify(result));
+  } finally {
+    await repo.cleanup();
+  }
+}
+
+await main();

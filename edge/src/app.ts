@@ -1,0 +1,132 @@
+/**
+ * The edge app: Hono on workerd.
+ *
+ *   request id + trace (+ one log line) -> config -> [auth -> rate limit] -> cache-control -> route
+ *
+ * Health and server metadata need no key; `/v1/*` and `/v2/models/*` do. Exactly one `onError` turns every
+ * error into the shared JSON body `{error: {code, message, request_id}}`; unknown routes are 404 `not_found`.
+ */
+import { type Context, Hono } from 'hono';
+import { errorBody, InferenceError } from '../../shared/errors/index.ts';
+import { loadConfig } from './config.ts';
+import { cacheControl, ResultCache, type L1Cache } from './middleware/cache/index.ts';
+import { auth } from './middleware/auth/index.ts';
+import { rateLimit } from './middleware/rate-limit/index.ts';
+import { type RequestIdOptions, requestId } from './middleware/request-id/index.ts';
+import type { EdgeRelease } from './model/edge-model.ts';
+import { edgeReleases } from './model/release.ts';
+import { type OriginPoolOptions, poolFor } from './origin-client/index.ts';
+import { type AnswerDeps, type CachedAnswer } from './routes/answer.ts';
+import { classifyHandler } from './routes/classify.ts';
+import {
+  inferHandler,
+  liveHandler,
+  modelMetadataHandler,
+  modelReadyHandler,
+  readyHandler,
+  serverMetadataHandler,
+} from './routes/oip.ts';
+import type { AppEnv } from './types.ts';
+import { redisFor, tierLimiter } from './upstash.ts';
+
+export interface AppOptions {
+  /** The releases whose students the edge serves. @default the bundle's (model/release.ts) */
+  releases?: () => EdgeRelease[];
+  /** The L1 cache. @default caches.default */
+  l1?: () => L1Cache | undefined;
+  /** Extra origin pool options (tests: clock, random). @default none */
+  pool?: Partial<OriginPoolOptions>;
+  /** Where the per-request log line goes. @default console.log */
+  log?: RequestIdOptions['write'];
+  /** Clock, ms since the epoch. @default Date.now */
+  now?: () => number;
+}
+
+export function createApp(options: AppOptions = {}): Hono<AppEnv> {
+  const releases = options.releases ?? edgeReleases;
+  const now = options.now ?? Date.now;
+  const l1 = options.l1 ?? (() => (typeof caches === 'undefined' ? undefined : caches.default));
+  const deps: AnswerDeps = {
+    releases,
+    now,
+    pool: (c) => poolFor(c.get('config'), options.pool),
+    cache: (c) => {
+      const config = c.get('config');
+      return new ResultCache<CachedAnswer>({
+        l1: l1(),
+        l2: config.upstash === undefined ? undefined : redisFor(config.upstash),
+        ttlSeconds: config.cacheTtlSeconds,
+        waitUntil: (p) => c.executionCtx.waitUntil(p),
+      });
+    },
+  };
+
+  const app = new Hono<AppEnv>();
+  app.use(requestId({ write: options.log }));
+  app.use(async function config(c, next) {
+    c.set('config', loadConfig(c.env));
+    await next();
+  });
+
+  app.get('/v2/health/live', liveHandler);
+  app.get('/v2/health/ready', readyHandler(deps));
+  app.get('/v2', serverMetadataHandler);
+
+  const authenticate = auth({ keys: (c) => c.get('config').apiKeys });
+  const limit = rateLimit({
+    settings: (c) => {
+      const config = c.get('config');
+      const principal = c.get('principal');
+      return {
+        limiter: tierLimiter(config, principal.tier),
+        identifier: principal.name,
+        failMode: config.rateFailMode,
+        timeoutMs: config.rateTimeoutMs,
+      };
+    },
+  });
+  app.use('/v1/*', authenticate, limit, cacheControl());
+  app.use('/v2/models/*', authenticate, limit, cacheControl());
+
+  const classify = classifyHandler(deps);
+  app.post('/v1/models/:model/classify', classify);
+  app.post('/v1/models/:model/versions/:version/classify', classify);
+
+  const infer = inferHandler(deps);
+  const metadata = modelMetadataHandler(deps);
+  const ready = modelReadyHandler(deps);
+  app.get('/v2/models/:model', metadata);
+  app.get('/v2/models/:model/versions/:version', metadata);
+  app.get('/v2/models/:model/ready', ready);
+  app.get('/v2/models/:model/versions/:version/ready', ready);
+  app.post('/v2/models/:model/infer', infer);
+  app.post('/v2/models/:model/versions/:version/infer', infer);
+
+  const notAllowed = (c: Context<AppEnv>) => {
+    throw new InferenceError('method_not_allowed', `${c.req.method} is not allowed here`);
+  };
+  app.all('/v1/models/:model/classify', notAllowed);
+  app.all('/v1/models/:model/versions/:version/classify', notAllowed);
+  app.all('/v2/models/:model/infer', notAllowed);
+  app.all('/v2/models/:model/versions/:version/infer', notAllowed);
+
+  app.notFound((c) => {
+    const { status, body } = errorBody(
+      new InferenceError('not_found', `no route for ${c.req.method} ${new URL(c.req.url).pathname}`),
+      c.get('requestId') ?? crypto.randomUUID(),
+    );
+    c.get('log').error_code = body.error.code;
+    return c.json(body, status);
+  });
+  app.onError((err, c) => {
+    const requestIdValue = c.get('requestId') ?? crypto.randomUUID();
+    const { status, body, headers } = errorBody(err, requestIdValue);
+    const log = c.get('log');
+    if (log !== undefined) log.error_code = body.error.code;
+    if (status === 500) {
+      console.error(JSON.stringify({ level: 'error', msg: 'unhandled error', request_id: requestIdValue, error: String(err), stack: err instanceof Error ? err.stack : undefined }));
+    }
+    return c.json(body, status, headers);
+  });
+  return app;
+}

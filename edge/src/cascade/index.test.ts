@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest';
+import { decide, parseEscalateHeader, route, type RouteInput } from './index.ts';
+
+const base: RouteInput = {
+  mode: 'auto',
+  modelAtEdge: true,
+  versionAtEdge: true,
+  edgeModelReady: true,
+  items: 1,
+  bytes: 100,
+  maxItems: 8,
+  maxBytes: 1000,
+};
+
+describe('cascade route (before the edge model)', () => {
+  it('answers light requests for an edge model at the edge', () => {
+    expect(route(base)).toEqual({ escalate: false });
+    expect(route({ ...base, items: 8, bytes: 1000 })).toEqual({ escalate: false });
+  });
+
+  it.each([
+    [{ mode: 'always' }, 'client_requested'],
+    [{ modelAtEdge: false }, 'model_not_at_edge'],
+    [{ versionAtEdge: false }, 'version_not_at_edge'],
+    [{ edgeModelReady: false }, 'edge_model_unavailable'],
+    [{ items: 9 }, 'too_many_items'],
+    [{ bytes: 1001 }, 'too_many_bytes'],
+  ] as const)('escalates %o with reason %s', (patch, reason) => {
+    expect(route({ ...base, ...patch })).toEqual({ escalate: true, reason });
+  });
+
+  it('x-escalate: never answers heavy requests at the edge', () => {
+    expect(route({ ...base, mode: 'never', items: 100, bytes: 1e6 })).toEqual({ escalate: false });
+  });
+
+  it('x-escalate: never cannot be honoured without the model: 503 unavailable naming why', () => {
+    expect(() => route({ ...base, mode: 'never', modelAtEdge: false })).toThrow(/x-escalate: never.*model not at edge/);
+    try {
+      route({ ...base, mode: 'never', edgeModelReady: false });
+    } catch (e) {
+      expect((e as { status: number }).status).toBe(503);
+    }
+  });
+});
+
+describe('cascade decide (after the edge model)', () => {
+  it('answers when every item is at or above the threshold', () => {
+    expect(decide('auto', [0.9, 0.99], 0.9)).toEqual({ escalate: false });
+  });
+  it('escalates when any item is below it (or NaN)', () => {
+    expect(decide('auto', [0.99, 0.89], 0.9)).toEqual({ escalate: true, reason: 'low_confidence' });
+    expect(decide('auto', [Number.NaN], 0.9)).toEqual({ escalate: true, reason: 'low_confidence' });
+  });
+  it('never escalates on x-escalate: never', () => {
+    expect(decide('never', [0.5], 0.9)).toEqual({ escalate: false });
+  });
+});
+
+describe('x-escalate header', () => {
+  it.each([
+    [undefined, 'auto'],
+    ['', 'auto'],
+    ['always', 'always'],
+    [' Never ', 'never'],
+    ['AUTO', 'auto'],
+  ])('%s -> %s', (v, mode) => {
+    expect(parseEscalateHeader(v)).toBe(mode);
+  });
+  it('400 invalid_header for anything else', () => {
+    expect(() => parseEscalateHeader('sometimes')).toThrow(/x-escalate must be auto, always or never/);
+  });
+});

@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig, parseConfig } from './config.ts';
+
+const HASH = 'a'.repeat(64);
+
+describe('edge config', () => {
+  it('applies documented defaults to an empty env', () => {
+    const c = parseConfig({});
+    expect(c).toMatchObject({
+      originUrls: [],
+      originTimeoutMs: 2000,
+      requestDeadlineMs: 3000,
+      cacheTtlSeconds: 300,
+      rateAlgorithm: 'sliding',
+      rateFailMode: 'open',
+      rateTimeoutMs: 200,
+      edgeMaxItems: 8,
+      edgeMaxBytes: 65536,
+      maxBodyBytes: 1048576,
+      breakerFailureThreshold: 5,
+      breakerCooldownMs: 10000,
+      upstash: undefined,
+    });
+    expect(c.apiKeys.size).toBe(0);
+  });
+
+  it('parses origins, tiers and keys', () => {
+    const c = parseConfig({
+      ORIGIN_URLS: 'https://a.example.com/, http://10.0.0.2:8080',
+      ORIGIN_SIGNING_SECRET: 'x'.repeat(32),
+      RATE_LIMIT_TIERS: '{"gold":{"limit":5,"window":"10 s"}}',
+      API_KEYS: JSON.stringify({ [HASH]: { name: 'acme', models: ['spam'], tier: 'gold' } }),
+      UPSTASH_REDIS_REST_URL: 'https://u.example.com',
+      UPSTASH_REDIS_REST_TOKEN: 't',
+    });
+    expect(c.originUrls).toEqual(['https://a.example.com', 'http://10.0.0.2:8080']);
+    expect(c.rateTiers).toEqual({ gold: { limit: 5, window: '10 s' } });
+    expect(c.apiKeys.get(HASH)).toEqual({ name: 'acme', models: ['spam'], tier: 'gold' });
+    expect(c.upstash).toEqual({ url: 'https://u.example.com', token: 't' });
+  });
+
+  it.each([
+    [{ ORIGIN_TIMEOUT_MS: '0' }, /ORIGIN_TIMEOUT_MS must be an integer in \[1, 600000\], got "0"/],
+    [{ CACHE_TTL_SECONDS: 'soon' }, /CACHE_TTL_SECONDS must be an integer/],
+    [{ RATE_LIMIT_FAIL_MODE: 'maybe' }, /RATE_LIMIT_FAIL_MODE must be one of open \| closed, got "maybe"/],
+    [{ RATE_LIMIT_ALGORITHM: 'leaky' }, /RATE_LIMIT_ALGORITHM must be one of sliding \| token-bucket/],
+    [{ ORIGIN_URLS: 'ftp://x' }, /ORIGIN_URLS must be comma-separated http\(s\) URLs/],
+    [{ RATE_LIMIT_TIERS: '{"a":{"limit":0,"window":"1 s"}}' }, /RATE_LIMIT_TIERS.a.limit must be an integer >= 1/],
+    [{ RATE_LIMIT_TIERS: '{"a":{"limit":1,"window":"soon"}}' }, /RATE_LIMIT_TIERS.a.window must be a duration/],
+    [{ API_KEYS: 'not json' }, /API_KEYS must be JSON/],
+    [{ API_KEYS: '{"abc":{"name":"x","models":[],"tier":"pro"}}' }, /API_KEYS keys must be lowercase sha256 hex/],
+    [{ API_KEYS: JSON.stringify({ [HASH]: { name: 'x', models: ['spam'], tier: 'platinum' } }) }, /tier must be one of free \| pro/],
+    [{ UPSTASH_REDIS_REST_URL: 'https://u' }, /must be set together/],
+    [{ ORIGIN_URLS: 'https://a', ORIGIN_SIGNING_SECRET: 'short' }, /ORIGIN_SIGNING_SECRET must be at least 16 characters/],
+  ])('rejects %o naming the variable', (env, message) => {
+    expect(() => parseConfig(env)).toThrow(message);
+  });
+
+  it('loadConfig parses once per env object', () => {
+    const env = { EDGE_MAX_ITEMS: '3' };
+    expect(loadConfig(env)).toBe(loadConfig(env));
+    expect(loadConfig({ ...env })).not.toBe(loadConfig(env));
+  });
+});

@@ -1,0 +1,223 @@
+/**
+ * The edge's configuration: wrangler vars and secrets (strings) parsed and validated once per `env` object.
+ * Bad values throw a TypeError naming the variable, the expected range and the value received. Nothing here
+ * runs at import time; `loadConfig(c.env)` is called per request and memoized per env object.
+ */
+
+/** One rate tier: `limit` requests per `window` (an @upstash/ratelimit duration such as "60 s"). */
+export interface RateTier {
+  limit: number;
+  window: `${number} ${'ms' | 's' | 'm' | 'h' | 'd'}`;
+}
+
+export interface EdgeConfig {
+  /** Origin base URLs (ORIGIN_URLS, comma-separated). Empty: every escalation degrades to the edge answer. */
+  originUrls: string[];
+  /** Per-attempt origin timeout (ORIGIN_TIMEOUT_MS). @default 2000 */
+  originTimeoutMs: number;
+  /** Default and maximum request deadline (REQUEST_DEADLINE_MS); clients may ask for less. @default 3000 */
+  requestDeadlineMs: number;
+  /** Result cache TTL (CACHE_TTL_SECONDS); 0 turns the cache off. @default 300 */
+  cacheTtlSeconds: number;
+  /** Rate tiers by name (RATE_LIMIT_TIERS, JSON). */
+  rateTiers: Record<string, RateTier>;
+  /** RATE_LIMIT_ALGORITHM: 'sliding' (sliding window) or 'token-bucket'. @default 'sliding' */
+  rateAlgorithm: 'sliding' | 'token-bucket';
+  /** RATE_LIMIT_FAIL_MODE: on a Redis error or timeout, 'open' lets the request through. @default 'open' */
+  rateFailMode: 'open' | 'closed';
+  /** RATE_LIMIT_TIMEOUT_MS: longest wait for the rate limiter before the fail mode applies. @default 200 */
+  rateTimeoutMs: number;
+  /** EDGE_MAX_ITEMS: more texts than this in one request go to the origin. @default 8 */
+  edgeMaxItems: number;
+  /** EDGE_MAX_BYTES: more UTF-8 text bytes than this in one request go to the origin. @default 65536 */
+  edgeMaxBytes: number;
+  /** MAX_BODY_BYTES: larger request bodies get 413. @default 1048576 */
+  maxBodyBytes: number;
+  /** BREAKER_FAILURE_THRESHOLD: consecutive failures that open an origin's circuit. @default 5 */
+  breakerFailureThreshold: number;
+  /** BREAKER_COOLDOWN_MS: how long a circuit stays open before one half-open probe. @default 10000 */
+  breakerCooldownMs: number;
+  /** API_KEYS secret, parsed: sha256 hex of a key -> principal. */
+  apiKeys: Map<string, KeyRecord>;
+  /** ORIGIN_SIGNING_SECRET: HMAC secret shared with the origin. */
+  signingSecret: string;
+  /** Upstash REST endpoint and token; undefined: rate limiting and the L2 cache are off (local dev only). */
+  upstash: { url: string; token: string } | undefined;
+}
+
+export interface KeyRecord {
+  name: string;
+  /** Model names the key may call; ['*'] for all. */
+  models: string[];
+  tier: string;
+}
+
+/** The env fields this module reads (wrangler vars and secrets are strings; missing ones are undefined). */
+export type ConfigEnv = { [K in keyof EdgeVars]?: string };
+type EdgeVars = Pick<
+  Env,
+  | 'ORIGIN_URLS'
+  | 'ORIGIN_TIMEOUT_MS'
+  | 'REQUEST_DEADLINE_MS'
+  | 'CACHE_TTL_SECONDS'
+  | 'RATE_LIMIT_TIERS'
+  | 'RATE_LIMIT_ALGORITHM'
+  | 'RATE_LIMIT_FAIL_MODE'
+  | 'RATE_LIMIT_TIMEOUT_MS'
+  | 'EDGE_MAX_ITEMS'
+  | 'EDGE_MAX_BYTES'
+  | 'MAX_BODY_BYTES'
+  | 'BREAKER_FAILURE_THRESHOLD'
+  | 'BREAKER_COOLDOWN_MS'
+  | 'API_KEYS'
+  | 'ORIGIN_SIGNING_SECRET'
+  | 'UPSTASH_REDIS_REST_URL'
+  | 'UPSTASH_REDIS_REST_TOKEN'
+>;
+
+const DEFAULT_TIERS: Record<string, RateTier> = {
+  free: { limit: 60, window: '60 s' },
+  pro: { limit: 1200, window: '60 s' },
+};
+
+function int(env: ConfigEnv, name: keyof ConfigEnv, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new TypeError(`${name} must be an integer in [${min}, ${max}], got ${JSON.stringify(raw)}`);
+  }
+  return n;
+}
+
+function oneOf<T extends string>(env: ConfigEnv, name: keyof ConfigEnv, allowed: readonly T[], fallback: T): T {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!(allowed as readonly string[]).includes(raw)) {
+    throw new TypeError(`${name} must be one of ${allowed.join(' | ')}, got ${JSON.stringify(raw)}`);
+  }
+  return raw as T;
+}
+
+function parseJson(name: string, raw: string): unknown {
+  try {
+    return JSON.parse(raw);
+  } catch {
+    throw new TypeError(`${name} must be JSON, got ${raw.length} characters that do not parse`);
+  }
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+export function parseOriginUrls(raw: string | undefined): string[] {
+  if (raw === undefined || raw.trim() === '') return [];
+  return raw.split(',').map((s) => {
+    const url = s.trim().replace(/\/+$/, '');
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new TypeError(`ORIGIN_URLS must be comma-separated http(s) URLs, got ${JSON.stringify(s.trim())}`);
+    }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+      throw new TypeError(`ORIGIN_URLS must be comma-separated http(s) URLs, got ${JSON.stringify(s.trim())}`);
+    }
+    return url;
+  });
+}
+
+const WINDOW = /^\d+ ?(ms|s|m|h|d)$/;
+
+export function parseRateTiers(raw: string | undefined): Record<string, RateTier> {
+  if (raw === undefined || raw === '') return DEFAULT_TIERS;
+  const json = parseJson('RATE_LIMIT_TIERS', raw);
+  if (!isRecord(json)) throw new TypeError('RATE_LIMIT_TIERS must be a JSON object of {tier: {limit, window}}');
+  const tiers: Record<string, RateTier> = {};
+  for (const [tier, v] of Object.entries(json)) {
+    if (!isRecord(v) || !Number.isInteger(v.limit) || (v.limit as number) < 1) {
+      throw new TypeError(`RATE_LIMIT_TIERS.${tier}.limit must be an integer >= 1, got ${JSON.stringify(isRecord(v) ? v.limit : v)}`);
+    }
+    if (typeof v.window !== 'string' || !WINDOW.test(v.window)) {
+      throw new TypeError(`RATE_LIMIT_TIERS.${tier}.window must be a duration like "60 s", got ${JSON.stringify(v.window)}`);
+    }
+    tiers[tier] = { limit: v.limit as number, window: v.window as RateTier['window'] };
+  }
+  return tiers;
+}
+
+export function parseApiKeys(raw: string | undefined): Map<string, KeyRecord> {
+  const keys = new Map<string, KeyRecord>();
+  if (raw === undefined || raw === '') return keys;
+  const json = parseJson('API_KEYS', raw);
+  if (!isRecord(json)) throw new TypeError('API_KEYS must be a JSON object of {sha256hex: {name, models, tier}}');
+  for (const [hash, v] of Object.entries(json)) {
+    if (!/^[0-9a-f]{64}$/.test(hash)) {
+      throw new TypeError(`API_KEYS keys must be lowercase sha256 hex of the API key, got ${JSON.stringify(hash.slice(0, 12))}...`);
+    }
+    if (!isRecord(v) || typeof v.name !== 'string' || v.name === '') {
+      throw new TypeError(`API_KEYS.${hash.slice(0, 8)}….name must be a non-empty string`);
+    }
+    if (!Array.isArray(v.models) || v.models.some((m) => typeof m !== 'string')) {
+      throw new TypeError(`API_KEYS (${v.name}).models must be an array of model names or ["*"]`);
+    }
+    if (typeof v.tier !== 'string' || v.tier === '') {
+      throw new TypeError(`API_KEYS (${v.name}).tier must be a non-empty string`);
+    }
+    keys.set(hash, { name: v.name, models: v.models as string[], tier: v.tier });
+  }
+  return keys;
+}
+
+export function parseConfig(env: ConfigEnv): EdgeConfig {
+  const rateTiers = parseRateTiers(env.RATE_LIMIT_TIERS);
+  const apiKeys = parseApiKeys(env.API_KEYS);
+  for (const k of apiKeys.values()) {
+    if (!(k.tier in rateTiers)) {
+      throw new TypeError(`API_KEYS (${k.name}).tier must be one of ${Object.keys(rateTiers).join(' | ')}, got "${k.tier}"`);
+    }
+  }
+  const url = env.UPSTASH_REDIS_REST_URL ?? '';
+  const token = env.UPSTASH_REDIS_REST_TOKEN ?? '';
+  if ((url === '') !== (token === '')) {
+    throw new TypeError('UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN must be set together');
+  }
+  const originUrls = parseOriginUrls(env.ORIGIN_URLS);
+  const signingSecret = env.ORIGIN_SIGNING_SECRET ?? '';
+  if (originUrls.length > 0 && signingSecret.length < 16) {
+    throw new TypeError(
+      `ORIGIN_SIGNING_SECRET must be at least 16 characters when ORIGIN_URLS is set, got ${signingSecret.length}`,
+    );
+  }
+  return {
+    originUrls,
+    originTimeoutMs: int(env, 'ORIGIN_TIMEOUT_MS', 2000, 1, 600_000),
+    requestDeadlineMs: int(env, 'REQUEST_DEADLINE_MS', 3000, 1, 600_000),
+    cacheTtlSeconds: int(env, 'CACHE_TTL_SECONDS', 300, 0, 31_536_000),
+    rateTiers,
+    rateAlgorithm: oneOf(env, 'RATE_LIMIT_ALGORITHM', ['sliding', 'token-bucket'] as const, 'sliding'),
+    rateFailMode: oneOf(env, 'RATE_LIMIT_FAIL_MODE', ['open', 'closed'] as const, 'open'),
+    rateTimeoutMs: int(env, 'RATE_LIMIT_TIMEOUT_MS', 200, 1, 60_000),
+    edgeMaxItems: int(env, 'EDGE_MAX_ITEMS', 8, 1, 10_000),
+    edgeMaxBytes: int(env, 'EDGE_MAX_BYTES', 65_536, 1, 100_000_000),
+    maxBodyBytes: int(env, 'MAX_BODY_BYTES', 1_048_576, 1, 100_000_000),
+    breakerFailureThreshold: int(env, 'BREAKER_FAILURE_THRESHOLD', 5, 1, 1000),
+    breakerCooldownMs: int(env, 'BREAKER_COOLDOWN_MS', 10_000, 1, 3_600_000),
+    apiKeys,
+    signingSecret,
+    upstash: url === '' ? undefined : { url, token },
+  };
+}
+
+const memo = new WeakMap<object, EdgeConfig>();
+
+/** `parseConfig` memoized per env object (one parse per isolate in production). */
+export function loadConfig(env: ConfigEnv): EdgeConfig {
+  let config = memo.get(env);
+  if (config === undefined) {
+    config = parseConfig(env);
+    memo.set(env, config);
+  }
+  return config;
+}

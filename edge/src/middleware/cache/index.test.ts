@@ -1,0 +1,107 @@
+import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test';
+import { env } from 'cloudflare:workers';
+import { Redis } from '@upstash/redis/cloudflare';
+import { describe, expect, it } from 'vitest';
+import { type L1Cache, type L2Store, parseCacheControl, ResultCache } from './index.ts';
+
+function realL2(): Redis {
+  const e = env as Env;
+  return new Redis({ url: e.UPSTASH_REDIS_REST_URL, token: e.UPSTASH_REDIS_REST_TOKEN, enableTelemetry: false, retry: false });
+}
+
+function cacheWith(l1: L1Cache | undefined, l2: L2Store | undefined, warnings: unknown[] = [], ttlSeconds = 60) {
+  const ctx = createExecutionContext();
+  const cache = new ResultCache<{ answer: string }>({
+    l1,
+    l2,
+    ttlSeconds,
+    waitUntil: (p) => ctx.waitUntil(p),
+    warn: (e) => warnings.push(e),
+    l2TimeoutMs: 50,
+  });
+  return { cache, settle: () => waitOnExecutionContext(ctx) };
+}
+
+const key = () => crypto.randomUUID().replaceAll('-', '');
+
+describe('parseCacheControl', () => {
+  it.each([
+    [undefined, undefined, { noCache: false, noStore: false }],
+    ['no-cache', undefined, { noCache: true, noStore: false }],
+    ['No-Store', undefined, { noCache: false, noStore: true }],
+    ['no-cache, no-store', undefined, { noCache: true, noStore: true }],
+    ['max-age=0', undefined, { noCache: true, noStore: false }],
+    [undefined, 'no-cache', { noCache: true, noStore: false }],
+  ])('%s / pragma %s', (cc, pragma, expected) => {
+    expect(parseCacheControl(cc, pragma)).toEqual(expected);
+  });
+});
+
+describe('ResultCache on caches.default (L1) and the Upstash bridge (L2, real Redis)', () => {
+  it('misses, then hits L1 after a background write; L2 holds the entry with its TTL', async () => {
+    const l2 = realL2();
+    const k = key();
+    const first = cacheWith(caches.default, l2);
+    expect(await first.cache.get(k)).toBeUndefined();
+    first.cache.put(k, { answer: 'spam' });
+    await first.settle();
+    const second = cacheWith(caches.default, l2);
+    expect(await second.cache.get(k)).toEqual({ value: { answer: 'spam' }, tier: 'l1' });
+    expect(await l2.get(`edge:cache:${k}`)).toEqual({ answer: 'spam' });
+    const ttl = await l2.ttl(`edge:cache:${k}`);
+    expect(ttl).toBeGreaterThan(50);
+    expect(ttl).toBeLessThanOrEqual(60);
+  });
+
+  it('an L2 hit (another PoP wrote it) is served and copied into L1', async () => {
+    const l2 = realL2();
+    const k = key();
+    await l2.set(`edge:cache:${k}`, { answer: 'ham' }, { ex: 60 });
+    const a = cacheWith(caches.default, l2);
+    expect(await a.cache.get(k)).toEqual({ value: { answer: 'ham' }, tier: 'l2' });
+    await a.settle();
+    const b = cacheWith(caches.default, undefined);
+    expect(await b.cache.get(k)).toEqual({ value: { answer: 'ham' }, tier: 'l1' });
+  });
+
+  it('a failing L2 (fake) counts as a miss and is logged; writes failures are logged, never thrown', async () => {
+    const failing: L2Store = {
+      get: async () => {
+        throw new Error('L2 down');
+      },
+      set: async () => {
+        throw new Error('L2 down');
+      },
+    } as unknown as L2Store;
+    const warnings: Array<Record<string, unknown>> = [];
+    const c = cacheWith(undefined, failing, warnings);
+    expect(await c.cache.get(key())).toBeUndefined();
+    c.cache.put(key(), { answer: 'x' });
+    await c.settle();
+    expect(warnings.map((w) => w.msg)).toEqual(['L2 cache read failed', 'L2 cache write failed']);
+  });
+
+  it('a slow L2 (fake) is cut off by the read timeout', async () => {
+    const slow = { get: () => new Promise(() => {}), set: async () => 'OK' } as unknown as L2Store;
+    const warnings: Array<Record<string, unknown>> = [];
+    const started = Date.now();
+    expect(await cacheWith(undefined, slow, warnings).cache.get(key())).toBeUndefined();
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(warnings[0]?.msg).toBe('L2 cache read timed out');
+  });
+
+  it('ttl 0 turns the cache off', async () => {
+    const c = cacheWith(caches.default, realL2(), [], 0);
+    expect(c.cache.enabled).toBe(false);
+    const k = key();
+    c.cache.put(k, { answer: 'x' });
+    await c.settle();
+    expect(await cacheWith(caches.default, realL2()).cache.get(k)).toBeUndefined();
+  });
+
+  it('validates its options', () => {
+    const base = { l1: undefined, l2: undefined, waitUntil: () => {} };
+    expect(() => new ResultCache({ ...base, ttlSeconds: -1 })).toThrow(/ttlSeconds must be an integer >= 0, got -1/);
+    expect(() => new ResultCache({ ...base, ttlSeconds: 1, l2TimeoutMs: 0 })).toThrow(/l2TimeoutMs/);
+  });
+});

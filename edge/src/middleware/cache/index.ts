@@ -1,0 +1,162 @@
+/**
+ * Two-tier result cache: L1 `caches.default` (per PoP, free, fast) in front of L2 Upstash (shared by every PoP).
+ *
+ * - `cacheControl()` middleware reads the request's `Cache-Control` (and `Pragma: no-cache`): `no-cache` skips
+ *   reads, `no-store` skips writes. Handlers that use the cache set `x-cache: HIT|MISS|BYPASS`.
+ * - `ResultCache` reads L1 then L2 (an L2 hit is copied into L1 in the background) and writes both in the
+ *   background (`waitUntil`). Cache failures never fail a request: they count as a miss and are logged.
+ * - Keys come from shared/hash `cacheKey(model, version, input)`: a new release never serves old answers.
+ */
+import type { Redis } from '@upstash/redis/cloudflare';
+import type { MiddlewareHandler } from 'hono';
+import type { AppEnv } from '../../types.ts';
+
+export interface CacheControl {
+  /** Skip cache reads (`Cache-Control: no-cache`, `max-age=0`, or `Pragma: no-cache`). */
+  noCache: boolean;
+  /** Skip cache writes (`Cache-Control: no-store`). */
+  noStore: boolean;
+}
+
+export function parseCacheControl(cacheControl: string | undefined, pragma: string | undefined): CacheControl {
+  const directives = (cacheControl ?? '')
+    .toLowerCase()
+    .split(',')
+    .map((d) => d.trim());
+  return {
+    noCache:
+      directives.includes('no-cache') || directives.includes('max-age=0') || (pragma ?? '').toLowerCase().includes('no-cache'),
+    noStore: directives.includes('no-store'),
+  };
+}
+
+export function cacheControl(): MiddlewareHandler<AppEnv> {
+  return async function cacheControlMiddleware(c, next) {
+    c.set('cacheControl', parseCacheControl(c.req.header('cache-control'), c.req.header('pragma')));
+    await next();
+  };
+}
+
+/** The L1 methods used (`caches.default`), so tests can pass a small fake. */
+export type L1Cache = Pick<Cache, 'match' | 'put'>;
+/** The L2 methods used (@upstash/redis), so tests can pass a small fake. */
+export type L2Store = Pick<Redis, 'get' | 'set'>;
+
+export interface ResultCacheOptions {
+  /** Per-PoP cache; undefined skips L1. */
+  l1: L1Cache | undefined;
+  /** Shared store; undefined skips L2. */
+  l2: L2Store | undefined;
+  /** Entry lifetime, seconds; 0 turns the cache off. */
+  ttlSeconds: number;
+  /** Background work (cache writes, L1 backfill). */
+  waitUntil: (p: Promise<unknown>) => void;
+  /** Longest wait for an L2 read before it counts as a miss, ms. @default 100 */
+  l2TimeoutMs?: number;
+  /** Receives cache failures. @default console.warn of a JSON line */
+  warn?: (event: Record<string, unknown>) => void;
+}
+
+export type CacheTier = 'l1' | 'l2';
+
+/** The synthetic URL namespace L1 entries live under (never fetched). */
+const L1_BASE = 'https://edge-result-cache.internal/v1/';
+const L2_PREFIX = 'edge:cache:';
+
+export class ResultCache<T> {
+  readonly #o: Required<Omit<ResultCacheOptions, 'l1' | 'l2'>> & Pick<ResultCacheOptions, 'l1' | 'l2'>;
+
+  constructor(options: ResultCacheOptions) {
+    const { ttlSeconds } = options;
+    if (!Number.isInteger(ttlSeconds) || ttlSeconds < 0) {
+      throw new TypeError(`ResultCache: ttlSeconds must be an integer >= 0, got ${ttlSeconds}`);
+    }
+    const l2TimeoutMs = options.l2TimeoutMs ?? 100;
+    if (!Number.isFinite(l2TimeoutMs) || l2TimeoutMs <= 0) {
+      throw new TypeError(`ResultCache: l2TimeoutMs must be a positive number, got ${l2TimeoutMs}`);
+    }
+    if (typeof options.waitUntil !== 'function') throw new TypeError('ResultCache: waitUntil must be a function');
+    this.#o = {
+      l1: options.l1,
+      l2: options.l2,
+      ttlSeconds,
+      waitUntil: options.waitUntil,
+      l2TimeoutMs,
+      warn: options.warn ?? ((e) => console.warn(JSON.stringify({ level: 'warn', ...e }))),
+    };
+  }
+
+  get enabled(): boolean {
+    return this.#o.ttlSeconds > 0 && (this.#o.l1 !== undefined || this.#o.l2 !== undefined);
+  }
+
+  async get(key: string): Promise<{ value: T; tier: CacheTier } | undefined> {
+    if (!this.enabled) return undefined;
+    const { l1, l2 } = this.#o;
+    if (l1 !== undefined) {
+      try {
+        const hit = await l1.match(L1_BASE + key);
+        if (hit !== undefined) return { value: (await hit.json()) as T, tier: 'l1' };
+      } catch (err) {
+        this.#o.warn({ msg: 'L1 cache read failed', error: String(err) });
+      }
+    }
+    if (l2 !== undefined) {
+      const value = await this.#l2Get(l2, key);
+      if (value !== undefined) {
+        if (l1 !== undefined) this.#o.waitUntil(this.#l1Put(l1, key, value));
+        return { value, tier: 'l2' };
+      }
+    }
+    return undefined;
+  }
+
+  /** Writes both tiers in the background. */
+  put(key: string, value: T): void {
+    if (!this.enabled) return;
+    const { l1, l2, ttlSeconds } = this.#o;
+    if (l1 !== undefined) this.#o.waitUntil(this.#l1Put(l1, key, value));
+    if (l2 !== undefined) {
+      this.#o.waitUntil(
+        Promise.resolve()
+          .then(() => l2.set(L2_PREFIX + key, value, { ex: ttlSeconds }))
+          .catch((err: unknown) => this.#o.warn({ msg: 'L2 cache write failed', error: String(err) })),
+      );
+    }
+  }
+
+  async #l2Get(l2: L2Store, key: string): Promise<T | undefined> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), this.#o.l2TimeoutMs);
+    });
+    try {
+      const read = Promise.resolve().then(() => l2.get<T>(L2_PREFIX + key));
+      read.catch(() => undefined);
+      const r = await Promise.race([read, timeout]);
+      if (r === 'timeout') {
+        this.#o.warn({ msg: 'L2 cache read timed out', timeout_ms: this.#o.l2TimeoutMs });
+        return undefined;
+      }
+      return r ?? undefined;
+    } catch (err) {
+      this.#o.warn({ msg: 'L2 cache read failed', error: String(err) });
+      return undefined;
+    } finally {
+      if (timer !== undefined) clearTimeout(timer);
+    }
+  }
+
+  async #l1Put(l1: L1Cache, key: string, value: T): Promise<void> {
+    try {
+      await l1.put(
+        L1_BASE + key,
+        new Response(JSON.stringify(value), {
+          headers: { 'content-type': 'application/json', 'cache-control': `max-age=${this.#o.ttlSeconds}` },
+        }),
+      );
+    } catch (err) {
+      this.#o.warn({ msg: 'L1 cache write failed', error: String(err) });
+    }
+  }
+}

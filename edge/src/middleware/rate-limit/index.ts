@@ -1,0 +1,98 @@
+/**
+ * Rate limiting per API key and tier with @upstash/ratelimit (sliding window by default, token bucket as an
+ * option). Sets `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` (seconds until the window resets) on
+ * every limited response; over the limit: 429 `rate_limited` + `Retry-After`. The limiter's background work
+ * (`pending`) goes to `waitUntil`.
+ *
+ * When Redis errors or does not answer within the timeout the request goes through (fail open) with the reason
+ * logged; `failMode: 'closed'` answers 503 `unavailable` + `Retry-After` instead.
+ */
+import type { Ratelimit } from '@upstash/ratelimit';
+import type { Context, MiddlewareHandler } from 'hono';
+import { InferenceError, OverloadedError } from '../../../../shared/errors/index.ts';
+import type { AppEnv } from '../../types.ts';
+
+/** The one limiter method the middleware calls, so tests can pass a small fake. */
+export type Limiter = Pick<Ratelimit, 'limit'>;
+
+export interface RateLimitSettings {
+  /** The limiter for this request; undefined turns limiting off for it (no Upstash configured). */
+  limiter: Limiter | undefined;
+  /** Who is counted. */
+  identifier: string;
+  /** On a Redis error or timeout: 'open' lets the request through, 'closed' answers 503. @default 'open' */
+  failMode?: 'open' | 'closed';
+  /** Longest wait for the limiter, ms. @default 200 */
+  timeoutMs?: number;
+}
+
+export interface RateLimitOptions {
+  /** Resolves the settings per request (the principal's tier limiter, the configured fail mode and timeout). */
+  settings: (c: Context<AppEnv>) => RateLimitSettings;
+  /** Where a fail-open/closed reason is reported. @default console.warn of a JSON line */
+  warn?: (event: Record<string, unknown>) => void;
+  /** Clock, ms. @default Date.now */
+  now?: () => number;
+}
+
+type Outcome = { kind: 'result'; value: Awaited<ReturnType<Limiter['limit']>> } | { kind: 'failed'; reason: string };
+
+function withTimeout(p: Promise<Awaited<ReturnType<Limiter['limit']>>>, ms: number): Promise<Outcome> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<Outcome>((resolve) => {
+    timer = setTimeout(() => resolve({ kind: 'failed', reason: `timeout after ${ms} ms` }), ms);
+  });
+  const result = p.then(
+    (value): Outcome => ({ kind: 'result', value }),
+    (err: unknown): Outcome => ({ kind: 'failed', reason: `error: ${err instanceof Error ? err.message : String(err)}` }),
+  );
+  return Promise.race([result, timeout]).finally(() => {
+    if (timer !== undefined) clearTimeout(timer);
+  });
+}
+
+export function rateLimit(options: RateLimitOptions): MiddlewareHandler<AppEnv> {
+  if (typeof options?.settings !== 'function') {
+    throw new TypeError(`rateLimit: settings must be a function, got ${typeof options?.settings}`);
+  }
+  const warn = options.warn ?? ((event) => console.warn(JSON.stringify({ level: 'warn', ...event })));
+  const now = options.now ?? Date.now;
+  return async function rateLimitMiddleware(c, next) {
+    const s = options.settings(c);
+    if (s.limiter === undefined) {
+      c.get('log').rate_limit = 'off';
+      return next();
+    }
+    const timeoutMs = s.timeoutMs ?? 200;
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
+      throw new TypeError(`rateLimit: timeoutMs must be a positive number, got ${timeoutMs}`);
+    }
+    const outcome = await withTimeout(Promise.resolve().then(() => (s.limiter as Limiter).limit(s.identifier)), timeoutMs);
+    if (outcome.kind === 'failed' || outcome.value.reason === 'timeout') {
+      const reason = outcome.kind === 'failed' ? outcome.reason : 'timeout (limiter)';
+      const mode = s.failMode ?? 'open';
+      c.get('log').rate_limit = `fail_${mode}`;
+      warn({ msg: `rate limiter unavailable, failing ${mode}`, reason, request_id: c.get('requestId') });
+      if (mode === 'closed') {
+        throw new OverloadedError('unavailable', 'rate limiter unavailable; try again shortly', 1);
+      }
+      return next();
+    }
+    const r = outcome.value;
+    c.executionCtx.waitUntil(r.pending.catch(() => undefined));
+    const resetSeconds = Math.max(0, Math.ceil((r.reset - now()) / 1000));
+    const headers = {
+      'RateLimit-Limit': String(r.limit),
+      'RateLimit-Remaining': String(Math.max(0, r.remaining)),
+      'RateLimit-Reset': String(resetSeconds),
+    };
+    c.get('log').rate_limit = r.success ? 'pass' : r.reason === 'cacheBlock' ? 'blocked_cached' : 'blocked';
+    if (!r.success) {
+      throw new InferenceError('rate_limited', `rate limit of ${r.limit} requests exceeded; retry after ${Math.max(1, resetSeconds)} s`, {
+        headers: { ...headers, 'Retry-After': String(Math.max(1, resetSeconds)) },
+      });
+    }
+    await next();
+    for (const [k, v] of Object.entries(headers)) c.header(k, v);
+  };
+}

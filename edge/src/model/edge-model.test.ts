@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { featurizerRef } from '../../../shared/featurizer/index.ts';
+import { parseManifest } from '../../../shared/manifest/index.ts';
+import { tinyRelease } from '../../test/workerd/harness.ts';
+import { ArtifactIntegrityError, EdgeModel, loadEdgeModel } from './edge-model.ts';
+
+describe('EdgeModel (real onnxruntime-web in workerd, tiny student)', () => {
+  it('verifies the student hash, creates the session and predicts one row per text, in order', async () => {
+    const model = await EdgeModel.load(await tinyRelease({ threshold: 0.8 }));
+    expect(model.name).toBe('spam');
+    expect(model.version).toBe('tiny-1');
+    expect(model.threshold).toBe(0.8);
+    const [spam, ham, neutral] = await model.predict(['spam offer', 'ham meeting', 'hello there']);
+    expect(spam?.label).toBe('spam');
+    expect(spam?.score).toBeGreaterThan(0.99);
+    expect(ham?.label).toBe('ham');
+    expect(ham?.score).toBeGreaterThan(0.99);
+    expect(neutral?.score).toBeCloseTo(0.5, 5);
+    for (const p of [spam, ham, neutral]) expect((p?.scores.ham ?? 0) + (p?.scores.spam ?? 0)).toBeCloseTo(1, 5);
+    expect(await model.predict([])).toEqual([]);
+  });
+
+  it('refuses a student whose sha256 does not match the manifest', async () => {
+    const release = await tinyRelease({ wrongHash: true });
+    await expect(EdgeModel.load(release)).rejects.toThrow(ArtifactIntegrityError);
+    await expect(EdgeModel.load(release)).rejects.toThrow(/sha256 [0-9a-f]{64} .* does not match the manifest's 0707/);
+  });
+
+  it('refuses a student whose size does not match the manifest', async () => {
+    const release = await tinyRelease();
+    const student = release.manifest.artifacts.student;
+    if (student === undefined) throw new Error('no student');
+    const manifest = { ...release.manifest, artifacts: { student: { ...student, bytes: student.bytes + 1 } } };
+    await expect(EdgeModel.load({ ...release, manifest })).rejects.toThrow(/does not match the manifest/);
+  });
+
+  it('refuses a release that names no edge artifact', async () => {
+    const release = await tinyRelease();
+    const manifest = { ...release.manifest, serving: { origin: 'student' } };
+    await expect(EdgeModel.load({ ...release, manifest })).rejects.toThrow(/names no edge artifact/);
+  });
+
+  it('loadEdgeModel creates the model once per release; a refusal stays refused', async () => {
+    const release = await tinyRelease();
+    const a = loadEdgeModel(release);
+    expect(loadEdgeModel(release)).toBe(a);
+    await a;
+    const bad = await tinyRelease({ wrongHash: true });
+    const r = loadEdgeModel(bad);
+    await expect(r).rejects.toThrow(ArtifactIntegrityError);
+    expect(loadEdgeModel(bad)).toBe(r);
+  });
+
+  it('builds the featurizer from the manifest (shared/featurizer in workerd) when none is given', async () => {
+    const tiny = await tinyRelease();
+    const manifest = parseManifest({ ...tiny.manifest, featurizer: featurizerRef({ buckets: 8, maxLength: 4 }) });
+    const model = await EdgeModel.load({ manifest, student: tiny.student });
+    const [p] = await model.predict(['Subject: hello\n\nwin money now']);
+    expect(['ham', 'spam']).toContain(p?.label);
+    expect((p?.scores.ham ?? 0) + (p?.scores.spam ?? 0)).toBeCloseTo(1, 5);
+  });
+});

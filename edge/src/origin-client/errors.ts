@@ -1,0 +1,26 @@
+/** Why the origin pool gave no usable answer; the edge degrades to its own answer where it can. */
+import { InferenceError } from '../../../shared/errors/index.ts';
+
+export type OriginFailureReason =
+  | 'no_origins'
+  | 'breaker_open'
+  | 'origin_error'
+  | 'origin_overloaded'
+  | 'origin_timeout'
+  | 'network_error'
+  | 'deadline_exceeded';
+
+/** The pool could not get a usable answer: 503 (or 504 for a spent deadline) with a stable `reason`. */
+export class OriginUnavailableError extends InferenceError {
+  readonly reason: OriginFailureReason;
+  readonly attempts: number;
+
+  constructor(reason: OriginFailureReason, message: string, attempts: number) {
+    super(reason === 'deadline_exceeded' ? 'deadline_exceeded' : 'unavailable', message, {
+      headers: reason === 'deadline_exceeded' ? {} : { 'Retry-After': '1' },
+    });
+    this.name = 'OriginUnavailableError';
+    this.reason = reason;
+    this.attempts = attempts;
+  }
+}

@@ -1,0 +1,265 @@
+/**
+ * The origin pool client. `send()` resolves with the origin's response when it is a 2xx-4xx other than 429, and
+ * throws `OriginUnavailableError` (with a stable `reason`) otherwise.
+ *
+ * - Choice: power of two choices over the origins whose circuit allows a request, on load = requests this
+ *   isolate has in flight to the origin + the queue depth the origin last reported (`x-queue-depth` response
+ *   header, trusted for `queueDepthTtlMs`).
+ * - Deadline: each request carries an absolute deadline; the remaining budget goes to the origin as
+ *   `x-deadline-ms`, and an attempt never outlives it (504 `deadline_exceeded` when it is spent).
+ * - Retry: once, on another origin, for failures safe to retry (network error, attempt timeout with budget left,
+ *   429/502/503). Inference has no side effects, so a repeated request is harmless.
+ * - Circuit breaker per origin (breaker.ts): network errors, attempt timeouts and 500/502/503 count as failures.
+ * - Signing: every attempt is signed afresh (new timestamp and nonce) by the `sign` option.
+ */
+import { CircuitBreaker, type BreakerState } from './breaker.ts';
+import { type OriginFailureReason, OriginUnavailableError } from './errors.ts';
+
+export interface OriginRequest {
+  method: string;
+  /** Request target: pathname plus query, e.g. `/v1/models/spam/classify`. */
+  path: string;
+  body?: string | Uint8Array;
+  headers?: Record<string, string>;
+  /** Absolute deadline, ms since the epoch (same clock as `now`). */
+  deadline: number;
+}
+
+export interface OriginResult {
+  response: Response;
+  /** Base URL of the origin that answered. */
+  origin: string;
+  /** Attempts made (1 or 2). */
+  attempts: number;
+}
+
+export type SignFn = (req: { method: string; path: string; body: string | Uint8Array | undefined }) => Promise<Record<string, string>>;
+
+export interface OriginPoolOptions {
+  /** Origin base URLs (no trailing slash). */
+  urls: readonly string[];
+  /** Longest single attempt, ms (the deadline may cut it shorter). @default 2000 */
+  attemptTimeoutMs?: number;
+  /** Consecutive failures that open an origin's circuit. @default 5 */
+  failureThreshold?: number;
+  /** Open-circuit cooldown before a half-open probe, ms. @default 10000 */
+  cooldownMs?: number;
+  /** Response header carrying the origin's queue depth. @default 'x-queue-depth' */
+  queueDepthHeader?: string;
+  /** How long a reported queue depth counts, ms. @default 5000 */
+  queueDepthTtlMs?: number;
+  /** Signs a request; its headers are added to the attempt. @default no signature */
+  sign?: SignFn;
+  /** @default globalThis.fetch */
+  fetch?: (request: Request) => Promise<Response>;
+  /** Clock, ms since the epoch. @default Date.now */
+  now?: () => number;
+  /** Uniform [0, 1). @default Math.random */
+  random?: () => number;
+}
+
+export interface OriginSnapshot {
+  url: string;
+  inFlight: number;
+  queueDepth: number | undefined;
+  breaker: BreakerState;
+  consecutiveFailures: number;
+}
+
+class Origin {
+  readonly url: string;
+  readonly breaker: CircuitBreaker;
+  inFlight = 0;
+  queueDepth = 0;
+  queueDepthAt = Number.NEGATIVE_INFINITY;
+
+  constructor(url: string, breaker: CircuitBreaker) {
+    this.url = url;
+    this.breaker = breaker;
+  }
+}
+
+type AttemptOutcome =
+  | { kind: 'response'; response: Response; retryable: boolean; reason?: OriginFailureReason }
+  | { kind: 'error'; reason: OriginFailureReason; retryable: boolean; message: string };
+
+const RETRYABLE_STATUS = new Set([429, 502, 503]);
+const FAILURE_STATUS = new Set([500, 502, 503]);
+
+export class OriginPool {
+  readonly #origins: Origin[];
+  readonly #attemptTimeoutMs: number;
+  readonly #queueDepthHeader: string;
+  readonly #queueDepthTtlMs: number;
+  readonly #sign: SignFn | undefined;
+  readonly #fetch: (request: Request) => Promise<Response>;
+  readonly #now: () => number;
+  readonly #random: () => number;
+
+  constructor(options: OriginPoolOptions) {
+    if (!Array.isArray(options?.urls) || options.urls.some((u) => typeof u !== 'string' || !/^https?:\/\//.test(u))) {
+      throw new TypeError(`OriginPool: urls must be an array of http(s) URLs, got ${JSON.stringify(options?.urls)}`);
+    }
+    const attemptTimeoutMs = options.attemptTimeoutMs ?? 2000;
+    if (!Number.isFinite(attemptTimeoutMs) || attemptTimeoutMs <= 0) {
+      throw new TypeError(`OriginPool: attemptTimeoutMs must be a positive number, got ${attemptTimeoutMs}`);
+    }
+    const queueDepthTtlMs = options.queueDepthTtlMs ?? 5000;
+    if (!Number.isFinite(queueDepthTtlMs) || queueDepthTtlMs < 0) {
+      throw new TypeError(`OriginPool: queueDepthTtlMs must be a number >= 0, got ${queueDepthTtlMs}`);
+    }
+    // Validates the breaker options even when no origin is configured.
+    new CircuitBreaker({ failureThreshold: options.failureThreshold, cooldownMs: options.cooldownMs });
+    this.#now = options.now ?? Date.now;
+    this.#random = options.random ?? Math.random;
+    this.#origins = [...new Set(options.urls.map((u) => u.replace(/\/+$/, '')))].map(
+      (url) =>
+        new Origin(
+          url,
+          new CircuitBreaker({ failureThreshold: options.failureThreshold, cooldownMs: options.cooldownMs, now: this.#now }),
+        ),
+    );
+    this.#attemptTimeoutMs = attemptTimeoutMs;
+    this.#queueDepthHeader = (options.queueDepthHeader ?? 'x-queue-depth').toLowerCase();
+    this.#queueDepthTtlMs = queueDepthTtlMs;
+    this.#sign = options.sign;
+    this.#fetch = options.fetch ?? ((req) => fetch(req));
+  }
+
+  get size(): number {
+    return this.#origins.length;
+  }
+
+  snapshot(): OriginSnapshot[] {
+    const now = this.#now();
+    return this.#origins.map((o) => ({
+      url: o.url,
+      inFlight: o.inFlight,
+      queueDepth: now - o.queueDepthAt <= this.#queueDepthTtlMs ? o.queueDepth : undefined,
+      breaker: o.breaker.state,
+      consecutiveFailures: o.breaker.consecutiveFailures,
+    }));
+  }
+
+  #load(o: Origin, now: number): number {
+    return o.inFlight + (now - o.queueDepthAt <= this.#queueDepthTtlMs ? o.queueDepth : 0);
+  }
+
+  /** Power of two choices among the origins not yet tried whose circuit allows a request. */
+  #choose(exclude: ReadonlySet<Origin>): Origin | undefined {
+    const candidates = this.#origins.filter((o) => !exclude.has(o) && o.breaker.available());
+    if (candidates.length === 0) return undefined;
+    let chosen = candidates[0] as Origin;
+    if (candidates.length > 1) {
+      const i = Math.floor(this.#random() * candidates.length);
+      let j = Math.floor(this.#random() * (candidates.length - 1));
+      if (j >= i) j++;
+      const a = candidates[i] as Origin;
+      const b = candidates[j] as Origin;
+      const now = this.#now();
+      chosen = this.#load(b, now) < this.#load(a, now) ? b : a;
+    }
+    return chosen.breaker.acquire() ? chosen : undefined;
+  }
+
+  /** Sends the request to one origin, retrying once on another for safe-to-retry failures. */
+  async send(req: OriginRequest): Promise<OriginResult> {
+    if (this.#origins.length === 0) throw new OriginUnavailableError('no_origins', 'no origin is configured', 0);
+    const tried = new Set<Origin>();
+    let last: AttemptOutcome | undefined;
+    for (let attempt = 1; attempt <= 2; attempt++) {
+      const remaining = req.deadline - this.#now();
+      if (remaining <= 0) {
+        throw new OriginUnavailableError('deadline_exceeded', 'the request deadline passed before the origin answered', tried.size);
+      }
+      const origin = this.#choose(tried);
+      if (origin === undefined) {
+        if (last === undefined) {
+          throw new OriginUnavailableError('breaker_open', 'every origin circuit is open', 0);
+        }
+        break;
+      }
+      tried.add(origin);
+      last = await this.#attempt(origin, req, remaining);
+      if (last.kind === 'response') {
+        if (last.reason === undefined) return { response: last.response, origin: origin.url, attempts: attempt };
+        await last.response.body?.cancel();
+      }
+      if (!last.retryable) break;
+    }
+    const attempts = tried.size;
+    if (last === undefined) throw new OriginUnavailableError('breaker_open', 'every origin circuit is open', attempts);
+    if (last.kind === 'error') throw new OriginUnavailableError(last.reason, last.message, attempts);
+    throw new OriginUnavailableError(
+      last.reason ?? 'origin_error',
+      `origin answered ${last.response.status} after ${attempts} attempt(s)`,
+      attempts,
+    );
+  }
+
+  async #attempt(origin: Origin, req: OriginRequest, remaining: number): Promise<AttemptOutcome> {
+    const budget = Math.max(1, Math.floor(remaining));
+    const timeoutMs = Math.min(this.#attemptTimeoutMs, budget);
+    const deadlineBound = timeoutMs >= budget;
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), timeoutMs);
+    origin.inFlight++;
+    try {
+      const headers = new Headers(req.headers);
+      headers.set('x-deadline-ms', String(budget));
+      if (this.#sign !== undefined) {
+        for (const [k, v] of Object.entries(await this.#sign({ method: req.method, path: req.path, body: req.body }))) {
+          headers.set(k, v);
+        }
+      }
+      const response = await this.#fetch(
+        new Request(origin.url + req.path, {
+          method: req.method,
+          headers,
+          body: req.body === undefined ? null : req.body,
+          signal: controller.signal,
+        }),
+      );
+      this.#recordQueueDepth(origin, response);
+      if (FAILURE_STATUS.has(response.status)) origin.breaker.onFailure();
+      else if (response.status === 429) origin.breaker.onNeutral();
+      else origin.breaker.onSuccess();
+      if (RETRYABLE_STATUS.has(response.status)) {
+        return {
+          kind: 'response',
+          response,
+          retryable: true,
+          reason: response.status === 429 || response.status === 503 ? 'origin_overloaded' : 'origin_error',
+        };
+      }
+      if (response.status >= 500) {
+        return { kind: 'response', response, retryable: false, reason: response.status === 504 ? 'deadline_exceeded' : 'origin_error' };
+      }
+      return { kind: 'response', response, retryable: false };
+    } catch (err) {
+      if (controller.signal.aborted && deadlineBound) {
+        // The caller's budget ran out, not necessarily the origin's fault: no breaker verdict.
+        origin.breaker.onNeutral();
+        return { kind: 'error', reason: 'deadline_exceeded', retryable: false, message: `no answer within the ${budget} ms deadline` };
+      }
+      origin.breaker.onFailure();
+      if (controller.signal.aborted) {
+        return { kind: 'error', reason: 'origin_timeout', retryable: true, message: `origin timed out after ${timeoutMs} ms` };
+      }
+      return { kind: 'error', reason: 'network_error', retryable: true, message: `origin unreachable: ${err instanceof Error ? err.message : String(err)}` };
+    } finally {
+      clearTimeout(timer);
+      origin.inFlight--;
+    }
+  }
+
+  #recordQueueDepth(origin: Origin, response: Response): void {
+    const raw = response.headers.get(this.#queueDepthHeader);
+    if (raw === null) return;
+    const depth = Number(raw);
+    if (Number.isFinite(depth) && depth >= 0) {
+      origin.queueDepth = depth;
+      origin.queueDepthAt = this.#now();
+    }
+  }
+}

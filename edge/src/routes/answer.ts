@@ -1,0 +1,206 @@
+/**
+ * The edge's answer to "classify these texts with this model": cache -> edge model -> decide -> origin ->
+ * degraded fallback. Shared by the text API and OIP infer with a BYTES (text) input.
+ */
+import type { Context } from 'hono';
+import { cacheKey } from '../../../shared/hash/index.ts';
+import { ClassifyResponse, type Prediction, type ServedBy } from '../../../shared/protocol/text.ts';
+import { decide, type EscalateMode, route } from '../cascade/index.ts';
+import type { CacheTier, ResultCache } from '../middleware/cache/index.ts';
+import { type EdgeModel, type EdgeRelease, loadEdgeModel } from '../model/edge-model.ts';
+import { OriginUnavailableError, type OriginPool } from '../origin-client/index.ts';
+import { formatTraceparent } from '../middleware/request-id/trace.ts';
+import type { AppEnv } from '../types.ts';
+import { utf8Length } from './request.ts';
+
+/** What the cache holds: one answer without per-request fields. */
+export interface CachedAnswer {
+  model: string;
+  version: string;
+  predictions: Prediction[];
+}
+
+export interface Answer extends CachedAnswer {
+  served_by: ServedBy;
+  /** Response headers describing how it was answered (x-served-by, x-cache, ...). */
+  headers: Record<string, string>;
+}
+
+/** A non-2xx answer from the origin (e.g. its 400 for input it refuses), passed through to the client. */
+export interface PassThrough {
+  passthrough: Response;
+  headers: Record<string, string>;
+}
+
+export interface AnswerDeps {
+  releases: () => EdgeRelease[];
+  pool: (c: Context<AppEnv>) => OriginPool;
+  cache: (c: Context<AppEnv>) => ResultCache<CachedAnswer>;
+  now: () => number;
+}
+
+export interface AnswerInput {
+  model: string;
+  /** The version the client asked for (path), if any. */
+  version: string | undefined;
+  texts: string[];
+  mode: EscalateMode;
+  /** Absolute deadline, ms since the epoch. */
+  deadline: number;
+}
+
+function minScore(predictions: readonly Prediction[]): number {
+  let m = 1;
+  for (const p of predictions) if (p.score < m) m = p.score;
+  return m;
+}
+
+async function edgeModelFor(release: EdgeRelease | undefined, version: string | undefined): Promise<EdgeModel | undefined> {
+  if (release === undefined) return undefined;
+  if (version !== undefined && version !== release.manifest.version) return undefined;
+  try {
+    return await loadEdgeModel(release);
+  } catch {
+    return undefined;
+  }
+}
+
+export async function answerTexts(c: Context<AppEnv>, deps: AnswerDeps, input: AnswerInput): Promise<Answer | PassThrough> {
+  const { model, version, texts, mode } = input;
+  const config = c.get('config');
+  const log = c.get('log');
+  log.model = model;
+  log.items = texts.length;
+  const release = deps.releases().find((r) => r.manifest.name === model);
+  const cache = deps.cache(c);
+  const control = c.get('cacheControl');
+
+  const key = cache.enabled ? await cacheKey(model, release?.manifest.version ?? version ?? '*', { texts }) : '';
+  let xCache: 'MISS' | 'BYPASS' = 'BYPASS';
+  if (cache.enabled && !control.noCache) {
+    const hit = await cache.get(key);
+    if (hit !== undefined) return cached(c, hit.value, hit.tier);
+    xCache = 'MISS';
+  }
+  log.cache = xCache;
+  const store = (value: CachedAnswer) => {
+    if (cache.enabled && !control.noStore) cache.put(key, value);
+  };
+
+  const edgeModel = await edgeModelFor(release, version);
+  let decision = route({
+    mode,
+    modelAtEdge: release !== undefined,
+    versionAtEdge: version === undefined || version === release?.manifest.version,
+    edgeModelReady: edgeModel !== undefined,
+    items: texts.length,
+    bytes: texts.reduce((n, t) => n + utf8Length(t), 0),
+    maxItems: config.edgeMaxItems,
+    maxBytes: config.edgeMaxBytes,
+  });
+  let edgePredictions: Prediction[] | undefined;
+  if (!decision.escalate && edgeModel !== undefined) {
+    edgePredictions = await edgeModel.predict(texts);
+    log.confidence = minScore(edgePredictions);
+    decision = decide(mode, edgePredictions.map((p) => p.score), edgeModel.threshold);
+    if (!decision.escalate) {
+      const value = { model, version: edgeModel.version, predictions: edgePredictions };
+      // Only confident edge answers are cached (x-escalate: never can return unconfident ones).
+      if (log.confidence >= edgeModel.threshold) store(value);
+      log.served_by = 'edge';
+      log.version = edgeModel.version;
+      return { ...value, served_by: 'edge', headers: answerHeaders('edge', edgeModel.version, xCache) };
+    }
+  }
+  if (!decision.escalate) throw new Error('unreachable: no edge model and no escalation');
+  log.escalation_reason = decision.reason;
+
+  try {
+    const result = await escalate(c, deps, input);
+    log.origin = result.origin;
+    log.origin_attempts = result.attempts;
+    if (!result.response.ok) {
+      log.served_by = 'origin';
+      return {
+        passthrough: result.response,
+        headers: { 'x-served-by': 'origin', 'x-cache': xCache, 'x-escalation-reason': decision.reason },
+      };
+    }
+    const parsed = ClassifyResponse.safeParse(await result.response.json().catch(() => undefined));
+    if (!parsed.success || parsed.data.predictions.length !== texts.length) {
+      throw new OriginUnavailableError('origin_error', 'origin answered with a body that is not a classify response', result.attempts);
+    }
+    const value = { model, version: parsed.data.version, predictions: parsed.data.predictions };
+    store(value);
+    log.served_by = 'origin';
+    log.version = value.version;
+    return {
+      ...value,
+      served_by: 'origin',
+      headers: { ...answerHeaders('origin', value.version, xCache), 'x-escalation-reason': decision.reason },
+    };
+  } catch (err) {
+    if (!(err instanceof OriginUnavailableError)) throw err;
+    log.origin_attempts = err.attempts;
+    if (edgeModel === undefined) {
+      log.degraded_reason = err.reason;
+      err.headers['x-escalation-reason'] = decision.reason;
+      err.headers['x-degraded-reason'] = err.reason;
+      throw err;
+    }
+    edgePredictions ??= await edgeModel.predict(texts);
+    log.confidence ??= minScore(edgePredictions);
+    log.served_by = 'edge-degraded';
+    log.degraded_reason = err.reason;
+    log.version = edgeModel.version;
+    return {
+      model,
+      version: edgeModel.version,
+      predictions: edgePredictions,
+      served_by: 'edge-degraded',
+      headers: {
+        ...answerHeaders('edge-degraded', edgeModel.version, xCache),
+        'x-escalation-reason': decision.reason,
+        'x-degraded-reason': err.reason,
+      },
+    };
+  }
+}
+
+function answerHeaders(servedBy: ServedBy, version: string, xCache: string): Record<string, string> {
+  return { 'x-served-by': servedBy, 'x-model-version': version, 'x-cache': xCache };
+}
+
+function cached(c: Context<AppEnv>, value: CachedAnswer, tier: CacheTier): Answer {
+  const log = c.get('log');
+  log.cache = 'HIT';
+  log.served_by = 'cache';
+  log.version = value.version;
+  return {
+    ...value,
+    served_by: 'cache',
+    headers: { ...answerHeaders('cache', value.version, 'HIT'), 'x-cache-tier': tier.toUpperCase() },
+  };
+}
+
+function escalate(c: Context<AppEnv>, deps: AnswerDeps, input: AnswerInput) {
+  const trace = c.get('trace');
+  const path =
+    input.version === undefined
+      ? `/v1/models/${encodeURIComponent(input.model)}/classify`
+      : `/v1/models/${encodeURIComponent(input.model)}/versions/${encodeURIComponent(input.version)}/classify`;
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    accept: 'application/json',
+    'x-request-id': c.get('requestId'),
+    traceparent: formatTraceparent(trace),
+  };
+  if (trace.tracestate !== undefined) headers.tracestate = trace.tracestate;
+  return deps.pool(c).send({
+    method: 'POST',
+    path,
+    body: JSON.stringify({ texts: input.texts }),
+    headers,
+    deadline: input.deadline,
+  });
+}

@@ -1,0 +1,39 @@
+/** POST /v1/models/{model}[/versions/{version}]/classify: the public text API. */
+import type { Context } from 'hono';
+import { parseClassifyRequest } from '../../../shared/protocol/text.ts';
+import { parseEscalateHeader } from '../cascade/index.ts';
+import { assertModelAllowed } from '../middleware/auth/index.ts';
+import type { AppEnv } from '../types.ts';
+import { type AnswerDeps, answerTexts } from './answer.ts';
+import { parseJsonBody, readBody, requestDeadline, requireJson } from './request.ts';
+
+export function classifyHandler(deps: AnswerDeps) {
+  return async function classify(c: Context<AppEnv>): Promise<Response> {
+    const config = c.get('config');
+    const model = c.req.param('model') as string;
+    const version = c.req.param('version');
+    assertModelAllowed(c.get('principal'), model);
+    const mode = parseEscalateHeader(c.req.header('x-escalate'));
+    const deadline = requestDeadline(c, config.requestDeadlineMs, deps.now());
+    requireJson(c);
+    const texts = parseClassifyRequest(parseJsonBody(await readBody(c, config.maxBodyBytes)));
+    const answer = await answerTexts(c, deps, { model, version, texts, mode, deadline });
+    if ('passthrough' in answer) {
+      return new Response(answer.passthrough.body, {
+        status: answer.passthrough.status,
+        headers: { 'content-type': answer.passthrough.headers.get('content-type') ?? 'application/json', ...answer.headers },
+      });
+    }
+    return c.json(
+      {
+        model: answer.model,
+        version: answer.version,
+        predictions: answer.predictions,
+        served_by: answer.served_by,
+        request_id: c.get('requestId'),
+      },
+      200,
+      answer.headers,
+    );
+  };
+}

@@ -1,0 +1,169 @@
+/**
+ * Open Inference Protocol v2 at the edge. Health and server metadata are answered here. Model metadata, readiness
+ * and infer are answered here when the model's release is at the edge and (for infer) the input is text: one
+ * BYTES input of strings, JSON-encoded. Everything else (tensor inputs, the binary extension, other models) is
+ * proxied to the origin pool, signed, with the request's deadline.
+ */
+import type { Context } from 'hono';
+import { InferenceError, InvalidInputError } from '../../../shared/errors/index.ts';
+import { HEADER_LENGTH_HEADER, InferRequestHeader } from '../../../shared/protocol/oip.ts';
+import { parseEscalateHeader } from '../cascade/index.ts';
+import { assertModelAllowed } from '../middleware/auth/index.ts';
+import { formatTraceparent } from '../middleware/request-id/trace.ts';
+import { type EdgeRelease, loadEdgeModel } from '../model/edge-model.ts';
+import type { AppEnv } from '../types.ts';
+import { type AnswerDeps, answerTexts } from './answer.ts';
+import { parseJsonBody, readBody, requestDeadline } from './request.ts';
+
+export const SERVER_NAME = 'spam-edge';
+export const SERVER_VERSION = '0.1.0';
+
+function releaseAt(deps: AnswerDeps, model: string, version: string | undefined): EdgeRelease | undefined {
+  const r = deps.releases().find((x) => x.manifest.name === model);
+  return r !== undefined && (version === undefined || version === r.manifest.version) ? r : undefined;
+}
+
+export function liveHandler(c: Context<AppEnv>): Response {
+  return c.json({ live: true });
+}
+
+/** Ready when every embedded release's student verified and loaded. */
+export function readyHandler(deps: AnswerDeps) {
+  return async function ready(c: Context<AppEnv>): Promise<Response> {
+    const results = await Promise.allSettled(deps.releases().map((r) => loadEdgeModel(r)));
+    const failed = results.filter((r) => r.status === 'rejected').length;
+    if (failed > 0) throw new InferenceError('not_ready', `${failed} edge model(s) failed to load`);
+    return c.json({ ready: true });
+  };
+}
+
+export function serverMetadataHandler(c: Context<AppEnv>): Response {
+  return c.json({ name: SERVER_NAME, version: SERVER_VERSION, extensions: ['binary_tensor_data'] });
+}
+
+/** Forwards the request to the origin pool (signed, deadline, trace); the origin's answer is returned as is. */
+async function proxy(c: Context<AppEnv>, deps: AnswerDeps, body: Uint8Array | undefined): Promise<Response> {
+  const config = c.get('config');
+  const deadline = requestDeadline(c, config.requestDeadlineMs, deps.now());
+  const url = new URL(c.req.url);
+  const headers: Record<string, string> = {
+    accept: c.req.header('accept') ?? 'application/json',
+    'x-request-id': c.get('requestId'),
+    traceparent: formatTraceparent(c.get('trace')),
+  };
+  for (const name of ['content-type', HEADER_LENGTH_HEADER, 'tracestate']) {
+    const v = c.req.header(name);
+    if (v !== undefined) headers[name] = v;
+  }
+  const result = await deps.pool(c).send({ method: c.req.method, path: url.pathname + url.search, body, headers, deadline });
+  const log = c.get('log');
+  log.served_by = 'proxy';
+  log.origin = result.origin;
+  log.origin_attempts = result.attempts;
+  const out = new Headers();
+  for (const name of ['content-type', HEADER_LENGTH_HEADER, 'x-model-version']) {
+    const v = result.response.headers.get(name);
+    if (v !== null) out.set(name, v);
+  }
+  out.set('x-served-by', 'origin');
+  return new Response(result.response.body, { status: result.response.status, headers: out });
+}
+
+export function modelMetadataHandler(deps: AnswerDeps) {
+  return async function modelMetadata(c: Context<AppEnv>): Promise<Response> {
+    const model = c.req.param('model') as string;
+    const version = c.req.param('version');
+    assertModelAllowed(c.get('principal'), model);
+    const release = releaseAt(deps, model, version);
+    if (release === undefined) return proxy(c, deps, undefined);
+    const m = release.manifest;
+    return c.json(
+      {
+        name: m.name,
+        versions: [m.version],
+        platform: 'onnxruntime-web',
+        inputs: [{ name: 'text', datatype: 'BYTES', shape: [-1] }],
+        outputs: [
+          { name: 'probabilities', datatype: 'FP32', shape: [-1, m.labels.length] },
+          { name: 'label', datatype: 'BYTES', shape: [-1] },
+        ],
+        parameters: { labels: m.labels, threshold: m.threshold ?? 0.5, served_at: 'edge' },
+      },
+      200,
+      { 'x-served-by': 'edge', 'x-model-version': m.version },
+    );
+  };
+}
+
+export function modelReadyHandler(deps: AnswerDeps) {
+  return async function modelReady(c: Context<AppEnv>): Promise<Response> {
+    const model = c.req.param('model') as string;
+    const version = c.req.param('version');
+    assertModelAllowed(c.get('principal'), model);
+    const release = releaseAt(deps, model, version);
+    if (release === undefined) return proxy(c, deps, undefined);
+    const ok = await loadEdgeModel(release).then(
+      () => true,
+      () => false,
+    );
+    if (!ok) return proxy(c, deps, undefined);
+    return c.json({ name: model, ready: true }, 200, { 'x-served-by': 'edge', 'x-model-version': release.manifest.version });
+  };
+}
+
+/** The strings of a JSON OIP request whose only input is BYTES text; undefined for anything else. */
+function textInput(json: unknown): { id: string | undefined; texts: string[] } | undefined {
+  const parsed = InferRequestHeader.safeParse(json);
+  if (!parsed.success) throw new InvalidInputError(`invalid inference request: ${parsed.error.issues[0]?.message ?? 'bad shape'}`);
+  const inputs = parsed.data.inputs;
+  if (inputs.length !== 1 || inputs[0]?.datatype !== 'BYTES') return undefined;
+  const input = inputs[0];
+  const data = input.data;
+  if (!Array.isArray(data) || data.length === 0 || data.some((d) => typeof d !== 'string')) {
+    throw new InvalidInputError(`input '${input.name}': BYTES data must be a non-empty array of strings`);
+  }
+  const count = input.shape.reduce((a, b) => a * b, 1);
+  if (count !== data.length) {
+    throw new InvalidInputError(`input '${input.name}': shape [${input.shape.join(',')}] does not match ${data.length} strings`);
+  }
+  return { id: parsed.data.id, texts: data as string[] };
+}
+
+export function inferHandler(deps: AnswerDeps) {
+  return async function infer(c: Context<AppEnv>): Promise<Response> {
+    const config = c.get('config');
+    const model = c.req.param('model') as string;
+    const version = c.req.param('version');
+    assertModelAllowed(c.get('principal'), model);
+    const mode = parseEscalateHeader(c.req.header('x-escalate'));
+    const body = await readBody(c, config.maxBodyBytes);
+    const type = (c.req.header('content-type') ?? '').split(';')[0]?.trim().toLowerCase();
+    const binary = c.req.header(HEADER_LENGTH_HEADER) !== undefined;
+    const release = releaseAt(deps, model, version);
+    if (binary || type !== 'application/json' || release === undefined) return proxy(c, deps, body);
+    const text = textInput(parseJsonBody(body));
+    if (text === undefined) return proxy(c, deps, body);
+    const deadline = requestDeadline(c, config.requestDeadlineMs, deps.now());
+    const answer = await answerTexts(c, deps, { model, version, texts: text.texts, mode, deadline });
+    if ('passthrough' in answer) {
+      return new Response(answer.passthrough.body, { status: answer.passthrough.status, headers: answer.headers });
+    }
+    const labels = release.manifest.labels;
+    const probabilities: number[] = [];
+    for (const p of answer.predictions) for (const l of labels) probabilities.push(p.scores[l] ?? 0);
+    return c.json(
+      {
+        model_name: model,
+        model_version: answer.version,
+        ...(text.id === undefined ? {} : { id: text.id }),
+        parameters: { served_by: answer.served_by, request_id: c.get('requestId') },
+        outputs: [
+          { name: 'probabilities', datatype: 'FP32', shape: [answer.predictions.length, labels.length], data: probabilities },
+          { name: 'label', datatype: 'BYTES', shape: [answer.predictions.length], data: answer.predictions.map((p) => p.label) },
+        ],
+      },
+      200,
+      answer.headers,
+    );
+  };
+}

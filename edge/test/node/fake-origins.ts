@@ -1,0 +1,175 @@
+/**
+ * Loopback origins for the edge's workerd tests (Node, real HTTP on 127.0.0.1). A control server creates origins on
+ * demand so every test owns its own; each origin answers like the real origin's text API, verifies the edge's
+ * signature with shared/signing, records what it received, and follows a script of behaviours (status, delay,
+ * reported queue depth, dropped connection) that tests set over HTTP.
+ *
+ *   POST {control}/origins {"count": n}            -> {"urls": [...]}
+ *   POST {origin}/__behave {"queue": [...], "default": {...}}
+ *   GET  {origin}/__log                            -> [{method, path, headers, body, signature}]
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { verifyRequest } from '../../../shared/signing/index.ts';
+
+export interface Behaviour {
+  /** Response status. @default 200 */
+  status?: number;
+  /** Wait before answering, ms. @default 0 */
+  delayMs?: number;
+  /** Sent as `x-queue-depth`. @default not sent */
+  queueDepth?: number;
+  /** Drop the connection without answering. @default false */
+  drop?: boolean;
+  /** Response body; default: a classify answer (texts containing "spam" are spam, 0.97). */
+  body?: unknown;
+}
+
+export interface LoggedRequest {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body: string;
+  /** 'ok' or the verifier's failure reason. */
+  signature: string;
+  at: number;
+}
+
+interface Origin {
+  server: Server;
+  queue: Behaviour[];
+  fallback: Behaviour;
+  log: LoggedRequest[];
+}
+
+function readAll(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': 'application/json', ...headers });
+  res.end(JSON.stringify(body));
+}
+
+function listen(server: Server): Promise<string> {
+  return new Promise((resolve) => {
+    server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`));
+  });
+}
+
+function classifyAnswer(body: string, model: string, requestId: string): unknown {
+  let texts: string[] = [];
+  try {
+    const parsed = JSON.parse(body) as { text?: string; texts?: string[] };
+    texts = parsed.texts ?? (parsed.text === undefined ? [] : [parsed.text]);
+  } catch {
+    return { error: { code: 'invalid_json', message: 'bad json', request_id: requestId } };
+  }
+  return {
+    model,
+    version: 'origin-v1',
+    predictions: texts.map((t) => {
+      const spam = /spam/i.test(t);
+      return { label: spam ? 'spam' : 'ham', score: 0.97, scores: { ham: spam ? 0.03 : 0.97, spam: spam ? 0.97 : 0.03 } };
+    }),
+    served_by: 'origin',
+    request_id: requestId,
+  };
+}
+
+async function handleOrigin(origin: Origin, secret: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://x');
+  const body = (await readAll(req)).toString('utf8');
+  if (url.pathname === '/__behave') {
+    const b = JSON.parse(body) as { queue?: Behaviour[]; default?: Behaviour };
+    origin.queue = b.queue ?? [];
+    origin.fallback = b.default ?? {};
+    return json(res, 200, { ok: true });
+  }
+  if (url.pathname === '/__log') return json(res, 200, origin.log);
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers[k] = v;
+  const verdict = await verifyRequest({ secret, method: req.method ?? 'GET', path: req.url ?? '/', body, headers });
+  origin.log.push({
+    method: req.method ?? '',
+    path: req.url ?? '',
+    headers,
+    body,
+    signature: verdict.ok ? 'ok' : verdict.reason,
+    at: Date.now(),
+  });
+  const b = origin.queue.shift() ?? origin.fallback;
+  if (b.drop === true) {
+    req.socket.destroy();
+    return;
+  }
+  if (b.delayMs !== undefined && b.delayMs > 0) {
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, b.delayMs);
+      res.on('close', () => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+    if (res.destroyed || res.writableEnded) return;
+  }
+  const extra: Record<string, string> = b.queueDepth === undefined ? {} : { 'x-queue-depth': String(b.queueDepth) };
+  const requestId = headers['x-request-id'] ?? 'none';
+  if (!verdict.ok && b.body === undefined) {
+    return json(res, 401, { error: { code: 'unauthorized', message: verdict.message, request_id: requestId } }, extra);
+  }
+  const status = b.status ?? 200;
+  const m = /^\/v1\/models\/([^/]+)(?:\/versions\/[^/]+)?\/classify$/.exec(url.pathname);
+  let out: unknown = b.body;
+  if (out === undefined) {
+    if (status >= 400) out = { error: { code: status === 429 ? 'queue_full' : 'unavailable', message: `scripted ${status}`, request_id: requestId } };
+    else if (m !== null) out = classifyAnswer(body, decodeURIComponent(m[1] as string), requestId);
+    else out = { origin: true, path: url.pathname };
+  }
+  json(res, status, out, extra);
+}
+
+export interface FakeOrigins {
+  controlUrl: string;
+  close(): Promise<void>;
+}
+
+export async function startFakeOrigins(secret: string): Promise<FakeOrigins> {
+  const origins: Origin[] = [];
+  const control = createServer((req, res) => {
+    void (async () => {
+      const body = (await readAll(req)).toString('utf8');
+      if (req.method === 'POST' && req.url === '/origins') {
+        const { count } = JSON.parse(body || '{}') as { count?: number };
+        const urls: string[] = [];
+        for (let i = 0; i < (count ?? 1); i++) {
+          const origin: Origin = { server: createServer(), queue: [], fallback: {}, log: [] };
+          origin.server.on('request', (rq: IncomingMessage, rs: ServerResponse) => {
+            handleOrigin(origin, secret, rq, rs).catch((err: unknown) => {
+              if (!rs.headersSent) json(rs, 500, { error: String(err) });
+            });
+          });
+          origins.push(origin);
+          urls.push(await listen(origin.server));
+        }
+        return json(res, 200, { urls });
+      }
+      json(res, 404, { error: 'unknown control route' });
+    })();
+  });
+  const controlUrl = await listen(control);
+  return {
+    controlUrl,
+    async close() {
+      for (const o of [...origins.map((x) => x.server), control]) {
+        o.closeAllConnections();
+        await new Promise<void>((resolve) => o.close(() => resolve()));
+      }
+    },
+  };
+}

@@ -1,0 +1,15 @@
+/** What edge/test/global-setup.ts hands to the workerd tests and vitest.config.ts through provide/inject. */
+import 'vitest';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** The tiny test student (test/fixtures/tiny-student.ts), base64. */
+    tinyStudentB64: string;
+    tinyStudentSha256: string;
+    /** The loopback fake-origin factory (test/node/fake-origins.ts). */
+    fakeOriginControl: string;
+    /** The Upstash REST bridge in front of a real Redis. */
+    upstashUrl: string;
+    upstashToken: string;
+  }
+}

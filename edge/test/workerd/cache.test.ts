@@ -1,0 +1,116 @@
+import { describe, expect, it } from 'vitest';
+import { apiKey, behave, classifyRequest, keysJson, newOrigins, originLog, testApp, testEnv, tinyRelease, unique } from './harness.ts';
+
+type Classify = { model: string; version: string; served_by: string; request_id: string; predictions: Array<{ label: string; score: number }> };
+
+async function setup(overrides: Partial<Record<keyof Env, string>> = {}, appOptions = {}) {
+  const k = await apiKey();
+  const release = await tinyRelease();
+  const origins = (await newOrigins(1)) as [string];
+  const env = testEnv({ API_KEYS: keysJson(k), ORIGIN_URLS: origins.join(','), ...overrides });
+  return { k, env, origin: origins[0], t: testApp({ releases: () => [release], ...appOptions }) };
+}
+
+describe('edge result cache (whole app: caches.default + Upstash bridge, loopback origin)', () => {
+  it('MISS then HIT for the same input: served_by cache, the new request id, L1 tier', async () => {
+    const { k, env, t } = await setup();
+    const text = `spam ${unique()}`;
+    const first = await t.call(classifyRequest(k.key, { text }), env);
+    expect(first.headers.get('x-cache')).toBe('MISS');
+    expect(first.headers.get('x-served-by')).toBe('edge');
+    const second = await t.call(classifyRequest(k.key, { text }), env);
+    expect(second.headers.get('x-cache')).toBe('HIT');
+    expect(second.headers.get('x-cache-tier')).toBe('L1');
+    expect(second.headers.get('x-served-by')).toBe('cache');
+    expect(second.headers.get('x-model-version')).toBe('tiny-1');
+    const a = (await first.json()) as Classify;
+    const b = (await second.json()) as Classify;
+    expect(b.served_by).toBe('cache');
+    expect(b.predictions).toEqual(a.predictions);
+    expect(b.request_id).toBe(second.headers.get('x-request-id'));
+    expect(b.request_id).not.toBe(a.request_id);
+    expect(t.lines[1]).toMatchObject({ cache: 'HIT', served_by: 'cache' });
+  });
+
+  it('{"text"} and {"texts":[same]} share one entry (canonical input)', async () => {
+    const { k, env, t } = await setup();
+    const text = `spam ${unique()}`;
+    await t.call(classifyRequest(k.key, { text }), env);
+    expect((await t.call(classifyRequest(k.key, { texts: [text] }), env)).headers.get('x-cache')).toBe('HIT');
+  });
+
+  it('L2 (shared by every PoP) answers when L1 is empty', async () => {
+    const { k, env, t } = await setup({}, { l1: () => undefined });
+    const text = `spam ${unique()}`;
+    await t.call(classifyRequest(k.key, { text }), env);
+    const res = await t.call(classifyRequest(k.key, { text }), env);
+    expect(res.headers.get('x-cache')).toBe('HIT');
+    expect(res.headers.get('x-cache-tier')).toBe('L2');
+  });
+
+  it('cache-control: no-cache skips the read (BYPASS) but still writes', async () => {
+    const { k, env, t } = await setup();
+    const text = `spam ${unique()}`;
+    await t.call(classifyRequest(k.key, { text }), env);
+    const bypass = await t.call(classifyRequest(k.key, { text }, { 'cache-control': 'no-cache' }), env);
+    expect(bypass.headers.get('x-cache')).toBe('BYPASS');
+    expect(bypass.headers.get('x-served-by')).toBe('edge');
+    const fresh = `spam ${unique()}`;
+    await t.call(classifyRequest(k.key, { text: fresh }, { 'cache-control': 'no-cache' }), env);
+    expect((await t.call(classifyRequest(k.key, { text: fresh }), env)).headers.get('x-cache')).toBe('HIT');
+  });
+
+  it('cache-control: no-store skips the write', async () => {
+    const { k, env, t } = await setup();
+    const text = `spam ${unique()}`;
+    const first = await t.call(classifyRequest(k.key, { text }, { 'cache-control': 'no-store' }), env);
+    expect(first.headers.get('x-cache')).toBe('MISS');
+    expect((await t.call(classifyRequest(k.key, { text }), env)).headers.get('x-cache')).toBe('MISS');
+  });
+
+  it('origin answers are cached: the second request does not reach the origin', async () => {
+    const { k, env, t, origin } = await setup();
+    const text = `hello ${unique()}`;
+    const first = await t.call(classifyRequest(k.key, { text }), env);
+    expect(first.headers.get('x-served-by')).toBe('origin');
+    const second = await t.call(classifyRequest(k.key, { text }), env);
+    expect(second.headers.get('x-served-by')).toBe('cache');
+    expect(second.headers.get('x-model-version')).toBe('origin-v1');
+    expect((await originLog(origin)).length).toBe(1);
+  });
+
+  it('unconfident edge answers (x-escalate: never) and degraded answers are not cached', async () => {
+    const { k, env, t, origin } = await setup();
+    const text = `hello ${unique()}`;
+    const never = await t.call(classifyRequest(k.key, { text }, { 'x-escalate': 'never' }), env);
+    expect(never.headers.get('x-served-by')).toBe('edge');
+    await behave(origin, { default: { status: 503 } });
+    const degraded = await t.call(classifyRequest(k.key, { text }), env);
+    expect(degraded.headers.get('x-served-by')).toBe('edge-degraded');
+    expect(degraded.headers.get('x-cache')).toBe('MISS');
+    await behave(origin, { default: {} });
+    const third = await t.call(classifyRequest(k.key, { text }), env);
+    expect(third.headers.get('x-cache')).toBe('MISS');
+    expect(third.headers.get('x-served-by')).toBe('origin');
+  });
+
+  it('CACHE_TTL_SECONDS=0 turns the cache off: BYPASS', async () => {
+    const { k, env, t } = await setup({ CACHE_TTL_SECONDS: '0' });
+    const text = `spam ${unique()}`;
+    await t.call(classifyRequest(k.key, { text }), env);
+    expect((await t.call(classifyRequest(k.key, { text }), env)).headers.get('x-cache')).toBe('BYPASS');
+  });
+
+  it('a new release version never serves the old release answers', async () => {
+    const k = await apiKey();
+    const origins = await newOrigins(1);
+    const env = testEnv({ API_KEYS: keysJson(k), ORIGIN_URLS: origins.join(',') });
+    const v1 = await tinyRelease({ version: 'v1' });
+    const v2 = await tinyRelease({ version: 'v2' });
+    const text = `spam ${unique()}`;
+    await testApp({ releases: () => [v1] }).call(classifyRequest(k.key, { text }), env);
+    const res = await testApp({ releases: () => [v2] }).call(classifyRequest(k.key, { text }), env);
+    expect(res.headers.get('x-cache')).toBe('MISS');
+    expect(res.headers.get('x-model-version')).toBe('v2');
+  });
+});

@@ -1,0 +1,147 @@
+/**
+ * Helpers for the edge's workerd tests: the tiny student as an EdgeRelease with a small fake featurizer, API keys,
+ * per-test env objects, loopback origins (created per test through the globalSetup's control server) and a way to
+ * call the app with a real ExecutionContext whose waitUntil work the test can await.
+ */
+import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test';
+import { env } from 'cloudflare:workers';
+import { inject } from 'vitest';
+import { bytesToHex, sha256Hex } from '../../../shared/hash/index.ts';
+import { type Manifest, parseManifest } from '../../../shared/manifest/index.ts';
+import { type AppOptions, createApp } from '../../src/app.ts';
+import type { KeyRecord } from '../../src/config.ts';
+import type { EdgeFeaturizer, EdgeRelease } from '../../src/model/edge-model.ts';
+
+export const TINY_LENGTH = 4;
+
+export function tinyStudentBytes(): Uint8Array {
+  return Uint8Array.from(atob(inject('tinyStudentB64')), (c) => c.charCodeAt(0));
+}
+
+/**
+ * A fake featurizer paired with the tiny student (a real ORT graph): the word "spam" -> id 1 (confident spam),
+ * "ham" -> id 2 (confident ham), any other word -> 3 (neutral: 0.5, below any threshold), at most 4 ids, 0-padded.
+ */
+export const fakeFeaturizer: EdgeFeaturizer = {
+  featurizeBatch(raws) {
+    const out = new Int32Array(raws.length * TINY_LENGTH);
+    raws.forEach((raw, r) => {
+      const words = String(raw).toLowerCase().split(/\s+/).filter(Boolean).slice(0, TINY_LENGTH);
+      words.forEach((w, i) => {
+        out[r * TINY_LENGTH + i] = w === 'spam' ? 1 : w === 'ham' ? 2 : 3;
+      });
+    });
+    return out;
+  },
+};
+
+export interface TinyReleaseOptions {
+  version?: string;
+  threshold?: number;
+  /** Record a wrong sha256 in the manifest (the edge must refuse the student). */
+  wrongHash?: boolean;
+}
+
+export async function tinyRelease(options: TinyReleaseOptions = {}): Promise<EdgeRelease> {
+  const student = tinyStudentBytes();
+  const sha = options.wrongHash === true ? bytesToHex(new Uint8Array(32).fill(7)) : await sha256Hex(student);
+  const manifest: Manifest = parseManifest({
+    schema_version: 1,
+    name: 'spam',
+    version: options.version ?? 'tiny-1',
+    created: '2026-11-23T00:00:00Z',
+    labels: ['ham', 'spam'],
+    artifacts: {
+      student: {
+        file: 'student.onnx',
+        sha256: sha,
+        bytes: student.byteLength,
+        inputs: [{ name: 'ids', datatype: 'INT32', shape: [-1, TINY_LENGTH] }],
+        outputs: [{ name: 'probabilities', datatype: 'FP32', shape: [-1, 2] }],
+      },
+    },
+    serving: { origin: 'student', edge: 'student' },
+    threshold: options.threshold ?? 0.9,
+  });
+  return { manifest, student, featurizer: fakeFeaturizer };
+}
+
+/** A fresh random API key and its record, plus the API_KEYS entry (sha256 hex -> record). */
+export async function apiKey(record: Partial<KeyRecord> = {}): Promise<{ key: string; hash: string; record: KeyRecord }> {
+  const key = `sk_test_${crypto.randomUUID().replaceAll('-', '')}`;
+  const full: KeyRecord = { name: record.name ?? `tenant-${crypto.randomUUID().slice(0, 8)}`, models: record.models ?? ['spam'], tier: record.tier ?? 'pro' };
+  return { key, hash: await sha256Hex(key), record: full };
+}
+
+/** A per-test env: the project bindings plus overrides (a new object, so config and pools are this test's own). */
+export function testEnv(overrides: Partial<Record<keyof Env, string>> = {}): Env {
+  return { ...(env as Env), ...overrides } as Env;
+}
+
+export function keysJson(...keys: Array<{ hash: string; record: KeyRecord }>): string {
+  return JSON.stringify(Object.fromEntries(keys.map((k) => [k.hash, k.record])));
+}
+
+/** Creates `count` loopback origins (real HTTP servers in Node) owned by the calling test. */
+export async function newOrigins(count: number): Promise<string[]> {
+  const r = await fetch(`${inject('fakeOriginControl')}/origins`, { method: 'POST', body: JSON.stringify({ count }) });
+  return ((await r.json()) as { urls: string[] }).urls;
+}
+
+export interface Behaviour {
+  status?: number;
+  delayMs?: number;
+  queueDepth?: number;
+  drop?: boolean;
+  body?: unknown;
+}
+
+export async function behave(origin: string, script: { queue?: Behaviour[]; default?: Behaviour }): Promise<void> {
+  await fetch(`${origin}/__behave`, { method: 'POST', body: JSON.stringify(script) });
+}
+
+export interface LoggedRequest {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body: string;
+  signature: string;
+}
+
+export async function originLog(origin: string): Promise<LoggedRequest[]> {
+  return (await (await fetch(`${origin}/__log`)).json()) as LoggedRequest[];
+}
+
+/** The app under test plus its captured log lines. */
+export function testApp(options: AppOptions = {}) {
+  const lines: Array<Record<string, unknown>> = [];
+  const app = createApp({ log: (line) => lines.push(JSON.parse(line) as Record<string, unknown>), ...options });
+  return {
+    app,
+    lines,
+    /** Calls the app with a real ExecutionContext and waits for its waitUntil work (cache writes). */
+    async call(request: Request, e: Env): Promise<Response> {
+      const ctx = createExecutionContext();
+      const res = await app.fetch(request, e, ctx);
+      await waitOnExecutionContext(ctx);
+      return res;
+    },
+  };
+}
+
+export function classifyRequest(key: string | undefined, body: unknown, headers: Record<string, string> = {}, path = '/v1/models/spam/classify'): Request {
+  return new Request(`https://edge.test${path}`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      ...(key === undefined ? {} : { authorization: `Bearer ${key}` }),
+      ...headers,
+    },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+}
+
+/** A word no other test uses, so cache keys and rate-limit counters stay this test's own. */
+export function unique(): string {
+  return `w${crypto.randomUUID().replaceAll('-', '').slice(0, 12)}`;
+}

@@ -1,0 +1,33 @@
+import { fileURLToPath } from 'node:url';
+import { cloudflareTest } from '@cloudflare/vitest-plugin';
+import { defineProject } from 'vitest/config';
+import { TEST_SIGNING_SECRET } from './test/node/secrets.ts';
+
+// The edge Worker's tests, inside workerd (Cloudflare vitest plugin + Miniflare), configured from the repo's
+// wrangler.toml. globalSetup (Node) starts the loopback fake origins and the Upstash bridge over a real Redis
+// and provides their URLs; the bindings below hand them to the Worker. Part of the root `npm test`.
+const wranglerConfig = fileURLToPath(new URL('../wrangler.toml', import.meta.url));
+
+export default defineProject({
+  plugins: [
+    cloudflareTest(({ inject }) => ({
+      wrangler: { configPath: wranglerConfig },
+      miniflare: {
+        bindings: {
+          ORIGIN_URLS: '',
+          API_KEYS: '{}',
+          ORIGIN_SIGNING_SECRET: TEST_SIGNING_SECRET,
+          UPSTASH_REDIS_REST_URL: inject('upstashUrl'),
+          UPSTASH_REDIS_REST_TOKEN: inject('upstashToken'),
+        },
+      },
+    })),
+  ],
+  test: {
+    name: 'workerd',
+    include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+    globalSetup: ['test/global-setup.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+  },
+});

@@ -1,0 +1,46 @@
+/**
+ * The metric names the origin exports (origin/src/metrics.ts), the only names rules, dashboards and scaling
+ * queries may use. observability.test.ts checks every query against this list, and the list against a scrape of
+ * a running origin.
+ */
+export type MetricType = 'counter' | 'gauge' | 'histogram' | 'summary';
+
+export const ORIGIN_METRICS: Readonly<Record<string, MetricType>> = {
+  nv_inference_request_success: 'counter',
+  nv_inference_request_failure: 'counter', // + label reason: the error code (shared/errors)
+  nv_inference_count: 'counter', // rows inferred
+  nv_inference_exec_count: 'counter', // batches executed
+  nv_inference_request_duration_seconds: 'histogram',
+  nv_inference_queue_duration_seconds: 'histogram',
+  nv_inference_compute_duration_seconds: 'histogram',
+  nv_inference_pending_request_count: 'gauge', // rows queued
+  nv_model_ready: 'gauge',
+  // prom-client default metrics the dashboard and alerts use
+  process_cpu_seconds_total: 'counter',
+  process_resident_memory_bytes: 'gauge',
+  process_start_time_seconds: 'gauge',
+  nodejs_eventloop_lag_p99_seconds: 'gauge',
+  nodejs_heap_size_used_bytes: 'gauge',
+};
+
+/** Labels the origin puts on its nv_* series, and those Prometheus adds at scrape time (target labels). */
+export const ORIGIN_LABELS = ['model', 'version', 'reason', 'le'] as const;
+export const TARGET_LABELS = ['namespace', 'pod', 'job', 'instance'] as const;
+
+const SERIES_SUFFIXES: Readonly<Record<MetricType, readonly string[]>> = {
+  counter: [''],
+  gauge: [''],
+  histogram: ['_bucket', '_sum', '_count'],
+  summary: ['', '_sum', '_count'],
+};
+
+/** Every series name the exported metrics produce (histograms as _bucket, _sum, _count). */
+export function exportedSeriesNames(
+  metrics: Readonly<Record<string, MetricType>> = ORIGIN_METRICS,
+): Set<string> {
+  const names = new Set<string>();
+  for (const [name, type] of Object.entries(metrics)) {
+    for (const suffix of SERIES_SUFFIXES[type]) names.add(`${name}${suffix}`);
+  }
+  return names;
+}

@@ -1,0 +1,54 @@
+/**
+ * Verifies the edge's timestamped HMAC signature on every POST (shared/signing): missing, malformed, stale, wrong
+ * or replayed signatures get 401 `unauthorized`. GET routes (health, metadata, metrics) stay open for probes and
+ * scrapers. With allowUnsigned the check is skipped (local use; the server logs a loud warning at start).
+ */
+import type { MiddlewareHandler } from 'hono';
+import { InferenceError } from '../../shared/errors/index.ts';
+import { MemoryNonceStore, type NonceStore, verifyRequest } from '../../shared/signing/index.ts';
+import type { AppEnv } from './http.ts';
+
+export interface EdgeSignatureOptions {
+  /** Shared secret(s); required unless allowUnsigned. */
+  secret: string | readonly string[] | undefined;
+  /** Skip verification. @default false */
+  allowUnsigned?: boolean;
+  /** Replay window, ms. @default 300000 */
+  windowMs?: number;
+  /** @default a MemoryNonceStore */
+  nonceStore?: NonceStore;
+  /** Unix ms clock. @default Date.now */
+  now?: () => number;
+}
+
+export function edgeSignature(options: EdgeSignatureOptions): MiddlewareHandler<AppEnv> {
+  const allowUnsigned = options.allowUnsigned ?? false;
+  const secret = options.secret;
+  if (!allowUnsigned && (secret === undefined || secret.length === 0)) {
+    throw new TypeError('edgeSignature: secret is required unless allowUnsigned is set');
+  }
+  const windowMs = options.windowMs ?? 300_000;
+  const nonceStore = options.nonceStore ?? new MemoryNonceStore();
+  const now = options.now ?? Date.now;
+  return async function edgeSignatureCheck(c, next) {
+    if (allowUnsigned || c.req.method === 'GET' || c.req.method === 'HEAD') return next();
+    const url = c.req.url;
+    const path = url.slice(url.indexOf('/', url.indexOf('//') + 2));
+    const result = await verifyRequest({
+      secret: secret as string | readonly string[],
+      method: c.req.method,
+      path,
+      body: c.get('body') ?? null,
+      headers: c.req.raw.headers,
+      now: now(),
+      windowMs,
+      nonceStore,
+    });
+    if (!result.ok) {
+      throw new InferenceError('unauthorized', `request signature refused: ${result.message}`, {
+        headers: { 'WWW-Authenticate': 'HMAC-SHA256 headers="x-signature-timestamp x-signature-nonce x-signature"' },
+      });
+    }
+    return next();
+  };
+}

@@ -1,0 +1,249 @@
+/**
+ * Origin configuration: from environment variables (and mirroring command-line flags), validated once at start-up.
+ * Every message names the setting. Nothing here reads the environment at import time.
+ */
+import { z } from 'zod';
+
+/** Which versions of each model the origin serves. */
+export type VersionPolicy = { kind: 'latest'; count: number } | { kind: 'all' } | { kind: 'specific'; versions: string[] };
+
+export type ExecutionProviderSetting = 'cpu' | 'cuda' | 'auto';
+
+export interface OriginConfig {
+  /** @default 8000 */
+  port: number;
+  /** @default '0.0.0.0' */
+  host: string;
+  /** Folder of models/<name>/<version>/manifest.json. @default './models' */
+  modelRepository: string;
+  /** @default { kind: 'latest', count: 1 } */
+  versionPolicy: VersionPolicy;
+  /** Shared HMAC secret for edge signatures; required unless allowUnsigned. */
+  signingSecret: string | undefined;
+  /** Accept unsigned requests (local use only; logged loudly at start). @default false */
+  allowUnsigned: boolean;
+  /** Replay window of signatures, ms. @default 300000 */
+  signatureWindowMs: number;
+  /** @default 'auto' */
+  executionProvider: ExecutionProviderSetting;
+  /** ORT intra-op threads per session. @default 1 */
+  intraOpThreads: number;
+  /** Worker threads (one ORT session each) per served model version. @default 1 */
+  workersPerModel: number;
+  /** Most rows in one executed batch. @default 64 */
+  maxBatch: number;
+  /** Batch sizes the batcher prefers (each <= maxBatch). @default [] */
+  preferredBatch: number[];
+  /** How long an idle runner may wait to fill a preferred batch, ms (0 = flush at once). @default 0 */
+  maxQueueDelayMs: number;
+  /** Most rows queued per model version before 429. @default 1024 */
+  maxQueue: number;
+  /** Deadline of a request without x-deadline-ms, ms. @default 30000 */
+  defaultTimeoutMs: number;
+  /** Largest request body, bytes. @default 8388608 */
+  maxBodyBytes: number;
+  /** Priority levels (1 = highest). @default 2 */
+  priorityLevels: number;
+  /** Priority of a request that names none. @default priorityLevels (the lowest) */
+  defaultPriority: number;
+  /** Serve POST .../echo: decode the request and answer zeros without inference (benchmark ceiling). @default false */
+  echoRoute: boolean;
+  /** @default 'info' */
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+/** Environment variable of each setting (flags mirror them: ORIGIN_MAX_BATCH -> --max-batch). */
+export const ENV_NAMES: Record<keyof OriginConfig, string> = {
+  port: 'ORIGIN_PORT',
+  host: 'ORIGIN_HOST',
+  modelRepository: 'MODEL_REPOSITORY',
+  versionPolicy: 'MODEL_VERSION_POLICY',
+  signingSecret: 'ORIGIN_SIGNING_SECRET',
+  allowUnsigned: 'ORIGIN_ALLOW_UNSIGNED',
+  signatureWindowMs: 'ORIGIN_SIGNATURE_WINDOW_MS',
+  executionProvider: 'ORIGIN_EXECUTION_PROVIDER',
+  intraOpThreads: 'ORIGIN_INTRA_OP_THREADS',
+  workersPerModel: 'ORIGIN_WORKERS_PER_MODEL',
+  maxBatch: 'ORIGIN_MAX_BATCH',
+  preferredBatch: 'ORIGIN_PREFERRED_BATCH',
+  maxQueueDelayMs: 'ORIGIN_MAX_QUEUE_DELAY_MS',
+  maxQueue: 'ORIGIN_MAX_QUEUE',
+  defaultTimeoutMs: 'ORIGIN_DEFAULT_TIMEOUT_MS',
+  maxBodyBytes: 'ORIGIN_MAX_BODY_BYTES',
+  priorityLevels: 'ORIGIN_PRIORITY_LEVELS',
+  defaultPriority: 'ORIGIN_DEFAULT_PRIORITY',
+  echoRoute: 'ORIGIN_ECHO_ROUTE',
+  logLevel: 'LOG_LEVEL',
+};
+
+const int = (min: number, max: number) =>
+  z.coerce
+    .number({ error: `expected an integer between ${min} and ${max}` })
+    .int(`expected an integer between ${min} and ${max}`)
+    .min(min, `expected an integer between ${min} and ${max}`)
+    .max(max, `expected an integer between ${min} and ${max}`);
+
+const flag = z.union([
+  z.boolean(),
+  z.enum(['1', 'true', 'yes', 'on', '0', 'false', 'no', 'off', ''], { error: 'expected 1/0, true/false' }).transform((v) =>
+    ['1', 'true', 'yes', 'on'].includes(v),
+  ),
+]);
+
+const VERSION_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+/** Parses `latest:N`, `latest`, `all` or `specific:v1,v2`. */
+export function parseVersionPolicy(text: string): VersionPolicy {
+  const t = text.trim();
+  if (t === 'all') return { kind: 'all' };
+  if (t === 'latest') return { kind: 'latest', count: 1 };
+  const latest = /^latest:([0-9]+)$/.exec(t);
+  if (latest) {
+    const count = Number(latest[1]);
+    if (count >= 1) return { kind: 'latest', count };
+  }
+  const specific = /^specific:(.+)$/.exec(t);
+  if (specific) {
+    const versions = (specific[1] as string).split(',').map((v) => v.trim());
+    if (versions.every((v) => VERSION_RE.test(v))) return { kind: 'specific', versions };
+  }
+  throw new Error(`expected 'latest:N' (N >= 1), 'all' or 'specific:v1,v2', got '${text}'`);
+}
+
+const PolicyObject = z.union([
+  z.object({ kind: z.literal('latest'), count: z.number().int().min(1) }),
+  z.object({ kind: z.literal('all') }),
+  z.object({ kind: z.literal('specific'), versions: z.array(z.string().regex(VERSION_RE)).min(1) }),
+]);
+
+const policy = z.unknown().transform((v, ctx): VersionPolicy => {
+  if (typeof v !== 'string') {
+    const parsed = PolicyObject.safeParse(v);
+    if (parsed.success) return parsed.data;
+  }
+  try {
+    return parseVersionPolicy(String(v));
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    return z.NEVER;
+  }
+});
+
+const batchList = z.union([
+  z.array(z.number().int().min(1)),
+  z
+    .string()
+    .transform((s) => (s.trim() === '' ? [] : s.split(',').map((v) => Number(v.trim()))))
+    .pipe(z.array(z.number({ error: 'expected a comma-separated list of integers' }).int().min(1))),
+]);
+
+const Schema = z
+  .object({
+    port: int(0, 65_535).default(8000),
+    host: z.string().min(1).default('0.0.0.0'),
+    modelRepository: z.string().min(1).default('./models'),
+    versionPolicy: policy.default({ kind: 'latest', count: 1 }),
+    signingSecret: z.string().min(16, 'expected at least 16 characters').optional(),
+    allowUnsigned: flag.default(false),
+    signatureWindowMs: int(1_000, 3_600_000).default(300_000),
+    executionProvider: z.enum(['cpu', 'cuda', 'auto'], { error: "expected 'cpu', 'cuda' or 'auto'" }).default('auto'),
+    intraOpThreads: int(1, 256).default(1),
+    workersPerModel: int(1, 64).default(1),
+    maxBatch: int(1, 4096).default(64),
+    preferredBatch: batchList.default([]),
+    maxQueueDelayMs: z.coerce.number({ error: 'expected a number of ms >= 0' }).min(0).max(60_000).default(0),
+    maxQueue: int(1, 1_000_000).default(1024),
+    defaultTimeoutMs: int(1, 3_600_000).default(30_000),
+    maxBodyBytes: int(1024, 1024 * 1024 * 1024).default(8 * 1024 * 1024),
+    priorityLevels: int(1, 16).default(2),
+    defaultPriority: int(1, 16).optional(),
+    echoRoute: flag.default(false),
+    logLevel: z
+      .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+        error: 'expected fatal, error, warn, info, debug, trace or silent',
+      })
+      .default('info'),
+  })
+  .strict();
+
+export type OriginConfigInput = { [K in keyof OriginConfig]?: OriginConfig[K] | string };
+
+function describe(field: string, fromEnv: boolean): string {
+  const env = ENV_NAMES[field as keyof OriginConfig];
+  if (env === undefined) return field;
+  return fromEnv ? env : `${field} (${env})`;
+}
+
+function validate(raw: Record<string, unknown>, fromEnv: boolean): OriginConfig {
+  const result = Schema.safeParse(raw);
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => {
+      const field = String(i.path[0] ?? '');
+      const unknown = i.code === 'unrecognized_keys' ? `unknown setting(s) ${i.keys.join(', ')}` : undefined;
+      const got = field in raw ? `, got ${JSON.stringify(raw[field])}` : '';
+      return unknown ?? `${describe(field, fromEnv)}: ${i.message}${got}`;
+    });
+    throw new TypeError(`invalid origin configuration: ${lines.join('; ')}`);
+  }
+  const c = result.data;
+  const problems: string[] = [];
+  if (c.signingSecret === undefined && !c.allowUnsigned) {
+    problems.push(`${describe('signingSecret', fromEnv)} is required (or set ${describe('allowUnsigned', fromEnv)}=1 for local use)`);
+  }
+  for (const p of c.preferredBatch) {
+    if (p > c.maxBatch) problems.push(`${describe('preferredBatch', fromEnv)}: ${p} exceeds maxBatch ${c.maxBatch}`);
+  }
+  const defaultPriority = c.defaultPriority ?? c.priorityLevels;
+  if (defaultPriority > c.priorityLevels) {
+    problems.push(
+      `${describe('defaultPriority', fromEnv)}: ${defaultPriority} exceeds ${describe('priorityLevels', fromEnv)} ${c.priorityLevels}`,
+    );
+  }
+  if (problems.length > 0) throw new TypeError(`invalid origin configuration: ${problems.join('; ')}`);
+  return { ...c, defaultPriority, preferredBatch: [...new Set(c.preferredBatch)].sort((a, b) => a - b), signingSecret: c.signingSecret };
+}
+
+/** Validates a programmatic configuration, filling defaults; TypeError naming the field otherwise. */
+export function defineConfig(input: OriginConfigInput = {}): OriginConfig {
+  const raw: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(input)) if (v !== undefined) raw[k] = v;
+  return validate(raw, false);
+}
+
+/** Converts an env name to its flag: ORIGIN_MAX_BATCH -> --max-batch, MODEL_REPOSITORY -> --model-repository. */
+export function flagName(envName: string): string {
+  return `--${envName.replace(/^ORIGIN_/, '').toLowerCase().replaceAll('_', '-')}`;
+}
+
+/**
+ * Reads the configuration from environment variables and command-line flags (flags win). Flags take `--name=value`
+ * or `--name value`; boolean flags may stand alone (`--allow-unsigned`).
+ */
+export function loadConfig(env: Record<string, string | undefined>, argv: readonly string[] = []): OriginConfig {
+  const byFlag = new Map<string, keyof OriginConfig>();
+  for (const [field, envName] of Object.entries(ENV_NAMES)) byFlag.set(flagName(envName), field as keyof OriginConfig);
+  const raw: Record<string, unknown> = {};
+  for (const [field, envName] of Object.entries(ENV_NAMES)) {
+    const v = env[envName];
+    if (v !== undefined && v !== '') raw[field] = v;
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    const eq = arg.indexOf('=');
+    const name = eq >= 0 ? arg.slice(0, eq) : arg;
+    const field = byFlag.get(name);
+    if (field === undefined) {
+      throw new TypeError(`invalid origin configuration: unknown flag ${name} (flags mirror the environment variables)`);
+    }
+    if (eq >= 0) raw[field] = arg.slice(eq + 1);
+    else if ((field === 'allowUnsigned' || field === 'echoRoute') && !(argv[i + 1] ?? '').match(/^[01]$|^true$|^false$/)) {
+      raw[field] = true;
+    } else {
+      const value = argv[i + 1];
+      if (value === undefined) throw new TypeError(`invalid origin configuration: flag ${name} needs a value`);
+      raw[field] = value;
+      i++;
+    }
+  }
+  return validate(raw, true);
+}

@@ -1,0 +1,61 @@
+/** Messages between the runner pool (main thread) and its worker threads. */
+import type { NumericArray } from '../../../shared/protocol/index.ts';
+
+/** ORT's element type names. */
+export type OrtType =
+  | 'float32'
+  | 'float64'
+  | 'float16'
+  | 'int8'
+  | 'int16'
+  | 'int32'
+  | 'int64'
+  | 'uint8'
+  | 'uint16'
+  | 'uint32'
+  | 'uint64'
+  | 'bool';
+
+export interface WireTensor {
+  name: string;
+  type: OrtType;
+  dims: number[];
+  data: NumericArray;
+}
+
+export interface WorkerInit {
+  /** The verified model bytes (the worker builds its session from them, not from the file). */
+  modelBytes: Uint8Array;
+  executionProvider: 'cpu' | 'cuda' | 'auto';
+  intraOpThreads: number;
+  /** Folder of the ORT native libraries, where CUDA provider libraries would sit. */
+  ortLibDir: string | undefined;
+}
+
+export interface ValueInfo {
+  name: string;
+  type: string;
+  /** Numbers, or -1 for a symbolic/unknown dimension. */
+  shape: number[];
+}
+
+export type WorkerReady = {
+  type: 'ready';
+  provider: 'cpu' | 'cuda';
+  /** Why CUDA was not used when it was asked for (cuda/auto), if it was not. */
+  fallbackReason?: string;
+  inputs: ValueInfo[];
+  outputs: ValueInfo[];
+};
+export type WorkerInitError = { type: 'init-error'; message: string };
+
+export interface RunRequest {
+  id: number;
+  feeds: WireTensor[];
+}
+
+export type RunReply =
+  | { type: 'result'; id: number; outputs: WireTensor[]; computeMs: number }
+  | { type: 'error'; id: number; message: string };
+
+export type WorkerMessage = WorkerReady | WorkerInitError | RunReply;

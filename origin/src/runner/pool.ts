@@ -1,0 +1,258 @@
+/**
+ * A pool of runner worker threads for one model version, each owning its own ORT session. run() hands a batch to
+ * an idle worker (or waits for one); a worker that dies fails its in-flight batch with 503 `unavailable` and is
+ * replaced.
+ */
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { InferenceError } from '../../../shared/errors/index.ts';
+import type { RunReply, ValueInfo, WireTensor, WorkerInit, WorkerMessage, WorkerReady } from './messages.ts';
+
+export interface PoolLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface RunnerPoolOptions {
+  /** Verified ONNX model bytes. */
+  modelBytes: Uint8Array;
+  /** Worker threads (sessions). @default 1 */
+  workers?: number;
+  /** @default 'auto' */
+  executionProvider?: 'cpu' | 'cuda' | 'auto';
+  /** ORT intra-op threads per session. @default 1 */
+  intraOpThreads?: number;
+  /** Names the pool in logs, e.g. 'spam:3'. @default 'model' */
+  label?: string;
+  logger?: PoolLogger;
+  /** Replacements of a dead worker tried before giving up on its slot. @default 3 */
+  maxRestarts?: number;
+}
+
+export interface RunResult {
+  outputs: WireTensor[];
+  /** Time inside session.run, ms. */
+  computeMs: number;
+}
+
+interface Pending {
+  id: number;
+  resolve: (r: RunResult) => void;
+  reject: (err: unknown) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  pending: Pending | undefined;
+  restarts: number;
+}
+
+const silent: PoolLogger = { info() {}, warn() {}, error() {} };
+
+/** Folder holding libonnxruntime.so.1, where the CUDA provider libraries must be placed. */
+export function ortLibDir(): string | undefined {
+  try {
+    const main = createRequire(import.meta.url).resolve('onnxruntime-node');
+    return join(dirname(main), '..', 'bin', 'napi-v6', process.platform, process.arch);
+  } catch {
+    return undefined;
+  }
+}
+
+const WORKER_URL = new URL('./worker.ts', import.meta.url);
+
+function check(name: string, value: number | undefined, fallback: number, max: number): number {
+  const v = value ?? fallback;
+  if (!Number.isInteger(v) || v < 1 || v > max) throw new TypeError(`${name} must be an integer from 1 to ${max}, got ${value}`);
+  return v;
+}
+
+export class RunnerPool {
+  readonly #init: WorkerInit;
+  readonly #logger: PoolLogger;
+  readonly #label: string;
+  readonly #maxRestarts: number;
+  readonly #slots = new Set<Slot>();
+  /** Every worker started and not yet exited, loaded or not. */
+  readonly #workers = new Set<Worker>();
+  readonly #idle: Slot[] = [];
+  readonly #waiting: Array<{ feeds: WireTensor[]; resolve: (r: RunResult) => void; reject: (e: unknown) => void }> = [];
+  #nextId = 1;
+  #closed = false;
+  #info: WorkerReady | undefined;
+
+  private constructor(init: WorkerInit, label: string, logger: PoolLogger, maxRestarts: number) {
+    this.#init = init;
+    this.#label = label;
+    this.#logger = logger;
+    this.#maxRestarts = maxRestarts;
+  }
+
+  /** Starts the workers and resolves once every session is loaded; rejects (naming the cause) otherwise. */
+  static async create(options: RunnerPoolOptions): Promise<RunnerPool> {
+    if (!(options.modelBytes instanceof Uint8Array) || options.modelBytes.length === 0) {
+      throw new TypeError('modelBytes must be a non-empty Uint8Array');
+    }
+    const workers = check('workers', options.workers, 1, 64);
+    const ep = options.executionProvider ?? 'auto';
+    if (!['cpu', 'cuda', 'auto'].includes(ep)) throw new TypeError(`executionProvider must be cpu, cuda or auto, got ${ep}`);
+    const init: WorkerInit = {
+      modelBytes: options.modelBytes,
+      executionProvider: ep,
+      intraOpThreads: check('intraOpThreads', options.intraOpThreads, 1, 256),
+      ortLibDir: ortLibDir(),
+    };
+    const pool = new RunnerPool(init, options.label ?? 'model', options.logger ?? silent, options.maxRestarts ?? 3);
+    try {
+      await Promise.all(Array.from({ length: workers }, () => pool.#spawn(0)));
+    } catch (err) {
+      await pool.close();
+      throw err;
+    }
+    return pool;
+  }
+
+  /** Provider the sessions run on. */
+  get provider(): 'cpu' | 'cuda' {
+    return this.#info?.provider ?? 'cpu';
+  }
+  get inputs(): ValueInfo[] {
+    return this.#info?.inputs ?? [];
+  }
+  get outputs(): ValueInfo[] {
+    return this.#info?.outputs ?? [];
+  }
+  /** Live workers. */
+  get size(): number {
+    return this.#slots.size;
+  }
+
+  #spawn(restarts: number): Promise<Slot> {
+    return new Promise((resolve, reject) => {
+      const worker = new Worker(WORKER_URL, { workerData: this.#init });
+      this.#workers.add(worker);
+      const slot: Slot = { worker, pending: undefined, restarts };
+      let started = false;
+      worker.on('message', (msg: WorkerMessage) => {
+        if (msg.type === 'ready') {
+          started = true;
+          if (this.#info === undefined) {
+            this.#info = msg;
+            if (msg.fallbackReason !== undefined) {
+              this.#logger.warn(
+                { model: this.#label, requested: this.#init.executionProvider, reason: msg.fallbackReason },
+                'CUDA execution provider unavailable; running on CPU',
+              );
+            }
+          }
+          this.#slots.add(slot);
+          this.#release(slot);
+          resolve(slot);
+        } else if (msg.type === 'init-error') {
+          started = true;
+          void worker.terminate();
+          reject(new Error(`${this.#label}: ONNX Runtime could not load the model: ${msg.message}`));
+        } else {
+          this.#settle(slot, msg);
+        }
+      });
+      worker.on('error', (err) => {
+        if (!started) {
+          started = true;
+          reject(new Error(`${this.#label}: runner worker failed to start: ${err.message}`));
+          return;
+        }
+        this.#logger.error({ model: this.#label, err: err.message }, 'runner worker crashed');
+      });
+      worker.on('exit', (code) => {
+        this.#workers.delete(worker);
+        if (!started) {
+          started = true;
+          reject(new Error(`${this.#label}: runner worker exited with code ${code} before loading the model`));
+          return;
+        }
+        this.#lost(slot, code);
+      });
+    });
+  }
+
+  #lost(slot: Slot, code: number): void {
+    const wasLive = this.#slots.delete(slot);
+    const i = this.#idle.indexOf(slot);
+    if (i >= 0) this.#idle.splice(i, 1);
+    if (slot.pending !== undefined) {
+      slot.pending.reject(new InferenceError('unavailable', 'the inference worker stopped while running this batch'));
+      slot.pending = undefined;
+    }
+    if (this.#closed || !wasLive) return;
+    if (slot.restarts >= this.#maxRestarts) {
+      this.#logger.error({ model: this.#label, code }, 'runner worker exited; restart limit reached');
+      this.#failWaitingIfEmpty();
+      return;
+    }
+    this.#logger.warn({ model: this.#label, code }, 'runner worker exited; starting a replacement');
+    this.#spawn(slot.restarts + 1).catch((err: Error) => {
+      this.#logger.error({ model: this.#label, err: err.message }, 'replacement runner worker failed');
+      this.#failWaitingIfEmpty();
+    });
+  }
+
+  #failWaitingIfEmpty(): void {
+    if (this.#slots.size > 0) return;
+    for (const w of this.#waiting.splice(0)) w.reject(new InferenceError('unavailable', 'no inference worker is running'));
+  }
+
+  #settle(slot: Slot, reply: RunReply): void {
+    const pending = slot.pending;
+    if (pending === undefined || pending.id !== reply.id) return;
+    slot.pending = undefined;
+    this.#release(slot);
+    if (reply.type === 'result') pending.resolve({ outputs: reply.outputs, computeMs: reply.computeMs });
+    else pending.reject(new Error(reply.message));
+  }
+
+  #release(slot: Slot): void {
+    const next = this.#waiting.shift();
+    if (next !== undefined) this.#dispatch(slot, next.feeds, next.resolve, next.reject);
+    else this.#idle.push(slot);
+  }
+
+  #dispatch(slot: Slot, feeds: WireTensor[], resolve: (r: RunResult) => void, reject: (e: unknown) => void): void {
+    const id = this.#nextId++;
+    slot.pending = { id, resolve, reject };
+    const transfer = new Set<ArrayBuffer>();
+    for (const f of feeds) transfer.add(f.data.buffer as ArrayBuffer);
+    try {
+      slot.worker.postMessage({ id, feeds }, [...transfer]);
+    } catch (err) {
+      slot.pending = undefined;
+      this.#idle.push(slot);
+      reject(err);
+    }
+  }
+
+  /**
+   * Runs one batch on an idle worker. The feeds' buffers are transferred (detached here): pass arrays the caller
+   * owns outright, never views of shared or pooled memory.
+   */
+  run(feeds: WireTensor[]): Promise<RunResult> {
+    if (this.#closed) return Promise.reject(new InferenceError('unavailable', 'the runner pool is closed'));
+    if (this.#slots.size === 0) return Promise.reject(new InferenceError('unavailable', 'no inference worker is running'));
+    return new Promise((resolve, reject) => {
+      const slot = this.#idle.pop();
+      if (slot === undefined) this.#waiting.push({ feeds, resolve, reject });
+      else this.#dispatch(slot, feeds, resolve, reject);
+    });
+  }
+
+  /** Stops every worker; in-flight batches fail with 503. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#idle.length = 0;
+    for (const w of this.#waiting.splice(0)) w.reject(new InferenceError('unavailable', 'the runner pool is closed'));
+    await Promise.all([...this.#workers].map((w) => w.terminate()));
+    this.#slots.clear();
+  }
+}

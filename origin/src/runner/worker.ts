@@ -1,0 +1,95 @@
+/**
+ * A runner worker thread: owns one ONNX Runtime session and runs batches posted to it, one at a time. The main
+ * thread never calls session.run (it is synchronous and would block the event loop).
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { parentPort, workerData } from 'node:worker_threads';
+import * as ort from 'onnxruntime-node';
+import type { OrtType, RunReply, RunRequest, ValueInfo, WireTensor, WorkerInit, WorkerMessage } from './messages.ts';
+
+const CUDA_LIBS = ['libonnxruntime_providers_shared.so', 'libonnxruntime_providers_cuda.so'];
+
+function valueInfo(meta: readonly ort.InferenceSession.ValueMetadata[]): ValueInfo[] {
+  return meta.map((m) => ({
+    name: m.name,
+    type: m.isTensor ? m.type : 'non-tensor',
+    shape: m.isTensor ? m.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : -1)) : [],
+  }));
+}
+
+async function createSession(init: WorkerInit): Promise<{
+  session: ort.InferenceSession;
+  provider: 'cpu' | 'cuda';
+  fallbackReason?: string;
+}> {
+  const options: ort.InferenceSession.SessionOptions = {
+    intraOpNumThreads: init.intraOpThreads,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+  };
+  let fallbackReason: string | undefined;
+  if (init.executionProvider !== 'cpu') {
+    const missing = init.ortLibDir === undefined ? CUDA_LIBS : CUDA_LIBS.filter((f) => !existsSync(join(init.ortLibDir as string, f)));
+    if (missing.length > 0) {
+      fallbackReason = `CUDA provider libraries not found next to libonnxruntime.so.1 (${init.ortLibDir ?? 'unknown dir'}): ${missing.join(', ')}`;
+    } else {
+      try {
+        const session = await ort.InferenceSession.create(init.modelBytes, { ...options, executionProviders: ['cuda'] });
+        return { session, provider: 'cuda' };
+      } catch (err) {
+        fallbackReason = `CUDA execution provider failed to start: ${(err as Error).message}`;
+      }
+    }
+  }
+  const session = await ort.InferenceSession.create(init.modelBytes, { ...options, executionProviders: ['cpu'] });
+  return fallbackReason === undefined ? { session, provider: 'cpu' } : { session, provider: 'cpu', fallbackReason };
+}
+
+async function main(): Promise<void> {
+  const port = parentPort;
+  if (port === null) throw new Error('runner/worker.ts must run as a worker thread');
+  const post = (msg: WorkerMessage, transfer: ArrayBuffer[] = []) => port.postMessage(msg, transfer);
+  let created: Awaited<ReturnType<typeof createSession>>;
+  try {
+    created = await createSession(workerData as WorkerInit);
+  } catch (err) {
+    post({ type: 'init-error', message: (err as Error).message });
+    return;
+  }
+  const { session } = created;
+  const ready: WorkerMessage = {
+    type: 'ready',
+    provider: created.provider,
+    inputs: valueInfo(session.inputMetadata),
+    outputs: valueInfo(session.outputMetadata),
+  };
+  if (created.fallbackReason !== undefined) ready.fallbackReason = created.fallbackReason;
+  post(ready);
+
+  port.on('message', async (msg: RunRequest) => {
+    let reply: RunReply;
+    const transfer = new Set<ArrayBuffer>();
+    try {
+      const feeds: Record<string, ort.Tensor> = {};
+      for (const t of msg.feeds) feeds[t.name] = new ort.Tensor(t.type, t.data as never, t.dims);
+      const start = performance.now();
+      const results = await session.run(feeds);
+      const computeMs = performance.now() - start;
+      const outputs: WireTensor[] = [];
+      for (const name of session.outputNames) {
+        const t = results[name] as ort.Tensor;
+        const data = t.data as WireTensor['data'];
+        transfer.add(data.buffer as ArrayBuffer);
+        outputs.push({ name, type: t.type as OrtType, dims: [...t.dims], data });
+      }
+      reply = { type: 'result', id: msg.id, outputs, computeMs };
+    } catch (err) {
+      reply = { type: 'error', id: msg.id, message: (err as Error).message };
+    }
+    post(reply, [...transfer]);
+  });
+}
+
+await main();

@@ -1,0 +1,346 @@
+/**
+ * The origin over real HTTP on loopback: every endpoint, JSON and binary tensors, several models and versions,
+ * the text route, and bad inputs that must all get the JSON error shape (never a 500, never a crash).
+ */
+import { Writable } from 'node:stream';
+import * as ort from 'onnxruntime-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { featurizerFromManifest } from '../../shared/featurizer/index.ts';
+import type { Tensor } from '../../shared/protocol/index.ts';
+import { createLogger } from './logger.ts';
+import { type OriginServer, startOriginServer } from './server.ts';
+import { infer } from './testing/client.ts';
+import {
+  createModelRepository,
+  mlpVersion,
+  rows,
+  type TempRepository,
+  textModel,
+  twoInputModel,
+} from './testing/fixtures.ts';
+
+const DIMS = [16, 8, 2];
+const FEATURIZER = { name: 'email-hash', version: '1.0.0', config: { buckets: 256, maxLength: 32 } };
+const lines: Array<Record<string, unknown>> = [];
+let repo: TempRepository;
+let server: OriginServer;
+let url: string;
+let reference: ort.InferenceSession;
+
+const fp32 = (r: number, seed = 1): Tensor => ({ name: 'input', datatype: 'FP32', shape: [r, 16], data: rows(r, 16, seed) });
+
+beforeAll(async () => {
+  const v2 = mlpVersion('mlp', '2', DIMS, 2);
+  repo = await createModelRepository([
+    mlpVersion('mlp', '1', DIMS, 1),
+    v2,
+    { name: 'spam', version: '1', onnx: textModel(256, 32), featurizer: FEATURIZER, labels: ['ham', 'spam'] },
+    { name: 'pair', version: '1', onnx: twoInputModel() },
+  ]);
+  reference = await ort.InferenceSession.create(v2.onnx);
+  const destination = new Writable({
+    write(chunk, _enc, done) {
+      for (const line of String(chunk).split('\n')) if (line.trim() !== '') lines.push(JSON.parse(line));
+      done();
+    },
+  });
+  ({ server, url } = await startOriginServer(
+    { modelRepository: repo.root, versionPolicy: 'all', maxBatch: 8, maxBodyBytes: 64 * 1024, echoRoute: true },
+    { logger: createLogger({ level: 'info', destination }), featurizerFactory: featurizerFromManifest },
+  ));
+});
+
+afterAll(async () => {
+  await server?.stop();
+  await reference?.release();
+  await repo?.cleanup();
+});
+
+async function expected(data: Float32Array, r: number): Promise<Float32Array> {
+  const out = await reference.run({ input: new ort.Tensor('float32', data, [r, 16]) });
+  return out.probabilities?.data as Float32Array;
+}
+
+async function get(path: string) {
+  const res = await fetch(`${url}${path}`);
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, text, json: () => JSON.parse(text) };
+}
+
+const postRaw = (path: string, body: BodyInit | undefined, headers: Record<string, string> = {}) => post(path, body, headers);
+
+async function post(path: string, body: BodyInit | undefined, headers: Record<string, string> = {}) {
+  const res = await fetch(`${url}${path}`, { method: 'POST', body, headers, duplex: 'half' } as RequestInit);
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, json: () => JSON.parse(text), text };
+}
+
+function expectError(r: { status: number; json: () => unknown }, status: number, code: string, message?: RegExp) {
+  expect(r.status).toBe(status);
+  const body = r.json() as { error: { code: string; message: string; request_id: string } };
+  expect(body.error.code).toBe(code);
+  expect(body.error.request_id).toMatch(/\S/);
+  if (message !== undefined) expect(body.error.message).toMatch(message);
+}
+
+describe('health and metadata', () => {
+  it('answers live, ready and server metadata', async () => {
+    expect((await get('/v2/health/live')).json()).toEqual({ live: true });
+    const ready = await get('/v2/health/ready');
+    expect([ready.status, ready.json()]).toEqual([200, { ready: true }]);
+    expect((await get('/v2')).json()).toEqual({
+      name: 'edge-origin-inference',
+      version: '0.1.0',
+      extensions: ['binary_tensor_data'],
+    });
+  });
+
+  it('answers model metadata for the latest and for a given version', async () => {
+    const latest = (await get('/v2/models/mlp')).json();
+    expect(latest).toMatchObject({
+      name: 'mlp',
+      versions: ['1', '2'],
+      platform: 'onnxruntime_onnx',
+      inputs: [{ name: 'input', datatype: 'FP32', shape: [-1, 16] }],
+      outputs: [{ name: 'probabilities', datatype: 'FP32', shape: [-1, 2] }],
+      parameters: { version: '2', max_batch_size: 8, text_route: false, execution_provider: 'cpu' },
+    });
+    expect((await get('/v2/models/mlp/versions/1')).json().parameters.version).toBe('1');
+    expect((await get('/v2/models/spam')).json()).toMatchObject({
+      inputs: [{ name: 'ids', datatype: 'INT32', shape: [-1, 32] }],
+      parameters: { text_route: true, labels: ['ham', 'spam'] },
+    });
+    expect((await get('/v2/models/pair')).json().inputs).toEqual([
+      { name: 'x', datatype: 'FP32', shape: [-1, 4] },
+      { name: 'ids', datatype: 'INT32', shape: [-1, 3] },
+    ]);
+  });
+
+  it('answers model readiness', async () => {
+    expect((await get('/v2/models/mlp/ready')).json()).toEqual({ name: 'mlp', version: '2', ready: true });
+    expect((await get('/v2/models/mlp/versions/1/ready')).json()).toEqual({ name: 'mlp', version: '1', ready: true });
+  });
+
+  it('404s unknown models, versions and routes with the JSON error shape', async () => {
+    expectError(await get('/v2/models/nope'), 404, 'model_not_found', /'nope'/);
+    expectError(await get('/v2/models/mlp/versions/9'), 404, 'model_not_found', /no version '9'/);
+    expectError(await get('/v2/models/nope/ready'), 404, 'model_not_found');
+    expectError(await get('/v3/anything'), 404, 'not_found', /no route for GET \/v3\/anything/);
+    expectError(await get('/v2/models/mlp/infer'), 404, 'not_found');
+  });
+});
+
+describe('inference', () => {
+  it('answers binary tensors with the model output, x-queue-depth and x-model-version', async () => {
+    const t = fp32(3, 7);
+    const r = await infer(`${url}/v2/models/mlp/infer`, [t], { id: 'req-1' });
+    expect(r.status).toBe(200);
+    expect(r.headers.get('x-queue-depth')).toMatch(/^[0-9]+$/);
+    expect(r.headers.get('x-model-version')).toBe('2');
+    expect(r.headers.get('content-type')).toBe('application/octet-stream');
+    expect(r.response).toMatchObject({ model_name: 'mlp', model_version: '2', id: 'req-1' });
+    const out = r.response?.outputs[0] as Tensor;
+    expect(out.shape).toEqual([3, 2]);
+    expect(out.data).toEqual(await expected(t.data as Float32Array, 3));
+  });
+
+  it('answers JSON requests with JSON, on a given version', async () => {
+    const t = fp32(1, 8);
+    const body = { inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 16], data: [...(t.data as Float32Array)] }] };
+    const r = await post('/v2/models/mlp/versions/2/infer', JSON.stringify(body), { 'content-type': 'application/json' });
+    expect(r.status).toBe(200);
+    expect(r.headers.get('content-type')).toMatch(/application\/json/);
+    const out = r.json().outputs[0];
+    expect(out).toMatchObject({ name: 'probabilities', datatype: 'FP32', shape: [1, 2] });
+    expect(Float32Array.from(out.data)).toEqual(await expected(t.data as Float32Array, 1));
+    const v1 = await infer(`${url}/v2/models/mlp/versions/1/infer`, [t]);
+    expect(v1.response?.model_version).toBe('1');
+    expect(v1.response?.outputs[0]?.data).not.toEqual(await expected(t.data as Float32Array, 1));
+  });
+
+  it('splits concurrent multi-row requests back to their callers', async () => {
+    const sizes = [1, 3, 2, 5, 1, 4, 8, 2, 1, 6];
+    const tensors = sizes.map((n, i) => fp32(n, 100 + i));
+    const results = await Promise.all(tensors.map((t) => infer(`${url}/v2/models/mlp/infer`, [t])));
+    for (const [i, r] of results.entries()) {
+      const t = tensors[i] as Tensor;
+      expect(r.status).toBe(200);
+      expect(r.response?.outputs[0]?.shape).toEqual([sizes[i], 2]);
+      expect(r.response?.outputs[0]?.data).toEqual(await expected(t.data as Float32Array, sizes[i] as number));
+    }
+  });
+
+  it('runs a model with an FP32 and an INT32 input', async () => {
+    const x: Tensor = { name: 'x', datatype: 'FP32', shape: [2, 4], data: new Float32Array([1, 0, 0, 0, 0, 1, 0, 0]) };
+    const ids: Tensor = { name: 'ids', datatype: 'INT32', shape: [2, 3], data: new Int32Array([1, 2, 3, 0, 0, 0]) };
+    const r = await infer(`${url}/v2/models/pair/infer`, [ids, x]);
+    expect(r.status).toBe(200);
+    const session = await ort.InferenceSession.create(twoInputModel());
+    const want = await session.run({
+      x: new ort.Tensor('float32', x.data as Float32Array, [2, 4]),
+      ids: new ort.Tensor('int32', ids.data as Int32Array, [2, 3]),
+    });
+    await session.release();
+    expect(r.response?.outputs[0]?.data).toEqual(want.probabilities?.data);
+  });
+
+  it('serves the echo route (decode and validate, no inference) when enabled', async () => {
+    const r = await infer(`${url}/v2/models/mlp/echo`, [fp32(2)]);
+    expect(r.status).toBe(200);
+    expect(r.response?.outputs[0]).toMatchObject({ shape: [2, 2], data: new Float32Array(4) });
+  });
+});
+
+describe('text route', () => {
+  it('classifies {text} and {texts} through the featurizer', async () => {
+    const one = await post('/v1/models/spam/classify', JSON.stringify({ text: 'WIN MONEY NOW!!! click here' }), {
+      'content-type': 'application/json',
+      'x-request-id': 'text-1',
+    });
+    expect(one.status).toBe(200);
+    expect(one.headers.get('x-served-by')).toBe('origin');
+    const body = one.json();
+    expect(body).toMatchObject({ model: 'spam', version: '1', served_by: 'origin', request_id: 'text-1' });
+    expect(body.predictions).toHaveLength(1);
+    const p = body.predictions[0];
+    expect(['ham', 'spam']).toContain(p.label);
+    expect(p.scores.ham + p.scores.spam).toBeCloseTo(1, 5);
+    expect(p.score).toBe(Math.max(p.scores.ham, p.scores.spam));
+
+    const texts = ['hello team, minutes attached', 'WIN MONEY NOW!!! click here', ''];
+    const many = await post('/v1/models/spam/versions/1/classify', JSON.stringify({ texts }), {
+      'content-type': 'application/json',
+    });
+    expect(many.status).toBe(200);
+    expect(many.json().predictions).toHaveLength(3);
+    expect(many.json().predictions[1]).toEqual(p);
+  });
+
+  it('answers 404 for a model without a featurizer, and 400/415 for bad bodies', async () => {
+    const post = (path: string, body: string, headers: Record<string, string> = { 'content-type': 'application/json' }) =>
+      postRaw(path, body, headers);
+    expectError(await post('/v1/models/mlp/classify', '{"text":"x"}'), 404, 'not_found', /no text route.*\/v2\/models\/mlp\/infer/);
+    expectError(await post('/v1/models/nope/classify', '{"text":"x"}'), 404, 'model_not_found');
+    expectError(await post('/v1/models/spam/classify', '{"text":'), 400, 'invalid_json');
+    expectError(await post('/v1/models/spam/classify', '{"texts":[]}'), 400, 'invalid_input', /"texts"/);
+    expectError(await post('/v1/models/spam/classify', JSON.stringify({ texts: Array(9).fill('x') })), 400, 'invalid_input', /max batch of 8/);
+    expectError(await post('/v1/models/spam/classify', 'text', { 'content-type': 'text/plain' }), 415, 'unsupported_media_type');
+  });
+});
+
+describe('bad inputs get the JSON error shape, never a 500', () => {
+  const path = '/v2/models/mlp/infer';
+  const json = { 'content-type': 'application/json' };
+  const body = (input: Record<string, unknown>) =>
+    JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 16], data: Array(16).fill(0.5), ...input }] });
+
+  it('malformed JSON, wrong dtype, wrong shape, wrong length, unknown and missing inputs', async () => {
+    expectError(await post(path, '{"inputs": [', json), 400, 'invalid_json');
+    expectError(await post(path, '', json), 400, 'invalid_json');
+    expectError(await post(path, body({ datatype: 'INT32', data: Array(16).fill(1) }), json), 400, 'invalid_input', /must be FP32, got INT32/);
+    expectError(await post(path, body({ shape: [1, 15], data: Array(15).fill(1) }), json), 400, 'invalid_input', /shape \[1,15\]/);
+    expectError(await post(path, body({ shape: [16], data: Array(16).fill(1) }), json), 400, 'invalid_input', /expects \[-1,16\]/);
+    expectError(await post(path, body({ data: Array(15).fill(1) }), json), 400, 'invalid_input', /holds 15 values/);
+    expectError(await post(path, body({ data: [...Array(15).fill(1), 'NaN'] }), json), 400, 'invalid_input', /data\[15\]/);
+    expectError(await post(path, body({ name: 'other' }), json), 400, 'invalid_input', /no input 'other'/);
+    expectError(await post(path, JSON.stringify({ inputs: [] }), json), 400, 'invalid_input');
+    expectError(
+      await post(path, JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [2, 4], data: Array(8).fill(0) }] }), json),
+      400,
+      'invalid_input',
+    );
+    const pairMissing = await post('/v2/models/pair/infer', JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], data: [1, 2, 3, 4] }] }), json);
+    expectError(pairMissing, 400, 'invalid_input', /input 'ids' is missing/);
+    expectError(
+      await post(path, JSON.stringify({ inputs: JSON.parse(body({})).inputs, outputs: [{ name: 'nope' }] }), json),
+      400,
+      'invalid_input',
+      /no output 'nope'/,
+    );
+  });
+
+  it('NaN in binary data, a batch above the max, and bad headers', async () => {
+    const nan = fp32(1);
+    (nan.data as Float32Array)[3] = Number.NaN;
+    const r = await infer(`${url}${path}`, [nan]);
+    expect(r.status).toBe(400);
+    expect(r.error?.error).toMatchObject({ code: 'invalid_input', message: "input 'input': element 3 is NaN or infinite" });
+    expect(r.headers.get('x-queue-depth')).toBe('0');
+    const big = await infer(`${url}${path}`, [fp32(9)]);
+    expect(big.error?.error.message).toMatch(/9 rows exceeds the max batch size of 8/);
+    const badLen = await post(path, body({}), { ...json, 'inference-header-content-length': 'x' });
+    expectError(badLen, 400, 'invalid_header');
+    expectError(await post(path, body({}), { ...json, 'x-deadline-ms': 'soon' }), 400, 'invalid_header', /x-deadline-ms/);
+    expectError(await post(path, body({}), { ...json, 'x-deadline-ms': '0' }), 504, 'deadline_exceeded');
+    expectError(await post(path, body({}), { ...json, 'x-priority': '7' }), 400, 'invalid_input', /priority/);
+    expectError(await post(path, body({}), { ...json, 'x-priority': 'high' }), 400, 'invalid_input', /priority/);
+    expect((await post(path, body({}), { ...json, 'x-priority': '1' })).status).toBe(200);
+  });
+
+  it('413 for a huge body (declared or chunked) and 415 for a wrong content type', async () => {
+    const huge = new Uint8Array(65 * 1024);
+    expectError(await post(path, huge, { 'content-type': 'application/octet-stream' }), 413, 'payload_too_large', /65536 bytes/);
+    const chunked = new ReadableStream({
+      start(controller) {
+        for (let i = 0; i < 20; i++) controller.enqueue(new Uint8Array(4096));
+        controller.close();
+      },
+    });
+    expectError(await post(path, chunked, json), 413, 'payload_too_large');
+    expectError(await post(path, body({}), { 'content-type': 'text/plain' }), 415, 'unsupported_media_type');
+    expectError(await post(path, body({}), { 'content-type': 'application/octet-stream' }), 415, 'unsupported_media_type');
+    // No content type at all is taken as JSON (fetch sets text/plain for strings, so send bytes).
+    expect((await post(path, new TextEncoder().encode(body({})), {})).status).toBe(200);
+  });
+
+  it('unknown model or version on infer is a 404, and the server is still healthy', async () => {
+    expectError(await post('/v2/models/nope/infer', '{}', json), 404, 'model_not_found');
+    expectError(await post('/v2/models/mlp/versions/3/infer', '{}', json), 404, 'model_not_found');
+    expect((await get('/v2/health/ready')).status).toBe(200);
+    expect(lines.some((l) => l.status === 500 || l.level === 'error')).toBe(false);
+  });
+});
+
+describe('observability', () => {
+  it('propagates x-request-id and the traceparent trace id into responses and logs', async () => {
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const r = await post('/v2/models/mlp/infer', '{bad', {
+      'content-type': 'application/json',
+      'x-request-id': 'abc-123',
+      traceparent: `00-${traceId}-00f067aa0ba902b7-01`,
+    });
+    expect(r.headers.get('x-request-id')).toBe('abc-123');
+    expect(r.json().error.request_id).toBe('abc-123');
+    expect(lines.find((l) => l.request_id === 'abc-123')).toMatchObject({ trace_id: traceId, status: 400, code: 'invalid_json' });
+    const generated = await get('/v2/health/live');
+    expect(generated.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    const unsafe = await fetch(`${url}/v2`, { headers: { 'x-request-id': 'has spaces and "quotes"' } });
+    expect(unsafe.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('exposes the Triton-like metrics per model and version', async () => {
+    const before = await get('/metrics');
+    expect(before.headers.get('content-type')).toMatch(/text\/plain/);
+    const value = (text: string, series: string) => {
+      const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+      return line === undefined ? undefined : Number(line.split(' ')[1]);
+    };
+    await infer(`${url}/v2/models/mlp/versions/1/infer`, [fp32(3)]);
+    await post('/v2/models/mlp/versions/1/infer', '{bad', { 'content-type': 'application/json' });
+    const text = (await get('/metrics')).text;
+    const labels = '{model="mlp",version="1"}';
+    for (const name of ['nv_inference_request_success', 'nv_inference_count', 'nv_inference_exec_count']) {
+      expect((value(text, `${name}${labels}`) ?? 0) - (value(before.text, `${name}${labels}`) ?? 0)).toBe(
+        name === 'nv_inference_count' ? 3 : 1,
+      );
+    }
+    expect(value(text, 'nv_inference_request_failure{model="mlp",version="1",reason="invalid_json"}')).toBeGreaterThanOrEqual(1);
+    expect(value(text, `nv_inference_pending_request_count${labels}`)).toBe(0);
+    expect(value(text, `nv_model_ready${labels}`)).toBe(1);
+    for (const h of ['request', 'queue', 'compute']) {
+      expect(value(text, `nv_inference_${h}_duration_seconds_count${labels}`)).toBeGreaterThan(0);
+    }
+    expect(text).toMatch(/^process_cpu_user_seconds_total /m);
+    expect(text).toMatch(/^nodejs_eventloop_lag_seconds /m);
+  });
+});

@@ -1,0 +1,257 @@
+/**
+ * The origin server factory. createOriginServer(config) builds the Hono app and does no I/O; start() listens,
+ * loads and warms up the models and resolves with the URL once ready; stop() drains: it stops accepting, turns
+ * not-ready, finishes every queued and running request, then closes connections and workers.
+ */
+import type { AddressInfo } from 'node:net';
+import { createAdaptorServer, type ServerType } from '@hono/node-server';
+import { Hono } from 'hono';
+import { errorBody, InferenceError, OverloadedError } from '../../shared/errors/index.ts';
+import { edgeSignature } from './auth.ts';
+import type { Clock } from './batcher.ts';
+import { defineConfig, type OriginConfig, type OriginConfigInput } from './config.ts';
+import { type AppEnv, readBody, requestContext } from './http.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { createMetrics, type OriginMetrics } from './metrics.ts';
+import { type FeaturizerFactory, ModelRegistry } from './registry.ts';
+import { classifyRoutes } from './routes/classify.ts';
+import type { RouteDeps } from './routes/deps.ts';
+import { healthRoutes } from './routes/health.ts';
+import { inferRoutes } from './routes/infer.ts';
+
+export interface OriginServerDeps {
+  /** @default a pino logger at config.logLevel on stdout */
+  logger?: Logger;
+  /** @default a fresh registry with default process metrics */
+  metrics?: OriginMetrics;
+  /** Builds the featurizer a manifest names; without it, models with a featurizer fail to load. */
+  featurizerFactory?: FeaturizerFactory;
+  /** Batcher clock. @default systemClock */
+  clock?: Clock;
+}
+
+export interface OriginServer {
+  readonly app: Hono<AppEnv>;
+  readonly config: OriginConfig;
+  /** http://host:port once listening. */
+  readonly url: string | undefined;
+  readonly registry: ModelRegistry | undefined;
+  /** Listens, loads and warms up every model; resolves with the URL when ready, rejects (and closes) on failure. */
+  start(): Promise<string>;
+  /** Graceful drain, then close; idempotent. */
+  stop(): Promise<void>;
+  /** Models loaded and warmed up, and not draining. */
+  ready(): boolean;
+}
+
+function urlOf(address: AddressInfo): string {
+  const host =
+    address.address === '0.0.0.0' ? '127.0.0.1' : address.address === '::' ? '[::1]' : address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `http://${host}:${address.port}`;
+}
+
+export function createOriginServer(config: OriginConfig, deps: OriginServerDeps = {}): OriginServer {
+  const logger = deps.logger ?? createLogger({ level: config.logLevel });
+  const metrics = deps.metrics ?? createMetrics();
+  let registry: ModelRegistry | undefined;
+  let draining = false;
+  let http: ServerType | undefined;
+  let url: string | undefined;
+  let inflight = 0;
+  let stopping: Promise<void> | undefined;
+  let loading: Promise<ModelRegistry> | undefined;
+
+  const ready = () => registry !== undefined && !draining && registry.ready;
+  metrics.setSource({
+    models: () =>
+      (registry?.list() ?? []).map((m) => ({
+        name: m.name,
+        version: m.version,
+        pendingRows: m.queueDepth,
+        ready: m.ready && !draining,
+      })),
+  });
+
+  const routeDeps: RouteDeps = {
+    config,
+    logger,
+    metrics,
+    ready,
+    registry() {
+      if (registry === undefined) throw new OverloadedError('not_ready', 'models are still loading', 1);
+      return registry;
+    },
+  };
+
+  const app = new Hono<AppEnv>();
+  app.use('*', requestContext({ draining: () => draining }));
+  app.use('*', async function accessLog(c, next) {
+    inflight++;
+    try {
+      await next();
+    } finally {
+      inflight--;
+      if (logger.isLevelEnabled('debug')) {
+        logger.debug(
+          {
+            request_id: c.get('requestId'),
+            trace_id: c.get('traceId'),
+            method: c.req.method,
+            path: c.req.path,
+            status: c.res.status,
+            ms: Math.round((performance.now() - c.get('started')) * 1000) / 1000,
+          },
+          'request',
+        );
+      }
+    }
+  });
+  const body = readBody(config.maxBodyBytes);
+  app.use('*', (c, next) => (c.req.method === 'POST' ? body(c, next) : next()));
+  app.use(
+    '*',
+    edgeSignature({
+      secret: config.signingSecret,
+      allowUnsigned: config.allowUnsigned,
+      windowMs: config.signatureWindowMs,
+    }),
+  );
+  healthRoutes(app, routeDeps);
+  inferRoutes(app, routeDeps);
+  classifyRoutes(app, routeDeps);
+
+  app.notFound((c) => {
+    const err = new InferenceError('not_found', `no route for ${c.req.method} ${c.req.path}`);
+    return c.json(err.toBody(c.get('requestId') ?? 'unknown'), 404);
+  });
+  app.onError((err, c) => {
+    const requestId = c.get('requestId') ?? 'unknown';
+    const { status, body: payload, headers } = errorBody(err, requestId);
+    const fields = { request_id: requestId, trace_id: c.get('traceId'), path: c.req.path, status, code: payload.error.code };
+    if (status >= 500 && status !== 503 && status !== 504) logger.error({ ...fields, err }, payload.error.message);
+    else logger.info(fields, payload.error.message);
+    return c.json(payload, status, headers);
+  });
+
+  let httpClosed: Promise<void> | undefined;
+
+  /** Stops accepting connections (once) and closes idle keep-alive ones. */
+  function beginClose(): Promise<void> {
+    const server = http;
+    if (server === undefined) return Promise.resolve();
+    httpClosed ??= new Promise<void>((resolve) => server.close(() => resolve()));
+    if ('closeIdleConnections' in server) server.closeIdleConnections();
+    return httpClosed;
+  }
+
+  /** Waits for in-flight requests (up to graceMs), then closes what is left. */
+  async function finishClose(graceMs: number): Promise<void> {
+    const server = http;
+    if (server === undefined) return;
+    const closed = beginClose();
+    const deadline = Date.now() + graceMs;
+    while (inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    if ('closeIdleConnections' in server) server.closeIdleConnections();
+    const force = setTimeout(() => {
+      if ('closeAllConnections' in server) server.closeAllConnections();
+    }, 200);
+    await closed;
+    clearTimeout(force);
+  }
+
+  return {
+    app,
+    config,
+    get url() {
+      return url;
+    },
+    get registry() {
+      return registry;
+    },
+    ready,
+    async start() {
+      if (http !== undefined) throw new Error('the origin server was already started');
+      if (config.allowUnsigned) {
+        logger.warn(
+          { setting: 'ORIGIN_ALLOW_UNSIGNED' },
+          '!!! REQUEST SIGNATURES ARE NOT CHECKED: any caller can run inference. Local use only; never in production. !!!',
+        );
+      }
+      const server = createAdaptorServer({ fetch: app.fetch, hostname: config.host, port: config.port });
+      http = server;
+      if ('keepAliveTimeout' in server) {
+        server.keepAliveTimeout = 65_000;
+        server.headersTimeout = 66_000;
+      }
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(config.port, config.host, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      url = urlOf(server.address() as AddressInfo);
+      logger.info({ url, repository: config.modelRepository }, 'listening; loading models');
+      try {
+        loading = ModelRegistry.load({
+          repository: config.modelRepository,
+          versionPolicy: config.versionPolicy,
+          executionProvider: config.executionProvider,
+          intraOpThreads: config.intraOpThreads,
+          batching: {
+            maxBatch: config.maxBatch,
+            preferredBatch: config.preferredBatch,
+            maxQueueDelayMs: config.maxQueueDelayMs,
+            maxQueue: config.maxQueue,
+            priorityLevels: config.priorityLevels,
+            defaultPriority: config.defaultPriority,
+            workers: config.workersPerModel,
+          },
+          metrics,
+          logger,
+          ...(deps.featurizerFactory === undefined ? {} : { featurizerFactory: deps.featurizerFactory }),
+          ...(deps.clock === undefined ? {} : { clock: deps.clock }),
+        });
+        registry = await loading;
+      } catch (err) {
+        await finishClose(0);
+        throw err;
+      }
+      if (draining) throw new Error('the origin server was stopped while loading models');
+      logger.info({ url, models: registry.list().map((m) => `${m.name}:${m.version}`) }, 'ready');
+      return url;
+    },
+    stop() {
+      stopping ??= (async () => {
+        draining = true;
+        await loading?.catch(() => {});
+        registry?.close();
+        void beginClose();
+        await registry?.drain();
+        await finishClose(10_000);
+        await registry?.dispose();
+      })();
+      return stopping;
+    },
+  };
+}
+
+/**
+ * Starts an origin on loopback (port 0 by default) for tests and tools; unsigned unless a secret is given.
+ * Resolves once ready with the server and its URL.
+ */
+export async function startOriginServer(
+  input: OriginConfigInput & { modelRepository: string },
+  deps: OriginServerDeps = {},
+): Promise<{ server: OriginServer; url: string }> {
+  const config = defineConfig({
+    host: '127.0.0.1',
+    port: 0,
+    logLevel: 'silent',
+    ...(input.signingSecret === undefined ? { allowUnsigned: true } : {}),
+    ...input,
+  });
+  const server = createOriginServer(config, deps);
+  const url = await server.start();
+  return { server, url };
+}

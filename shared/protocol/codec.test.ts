@@ -1,0 +1,255 @@
+import { describe, expect, it } from 'vitest';
+import { InferenceError } from '../errors/index.ts';
+import {
+  decodeInferRequest,
+  decodeInferResponse,
+  encodeInferRequest,
+  encodeInferResponse,
+  parseHeaderLength,
+  typedFromJson,
+} from './codec.ts';
+
+const enc = new TextEncoder();
+const json = (v: unknown) => enc.encode(JSON.stringify(v));
+
+function codeOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof InferenceError) return `${err.status} ${err.code}: ${err.message}`;
+    throw err;
+  }
+  throw new Error('expected an InferenceError');
+}
+
+describe('decodeInferRequest (JSON)', () => {
+  it('decodes flat and nested data into typed arrays', () => {
+    const r = decodeInferRequest(
+      json({
+        id: 'r1',
+        inputs: [
+          {
+            name: 'x',
+            datatype: 'FP32',
+            shape: [2, 2],
+            data: [
+              [1, 2],
+              [3, 4.5],
+            ],
+          },
+          { name: 'ids', datatype: 'INT32', shape: [1, 3], data: [7, -8, 9] },
+          { name: 'big', datatype: 'INT64', shape: [1], data: [2 ** 40] },
+          { name: 'flag', datatype: 'BOOL', shape: [2], data: [true, false] },
+        ],
+        outputs: [{ name: 'probabilities', parameters: { binary_data: true } }],
+      }),
+    );
+    expect(r.id).toBe('r1');
+    expect(r.inputs.map((t) => t.data)).toEqual([
+      new Float32Array([1, 2, 3, 4.5]),
+      new Int32Array([7, -8, 9]),
+      new BigInt64Array([2n ** 40n]),
+      new Uint8Array([1, 0]),
+    ]);
+    expect(r.outputs).toEqual([{ name: 'probabilities', binary: true }]);
+    expect(r.binaryOutput).toBe(false);
+  });
+
+  it('names the problem for every malformed request', () => {
+    const one = (input: Record<string, unknown>) =>
+      json({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2], ...input }] });
+    expect(codeOf(() => decodeInferRequest(enc.encode('{"inputs": [')))).toMatch(/^400 invalid_json/);
+    expect(codeOf(() => decodeInferRequest(new Uint8Array([0xff, 0xfe])))).toMatch(
+      /^400 invalid_json: .*UTF-8/,
+    );
+    expect(codeOf(() => decodeInferRequest(json([1, 2])))).toMatch(/^400 invalid_input/);
+    expect(codeOf(() => decodeInferRequest(json({ inputs: [] })))).toMatch(/inputs/);
+    expect(codeOf(() => decodeInferRequest(one({ datatype: 'FP33', data: [1, 2] })))).toMatch(
+      /inputs\.0\.datatype/,
+    );
+    expect(codeOf(() => decodeInferRequest(one({ shape: [1, -2], data: [1, 2] })))).toMatch(
+      /inputs\.0\.shape\.1/,
+    );
+    expect(codeOf(() => decodeInferRequest(one({ data: [1, 2, 3] })))).toMatch(/more than the 2 values/);
+    expect(codeOf(() => decodeInferRequest(one({ data: [1] })))).toMatch(
+      /holds 1 values but shape \[1,2\] needs 2/,
+    );
+    expect(codeOf(() => decodeInferRequest(one({ data: [1, 'NaN'] })))).toMatch(
+      /data\[1\] must be a number, got string/,
+    );
+    expect(codeOf(() => decodeInferRequest(one({ data: [1, null] })))).toMatch(/got null/);
+    expect(codeOf(() => decodeInferRequest(one({})))).toMatch(/data is missing/);
+    expect(codeOf(() => decodeInferRequest(one({ datatype: 'INT32', data: [1, 2.5] })))).toMatch(
+      /not a INT32 integer/,
+    );
+    expect(codeOf(() => decodeInferRequest(one({ datatype: 'INT8', data: [1, 300] })))).toMatch(
+      /300 is not a INT8/,
+    );
+    expect(codeOf(() => decodeInferRequest(one({ datatype: 'BYTES', data: ['a', 'b'] })))).toMatch(
+      /BYTES is not supported/,
+    );
+    expect(codeOf(() => decodeInferRequest(one({ datatype: 'FP16', data: [1, 2] })))).toMatch(
+      /FP16 data must be sent as binary/,
+    );
+    expect(codeOf(() => decodeInferRequest(one({ shape: [65536, 65536], data: [] })))).toMatch(/more than/);
+    expect(
+      codeOf(() =>
+        decodeInferRequest(
+          json({
+            inputs: [
+              { name: 'x', datatype: 'FP32', shape: [1], data: [1] },
+              { name: 'x', datatype: 'FP32', shape: [1], data: [1] },
+            ],
+          }),
+        ),
+      ),
+    ).toMatch(/more than once/);
+    expect(
+      codeOf(() =>
+        decodeInferRequest(
+          json({
+            inputs: [{ name: 'x', datatype: 'FP32', shape: [1], data: [1] }],
+            parameters: { binary_data_output: 'yes' },
+          }),
+        ),
+      ),
+    ).toMatch(/binary_data_output must be a boolean/);
+  });
+});
+
+describe('binary tensor extension', () => {
+  const x = new Float32Array([0.5, -1, 2, 3]);
+  const ids = new Int32Array([1, 2, 3]);
+
+  it('round-trips a request, whatever the alignment of the binary section', () => {
+    for (const id of ['a', 'ab', 'abc', 'abcd']) {
+      const e = encodeInferRequest({
+        id,
+        inputs: [
+          { name: 'x', datatype: 'FP32', shape: [2, 2], data: x },
+          { name: 'ids', datatype: 'INT32', shape: [1, 3], data: ids },
+        ],
+        binaryOutput: true,
+      });
+      expect(e.contentType).toBe('application/octet-stream');
+      const r = decodeInferRequest(e.body as Uint8Array, { headerLength: String(e.headerLength) });
+      expect(r.id).toBe(id);
+      expect(r.inputs[0]?.data).toEqual(x);
+      expect(r.inputs[1]?.data).toEqual(ids);
+      expect(r.binaryOutput).toBe(true);
+    }
+  });
+
+  it('sends JSON when binary inputs are off', () => {
+    const e = encodeInferRequest({
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [4], data: x }],
+      binaryInputs: false,
+    });
+    expect(e.headerLength).toBeUndefined();
+    expect(JSON.parse(e.body as string).inputs[0].data).toEqual([0.5, -1, 2, 3]);
+  });
+
+  it('refuses sizes that do not add up, bad header lengths and NaN', () => {
+    const e = encodeInferRequest({ inputs: [{ name: 'x', datatype: 'FP32', shape: [4], data: x }] });
+    const body = e.body as Uint8Array;
+    const h = String(e.headerLength);
+    expect(codeOf(() => decodeInferRequest(body, { headerLength: 'abc' }))).toMatch(/^400 invalid_header/);
+    expect(codeOf(() => decodeInferRequest(body, { headerLength: String(body.length + 1) }))).toMatch(
+      /outside the body/,
+    );
+    const extra = new Uint8Array(body.length + 4);
+    extra.set(body);
+    expect(codeOf(() => decodeInferRequest(extra, { headerLength: h }))).toMatch(
+      /4 bytes of binary data that no input claims/,
+    );
+    expect(codeOf(() => decodeInferRequest(body.subarray(0, body.length - 4), { headerLength: h }))).toMatch(
+      /runs past the end/,
+    );
+    const wrongShape = encodeInferRequest({ inputs: [{ name: 'x', datatype: 'FP32', shape: [4], data: x }] });
+    const header = JSON.parse(
+      new TextDecoder().decode((wrongShape.body as Uint8Array).subarray(0, wrongShape.headerLength)),
+    );
+    header.inputs[0].shape = [5];
+    const hb = enc.encode(JSON.stringify(header));
+    const tampered = new Uint8Array(hb.length + 16);
+    tampered.set(hb);
+    expect(codeOf(() => decodeInferRequest(tampered, { headerLength: String(hb.length) }))).toMatch(
+      /binary_data_size 16 does not match shape \[5\] of FP32 \(20 bytes\)/,
+    );
+    expect(
+      codeOf(() =>
+        decodeInferRequest(
+          json({
+            inputs: [{ name: 'x', datatype: 'FP32', shape: [1], parameters: { binary_data_size: 4 } }],
+          }),
+        ),
+      ),
+    ).toMatch(/no Inference-Header-Content-Length/);
+    const nan = encodeInferRequest({
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [4], data: new Float32Array([1, Number.NaN, 2, 3]) }],
+    });
+    expect(
+      codeOf(() => decodeInferRequest(nan.body as Uint8Array, { headerLength: String(nan.headerLength) })),
+    ).toMatch(/input 'x': element 1 is NaN or infinite/);
+    const inf = encodeInferRequest({
+      inputs: [
+        { name: 'x', datatype: 'FP64', shape: [1], data: new Float64Array([Number.NEGATIVE_INFINITY]) },
+      ],
+    });
+    expect(
+      codeOf(() => decodeInferRequest(inf.body as Uint8Array, { headerLength: String(inf.headerLength) })),
+    ).toMatch(/NaN or infinite/);
+    expect(
+      decodeInferRequest(nan.body as Uint8Array, {
+        headerLength: String(nan.headerLength),
+        allowNonFinite: true,
+      }).inputs,
+    ).toHaveLength(1);
+  });
+
+  it('encodes responses as JSON or binary per output and decodes them back', () => {
+    const probs = new Float32Array([0.25, 0.75]);
+    const mixed = encodeInferResponse({
+      model_name: 'm',
+      model_version: '1',
+      id: 'r',
+      outputs: [
+        { name: 'p', datatype: 'FP32', shape: [1, 2], data: probs, binary: true },
+        { name: 'n', datatype: 'INT64', shape: [1], data: new BigInt64Array([5n]) },
+        { name: 'b', datatype: 'BOOL', shape: [1], data: new Uint8Array([1]) },
+      ],
+    });
+    const header = JSON.parse(
+      new TextDecoder().decode((mixed.body as Uint8Array).subarray(0, mixed.headerLength)),
+    );
+    expect(header.outputs[0].parameters).toEqual({ binary_data_size: 8 });
+    expect(header.outputs[1].data).toEqual([5]);
+    expect(header.outputs[2].data).toEqual([true]);
+    const back = decodeInferResponse(mixed.body as Uint8Array, String(mixed.headerLength));
+    expect(back).toMatchObject({ model_name: 'm', model_version: '1', id: 'r' });
+    expect(back.outputs.map((o) => o.data)).toEqual([probs, new BigInt64Array([5n]), new Uint8Array([1])]);
+
+    const plain = encodeInferResponse({
+      model_name: 'm',
+      outputs: [{ name: 'p', datatype: 'FP32', shape: [2], data: probs }],
+    });
+    expect(plain.contentType).toBe('application/json');
+    expect(JSON.parse(plain.body as string)).toEqual({
+      model_name: 'm',
+      outputs: [{ name: 'p', datatype: 'FP32', shape: [2], data: [0.25, 0.75] }],
+    });
+  });
+});
+
+describe('helpers', () => {
+  it('parseHeaderLength accepts absent and in-range values only', () => {
+    expect(parseHeaderLength(undefined, 10)).toBeUndefined();
+    expect(parseHeaderLength(null, 10)).toBeUndefined();
+    expect(parseHeaderLength('8', 10)).toBe(8);
+    expect(() => parseHeaderLength('-1', 10)).toThrow(/integer/);
+    expect(() => parseHeaderLength('0', 10)).toThrow(/outside/);
+  });
+  it('typedFromJson refuses non-arrays', () => {
+    expect(() => typedFromJson('x', 'FP32', [1], 3)).toThrow(/must be an array/);
+  });
+});

@@ -1,0 +1,396 @@
+/**
+ * Encoding and decoding of OIP v2 bodies: plain JSON, and the binary tensor extension (a JSON header of
+ * `Inference-Header-Content-Length` bytes followed by the raw little-endian tensor data, in input/output order,
+ * for every tensor whose `parameters.binary_data_size` is set).
+ *
+ * Server side: decodeInferRequest, encodeInferResponse. Client side: encodeInferRequest, decodeInferResponse.
+ * Errors are the shared error classes (400 invalid_json / invalid_input / invalid_header), messages name the
+ * tensor and the field. Runs in workerd and Node.
+ */
+import { InferenceError, InvalidInputError } from '../errors/index.ts';
+import {
+  bytesPerElement,
+  elementCount,
+  INTEGER_RANGE,
+  isNumericDatatype,
+  type NumericArray,
+  type NumericDatatype,
+  TYPED_ARRAY,
+  typedBytes,
+  typedFromBytes,
+} from './datatypes.ts';
+import {
+  BINARY_CONTENT_TYPE,
+  type InferRequest,
+  InferRequestHeader,
+  type InferResponse,
+  InferResponseHeader,
+  JSON_CONTENT_TYPE,
+  type RequestedOutput,
+  type Tensor,
+} from './oip.ts';
+
+const decoder = new TextDecoder('utf-8', { fatal: true });
+const encoder = new TextEncoder();
+
+/** Most elements one tensor may hold (guards allocations driven by a claimed shape). */
+export const MAX_TENSOR_ELEMENTS = 64 * 1024 * 1024;
+
+function zodMessage(issues: ReadonlyArray<{ path: PropertyKey[]; message: string }>): string {
+  return issues
+    .slice(0, 5)
+    .map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`)
+    .join('; ');
+}
+
+/** Parses the value of `Inference-Header-Content-Length`; undefined/null when absent. */
+export function parseHeaderLength(value: string | null | undefined, bodyLength: number): number | undefined {
+  if (value === null || value === undefined) return undefined;
+  if (!/^[0-9]{1,10}$/.test(value.trim())) {
+    throw new InferenceError(
+      'invalid_header',
+      `Inference-Header-Content-Length must be an integer, got '${value.slice(0, 40)}'`,
+    );
+  }
+  const n = Number(value.trim());
+  if (n < 2 || n > bodyLength) {
+    throw new InferenceError(
+      'invalid_header',
+      `Inference-Header-Content-Length ${n} is outside the body (${bodyLength} bytes)`,
+    );
+  }
+  return n;
+}
+
+function parseJson(bytes: Uint8Array, what: string): unknown {
+  let text: string;
+  try {
+    text = decoder.decode(bytes);
+  } catch {
+    throw new InferenceError('invalid_json', `${what} is not valid UTF-8`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new InferenceError(
+      'invalid_json',
+      `${what} is not valid JSON: ${(err as Error).message.slice(0, 200)}`,
+    );
+  }
+}
+
+function checkCount(name: string, shape: readonly number[]): number {
+  const count = elementCount(shape);
+  if (!Number.isSafeInteger(count) || count > MAX_TENSOR_ELEMENTS) {
+    throw new InvalidInputError(
+      `tensor '${name}': shape [${shape.join(',')}] holds more than ${MAX_TENSOR_ELEMENTS} elements`,
+    );
+  }
+  return count;
+}
+
+function numericDatatype(name: string, datatype: string): NumericDatatype {
+  if (!isNumericDatatype(datatype)) {
+    throw new InvalidInputError(
+      `tensor '${name}': datatype ${datatype} is not supported here (numeric datatypes only)`,
+    );
+  }
+  return datatype;
+}
+
+/** Flattens JSON tensor data (flat or nested arrays) into a typed array, checking each element's type and range. */
+export function typedFromJson(
+  name: string,
+  datatype: NumericDatatype,
+  shape: readonly number[],
+  data: unknown,
+): NumericArray {
+  const count = checkCount(name, shape);
+  if (datatype === 'FP16') {
+    throw new InvalidInputError(`tensor '${name}': FP16 data must be sent as binary tensor data`);
+  }
+  if (!Array.isArray(data)) {
+    throw new InvalidInputError(`tensor '${name}': data must be an array of ${count} values`);
+  }
+  const out = new TYPED_ARRAY[datatype](count);
+  const range = INTEGER_RANGE[datatype];
+  const big = datatype === 'INT64' || datatype === 'UINT64';
+  let i = 0;
+  const put = (v: unknown): void => {
+    if (i >= count) {
+      throw new InvalidInputError(
+        `tensor '${name}': data holds more than the ${count} values of shape [${shape.join(',')}]`,
+      );
+    }
+    if (datatype === 'BOOL') {
+      if (typeof v !== 'boolean')
+        throw new InvalidInputError(`tensor '${name}': data[${i}] must be true or false`);
+      (out as Uint8Array)[i++] = v ? 1 : 0;
+      return;
+    }
+    if (typeof v !== 'number') {
+      throw new InvalidInputError(
+        `tensor '${name}': data[${i}] must be a number, got ${v === null ? 'null' : typeof v}`,
+      );
+    }
+    if (range !== undefined && (!Number.isInteger(v) || v < range[0] || v > range[1])) {
+      throw new InvalidInputError(`tensor '${name}': data[${i}] = ${v} is not a ${datatype} integer`);
+    }
+    if (big) (out as BigInt64Array)[i++] = BigInt(v);
+    else (out as Float32Array)[i++] = v;
+  };
+  const walk = (arr: unknown[], depth: number): void => {
+    if (depth > 32) throw new InvalidInputError(`tensor '${name}': data is nested too deeply`);
+    for (const v of arr) {
+      if (Array.isArray(v)) walk(v, depth + 1);
+      else put(v);
+    }
+  };
+  walk(data, 0);
+  if (i !== count) {
+    throw new InvalidInputError(
+      `tensor '${name}': data holds ${i} values but shape [${shape.join(',')}] needs ${count}`,
+    );
+  }
+  return out;
+}
+
+/** Index of the first NaN or infinite element of a floating-point tensor, or -1. */
+export function firstNonFinite(datatype: NumericDatatype, data: NumericArray): number {
+  if (datatype === 'FP32' || datatype === 'FP64') {
+    const f = data as Float32Array;
+    for (let i = 0; i < f.length; i++) {
+      // x - x is 0 for every finite x and NaN for NaN and +-Infinity.
+      if ((f[i] as number) - (f[i] as number) !== 0) return i;
+    }
+  } else if (datatype === 'FP16') {
+    const h = data as Uint16Array;
+    for (let i = 0; i < h.length; i++) if (((h[i] as number) & 0x7c00) === 0x7c00) return i;
+  }
+  return -1;
+}
+
+export interface DecodeRequestOptions {
+  /** Value of the Inference-Header-Content-Length header; absent means the body is plain JSON. */
+  headerLength?: string | null;
+  /** Accept NaN and infinities in floating-point inputs. @default false */
+  allowNonFinite?: boolean;
+}
+
+function boolParam(
+  params: Record<string, unknown> | undefined,
+  key: string,
+  where: string,
+): boolean | undefined {
+  const v = params?.[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'boolean') throw new InvalidInputError(`${where}parameters.${key} must be a boolean`);
+  return v;
+}
+
+/** Decodes an inference request body (JSON or binary tensor extension). */
+export function decodeInferRequest(body: Uint8Array, options: DecodeRequestOptions = {}): InferRequest {
+  const headerLength = parseHeaderLength(options.headerLength, body.length);
+  const headerBytes = headerLength === undefined ? body : body.subarray(0, headerLength);
+  const parsed = InferRequestHeader.safeParse(parseJson(headerBytes, 'request body'));
+  if (!parsed.success)
+    throw new InvalidInputError(`invalid inference request: ${zodMessage(parsed.error.issues)}`);
+  const header = parsed.data;
+
+  let offset = headerLength ?? body.length;
+  const names = new Set<string>();
+  const inputs: Tensor[] = [];
+  for (const input of header.inputs) {
+    const { name, shape } = input;
+    if (names.has(name)) throw new InvalidInputError(`input '${name}' appears more than once`);
+    names.add(name);
+    const datatype = numericDatatype(name, input.datatype);
+    const size = input.parameters?.binary_data_size;
+    let data: NumericArray;
+    if (size !== undefined) {
+      if (headerLength === undefined) {
+        throw new InvalidInputError(
+          `input '${name}': binary_data_size given but the request has no Inference-Header-Content-Length header`,
+        );
+      }
+      if (input.data !== undefined)
+        throw new InvalidInputError(`input '${name}': both data and binary_data_size given`);
+      if (typeof size !== 'number' || !Number.isInteger(size) || size < 0) {
+        throw new InvalidInputError(
+          `input '${name}': parameters.binary_data_size must be a non-negative integer`,
+        );
+      }
+      const count = checkCount(name, shape);
+      const expected = count * bytesPerElement(datatype);
+      if (size !== expected) {
+        throw new InvalidInputError(
+          `input '${name}': binary_data_size ${size} does not match shape [${shape.join(',')}] of ${datatype} (${expected} bytes)`,
+        );
+      }
+      if (offset + size > body.length) {
+        throw new InvalidInputError(`input '${name}': binary data runs past the end of the body`);
+      }
+      data = typedFromBytes(datatype, body, offset, count);
+      offset += size;
+    } else {
+      if (input.data === undefined) throw new InvalidInputError(`input '${name}': data is missing`);
+      data = typedFromJson(name, datatype, shape, input.data);
+    }
+    if (options.allowNonFinite !== true) {
+      const bad = firstNonFinite(datatype, data);
+      if (bad >= 0) throw new InvalidInputError(`input '${name}': element ${bad} is NaN or infinite`);
+    }
+    inputs.push({ name, datatype, shape: [...shape], data });
+  }
+  if (offset !== body.length) {
+    throw new InvalidInputError(
+      `the body holds ${body.length - offset} bytes of binary data that no input claims`,
+    );
+  }
+
+  const binaryOutput = boolParam(header.parameters, 'binary_data_output', '') ?? false;
+  let outputs: RequestedOutput[] | undefined;
+  if (header.outputs !== undefined) {
+    const seen = new Set<string>();
+    outputs = header.outputs.map((o) => {
+      if (seen.has(o.name)) throw new InvalidInputError(`output '${o.name}' is requested more than once`);
+      seen.add(o.name);
+      return {
+        name: o.name,
+        binary: boolParam(o.parameters, 'binary_data', `output '${o.name}': `) ?? binaryOutput,
+      };
+    });
+  }
+  const request: InferRequest = { parameters: header.parameters ?? {}, inputs, binaryOutput };
+  if (header.id !== undefined) request.id = header.id;
+  if (outputs !== undefined) request.outputs = outputs;
+  return request;
+}
+
+function jsonData(datatype: NumericDatatype, data: NumericArray): Array<number | boolean> {
+  if (datatype === 'BOOL') return Array.from(data as Uint8Array, (v) => v !== 0);
+  if (datatype === 'INT64' || datatype === 'UINT64')
+    return Array.from(data as BigInt64Array, (v) => Number(v));
+  if (datatype === 'FP16') throw new TypeError('FP16 tensors can only be encoded as binary data');
+  return Array.from(data as Float32Array);
+}
+
+/** An encoded body with its content type and, under the binary extension, the JSON header's length. */
+export interface EncodedBody {
+  body: Uint8Array | string;
+  contentType: string;
+  headerLength?: number;
+}
+
+function assemble(header: unknown, binaries: Uint8Array[]): EncodedBody {
+  const json = JSON.stringify(header);
+  if (binaries.length === 0) return { body: json, contentType: JSON_CONTENT_TYPE };
+  const headerBytes = encoder.encode(json);
+  let total = headerBytes.length;
+  for (const b of binaries) total += b.length;
+  const body = new Uint8Array(total);
+  body.set(headerBytes, 0);
+  let offset = headerBytes.length;
+  for (const b of binaries) {
+    body.set(b, offset);
+    offset += b.length;
+  }
+  return { body, contentType: BINARY_CONTENT_TYPE, headerLength: headerBytes.length };
+}
+
+function tensorParts(
+  tensors: ReadonlyArray<Tensor & { binary?: boolean; parameters?: Record<string, unknown> }>,
+  binaries: Uint8Array[],
+): Array<Record<string, unknown>> {
+  return tensors.map((t) => {
+    const expected = elementCount(t.shape);
+    if (t.data.length !== expected) {
+      throw new TypeError(
+        `tensor '${t.name}': ${t.data.length} values do not fill shape [${t.shape.join(',')}]`,
+      );
+    }
+    if (t.binary === true) {
+      const bytes = typedBytes(t.data);
+      binaries.push(bytes);
+      return {
+        name: t.name,
+        datatype: t.datatype,
+        shape: t.shape,
+        parameters: { ...t.parameters, binary_data_size: bytes.length },
+      };
+    }
+    const part: Record<string, unknown> = { name: t.name, datatype: t.datatype, shape: t.shape };
+    if (t.parameters !== undefined) part.parameters = t.parameters;
+    part.data = jsonData(t.datatype, t.data);
+    return part;
+  });
+}
+
+/** Encodes an inference response; outputs marked `binary` go into the binary section. */
+export function encodeInferResponse(response: InferResponse): EncodedBody {
+  const binaries: Uint8Array[] = [];
+  const header: Record<string, unknown> = { model_name: response.model_name };
+  if (response.model_version !== undefined) header.model_version = response.model_version;
+  if (response.id !== undefined) header.id = response.id;
+  if (response.parameters !== undefined) header.parameters = response.parameters;
+  header.outputs = tensorParts(response.outputs, binaries);
+  return assemble(header, binaries);
+}
+
+export interface EncodeRequestOptions {
+  id?: string;
+  parameters?: Record<string, unknown>;
+  inputs: Tensor[];
+  /** Send input data as binary tensor data. @default true */
+  binaryInputs?: boolean;
+  /** Outputs to ask for; default all. */
+  outputs?: RequestedOutput[];
+  /** Ask for binary outputs (parameters.binary_data_output). @default false */
+  binaryOutput?: boolean;
+}
+
+/** Client side: encodes an inference request. */
+export function encodeInferRequest(options: EncodeRequestOptions): EncodedBody {
+  const binaries: Uint8Array[] = [];
+  const parameters: Record<string, unknown> = { ...options.parameters };
+  if (options.binaryOutput === true) parameters.binary_data_output = true;
+  const header: Record<string, unknown> = {};
+  if (options.id !== undefined) header.id = options.id;
+  if (Object.keys(parameters).length > 0) header.parameters = parameters;
+  const binary = options.binaryInputs ?? true;
+  header.inputs = tensorParts(
+    options.inputs.map((t) => ({ ...t, binary })),
+    binaries,
+  );
+  if (options.outputs !== undefined) {
+    header.outputs = options.outputs.map((o) => ({ name: o.name, parameters: { binary_data: o.binary } }));
+  }
+  return assemble(header, binaries);
+}
+
+/** Client side: decodes an inference response body into typed tensors. */
+export function decodeInferResponse(body: Uint8Array, headerLengthValue?: string | null): InferResponse {
+  const headerLength = parseHeaderLength(headerLengthValue, body.length);
+  const headerBytes = headerLength === undefined ? body : body.subarray(0, headerLength);
+  const parsed = InferResponseHeader.safeParse(parseJson(headerBytes, 'response body'));
+  if (!parsed.success)
+    throw new InvalidInputError(`invalid inference response: ${zodMessage(parsed.error.issues)}`);
+  let offset = headerLength ?? body.length;
+  const outputs = parsed.data.outputs.map((o) => {
+    const datatype = numericDatatype(o.name, o.datatype);
+    const size = o.parameters?.binary_data_size;
+    let data: NumericArray;
+    if (typeof size === 'number') {
+      data = typedFromBytes(datatype, body, offset, size / bytesPerElement(datatype));
+      offset += size;
+    } else {
+      data = typedFromJson(o.name, datatype, o.shape, o.data);
+    }
+    return { name: o.name, datatype, shape: o.shape, data };
+  });
+  const response: InferResponse = { model_name: parsed.data.model_name, outputs };
+  if (parsed.data.model_version !== undefined) response.model_version = parsed.data.model_version;
+  if (parsed.data.id !== undefined) response.id = parsed.data.id;
+  if (parsed.data.parameters !== undefined) response.parameters = parsed.data.parameters;
+  return response;
+}

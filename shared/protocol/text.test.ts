@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { ClassifyResponse, parseClassifyRequest, predictionsFromProbabilities } from './text.ts';
+
+describe('parseClassifyRequest', () => {
+  it('accepts {text} and {texts}', () => {
+    expect(parseClassifyRequest({ text: 'hello' })).toEqual(['hello']);
+    expect(parseClassifyRequest({ texts: ['a', ''] })).toEqual(['a', '']);
+  });
+  it('explains each kind of bad body', () => {
+    expect(() => parseClassifyRequest('hi')).toThrow(/JSON object/);
+    expect(() => parseClassifyRequest([])).toThrow(/JSON object/);
+    expect(() => parseClassifyRequest({})).toThrow(/needs "text"/);
+    expect(() => parseClassifyRequest({ text: 'a', texts: ['b'] })).toThrow(/not both/);
+    expect(() => parseClassifyRequest({ text: 5 })).toThrow(/"text" must be a string/);
+    expect(() => parseClassifyRequest({ texts: [] })).toThrow(/"texts" must be an array of 1 to 256/);
+    expect(() => parseClassifyRequest({ texts: [1] })).toThrow(/"texts"/);
+    expect(() => parseClassifyRequest({ text: 'a', extra: 1 })).toThrow(/unknown field\(s\): extra/);
+    expect(() => parseClassifyRequest({ texts: Array.from({ length: 257 }, () => 'x') })).toThrow(/1 to 256/);
+  });
+});
+
+describe('predictionsFromProbabilities', () => {
+  it('picks the most probable label per row and keeps every score', () => {
+    const p = predictionsFromProbabilities(new Float32Array([0.2, 0.8, 0.9, 0.1]), ['ham', 'spam']);
+    expect(p).toHaveLength(2);
+    expect(p[0]?.label).toBe('spam');
+    expect(p[0]?.score).toBeCloseTo(0.8, 6);
+    expect(p[1]).toMatchObject({ label: 'ham' });
+    expect(Object.keys(p[1]?.scores ?? {})).toEqual(['ham', 'spam']);
+    const body = { model: 'spam', version: '1', predictions: p, served_by: 'origin', request_id: 'r' };
+    expect(ClassifyResponse.parse(body)).toEqual(body);
+  });
+  it('refuses probabilities that do not split into rows', () => {
+    expect(() => predictionsFromProbabilities([0.1, 0.2, 0.7], ['a', 'b'])).toThrow(/rows of 2 labels/);
+  });
+});

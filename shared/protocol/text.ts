@@ -1,0 +1,88 @@
+/**
+ * The public text API: POST /v1/models/{model}/classify with `{"text": "..."}` or `{"texts": [...]}`, answered
+ * with `{model, version, predictions: [{label, score, scores}], served_by, request_id}`. Used by the edge and the
+ * origin alike. Runs in workerd and Node.
+ */
+import { z } from 'zod';
+import { InvalidInputError } from '../errors/index.ts';
+
+/** Most texts one classify request may carry. */
+export const CLASSIFY_MAX_TEXTS = 256;
+/** Longest text accepted, in UTF-16 code units. */
+export const CLASSIFY_MAX_TEXT_LENGTH = 1_000_000;
+
+const Text = z.string().max(CLASSIFY_MAX_TEXT_LENGTH);
+
+export const ClassifyRequest = z.union([
+  z.object({ text: Text }).strict(),
+  z.object({ texts: z.array(Text).min(1).max(CLASSIFY_MAX_TEXTS) }).strict(),
+]);
+export type ClassifyRequest = z.infer<typeof ClassifyRequest>;
+
+export const SERVED_BY = ['cache', 'edge', 'origin', 'edge-degraded'] as const;
+export type ServedBy = (typeof SERVED_BY)[number];
+
+export const Prediction = z.object({
+  label: z.string(),
+  score: z.number(),
+  scores: z.record(z.string(), z.number()),
+});
+export type Prediction = z.infer<typeof Prediction>;
+
+export const ClassifyResponse = z.object({
+  model: z.string(),
+  version: z.string(),
+  predictions: z.array(Prediction),
+  served_by: z.enum(SERVED_BY),
+  request_id: z.string(),
+});
+export type ClassifyResponse = z.infer<typeof ClassifyResponse>;
+
+/** Validates a parsed JSON classify body and returns its texts (a single `text` becomes one-element `texts`). */
+export function parseClassifyRequest(json: unknown): string[] {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw new InvalidInputError('classify body must be a JSON object: {"text": "..."} or {"texts": ["..."]}');
+  }
+  const parsed = ClassifyRequest.safeParse(json);
+  if (!parsed.success) {
+    const keys = Object.keys(json);
+    const hasText = keys.includes('text');
+    const hasTexts = keys.includes('texts');
+    let message: string;
+    if (hasText && hasTexts) message = 'give either "text" or "texts", not both';
+    else if (!hasText && !hasTexts) message = 'body needs "text" (a string) or "texts" (an array of strings)';
+    else if (keys.length > 1)
+      message = `unknown field(s): ${keys.filter((k) => k !== 'text' && k !== 'texts').join(', ')}`;
+    else if (hasText) message = `"text" must be a string of at most ${CLASSIFY_MAX_TEXT_LENGTH} characters`;
+    else
+      message = `"texts" must be an array of 1 to ${CLASSIFY_MAX_TEXTS} strings of at most ${CLASSIFY_MAX_TEXT_LENGTH} characters`;
+    throw new InvalidInputError(`invalid classify request: ${message}`);
+  }
+  return 'text' in parsed.data ? [parsed.data.text] : parsed.data.texts;
+}
+
+/**
+ * Maps class probabilities (row-major [rows, labels.length]) to predictions: the label of the highest
+ * probability, that probability as `score`, and every label's probability in `scores`.
+ */
+export function predictionsFromProbabilities(
+  probabilities: ArrayLike<number>,
+  labels: readonly string[],
+): Prediction[] {
+  const k = labels.length;
+  if (k === 0 || probabilities.length % k !== 0) {
+    throw new TypeError(`${probabilities.length} probabilities do not split into rows of ${k} labels`);
+  }
+  const out: Prediction[] = [];
+  for (let r = 0; r < probabilities.length / k; r++) {
+    let best = 0;
+    const scores: Record<string, number> = {};
+    for (let j = 0; j < k; j++) {
+      const p = probabilities[r * k + j] as number;
+      scores[labels[j] as string] = p;
+      if (p > (probabilities[r * k + best] as number)) best = j;
+    }
+    out.push({ label: labels[best] as string, score: probabilities[r * k + best] as number, scores });
+  }
+  return out;
+}
