@@ -37,7 +37,9 @@ async function rawThroughput(bytes: Uint8Array): Promise<Array<{ batch: number; 
   });
   const out: Array<{ batch: number; rows_per_s: number }> = [];
   for (const batch of RAW_BATCHES) {
-    const feeds = { input: new ort.Tensor('float32', rows(batch, DIMS[0] as number, batch), [batch, DIMS[0] as number]) };
+    const feeds = {
+      input: new ort.Tensor('float32', rows(batch, DIMS[0] as number, batch), [batch, DIMS[0] as number]),
+    };
     for (let i = 0; i < 5; i++) await session.run(feeds);
     let runs = 0;
     const start = performance.now();
@@ -90,7 +92,9 @@ function startServer(repo: string, maxBatch: number): Promise<Child> {
       }
     };
     proc.stdout?.on('data', onData);
-    proc.once('exit', (code) => reject(new Error(`origin exited with code ${code} before it was ready:\n${buffer}`)));
+    proc.once('exit', (code) =>
+      reject(new Error(`origin exited with code ${code} before it was ready:\n${buffer}`)),
+    );
   });
 }
 
@@ -102,7 +106,9 @@ function stopServer(child: Child): Promise<void> {
 }
 
 const body = encodeInferRequest({
-  inputs: [{ name: 'input', datatype: 'FP32', shape: [1, DIMS[0] as number], data: rows(1, DIMS[0] as number, 99) }],
+  inputs: [
+    { name: 'input', datatype: 'FP32', shape: [1, DIMS[0] as number], data: rows(1, DIMS[0] as number, 99) },
+  ],
   binaryOutput: true,
 });
 const headers = {
@@ -140,10 +146,21 @@ async function sequentialP50(url: string, seconds: number): Promise<number> {
     new Promise<number>((resolve, reject) => {
       const start = performance.now();
       const req = http.request(
-        { host: target.hostname, port: target.port, path: target.pathname, method: 'POST', agent, headers: { ...headers, 'content-length': payload.length } },
+        {
+          host: target.hostname,
+          port: target.port,
+          path: target.pathname,
+          method: 'POST',
+          agent,
+          headers: { ...headers, 'content-length': payload.length },
+        },
         (res) => {
           res.on('data', () => {});
-          res.on('end', () => (res.statusCode === 200 ? resolve(performance.now() - start) : reject(new Error(`status ${res.statusCode}`))));
+          res.on('end', () =>
+            res.statusCode === 200
+              ? resolve(performance.now() - start)
+              : reject(new Error(`status ${res.statusCode}`)),
+          );
         },
       );
       req.on('error', reject);
@@ -164,7 +181,9 @@ async function sweep(name: string, url: string): Promise<Point[]> {
   for (const c of CONCURRENCY) {
     const p = await load(url, c);
     points.push(p);
-    log(`${name} c=${c}: ${p.rps} req/s, p50 ${p.p50_ms} ms, p99 ${p.p99_ms} ms, non2xx ${p.non2xx}, errors ${p.errors}`);
+    log(
+      `${name} c=${c}: ${p.rps} req/s, p50 ${p.p50_ms} ms, p99 ${p.p99_ms} ms, non2xx ${p.non2xx}, errors ${p.errors}`,
+    );
   }
   return points;
 }

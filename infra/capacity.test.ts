@@ -30,6 +30,10 @@ describe('parseBenchOutput', () => {
     expect(parseBenchOutput(text)).toEqual(BENCH_LINE);
   });
 
+  it('also reads a saved result that is one (pretty-printed) JSON object', () => {
+    expect(parseBenchOutput(JSON.stringify(BENCH_LINE, null, 2))).toEqual(BENCH_LINE);
+  });
+
   it('refuses output without the line, or with a non-positive throughput', () => {
     expect(() => parseBenchOutput('nothing here\n{"a":1}')).toThrow(/no bench:origin JSON line/);
     expect(() => parseBenchOutput('{"batched_rps_c64":0}')).toThrow(

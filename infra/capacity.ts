@@ -78,24 +78,35 @@ function check(
   return value;
 }
 
-/** The last line of `text` that is a JSON object with a positive batched_rps_c64 (bench:origin's output). */
+function tryJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function asBench(value: unknown): BenchOriginResult | undefined {
+  if (value === null || typeof value !== 'object' || !('batched_rps_c64' in value)) return undefined;
+  check('bench batched_rps_c64', (value as BenchOriginResult).batched_rps_c64, 0, Number.MAX_VALUE, {
+    minOpen: true,
+  });
+  return value as BenchOriginResult;
+}
+
+/**
+ * bench:origin's result: the whole text when it is one JSON object (a saved result), otherwise its last line that
+ * is a JSON object with a positive batched_rps_c64 (the benchmark's own output, progress lines before it).
+ */
 export function parseBenchOutput(text: string): BenchOriginResult {
+  const whole = asBench(tryJson(text));
+  if (whole !== undefined) return whole;
   const lines = text.split('\n').map((l) => l.trim());
   for (let i = lines.length - 1; i >= 0; i--) {
     const line = lines[i] as string;
     if (!line.startsWith('{')) continue;
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch {
-      continue;
-    }
-    if (value !== null && typeof value === 'object' && 'batched_rps_c64' in value) {
-      check('bench batched_rps_c64', (value as BenchOriginResult).batched_rps_c64, 0, Number.MAX_VALUE, {
-        minOpen: true,
-      });
-      return value as BenchOriginResult;
-    }
+    const bench = asBench(tryJson(line));
+    if (bench !== undefined) return bench;
   }
   throw new TypeError('no bench:origin JSON line (an object with batched_rps_c64) found');
 }

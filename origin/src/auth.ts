@@ -46,7 +46,9 @@ export function edgeSignature(options: EdgeSignatureOptions): MiddlewareHandler<
     });
     if (!result.ok) {
       throw new InferenceError('unauthorized', `request signature refused: ${result.message}`, {
-        headers: { 'WWW-Authenticate': 'HMAC-SHA256 headers="x-signature-timestamp x-signature-nonce x-signature"' },
+        headers: {
+          'WWW-Authenticate': 'HMAC-SHA256 headers="x-signature-timestamp x-signature-nonce x-signature"',
+        },
       });
     }
     return next();

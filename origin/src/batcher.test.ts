@@ -21,7 +21,9 @@ class ManualClock implements Clock {
   async advance(ms: number): Promise<void> {
     const until = this.time + ms;
     for (;;) {
-      const due = [...this.timers.entries()].filter(([, t]) => t.at <= until).sort((a, b) => a[1].at - b[1].at)[0];
+      const due = [...this.timers.entries()]
+        .filter(([, t]) => t.at <= until)
+        .sort((a, b) => a[1].at - b[1].at)[0];
       if (due === undefined) break;
       this.timers.delete(due[0]);
       this.time = due[1].at;
@@ -105,7 +107,10 @@ describe('Batcher batch shapes', () => {
     const { batcher, batches, releaseAll } = harness({ maxBatchRows: 4, rowsOf: (i) => i, concurrency: 2 });
     const all = Promise.all([3, 1, 2, 2, 4].map((i) => batcher.submit(i)));
     await flush();
-    expect(batches).toEqual([[3, 1], [2, 2]]);
+    expect(batches).toEqual([
+      [3, 1],
+      [2, 2],
+    ]);
     await releaseAll();
     expect(batches).toEqual([[3, 1], [2, 2], [4]]);
     await all;
@@ -118,7 +123,10 @@ describe('Batcher batch shapes', () => {
   });
 
   it('trims to the largest preferred batch size at item boundaries', async () => {
-    const { batcher, batches, pending, releaseAll } = harness({ maxBatchRows: 8, preferredBatchRows: [2, 4] });
+    const { batcher, batches, pending, releaseAll } = harness({
+      maxBatchRows: 8,
+      preferredBatchRows: [2, 4],
+    });
     const first = batcher.submit(0);
     await flush();
     const rest = [1, 2, 3, 4, 5, 6, 7].map((i) => batcher.submit(i));
@@ -162,7 +170,11 @@ describe('Batcher queue delay', () => {
   });
 
   it('flushes as soon as a preferred size is reached', async () => {
-    const { clock, batcher, batches, releaseAll } = harness({ maxBatchRows: 8, preferredBatchRows: [3], maxQueueDelayMs: 100 });
+    const { clock, batcher, batches, releaseAll } = harness({
+      maxBatchRows: 8,
+      preferredBatchRows: [3],
+      maxQueueDelayMs: 100,
+    });
     const all = Promise.all([1, 2, 3].map((i) => batcher.submit(i)));
     await flush();
     expect(batches).toEqual([[1, 2, 3]]);
@@ -209,7 +221,9 @@ describe('Batcher backpressure, deadlines, priorities', () => {
     const queued = settle(batcher.submit(2));
     await clock.advance(50);
     expect(queued.error).toMatchObject({ code: 'deadline_exceeded' });
-    await expect(batcher.submit(3, { deadline: clock.now() })).rejects.toMatchObject({ code: 'deadline_exceeded' });
+    await expect(batcher.submit(3, { deadline: clock.now() })).rejects.toMatchObject({
+      code: 'deadline_exceeded',
+    });
     await releaseAll();
     await running;
   });
@@ -218,7 +232,11 @@ describe('Batcher backpressure, deadlines, priorities', () => {
     const { batcher, batches, releaseAll } = harness({ maxBatchRows: 2, priorityLevels: 3 });
     const all = [batcher.submit(1)];
     await flush();
-    all.push(batcher.submit(2, { priority: 3 }), batcher.submit(3, { priority: 2 }), batcher.submit(4, { priority: 1 }));
+    all.push(
+      batcher.submit(2, { priority: 3 }),
+      batcher.submit(3, { priority: 2 }),
+      batcher.submit(4, { priority: 1 }),
+    );
     all.push(batcher.submit(5, { priority: 1 }), batcher.submit(6));
     await flush();
     await releaseAll();
@@ -237,7 +255,7 @@ describe('Batcher failure contract', () => {
     await batcher.drain();
     await flush();
     expect(a?.value).toBe(10);
-    expect((b?.error as Error).message).toBe('bad item 2');
+    expect(b?.error).toEqual(new Error('bad item 2'));
     expect(c?.value).toBe(30);
   });
 
@@ -293,7 +311,9 @@ describe('Batcher failure contract', () => {
     const short = new Batcher<number, number>({ execute: async () => [1] });
     const r = await Promise.allSettled([short.submit(1), short.submit(2)]);
     expect(r.map((x) => x.status)).toEqual(['rejected', 'rejected']);
-    expect(((r[0] as PromiseRejectedResult).reason as Error).message).toMatch(/one result per item: got 1 for 2/);
+    expect(((r[0] as PromiseRejectedResult).reason as Error).message).toMatch(
+      /one result per item: got 1 for 2/,
+    );
   });
 
   it('keeps working after failures', async () => {
@@ -329,8 +349,12 @@ describe('Batcher close and drain', () => {
 
   it('validates its options, naming the field, range and value', () => {
     const execute = async () => [];
-    expect(() => new Batcher({ execute, maxBatchRows: 0 })).toThrow('maxBatchRows must be an integer from 1 to 1000000, got 0');
-    expect(() => new Batcher({ execute, maxBatchRows: 4, preferredBatchRows: [8] })).toThrow(/preferredBatchRows.*got 8/);
+    expect(() => new Batcher({ execute, maxBatchRows: 0 })).toThrow(
+      'maxBatchRows must be an integer from 1 to 1000000, got 0',
+    );
+    expect(() => new Batcher({ execute, maxBatchRows: 4, preferredBatchRows: [8] })).toThrow(
+      /preferredBatchRows.*got 8/,
+    );
     expect(() => new Batcher({ execute, maxQueueDelayMs: -1 })).toThrow(/maxQueueDelayMs/);
     expect(() => new Batcher({ execute, priorityLevels: 2, defaultPriority: 3 })).toThrow(/defaultPriority/);
     expect(() => new Batcher({ execute, defaultTimeoutMs: 0 })).toThrow(/defaultTimeoutMs/);

@@ -179,7 +179,9 @@ export class Batcher<I, O> {
     const preferred = [...(options.preferredBatchRows ?? [])].sort((a, b) => a - b);
     for (const p of preferred) {
       if (!Number.isInteger(p) || p < 1 || p > this.#maxBatch) {
-        throw new TypeError(`preferredBatchRows must hold integers from 1 to maxBatchRows (${this.#maxBatch}), got ${p}`);
+        throw new TypeError(
+          `preferredBatchRows must hold integers from 1 to maxBatchRows (${this.#maxBatch}), got ${p}`,
+        );
       }
     }
     this.#preferred = preferred;
@@ -191,7 +193,12 @@ export class Batcher<I, O> {
     this.#maxQueue = positiveInt('maxQueueRows', options.maxQueueRows, 1024, 1e9);
     this.#concurrency = positiveInt('concurrency', options.concurrency, 1, 1024);
     this.#levels = positiveInt('priorityLevels', options.priorityLevels, 1, 64);
-    this.#defaultPriority = positiveInt('defaultPriority', options.defaultPriority, this.#levels, this.#levels);
+    this.#defaultPriority = positiveInt(
+      'defaultPriority',
+      options.defaultPriority,
+      this.#levels,
+      this.#levels,
+    );
     const timeout = options.defaultTimeoutMs;
     if (timeout !== undefined && (!Number.isFinite(timeout) || timeout <= 0)) {
       throw new TypeError(`defaultTimeoutMs must be a positive number or undefined, got ${timeout}`);
@@ -233,12 +240,16 @@ export class Batcher<I, O> {
     }
     if (rows > this.#maxBatch) {
       return Promise.reject(
-        new InvalidInputError(`a request of ${rows} rows exceeds the max batch size of ${this.#maxBatch} rows`),
+        new InvalidInputError(
+          `a request of ${rows} rows exceeds the max batch size of ${this.#maxBatch} rows`,
+        ),
       );
     }
     const priority = options.priority ?? this.#defaultPriority;
     if (!Number.isInteger(priority) || priority < 1 || priority > this.#levels) {
-      return Promise.reject(new InvalidInputError(`priority must be an integer from 1 to ${this.#levels}, got ${priority}`));
+      return Promise.reject(
+        new InvalidInputError(`priority must be an integer from 1 to ${this.#levels}, got ${priority}`),
+      );
     }
     if (this.#queuedRows + rows > this.#maxQueue) {
       return Promise.reject(
@@ -251,8 +262,10 @@ export class Batcher<I, O> {
     }
     const now = this.#clock.now();
     const deadline =
-      options.deadline ?? (this.#defaultTimeout === undefined ? Number.POSITIVE_INFINITY : now + this.#defaultTimeout);
-    if (deadline <= now) return Promise.reject(new DeadlineExceededError('the request deadline had already passed'));
+      options.deadline ??
+      (this.#defaultTimeout === undefined ? Number.POSITIVE_INFINITY : now + this.#defaultTimeout);
+    if (deadline <= now)
+      return Promise.reject(new DeadlineExceededError('the request deadline had already passed'));
 
     return new Promise<O>((resolve, reject) => {
       const entry: Entry<I, O> = {

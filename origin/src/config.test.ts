@@ -72,7 +72,12 @@ describe('loadConfig', () => {
   });
 
   it('lets flags win over the environment', () => {
-    const c = loadConfig({ ...secret, ORIGIN_MAX_BATCH: '8' }, ['--max-batch', '16', '--port=0', '--allow-unsigned']);
+    const c = loadConfig({ ...secret, ORIGIN_MAX_BATCH: '8' }, [
+      '--max-batch',
+      '16',
+      '--port=0',
+      '--allow-unsigned',
+    ]);
     expect(c).toMatchObject({ maxBatch: 16, port: 0, allowUnsigned: true });
     expect(flagName('MODEL_REPOSITORY')).toBe('--model-repository');
     expect(() => loadConfig(secret, ['--nope'])).toThrow(/unknown flag --nope/);
@@ -84,22 +89,30 @@ describe('loadConfig', () => {
       /ORIGIN_MAX_BATCH: expected an integer between 1 and 4096, got "abc"/,
     );
     expect(() => loadConfig({ ...secret, ORIGIN_PORT: '70000' })).toThrow(/ORIGIN_PORT/);
-    expect(() => loadConfig({ ...secret, ORIGIN_EXECUTION_PROVIDER: 'tpu' })).toThrow(/ORIGIN_EXECUTION_PROVIDER: expected 'cpu', 'cuda' or 'auto'/);
-    expect(() => loadConfig({ ...secret, MODEL_VERSION_POLICY: 'newest' })).toThrow(/MODEL_VERSION_POLICY: expected 'latest:N'/);
+    expect(() => loadConfig({ ...secret, ORIGIN_EXECUTION_PROVIDER: 'tpu' })).toThrow(
+      /ORIGIN_EXECUTION_PROVIDER: expected 'cpu', 'cuda' or 'auto'/,
+    );
+    expect(() => loadConfig({ ...secret, MODEL_VERSION_POLICY: 'newest' })).toThrow(
+      /MODEL_VERSION_POLICY: expected 'latest:N'/,
+    );
     expect(() => loadConfig({ ...secret, ORIGIN_PREFERRED_BATCH: '8,x' })).toThrow(/ORIGIN_PREFERRED_BATCH/);
     expect(() => loadConfig({ ...secret, ORIGIN_MAX_BATCH: '8', ORIGIN_PREFERRED_BATCH: '16' })).toThrow(
       /ORIGIN_PREFERRED_BATCH: 16 exceeds maxBatch 8/,
     );
     expect(() => loadConfig({ ...secret, ORIGIN_ALLOW_UNSIGNED: 'maybe' })).toThrow(/ORIGIN_ALLOW_UNSIGNED/);
     expect(() => loadConfig({ ...secret, LOG_LEVEL: 'loud' })).toThrow(/LOG_LEVEL/);
-    expect(() => loadConfig({ ...secret, ORIGIN_PRIORITY_LEVELS: '2', ORIGIN_DEFAULT_PRIORITY: '3' })).toThrow(
-      /ORIGIN_DEFAULT_PRIORITY: 3 exceeds ORIGIN_PRIORITY_LEVELS 2/,
-    );
+    expect(() =>
+      loadConfig({ ...secret, ORIGIN_PRIORITY_LEVELS: '2', ORIGIN_DEFAULT_PRIORITY: '3' }),
+    ).toThrow(/ORIGIN_DEFAULT_PRIORITY: 3 exceeds ORIGIN_PRIORITY_LEVELS 2/);
   });
 
   it('requires a signing secret unless unsigned use is allowed', () => {
-    expect(() => loadConfig({})).toThrow(/ORIGIN_SIGNING_SECRET is required \(or set ORIGIN_ALLOW_UNSIGNED=1/);
-    expect(() => loadConfig({ ORIGIN_SIGNING_SECRET: 'short' })).toThrow(/ORIGIN_SIGNING_SECRET: expected at least 16/);
+    expect(() => loadConfig({})).toThrow(
+      /ORIGIN_SIGNING_SECRET is required \(or set ORIGIN_ALLOW_UNSIGNED=1/,
+    );
+    expect(() => loadConfig({ ORIGIN_SIGNING_SECRET: 'short' })).toThrow(
+      /ORIGIN_SIGNING_SECRET: expected at least 16/,
+    );
     expect(loadConfig({ ORIGIN_ALLOW_UNSIGNED: '1' }).signingSecret).toBeUndefined();
   });
 });
@@ -108,7 +121,9 @@ describe('defineConfig', () => {
   it('validates programmatic configs, naming the field and its variable', () => {
     expect(defineConfig({ allowUnsigned: true, maxBatch: 4 }).maxBatch).toBe(4);
     expect(() => defineConfig({ allowUnsigned: true, maxBatch: 0 })).toThrow(/maxBatch \(ORIGIN_MAX_BATCH\)/);
-    expect(() => defineConfig({ allowUnsigned: true, bogus: 1 } as never)).toThrow(/unknown setting\(s\) bogus/);
+    expect(() => defineConfig({ allowUnsigned: true, bogus: 1 } as never)).toThrow(
+      /unknown setting\(s\) bogus/,
+    );
   });
 });
 
@@ -117,7 +132,10 @@ describe('parseVersionPolicy', () => {
     expect(parseVersionPolicy('latest:3')).toEqual({ kind: 'latest', count: 3 });
     expect(parseVersionPolicy('latest')).toEqual({ kind: 'latest', count: 1 });
     expect(parseVersionPolicy('all')).toEqual({ kind: 'all' });
-    expect(parseVersionPolicy('specific:2026-11-01,v2')).toEqual({ kind: 'specific', versions: ['2026-11-01', 'v2'] });
+    expect(parseVersionPolicy('specific:2026-11-01,v2')).toEqual({
+      kind: 'specific',
+      versions: ['2026-11-01', 'v2'],
+    });
     expect(() => parseVersionPolicy('latest:0')).toThrow();
     expect(() => parseVersionPolicy('specific:../x')).toThrow();
   });

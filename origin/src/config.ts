@@ -5,7 +5,10 @@
 import { z } from 'zod';
 
 /** Which versions of each model the origin serves. */
-export type VersionPolicy = { kind: 'latest'; count: number } | { kind: 'all' } | { kind: 'specific'; versions: string[] };
+export type VersionPolicy =
+  | { kind: 'latest'; count: number }
+  | { kind: 'all' }
+  | { kind: 'specific'; versions: string[] };
 
 export type ExecutionProviderSetting = 'cpu' | 'cuda' | 'auto';
 
@@ -85,9 +88,9 @@ const int = (min: number, max: number) =>
 
 const flag = z.union([
   z.boolean(),
-  z.enum(['1', 'true', 'yes', 'on', '0', 'false', 'no', 'off', ''], { error: 'expected 1/0, true/false' }).transform((v) =>
-    ['1', 'true', 'yes', 'on'].includes(v),
-  ),
+  z
+    .enum(['1', 'true', 'yes', 'on', '0', 'false', 'no', 'off', ''], { error: 'expected 1/0, true/false' })
+    .transform((v) => ['1', 'true', 'yes', 'on'].includes(v)),
 ]);
 
 const VERSION_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
@@ -146,7 +149,9 @@ const Schema = z
     signingSecret: z.string().min(16, 'expected at least 16 characters').optional(),
     allowUnsigned: flag.default(false),
     signatureWindowMs: int(1_000, 3_600_000).default(300_000),
-    executionProvider: z.enum(['cpu', 'cuda', 'auto'], { error: "expected 'cpu', 'cuda' or 'auto'" }).default('auto'),
+    executionProvider: z
+      .enum(['cpu', 'cuda', 'auto'], { error: "expected 'cpu', 'cuda' or 'auto'" })
+      .default('auto'),
     intraOpThreads: int(1, 256).default(1),
     workersPerModel: int(1, 64).default(1),
     maxBatch: int(1, 4096).default(64),
@@ -188,10 +193,13 @@ function validate(raw: Record<string, unknown>, fromEnv: boolean): OriginConfig 
   const c = result.data;
   const problems: string[] = [];
   if (c.signingSecret === undefined && !c.allowUnsigned) {
-    problems.push(`${describe('signingSecret', fromEnv)} is required (or set ${describe('allowUnsigned', fromEnv)}=1 for local use)`);
+    problems.push(
+      `${describe('signingSecret', fromEnv)} is required (or set ${describe('allowUnsigned', fromEnv)}=1 for local use)`,
+    );
   }
   for (const p of c.preferredBatch) {
-    if (p > c.maxBatch) problems.push(`${describe('preferredBatch', fromEnv)}: ${p} exceeds maxBatch ${c.maxBatch}`);
+    if (p > c.maxBatch)
+      problems.push(`${describe('preferredBatch', fromEnv)}: ${p} exceeds maxBatch ${c.maxBatch}`);
   }
   const defaultPriority = c.defaultPriority ?? c.priorityLevels;
   if (defaultPriority > c.priorityLevels) {
@@ -200,7 +208,12 @@ function validate(raw: Record<string, unknown>, fromEnv: boolean): OriginConfig 
     );
   }
   if (problems.length > 0) throw new TypeError(`invalid origin configuration: ${problems.join('; ')}`);
-  return { ...c, defaultPriority, preferredBatch: [...new Set(c.preferredBatch)].sort((a, b) => a - b), signingSecret: c.signingSecret };
+  return {
+    ...c,
+    defaultPriority,
+    preferredBatch: [...new Set(c.preferredBatch)].sort((a, b) => a - b),
+    signingSecret: c.signingSecret,
+  };
 }
 
 /** Validates a programmatic configuration, filling defaults; TypeError naming the field otherwise. */
@@ -212,16 +225,23 @@ export function defineConfig(input: OriginConfigInput = {}): OriginConfig {
 
 /** Converts an env name to its flag: ORIGIN_MAX_BATCH -> --max-batch, MODEL_REPOSITORY -> --model-repository. */
 export function flagName(envName: string): string {
-  return `--${envName.replace(/^ORIGIN_/, '').toLowerCase().replaceAll('_', '-')}`;
+  return `--${envName
+    .replace(/^ORIGIN_/, '')
+    .toLowerCase()
+    .replaceAll('_', '-')}`;
 }
 
 /**
  * Reads the configuration from environment variables and command-line flags (flags win). Flags take `--name=value`
  * or `--name value`; boolean flags may stand alone (`--allow-unsigned`).
  */
-export function loadConfig(env: Record<string, string | undefined>, argv: readonly string[] = []): OriginConfig {
+export function loadConfig(
+  env: Record<string, string | undefined>,
+  argv: readonly string[] = [],
+): OriginConfig {
   const byFlag = new Map<string, keyof OriginConfig>();
-  for (const [field, envName] of Object.entries(ENV_NAMES)) byFlag.set(flagName(envName), field as keyof OriginConfig);
+  for (const [field, envName] of Object.entries(ENV_NAMES))
+    byFlag.set(flagName(envName), field as keyof OriginConfig);
   const raw: Record<string, unknown> = {};
   for (const [field, envName] of Object.entries(ENV_NAMES)) {
     const v = env[envName];
@@ -233,14 +253,20 @@ export function loadConfig(env: Record<string, string | undefined>, argv: readon
     const name = eq >= 0 ? arg.slice(0, eq) : arg;
     const field = byFlag.get(name);
     if (field === undefined) {
-      throw new TypeError(`invalid origin configuration: unknown flag ${name} (flags mirror the environment variables)`);
+      throw new TypeError(
+        `invalid origin configuration: unknown flag ${name} (flags mirror the environment variables)`,
+      );
     }
     if (eq >= 0) raw[field] = arg.slice(eq + 1);
-    else if ((field === 'allowUnsigned' || field === 'echoRoute') && !(argv[i + 1] ?? '').match(/^[01]$|^true$|^false$/)) {
+    else if (
+      (field === 'allowUnsigned' || field === 'echoRoute') &&
+      !(argv[i + 1] ?? '').match(/^[01]$|^true$|^false$/)
+    ) {
       raw[field] = true;
     } else {
       const value = argv[i + 1];
-      if (value === undefined) throw new TypeError(`invalid origin configuration: flag ${name} needs a value`);
+      if (value === undefined)
+        throw new TypeError(`invalid origin configuration: flag ${name} needs a value`);
       raw[field] = value;
       i++;
     }

@@ -17,18 +17,51 @@ export type AppEnv = {
 const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
 const TRACEPARENT_RE = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
 
-/** Request id (from x-request-id when well-formed, else a fresh UUID), trace id, arrival time. */
-export function requestContext(options: { draining: () => boolean }): MiddlewareHandler<AppEnv> {
+export interface RequestContextOptions {
+  /** True while the server drains: answers carry `connection: close`. */
+  draining: () => boolean;
+  /** Called when a request starts and when its handler has finished (in-flight tracking). */
+  onStart?: () => void;
+  onEnd?: () => void;
+  /** Receives a debug access-log line per request when debug logging is on. */
+  logger?: { isLevelEnabled(level: string): boolean; debug(obj: object, msg: string): void };
+}
+
+/**
+ * Request id (from x-request-id when well-formed, else a fresh UUID), trace id from traceparent, arrival time,
+ * in-flight tracking and the debug access log, in one middleware (each Hono layer costs a little per request).
+ */
+export function requestContext(options: RequestContextOptions): MiddlewareHandler<AppEnv> {
+  const { draining, onStart, onEnd, logger } = options;
   return async function requestContextMiddleware(c, next) {
-    c.set('started', performance.now());
+    const started = performance.now();
+    c.set('started', started);
     const given = c.req.header('x-request-id');
     const requestId = given !== undefined && REQUEST_ID_RE.test(given) ? given : crypto.randomUUID();
     c.set('requestId', requestId);
     const tp = c.req.header('traceparent');
     c.set('traceId', tp === undefined ? undefined : TRACEPARENT_RE.exec(tp)?.[1]);
     c.header('x-request-id', requestId);
-    if (options.draining()) c.header('connection', 'close');
-    await next();
+    if (draining()) c.header('connection', 'close');
+    onStart?.();
+    try {
+      await next();
+    } finally {
+      onEnd?.();
+      if (logger?.isLevelEnabled('debug')) {
+        logger.debug(
+          {
+            request_id: requestId,
+            trace_id: c.get('traceId'),
+            method: c.req.method,
+            path: c.req.path,
+            status: c.res.status,
+            ms: Math.round((performance.now() - started) * 1000) / 1000,
+          },
+          'request',
+        );
+      }
+    }
   };
 }
 
@@ -37,10 +70,14 @@ export function readBody(maxBytes: number): MiddlewareHandler<AppEnv> {
   return async function readBodyMiddleware(c, next) {
     const declared = c.req.header('content-length');
     const tooLarge = () =>
-      new InferenceError('payload_too_large', `request body exceeds the limit of ${maxBytes} bytes (ORIGIN_MAX_BODY_BYTES)`);
+      new InferenceError(
+        'payload_too_large',
+        `request body exceeds the limit of ${maxBytes} bytes (ORIGIN_MAX_BODY_BYTES)`,
+      );
     let body: Uint8Array;
     if (declared !== undefined) {
-      if (!/^[0-9]{1,15}$/.test(declared)) throw new InferenceError('invalid_header', 'content-length is not a number');
+      if (!/^[0-9]{1,15}$/.test(declared))
+        throw new InferenceError('invalid_header', 'content-length is not a number');
       if (Number(declared) > maxBytes) throw tooLarge();
       try {
         body = new Uint8Array(await c.req.arrayBuffer());
@@ -96,7 +133,10 @@ export function deadlineFrom(header: string | undefined, started: number, defaul
   if (header === undefined) return started + defaultTimeoutMs;
   const ms = Number(header);
   if (header.trim() === '' || !Number.isFinite(ms)) {
-    throw new InferenceError('invalid_header', `x-deadline-ms must be a number of milliseconds, got '${header.slice(0, 40)}'`);
+    throw new InferenceError(
+      'invalid_header',
+      `x-deadline-ms must be a number of milliseconds, got '${header.slice(0, 40)}'`,
+    );
   }
   if (ms <= 0) throw new InferenceError('deadline_exceeded', 'x-deadline-ms left no time to run the request');
   return started + Math.min(ms, defaultTimeoutMs);
@@ -108,7 +148,10 @@ export function priorityFrom(param: unknown, header: string | undefined): number
   if (raw === undefined) return undefined;
   const n = typeof raw === 'string' && /^[0-9]{1,3}$/.test(raw.trim()) ? Number(raw) : raw;
   if (typeof n !== 'number' || !Number.isInteger(n)) {
-    throw new InferenceError('invalid_input', `priority must be an integer (1 is the highest), got ${JSON.stringify(raw)}`);
+    throw new InferenceError(
+      'invalid_input',
+      `priority must be an integer (1 is the highest), got ${JSON.stringify(raw)}`,
+    );
   }
   return n === 0 ? undefined : n;
 }

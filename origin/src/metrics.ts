@@ -61,7 +61,12 @@ export function createMetrics(options: CreateMetricsOptions = {}): OriginMetrics
     registers,
   });
   const count = new Counter({ name: 'nv_inference_count', help: 'Rows inferred', labelNames, registers });
-  const execCount = new Counter({ name: 'nv_inference_exec_count', help: 'Batches executed', labelNames, registers });
+  const execCount = new Counter({
+    name: 'nv_inference_exec_count',
+    help: 'Batches executed',
+    labelNames,
+    registers,
+  });
   const requestDuration = new Histogram({
     name: 'nv_inference_request_duration_seconds',
     help: 'End-to-end request duration at the origin',

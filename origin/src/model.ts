@@ -13,8 +13,8 @@ import {
   type Prediction,
   predictionsFromProbabilities,
   type RequestedOutput,
-  TYPED_ARRAY,
   type Tensor,
+  TYPED_ARRAY,
 } from '../../shared/protocol/index.ts';
 import { Batcher, type Clock } from './batcher.ts';
 import type { ModelMetrics } from './metrics.ts';
@@ -192,7 +192,9 @@ export class ServedModel {
       }
       const ok =
         t.shape.length === spec.shape.length &&
-        t.shape.every((d, i) => (i === 0 && this.batchable ? d >= 1 : spec.shape[i] === -1 || spec.shape[i] === d));
+        t.shape.every((d, i) =>
+          i === 0 && this.batchable ? d >= 1 : spec.shape[i] === -1 || spec.shape[i] === d,
+        );
       if (!ok) {
         throw new InvalidInputError(
           `input '${spec.name}' has shape ${shapeText(t.shape)}, the model expects ${shapeText(spec.shape)} (-1: any size)`,
@@ -200,13 +202,16 @@ export class ServedModel {
       }
       const r = this.batchable ? (t.shape[0] as number) : 1;
       if (rows !== -1 && r !== rows) {
-        throw new InvalidInputError(`inputs disagree on the batch size: '${spec.name}' has ${r} rows, others ${rows}`);
+        throw new InvalidInputError(
+          `inputs disagree on the batch size: '${spec.name}' has ${r} rows, others ${rows}`,
+        );
       }
       rows = r;
       dims.push(this.batchable ? t.shape.slice(1) : t.shape);
       data.push(t.data);
     }
-    const outputs = request.outputs ?? this.outputs.map((o) => ({ name: o.name, binary: request.binaryOutput }));
+    const outputs =
+      request.outputs ?? this.outputs.map((o) => ({ name: o.name, binary: request.binaryOutput }));
     for (const o of outputs) {
       if (!this.#outputIndex.has(o.name)) {
         throw new InvalidInputError(
@@ -225,7 +230,10 @@ export class ServedModel {
 
   /** Picks the requested outputs of a result, each marked binary or not. */
   select(result: ItemResult, outputs: readonly RequestedOutput[]): Array<Tensor & { binary: boolean }> {
-    return outputs.map((o) => ({ ...(result[this.#outputIndex.get(o.name) as number] as Tensor), binary: o.binary }));
+    return outputs.map((o) => ({
+      ...(result[this.#outputIndex.get(o.name) as number] as Tensor),
+      binary: o.binary,
+    }));
   }
 
   /** Zero-valued outputs shaped as inference would shape them (the benchmark's no-inference ceiling). */
@@ -233,7 +241,12 @@ export class ServedModel {
     return this.outputs.map((o) => {
       const shape = o.shape.map((d, i) => (i === 0 && this.batchable ? item.rows : d === -1 ? 1 : d));
       const Ctor = TYPED_ARRAY[o.datatype as NumericDatatype];
-      return { name: o.name, datatype: o.datatype as NumericDatatype, shape, data: new Ctor(elementCount(shape)) };
+      return {
+        name: o.name,
+        datatype: o.datatype as NumericDatatype,
+        shape,
+        data: new Ctor(elementCount(shape)),
+      };
     });
   }
 
@@ -241,7 +254,10 @@ export class ServedModel {
   async classify(texts: readonly string[], meta: SubmitMeta = {}): Promise<Prediction[]> {
     const featurizer = this.#featurizer;
     if (featurizer === undefined) {
-      throw new InferenceError('not_found', `model '${this.name}' has no featurizer, so it has no text route; use /v2 infer`);
+      throw new InferenceError(
+        'not_found',
+        `model '${this.name}' has no featurizer, so it has no text route; use /v2 infer`,
+      );
     }
     const spec = this.inputs[0] as TensorSpec;
     const width = spec.shape[1] as number;
@@ -249,11 +265,17 @@ export class ServedModel {
     texts.forEach((text, i) => {
       const row = featurizer.featurize(text);
       if (row.length !== width) {
-        throw new InferenceError('internal', `featurizer returned ${row.length} ids, the model takes ${width}`);
+        throw new InferenceError(
+          'internal',
+          `featurizer returned ${row.length} ids, the model takes ${width}`,
+        );
       }
       ids.set(row, i * width);
     });
-    const result = await this.run({ rows: texts.length, dims: [[width]], data: [ids], key: String(width) }, meta);
+    const result = await this.run(
+      { rows: texts.length, dims: [[width]], data: [ids], key: String(width) },
+      meta,
+    );
     const probs = result[this.#probabilitiesIndex()] as Tensor;
     return predictionsFromProbabilities(probs.data as Float32Array, this.manifest.labels);
   }
@@ -266,16 +288,25 @@ export class ServedModel {
   checkTextRoute(): void {
     const where = `model ${this.name}/${this.version}`;
     const input = this.inputs[0];
-    if (this.inputs.length !== 1 || input === undefined || input.datatype !== 'INT32' || input.shape.length !== 2) {
+    if (
+      this.inputs.length !== 1 ||
+      input === undefined ||
+      input.datatype !== 'INT32' ||
+      input.shape.length !== 2
+    ) {
       throw new Error(`${where}: a featurizer needs exactly one INT32 input of shape [-1, L]`);
     }
     if (!this.batchable || (input.shape[1] as number) < 1) {
-      throw new Error(`${where}: the featurized input needs a dynamic batch and a fixed length, got ${shapeText(input.shape)}`);
+      throw new Error(
+        `${where}: the featurized input needs a dynamic batch and a fixed length, got ${shapeText(input.shape)}`,
+      );
     }
     const width = input.shape[1] as number;
     const probe = this.#featurizer?.featurize('warm-up: does the featurizer fit the model?');
     if (probe === undefined || !(probe instanceof Int32Array) || probe.length !== width) {
-      throw new Error(`${where}: the featurizer returned ${probe?.length} ids, the model input takes ${width}`);
+      throw new Error(
+        `${where}: the featurizer returned ${probe?.length} ids, the model input takes ${width}`,
+      );
     }
     const out = this.outputs[this.#probabilitiesIndex()] as TensorSpec;
     const k = out.shape[1];
@@ -295,7 +326,12 @@ export class ServedModel {
           this.inputs.map((s) => {
             const shape = s.shape.map((d, i) => (i === 0 && this.batchable ? rows : d === -1 ? 1 : d));
             const Ctor = TYPED_ARRAY[s.datatype as NumericDatatype];
-            return { name: s.name, type: OIP_TO_ORT[s.datatype as NumericDatatype], dims: shape, data: new Ctor(elementCount(shape)) };
+            return {
+              name: s.name,
+              type: OIP_TO_ORT[s.datatype as NumericDatatype],
+              dims: shape,
+              data: new Ctor(elementCount(shape)),
+            };
           }),
         ),
       );
@@ -333,7 +369,9 @@ export class ServedModel {
       // A failure of one request alone is its input's fault (e.g. ids outside the embedding table): 400. A batch of
       // several fails with a plain Error so the batcher re-runs each item alone and only the bad one fails.
       if (items.length === 1 && !(err instanceof InferenceError)) {
-        throw new InvalidInputError(`the model could not run this input: ${(err as Error).message.slice(0, 300)}`);
+        throw new InvalidInputError(
+          `the model could not run this input: ${(err as Error).message.slice(0, 300)}`,
+        );
       }
       throw err;
     }

@@ -8,7 +8,12 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ModelNotFoundError } from '../../shared/errors/index.ts';
-import { type FeaturizerRef, type Manifest, parseManifest, type TensorSpec } from '../../shared/manifest/index.ts';
+import {
+  type FeaturizerRef,
+  type Manifest,
+  parseManifest,
+  type TensorSpec,
+} from '../../shared/manifest/index.ts';
 import type { Clock } from './batcher.ts';
 import type { VersionPolicy } from './config.ts';
 import type { OriginMetrics } from './metrics.ts';
@@ -81,7 +86,9 @@ export async function discoverModels(repository: string, policy: VersionPolicy):
     else if (policy.kind === 'latest') picked = versions.slice(-policy.count);
     else picked = versions.filter((v) => wanted?.has(v));
     if (picked.length === 0) {
-      throw new Error(`model '${name}' has none of the versions MODEL_VERSION_POLICY asks for (has: ${versions.join(', ')})`);
+      throw new Error(
+        `model '${name}' has none of the versions MODEL_VERSION_POLICY asks for (has: ${versions.join(', ')})`,
+      );
     }
     for (const version of picked) {
       matched.add(version);
@@ -102,9 +109,11 @@ export async function discoverModels(repository: string, policy: VersionPolicy):
   }
   if (wanted !== undefined) {
     const absent = [...wanted].filter((v) => !matched.has(v));
-    if (absent.length > 0) throw new Error(`MODEL_VERSION_POLICY names version(s) no model has: ${absent.join(', ')}`);
+    if (absent.length > 0)
+      throw new Error(`MODEL_VERSION_POLICY names version(s) no model has: ${absent.join(', ')}`);
   }
-  if (found.length === 0) throw new Error(`MODEL_REPOSITORY ${root} holds no models (expected <name>/<version>/manifest.json)`);
+  if (found.length === 0)
+    throw new Error(`MODEL_REPOSITORY ${root} holds no models (expected <name>/<version>/manifest.json)`);
   return found;
 }
 
@@ -117,7 +126,10 @@ export async function verifyArtifacts(found: FoundVersion): Promise<Uint8Array> 
     try {
       bytes = await readFile(file);
     } catch (err) {
-      const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'is missing' : `cannot be read (${(err as Error).message})`;
+      const why =
+        (err as NodeJS.ErrnoException).code === 'ENOENT'
+          ? 'is missing'
+          : `cannot be read (${(err as Error).message})`;
       throw new Error(`artifact ${file} ${why}; the manifest expects sha256 ${artifact.sha256}`);
     }
     const actual = createHash('sha256').update(bytes).digest('hex');
@@ -135,7 +147,8 @@ export async function verifyArtifacts(found: FoundVersion): Promise<Uint8Array> 
 function specFromSession(info: ValueInfo[], where: string): TensorSpec[] {
   return info.map((v) => {
     const datatype = oipDatatype(v.type);
-    if (datatype === undefined) throw new Error(`${where}: tensor '${v.name}' has type ${v.type}, which OIP cannot carry here`);
+    if (datatype === undefined)
+      throw new Error(`${where}: tensor '${v.name}' has type ${v.type}, which OIP cannot carry here`);
     return { name: v.name, datatype, shape: v.shape };
   });
 }
@@ -144,14 +157,21 @@ function specFromSession(info: ValueInfo[], where: string): TensorSpec[] {
 export function resolveSpec(declared: TensorSpec[], session: ValueInfo[], where: string): TensorSpec[] {
   const actual = specFromSession(session, where);
   if (declared.length === 0) return actual;
-  const names = (s: TensorSpec[]) => s.map((t) => t.name).sort().join(', ');
+  const names = (s: TensorSpec[]) =>
+    s
+      .map((t) => t.name)
+      .sort()
+      .join(', ');
   if (names(declared) !== names(actual)) {
-    throw new Error(`${where}: the manifest declares tensors [${names(declared)}] but the model has [${names(actual)}]`);
+    throw new Error(
+      `${where}: the manifest declares tensors [${names(declared)}] but the model has [${names(actual)}]`,
+    );
   }
   for (const d of declared) {
     const a = actual.find((t) => t.name === d.name) as TensorSpec;
     const dimsAgree =
-      d.shape.length === a.shape.length && d.shape.every((x, i) => x === a.shape[i] || a.shape[i] === -1 || x === -1);
+      d.shape.length === a.shape.length &&
+      d.shape.every((x, i) => x === a.shape[i] || a.shape[i] === -1 || x === -1);
     if (d.datatype !== a.datatype || !dimsAgree) {
       throw new Error(
         `${where}: tensor '${d.name}' is ${d.datatype} [${d.shape}] in the manifest but ${a.datatype} [${a.shape}] in the model`,
@@ -161,7 +181,11 @@ export function resolveSpec(declared: TensorSpec[], session: ValueInfo[], where:
   // Keep the session's order (the order outputs come back in), with the manifest's (possibly more fixed) dims.
   return actual.map((a) => {
     const d = declared.find((t) => t.name === a.name) as TensorSpec;
-    return { name: a.name, datatype: a.datatype, shape: a.shape.map((x, i) => (x === -1 ? (d.shape[i] as number) : x)) };
+    return {
+      name: a.name,
+      datatype: a.datatype,
+      shape: a.shape.map((x, i) => (x === -1 ? (d.shape[i] as number) : x)),
+    };
   });
 }
 
@@ -196,7 +220,9 @@ export class ModelRegistry {
         let featurizer: Featurizer | undefined;
         if (f.manifest.featurizer !== undefined) {
           if (options.featurizerFactory === undefined) {
-            throw new Error(`${where} needs featurizer '${f.manifest.featurizer.name}' but no featurizer implementation is wired`);
+            throw new Error(
+              `${where} needs featurizer '${f.manifest.featurizer.name}' but no featurizer implementation is wired`,
+            );
           }
           featurizer = options.featurizerFactory(f.manifest.featurizer);
         }

@@ -46,7 +46,13 @@ export interface OriginServer {
 
 function urlOf(address: AddressInfo): string {
   const host =
-    address.address === '0.0.0.0' ? '127.0.0.1' : address.address === '::' ? '[::1]' : address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    address.address === '0.0.0.0'
+      ? '127.0.0.1'
+      : address.address === '::'
+        ? '[::1]'
+        : address.family === 'IPv6'
+          ? `[${address.address}]`
+          : address.address;
   return `http://${host}:${address.port}`;
 }
 
@@ -84,38 +90,24 @@ export function createOriginServer(config: OriginConfig, deps: OriginServerDeps 
   };
 
   const app = new Hono<AppEnv>();
-  app.use('*', requestContext({ draining: () => draining }));
-  app.use('*', async function accessLog(c, next) {
-    inflight++;
-    try {
-      await next();
-    } finally {
-      inflight--;
-      if (logger.isLevelEnabled('debug')) {
-        logger.debug(
-          {
-            request_id: c.get('requestId'),
-            trace_id: c.get('traceId'),
-            method: c.req.method,
-            path: c.req.path,
-            status: c.res.status,
-            ms: Math.round((performance.now() - c.get('started')) * 1000) / 1000,
-          },
-          'request',
-        );
-      }
-    }
-  });
-  const body = readBody(config.maxBodyBytes);
-  app.use('*', (c, next) => (c.req.method === 'POST' ? body(c, next) : next()));
   app.use(
     '*',
-    edgeSignature({
-      secret: config.signingSecret,
-      allowUnsigned: config.allowUnsigned,
-      windowMs: config.signatureWindowMs,
+    requestContext({
+      draining: () => draining,
+      onStart: () => {
+        inflight++;
+      },
+      onEnd: () => {
+        inflight--;
+      },
+      logger,
     }),
   );
+  const body = readBody(config.maxBodyBytes);
+  app.use('*', (c, next) => (c.req.method === 'POST' ? body(c, next) : next()));
+  if (!config.allowUnsigned) {
+    app.use('*', edgeSignature({ secret: config.signingSecret, windowMs: config.signatureWindowMs }));
+  }
   healthRoutes(app, routeDeps);
   inferRoutes(app, routeDeps);
   classifyRoutes(app, routeDeps);
@@ -127,8 +119,15 @@ export function createOriginServer(config: OriginConfig, deps: OriginServerDeps 
   app.onError((err, c) => {
     const requestId = c.get('requestId') ?? 'unknown';
     const { status, body: payload, headers } = errorBody(err, requestId);
-    const fields = { request_id: requestId, trace_id: c.get('traceId'), path: c.req.path, status, code: payload.error.code };
-    if (status >= 500 && status !== 503 && status !== 504) logger.error({ ...fields, err }, payload.error.message);
+    const fields = {
+      request_id: requestId,
+      trace_id: c.get('traceId'),
+      path: c.req.path,
+      status,
+      code: payload.error.code,
+    };
+    if (status >= 500 && status !== 503 && status !== 504)
+      logger.error({ ...fields, err }, payload.error.message);
     else logger.info(fields, payload.error.message);
     return c.json(payload, status, headers);
   });

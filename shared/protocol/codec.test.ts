@@ -8,6 +8,7 @@ import {
   parseHeaderLength,
   typedFromJson,
 } from './codec.ts';
+import { InferRequestHeader, quickInferRequestHeader } from './oip.ts';
 
 const enc = new TextEncoder();
 const json = (v: unknown) => enc.encode(JSON.stringify(v));
@@ -251,5 +252,49 @@ describe('helpers', () => {
   });
   it('typedFromJson refuses non-arrays', () => {
     expect(() => typedFromJson('x', 'FP32', [1], 3)).toThrow(/must be an array/);
+  });
+});
+
+describe('quickInferRequestHeader', () => {
+  it('returns exactly what the zod schema returns for valid headers, and never accepts what it refuses', () => {
+    const samples: unknown[] = [
+      { inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 2], data: [1, 2] }] },
+      {
+        id: 'a',
+        parameters: { binary_data_output: true },
+        extra: 1,
+        inputs: [{ name: 'x', datatype: 'INT32', shape: [], parameters: { binary_data_size: 4 } }],
+      },
+      {
+        inputs: [{ name: 'x', datatype: 'FP32', shape: [1] }],
+        outputs: [{ name: 'y' }, { name: 'z', parameters: { binary_data: true } }],
+      },
+      { inputs: [{ name: 'x', datatype: 'FP32', shape: [1], unknown: true }], outputs: [] },
+      { inputs: [] },
+      { inputs: [{ name: '', datatype: 'FP32', shape: [1] }] },
+      { inputs: [{ name: 'x', datatype: 'FP8', shape: [1] }] },
+      { inputs: [{ name: 'x', datatype: 'FP32', shape: [1.5] }] },
+      { inputs: [{ name: 'x', datatype: 'FP32', shape: [-1] }] },
+      { inputs: [{ name: 'x', datatype: 'FP32', shape: '1' }] },
+      { inputs: [{ name: 'x', datatype: 'FP32', shape: [1], parameters: [] }] },
+      { id: 5, inputs: [{ name: 'x', datatype: 'FP32', shape: [1] }] },
+      { parameters: null, inputs: [{ name: 'x', datatype: 'FP32', shape: [1] }] },
+      { inputs: [{ name: 'x', datatype: 'FP32', shape: [1] }], outputs: [{ name: 3 }] },
+      { inputs: [{ name: 'x', datatype: 'FP32', shape: [1] }], outputs: {} },
+      [],
+      null,
+      'x',
+    ];
+    let accepted = 0;
+    for (const s of samples) {
+      const quick = quickInferRequestHeader(s);
+      const zod = InferRequestHeader.safeParse(s);
+      if (quick !== undefined) {
+        accepted++;
+        expect(zod.success).toBe(true);
+        expect(quick).toEqual(zod.data);
+      }
+    }
+    expect(accepted).toBe(4);
   });
 });

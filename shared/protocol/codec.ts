@@ -26,6 +26,7 @@ import {
   type InferResponse,
   InferResponseHeader,
   JSON_CONTENT_TYPE,
+  quickInferRequestHeader,
   type RequestedOutput,
   type Tensor,
 } from './oip.ts';
@@ -157,16 +158,50 @@ export function typedFromJson(
 
 /** Index of the first NaN or infinite element of a floating-point tensor, or -1. */
 export function firstNonFinite(datatype: NumericDatatype, data: NumericArray): number {
-  if (datatype === 'FP32' || datatype === 'FP64') {
-    const f = data as Float32Array;
-    for (let i = 0; i < f.length; i++) {
-      // x - x is 0 for every finite x and NaN for NaN and +-Infinity.
-      if ((f[i] as number) - (f[i] as number) !== 0) return i;
-    }
-  } else if (datatype === 'FP16') {
+  if (datatype === 'FP32') return nonFinite32(data as Float32Array);
+  if (datatype === 'FP64') return nonFinite64(data as Float64Array);
+  if (datatype === 'FP16') {
     const h = data as Uint16Array;
     for (let i = 0; i < h.length; i++) if (((h[i] as number) & 0x7c00) === 0x7c00) return i;
   }
+  return -1;
+}
+
+// x * 0 is 0 for every finite x and NaN for NaN and +-Infinity, so one sum screens the whole array cheaply;
+// the index is looked for only when the screen fails. One function per array type keeps each loop monomorphic.
+function nonFinite32(f: Float32Array): number {
+  let a = 0;
+  let b = 0;
+  let c = 0;
+  let d = 0;
+  const n = f.length - (f.length % 4);
+  for (let i = 0; i < n; i += 4) {
+    a += (f[i] as number) * 0;
+    b += (f[i + 1] as number) * 0;
+    c += (f[i + 2] as number) * 0;
+    d += (f[i + 3] as number) * 0;
+  }
+  for (let i = n; i < f.length; i++) a += (f[i] as number) * 0;
+  if (a + b + c + d === 0) return -1;
+  for (let i = 0; i < f.length; i++) if (!Number.isFinite(f[i])) return i;
+  return -1;
+}
+
+function nonFinite64(f: Float64Array): number {
+  let a = 0;
+  let b = 0;
+  let c = 0;
+  let d = 0;
+  const n = f.length - (f.length % 4);
+  for (let i = 0; i < n; i += 4) {
+    a += (f[i] as number) * 0;
+    b += (f[i + 1] as number) * 0;
+    c += (f[i + 2] as number) * 0;
+    d += (f[i + 3] as number) * 0;
+  }
+  for (let i = n; i < f.length; i++) a += (f[i] as number) * 0;
+  if (a + b + c + d === 0) return -1;
+  for (let i = 0; i < f.length; i++) if (!Number.isFinite(f[i])) return i;
   return -1;
 }
 
@@ -192,10 +227,14 @@ function boolParam(
 export function decodeInferRequest(body: Uint8Array, options: DecodeRequestOptions = {}): InferRequest {
   const headerLength = parseHeaderLength(options.headerLength, body.length);
   const headerBytes = headerLength === undefined ? body : body.subarray(0, headerLength);
-  const parsed = InferRequestHeader.safeParse(parseJson(headerBytes, 'request body'));
-  if (!parsed.success)
-    throw new InvalidInputError(`invalid inference request: ${zodMessage(parsed.error.issues)}`);
-  const header = parsed.data;
+  const json = parseJson(headerBytes, 'request body');
+  let header = quickInferRequestHeader(json);
+  if (header === undefined) {
+    const parsed = InferRequestHeader.safeParse(json);
+    if (!parsed.success)
+      throw new InvalidInputError(`invalid inference request: ${zodMessage(parsed.error.issues)}`);
+    header = parsed.data;
+  }
 
   let offset = headerLength ?? body.length;
   const names = new Set<string>();

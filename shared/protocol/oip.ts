@@ -116,3 +116,58 @@ export const ModelMetadata = z.object({
   parameters: Parameters.optional(),
 });
 export type ModelMetadata = z.infer<typeof ModelMetadata>;
+
+const DATATYPES: ReadonlySet<string> = new Set(OipDatatype.options);
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function isName(v: unknown): v is string {
+  return typeof v === 'string' && v.length >= 1 && v.length <= 256;
+}
+
+function isShape(v: unknown): v is number[] {
+  if (!Array.isArray(v)) return false;
+  for (const d of v) if (!Number.isInteger(d) || d < 0 || d > 2 ** 31 - 1) return false;
+  return true;
+}
+
+/**
+ * The hot path of InferRequestHeader.parse: a hand-written check of the same rules that returns the same value
+ * for a valid header, or undefined (the caller then runs the zod schema, whose messages name the bad field).
+ * It never accepts what the schema refuses (codec.test.ts pins this).
+ */
+export function quickInferRequestHeader(v: unknown): InferRequestHeader | undefined {
+  if (!isRecord(v)) return undefined;
+  const { id, parameters, inputs, outputs } = v;
+  if (id !== undefined && (typeof id !== 'string' || id.length > 256)) return undefined;
+  if (parameters !== undefined && !isRecord(parameters)) return undefined;
+  if (!Array.isArray(inputs) || inputs.length < 1 || inputs.length > 64) return undefined;
+  const header: InferRequestHeader = { inputs: [] };
+  for (const input of inputs) {
+    if (!isRecord(input)) return undefined;
+    const { name, shape, datatype, parameters: p, data } = input;
+    if (!isName(name) || !isShape(shape) || typeof datatype !== 'string' || !DATATYPES.has(datatype))
+      return undefined;
+    if (p !== undefined && !isRecord(p)) return undefined;
+    const item: InferRequestHeader['inputs'][number] = { name, shape, datatype: datatype as OipDatatype };
+    if (p !== undefined) item.parameters = p;
+    if (data !== undefined) item.data = data;
+    header.inputs.push(item);
+  }
+  if (outputs !== undefined) {
+    if (!Array.isArray(outputs) || outputs.length > 64) return undefined;
+    header.outputs = [];
+    for (const o of outputs) {
+      if (!isRecord(o) || !isName(o.name) || (o.parameters !== undefined && !isRecord(o.parameters)))
+        return undefined;
+      header.outputs.push(
+        o.parameters === undefined ? { name: o.name } : { name: o.name, parameters: o.parameters },
+      );
+    }
+  }
+  if (id !== undefined) header.id = id;
+  if (parameters !== undefined) header.parameters = parameters;
+  return header;
+}

@@ -21,11 +21,11 @@ export const NONCE_HEADER = 'x-signature-nonce';
 /** Default replay window: a signature older or newer than this (ms) is refused. */
 export const DEFAULT_REPLAY_WINDOW_MS = 300_000;
 
-export interface SignatureHeaders {
+export type SignatureHeaders = {
   'x-signature-timestamp': string;
   'x-signature-nonce': string;
   'x-signature': string;
-}
+};
 
 const encoder = new TextEncoder();
 const NONCE_RE = /^[A-Za-z0-9_-]{16,128}$/;

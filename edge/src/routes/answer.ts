@@ -75,7 +75,9 @@ export async function answerTexts(c: Context<AppEnv>, deps: AnswerDeps, input: A
   const cache = deps.cache(c);
   const control = c.get('cacheControl');
 
-  const key = cache.enabled ? await cacheKey(model, release?.manifest.version ?? version ?? '*', { texts }) : '';
+  // The version asked for, else the edge's release; '*' (whatever the origin serves) for models not at the edge.
+  const keyVersion = version ?? release?.manifest.version ?? '*';
+  const key = cache.enabled ? await cacheKey(model, keyVersion, { texts }) : '';
   let xCache: 'MISS' | 'BYPASS' = 'BYPASS';
   if (cache.enabled && !control.noCache) {
     const hit = await cache.get(key);

@@ -5,7 +5,11 @@
  */
 import type { Context, Hono } from 'hono';
 import { InferenceError, InvalidInputError } from '../../../shared/errors/index.ts';
-import { type ClassifyResponse, JSON_CONTENT_TYPE, parseClassifyRequest } from '../../../shared/protocol/index.ts';
+import {
+  type ClassifyResponse,
+  JSON_CONTENT_TYPE,
+  parseClassifyRequest,
+} from '../../../shared/protocol/index.ts';
 import { type AppEnv, deadlineFrom, mediaType, priorityFrom } from '../http.ts';
 import type { RouteDeps } from './deps.ts';
 import { failureReason } from './infer.ts';
@@ -26,13 +30,19 @@ export function classifyRoutes(app: Hono<AppEnv>, deps: RouteDeps): void {
     try {
       const type = mediaType(c.req.header('content-type'));
       if (type !== '' && type !== JSON_CONTENT_TYPE) {
-        throw new InferenceError('unsupported_media_type', `content-type ${type} is not accepted: send ${JSON_CONTENT_TYPE}`);
+        throw new InferenceError(
+          'unsupported_media_type',
+          `content-type ${type} is not accepted: send ${JSON_CONTENT_TYPE}`,
+        );
       }
       let json: unknown;
       try {
         json = JSON.parse(decoder.decode(c.get('body') ?? new Uint8Array(0)));
       } catch (err) {
-        throw new InferenceError('invalid_json', `request body is not valid JSON: ${(err as Error).message.slice(0, 200)}`);
+        throw new InferenceError(
+          'invalid_json',
+          `request body is not valid JSON: ${(err as Error).message.slice(0, 200)}`,
+        );
       }
       const texts = parseClassifyRequest(json);
       if (texts.length > model.batcher.maxBatchRows) {
@@ -42,7 +52,10 @@ export function classifyRoutes(app: Hono<AppEnv>, deps: RouteDeps): void {
       }
       const deadline = deadlineFrom(c.req.header('x-deadline-ms'), started, deps.config.defaultTimeoutMs);
       const priority = priorityFrom(undefined, c.req.header('x-priority'));
-      const predictions = await model.classify(texts, priority === undefined ? { deadline } : { deadline, priority });
+      const predictions = await model.classify(
+        texts,
+        priority === undefined ? { deadline } : { deadline, priority },
+      );
       const body: ClassifyResponse = {
         model: model.name,
         version: model.version,

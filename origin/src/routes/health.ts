@@ -12,19 +12,26 @@ export function healthRoutes(app: Hono<AppEnv>, deps: RouteDeps): void {
     const ready = deps.ready();
     return c.json({ ready }, ready ? 200 : 503);
   });
-  app.get('/v2', (c) => c.json({ name: SERVER_NAME, version: SERVER_VERSION, extensions: ['binary_tensor_data'] }));
+  app.get('/v2', (c) =>
+    c.json({ name: SERVER_NAME, version: SERVER_VERSION, extensions: ['binary_tensor_data'] }),
+  );
 
   const metadata = (name: string, version?: string) => {
     const registry = deps.registry();
     return registry.get(name, version).metadata(registry.versions(name));
   };
   app.get('/v2/models/:model', (c) => c.json(metadata(c.req.param('model'))));
-  app.get('/v2/models/:model/versions/:version', (c) => c.json(metadata(c.req.param('model'), c.req.param('version'))));
+  app.get('/v2/models/:model/versions/:version', (c) =>
+    c.json(metadata(c.req.param('model'), c.req.param('version'))),
+  );
 
   const readiness = (name: string, version?: string) => {
     const model = deps.registry().get(name, version);
     const ready = model.ready && deps.ready();
-    return { body: { name: model.name, version: model.version, ready }, status: ready ? (200 as const) : (503 as const) };
+    return {
+      body: { name: model.name, version: model.version, ready },
+      status: ready ? (200 as const) : (503 as const),
+    };
   };
   app.get('/v2/models/:model/ready', (c) => {
     const r = readiness(c.req.param('model'));

@@ -65,7 +65,8 @@ const WORKER_URL = new URL('./worker.ts', import.meta.url);
 
 function check(name: string, value: number | undefined, fallback: number, max: number): number {
   const v = value ?? fallback;
-  if (!Number.isInteger(v) || v < 1 || v > max) throw new TypeError(`${name} must be an integer from 1 to ${max}, got ${value}`);
+  if (!Number.isInteger(v) || v < 1 || v > max)
+    throw new TypeError(`${name} must be an integer from 1 to ${max}, got ${value}`);
   return v;
 }
 
@@ -78,7 +79,11 @@ export class RunnerPool {
   /** Every worker started and not yet exited, loaded or not. */
   readonly #workers = new Set<Worker>();
   readonly #idle: Slot[] = [];
-  readonly #waiting: Array<{ feeds: WireTensor[]; resolve: (r: RunResult) => void; reject: (e: unknown) => void }> = [];
+  readonly #waiting: Array<{
+    feeds: WireTensor[];
+    resolve: (r: RunResult) => void;
+    reject: (e: unknown) => void;
+  }> = [];
   #nextId = 1;
   #closed = false;
   #info: WorkerReady | undefined;
@@ -97,14 +102,20 @@ export class RunnerPool {
     }
     const workers = check('workers', options.workers, 1, 64);
     const ep = options.executionProvider ?? 'auto';
-    if (!['cpu', 'cuda', 'auto'].includes(ep)) throw new TypeError(`executionProvider must be cpu, cuda or auto, got ${ep}`);
+    if (!['cpu', 'cuda', 'auto'].includes(ep))
+      throw new TypeError(`executionProvider must be cpu, cuda or auto, got ${ep}`);
     const init: WorkerInit = {
       modelBytes: options.modelBytes,
       executionProvider: ep,
       intraOpThreads: check('intraOpThreads', options.intraOpThreads, 1, 256),
       ortLibDir: ortLibDir(),
     };
-    const pool = new RunnerPool(init, options.label ?? 'model', options.logger ?? silent, options.maxRestarts ?? 3);
+    const pool = new RunnerPool(
+      init,
+      options.label ?? 'model',
+      options.logger ?? silent,
+      options.maxRestarts ?? 3,
+    );
     try {
       await Promise.all(Array.from({ length: workers }, () => pool.#spawn(0)));
     } catch (err) {
@@ -170,7 +181,9 @@ export class RunnerPool {
         this.#workers.delete(worker);
         if (!started) {
           started = true;
-          reject(new Error(`${this.#label}: runner worker exited with code ${code} before loading the model`));
+          reject(
+            new Error(`${this.#label}: runner worker exited with code ${code} before loading the model`),
+          );
           return;
         }
         this.#lost(slot, code);
@@ -183,7 +196,9 @@ export class RunnerPool {
     const i = this.#idle.indexOf(slot);
     if (i >= 0) this.#idle.splice(i, 1);
     if (slot.pending !== undefined) {
-      slot.pending.reject(new InferenceError('unavailable', 'the inference worker stopped while running this batch'));
+      slot.pending.reject(
+        new InferenceError('unavailable', 'the inference worker stopped while running this batch'),
+      );
       slot.pending = undefined;
     }
     if (this.#closed || !wasLive) return;
@@ -201,7 +216,8 @@ export class RunnerPool {
 
   #failWaitingIfEmpty(): void {
     if (this.#slots.size > 0) return;
-    for (const w of this.#waiting.splice(0)) w.reject(new InferenceError('unavailable', 'no inference worker is running'));
+    for (const w of this.#waiting.splice(0))
+      w.reject(new InferenceError('unavailable', 'no inference worker is running'));
   }
 
   #settle(slot: Slot, reply: RunReply): void {
@@ -219,7 +235,12 @@ export class RunnerPool {
     else this.#idle.push(slot);
   }
 
-  #dispatch(slot: Slot, feeds: WireTensor[], resolve: (r: RunResult) => void, reject: (e: unknown) => void): void {
+  #dispatch(
+    slot: Slot,
+    feeds: WireTensor[],
+    resolve: (r: RunResult) => void,
+    reject: (e: unknown) => void,
+  ): void {
     const id = this.#nextId++;
     slot.pending = { id, resolve, reject };
     const transfer = new Set<ArrayBuffer>();
@@ -239,7 +260,8 @@ export class RunnerPool {
    */
   run(feeds: WireTensor[]): Promise<RunResult> {
     if (this.#closed) return Promise.reject(new InferenceError('unavailable', 'the runner pool is closed'));
-    if (this.#slots.size === 0) return Promise.reject(new InferenceError('unavailable', 'no inference worker is running'));
+    if (this.#slots.size === 0)
+      return Promise.reject(new InferenceError('unavailable', 'no inference worker is running'));
     return new Promise((resolve, reject) => {
       const slot = this.#idle.pop();
       if (slot === undefined) this.#waiting.push({ feeds, resolve, reject });
@@ -251,7 +273,8 @@ export class RunnerPool {
   async close(): Promise<void> {
     this.#closed = true;
     this.#idle.length = 0;
-    for (const w of this.#waiting.splice(0)) w.reject(new InferenceError('unavailable', 'the runner pool is closed'));
+    for (const w of this.#waiting.splice(0))
+      w.reject(new InferenceError('unavailable', 'the runner pool is closed'));
     await Promise.all([...this.#workers].map((w) => w.terminate()));
     this.#slots.clear();
   }

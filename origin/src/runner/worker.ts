@@ -6,7 +6,15 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
-import type { OrtType, RunReply, RunRequest, ValueInfo, WireTensor, WorkerInit, WorkerMessage } from './messages.ts';
+import type {
+  OrtType,
+  RunReply,
+  RunRequest,
+  ValueInfo,
+  WireTensor,
+  WorkerInit,
+  WorkerMessage,
+} from './messages.ts';
 
 const CUDA_LIBS = ['libonnxruntime_providers_shared.so', 'libonnxruntime_providers_cuda.so'];
 
@@ -31,20 +39,31 @@ async function createSession(init: WorkerInit): Promise<{
   };
   let fallbackReason: string | undefined;
   if (init.executionProvider !== 'cpu') {
-    const missing = init.ortLibDir === undefined ? CUDA_LIBS : CUDA_LIBS.filter((f) => !existsSync(join(init.ortLibDir as string, f)));
+    const missing =
+      init.ortLibDir === undefined
+        ? CUDA_LIBS
+        : CUDA_LIBS.filter((f) => !existsSync(join(init.ortLibDir as string, f)));
     if (missing.length > 0) {
       fallbackReason = `CUDA provider libraries not found next to libonnxruntime.so.1 (${init.ortLibDir ?? 'unknown dir'}): ${missing.join(', ')}`;
     } else {
       try {
-        const session = await ort.InferenceSession.create(init.modelBytes, { ...options, executionProviders: ['cuda'] });
+        const session = await ort.InferenceSession.create(init.modelBytes, {
+          ...options,
+          executionProviders: ['cuda'],
+        });
         return { session, provider: 'cuda' };
       } catch (err) {
         fallbackReason = `CUDA execution provider failed to start: ${(err as Error).message}`;
       }
     }
   }
-  const session = await ort.InferenceSession.create(init.modelBytes, { ...options, executionProviders: ['cpu'] });
-  return fallbackReason === undefined ? { session, provider: 'cpu' } : { session, provider: 'cpu', fallbackReason };
+  const session = await ort.InferenceSession.create(init.modelBytes, {
+    ...options,
+    executionProviders: ['cpu'],
+  });
+  return fallbackReason === undefined
+    ? { session, provider: 'cpu' }
+    : { session, provider: 'cpu', fallbackReason };
 }
 
 async function main(): Promise<void> {

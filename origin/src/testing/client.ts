@@ -30,7 +30,11 @@ export async function infer(
   });
   const headers: Record<string, string> = { 'content-type': body.contentType, ...options.headers };
   if (body.headerLength !== undefined) headers['inference-header-content-length'] = String(body.headerLength);
-  const res = await fetch(`${url}${options.path ?? ''}`, { method: 'POST', body: body.body as BodyInit, headers });
+  const res = await fetch(`${url}${options.path ?? ''}`, {
+    method: 'POST',
+    body: body.body as BodyInit,
+    headers,
+  });
   const bytes = new Uint8Array(await res.arrayBuffer());
   if (res.status === 200) {
     return {

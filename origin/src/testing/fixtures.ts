@@ -74,7 +74,12 @@ export async function createModelRepository(versions: FixtureVersion[]): Promise
 }
 
 /** The benchmark MLP: input 'input' FP32 [-1, dims[0]], output 'probabilities' FP32 [-1, dims.at(-1)]. */
-export function mlpVersion(name: string, version: string, dims = [1024, 512, 512, 2], seed = 1): FixtureVersion {
+export function mlpVersion(
+  name: string,
+  version: string,
+  dims = [1024, 512, 512, 2],
+  seed = 1,
+): FixtureVersion {
   return {
     name,
     version,
@@ -159,8 +164,18 @@ export function twoInputModel(seed = 5): Uint8Array {
       node('Softmax', ['z'], ['probabilities'], { axis: -1 }),
     ],
     initializers: [
-      tensor('W', 'float32', [4, 2], new Float32Array(8).map(() => rand() * 2 - 1)),
-      tensor('V', 'float32', [3, 2], new Float32Array(6).map(() => (rand() * 2 - 1) * 0.1)),
+      tensor(
+        'W',
+        'float32',
+        [4, 2],
+        new Float32Array(8).map(() => rand() * 2 - 1),
+      ),
+      tensor(
+        'V',
+        'float32',
+        [3, 2],
+        new Float32Array(6).map(() => (rand() * 2 - 1) * 0.1),
+      ),
     ],
     inputs: [valueInfo('x', 'float32', ['batch', 4]), valueInfo('ids', 'int32', ['batch', 3])],
     outputs: [valueInfo('probabilities', 'float32', ['batch', 2])],

@@ -128,7 +128,7 @@ export function forward(model: BagMlp, ids: Int32Array, n: number): Activations 
       if (id <= 0) continue;
       count++;
       const r = (id % rows) * dim;
-      for (let d = 0; d < dim; d++) pooled[po + d] += emb[r + d] as number;
+      for (let d = 0; d < dim; d++) pooled[po + d] = (pooled[po + d] as number) + (emb[r + d] as number);
     }
     counts[i] = count;
     if (count > 1) for (let d = 0; d < dim; d++) pooled[po + d] = (pooled[po + d] as number) / count;

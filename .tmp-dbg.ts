@@ -1,0 +1,10 @@
+import { startOriginServer } from './origin/src/server.ts';
+import { createModelRepository, slowModel, rows } from './origin/src/testing/fixtures.ts';
+import { infer } from './origin/src/testing/client.ts';
+const repo = await createModelRepository([{ name: 'slow', version: '1', onnx: slowModel(256, 512) }]);
+const { server, url } = await startOriginServer({ modelRepository: repo.root, maxBatch: 64, maxQueue: 128 });
+const p = infer(url + '/v2/models/slow/infer', [{ name: 'input', datatype: 'FP32', shape: [64, 512], data: rows(64, 512) }]);
+await new Promise(r => setTimeout(r, 30));
+console.log((await (await fetch(url + '/metrics')).text()).split('\n').filter(l => l.includes('slow') && !l.includes('bucket')).join('\n'));
+console.log((await p).status);
+await server.stop(); await repo.cleanup();

@@ -1,0 +1,126 @@
+import { describe, expect, it } from 'vitest';
+import { apiKey, classifyRequest, keysJson, newOrigins, originLog, testApp, testEnv, tinyRelease, unique } from './harness.ts';
+
+type Classify = { model: string; version: string; served_by: string; predictions: Array<{ label: string; score: number; scores: Record<string, number> }> };
+
+async function setup(overrides: Partial<Record<keyof Env, string>> = {}, releaseOptions = {}, keyRecord = {}) {
+  const k = await apiKey(keyRecord);
+  const release = await tinyRelease(releaseOptions);
+  const origins = (await newOrigins(1)) as [string];
+  const env = testEnv({ API_KEYS: keysJson(k), ORIGIN_URLS: origins.join(','), ...overrides });
+  return { k, env, origin: origins[0], t: testApp({ releases: () => [release] }) };
+}
+
+describe('edge cascade (whole app, real ORT-web student, loopback origin)', () => {
+  it('answers a confident text at the edge without touching the origin', async () => {
+    const { k, env, t, origin } = await setup();
+    const res = await t.call(classifyRequest(k.key, { texts: [`spam ${unique()}`, `ham ${unique()}`] }), env);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-served-by')).toBe('edge');
+    expect(res.headers.get('x-escalation-reason')).toBeNull();
+    const body = (await res.json()) as Classify;
+    expect(body).toMatchObject({ model: 'spam', version: 'tiny-1', served_by: 'edge' });
+    expect(body.predictions.map((p) => p.label)).toEqual(['spam', 'ham']);
+    expect(body.predictions[0]?.score).toBeGreaterThan(0.99);
+    expect((await originLog(origin)).length).toBe(0);
+    expect(t.lines[0]).toMatchObject({ served_by: 'edge', cache: 'MISS', items: 2 });
+    expect(t.lines[0]?.confidence).toBeGreaterThan(0.99);
+  });
+
+  it('escalates low confidence (below the release threshold) to the origin', async () => {
+    const { k, env, t, origin } = await setup();
+    const res = await t.call(classifyRequest(k.key, { texts: [`spam ${unique()}`, `hello ${unique()}`] }), env);
+    expect(res.headers.get('x-served-by')).toBe('origin');
+    expect(res.headers.get('x-escalation-reason')).toBe('low_confidence');
+    expect(((await res.json()) as Classify).served_by).toBe('origin');
+    const [req] = await originLog(origin);
+    expect(req?.path).toBe('/v1/models/spam/classify');
+    expect(JSON.parse(req?.body ?? '{}').texts).toHaveLength(2);
+    expect(t.lines[0]).toMatchObject({ served_by: 'origin', escalation_reason: 'low_confidence' });
+    expect(t.lines[0]?.confidence).toBeCloseTo(0.5, 3);
+  });
+
+  it('the threshold comes from the release: 0.4 answers the neutral text at the edge', async () => {
+    const { k, env, t } = await setup({}, { threshold: 0.4 });
+    const res = await t.call(classifyRequest(k.key, { text: `hello ${unique()}` }), env);
+    expect(res.headers.get('x-served-by')).toBe('edge');
+  });
+
+  it('escalates heavy requests: more items than EDGE_MAX_ITEMS', async () => {
+    const { k, env, t } = await setup({ EDGE_MAX_ITEMS: '2' });
+    const res = await t.call(classifyRequest(k.key, { texts: ['spam a', 'spam b', `spam ${unique()}`] }), env);
+    expect(res.headers.get('x-escalation-reason')).toBe('too_many_items');
+    expect(res.headers.get('x-served-by')).toBe('origin');
+  });
+
+  it('escalates heavy requests: more UTF-8 bytes than EDGE_MAX_BYTES', async () => {
+    const { k, env, t } = await setup({ EDGE_MAX_BYTES: '20' });
+    const res = await t.call(classifyRequest(k.key, { text: `spam ${'é'.repeat(10)} ${unique()}` }), env);
+    expect(res.headers.get('x-escalation-reason')).toBe('too_many_bytes');
+  });
+
+  it('escalates a model the edge does not hold', async () => {
+    const { k, env, t, origin } = await setup({}, {}, { models: ['*'] });
+    const res = await t.call(classifyRequest(k.key, { text: 'spam' }, {}, '/v1/models/phishing/classify'), env);
+    expect(res.headers.get('x-escalation-reason')).toBe('model_not_at_edge');
+    expect(((await res.json()) as Classify).model).toBe('phishing');
+    expect((await originLog(origin))[0]?.path).toBe('/v1/models/phishing/classify');
+  });
+
+  it('escalates a version the edge does not hold, keeping the version in the origin path', async () => {
+    const { k, env, t, origin } = await setup();
+    const res = await t.call(classifyRequest(k.key, { text: 'spam' }, {}, '/v1/models/spam/versions/v9/classify'), env);
+    expect(res.headers.get('x-escalation-reason')).toBe('version_not_at_edge');
+    expect((await originLog(origin))[0]?.path).toBe('/v1/models/spam/versions/v9/classify');
+  });
+
+  it('the edge release version itself is answered at the edge', async () => {
+    const { k, env, t } = await setup();
+    const res = await t.call(classifyRequest(k.key, { text: `spam ${unique()}` }, {}, '/v1/models/spam/versions/tiny-1/classify'), env);
+    expect(res.headers.get('x-served-by')).toBe('edge');
+  });
+
+  it('refuses a student whose sha256 does not match its manifest: every request escalates', async () => {
+    const { k, env, t } = await setup({}, { wrongHash: true });
+    const res = await t.call(classifyRequest(k.key, { text: `spam ${unique()}` }), env);
+    expect(res.headers.get('x-escalation-reason')).toBe('edge_model_unavailable');
+    expect(res.headers.get('x-served-by')).toBe('origin');
+  });
+
+  it('x-escalate: always sends even a confident text to the origin', async () => {
+    const { k, env, t } = await setup();
+    const res = await t.call(classifyRequest(k.key, { text: `spam ${unique()}` }, { 'x-escalate': 'always' }), env);
+    expect(res.headers.get('x-escalation-reason')).toBe('client_requested');
+    expect(res.headers.get('x-served-by')).toBe('origin');
+  });
+
+  it('x-escalate: never answers unconfident and heavy requests at the edge', async () => {
+    const { k, env, t, origin } = await setup({ EDGE_MAX_ITEMS: '1' });
+    const res = await t.call(classifyRequest(k.key, { texts: [`hello ${unique()}`, 'x'] }, { 'x-escalate': 'never' }), env);
+    expect(res.headers.get('x-served-by')).toBe('edge');
+    expect((await originLog(origin)).length).toBe(0);
+  });
+
+  it('x-escalate: never for a model the edge lacks is 503 unavailable, never a 500', async () => {
+    const { k, env, t } = await setup({}, {}, { models: ['*'] });
+    const res = await t.call(classifyRequest(k.key, { text: 'x' }, { 'x-escalate': 'never' }, '/v1/models/other/classify'), env);
+    expect(res.status).toBe(503);
+    expect(res.headers.get('x-escalation-reason')).toBe('model_not_at_edge');
+  });
+
+  it('propagates the request id and the W3C trace to the origin (the edge span is the parent)', async () => {
+    const { k, env, t, origin } = await setup();
+    const incoming = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    const res = await t.call(
+      classifyRequest(k.key, { text: `hello ${unique()}` }, { traceparent: incoming, tracestate: 'v=1', 'x-request-id': 'client-req-1' }),
+      env,
+    );
+    const [req] = await originLog(origin);
+    expect(req?.headers['x-request-id']).toBe('client-req-1');
+    expect(req?.headers.traceparent).toBe(res.headers.get('traceparent'));
+    expect(req?.headers.traceparent).toMatch(/^00-4bf92f3577b34da6a3ce929d0e0e4736-[0-9a-f]{16}-01$/);
+    expect(req?.headers.traceparent).not.toContain('00f067aa0ba902b7');
+    expect(req?.headers.tracestate).toBe('v=1');
+    expect(req?.signature).toBe('ok');
+  });
+});

@@ -1,0 +1,128 @@
+import { describe, expect, it } from 'vitest';
+import { apiKey, keysJson, newOrigins, originLog, testApp, testEnv, tinyRelease, unique } from './harness.ts';
+
+async function setup(releaseOptions = {}) {
+  const k = await apiKey({ models: ['*'] });
+  const release = await tinyRelease(releaseOptions);
+  const origins = (await newOrigins(1)) as [string];
+  const env = testEnv({ API_KEYS: keysJson(k), ORIGIN_URLS: origins.join(',') });
+  const t = testApp({ releases: () => [release] });
+  const get = (path: string, auth = true) =>
+    t.call(new Request(`https://edge.test${path}`, { headers: auth ? { authorization: `Bearer ${k.key}` } : {} }), env);
+  const post = (path: string, body: BodyInit, headers: Record<string, string> = { 'content-type': 'application/json' }) =>
+    t.call(new Request(`https://edge.test${path}`, { method: 'POST', headers: { authorization: `Bearer ${k.key}`, ...headers }, body }), env);
+  return { k, env, t, origin: origins[0], get, post };
+}
+
+type InferJson = {
+  model_name: string;
+  model_version: string;
+  id?: string;
+  parameters: { served_by: string };
+  outputs: Array<{ name: string; datatype: string; shape: number[]; data: Array<number | string> }>;
+};
+
+describe('OIP v2 at the edge (whole app, loopback origin)', () => {
+  it('health live and ready need no key; server metadata', async () => {
+    const { get } = await setup();
+    expect(await (await get('/v2/health/live', false)).json()).toEqual({ live: true });
+    expect(await (await get('/v2/health/ready', false)).json()).toEqual({ ready: true });
+    expect(await (await get('/v2', false)).json()).toMatchObject({ name: 'spam-edge', extensions: ['binary_tensor_data'] });
+  });
+
+  it('ready is 503 not_ready when an embedded student is refused', async () => {
+    const { get } = await setup({ wrongHash: true });
+    const res = await get('/v2/health/ready', false);
+    expect(res.status).toBe(503);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('not_ready');
+  });
+
+  it('model metadata and readiness are answered at the edge for its model; need a key', async () => {
+    const { get, origin } = await setup();
+    expect((await get('/v2/models/spam', false)).status).toBe(401);
+    const meta = await get('/v2/models/spam');
+    expect(meta.headers.get('x-served-by')).toBe('edge');
+    expect(await meta.json()).toMatchObject({
+      name: 'spam',
+      versions: ['tiny-1'],
+      inputs: [{ name: 'text', datatype: 'BYTES', shape: [-1] }],
+      outputs: [{ name: 'probabilities', datatype: 'FP32', shape: [-1, 2] }, { name: 'label' }],
+    });
+    expect((await get('/v2/models/spam/versions/tiny-1')).status).toBe(200);
+    expect(await (await get('/v2/models/spam/ready')).json()).toEqual({ name: 'spam', ready: true });
+    expect((await originLog(origin)).length).toBe(0);
+  });
+
+  it('metadata for another model or version is proxied to the origin, signed', async () => {
+    const { get, origin } = await setup();
+    const res = await get('/v2/models/spam/versions/v7');
+    expect(res.headers.get('x-served-by')).toBe('origin');
+    expect(await res.json()).toEqual({ origin: true, path: '/v2/models/spam/versions/v7' });
+    await get('/v2/models/other/ready');
+    const log = await originLog(origin);
+    expect(log.map((r) => [r.method, r.path, r.signature])).toEqual([
+      ['GET', '/v2/models/spam/versions/v7', 'ok'],
+      ['GET', '/v2/models/other/ready', 'ok'],
+    ]);
+  });
+
+  it('infer with a BYTES text input is answered at the edge as OIP tensors', async () => {
+    const { post, origin } = await setup();
+    const body = { id: 'r1', inputs: [{ name: 'text', datatype: 'BYTES', shape: [2], data: [`spam ${unique()}`, `ham ${unique()}`] }] };
+    const res = await post('/v2/models/spam/infer', JSON.stringify(body));
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-served-by')).toBe('edge');
+    const out = (await res.json()) as InferJson;
+    expect(out).toMatchObject({ model_name: 'spam', model_version: 'tiny-1', id: 'r1', parameters: { served_by: 'edge' } });
+    const [probs, labels] = out.outputs;
+    expect(probs).toMatchObject({ name: 'probabilities', datatype: 'FP32', shape: [2, 2] });
+    expect(probs?.data[1]).toBeGreaterThan(0.99);
+    expect(probs?.data[2]).toBeGreaterThan(0.99);
+    expect(labels).toEqual({ name: 'label', datatype: 'BYTES', shape: [2], data: ['spam', 'ham'] });
+    expect((await originLog(origin)).length).toBe(0);
+  });
+
+  it('an unconfident OIP text request escalates through the origin text API and comes back as OIP', async () => {
+    const { post, origin } = await setup();
+    const body = { inputs: [{ name: 'text', datatype: 'BYTES', shape: [1], data: [`hello ${unique()}`] }] };
+    const res = await post('/v2/models/spam/infer', JSON.stringify(body));
+    expect(res.headers.get('x-served-by')).toBe('origin');
+    const out = (await res.json()) as InferJson;
+    expect(out.model_version).toBe('origin-v1');
+    expect(out.outputs[1]?.data).toEqual(['ham']);
+    expect((await originLog(origin))[0]?.path).toBe('/v1/models/spam/classify');
+  });
+
+  it('infer with tensor inputs is proxied to the origin as is (JSON and binary extension)', async () => {
+    const { post, origin } = await setup();
+    const json = JSON.stringify({ inputs: [{ name: 'ids', datatype: 'INT32', shape: [1, 4], data: [1, 2, 3, 0] }] });
+    const res = await post('/v2/models/spam/infer', json);
+    expect(res.headers.get('x-served-by')).toBe('origin');
+    const header = new TextEncoder().encode(JSON.stringify({ inputs: [{ name: 'ids', datatype: 'INT32', shape: [1, 1], parameters: { binary_data_size: 4 } }] }));
+    const binary = new Uint8Array(header.length + 4);
+    binary.set(header);
+    binary.set([1, 0, 0, 0], header.length);
+    await post('/v2/models/spam/infer', binary, {
+      'content-type': 'application/octet-stream',
+      'inference-header-content-length': String(header.length),
+    });
+    const log = await originLog(origin);
+    expect(log).toHaveLength(2);
+    expect(log[0]?.body).toBe(json);
+    expect(log[1]?.headers['inference-header-content-length']).toBe(String(header.length));
+    expect(log.every((r) => r.signature === 'ok')).toBe(true);
+  });
+
+  it('a malformed OIP body is a 400 invalid_input at the edge', async () => {
+    const { post } = await setup();
+    for (const body of [
+      '{"inputs":[]}',
+      '{"inputs":[{"name":"text","datatype":"BYTES","shape":[2],"data":["only one"]}]}',
+      '{"inputs":[{"name":"text","datatype":"BYTES","shape":[1],"data":[7]}]}',
+    ]) {
+      const res = await post('/v2/models/spam/infer', body);
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('invalid_input');
+    }
+  });
+});

@@ -1,0 +1,148 @@
+import { describe, expect, it } from 'vitest';
+import { apiKey, behave, classifyRequest, keysJson, newOrigins, originLog, testApp, testEnv, tinyRelease, unique } from './harness.ts';
+
+type ErrorJson = { error: { code: string; request_id: string } };
+type Classify = { served_by: string; version: string; predictions: Array<{ label: string }> };
+
+async function setup(count: number, overrides: Partial<Record<keyof Env, string>> = {}, appOptions = {}) {
+  const k = await apiKey({ models: ['*'] });
+  const release = await tinyRelease();
+  const origins = await newOrigins(count);
+  const env = testEnv({ API_KEYS: keysJson(k), ORIGIN_URLS: origins.join(','), ...overrides });
+  return { k, env, origins, t: testApp({ releases: () => [release], ...appOptions }) };
+}
+
+describe('escalation failures (whole app, loopback origins)', () => {
+  it('retries once on another origin and answers from it', async () => {
+    const { k, env, t, origins } = await setup(2, {}, { pool: { random: () => 0 } });
+    const [a, b] = origins as [string, string];
+    await behave(a, { default: { status: 503 } });
+    const res = await t.call(classifyRequest(k.key, { text: `hello ${unique()}` }), env);
+    expect(res.headers.get('x-served-by')).toBe('origin');
+    expect(t.lines[0]).toMatchObject({ origin: b, origin_attempts: 2 });
+    expect((await originLog(a)).length).toBe(1);
+    expect((await originLog(b)).length).toBe(1);
+  });
+
+  it('every origin failing degrades to the edge answer: served_by edge-degraded + reason header', async () => {
+    const { k, env, t, origins } = await setup(2);
+    for (const o of origins) await behave(o, { default: { status: 503 } });
+    const res = await t.call(classifyRequest(k.key, { text: `hello ${unique()}` }), env);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-served-by')).toBe('edge-degraded');
+    expect(res.headers.get('x-degraded-reason')).toBe('origin_overloaded');
+    expect(res.headers.get('x-escalation-reason')).toBe('low_confidence');
+    const body = (await res.json()) as Classify;
+    expect(body.served_by).toBe('edge-degraded');
+    expect(body.version).toBe('tiny-1');
+    expect(t.lines[0]).toMatchObject({ served_by: 'edge-degraded', degraded_reason: 'origin_overloaded', origin_attempts: 2 });
+  });
+
+  it('unreachable origins degrade with network_error', async () => {
+    const { k, env, t } = await setup(1, { ORIGIN_URLS: 'http://127.0.0.1:9,http://127.0.0.1:10' });
+    const res = await t.call(classifyRequest(k.key, { text: `hello ${unique()}` }), env);
+    expect(res.headers.get('x-served-by')).toBe('edge-degraded');
+    expect(res.headers.get('x-degraded-reason')).toBe('network_error');
+  });
+
+  it('no origin configured degrades with no_origins', async () => {
+    const { k, env, t } = await setup(1, { ORIGIN_URLS: '' });
+    const res = await t.call(classifyRequest(k.key, { text: `hello ${unique()}` }, { 'x-escalate': 'always' }), env);
+    expect(res.headers.get('x-served-by')).toBe('edge-degraded');
+    expect(res.headers.get('x-degraded-reason')).toBe('no_origins');
+  });
+
+  it('an origin 200 that is not a classify response degrades with origin_error', async () => {
+    const { k, env, t, origins } = await setup(1);
+    await behave(origins[0] as string, { default: { body: { nonsense: true } } });
+    const res = await t.call(classifyRequest(k.key, { text: `hello ${unique()}` }), env);
+    expect(res.headers.get('x-degraded-reason')).toBe('origin_error');
+  });
+
+  it("an origin 4xx (its verdict on the input) is passed through, not degraded", async () => {
+    const { k, env, t, origins } = await setup(1);
+    await behave(origins[0] as string, {
+      default: { status: 400, body: { error: { code: 'invalid_input', message: 'too long for the teacher', request_id: 'r' } } },
+    });
+    const res = await t.call(classifyRequest(k.key, { text: `hello ${unique()}` }), env);
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as ErrorJson).error.code).toBe('invalid_input');
+    expect(res.headers.get('x-served-by')).toBe('origin');
+  });
+
+  it('without an edge model, a failed escalation is a 503 in the shared shape', async () => {
+    const { k, env, t, origins } = await setup(1);
+    await behave(origins[0] as string, { default: { status: 503 } });
+    const res = await t.call(classifyRequest(k.key, { text: 'x' }, {}, '/v1/models/other/classify'), env);
+    expect(res.status).toBe(503);
+    expect(res.headers.get('x-degraded-reason')).toBe('origin_overloaded');
+    expect(res.headers.get('retry-after')).toBe('1');
+    expect(((await res.json()) as ErrorJson).error.code).toBe('unavailable');
+  });
+
+  it('deadline: x-deadline-ms bounds the wait; the origin sees the remaining budget; the edge answer is served', async () => {
+    const { k, env, t, origins } = await setup(1);
+    await behave(origins[0] as string, { default: { delayMs: 3000 } });
+    const started = Date.now();
+    const res = await t.call(classifyRequest(k.key, { text: `hello ${unique()}` }, { 'x-deadline-ms': '200' }), env);
+    expect(Date.now() - started).toBeLessThan(1500);
+    expect(res.headers.get('x-served-by')).toBe('edge-degraded');
+    expect(res.headers.get('x-degraded-reason')).toBe('deadline_exceeded');
+    const [req] = await originLog(origins[0] as string);
+    expect(Number(req?.headers['x-deadline-ms'])).toBeGreaterThan(0);
+    expect(Number(req?.headers['x-deadline-ms'])).toBeLessThanOrEqual(200);
+  });
+
+  it('deadline without an edge model: 504 deadline_exceeded', async () => {
+    const { k, env, t, origins } = await setup(1);
+    await behave(origins[0] as string, { default: { delayMs: 3000 } });
+    const res = await t.call(classifyRequest(k.key, { text: 'x' }, { 'x-deadline-ms': '150' }, '/v1/models/other/classify'), env);
+    expect(res.status).toBe(504);
+    expect(((await res.json()) as ErrorJson).error.code).toBe('deadline_exceeded');
+  });
+
+  it('REQUEST_DEADLINE_MS caps a longer client budget', async () => {
+    const { k, env, t, origins } = await setup(1, { REQUEST_DEADLINE_MS: '500' });
+    await t.call(classifyRequest(k.key, { text: `hello ${unique()}` }, { 'x-deadline-ms': '60000' }), env);
+    const [req] = await originLog(origins[0] as string);
+    expect(Number(req?.headers['x-deadline-ms'])).toBeLessThanOrEqual(500);
+  });
+
+  it('circuit breaker: opens after consecutive failures (edge answers without calling), half-open probe closes it', async () => {
+    let offset = 0;
+    const now = () => Date.now() + offset;
+    const { k, env, t, origins } = await setup(
+      1,
+      { BREAKER_FAILURE_THRESHOLD: '2', BREAKER_COOLDOWN_MS: '30000' },
+      { now, pool: { now } },
+    );
+    const origin = origins[0] as string;
+    await behave(origin, { default: { status: 503 } });
+    const reasons: Array<string | null> = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await t.call(classifyRequest(k.key, { text: `hello ${unique()}` }), env);
+      reasons.push(res.headers.get('x-degraded-reason'));
+    }
+    expect(reasons).toEqual(['origin_overloaded', 'origin_overloaded', 'breaker_open']);
+    expect((await originLog(origin)).length).toBe(2);
+
+    offset += 30_000;
+    await behave(origin, { default: {} });
+    const probe = await t.call(classifyRequest(k.key, { text: `hello ${unique()}` }), env);
+    expect(probe.headers.get('x-served-by')).toBe('origin');
+    const after = await t.call(classifyRequest(k.key, { text: `hello ${unique()}` }), env);
+    expect(after.headers.get('x-served-by')).toBe('origin');
+    expect((await originLog(origin)).length).toBe(4);
+  });
+
+  it('power of two choices: the origin reporting a deep queue gets (almost) nothing', async () => {
+    const { k, env, t, origins } = await setup(2);
+    const [a, b] = origins as [string, string];
+    await behave(a, { default: { queueDepth: 40 } });
+    await behave(b, { default: { queueDepth: 1 } });
+    for (let i = 0; i < 12; i++) await t.call(classifyRequest(k.key, { text: `hello ${unique()}` }), env);
+    // At most the first request per origin is spent learning; after that only b is chosen.
+    expect((await originLog(a)).length).toBeLessThanOrEqual(1);
+    expect((await originLog(b)).length).toBeGreaterThanOrEqual(11);
+  });
+});

@@ -1,0 +1,118 @@
+/** Edge signatures over real HTTP: missing, wrong, stale, replayed and tampered requests get 401. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeInferRequest } from '../../shared/protocol/index.ts';
+import { signRequest } from '../../shared/signing/index.ts';
+import { edgeSignature } from './auth.ts';
+import { type OriginServer, startOriginServer } from './server.ts';
+import { createModelRepository, mlpVersion, rows, type TempRepository } from './testing/fixtures.ts';
+
+const secret = 'origin-test-signing-secret';
+const path = '/v2/models/mlp/infer';
+let repo: TempRepository;
+let server: OriginServer;
+let url: string;
+
+beforeAll(async () => {
+  repo = await createModelRepository([mlpVersion('mlp', '1', [16, 8, 2])]);
+  ({ server, url } = await startOriginServer({ modelRepository: repo.root, signingSecret: secret }));
+});
+afterAll(async () => {
+  await server?.stop();
+  await repo?.cleanup();
+});
+
+const encoded = encodeInferRequest({
+  inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 16], data: rows(1, 16) }],
+  binaryOutput: true,
+});
+const body = encoded.body as Uint8Array;
+const base = {
+  'content-type': encoded.contentType,
+  'inference-header-content-length': String(encoded.headerLength),
+};
+
+async function send(headers: Record<string, string>, payload: Uint8Array = body, target = path) {
+  const res = await fetch(`${url}${target}`, {
+    method: 'POST',
+    body: payload as BodyInit,
+    headers: { ...base, ...headers },
+  });
+  return { status: res.status, headers: res.headers, text: await res.text() };
+}
+
+function expect401(r: { status: number; headers: Headers; text: string }, message: RegExp) {
+  expect(r.status).toBe(401);
+  expect(r.headers.get('www-authenticate')).toMatch(/HMAC-SHA256/);
+  const err = JSON.parse(r.text).error;
+  expect(err.code).toBe('unauthorized');
+  expect(err.message).toMatch(message);
+  expect(err.request_id).toMatch(/\S/);
+}
+
+describe('edge signatures', () => {
+  it('accepts a correctly signed request', async () => {
+    const r = await send(await signRequest({ secret, method: 'POST', path, body }));
+    expect(r.status).toBe(200);
+  });
+
+  it('refuses a missing signature', async () => {
+    expect401(await send({}), /missing signature header/);
+  });
+
+  it('refuses a wrong signature, a wrong secret and a tampered body or path', async () => {
+    const good = await signRequest({ secret, method: 'POST', path, body });
+    expect401(await send({ ...good, 'x-signature': 'f'.repeat(64) }), /does not match/);
+    expect401(
+      await send(await signRequest({ secret: 'some-other-secret-here', method: 'POST', path, body })),
+      /does not match/,
+    );
+    const tampered = body.slice();
+    tampered[0] = (tampered[0] as number) ^ 1;
+    expect401(
+      await send(await signRequest({ secret, method: 'POST', path, body }), tampered),
+      /does not match/,
+    );
+    const signedForOther = await signRequest({
+      secret,
+      method: 'POST',
+      path: '/v2/models/mlp/versions/1/infer',
+      body,
+    });
+    expect401(await send(signedForOther), /does not match/);
+    expect401(await send({ ...good, 'x-signature': 'nothex' }), /64 lowercase hex/);
+  });
+
+  it('refuses a stale signature', async () => {
+    const old = await signRequest({ secret, method: 'POST', path, body, now: Date.now() - 301_000 });
+    expect401(await send(old), /outside the 300000 ms replay window/);
+    const future = await signRequest({ secret, method: 'POST', path, body, now: Date.now() + 301_000 });
+    expect401(await send(future), /replay window/);
+  });
+
+  it('refuses a replayed signature', async () => {
+    const headers = await signRequest({ secret, method: 'POST', path, body });
+    expect((await send(headers)).status).toBe(200);
+    expect401(await send(headers), /already used/);
+  });
+
+  it('signs the query string too', async () => {
+    const target = `${path}?trace=1`;
+    expect(
+      (await send(await signRequest({ secret, method: 'POST', path: target, body }), body, target)).status,
+    ).toBe(200);
+    expect401(
+      await send(await signRequest({ secret, method: 'POST', path, body }), body, target),
+      /does not match/,
+    );
+  });
+
+  it('leaves health, metadata and metrics open', async () => {
+    for (const p of ['/v2/health/ready', '/v2/models/mlp', '/metrics'])
+      expect((await fetch(`${url}${p}`)).status).toBe(200);
+  });
+
+  it('requires a secret unless unsigned use is allowed', () => {
+    expect(() => edgeSignature({ secret: undefined })).toThrow(/secret is required/);
+    expect(() => edgeSignature({ secret: undefined, allowUnsigned: true })).not.toThrow();
+  });
+});

@@ -1,0 +1,72 @@
+import * as ort from 'onnxruntime-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rows, slowModel } from '../testing/fixtures.ts';
+import { RunnerPool } from './pool.ts';
+
+const model = slowModel(256, 512);
+let pool: RunnerPool;
+
+beforeAll(async () => {
+  pool = await RunnerPool.create({ modelBytes: model, workers: 2, executionProvider: 'cpu' });
+});
+afterAll(async () => {
+  await pool?.close();
+});
+
+const feeds = (r: number, seed = 1) => [
+  { name: 'input', type: 'float32' as const, dims: [r, 512], data: rows(r, 512, seed) },
+];
+
+describe('RunnerPool', () => {
+  it('reports the session metadata and provider', () => {
+    expect(pool.size).toBe(2);
+    expect(pool.provider).toBe('cpu');
+    expect(pool.inputs).toEqual([{ name: 'input', type: 'float32', shape: [-1, 512] }]);
+    expect(pool.outputs).toEqual([{ name: 'probabilities', type: 'float32', shape: [-1, 2] }]);
+  });
+
+  it('computes what an in-process session computes', async () => {
+    const f = feeds(3, 9);
+    const input = new Float32Array(f[0]?.data as Float32Array);
+    const { outputs, computeMs } = await pool.run(f);
+    const session = await ort.InferenceSession.create(model, { intraOpNumThreads: 1 });
+    const want = await session.run({ input: new ort.Tensor('float32', input, [3, 512]) });
+    await session.release();
+    expect(outputs[0]?.dims).toEqual([3, 2]);
+    expect(outputs[0]?.data).toEqual(want.probabilities?.data);
+    expect(computeMs).toBeGreaterThan(0);
+  });
+
+  it('never blocks the event loop while batches run', async () => {
+    let maxGap = 0;
+    let last = performance.now();
+    const timer = setInterval(() => {
+      const now = performance.now();
+      maxGap = Math.max(maxGap, now - last);
+      last = now;
+    }, 2);
+    const started = performance.now();
+    await Promise.all([pool.run(feeds(64)), pool.run(feeds(64)), pool.run(feeds(64))]);
+    const elapsed = performance.now() - started;
+    clearInterval(timer);
+    expect(elapsed).toBeGreaterThan(60);
+    expect(maxGap).toBeLessThan(Math.max(40, elapsed / 3));
+  });
+
+  it('transfers the feeds to the worker (the caller must own them)', async () => {
+    const f = feeds(1);
+    await pool.run(f);
+    expect(f[0]?.data.length).toBe(0);
+  });
+
+  it('validates its options and refuses work once closed', async () => {
+    await expect(RunnerPool.create({ modelBytes: new Uint8Array() })).rejects.toThrow(/modelBytes/);
+    await expect(RunnerPool.create({ modelBytes: model, workers: 0 })).rejects.toThrow(
+      'workers must be an integer from 1 to 64, got 0',
+    );
+    const one = await RunnerPool.create({ modelBytes: model, executionProvider: 'auto' });
+    expect(['cpu', 'cuda']).toContain(one.provider);
+    await one.close();
+    await expect(one.run(feeds(1))).rejects.toMatchObject({ code: 'unavailable', status: 503 });
+  });
+});

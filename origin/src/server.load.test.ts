@@ -1,0 +1,191 @@
+/**
+ * The origin under load over real HTTP on loopback, with a deliberately slow model so that queues form:
+ * batching, backpressure (429 + Retry-After), deadlines (504, expired work never runs), priorities, and one bad
+ * request among good ones.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Tensor } from '../../shared/protocol/index.ts';
+import { type OriginServer, startOriginServer } from './server.ts';
+import { infer } from './testing/client.ts';
+import {
+  createModelRepository,
+  rows,
+  slowModel,
+  type TempRepository,
+  textModel,
+} from './testing/fixtures.ts';
+
+/** Equal to float rounding: the same rows may meet other kernels in batches of other sizes. */
+function expectClose(
+  actual: ArrayLike<number> | undefined,
+  expected: ArrayLike<number> | undefined,
+  eps = 1e-5,
+): void {
+  expect(actual?.length).toBe(expected?.length);
+  for (let i = 0; i < (expected?.length ?? 0); i++) {
+    expect(Math.abs((actual?.[i] as number) - (expected?.[i] as number))).toBeLessThan(eps);
+  }
+}
+
+let repo: TempRepository;
+let server: OriginServer;
+let url: string;
+
+beforeAll(async () => {
+  repo = await createModelRepository([
+    { name: 'slow', version: '1', onnx: slowModel(256, 512) },
+    { name: 'ids', version: '1', onnx: textModel(256, 32) },
+  ]);
+  ({ server, url } = await startOriginServer({ modelRepository: repo.root, maxBatch: 64, maxQueue: 128 }));
+});
+
+afterAll(async () => {
+  await server?.stop();
+  await repo?.cleanup();
+});
+
+const slow = (r: number, seed = 1): Tensor => ({
+  name: 'input',
+  datatype: 'FP32',
+  shape: [r, 512],
+  data: rows(r, 512, seed),
+});
+const slowUrl = () => `${url}/v2/models/slow/infer`;
+
+async function metric(series: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? 0 : Number(line.split(' ')[1]);
+}
+const L = '{model="slow",version="1"}';
+
+async function waitForQueue(rowsQueued: number): Promise<void> {
+  const until = Date.now() + 5000;
+  while ((await metric(`nv_inference_pending_request_count${L}`)) < rowsQueued) {
+    if (Date.now() > until) throw new Error(`queue never reached ${rowsQueued} rows`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+/** Starts a request and resolves once its batch has left the queue (it is running). */
+async function startRunning(t: Tensor): Promise<{ call: ReturnType<typeof infer> }> {
+  const series = `nv_inference_queue_duration_seconds_count${L}`;
+  const before = await metric(series);
+  const call = infer(slowUrl(), [t]);
+  const until = Date.now() + 5000;
+  while ((await metric(series)) === before) {
+    if (Date.now() > until) throw new Error('no batch started');
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  return { call };
+}
+
+describe('batching under concurrency', () => {
+  it('collects arrivals while a batch runs into few batches, each caller getting its own rows', async () => {
+    const execBefore = await metric(`nv_inference_exec_count${L}`);
+    const { call: head } = await startRunning(slow(64, 1));
+    const small = Array.from({ length: 20 }, (_, i) => slow(1, 10 + i));
+    const results = await Promise.all([head, ...small.map((t) => infer(slowUrl(), [t]))]);
+    expect(results.map((r) => r.status)).toEqual(Array(21).fill(200));
+    const execs = (await metric(`nv_inference_exec_count${L}`)) - execBefore;
+    expect(execs).toBeGreaterThanOrEqual(2);
+    expect(execs).toBeLessThanOrEqual(6);
+    // Each caller got the answer for its own row: compare with a request run alone.
+    const alone = await infer(slowUrl(), [small[7] as Tensor]);
+    expectClose(
+      results[8]?.response?.outputs[0]?.data as Float32Array,
+      alone.response?.outputs[0]?.data as Float32Array,
+    );
+  });
+});
+
+describe('backpressure', () => {
+  it('answers 429 queue_full with Retry-After once the queue is full, and serves the rest', async () => {
+    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => infer(slowUrl(), [slow(64, i)])));
+    const rejected = results.filter((r) => r.status === 429);
+    const served = results.filter((r) => r.status === 200);
+    expect(rejected.length).toBeGreaterThanOrEqual(1);
+    expect(served.length).toBeGreaterThanOrEqual(3);
+    expect(rejected.length + served.length).toBe(8);
+    for (const r of rejected) {
+      expect(r.headers.get('retry-after')).toBe('1');
+      expect(r.headers.get('x-queue-depth')).toMatch(/^[0-9]+$/);
+      expect(r.error?.error).toMatchObject({ code: 'queue_full' });
+      expect(r.error?.error.message).toMatch(/queue holds \d+ of 128 rows/);
+    }
+    expect(await metric('nv_inference_request_failure{model="slow",version="1",reason="queue_full"}')).toBe(
+      rejected.length,
+    );
+  });
+});
+
+describe('deadlines', () => {
+  it('answers 504 when x-deadline-ms passes while queued, and never runs the expired request', async () => {
+    const rowsBefore = await metric(`nv_inference_count${L}`);
+    const execBefore = await metric(`nv_inference_exec_count${L}`);
+    const { call: head } = await startRunning(slow(64, 3));
+    const started = performance.now();
+    const late = await infer(slowUrl(), [slow(8, 4)], { headers: { 'x-deadline-ms': '25' } });
+    const waited = performance.now() - started;
+    expect(late.status).toBe(504);
+    expect(late.error?.error.code).toBe('deadline_exceeded');
+    expect(waited).toBeLessThan(1000);
+    expect((await head).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 50));
+    expect((await metric(`nv_inference_count${L}`)) - rowsBefore).toBe(64);
+    expect((await metric(`nv_inference_exec_count${L}`)) - execBefore).toBe(1);
+  });
+});
+
+describe('priorities', () => {
+  it('runs a queued priority-1 request before an earlier priority-2 one', async () => {
+    const order: string[] = [];
+    const { call: head } = await startRunning(slow(64, 5));
+    const low = infer(slowUrl(), [slow(64, 6)], { headers: { 'x-priority': '2' } }).then((r) => {
+      order.push('low');
+      return r;
+    });
+    await waitForQueue(64);
+    const high = infer(slowUrl(), [slow(64, 7)], { headers: { 'x-priority': '1' } }).then((r) => {
+      order.push('high');
+      return r;
+    });
+    const all = await Promise.all([head, low, high]);
+    expect(all.map((r) => r.status)).toEqual([200, 200, 200]);
+    expect(order).toEqual(['high', 'low']);
+  });
+});
+
+describe('one bad request among good ones', () => {
+  it('fails only the bad caller, whether it is refused at decode or at run time', async () => {
+    const good = (i: number): Tensor => ({
+      name: 'ids',
+      datatype: 'INT32',
+      shape: [2, 32],
+      data: new Int32Array(64).map((_, j) => (i * 7 + j) % 256),
+    });
+    const poison: Tensor = {
+      name: 'ids',
+      datatype: 'INT32',
+      shape: [1, 32],
+      data: new Int32Array(32).fill(100_000),
+    };
+    const wrongShape: Tensor = { name: 'ids', datatype: 'INT32', shape: [1, 31], data: new Int32Array(31) };
+    const target = `${url}/v2/models/ids/infer`;
+    const calls = [
+      ...Array.from({ length: 6 }, (_, i) => infer(target, [good(i)])),
+      infer(target, [poison]),
+      ...Array.from({ length: 6 }, (_, i) => infer(target, [good(i + 6)])),
+      infer(target, [wrongShape]),
+    ];
+    const results = await Promise.all(calls);
+    expect(results.map((r) => r.status)).toEqual([...Array(6).fill(200), 400, ...Array(6).fill(200), 400]);
+    expect(results[6]?.error?.error).toMatchObject({ code: 'invalid_input' });
+    expect(results[6]?.error?.error.message).toMatch(/could not run this input/);
+    const alone = await infer(target, [good(2)]);
+    expectClose(
+      results[2]?.response?.outputs[0]?.data as Float32Array,
+      alone.response?.outputs[0]?.data as Float32Array,
+    );
+  });
+});

@@ -1,0 +1,191 @@
+/**
+ * corpus -> split -> featurize -> teacher -> distilled student -> int8 -> ONNX -> verify -> evaluate -> release.
+ * Everything is seeded; the same recipe on the same corpus writes the same version id and byte-identical files.
+ */
+import { join } from 'node:path';
+import { FEATURIZER_NAME, FEATURIZER_VERSION, createFeaturizer, featurizerRef } from '../../shared/featurizer/index.ts';
+import type { Manifest, TensorSpec } from '../../shared/manifest/index.ts';
+import type { ReleaseRecipe } from './config.ts';
+import { CORPUS_SOURCE, corpusFingerprint, LABELS, loadCorpus, type Message } from './data/corpus.ts';
+import { splitStratified } from './data/split.ts';
+import { evaluateRelease, type ReleaseEval } from './eval/evaluate-release.ts';
+import { writeEvaluation } from './eval/report.ts';
+import { type BagMlp, initBagMlp } from './model/bag-mlp.ts';
+import { quantizeRows } from './model/quantize.ts';
+import { predictLogits, predictProbs, trainBagMlp } from './model/train.ts';
+import { exportBagMlp, INPUT_NAME, OUTPUT_NAME } from './onnx/bag-model.ts';
+import { checkRelease, MODELS_ROOT, releaseVersion, writeArtifacts, writeManifest } from './release/registry.ts';
+import { verifyExports } from './verify.ts';
+
+/** Bump when the trainer or export changes what a recipe produces. */
+export const TRAINER_VERSION = '1.0.0';
+
+export interface BuildOptions {
+  /** Registry root. @default models/ at the repository root */
+  root?: string;
+  /** Progress lines. @default console.log */
+  log?: (line: string) => void;
+}
+
+export interface BuildResult {
+  dir: string;
+  manifest: Manifest;
+  evaluation: ReleaseEval;
+  seconds: Record<string, number>;
+}
+
+interface Encoded {
+  ids: Int32Array;
+  labels: Uint8Array;
+  n: number;
+}
+
+function accuracy(model: BagMlp, d: Encoded): number {
+  const p = predictProbs(model, d.ids, d.n);
+  let ok = 0;
+  for (let i = 0; i < d.n; i++) if (((p[2 * i + 1] as number) >= 0.5 ? 1 : 0) === d.labels[i]) ok++;
+  return ok / d.n;
+}
+
+export async function buildRelease(recipe: ReleaseRecipe, options: BuildOptions = {}): Promise<BuildResult> {
+  const log = options.log ?? ((line: string) => console.log(line));
+  const seconds: Record<string, number> = {};
+  let mark = performance.now();
+  const lap = (name: string) => {
+    const now = performance.now();
+    seconds[name] = Number(((now - mark) / 1000).toFixed(2));
+    mark = now;
+  };
+
+  const corpus = loadCorpus();
+  const fingerprint = corpusFingerprint(corpus);
+  const splits = splitStratified(corpus, recipe.split);
+  const count = (ms: readonly Message[]) => ({ total: ms.length, ham: ms.filter((m) => m.label === 0).length, spam: ms.filter((m) => m.label === 1).length });
+  const counts = { train: count(splits.train), validation: count(splits.validation), test: count(splits.test) };
+  log(`corpus: ${corpus.length} messages, fingerprint ${fingerprint.slice(0, 12)}; split ${JSON.stringify(counts)}`);
+  const version = releaseVersion(recipe.releaseDate, {
+    recipe,
+    fingerprint,
+    featurizer: `${FEATURIZER_NAME}@${FEATURIZER_VERSION}`,
+    trainer: TRAINER_VERSION,
+  });
+  const dir = join(options.root ?? MODELS_ROOT, recipe.name, version);
+  log(`release ${recipe.name}/${version} -> ${dir}`);
+  lap('load');
+
+  const featurizer = createFeaturizer(recipe.featurizer);
+  const L = featurizer.config.maxLength;
+  const encode = (ms: readonly Message[]): Encoded => ({
+    ids: featurizer.featurizeBatch(ms.map((m) => m.text)),
+    labels: Uint8Array.from(ms.map((m) => m.label)),
+    n: ms.length,
+  });
+  const train = encode(splits.train);
+  const validation = encode(splits.validation);
+  lap('featurize');
+  log(`featurized train+validation (${train.n + validation.n} messages) in ${seconds.featurize}s`);
+
+  const teacher = initBagMlp(
+    { ...recipe.teacher.shape, classes: LABELS.length, maxLength: L },
+    recipe.teacher.initSeed,
+    Float32Array,
+    recipe.teacher.embScale,
+  );
+  const teacherLosses = trainBagMlp(teacher, train, {
+    ...recipe.teacher.train,
+    name: 'teacher',
+    log,
+    onEpoch: () => `val_acc ${(100 * accuracy(teacher, validation)).toFixed(2)}%`,
+  });
+  lap('teacher');
+
+  const teacherLogits = predictLogits(teacher, train.ids, train.n);
+  const student = initBagMlp(
+    { ...recipe.student.shape, classes: LABELS.length, maxLength: L },
+    recipe.student.initSeed,
+    Float32Array,
+    recipe.student.embScale,
+  );
+  const studentLosses = trainBagMlp(student, train, {
+    ...recipe.student.train,
+    teacherLogits,
+    temperature: recipe.student.distill.temperature,
+    alpha: recipe.student.distill.alpha,
+    name: 'student',
+    log,
+    onEpoch: () => `val_acc ${(100 * accuracy(student, validation)).toFixed(2)}% (fp32)`,
+  });
+  lap('student');
+
+  const table = quantizeRows(student);
+  const doc = `${recipe.name} ${version}`;
+  const teacherOnnx = exportBagMlp(teacher, { name: 'teacher', docString: `${doc} teacher` });
+  const studentOnnx = exportBagMlp(student, { name: 'student', docString: `${doc} student (int8 embeddings)`, quantized: table });
+  if (studentOnnx.byteLength > recipe.maxStudentBytes) {
+    throw new Error(`student.onnx is ${studentOnnx.byteLength} bytes, over the ${recipe.maxStudentBytes} limit`);
+  }
+  const verification = await verifyExports({
+    ids: validation.ids,
+    n: validation.n,
+    teacher: { model: teacher, onnx: teacherOnnx },
+    student: { model: student, table, onnx: studentOnnx },
+  });
+  lap('export_verify');
+  log(`verify: ${JSON.stringify(verification)}`);
+
+  const io = (): { inputs: TensorSpec[]; outputs: TensorSpec[] } => ({
+    inputs: [{ name: INPUT_NAME, datatype: 'INT32', shape: [-1, L] }],
+    outputs: [{ name: OUTPUT_NAME, datatype: 'FP32', shape: [-1, LABELS.length] }],
+  });
+  const artifacts = await writeArtifacts(dir, [
+    { role: 'teacher', file: 'teacher.onnx', data: teacherOnnx, format: 'onnx', ...io() },
+    { role: 'student', file: 'student.onnx', data: studentOnnx, format: 'onnx', ...io() },
+  ]);
+  let manifest = await writeManifest(dir, {
+    schema_version: 1,
+    name: recipe.name,
+    version,
+    created: `${recipe.releaseDate}T00:00:00Z`,
+    description:
+      'Spam classifier release: teacher (origin, FP32 embedding-bag MLP) and student (edge, int8 embedding-bag, distilled) over the shared email-hash featurizer.',
+    labels: [...LABELS],
+    artifacts,
+    serving: { origin: 'teacher', edge: 'student' },
+    featurizer: featurizerRef(recipe.featurizer),
+    training_data: {
+      source: CORPUS_SOURCE,
+      fingerprint,
+      counts: {
+        train: counts.train.total,
+        validation: counts.validation.total,
+        test: counts.test.total,
+        ham: counts.train.ham + counts.validation.ham + counts.test.ham,
+        spam: counts.train.spam + counts.validation.spam + counts.test.spam,
+      },
+    },
+  });
+
+  const evaluation = await evaluateRelease(dir, manifest, splits, recipe.thresholdTolerance);
+  const describe = (m: BagMlp, r: ReleaseRecipe['teacher']) => ({
+    architecture: `embedding-bag(mean) ${m.shape.rows}x${m.shape.dim} -> ${[...m.shape.hidden, m.shape.classes].join(' -> ')} softmax`,
+    parameters: m.emb.length + m.layers.reduce((a, l) => a + l.w.length + l.b.length, 0),
+    init_seed: r.initSeed,
+    train: r.train,
+  });
+  manifest = await writeEvaluation(dir, manifest, evaluation, {
+    models: {
+      teacher: { ...describe(teacher, recipe.teacher), embedding: 'float32' },
+      student: {
+        ...describe(student, recipe.student),
+        embedding: 'int8, one float32 scale per row, dequantized after Gather',
+        distillation: { ...recipe.student.distill, from: 'teacher logits on the train split' },
+      },
+    },
+    training: { trainer: `hand-written bag-mlp trainer ${TRAINER_VERSION}`, teacher_loss: teacherLosses, student_loss: studentLosses },
+    verification,
+  });
+  const problems = await checkRelease(dir);
+  if (problems.length > 0) throw new Error(`release check failed: ${problems.join('; ')}`);
+  lap('evaluate');
+  return { dir, manifest, evaluation, seconds };
+}

@@ -1,0 +1,60 @@
+/**
+ * The release recipe: data split, featurizer, teacher, student, distillation and threshold rule. The release
+ * version is a hash of this object plus the training data's fingerprint, so the same recipe on the same data
+ * gives the same version id and the same files.
+ */
+import { DEFAULT_FEATURIZER_CONFIG, type FeaturizerConfig } from '../../shared/featurizer/index.ts';
+import type { SplitOptions } from './data/split.ts';
+import type { BagMlpShape } from './model/bag-mlp.ts';
+import type { TrainOptions } from './model/train.ts';
+
+type Hyper = Pick<TrainOptions, 'epochs' | 'batchSize' | 'learningRate' | 'lrDecay' | 'weightDecay' | 'tokenDropout' | 'seed'>;
+
+export interface ModelRecipe {
+  shape: Omit<BagMlpShape, 'maxLength' | 'classes'>;
+  /** Seed of the initial weights. */
+  initSeed: number;
+  /** Standard deviation of the initial embeddings. */
+  embScale: number;
+  train: Hyper;
+}
+
+export interface ReleaseRecipe {
+  /** Model name in the registry (models/<name>/<version>/). */
+  name: string;
+  /** Date part of the version id and the manifest's `created` (fixed, so rebuilds are byte-identical). */
+  releaseDate: string;
+  split: Required<SplitOptions>;
+  featurizer: FeaturizerConfig;
+  teacher: ModelRecipe;
+  student: ModelRecipe & {
+    /** Distillation from the teacher's logits on the train split. */
+    distill: { temperature: number; alpha: number };
+  };
+  /** Cascade rule: most edge answers with cascade accuracy >= teacher accuracy - tolerance (validation). */
+  thresholdTolerance: number;
+  /** Largest student ONNX file accepted (bytes). */
+  maxStudentBytes: number;
+}
+
+export const RELEASE_RECIPE: ReleaseRecipe = {
+  name: 'spam',
+  releaseDate: '2026-11-23',
+  split: { train: 0.7, validation: 0.15, salt: 'split-v1' },
+  featurizer: { ...DEFAULT_FEATURIZER_CONFIG },
+  teacher: {
+    shape: { rows: DEFAULT_FEATURIZER_CONFIG.buckets, dim: 32, hidden: [128] },
+    initSeed: 1,
+    embScale: 0.1,
+    train: { epochs: 3, batchSize: 32, learningRate: 0.002, lrDecay: 1, weightDecay: 0, tokenDropout: 0, seed: 11 },
+  },
+  student: {
+    shape: { rows: 16384, dim: 32, hidden: [16] },
+    initSeed: 2,
+    embScale: 0.1,
+    train: { epochs: 4, batchSize: 32, learningRate: 0.002, lrDecay: 1, weightDecay: 0, tokenDropout: 0, seed: 12 },
+    distill: { temperature: 2, alpha: 0.5 },
+  },
+  thresholdTolerance: 0.002,
+  maxStudentBytes: 1_000_000,
+};
