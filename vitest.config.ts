@@ -28,6 +28,7 @@ export default defineConfig({
           hookTimeout: 180_000,
         },
       },
+      'edge/vitest.config.ts',
     ],
   },
 });

@@ -27,6 +27,9 @@ export default defineProject({
     name: 'workerd',
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
     globalSetup: ['test/global-setup.ts'],
+    // One workerd isolate for all files: importing ORT-web (14 MB wasm) per file made the run ~6x slower. The
+    // tests own their state (per-test origins, keys, texts), so sharing module-level pools and caches is safe.
+    isolate: false,
     testTimeout: 30_000,
     hookTimeout: 60_000,
   },

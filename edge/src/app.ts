@@ -9,14 +9,14 @@
 import { type Context, Hono } from 'hono';
 import { errorBody, InferenceError } from '../../shared/errors/index.ts';
 import { loadConfig } from './config.ts';
-import { cacheControl, ResultCache, type L1Cache } from './middleware/cache/index.ts';
 import { auth } from './middleware/auth/index.ts';
+import { cacheControl, type L1Cache, ResultCache } from './middleware/cache/index.ts';
 import { rateLimit } from './middleware/rate-limit/index.ts';
 import { type RequestIdOptions, requestId } from './middleware/request-id/index.ts';
 import type { EdgeRelease } from './model/edge-model.ts';
 import { edgeReleases } from './model/release.ts';
 import { type OriginPoolOptions, poolFor } from './origin-client/index.ts';
-import { type AnswerDeps, type CachedAnswer } from './routes/answer.ts';
+import type { AnswerDeps, CachedAnswer } from './routes/answer.ts';
 import { classifyHandler } from './routes/classify.ts';
 import {
   inferHandler,
@@ -124,7 +124,15 @@ export function createApp(options: AppOptions = {}): Hono<AppEnv> {
     const log = c.get('log');
     if (log !== undefined) log.error_code = body.error.code;
     if (status === 500) {
-      console.error(JSON.stringify({ level: 'error', msg: 'unhandled error', request_id: requestIdValue, error: String(err), stack: err instanceof Error ? err.stack : undefined }));
+      console.error(
+        JSON.stringify({
+          level: 'error',
+          msg: 'unhandled error',
+          request_id: requestIdValue,
+          error: String(err),
+          stack: err instanceof Error ? err.stack : undefined,
+        }),
+      );
     }
     return c.json(body, status, headers);
   });

@@ -45,13 +45,28 @@ describe('edge config', () => {
     [{ RATE_LIMIT_FAIL_MODE: 'maybe' }, /RATE_LIMIT_FAIL_MODE must be one of open \| closed, got "maybe"/],
     [{ RATE_LIMIT_ALGORITHM: 'leaky' }, /RATE_LIMIT_ALGORITHM must be one of sliding \| token-bucket/],
     [{ ORIGIN_URLS: 'ftp://x' }, /ORIGIN_URLS must be comma-separated http\(s\) URLs/],
-    [{ RATE_LIMIT_TIERS: '{"a":{"limit":0,"window":"1 s"}}' }, /RATE_LIMIT_TIERS.a.limit must be an integer >= 1/],
-    [{ RATE_LIMIT_TIERS: '{"a":{"limit":1,"window":"soon"}}' }, /RATE_LIMIT_TIERS.a.window must be a duration/],
+    [
+      { RATE_LIMIT_TIERS: '{"a":{"limit":0,"window":"1 s"}}' },
+      /RATE_LIMIT_TIERS.a.limit must be an integer >= 1/,
+    ],
+    [
+      { RATE_LIMIT_TIERS: '{"a":{"limit":1,"window":"soon"}}' },
+      /RATE_LIMIT_TIERS.a.window must be a duration/,
+    ],
     [{ API_KEYS: 'not json' }, /API_KEYS must be JSON/],
-    [{ API_KEYS: '{"abc":{"name":"x","models":[],"tier":"pro"}}' }, /API_KEYS keys must be lowercase sha256 hex/],
-    [{ API_KEYS: JSON.stringify({ [HASH]: { name: 'x', models: ['spam'], tier: 'platinum' } }) }, /tier must be one of free \| pro/],
+    [
+      { API_KEYS: '{"abc":{"name":"x","models":[],"tier":"pro"}}' },
+      /API_KEYS keys must be lowercase sha256 hex/,
+    ],
+    [
+      { API_KEYS: JSON.stringify({ [HASH]: { name: 'x', models: ['spam'], tier: 'platinum' } }) },
+      /tier must be one of free \| pro/,
+    ],
     [{ UPSTASH_REDIS_REST_URL: 'https://u' }, /must be set together/],
-    [{ ORIGIN_URLS: 'https://a', ORIGIN_SIGNING_SECRET: 'short' }, /ORIGIN_SIGNING_SECRET must be at least 16 characters/],
+    [
+      { ORIGIN_URLS: 'https://a', ORIGIN_SIGNING_SECRET: 'short' },
+      /ORIGIN_SIGNING_SECRET must be at least 16 characters/,
+    ],
   ])('rejects %o naming the variable', (env, message) => {
     expect(() => parseConfig(env)).toThrow(message);
   });

@@ -90,7 +90,12 @@ function int(env: ConfigEnv, name: keyof ConfigEnv, fallback: number, min: numbe
   return n;
 }
 
-function oneOf<T extends string>(env: ConfigEnv, name: keyof ConfigEnv, allowed: readonly T[], fallback: T): T {
+function oneOf<T extends string>(
+  env: ConfigEnv,
+  name: keyof ConfigEnv,
+  allowed: readonly T[],
+  fallback: T,
+): T {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   if (!(allowed as readonly string[]).includes(raw)) {
@@ -119,10 +124,14 @@ export function parseOriginUrls(raw: string | undefined): string[] {
     try {
       parsed = new URL(url);
     } catch {
-      throw new TypeError(`ORIGIN_URLS must be comma-separated http(s) URLs, got ${JSON.stringify(s.trim())}`);
+      throw new TypeError(
+        `ORIGIN_URLS must be comma-separated http(s) URLs, got ${JSON.stringify(s.trim())}`,
+      );
     }
     if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-      throw new TypeError(`ORIGIN_URLS must be comma-separated http(s) URLs, got ${JSON.stringify(s.trim())}`);
+      throw new TypeError(
+        `ORIGIN_URLS must be comma-separated http(s) URLs, got ${JSON.stringify(s.trim())}`,
+      );
     }
     return url;
   });
@@ -133,14 +142,19 @@ const WINDOW = /^\d+ ?(ms|s|m|h|d)$/;
 export function parseRateTiers(raw: string | undefined): Record<string, RateTier> {
   if (raw === undefined || raw === '') return DEFAULT_TIERS;
   const json = parseJson('RATE_LIMIT_TIERS', raw);
-  if (!isRecord(json)) throw new TypeError('RATE_LIMIT_TIERS must be a JSON object of {tier: {limit, window}}');
+  if (!isRecord(json))
+    throw new TypeError('RATE_LIMIT_TIERS must be a JSON object of {tier: {limit, window}}');
   const tiers: Record<string, RateTier> = {};
   for (const [tier, v] of Object.entries(json)) {
     if (!isRecord(v) || !Number.isInteger(v.limit) || (v.limit as number) < 1) {
-      throw new TypeError(`RATE_LIMIT_TIERS.${tier}.limit must be an integer >= 1, got ${JSON.stringify(isRecord(v) ? v.limit : v)}`);
+      throw new TypeError(
+        `RATE_LIMIT_TIERS.${tier}.limit must be an integer >= 1, got ${JSON.stringify(isRecord(v) ? v.limit : v)}`,
+      );
     }
     if (typeof v.window !== 'string' || !WINDOW.test(v.window)) {
-      throw new TypeError(`RATE_LIMIT_TIERS.${tier}.window must be a duration like "60 s", got ${JSON.stringify(v.window)}`);
+      throw new TypeError(
+        `RATE_LIMIT_TIERS.${tier}.window must be a duration like "60 s", got ${JSON.stringify(v.window)}`,
+      );
     }
     tiers[tier] = { limit: v.limit as number, window: v.window as RateTier['window'] };
   }
@@ -151,10 +165,13 @@ export function parseApiKeys(raw: string | undefined): Map<string, KeyRecord> {
   const keys = new Map<string, KeyRecord>();
   if (raw === undefined || raw === '') return keys;
   const json = parseJson('API_KEYS', raw);
-  if (!isRecord(json)) throw new TypeError('API_KEYS must be a JSON object of {sha256hex: {name, models, tier}}');
+  if (!isRecord(json))
+    throw new TypeError('API_KEYS must be a JSON object of {sha256hex: {name, models, tier}}');
   for (const [hash, v] of Object.entries(json)) {
     if (!/^[0-9a-f]{64}$/.test(hash)) {
-      throw new TypeError(`API_KEYS keys must be lowercase sha256 hex of the API key, got ${JSON.stringify(hash.slice(0, 12))}...`);
+      throw new TypeError(
+        `API_KEYS keys must be lowercase sha256 hex of the API key, got ${JSON.stringify(hash.slice(0, 12))}...`,
+      );
     }
     if (!isRecord(v) || typeof v.name !== 'string' || v.name === '') {
       throw new TypeError(`API_KEYS.${hash.slice(0, 8)}….name must be a non-empty string`);
@@ -175,7 +192,9 @@ export function parseConfig(env: ConfigEnv): EdgeConfig {
   const apiKeys = parseApiKeys(env.API_KEYS);
   for (const k of apiKeys.values()) {
     if (!(k.tier in rateTiers)) {
-      throw new TypeError(`API_KEYS (${k.name}).tier must be one of ${Object.keys(rateTiers).join(' | ')}, got "${k.tier}"`);
+      throw new TypeError(
+        `API_KEYS (${k.name}).tier must be one of ${Object.keys(rateTiers).join(' | ')}, got "${k.tier}"`,
+      );
     }
   }
   const url = env.UPSTASH_REDIS_REST_URL ?? '';

@@ -1,5 +1,5 @@
 /** HTTP plumbing shared by the routes: context variables, request ids, body reading with a size limit, headers. */
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { InferenceError } from '../../shared/errors/index.ts';
 
 export type AppEnv = {
@@ -11,8 +11,26 @@ export type AppEnv = {
     body: Uint8Array | undefined;
     /** performance.now() when the request arrived. */
     started: number;
+    /** The server is draining: answers carry `connection: close`. */
+    closing: boolean;
+    /** A handler built its response headers with baseHeaders() (so x-request-id is already in). */
+    headersDone: boolean;
+    /** Headers an error answer of this route must carry too (x-queue-depth, x-model-version). */
+    errorHeaders: Record<string, string> | undefined;
   };
 };
+
+/**
+ * The headers every answer carries (x-request-id, and connection: close while draining), as a plain object for
+ * handlers that build their Response directly: plain headers keep @hono/node-server on its fast path, where
+ * c.header() would build a Headers object per request.
+ */
+export function baseHeaders(c: Context<AppEnv>): Record<string, string> {
+  c.set('headersDone', true);
+  const headers: Record<string, string> = { 'x-request-id': c.get('requestId') ?? 'unknown' };
+  if (c.get('closing')) headers.connection = 'close';
+  return headers;
+}
 
 const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
 const TRACEPARENT_RE = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
@@ -41,11 +59,14 @@ export function requestContext(options: RequestContextOptions): MiddlewareHandle
     c.set('requestId', requestId);
     const tp = c.req.header('traceparent');
     c.set('traceId', tp === undefined ? undefined : TRACEPARENT_RE.exec(tp)?.[1]);
-    c.header('x-request-id', requestId);
-    if (draining()) c.header('connection', 'close');
+    c.set('closing', draining());
     onStart?.();
     try {
       await next();
+      if (c.get('headersDone') !== true) {
+        c.res.headers.set('x-request-id', requestId);
+        if (c.get('closing')) c.res.headers.set('connection', 'close');
+      }
     } finally {
       onEnd?.();
       if (logger?.isLevelEnabled('debug')) {

@@ -5,7 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Tensor } from '../../shared/protocol/index.ts';
-import { type OriginServer, startOriginServer } from './server.ts';
+import { defineConfig } from './config.ts';
+import { createOriginServer, type OriginServer, startOriginServer } from './server.ts';
 import { infer } from './testing/client.ts';
 import {
   createModelRepository,
@@ -187,5 +188,44 @@ describe('one bad request among good ones', () => {
       results[2]?.response?.outputs[0]?.data as Float32Array,
       alone.response?.outputs[0]?.data as Float32Array,
     );
+  });
+});
+
+describe('while models load', () => {
+  it('is live but not ready, and answers model routes with 503 not_ready + Retry-After', async () => {
+    const loading = createOriginServer(
+      defineConfig({
+        modelRepository: repo.root,
+        host: '127.0.0.1',
+        port: 0,
+        allowUnsigned: true,
+        logLevel: 'silent',
+      }),
+    );
+    const started = loading.start();
+    try {
+      const until = Date.now() + 5000;
+      while (loading.url === undefined) {
+        if (Date.now() > until) throw new Error('never listened');
+        await new Promise((r) => setTimeout(r, 1));
+      }
+      const base = loading.url;
+      expect((await fetch(`${base}/v2/health/live`)).status).toBe(200);
+      if (!loading.ready()) {
+        const ready = await fetch(`${base}/v2/health/ready`);
+        expect([ready.status, await ready.json()]).toEqual([503, { ready: false }]);
+        const r = await infer(`${base}/v2/models/slow/infer`, [slow(1)]);
+        if (!loading.ready()) {
+          expect(r.status).toBe(503);
+          expect(r.headers.get('retry-after')).toBe('1');
+          expect(r.error?.error.code).toBe('not_ready');
+        }
+      }
+      await started;
+      expect((await fetch(`${base}/v2/health/ready`)).status).toBe(200);
+    } finally {
+      await started.catch(() => {});
+      await loading.stop();
+    }
   });
 });

@@ -10,7 +10,7 @@ import { errorBody, InferenceError, OverloadedError } from '../../shared/errors/
 import { edgeSignature } from './auth.ts';
 import type { Clock } from './batcher.ts';
 import { defineConfig, type OriginConfig, type OriginConfigInput } from './config.ts';
-import { type AppEnv, readBody, requestContext } from './http.ts';
+import { type AppEnv, baseHeaders, readBody, requestContext } from './http.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics, type OriginMetrics } from './metrics.ts';
 import { type FeaturizerFactory, ModelRegistry } from './registry.ts';
@@ -129,7 +129,15 @@ export function createOriginServer(config: OriginConfig, deps: OriginServerDeps 
     if (status >= 500 && status !== 503 && status !== 504)
       logger.error({ ...fields, err }, payload.error.message);
     else logger.info(fields, payload.error.message);
-    return c.json(payload, status, headers);
+    return new Response(JSON.stringify(payload), {
+      status,
+      headers: {
+        ...baseHeaders(c),
+        'content-type': 'application/json',
+        ...c.get('errorHeaders'),
+        ...headers,
+      },
+    });
   });
 
   let httpClosed: Promise<void> | undefined;

@@ -46,10 +46,17 @@ export const DEFAULT_FEATURIZER_CONFIG: Readonly<FeaturizerConfig> = Object.free
   maxInputChars: 524288,
 });
 
-function intField(cfg: Record<string, unknown>, field: keyof FeaturizerConfig, min: number, max: number): number {
+function intField(
+  cfg: Record<string, unknown>,
+  field: keyof FeaturizerConfig,
+  min: number,
+  max: number,
+): number {
   const v = cfg[field];
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    throw new TypeError(`featurizer config.${field} must be an integer in [${min}, ${max}], got ${JSON.stringify(v)}`);
+    throw new TypeError(
+      `featurizer config.${field} must be an integer in [${min}, ${max}], got ${JSON.stringify(v)}`,
+    );
   }
   return v;
 }

@@ -70,7 +70,13 @@ function parseAddress(value: string): Address {
   return {
     name: name.replace(/["()]/g, ' ').trim(),
     local: at >= 0 ? addr.slice(0, at) : addr,
-    domain: at >= 0 ? addr.slice(at + 1).toLowerCase().replace(/[^a-z0-9.-]/g, '') : '',
+    domain:
+      at >= 0
+        ? addr
+            .slice(at + 1)
+            .toLowerCase()
+            .replace(/[^a-z0-9.-]/g, '')
+        : '',
   };
 }
 
@@ -118,9 +124,13 @@ export class EmailFeaturizer {
     if (typeof raw === 'string') text = raw;
     else if (raw instanceof Uint8Array) {
       this.utf8 ??= new TextDecoder('utf-8');
-      text = this.utf8.decode(raw.length > this.cfg.maxInputChars ? raw.subarray(0, this.cfg.maxInputChars) : raw);
+      text = this.utf8.decode(
+        raw.length > this.cfg.maxInputChars ? raw.subarray(0, this.cfg.maxInputChars) : raw,
+      );
     } else {
-      throw new TypeError(`featurize expects a string or a Uint8Array, got ${raw === null ? 'null' : typeof raw}`);
+      throw new TypeError(
+        `featurize expects a string or a Uint8Array, got ${raw === null ? 'null' : typeof raw}`,
+      );
     }
     if (text.length > this.cfg.maxInputChars) text = text.slice(0, this.cfg.maxInputChars);
     this.meta.reset();
@@ -225,7 +235,16 @@ export class EmailFeaturizer {
       } else if (name === 'message-id') {
         const at = v.lastIndexOf('@');
         hs.add(`mid:shape:${shapeOf(v.slice(0, at < 0 ? v.length : at).replace(/^</, ''))}`);
-        hs.add(at < 0 ? 'mid:noat' : `mid:d:${baseDomain(v.slice(at + 1).replace(/[^a-z0-9.-]/gi, '').toLowerCase())}`);
+        hs.add(
+          at < 0
+            ? 'mid:noat'
+            : `mid:d:${baseDomain(
+                v
+                  .slice(at + 1)
+                  .replace(/[^a-z0-9.-]/gi, '')
+                  .toLowerCase(),
+              )}`,
+        );
       } else if (name === 'x-mailer' || name === 'user-agent') {
         this.words(v, 'mailer:', 6);
       } else if (name === 'organization') {

@@ -49,7 +49,9 @@ export function createFeaturizer(config: Partial<FeaturizerConfig> = {}): Featur
     },
     featurizeInto(raw, out, offset = 0) {
       if (!Number.isInteger(offset) || offset < 0 || offset + L > out.length) {
-        throw new TypeError(`featurizeInto offset must be an integer in [0, ${out.length - L}], got ${offset}`);
+        throw new TypeError(
+          `featurizeInto offset must be an integer in [0, ${out.length - L}], got ${offset}`,
+        );
       }
       engine.featurizeInto(raw, out, offset);
     },
@@ -65,7 +67,11 @@ export interface FeaturizerRef {
 
 /** The manifest entry for a featurizer built by this code. */
 export function featurizerRef(config: Partial<FeaturizerConfig> = {}): FeaturizerRef {
-  return { name: FEATURIZER_NAME, version: FEATURIZER_VERSION, config: { ...resolveFeaturizerConfig(config) } };
+  return {
+    name: FEATURIZER_NAME,
+    version: FEATURIZER_VERSION,
+    config: { ...resolveFeaturizerConfig(config) },
+  };
 }
 
 /**

@@ -23,8 +23,14 @@ describe('splitMessage', () => {
 
   it('handles CRLF, text without headers, headers without a body', () => {
     expect(splitMessage('A: 1\r\nB: 2\r\n\r\nbody').body).toBe('body');
-    expect(splitMessage('just some text: with a colon')).toEqual({ headers: [], body: 'just some text: with a colon' });
-    expect(splitMessage('From the desk of the CEO\nhello')).toEqual({ headers: [], body: 'From the desk of the CEO\nhello' });
+    expect(splitMessage('just some text: with a colon')).toEqual({
+      headers: [],
+      body: 'just some text: with a colon',
+    });
+    expect(splitMessage('From the desk of the CEO\nhello')).toEqual({
+      headers: [],
+      body: 'From the desk of the CEO\nhello',
+    });
     const h = splitMessage('Subject: only headers\nTo: a@b.c');
     expect(h.body).toBe('');
     expect(headerValue(h.headers, 'to')).toBe('a@b.c');
@@ -55,9 +61,9 @@ describe('decoders', () => {
 
   it('RFC 2047 encoded words (B and Q) and their charsets', () => {
     const seen: string[] = [];
-    expect(decodeHeaderWords('=?utf-8?B?SsO8cmdlbg==?= and =?ISO-8859-1?Q?caf=E9_cr=E8me?=', (c) => seen.push(c))).toBe(
-      'J\u00fcrgen and caf\u00e9 cr\u00e8me',
-    );
+    expect(
+      decodeHeaderWords('=?utf-8?B?SsO8cmdlbg==?= and =?ISO-8859-1?Q?caf=E9_cr=E8me?=', (c) => seen.push(c)),
+    ).toBe('J\u00fcrgen and caf\u00e9 cr\u00e8me');
     expect(seen).toEqual(['utf-8', 'iso-8859-1']);
   });
 
@@ -104,7 +110,13 @@ describe('walkMime', () => {
       [true, '<b>h\u00e9llo</b>'],
     ]);
     expect(w.meta).toEqual(
-      expect.arrayContaining(['ct:multipart/mixed', 'ct:multipart/alternative', 'cte:base64', 'cs:utf-8', 'ext:zip']),
+      expect.arrayContaining([
+        'ct:multipart/mixed',
+        'ct:multipart/alternative',
+        'cte:base64',
+        'cs:utf-8',
+        'ext:zip',
+      ]),
     );
   });
 

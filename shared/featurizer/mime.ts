@@ -127,10 +127,33 @@ function toBytes(s: string): Uint8Array | null {
 }
 
 const CP1252: Record<number, number> = {
-  0x80: 0x20ac, 0x82: 0x201a, 0x83: 0x0192, 0x84: 0x201e, 0x85: 0x2026, 0x86: 0x2020, 0x87: 0x2021, 0x88: 0x02c6,
-  0x89: 0x2030, 0x8a: 0x0160, 0x8b: 0x2039, 0x8c: 0x0152, 0x8e: 0x017d, 0x91: 0x2018, 0x92: 0x2019, 0x93: 0x201c,
-  0x94: 0x201d, 0x95: 0x2022, 0x96: 0x2013, 0x97: 0x2014, 0x98: 0x02dc, 0x99: 0x2122, 0x9a: 0x0161, 0x9b: 0x203a,
-  0x9c: 0x0153, 0x9e: 0x017e, 0x9f: 0x0178,
+  128: 0x20ac,
+  130: 0x201a,
+  131: 0x0192,
+  132: 0x201e,
+  133: 0x2026,
+  134: 0x2020,
+  135: 0x2021,
+  136: 0x02c6,
+  137: 0x2030,
+  138: 0x0160,
+  139: 0x2039,
+  140: 0x0152,
+  142: 0x017d,
+  145: 0x2018,
+  146: 0x2019,
+  147: 0x201c,
+  148: 0x201d,
+  149: 0x2022,
+  150: 0x2013,
+  151: 0x2014,
+  152: 0x02dc,
+  153: 0x2122,
+  154: 0x0161,
+  155: 0x203a,
+  156: 0x0153,
+  158: 0x017e,
+  159: 0x0178,
 };
 
 /** True when every code unit is a byte (0-255): the string can be read as bytes. */
@@ -246,10 +269,14 @@ export function decodeHeaderWords(value: string, onCharset?: (charset: string) =
 /** Decodes a part body by its Content-Transfer-Encoding and charset. */
 export function decodeBody(body: string, encoding: string, charset: string, maxChars: number): string {
   if (encoding === 'base64') {
-    return decodeBytes(decodeBase64(body.slice(0, Math.ceil((maxChars * 4) / 3) + 4)), charset).slice(0, maxChars);
+    return decodeBytes(decodeBase64(body.slice(0, Math.ceil((maxChars * 4) / 3) + 4)), charset).slice(
+      0,
+      maxChars,
+    );
   }
   const cut = body.length > maxChars * 3 ? body.slice(0, maxChars * 3) : body;
-  if (encoding === 'quoted-printable') return decodeBytes(decodeQuotedPrintable(cut), charset).slice(0, maxChars);
+  if (encoding === 'quoted-printable')
+    return decodeBytes(decodeQuotedPrintable(cut), charset).slice(0, maxChars);
   return decodeBytes(cut, charset).slice(0, maxChars);
 }
 
@@ -321,7 +348,13 @@ export function walkMime(headers: readonly Header[], body: string, maxChars: num
     const isText = mime === '' || mime.startsWith('text/');
     if (!isText || (ct.name !== '' && mime !== 'text/html' && mime !== 'text/plain')) {
       const dot = ct.name.lastIndexOf('.');
-      if (dot >= 0) out.meta.push(`ext:${ct.name.slice(dot + 1).toLowerCase().slice(0, 8)}`);
+      if (dot >= 0)
+        out.meta.push(
+          `ext:${ct.name
+            .slice(dot + 1)
+            .toLowerCase()
+            .slice(0, 8)}`,
+        );
       return;
     }
     if (budget <= 0) return;

@@ -3,7 +3,12 @@
  * Everything is seeded; the same recipe on the same corpus writes the same version id and byte-identical files.
  */
 import { join } from 'node:path';
-import { FEATURIZER_NAME, FEATURIZER_VERSION, createFeaturizer, featurizerRef } from '../../shared/featurizer/index.ts';
+import {
+  createFeaturizer,
+  FEATURIZER_NAME,
+  FEATURIZER_VERSION,
+  featurizerRef,
+} from '../../shared/featurizer/index.ts';
 import type { Manifest, TensorSpec } from '../../shared/manifest/index.ts';
 import type { ReleaseRecipe } from './config.ts';
 import { CORPUS_SOURCE, corpusFingerprint, LABELS, loadCorpus, type Message } from './data/corpus.ts';
@@ -14,7 +19,13 @@ import { type BagMlp, initBagMlp } from './model/bag-mlp.ts';
 import { quantizeRows } from './model/quantize.ts';
 import { predictLogits, predictProbs, trainBagMlp } from './model/train.ts';
 import { exportBagMlp, INPUT_NAME, OUTPUT_NAME } from './onnx/bag-model.ts';
-import { checkRelease, MODELS_ROOT, releaseVersion, writeArtifacts, writeManifest } from './release/registry.ts';
+import {
+  checkRelease,
+  MODELS_ROOT,
+  releaseVersion,
+  writeArtifacts,
+  writeManifest,
+} from './release/registry.ts';
 import { verifyExports } from './verify.ts';
 
 /** Bump when the trainer or export changes what a recipe produces. */
@@ -60,9 +71,19 @@ export async function buildRelease(recipe: ReleaseRecipe, options: BuildOptions 
   const corpus = loadCorpus();
   const fingerprint = corpusFingerprint(corpus);
   const splits = splitStratified(corpus, recipe.split);
-  const count = (ms: readonly Message[]) => ({ total: ms.length, ham: ms.filter((m) => m.label === 0).length, spam: ms.filter((m) => m.label === 1).length });
-  const counts = { train: count(splits.train), validation: count(splits.validation), test: count(splits.test) };
-  log(`corpus: ${corpus.length} messages, fingerprint ${fingerprint.slice(0, 12)}; split ${JSON.stringify(counts)}`);
+  const count = (ms: readonly Message[]) => ({
+    total: ms.length,
+    ham: ms.filter((m) => m.label === 0).length,
+    spam: ms.filter((m) => m.label === 1).length,
+  });
+  const counts = {
+    train: count(splits.train),
+    validation: count(splits.validation),
+    test: count(splits.test),
+  };
+  log(
+    `corpus: ${corpus.length} messages, fingerprint ${fingerprint.slice(0, 12)}; split ${JSON.stringify(counts)}`,
+  );
   const version = releaseVersion(recipe.releaseDate, {
     recipe,
     fingerprint,
@@ -120,9 +141,15 @@ export async function buildRelease(recipe: ReleaseRecipe, options: BuildOptions 
   const table = quantizeRows(student);
   const doc = `${recipe.name} ${version}`;
   const teacherOnnx = exportBagMlp(teacher, { name: 'teacher', docString: `${doc} teacher` });
-  const studentOnnx = exportBagMlp(student, { name: 'student', docString: `${doc} student (int8 embeddings)`, quantized: table });
+  const studentOnnx = exportBagMlp(student, {
+    name: 'student',
+    docString: `${doc} student (int8 embeddings)`,
+    quantized: table,
+  });
   if (studentOnnx.byteLength > recipe.maxStudentBytes) {
-    throw new Error(`student.onnx is ${studentOnnx.byteLength} bytes, over the ${recipe.maxStudentBytes} limit`);
+    throw new Error(
+      `student.onnx is ${studentOnnx.byteLength} bytes, over the ${recipe.maxStudentBytes} limit`,
+    );
   }
   const verification = await verifyExports({
     ids: validation.ids,
@@ -181,7 +208,11 @@ export async function buildRelease(recipe: ReleaseRecipe, options: BuildOptions 
         distillation: { ...recipe.student.distill, from: 'teacher logits on the train split' },
       },
     },
-    training: { trainer: `hand-written bag-mlp trainer ${TRAINER_VERSION}`, teacher_loss: teacherLosses, student_loss: studentLosses },
+    training: {
+      trainer: `hand-written bag-mlp trainer ${TRAINER_VERSION}`,
+      teacher_loss: teacherLosses,
+      student_loss: studentLosses,
+    },
     verification,
   });
   const problems = await checkRelease(dir);

@@ -8,7 +8,10 @@ import type { SplitOptions } from './data/split.ts';
 import type { BagMlpShape } from './model/bag-mlp.ts';
 import type { TrainOptions } from './model/train.ts';
 
-type Hyper = Pick<TrainOptions, 'epochs' | 'batchSize' | 'learningRate' | 'lrDecay' | 'weightDecay' | 'tokenDropout' | 'seed'>;
+type Hyper = Pick<
+  TrainOptions,
+  'epochs' | 'batchSize' | 'learningRate' | 'lrDecay' | 'weightDecay' | 'tokenDropout' | 'seed'
+>;
 
 export interface ModelRecipe {
   shape: Omit<BagMlpShape, 'maxLength' | 'classes'>;
@@ -46,13 +49,29 @@ export const RELEASE_RECIPE: ReleaseRecipe = {
     shape: { rows: DEFAULT_FEATURIZER_CONFIG.buckets, dim: 32, hidden: [128] },
     initSeed: 1,
     embScale: 0.1,
-    train: { epochs: 3, batchSize: 32, learningRate: 0.002, lrDecay: 1, weightDecay: 0, tokenDropout: 0, seed: 11 },
+    train: {
+      epochs: 3,
+      batchSize: 32,
+      learningRate: 0.002,
+      lrDecay: 1,
+      weightDecay: 0,
+      tokenDropout: 0,
+      seed: 11,
+    },
   },
   student: {
     shape: { rows: 16384, dim: 32, hidden: [16] },
     initSeed: 2,
     embScale: 0.1,
-    train: { epochs: 4, batchSize: 32, learningRate: 0.002, lrDecay: 1, weightDecay: 0, tokenDropout: 0, seed: 12 },
+    train: {
+      epochs: 4,
+      batchSize: 32,
+      learningRate: 0.002,
+      lrDecay: 1,
+      weightDecay: 0,
+      tokenDropout: 0,
+      seed: 12,
+    },
     distill: { temperature: 2, alpha: 0.5 },
   },
   thresholdTolerance: 0.002,

@@ -23,7 +23,8 @@ async function main(): Promise<void> {
   } else {
     const releases = await listReleases(name);
     const latest = releases.at(-1);
-    if (latest === undefined) throw new Error(`no release under ${join(MODELS_ROOT, name)}: run npm run train first`);
+    if (latest === undefined)
+      throw new Error(`no release under ${join(MODELS_ROOT, name)}: run npm run train first`);
     dir = latest.dir;
   }
   const before = await checkRelease(dir);
@@ -44,7 +45,10 @@ async function main(): Promise<void> {
       `cascade ${(100 * evaluation.validation.cascade.cascade_acc).toFixed(2)}%); test: edge ${(100 * evaluation.test.cascade.edge_share).toFixed(1)}%, ` +
       `cascade ${(100 * evaluation.test.cascade.cascade_acc).toFixed(2)}%`,
   );
-  const cost = featurizerCost(featurizerFromManifest(written.featurizer), splits.test.map((m) => m.text));
+  const cost = featurizerCost(
+    featurizerFromManifest(written.featurizer),
+    splits.test.map((m) => m.text),
+  );
   console.log(summaryLine(written, evaluation, { featurizer_us_per_msg: cost }));
 }
 

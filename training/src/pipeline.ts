@@ -10,7 +10,11 @@ const started = performance.now();
 try {
   const { dir, manifest, evaluation, seconds } = await buildRelease(RELEASE_RECIPE);
   console.log(`release written: ${dir}`);
-  console.log(summaryLine(manifest, evaluation, { seconds: { ...seconds, total: Number(((performance.now() - started) / 1000).toFixed(1)) } }));
+  console.log(
+    summaryLine(manifest, evaluation, {
+      seconds: { ...seconds, total: Number(((performance.now() - started) / 1000).toFixed(1)) },
+    }),
+  );
 } catch (err) {
   console.error(err instanceof Error ? (err.stack ?? err.message) : err);
   process.exitCode = 1;

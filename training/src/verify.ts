@@ -70,12 +70,18 @@ export async function verifyExports(input: VerifyInput): Promise<VerifyReport> {
   let agree = 0;
   let sum = 0;
   for (let i = 0; i < n; i++) {
-    if (((fp32[2 * i + 1] as number) >= 0.5) === ((q[2 * i + 1] as number) >= 0.5)) agree++;
+    if ((fp32[2 * i + 1] as number) >= 0.5 === (q[2 * i + 1] as number) >= 0.5) agree++;
     sum += Math.abs((fp32[2 * i + 1] as number) - (q[2 * i + 1] as number));
   }
-  const quantization = { label_agreement: agree / n, max_prob_diff: maxDiff(fp32, q), mean_prob_diff: sum / n };
+  const quantization = {
+    label_agreement: agree / n,
+    max_prob_diff: maxDiff(fp32, q),
+    mean_prob_diff: sum / n,
+  };
   if (quantization.label_agreement < minAgreement) {
-    throw new Error(`verify: int8 and FP32 students agree on ${quantization.label_agreement} of labels (< ${minAgreement})`);
+    throw new Error(
+      `verify: int8 and FP32 students agree on ${quantization.label_agreement} of labels (< ${minAgreement})`,
+    );
   }
   return { tolerance, n, parity, quantization };
 }

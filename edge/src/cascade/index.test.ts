@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decide, parseEscalateHeader, route, type RouteInput } from './index.ts';
+import { decide, parseEscalateHeader, type RouteInput, route } from './index.ts';
 
 const base: RouteInput = {
   mode: 'auto',
@@ -34,7 +34,9 @@ describe('cascade route (before the edge model)', () => {
   });
 
   it('x-escalate: never cannot be honoured without the model: 503 unavailable naming why', () => {
-    expect(() => route({ ...base, mode: 'never', modelAtEdge: false })).toThrow(/x-escalate: never.*model not at edge/);
+    expect(() => route({ ...base, mode: 'never', modelAtEdge: false })).toThrow(
+      /x-escalate: never.*model not at edge/,
+    );
     try {
       route({ ...base, mode: 'never', edgeModelReady: false });
     } catch (e) {

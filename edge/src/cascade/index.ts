@@ -44,7 +44,10 @@ export function parseEscalateHeader(value: string | undefined): EscalateMode {
   if (value === undefined || value === '') return 'auto';
   const v = value.trim().toLowerCase();
   if (v === 'auto' || v === 'always' || v === 'never') return v;
-  throw new InferenceError('invalid_header', `x-escalate must be auto, always or never, got ${JSON.stringify(value.slice(0, 40))}`);
+  throw new InferenceError(
+    'invalid_header',
+    `x-escalate must be auto, always or never, got ${JSON.stringify(value.slice(0, 40))}`,
+  );
 }
 
 /** Escalation decided before running the edge model. */

@@ -16,21 +16,27 @@ describe('EdgeModel (real onnxruntime-web in workerd, tiny student)', () => {
     expect(ham?.label).toBe('ham');
     expect(ham?.score).toBeGreaterThan(0.99);
     expect(neutral?.score).toBeCloseTo(0.5, 5);
-    for (const p of [spam, ham, neutral]) expect((p?.scores.ham ?? 0) + (p?.scores.spam ?? 0)).toBeCloseTo(1, 5);
+    for (const p of [spam, ham, neutral])
+      expect((p?.scores.ham ?? 0) + (p?.scores.spam ?? 0)).toBeCloseTo(1, 5);
     expect(await model.predict([])).toEqual([]);
   });
 
   it('refuses a student whose sha256 does not match the manifest', async () => {
     const release = await tinyRelease({ wrongHash: true });
     await expect(EdgeModel.load(release)).rejects.toThrow(ArtifactIntegrityError);
-    await expect(EdgeModel.load(release)).rejects.toThrow(/sha256 [0-9a-f]{64} .* does not match the manifest's 0707/);
+    await expect(EdgeModel.load(release)).rejects.toThrow(
+      /sha256 [0-9a-f]{64} .* does not match the manifest's 0707/,
+    );
   });
 
   it('refuses a student whose size does not match the manifest', async () => {
     const release = await tinyRelease();
     const student = release.manifest.artifacts.student;
     if (student === undefined) throw new Error('no student');
-    const manifest = { ...release.manifest, artifacts: { student: { ...student, bytes: student.bytes + 1 } } };
+    const manifest = {
+      ...release.manifest,
+      artifacts: { student: { ...student, bytes: student.bytes + 1 } },
+    };
     await expect(EdgeModel.load({ ...release, manifest })).rejects.toThrow(/does not match the manifest/);
   });
 
@@ -53,7 +59,10 @@ describe('EdgeModel (real onnxruntime-web in workerd, tiny student)', () => {
 
   it('builds the featurizer from the manifest (shared/featurizer in workerd) when none is given', async () => {
     const tiny = await tinyRelease();
-    const manifest = parseManifest({ ...tiny.manifest, featurizer: featurizerRef({ buckets: 8, maxLength: 4 }) });
+    const manifest = parseManifest({
+      ...tiny.manifest,
+      featurizer: featurizerRef({ buckets: 8, maxLength: 4 }),
+    });
     const model = await EdgeModel.load({ manifest, student: tiny.student });
     const [p] = await model.predict(['Subject: hello\n\nwin money now']);
     expect(['ham', 'spam']).toContain(p?.label);

@@ -4,7 +4,7 @@
  * manifest's sha256 first and a mismatch is refused for the isolate's lifetime.
  */
 import { InferenceError } from '../../../shared/errors/index.ts';
-import { featurizerFromManifest, type Featurizer } from '../../../shared/featurizer/index.ts';
+import { type Featurizer, featurizerFromManifest } from '../../../shared/featurizer/index.ts';
 import { sha256Hex } from '../../../shared/hash/index.ts';
 import type { Artifact, Manifest } from '../../../shared/manifest/index.ts';
 import { type Prediction, predictionsFromProbabilities } from '../../../shared/protocol/text.ts';
@@ -43,7 +43,12 @@ export class EdgeModel {
   readonly #input: string;
   readonly #output: string;
 
-  private constructor(release: EdgeRelease, artifact: Artifact, session: InferenceSession, featurizer: EdgeFeaturizer) {
+  private constructor(
+    release: EdgeRelease,
+    artifact: Artifact,
+    session: InferenceSession,
+    featurizer: EdgeFeaturizer,
+  ) {
     const m = release.manifest;
     this.name = m.name;
     this.version = m.version;
@@ -61,7 +66,8 @@ export class EdgeModel {
     const m = release.manifest;
     const role = m.serving.edge;
     const artifact = role === undefined ? undefined : m.artifacts[role];
-    if (artifact === undefined) throw new ArtifactIntegrityError(`release ${m.name}@${m.version} names no edge artifact`);
+    if (artifact === undefined)
+      throw new ArtifactIntegrityError(`release ${m.name}@${m.version} names no edge artifact`);
     const bytes = release.student instanceof Uint8Array ? release.student : new Uint8Array(release.student);
     const actual = await sha256Hex(bytes);
     if (actual !== artifact.sha256 || bytes.byteLength !== artifact.bytes) {
@@ -79,7 +85,9 @@ export class EdgeModel {
     if (texts.length === 0) return [];
     const ids = this.#featurizer.featurizeBatch(texts);
     const length = ids.length / texts.length;
-    const out = await this.#session.run({ [this.#input]: new ort.Tensor('int32', ids, [texts.length, length]) });
+    const out = await this.#session.run({
+      [this.#input]: new ort.Tensor('int32', ids, [texts.length, length]),
+    });
     const probs = out[this.#output];
     if (probs === undefined) throw new Error(`edge model has no output '${this.#output}'`);
     // `score` (the top class's probability) is the item's confidence.

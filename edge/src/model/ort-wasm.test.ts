@@ -1,5 +1,4 @@
-import { inject } from 'vitest';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { createOrtSession, ort } from './ort-wasm.ts';
 
 function fromB64(b64: string): Uint8Array {

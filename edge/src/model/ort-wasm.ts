@@ -9,8 +9,9 @@
  *
  * ORT is pinned exactly (package.json); edge/src/model/ort-wasm.test.ts fails if an upgrade breaks this.
  */
-import * as ort from 'onnxruntime-web/wasm';
+
 import ortWasmModule from 'onnxruntime-web/ort-wasm-simd-threaded.wasm';
+import * as ort from 'onnxruntime-web/wasm';
 
 export type { InferenceSession, Tensor } from 'onnxruntime-web/wasm';
 export { ort };

@@ -65,7 +65,11 @@ describe('CircuitBreaker (injected clock)', () => {
   });
 
   it('validates its options', () => {
-    expect(() => new CircuitBreaker({ failureThreshold: 0 })).toThrow(/failureThreshold must be an integer >= 1, got 0/);
-    expect(() => new CircuitBreaker({ cooldownMs: -5 })).toThrow(/cooldownMs must be a positive number, got -5/);
+    expect(() => new CircuitBreaker({ failureThreshold: 0 })).toThrow(
+      /failureThreshold must be an integer >= 1, got 0/,
+    );
+    expect(() => new CircuitBreaker({ cooldownMs: -5 })).toThrow(
+      /cooldownMs must be a positive number, got -5/,
+    );
   });
 });

@@ -1,4 +1,11 @@
 export { type BreakerOptions, type BreakerState, CircuitBreaker } from './breaker.ts';
 export { type OriginFailureReason, OriginUnavailableError } from './errors.ts';
-export { type OriginPoolOptions, type OriginRequest, type OriginResult, OriginPool, type OriginSnapshot, type SignFn } from './pool.ts';
+export {
+  OriginPool,
+  type OriginPoolOptions,
+  type OriginRequest,
+  type OriginResult,
+  type OriginSnapshot,
+  type SignFn,
+} from './pool.ts';
 export { poolFor } from './registry.ts';

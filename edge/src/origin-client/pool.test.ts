@@ -1,11 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { signRequest } from '../../../shared/signing/index.ts';
-import { behave, newOrigins, originLog } from '../../test/workerd/harness.ts';
 import { TEST_SIGNING_SECRET } from '../../test/node/secrets.ts';
+import { behave, newOrigins, originLog } from '../../test/workerd/harness.ts';
 import { OriginUnavailableError } from './errors.ts';
 import { OriginPool, type OriginPoolOptions } from './pool.ts';
 
-const sign: OriginPoolOptions['sign'] = async (req) => ({ ...(await signRequest({ secret: TEST_SIGNING_SECRET, ...req })) });
+const sign: OriginPoolOptions['sign'] = async (req) => ({
+  ...(await signRequest({ secret: TEST_SIGNING_SECRET, ...req })),
+});
 
 function pool(urls: string[], options: Partial<OriginPoolOptions> = {}) {
   return new OriginPool({ urls, sign, attemptTimeoutMs: 2000, ...options });
@@ -105,7 +107,9 @@ describe('OriginPool against loopback origins (real HTTP)', () => {
 
   it('does not retry a 4xx: the origin answer is returned', async () => {
     const [a, b] = (await newOrigins(2)) as [string, string];
-    await behave(a, { default: { status: 400, body: { error: { code: 'invalid_input', message: 'no', request_id: 'x' } } } });
+    await behave(a, {
+      default: { status: 400, body: { error: { code: 'invalid_input', message: 'no', request_id: 'x' } } },
+    });
     const r = await pool([a, b], { random: () => 0 }).send(classify());
     expect(r.response.status).toBe(400);
     expect(r.attempts).toBe(1);
@@ -196,7 +200,9 @@ describe('OriginPool against loopback origins (real HTTP)', () => {
 
   it('validates its options', () => {
     expect(() => new OriginPool({ urls: ['ftp://x'] })).toThrow(/urls must be an array of http\(s\) URLs/);
-    expect(() => new OriginPool({ urls: [], attemptTimeoutMs: 0 })).toThrow(/attemptTimeoutMs must be a positive number, got 0/);
+    expect(() => new OriginPool({ urls: [], attemptTimeoutMs: 0 })).toThrow(
+      /attemptTimeoutMs must be a positive number, got 0/,
+    );
     expect(() => new OriginPool({ urls: [], failureThreshold: 0 })).toThrow(/failureThreshold/);
   });
 });

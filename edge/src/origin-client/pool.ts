@@ -12,7 +12,7 @@
  * - Circuit breaker per origin (breaker.ts): network errors, attempt timeouts and 500/502/503 count as failures.
  * - Signing: every attempt is signed afresh (new timestamp and nonce) by the `sign` option.
  */
-import { CircuitBreaker, type BreakerState } from './breaker.ts';
+import { type BreakerState, CircuitBreaker } from './breaker.ts';
 import { type OriginFailureReason, OriginUnavailableError } from './errors.ts';
 
 export interface OriginRequest {
@@ -33,7 +33,11 @@ export interface OriginResult {
   attempts: number;
 }
 
-export type SignFn = (req: { method: string; path: string; body: string | Uint8Array | undefined }) => Promise<Record<string, string>>;
+export type SignFn = (req: {
+  method: string;
+  path: string;
+  body: string | Uint8Array | undefined;
+}) => Promise<Record<string, string>>;
 
 export interface OriginPoolOptions {
   /** Origin base URLs (no trailing slash). */
@@ -97,8 +101,13 @@ export class OriginPool {
   readonly #random: () => number;
 
   constructor(options: OriginPoolOptions) {
-    if (!Array.isArray(options?.urls) || options.urls.some((u) => typeof u !== 'string' || !/^https?:\/\//.test(u))) {
-      throw new TypeError(`OriginPool: urls must be an array of http(s) URLs, got ${JSON.stringify(options?.urls)}`);
+    if (
+      !Array.isArray(options?.urls) ||
+      options.urls.some((u) => typeof u !== 'string' || !/^https?:\/\//.test(u))
+    ) {
+      throw new TypeError(
+        `OriginPool: urls must be an array of http(s) URLs, got ${JSON.stringify(options?.urls)}`,
+      );
     }
     const attemptTimeoutMs = options.attemptTimeoutMs ?? 2000;
     if (!Number.isFinite(attemptTimeoutMs) || attemptTimeoutMs <= 0) {
@@ -116,7 +125,11 @@ export class OriginPool {
       (url) =>
         new Origin(
           url,
-          new CircuitBreaker({ failureThreshold: options.failureThreshold, cooldownMs: options.cooldownMs, now: this.#now }),
+          new CircuitBreaker({
+            failureThreshold: options.failureThreshold,
+            cooldownMs: options.cooldownMs,
+            now: this.#now,
+          }),
         ),
     );
     this.#attemptTimeoutMs = attemptTimeoutMs;
@@ -164,13 +177,18 @@ export class OriginPool {
 
   /** Sends the request to one origin, retrying once on another for safe-to-retry failures. */
   async send(req: OriginRequest): Promise<OriginResult> {
-    if (this.#origins.length === 0) throw new OriginUnavailableError('no_origins', 'no origin is configured', 0);
+    if (this.#origins.length === 0)
+      throw new OriginUnavailableError('no_origins', 'no origin is configured', 0);
     const tried = new Set<Origin>();
     let last: AttemptOutcome | undefined;
     for (let attempt = 1; attempt <= 2; attempt++) {
       const remaining = req.deadline - this.#now();
       if (remaining <= 0) {
-        throw new OriginUnavailableError('deadline_exceeded', 'the request deadline passed before the origin answered', tried.size);
+        throw new OriginUnavailableError(
+          'deadline_exceeded',
+          'the request deadline passed before the origin answered',
+          tried.size,
+        );
       }
       const origin = this.#choose(tried);
       if (origin === undefined) {
@@ -182,13 +200,15 @@ export class OriginPool {
       tried.add(origin);
       last = await this.#attempt(origin, req, remaining);
       if (last.kind === 'response') {
-        if (last.reason === undefined) return { response: last.response, origin: origin.url, attempts: attempt };
+        if (last.reason === undefined)
+          return { response: last.response, origin: origin.url, attempts: attempt };
         await last.response.body?.cancel();
       }
       if (!last.retryable) break;
     }
     const attempts = tried.size;
-    if (last === undefined) throw new OriginUnavailableError('breaker_open', 'every origin circuit is open', attempts);
+    if (last === undefined)
+      throw new OriginUnavailableError('breaker_open', 'every origin circuit is open', attempts);
     if (last.kind === 'error') throw new OriginUnavailableError(last.reason, last.message, attempts);
     throw new OriginUnavailableError(
       last.reason ?? 'origin_error',
@@ -208,7 +228,9 @@ export class OriginPool {
       const headers = new Headers(req.headers);
       headers.set('x-deadline-ms', String(budget));
       if (this.#sign !== undefined) {
-        for (const [k, v] of Object.entries(await this.#sign({ method: req.method, path: req.path, body: req.body }))) {
+        for (const [k, v] of Object.entries(
+          await this.#sign({ method: req.method, path: req.path, body: req.body }),
+        )) {
           headers.set(k, v);
         }
       }
@@ -233,20 +255,40 @@ export class OriginPool {
         };
       }
       if (response.status >= 500) {
-        return { kind: 'response', response, retryable: false, reason: response.status === 504 ? 'deadline_exceeded' : 'origin_error' };
+        return {
+          kind: 'response',
+          response,
+          retryable: false,
+          reason: response.status === 504 ? 'deadline_exceeded' : 'origin_error',
+        };
       }
       return { kind: 'response', response, retryable: false };
     } catch (err) {
       if (controller.signal.aborted && deadlineBound) {
         // The caller's budget ran out, not necessarily the origin's fault: no breaker verdict.
         origin.breaker.onNeutral();
-        return { kind: 'error', reason: 'deadline_exceeded', retryable: false, message: `no answer within the ${budget} ms deadline` };
+        return {
+          kind: 'error',
+          reason: 'deadline_exceeded',
+          retryable: false,
+          message: `no answer within the ${budget} ms deadline`,
+        };
       }
       origin.breaker.onFailure();
       if (controller.signal.aborted) {
-        return { kind: 'error', reason: 'origin_timeout', retryable: true, message: `origin timed out after ${timeoutMs} ms` };
+        return {
+          kind: 'error',
+          reason: 'origin_timeout',
+          retryable: true,
+          message: `origin timed out after ${timeoutMs} ms`,
+        };
       }
-      return { kind: 'error', reason: 'network_error', retryable: true, message: `origin unreachable: ${err instanceof Error ? err.message : String(err)}` };
+      return {
+        kind: 'error',
+        reason: 'network_error',
+        retryable: true,
+        message: `origin unreachable: ${err instanceof Error ? err.message : String(err)}`,
+      };
     } finally {
       clearTimeout(timer);
       origin.inFlight--;

@@ -7,9 +7,9 @@ import { cacheKey } from '../../../shared/hash/index.ts';
 import { ClassifyResponse, type Prediction, type ServedBy } from '../../../shared/protocol/text.ts';
 import { decide, type EscalateMode, route } from '../cascade/index.ts';
 import type { CacheTier, ResultCache } from '../middleware/cache/index.ts';
-import { type EdgeModel, type EdgeRelease, loadEdgeModel } from '../model/edge-model.ts';
-import { OriginUnavailableError, type OriginPool } from '../origin-client/index.ts';
 import { formatTraceparent } from '../middleware/request-id/trace.ts';
+import { type EdgeModel, type EdgeRelease, loadEdgeModel } from '../model/edge-model.ts';
+import { type OriginPool, OriginUnavailableError } from '../origin-client/index.ts';
 import type { AppEnv } from '../types.ts';
 import { utf8Length } from './request.ts';
 
@@ -55,7 +55,10 @@ function minScore(predictions: readonly Prediction[]): number {
   return m;
 }
 
-async function edgeModelFor(release: EdgeRelease | undefined, version: string | undefined): Promise<EdgeModel | undefined> {
+async function edgeModelFor(
+  release: EdgeRelease | undefined,
+  version: string | undefined,
+): Promise<EdgeModel | undefined> {
   if (release === undefined) return undefined;
   if (version !== undefined && version !== release.manifest.version) return undefined;
   try {
@@ -65,7 +68,11 @@ async function edgeModelFor(release: EdgeRelease | undefined, version: string | 
   }
 }
 
-export async function answerTexts(c: Context<AppEnv>, deps: AnswerDeps, input: AnswerInput): Promise<Answer | PassThrough> {
+export async function answerTexts(
+  c: Context<AppEnv>,
+  deps: AnswerDeps,
+  input: AnswerInput,
+): Promise<Answer | PassThrough> {
   const { model, version, texts, mode } = input;
   const config = c.get('config');
   const log = c.get('log');
@@ -77,16 +84,17 @@ export async function answerTexts(c: Context<AppEnv>, deps: AnswerDeps, input: A
 
   // The version asked for, else the edge's release; '*' (whatever the origin serves) for models not at the edge.
   const keyVersion = version ?? release?.manifest.version ?? '*';
-  const key = cache.enabled ? await cacheKey(model, keyVersion, { texts }) : '';
+  const useCache = cache.enabled && !(control.noCache && control.noStore);
+  const key = useCache ? await cacheKey(model, keyVersion, { texts }) : '';
   let xCache: 'MISS' | 'BYPASS' = 'BYPASS';
-  if (cache.enabled && !control.noCache) {
+  if (useCache && !control.noCache) {
     const hit = await cache.get(key);
     if (hit !== undefined) return cached(c, hit.value, hit.tier);
     xCache = 'MISS';
   }
   log.cache = xCache;
   const store = (value: CachedAnswer) => {
-    if (cache.enabled && !control.noStore) cache.put(key, value);
+    if (useCache && !control.noStore) cache.put(key, value);
   };
 
   const edgeModel = await edgeModelFor(release, version);
@@ -104,7 +112,11 @@ export async function answerTexts(c: Context<AppEnv>, deps: AnswerDeps, input: A
   if (!decision.escalate && edgeModel !== undefined) {
     edgePredictions = await edgeModel.predict(texts);
     log.confidence = minScore(edgePredictions);
-    decision = decide(mode, edgePredictions.map((p) => p.score), edgeModel.threshold);
+    decision = decide(
+      mode,
+      edgePredictions.map((p) => p.score),
+      edgeModel.threshold,
+    );
     if (!decision.escalate) {
       const value = { model, version: edgeModel.version, predictions: edgePredictions };
       // Only confident edge answers are cached (x-escalate: never can return unconfident ones).
@@ -130,7 +142,11 @@ export async function answerTexts(c: Context<AppEnv>, deps: AnswerDeps, input: A
     }
     const parsed = ClassifyResponse.safeParse(await result.response.json().catch(() => undefined));
     if (!parsed.success || parsed.data.predictions.length !== texts.length) {
-      throw new OriginUnavailableError('origin_error', 'origin answered with a body that is not a classify response', result.attempts);
+      throw new OriginUnavailableError(
+        'origin_error',
+        'origin answered with a body that is not a classify response',
+        result.attempts,
+      );
     }
     const value = { model, version: parsed.data.version, predictions: parsed.data.predictions };
     store(value);

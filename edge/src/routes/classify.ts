@@ -21,7 +21,10 @@ export function classifyHandler(deps: AnswerDeps) {
     if ('passthrough' in answer) {
       return new Response(answer.passthrough.body, {
         status: answer.passthrough.status,
-        headers: { 'content-type': answer.passthrough.headers.get('content-type') ?? 'application/json', ...answer.headers },
+        headers: {
+          'content-type': answer.passthrough.headers.get('content-type') ?? 'application/json',
+          ...answer.headers,
+        },
       });
     }
     return c.json(

@@ -55,7 +55,9 @@ async function proxy(c: Context<AppEnv>, deps: AnswerDeps, body: Uint8Array | un
     const v = c.req.header(name);
     if (v !== undefined) headers[name] = v;
   }
-  const result = await deps.pool(c).send({ method: c.req.method, path: url.pathname + url.search, body, headers, deadline });
+  const result = await deps
+    .pool(c)
+    .send({ method: c.req.method, path: url.pathname + url.search, body, headers, deadline });
   const log = c.get('log');
   log.served_by = 'proxy';
   log.origin = result.origin;
@@ -107,14 +109,20 @@ export function modelReadyHandler(deps: AnswerDeps) {
       () => false,
     );
     if (!ok) return proxy(c, deps, undefined);
-    return c.json({ name: model, ready: true }, 200, { 'x-served-by': 'edge', 'x-model-version': release.manifest.version });
+    return c.json({ name: model, ready: true }, 200, {
+      'x-served-by': 'edge',
+      'x-model-version': release.manifest.version,
+    });
   };
 }
 
 /** The strings of a JSON OIP request whose only input is BYTES text; undefined for anything else. */
 function textInput(json: unknown): { id: string | undefined; texts: string[] } | undefined {
   const parsed = InferRequestHeader.safeParse(json);
-  if (!parsed.success) throw new InvalidInputError(`invalid inference request: ${parsed.error.issues[0]?.message ?? 'bad shape'}`);
+  if (!parsed.success)
+    throw new InvalidInputError(
+      `invalid inference request: ${parsed.error.issues[0]?.message ?? 'bad shape'}`,
+    );
   const inputs = parsed.data.inputs;
   if (inputs.length !== 1 || inputs[0]?.datatype !== 'BYTES') return undefined;
   const input = inputs[0];
@@ -124,7 +132,9 @@ function textInput(json: unknown): { id: string | undefined; texts: string[] } |
   }
   const count = input.shape.reduce((a, b) => a * b, 1);
   if (count !== data.length) {
-    throw new InvalidInputError(`input '${input.name}': shape [${input.shape.join(',')}] does not match ${data.length} strings`);
+    throw new InvalidInputError(
+      `input '${input.name}': shape [${input.shape.join(',')}] does not match ${data.length} strings`,
+    );
   }
   return { id: parsed.data.id, texts: data as string[] };
 }
@@ -146,7 +156,10 @@ export function inferHandler(deps: AnswerDeps) {
     const deadline = requestDeadline(c, config.requestDeadlineMs, deps.now());
     const answer = await answerTexts(c, deps, { model, version, texts: text.texts, mode, deadline });
     if ('passthrough' in answer) {
-      return new Response(answer.passthrough.body, { status: answer.passthrough.status, headers: answer.headers });
+      return new Response(answer.passthrough.body, {
+        status: answer.passthrough.status,
+        headers: answer.headers,
+      });
     }
     const labels = release.manifest.labels;
     const probabilities: number[] = [];
@@ -158,8 +171,18 @@ export function inferHandler(deps: AnswerDeps) {
         ...(text.id === undefined ? {} : { id: text.id }),
         parameters: { served_by: answer.served_by, request_id: c.get('requestId') },
         outputs: [
-          { name: 'probabilities', datatype: 'FP32', shape: [answer.predictions.length, labels.length], data: probabilities },
-          { name: 'label', datatype: 'BYTES', shape: [answer.predictions.length], data: answer.predictions.map((p) => p.label) },
+          {
+            name: 'probabilities',
+            datatype: 'FP32',
+            shape: [answer.predictions.length, labels.length],
+            data: probabilities,
+          },
+          {
+            name: 'label',
+            datatype: 'BYTES',
+            shape: [answer.predictions.length],
+            data: answer.predictions.map((p) => p.label),
+          },
         ],
       },
       200,

@@ -7,7 +7,10 @@ import type { AppEnv } from '../types.ts';
 export async function readBody(c: Context<AppEnv>, maxBytes: number): Promise<Uint8Array> {
   const declared = c.req.header('content-length');
   if (declared !== undefined && /^\d+$/.test(declared) && Number(declared) > maxBytes) {
-    throw new InferenceError('payload_too_large', `request body of ${declared} bytes exceeds the ${maxBytes} byte limit`);
+    throw new InferenceError(
+      'payload_too_large',
+      `request body of ${declared} bytes exceeds the ${maxBytes} byte limit`,
+    );
   }
   const body = c.req.raw.body;
   if (body === null) return new Uint8Array(0);
@@ -65,7 +68,10 @@ export function requestDeadline(c: Context<AppEnv>, maxMs: number, now: number):
   const raw = c.req.header('x-deadline-ms');
   if (raw === undefined) return now + maxMs;
   if (!/^\d{1,9}$/.test(raw.trim()) || Number(raw) < 1) {
-    throw new InferenceError('invalid_header', `x-deadline-ms must be a positive integer of milliseconds, got ${JSON.stringify(raw.slice(0, 40))}`);
+    throw new InferenceError(
+      'invalid_header',
+      `x-deadline-ms must be a positive integer of milliseconds, got ${JSON.stringify(raw.slice(0, 40))}`,
+    );
   }
   return now + Math.min(Number(raw), maxMs);
 }

@@ -51,14 +51,21 @@ function readAll(req: IncomingMessage): Promise<Buffer> {
   });
 }
 
-function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+function json(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   res.writeHead(status, { 'content-type': 'application/json', ...headers });
   res.end(JSON.stringify(body));
 }
 
 function listen(server: Server): Promise<string> {
   return new Promise((resolve) => {
-    server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`));
+    server.listen(0, '127.0.0.1', () =>
+      resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`),
+    );
   });
 }
 
@@ -75,14 +82,23 @@ function classifyAnswer(body: string, model: string, requestId: string): unknown
     version: 'origin-v1',
     predictions: texts.map((t) => {
       const spam = /spam/i.test(t);
-      return { label: spam ? 'spam' : 'ham', score: 0.97, scores: { ham: spam ? 0.03 : 0.97, spam: spam ? 0.97 : 0.03 } };
+      return {
+        label: spam ? 'spam' : 'ham',
+        score: 0.97,
+        scores: { ham: spam ? 0.03 : 0.97, spam: spam ? 0.97 : 0.03 },
+      };
     }),
     served_by: 'origin',
     request_id: requestId,
   };
 }
 
-async function handleOrigin(origin: Origin, secret: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handleOrigin(
+  origin: Origin,
+  secret: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://x');
   const body = (await readAll(req)).toString('utf8');
   if (url.pathname === '/__behave') {
@@ -94,7 +110,13 @@ async function handleOrigin(origin: Origin, secret: string, req: IncomingMessage
   if (url.pathname === '/__log') return json(res, 200, origin.log);
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers[k] = v;
-  const verdict = await verifyRequest({ secret, method: req.method ?? 'GET', path: req.url ?? '/', body, headers });
+  const verdict = await verifyRequest({
+    secret,
+    method: req.method ?? 'GET',
+    path: req.url ?? '/',
+    body,
+    headers,
+  });
   origin.log.push({
     method: req.method ?? '',
     path: req.url ?? '',
@@ -118,16 +140,29 @@ async function handleOrigin(origin: Origin, secret: string, req: IncomingMessage
     });
     if (res.destroyed || res.writableEnded) return;
   }
-  const extra: Record<string, string> = b.queueDepth === undefined ? {} : { 'x-queue-depth': String(b.queueDepth) };
+  const extra: Record<string, string> =
+    b.queueDepth === undefined ? {} : { 'x-queue-depth': String(b.queueDepth) };
   const requestId = headers['x-request-id'] ?? 'none';
   if (!verdict.ok && b.body === undefined) {
-    return json(res, 401, { error: { code: 'unauthorized', message: verdict.message, request_id: requestId } }, extra);
+    return json(
+      res,
+      401,
+      { error: { code: 'unauthorized', message: verdict.message, request_id: requestId } },
+      extra,
+    );
   }
   const status = b.status ?? 200;
   const m = /^\/v1\/models\/([^/]+)(?:\/versions\/[^/]+)?\/classify$/.exec(url.pathname);
   let out: unknown = b.body;
   if (out === undefined) {
-    if (status >= 400) out = { error: { code: status === 429 ? 'queue_full' : 'unavailable', message: `scripted ${status}`, request_id: requestId } };
+    if (status >= 400)
+      out = {
+        error: {
+          code: status === 429 ? 'queue_full' : 'unavailable',
+          message: `scripted ${status}`,
+          request_id: requestId,
+        },
+      };
     else if (m !== null) out = classifyAnswer(body, decodeURIComponent(m[1] as string), requestId);
     else out = { origin: true, path: url.pathname };
   }

@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { apiKey, classifyRequest, keysJson, newOrigins, testApp, testEnv, tinyRelease, unique } from './harness.ts';
+import {
+  apiKey,
+  classifyRequest,
+  keysJson,
+  newOrigins,
+  testApp,
+  testEnv,
+  tinyRelease,
+  unique,
+} from './harness.ts';
 
 type ErrorJson = { error: { code: string; message: string; request_id: string } };
 
@@ -50,7 +59,8 @@ describe('edge rate limit (whole app, real Upstash bridge over Redis)', () => {
   it('exhausts the tier limit: RateLimit-* headers, then 429 + Retry-After', async () => {
     const { k, env, t } = await setup({ RATE_LIMIT_TIERS: '{"pro":{"limit":2,"window":"60 s"}}' });
     const results: Response[] = [];
-    for (let i = 0; i < 3; i++) results.push(await t.call(classifyRequest(k.key, { text: `spam ${unique()}` }), env));
+    for (let i = 0; i < 3; i++)
+      results.push(await t.call(classifyRequest(k.key, { text: `spam ${unique()}` }), env));
     expect(results.map((r) => r.status)).toEqual([200, 200, 429]);
     expect(results[0]?.headers.get('ratelimit-limit')).toBe('2');
     expect(results[0]?.headers.get('ratelimit-remaining')).toBe('1');
@@ -70,7 +80,10 @@ describe('edge rate limit (whole app, real Upstash bridge over Redis)', () => {
   });
 
   it('fails open when Upstash is unreachable, logging the reason', async () => {
-    const { k, env, t } = await setup({ UPSTASH_REDIS_REST_URL: 'http://127.0.0.1:9', UPSTASH_REDIS_REST_TOKEN: 'x' });
+    const { k, env, t } = await setup({
+      UPSTASH_REDIS_REST_URL: 'http://127.0.0.1:9',
+      UPSTASH_REDIS_REST_TOKEN: 'x',
+    });
     const res = await t.call(classifyRequest(k.key, { text: 'spam' }), env);
     expect(res.status).toBe(200);
     expect(res.headers.get('ratelimit-limit')).toBeNull();

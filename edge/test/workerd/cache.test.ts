@@ -1,7 +1,24 @@
 import { describe, expect, it } from 'vitest';
-import { apiKey, behave, classifyRequest, keysJson, newOrigins, originLog, testApp, testEnv, tinyRelease, unique } from './harness.ts';
+import {
+  apiKey,
+  behave,
+  classifyRequest,
+  keysJson,
+  newOrigins,
+  originLog,
+  testApp,
+  testEnv,
+  tinyRelease,
+  unique,
+} from './harness.ts';
 
-type Classify = { model: string; version: string; served_by: string; request_id: string; predictions: Array<{ label: string; score: number }> };
+type Classify = {
+  model: string;
+  version: string;
+  served_by: string;
+  request_id: string;
+  predictions: Array<{ label: string; score: number }>;
+};
 
 async function setup(overrides: Partial<Record<keyof Env, string>> = {}, appOptions = {}) {
   const k = await apiKey();

@@ -1,9 +1,28 @@
 import { describe, expect, it } from 'vitest';
-import { apiKey, classifyRequest, keysJson, newOrigins, originLog, testApp, testEnv, tinyRelease, unique } from './harness.ts';
+import {
+  apiKey,
+  classifyRequest,
+  keysJson,
+  newOrigins,
+  originLog,
+  testApp,
+  testEnv,
+  tinyRelease,
+  unique,
+} from './harness.ts';
 
-type Classify = { model: string; version: string; served_by: string; predictions: Array<{ label: string; score: number; scores: Record<string, number> }> };
+type Classify = {
+  model: string;
+  version: string;
+  served_by: string;
+  predictions: Array<{ label: string; score: number; scores: Record<string, number> }>;
+};
 
-async function setup(overrides: Partial<Record<keyof Env, string>> = {}, releaseOptions = {}, keyRecord = {}) {
+async function setup(
+  overrides: Partial<Record<keyof Env, string>> = {},
+  releaseOptions = {},
+  keyRecord = {},
+) {
   const k = await apiKey(keyRecord);
   const release = await tinyRelease(releaseOptions);
   const origins = (await newOrigins(1)) as [string];
@@ -29,7 +48,10 @@ describe('edge cascade (whole app, real ORT-web student, loopback origin)', () =
 
   it('escalates low confidence (below the release threshold) to the origin', async () => {
     const { k, env, t, origin } = await setup();
-    const res = await t.call(classifyRequest(k.key, { texts: [`spam ${unique()}`, `hello ${unique()}`] }), env);
+    const res = await t.call(
+      classifyRequest(k.key, { texts: [`spam ${unique()}`, `hello ${unique()}`] }),
+      env,
+    );
     expect(res.headers.get('x-served-by')).toBe('origin');
     expect(res.headers.get('x-escalation-reason')).toBe('low_confidence');
     expect(((await res.json()) as Classify).served_by).toBe('origin');
@@ -48,7 +70,10 @@ describe('edge cascade (whole app, real ORT-web student, loopback origin)', () =
 
   it('escalates heavy requests: more items than EDGE_MAX_ITEMS', async () => {
     const { k, env, t } = await setup({ EDGE_MAX_ITEMS: '2' });
-    const res = await t.call(classifyRequest(k.key, { texts: ['spam a', 'spam b', `spam ${unique()}`] }), env);
+    const res = await t.call(
+      classifyRequest(k.key, { texts: ['spam a', 'spam b', `spam ${unique()}`] }),
+      env,
+    );
     expect(res.headers.get('x-escalation-reason')).toBe('too_many_items');
     expect(res.headers.get('x-served-by')).toBe('origin');
   });
@@ -61,7 +86,10 @@ describe('edge cascade (whole app, real ORT-web student, loopback origin)', () =
 
   it('escalates a model the edge does not hold', async () => {
     const { k, env, t, origin } = await setup({}, {}, { models: ['*'] });
-    const res = await t.call(classifyRequest(k.key, { text: 'spam' }, {}, '/v1/models/phishing/classify'), env);
+    const res = await t.call(
+      classifyRequest(k.key, { text: 'spam' }, {}, '/v1/models/phishing/classify'),
+      env,
+    );
     expect(res.headers.get('x-escalation-reason')).toBe('model_not_at_edge');
     expect(((await res.json()) as Classify).model).toBe('phishing');
     expect((await originLog(origin))[0]?.path).toBe('/v1/models/phishing/classify');
@@ -69,14 +97,20 @@ describe('edge cascade (whole app, real ORT-web student, loopback origin)', () =
 
   it('escalates a version the edge does not hold, keeping the version in the origin path', async () => {
     const { k, env, t, origin } = await setup();
-    const res = await t.call(classifyRequest(k.key, { text: 'spam' }, {}, '/v1/models/spam/versions/v9/classify'), env);
+    const res = await t.call(
+      classifyRequest(k.key, { text: 'spam' }, {}, '/v1/models/spam/versions/v9/classify'),
+      env,
+    );
     expect(res.headers.get('x-escalation-reason')).toBe('version_not_at_edge');
     expect((await originLog(origin))[0]?.path).toBe('/v1/models/spam/versions/v9/classify');
   });
 
   it('the edge release version itself is answered at the edge', async () => {
     const { k, env, t } = await setup();
-    const res = await t.call(classifyRequest(k.key, { text: `spam ${unique()}` }, {}, '/v1/models/spam/versions/tiny-1/classify'), env);
+    const res = await t.call(
+      classifyRequest(k.key, { text: `spam ${unique()}` }, {}, '/v1/models/spam/versions/tiny-1/classify'),
+      env,
+    );
     expect(res.headers.get('x-served-by')).toBe('edge');
   });
 
@@ -89,21 +123,30 @@ describe('edge cascade (whole app, real ORT-web student, loopback origin)', () =
 
   it('x-escalate: always sends even a confident text to the origin', async () => {
     const { k, env, t } = await setup();
-    const res = await t.call(classifyRequest(k.key, { text: `spam ${unique()}` }, { 'x-escalate': 'always' }), env);
+    const res = await t.call(
+      classifyRequest(k.key, { text: `spam ${unique()}` }, { 'x-escalate': 'always' }),
+      env,
+    );
     expect(res.headers.get('x-escalation-reason')).toBe('client_requested');
     expect(res.headers.get('x-served-by')).toBe('origin');
   });
 
   it('x-escalate: never answers unconfident and heavy requests at the edge', async () => {
     const { k, env, t, origin } = await setup({ EDGE_MAX_ITEMS: '1' });
-    const res = await t.call(classifyRequest(k.key, { texts: [`hello ${unique()}`, 'x'] }, { 'x-escalate': 'never' }), env);
+    const res = await t.call(
+      classifyRequest(k.key, { texts: [`hello ${unique()}`, 'x'] }, { 'x-escalate': 'never' }),
+      env,
+    );
     expect(res.headers.get('x-served-by')).toBe('edge');
     expect((await originLog(origin)).length).toBe(0);
   });
 
   it('x-escalate: never for a model the edge lacks is 503 unavailable, never a 500', async () => {
     const { k, env, t } = await setup({}, {}, { models: ['*'] });
-    const res = await t.call(classifyRequest(k.key, { text: 'x' }, { 'x-escalate': 'never' }, '/v1/models/other/classify'), env);
+    const res = await t.call(
+      classifyRequest(k.key, { text: 'x' }, { 'x-escalate': 'never' }, '/v1/models/other/classify'),
+      env,
+    );
     expect(res.status).toBe(503);
     expect(res.headers.get('x-escalation-reason')).toBe('model_not_at_edge');
   });
@@ -112,7 +155,11 @@ describe('edge cascade (whole app, real ORT-web student, loopback origin)', () =
     const { k, env, t, origin } = await setup();
     const incoming = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
     const res = await t.call(
-      classifyRequest(k.key, { text: `hello ${unique()}` }, { traceparent: incoming, tracestate: 'v=1', 'x-request-id': 'client-req-1' }),
+      classifyRequest(
+        k.key,
+        { text: `hello ${unique()}` },
+        { traceparent: incoming, tracestate: 'v=1', 'x-request-id': 'client-req-1' },
+      ),
       env,
     );
     const [req] = await originLog(origin);

@@ -67,9 +67,15 @@ export async function tinyRelease(options: TinyReleaseOptions = {}): Promise<Edg
 }
 
 /** A fresh random API key and its record, plus the API_KEYS entry (sha256 hex -> record). */
-export async function apiKey(record: Partial<KeyRecord> = {}): Promise<{ key: string; hash: string; record: KeyRecord }> {
+export async function apiKey(
+  record: Partial<KeyRecord> = {},
+): Promise<{ key: string; hash: string; record: KeyRecord }> {
   const key = `sk_test_${crypto.randomUUID().replaceAll('-', '')}`;
-  const full: KeyRecord = { name: record.name ?? `tenant-${crypto.randomUUID().slice(0, 8)}`, models: record.models ?? ['spam'], tier: record.tier ?? 'pro' };
+  const full: KeyRecord = {
+    name: record.name ?? `tenant-${crypto.randomUUID().slice(0, 8)}`,
+    models: record.models ?? ['spam'],
+    tier: record.tier ?? 'pro',
+  };
   return { key, hash: await sha256Hex(key), record: full };
 }
 
@@ -84,7 +90,10 @@ export function keysJson(...keys: Array<{ hash: string; record: KeyRecord }>): s
 
 /** Creates `count` loopback origins (real HTTP servers in Node) owned by the calling test. */
 export async function newOrigins(count: number): Promise<string[]> {
-  const r = await fetch(`${inject('fakeOriginControl')}/origins`, { method: 'POST', body: JSON.stringify({ count }) });
+  const r = await fetch(`${inject('fakeOriginControl')}/origins`, {
+    method: 'POST',
+    body: JSON.stringify({ count }),
+  });
   return ((await r.json()) as { urls: string[] }).urls;
 }
 
@@ -96,7 +105,10 @@ export interface Behaviour {
   body?: unknown;
 }
 
-export async function behave(origin: string, script: { queue?: Behaviour[]; default?: Behaviour }): Promise<void> {
+export async function behave(
+  origin: string,
+  script: { queue?: Behaviour[]; default?: Behaviour },
+): Promise<void> {
   await fetch(`${origin}/__behave`, { method: 'POST', body: JSON.stringify(script) });
 }
 
@@ -115,7 +127,10 @@ export async function originLog(origin: string): Promise<LoggedRequest[]> {
 /** The app under test plus its captured log lines. */
 export function testApp(options: AppOptions = {}) {
   const lines: Array<Record<string, unknown>> = [];
-  const app = createApp({ log: (line) => lines.push(JSON.parse(line) as Record<string, unknown>), ...options });
+  const app = createApp({
+    log: (line) => lines.push(JSON.parse(line) as Record<string, unknown>),
+    ...options,
+  });
   return {
     app,
     lines,
@@ -129,7 +144,12 @@ export function testApp(options: AppOptions = {}) {
   };
 }
 
-export function classifyRequest(key: string | undefined, body: unknown, headers: Record<string, string> = {}, path = '/v1/models/spam/classify'): Request {
+export function classifyRequest(
+  key: string | undefined,
+  body: unknown,
+  headers: Record<string, string> = {},
+  path = '/v1/models/spam/classify',
+): Request {
   return new Request(`https://edge.test${path}`, {
     method: 'POST',
     headers: {

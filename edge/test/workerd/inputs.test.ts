@@ -50,7 +50,11 @@ describe('bad inputs get clear 4xx JSON errors, never a 500 (whole app)', () => 
 
   it('a wrong content type -> 415', async () => {
     const { k, env, t } = await setup();
-    await expectError(await t.call(classifyRequest(k.key, '{"text":"a"}', { 'content-type': 'text/plain' }), env), 415, 'unsupported_media_type');
+    await expectError(
+      await t.call(classifyRequest(k.key, '{"text":"a"}', { 'content-type': 'text/plain' }), env),
+      415,
+      'unsupported_media_type',
+    );
   });
 
   it('a body over MAX_BODY_BYTES -> 413 (declared length and streamed length)', async () => {
@@ -78,13 +82,19 @@ describe('bad inputs get clear 4xx JSON errors, never a 500 (whole app)', () => 
     ['x-deadline-ms', '-5'],
   ])('a bad %s header (%s) -> 400 invalid_header', async (name, value) => {
     const { k, env, t } = await setup();
-    await expectError(await t.call(classifyRequest(k.key, { text: 'spam' }, { [name]: value }), env), 400, 'invalid_header');
+    await expectError(
+      await t.call(classifyRequest(k.key, { text: 'spam' }, { [name]: value }), env),
+      400,
+      'invalid_header',
+    );
   });
 
   it('an unknown route -> 404 not_found; a wrong method -> 405', async () => {
     const { k, env, t } = await setup();
     await expectError(await t.call(new Request('https://edge.test/nope'), env), 404, 'not_found');
-    const get = new Request('https://edge.test/v1/models/spam/classify', { headers: { authorization: `Bearer ${k.key}` } });
+    const get = new Request('https://edge.test/v1/models/spam/classify', {
+      headers: { authorization: `Bearer ${k.key}` },
+    });
     await expectError(await t.call(get, env), 405, 'method_not_allowed');
     expect(t.lines[0]).toMatchObject({ status: 404, error_code: 'not_found' });
   });

@@ -8,9 +8,23 @@ async function setup(releaseOptions = {}) {
   const env = testEnv({ API_KEYS: keysJson(k), ORIGIN_URLS: origins.join(',') });
   const t = testApp({ releases: () => [release] });
   const get = (path: string, auth = true) =>
-    t.call(new Request(`https://edge.test${path}`, { headers: auth ? { authorization: `Bearer ${k.key}` } : {} }), env);
-  const post = (path: string, body: BodyInit, headers: Record<string, string> = { 'content-type': 'application/json' }) =>
-    t.call(new Request(`https://edge.test${path}`, { method: 'POST', headers: { authorization: `Bearer ${k.key}`, ...headers }, body }), env);
+    t.call(
+      new Request(`https://edge.test${path}`, { headers: auth ? { authorization: `Bearer ${k.key}` } : {} }),
+      env,
+    );
+  const post = (
+    path: string,
+    body: BodyInit,
+    headers: Record<string, string> = { 'content-type': 'application/json' },
+  ) =>
+    t.call(
+      new Request(`https://edge.test${path}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${k.key}`, ...headers },
+        body,
+      }),
+      env,
+    );
   return { k, env, t, origin: origins[0], get, post };
 }
 
@@ -27,7 +41,10 @@ describe('OIP v2 at the edge (whole app, loopback origin)', () => {
     const { get } = await setup();
     expect(await (await get('/v2/health/live', false)).json()).toEqual({ live: true });
     expect(await (await get('/v2/health/ready', false)).json()).toEqual({ ready: true });
-    expect(await (await get('/v2', false)).json()).toMatchObject({ name: 'spam-edge', extensions: ['binary_tensor_data'] });
+    expect(await (await get('/v2', false)).json()).toMatchObject({
+      name: 'spam-edge',
+      extensions: ['binary_tensor_data'],
+    });
   });
 
   it('ready is 503 not_ready when an embedded student is refused', async () => {
@@ -68,12 +85,22 @@ describe('OIP v2 at the edge (whole app, loopback origin)', () => {
 
   it('infer with a BYTES text input is answered at the edge as OIP tensors', async () => {
     const { post, origin } = await setup();
-    const body = { id: 'r1', inputs: [{ name: 'text', datatype: 'BYTES', shape: [2], data: [`spam ${unique()}`, `ham ${unique()}`] }] };
+    const body = {
+      id: 'r1',
+      inputs: [
+        { name: 'text', datatype: 'BYTES', shape: [2], data: [`spam ${unique()}`, `ham ${unique()}`] },
+      ],
+    };
     const res = await post('/v2/models/spam/infer', JSON.stringify(body));
     expect(res.status).toBe(200);
     expect(res.headers.get('x-served-by')).toBe('edge');
     const out = (await res.json()) as InferJson;
-    expect(out).toMatchObject({ model_name: 'spam', model_version: 'tiny-1', id: 'r1', parameters: { served_by: 'edge' } });
+    expect(out).toMatchObject({
+      model_name: 'spam',
+      model_version: 'tiny-1',
+      id: 'r1',
+      parameters: { served_by: 'edge' },
+    });
     const [probs, labels] = out.outputs;
     expect(probs).toMatchObject({ name: 'probabilities', datatype: 'FP32', shape: [2, 2] });
     expect(probs?.data[1]).toBeGreaterThan(0.99);
@@ -95,10 +122,16 @@ describe('OIP v2 at the edge (whole app, loopback origin)', () => {
 
   it('infer with tensor inputs is proxied to the origin as is (JSON and binary extension)', async () => {
     const { post, origin } = await setup();
-    const json = JSON.stringify({ inputs: [{ name: 'ids', datatype: 'INT32', shape: [1, 4], data: [1, 2, 3, 0] }] });
+    const json = JSON.stringify({
+      inputs: [{ name: 'ids', datatype: 'INT32', shape: [1, 4], data: [1, 2, 3, 0] }],
+    });
     const res = await post('/v2/models/spam/infer', json);
     expect(res.headers.get('x-served-by')).toBe('origin');
-    const header = new TextEncoder().encode(JSON.stringify({ inputs: [{ name: 'ids', datatype: 'INT32', shape: [1, 1], parameters: { binary_data_size: 4 } }] }));
+    const header = new TextEncoder().encode(
+      JSON.stringify({
+        inputs: [{ name: 'ids', datatype: 'INT32', shape: [1, 1], parameters: { binary_data_size: 4 } }],
+      }),
+    );
     const binary = new Uint8Array(header.length + 4);
     binary.set(header);
     binary.set([1, 0, 0, 0], header.length);

@@ -1,5 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { apiKey, behave, classifyRequest, keysJson, newOrigins, originLog, testApp, testEnv, tinyRelease, unique } from './harness.ts';
+import {
+  apiKey,
+  behave,
+  classifyRequest,
+  keysJson,
+  newOrigins,
+  originLog,
+  testApp,
+  testEnv,
+  tinyRelease,
+  unique,
+} from './harness.ts';
 
 type ErrorJson = { error: { code: string; request_id: string } };
 type Classify = { served_by: string; version: string; predictions: Array<{ label: string }> };
@@ -35,7 +46,11 @@ describe('escalation failures (whole app, loopback origins)', () => {
     const body = (await res.json()) as Classify;
     expect(body.served_by).toBe('edge-degraded');
     expect(body.version).toBe('tiny-1');
-    expect(t.lines[0]).toMatchObject({ served_by: 'edge-degraded', degraded_reason: 'origin_overloaded', origin_attempts: 2 });
+    expect(t.lines[0]).toMatchObject({
+      served_by: 'edge-degraded',
+      degraded_reason: 'origin_overloaded',
+      origin_attempts: 2,
+    });
   });
 
   it('unreachable origins degrade with network_error', async () => {
@@ -47,7 +62,10 @@ describe('escalation failures (whole app, loopback origins)', () => {
 
   it('no origin configured degrades with no_origins', async () => {
     const { k, env, t } = await setup(1, { ORIGIN_URLS: '' });
-    const res = await t.call(classifyRequest(k.key, { text: `hello ${unique()}` }, { 'x-escalate': 'always' }), env);
+    const res = await t.call(
+      classifyRequest(k.key, { text: `hello ${unique()}` }, { 'x-escalate': 'always' }),
+      env,
+    );
     expect(res.headers.get('x-served-by')).toBe('edge-degraded');
     expect(res.headers.get('x-degraded-reason')).toBe('no_origins');
   });
@@ -59,10 +77,13 @@ describe('escalation failures (whole app, loopback origins)', () => {
     expect(res.headers.get('x-degraded-reason')).toBe('origin_error');
   });
 
-  it("an origin 4xx (its verdict on the input) is passed through, not degraded", async () => {
+  it('an origin 4xx (its verdict on the input) is passed through, not degraded', async () => {
     const { k, env, t, origins } = await setup(1);
     await behave(origins[0] as string, {
-      default: { status: 400, body: { error: { code: 'invalid_input', message: 'too long for the teacher', request_id: 'r' } } },
+      default: {
+        status: 400,
+        body: { error: { code: 'invalid_input', message: 'too long for the teacher', request_id: 'r' } },
+      },
     });
     const res = await t.call(classifyRequest(k.key, { text: `hello ${unique()}` }), env);
     expect(res.status).toBe(400);
@@ -84,7 +105,10 @@ describe('escalation failures (whole app, loopback origins)', () => {
     const { k, env, t, origins } = await setup(1);
     await behave(origins[0] as string, { default: { delayMs: 3000 } });
     const started = Date.now();
-    const res = await t.call(classifyRequest(k.key, { text: `hello ${unique()}` }, { 'x-deadline-ms': '200' }), env);
+    const res = await t.call(
+      classifyRequest(k.key, { text: `hello ${unique()}` }, { 'x-deadline-ms': '200' }),
+      env,
+    );
     expect(Date.now() - started).toBeLessThan(1500);
     expect(res.headers.get('x-served-by')).toBe('edge-degraded');
     expect(res.headers.get('x-degraded-reason')).toBe('deadline_exceeded');
@@ -96,7 +120,10 @@ describe('escalation failures (whole app, loopback origins)', () => {
   it('deadline without an edge model: 504 deadline_exceeded', async () => {
     const { k, env, t, origins } = await setup(1);
     await behave(origins[0] as string, { default: { delayMs: 3000 } });
-    const res = await t.call(classifyRequest(k.key, { text: 'x' }, { 'x-deadline-ms': '150' }, '/v1/models/other/classify'), env);
+    const res = await t.call(
+      classifyRequest(k.key, { text: 'x' }, { 'x-deadline-ms': '150' }, '/v1/models/other/classify'),
+      env,
+    );
     expect(res.status).toBe(504);
     expect(((await res.json()) as ErrorJson).error.code).toBe('deadline_exceeded');
   });

@@ -10,7 +10,7 @@ import {
   JSON_CONTENT_TYPE,
   parseClassifyRequest,
 } from '../../../shared/protocol/index.ts';
-import { type AppEnv, deadlineFrom, mediaType, priorityFrom } from '../http.ts';
+import { type AppEnv, baseHeaders, deadlineFrom, mediaType, priorityFrom } from '../http.ts';
 import type { RouteDeps } from './deps.ts';
 import { failureReason } from './infer.ts';
 
@@ -25,7 +25,6 @@ export function classifyRoutes(app: Hono<AppEnv>, deps: RouteDeps): void {
         `model '${model.name}' has no text route (its manifest names no featurizer); use POST /v2/models/${model.name}/infer`,
       );
     }
-    c.header('x-model-version', model.version);
     const started = c.get('started');
     try {
       const type = mediaType(c.req.header('content-type'));
@@ -64,11 +63,14 @@ export function classifyRoutes(app: Hono<AppEnv>, deps: RouteDeps): void {
         request_id: c.get('requestId'),
       };
       model.metrics.success((performance.now() - started) / 1000);
-      c.header('x-queue-depth', String(model.queueDepth));
-      c.header('x-served-by', 'origin');
-      return c.json(body);
+      const headers = baseHeaders(c);
+      headers['content-type'] = 'application/json';
+      headers['x-model-version'] = model.version;
+      headers['x-queue-depth'] = String(model.queueDepth);
+      headers['x-served-by'] = 'origin';
+      return new Response(JSON.stringify(body), { status: 200, headers });
     } catch (err) {
-      c.header('x-queue-depth', String(model.queueDepth));
+      c.set('errorHeaders', { 'x-model-version': model.version, 'x-queue-depth': String(model.queueDepth) });
       model.metrics.failure(failureReason(err), (performance.now() - started) / 1000);
       throw err;
     }

@@ -13,7 +13,7 @@ import {
   HEADER_LENGTH_HEADER,
   JSON_CONTENT_TYPE,
 } from '../../../shared/protocol/index.ts';
-import { type AppEnv, deadlineFrom, mediaType, priorityFrom } from '../http.ts';
+import { type AppEnv, baseHeaders, deadlineFrom, mediaType, priorityFrom } from '../http.ts';
 import type { RouteDeps } from './deps.ts';
 
 /** The stable code of an error, for the failure metric's `reason` label. */
@@ -39,7 +39,6 @@ export function inferRoutes(app: Hono<AppEnv>, deps: RouteDeps): void {
   const handler = (echo: boolean) =>
     async function inferHandler(c: Context<AppEnv>): Promise<Response> {
       const model = deps.registry().get(c.req.param('model') as string, c.req.param('version'));
-      c.header('x-model-version', model.version);
       const started = c.get('started');
       try {
         const headerLength = c.req.header(HEADER_LENGTH_HEADER);
@@ -60,15 +59,18 @@ export function inferRoutes(app: Hono<AppEnv>, deps: RouteDeps): void {
           ...(request.id === undefined ? {} : { id: request.id }),
           outputs: model.select(result, outputs),
         });
-        const headers: Record<string, string> = {
-          'content-type': encoded.contentType,
-          'x-queue-depth': String(model.queueDepth),
-        };
+        const headers = baseHeaders(c);
+        headers['content-type'] = encoded.contentType;
+        headers['x-model-version'] = model.version;
+        headers['x-queue-depth'] = String(model.queueDepth);
         if (encoded.headerLength !== undefined) headers[HEADER_LENGTH_HEADER] = String(encoded.headerLength);
         if (!echo) model.metrics.success((performance.now() - started) / 1000);
-        return c.body(encoded.body as Uint8Array<ArrayBuffer> | string, 200, headers);
+        return new Response(encoded.body as Uint8Array<ArrayBuffer> | string, { status: 200, headers });
       } catch (err) {
-        c.header('x-queue-depth', String(model.queueDepth));
+        c.set('errorHeaders', {
+          'x-model-version': model.version,
+          'x-queue-depth': String(model.queueDepth),
+        });
         if (!echo) model.metrics.failure(failureReason(err), (performance.now() - started) / 1000);
         throw err;
       }

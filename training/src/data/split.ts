@@ -27,7 +27,10 @@ function fraction(field: string, v: number): number {
   return v;
 }
 
-export function splitStratified<T extends { key: string; label: number }>(items: readonly T[], options: SplitOptions = {}): Splits<T> {
+export function splitStratified<T extends { key: string; label: number }>(
+  items: readonly T[],
+  options: SplitOptions = {},
+): Splits<T> {
   const trainShare = fraction('train', options.train ?? 0.7);
   const valShare = fraction('validation', options.validation ?? 0.15);
   if (trainShare + valShare >= 1) {
@@ -51,6 +54,7 @@ export function splitStratified<T extends { key: string; label: number }>(items:
     });
   }
   // A stable order that does not group by class: by key.
-  for (const part of [out.train, out.validation, out.test]) part.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  for (const part of [out.train, out.validation, out.test])
+    part.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   return out;
 }

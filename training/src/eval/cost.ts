@@ -22,7 +22,8 @@ export function featurizerCost(featurizer: Featurizer, texts: readonly string[])
     return (performance.now() - t0) * 1000;
   });
   const sorted = [...us].sort((a, b) => a - b);
-  const q = (p: number) => Number((sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0).toFixed(1));
+  const q = (p: number) =>
+    Number((sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0).toFixed(1));
   return {
     mean: Number((us.reduce((a, b) => a + b, 0) / Math.max(1, us.length)).toFixed(1)),
     p50: q(0.5),

@@ -9,7 +9,13 @@ import { featurizerFromManifest } from '../../../shared/featurizer/index.ts';
 import type { Manifest } from '../../../shared/manifest/index.ts';
 import type { Message } from '../data/corpus.ts';
 import { openModel } from '../onnx/run.ts';
-import { type BinaryMetrics, binaryMetrics, type CascadePoint, cascadeCurve, chooseThreshold } from './metrics.ts';
+import {
+  type BinaryMetrics,
+  binaryMetrics,
+  type CascadePoint,
+  cascadeCurve,
+  chooseThreshold,
+} from './metrics.ts';
 
 export interface SplitEval {
   n: number;
@@ -30,10 +36,21 @@ export interface ReleaseEval {
 }
 
 /** Spam probability (column 1) of each message, from a model file of the release. */
-async function spamProbs(dir: string, manifest: Manifest, role: string, ids: Int32Array, n: number, L: number): Promise<Float32Array> {
+async function spamProbs(
+  dir: string,
+  manifest: Manifest,
+  role: string,
+  ids: Int32Array,
+  n: number,
+  L: number,
+): Promise<Float32Array> {
   const artifact = manifest.artifacts[role];
   if (artifact === undefined) throw new Error(`release has no '${role}' artifact`);
-  const runner = await openModel(new Uint8Array(await readFile(join(dir, artifact.file))), 'onnxruntime-node', L);
+  const runner = await openModel(
+    new Uint8Array(await readFile(join(dir, artifact.file))),
+    'onnxruntime-node',
+    L,
+  );
   const probs = await runner.run(ids, n);
   await runner.release();
   const spam = manifest.labels.indexOf('spam');
@@ -51,7 +68,12 @@ async function splitScores(dir: string, manifest: Manifest, messages: readonly M
   return { labels, teacher, student };
 }
 
-function splitEval(messages: readonly Message[], s: Awaited<ReturnType<typeof splitScores>>, threshold: number, curve: CascadePoint[]): SplitEval {
+function splitEval(
+  messages: readonly Message[],
+  s: Awaited<ReturnType<typeof splitScores>>,
+  threshold: number,
+  curve: CascadePoint[],
+): SplitEval {
   const errors: Record<string, { teacher: number; student: number; cascade: number }> = {};
   messages.forEach((m, i) => {
     const y = s.labels[i];
@@ -60,7 +82,8 @@ function splitEval(messages: readonly Message[], s: Awaited<ReturnType<typeof sp
     const sp = st >= 0.5 ? 1 : 0;
     const conf = Math.max(st, 1 - st);
     const c = conf >= threshold ? sp : t;
-    const e = (errors[m.group] ??= { teacher: 0, student: 0, cascade: 0 });
+    const e = errors[m.group] ?? { teacher: 0, student: 0, cascade: 0 };
+    errors[m.group] = e;
     if (t !== y) e.teacher++;
     if (sp !== y) e.student++;
     if (c !== y) e.cascade++;
@@ -99,5 +122,9 @@ export async function evaluateRelease(
 
 /** Rounds every number in a JSON-able value to `digits` significant decimals (stable, readable eval.json). */
 export function roundDeep<T>(value: T, digits = 6): T {
-  return JSON.parse(JSON.stringify(value, (_k, v: unknown) => (typeof v === 'number' && !Number.isInteger(v) ? Number(v.toFixed(digits)) : v))) as T;
+  return JSON.parse(
+    JSON.stringify(value, (_k, v: unknown) =>
+      typeof v === 'number' && !Number.isInteger(v) ? Number(v.toFixed(digits)) : v,
+    ),
+  ) as T;
 }

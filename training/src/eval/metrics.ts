@@ -24,7 +24,9 @@ function check(pSpam: ArrayLike<number>, labels: ArrayLike<number>): void {
 /** ROC AUC by the Mann-Whitney statistic, ties counted half. */
 export function rocAuc(pSpam: ArrayLike<number>, labels: ArrayLike<number>): number {
   check(pSpam, labels);
-  const idx = Array.from({ length: pSpam.length }, (_, i) => i).sort((a, b) => (pSpam[a] as number) - (pSpam[b] as number));
+  const idx = Array.from({ length: pSpam.length }, (_, i) => i).sort(
+    (a, b) => (pSpam[a] as number) - (pSpam[b] as number),
+  );
   let rankSumPos = 0;
   let pos = 0;
   let i = 0;
@@ -46,7 +48,11 @@ export function rocAuc(pSpam: ArrayLike<number>, labels: ArrayLike<number>): num
 }
 
 /** Expected calibration error over `bins` equal-width bins of the predicted class's probability. */
-export function expectedCalibrationError(pSpam: ArrayLike<number>, labels: ArrayLike<number>, bins = 10): number {
+export function expectedCalibrationError(
+  pSpam: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  bins = 10,
+): number {
   check(pSpam, labels);
   const count = new Float64Array(bins);
   const conf = new Float64Array(bins);
@@ -138,11 +144,19 @@ export function cascadeCurve(
  * The issue's rule, applied to a validation curve: the threshold with the most edge answers whose cascade accuracy
  * stays within `tolerance` (0.2 pt) of the teacher's accuracy. Ties go to the higher threshold (safer).
  */
-export function chooseThreshold(curve: readonly CascadePoint[], teacherAcc: number, tolerance = 0.002): CascadePoint {
+export function chooseThreshold(
+  curve: readonly CascadePoint[],
+  teacherAcc: number,
+  tolerance = 0.002,
+): CascadePoint {
   let best: CascadePoint | undefined;
   for (const p of curve) {
     if (p.cascade_acc + 1e-12 < teacherAcc - tolerance) continue;
-    if (best === undefined || p.edge_share > best.edge_share || (p.edge_share === best.edge_share && p.threshold > best.threshold)) {
+    if (
+      best === undefined ||
+      p.edge_share > best.edge_share ||
+      (p.edge_share === best.edge_share && p.threshold > best.threshold)
+    ) {
       best = p;
     }
   }

@@ -16,7 +16,11 @@ export interface PipelineSections {
   verification?: unknown;
 }
 
-export function evalDocument(manifest: Manifest, ev: ReleaseEval, sections: PipelineSections): Record<string, unknown> {
+export function evalDocument(
+  manifest: Manifest,
+  ev: ReleaseEval,
+  sections: PipelineSections,
+): Record<string, unknown> {
   const curve = (c: ReleaseEval['test']['curve']) => ({
     edge_share: c.map((p) => p.edge_share),
     cascade_acc: c.map((p) => p.cascade_acc),
@@ -57,15 +61,20 @@ export async function readPipelineSections(dir: string): Promise<PipelineSection
 }
 
 /** Writes eval.json and cascade.svg and updates the manifest; returns the manifest written. */
-export async function writeEvaluation(dir: string, manifest: Manifest, ev: ReleaseEval, sections: PipelineSections): Promise<Manifest> {
+export async function writeEvaluation(
+  dir: string,
+  manifest: Manifest,
+  ev: ReleaseEval,
+  sections: PipelineSections,
+): Promise<Manifest> {
   const doc = evalDocument(manifest, ev, sections);
   const svg = cascadeSvg({
     title: `spam ${manifest.version}: edge (student) + origin (teacher) cascade`,
     test: ev.test.curve,
     validation: ev.validation.curve,
     threshold: ev.threshold,
-    teacherAcc: ev.test.teacher.accuracy,
-    studentAcc: ev.test.student.accuracy,
+    teacherAcc: { test: ev.test.teacher.accuracy, validation: ev.validation.teacher.accuracy },
+    studentAcc: { test: ev.test.student.accuracy, validation: ev.validation.student.accuracy },
   });
   const written = await writeArtifacts(dir, [
     { role: 'eval', file: 'eval.json', data: `${JSON.stringify(doc, null, 2)}\n`, format: 'json' },
@@ -80,7 +89,11 @@ export async function writeEvaluation(dir: string, manifest: Manifest, ev: Relea
 }
 
 /** The one-line summary both `npm run train` and `npm run eval` print last. */
-export function summaryLine(manifest: Manifest, ev: ReleaseEval, extra: Record<string, unknown> = {}): string {
+export function summaryLine(
+  manifest: Manifest,
+  ev: ReleaseEval,
+  extra: Record<string, unknown> = {},
+): string {
   const r = (v: number) => Number(v.toFixed(6));
   return JSON.stringify({
     model: manifest.name,
@@ -101,7 +114,8 @@ export function summaryLine(manifest: Manifest, ev: ReleaseEval, extra: Record<s
     student_ece: r(ev.test.student.ece),
     val_edge_share: r(ev.validation.cascade.edge_share),
     val_cascade_acc: r(ev.validation.cascade.cascade_acc),
-    goals_met: ev.test.cascade.edge_share >= 0.85 && ev.test.cascade.cascade_acc >= ev.test.teacher.accuracy - 0.002,
+    goals_met:
+      ev.test.cascade.edge_share >= 0.85 && ev.test.cascade.cascade_acc >= ev.test.teacher.accuracy - 0.002,
     ...extra,
   });
 }

@@ -12,16 +12,17 @@ export interface CascadeChart {
   /** Validation-split curve (drawn dashed): where the threshold was chosen. */
   validation: readonly CascadePoint[];
   threshold: number;
-  teacherAcc: number;
-  studentAcc: number;
+  /** Teacher and student accuracy alone, on test and on validation. */
+  teacherAcc: { test: number; validation: number };
+  studentAcc: { test: number; validation: number };
 }
 
-const W = 880;
-const H = 400;
-const PANEL_W = 340;
+const W = 900;
+const H = 420;
+const PANEL_W = 350;
 const PANEL_H = 260;
-const TOP = 70;
-const LEFT = [70, 510];
+const TOP = 90;
+const LEFT = [80, 520];
 
 const f = (v: number) => (Math.round(v * 100) / 100).toString();
 
@@ -30,17 +31,21 @@ function esc(s: string): string {
 }
 
 interface Axis {
-  x0: number;
-  x1: number;
   y0: number;
   y1: number;
 }
 
-function panel(left: number, ax: Axis, xLabel: string, yLabel: string, xTicks: number[], yTicks: number[], yFmt: (v: number) => string) {
-  const sx = (x: number) => left + ((x - ax.x0) / (ax.x1 - ax.x0)) * PANEL_W;
-  const sy = (y: number) => TOP + PANEL_H - ((y - ax.y0) / (ax.y1 - ax.y0)) * PANEL_H;
-  const parts: string[] = [`<rect x="${left}" y="${TOP}" width="${PANEL_W}" height="${PANEL_H}" fill="#fff" stroke="#999"/>`];
-  for (const t of xTicks) {
+const X_TICKS = [0.5, 0.6, 0.7, 0.8, 0.9, 1];
+
+/** One panel with the threshold (0.5 .. 1) on x. */
+function panel(left: number, ax: Axis, yLabel: string, yTicks: number[], yFmt: (v: number) => string) {
+  const sx = (x: number) => left + ((Math.min(1, Math.max(0.5, x)) - 0.5) / 0.5) * PANEL_W;
+  const sy = (y: number) =>
+    TOP + PANEL_H - ((Math.min(ax.y1, Math.max(ax.y0, y)) - ax.y0) / (ax.y1 - ax.y0)) * PANEL_H;
+  const parts: string[] = [
+    `<rect x="${left}" y="${TOP}" width="${PANEL_W}" height="${PANEL_H}" fill="#fff" stroke="#999"/>`,
+  ];
+  for (const t of X_TICKS) {
     parts.push(
       `<line x1="${f(sx(t))}" y1="${TOP}" x2="${f(sx(t))}" y2="${TOP + PANEL_H}" stroke="#eee"/>`,
       `<text x="${f(sx(t))}" y="${TOP + PANEL_H + 16}" text-anchor="middle">${t}</text>`,
@@ -53,12 +58,12 @@ function panel(left: number, ax: Axis, xLabel: string, yLabel: string, xTicks: n
     );
   }
   parts.push(
-    `<text x="${left + PANEL_W / 2}" y="${TOP + PANEL_H + 36}" text-anchor="middle">${esc(xLabel)}</text>`,
-    `<text transform="translate(${left - 52},${TOP + PANEL_H / 2}) rotate(-90)" text-anchor="middle">${esc(yLabel)}</text>`,
+    `<text x="${left + PANEL_W / 2}" y="${TOP + PANEL_H + 36}" text-anchor="middle">student confidence threshold</text>`,
+    `<text transform="translate(${left - 58},${TOP + PANEL_H / 2}) rotate(-90)" text-anchor="middle">${esc(yLabel)}</text>`,
   );
   const line = (pts: [number, number][], color: string, dash = '') =>
     `<polyline fill="none" stroke="${color}" stroke-width="2"${dash ? ` stroke-dasharray="${dash}"` : ''} points="${pts
-      .map(([x, y]) => `${f(sx(Math.min(ax.x1, Math.max(ax.x0, x))))},${f(sy(Math.min(ax.y1, Math.max(ax.y0, y))))}`)
+      .map(([x, y]) => `${f(sx(x))},${f(sy(y))}`)
       .join(' ')}"/>`;
   return { parts, sx, sy, line };
 }
@@ -66,50 +71,86 @@ function panel(left: number, ax: Axis, xLabel: string, yLabel: string, xTicks: n
 export function cascadeSvg(c: CascadeChart): string {
   const test = c.test.filter((p) => p.threshold <= 1);
   const val = c.validation.filter((p) => p.threshold <= 1);
-  const minAcc = Math.min(c.studentAcc, c.teacherAcc, ...test.map((p) => p.cascade_acc), ...val.map((p) => p.cascade_acc));
-  const yLo = Math.max(0, Math.floor((minAcc - 0.002) * 200) / 200);
-  const accTicks: number[] = [];
-  for (let v = yLo; v <= 1.00001; v += (1 - yLo) / 4) accTicks.push(Math.round(v * 1000) / 1000);
   const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
-
-  // Left panel: threshold on x; accuracy on the left scale, edge share mapped onto the same box.
-  const a = panel(LEFT[0] as number, { x0: 0.5, x1: 1, y0: yLo, y1: 1 }, 'student confidence threshold', 'accuracy (solid: test, dashed: validation)', [0.5, 0.6, 0.7, 0.8, 0.9, 1], accTicks, pct);
-  const share = (s: number) => yLo + s * (1 - yLo);
-  const left = [
-    ...a.parts,
-    a.line(test.map((p) => [p.threshold, p.cascade_acc]), '#1f77b4'),
-    a.line(val.map((p) => [p.threshold, p.cascade_acc]), '#1f77b4', '5 4'),
-    a.line(test.map((p) => [p.threshold, share(p.edge_share)]), '#ff7f0e'),
-    a.line(val.map((p) => [p.threshold, share(p.edge_share)]), '#ff7f0e', '5 4'),
-    a.line([[0.5, c.teacherAcc], [1, c.teacherAcc]], '#2ca02c', '2 3'),
-    `<line x1="${f(a.sx(c.threshold))}" y1="${TOP}" x2="${f(a.sx(c.threshold))}" y2="${TOP + PANEL_H}" stroke="#d62728" stroke-width="1.5"/>`,
-    `<text x="${f(a.sx(c.threshold) - 4)}" y="${TOP + 14}" text-anchor="end" fill="#d62728">threshold ${c.threshold}</text>`,
-    `<text x="${(LEFT[0] as number) + PANEL_W + 6}" y="${TOP + 4}" fill="#ff7f0e">edge 100%</text>`,
-    `<text x="${(LEFT[0] as number) + PANEL_W + 6}" y="${TOP + PANEL_H}" fill="#ff7f0e">edge 0%</text>`,
+  const marker = (sx: (x: number) => number) => [
+    `<line x1="${f(sx(c.threshold))}" y1="${TOP}" x2="${f(sx(c.threshold))}" y2="${TOP + PANEL_H}" stroke="#d62728" stroke-width="1.5"/>`,
+    `<text x="${f(sx(c.threshold) + 4)}" y="${TOP + PANEL_H - 8}" fill="#d62728">${c.threshold}</text>`,
   ];
 
-  // Right panel: edge share on x, cascade accuracy on y.
-  const b = panel(LEFT[1] as number, { x0: 0, x1: 1, y0: yLo, y1: 1 }, 'share answered at the edge', 'cascade accuracy', [0, 0.25, 0.5, 0.75, 1], accTicks, pct);
-  const chosen = test.find((p) => p.threshold === c.threshold);
+  // Left: share answered at the edge.
+  const a = panel(
+    LEFT[0] as number,
+    { y0: 0, y1: 1 },
+    'share answered at the edge',
+    [0, 0.25, 0.5, 0.75, 1],
+    (v) => `${v * 100}%`,
+  );
+  const left = [
+    ...a.parts,
+    a.line(
+      test.map((p) => [p.threshold, p.edge_share]),
+      '#ff7f0e',
+    ),
+    a.line(
+      val.map((p) => [p.threshold, p.edge_share]),
+      '#ff7f0e',
+      '5 4',
+    ),
+    ...marker(a.sx),
+  ];
+
+  // Right: accuracy of the cascade against both models alone.
+  const accs = [
+    c.teacherAcc.test,
+    c.teacherAcc.validation,
+    c.studentAcc.test,
+    c.studentAcc.validation,
+    ...test.map((p) => p.cascade_acc),
+    ...val.map((p) => p.cascade_acc),
+  ];
+  const yLo = Math.max(0, Math.floor((Math.min(...accs) - 0.002) * 200) / 200);
+  const yHi = Math.min(1, Math.ceil((Math.max(...accs) + 0.002) * 200) / 200);
+  const ticks: number[] = [];
+  for (let v = yLo; v <= yHi + 1e-9; v += 0.005) ticks.push(Math.round(v * 1000) / 1000);
+  const b = panel(LEFT[1] as number, { y0: yLo, y1: yHi }, 'accuracy', ticks, pct);
+  const flat = (v: number, color: string, dash: string) =>
+    b.line(
+      [
+        [0.5, v],
+        [1, v],
+      ],
+      color,
+      dash,
+    );
   const right = [
     ...b.parts,
-    b.line([[0, c.teacherAcc], [1, c.teacherAcc]], '#2ca02c', '2 3'),
-    b.line([[0, c.studentAcc], [1, c.studentAcc]], '#9467bd', '2 3'),
-    b.line(test.map((p) => [p.edge_share, p.cascade_acc]), '#1f77b4'),
-    b.line(val.map((p) => [p.edge_share, p.cascade_acc]), '#1f77b4', '5 4'),
-    chosen === undefined
-      ? ''
-      : `<circle cx="${f(b.sx(chosen.edge_share))}" cy="${f(b.sy(Math.max(yLo, chosen.cascade_acc)))}" r="5" fill="#d62728"/>`,
+    flat(c.teacherAcc.test, '#2ca02c', '2 3'),
+    flat(c.teacherAcc.validation, '#2ca02c', '8 3 2 3'),
+    flat(c.studentAcc.test, '#9467bd', '2 3'),
+    b.line(
+      test.map((p) => [p.threshold, p.cascade_acc]),
+      '#1f77b4',
+    ),
+    b.line(
+      val.map((p) => [p.threshold, p.cascade_acc]),
+      '#1f77b4',
+      '5 4',
+    ),
+    ...marker(b.sx),
   ];
 
   const legend = [
-    ['#1f77b4', 'cascade accuracy'],
     ['#ff7f0e', 'edge share'],
-    ['#2ca02c', `teacher alone ${pct(c.teacherAcc)}`],
-    ['#9467bd', `student alone ${pct(c.studentAcc)}`],
-    ['#d62728', 'chosen threshold (on validation)'],
+    ['#1f77b4', 'cascade accuracy'],
+    ['#2ca02c', `teacher alone: ${pct(c.teacherAcc.test)} test, ${pct(c.teacherAcc.validation)} validation`],
+    ['#9467bd', `student alone: ${pct(c.studentAcc.test)} test`],
+    ['#d62728', 'threshold chosen on validation'],
   ]
-    .map(([color, label], i) => `<rect x="${70 + i * 165}" y="36" width="12" height="12" fill="${color}"/><text x="${86 + i * 165}" y="46">${esc(label as string)}</text>`)
+    .map(([color, label], i) => {
+      const x = 80 + (i % 3) * 260;
+      const y = 38 + Math.floor(i / 3) * 18;
+      return `<rect x="${x}" y="${y}" width="12" height="12" fill="${color}"/><text x="${x + 16}" y="${y + 10}">${esc(label as string)}</text>`;
+    })
     .join('');
 
   return [
@@ -117,6 +158,7 @@ export function cascadeSvg(c: CascadeChart): string {
     `<rect width="${W}" height="${H}" fill="#fafafa"/>`,
     `<text x="${W / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${esc(c.title)}</text>`,
     legend,
+    `<text x="${W / 2}" y="${H - 12}" text-anchor="middle" fill="#555">solid: test split, dashed: validation split</text>`,
     ...left,
     ...right,
     '</svg>',

@@ -35,7 +35,16 @@ function gradCheck(hidden: number[], targets: LossTargets): number {
   const { dlogits } = lossAndGrad(acts, 2, targets);
   const g = createGrads(m);
   backward(m, ids, acts, dlogits, g);
-  const params: [FloatArray, Float64Array][] = [[m.emb, g.emb], ...m.layers.flatMap((l, k) => [[l.w, g.layers[k]!.w], [l.b, g.layers[k]!.b]] as [FloatArray, Float64Array][])];
+  const params: [FloatArray, Float64Array][] = [
+    [m.emb, g.emb],
+    ...m.layers.flatMap(
+      (l, k) =>
+        [
+          [l.w, (g.layers[k] as { w: Float64Array }).w],
+          [l.b, (g.layers[k] as { b: Float64Array }).b],
+        ] as [FloatArray, Float64Array][],
+    ),
+  ];
   let worst = 0;
   const eps = 1e-6;
   for (const [p, gp] of params) {
@@ -98,7 +107,8 @@ describe('trainBagMlp', () => {
       labels[i] = y;
       for (let j = 0; j < L; j++) {
         if (j > 3 && rng.next() < 0.5) continue;
-        ids[i * L + j] = rng.next() < 0.2 ? 41 + Math.floor(rng.next() * 10) : 1 + y * 20 + Math.floor(rng.next() * 20);
+        ids[i * L + j] =
+          rng.next() < 0.2 ? 41 + Math.floor(rng.next() * 10) : 1 + y * 20 + Math.floor(rng.next() * 20);
       }
     }
     return { ids, labels, n };
@@ -109,18 +119,25 @@ describe('trainBagMlp', () => {
     const lines: string[] = [];
     const run = () => {
       const m = initBagMlp({ rows: 64, dim: 8, hidden: [8], classes: 2, maxLength: L }, 3);
-      const losses = trainBagMlp(m, data, { epochs: 3, seed: 7, tokenDropout: 0.1, log: (l) => lines.push(l), name: 'toy' });
+      const losses = trainBagMlp(m, data, {
+        epochs: 3,
+        seed: 7,
+        tokenDropout: 0.1,
+        log: (l) => lines.push(l),
+        name: 'toy',
+      });
       return { m, losses };
     };
     const a = run();
     const b = run();
     expect(lines.filter((l) => l.startsWith('[toy] epoch')).length).toBe(6);
-    expect(a.losses[2]).toBeLessThan(a.losses[0]!);
+    expect(a.losses[2]).toBeLessThan(a.losses[0] as number);
     expect(Buffer.from(a.m.emb.buffer).equals(Buffer.from(b.m.emb.buffer))).toBe(true);
     const test = toy(200, 2);
     const p = predictProbs(a.m, test.ids, test.n);
     let correct = 0;
-    for (let i = 0; i < test.n; i++) if ((p[2 * i + 1]! > 0.5 ? 1 : 0) === test.labels[i]) correct++;
+    for (let i = 0; i < test.n; i++)
+      if (((p[2 * i + 1] as number) > 0.5 ? 1 : 0) === test.labels[i]) correct++;
     expect(correct / test.n).toBeGreaterThan(0.95);
   });
 
@@ -131,16 +148,20 @@ describe('trainBagMlp', () => {
     const m = initBagMlp({ rows: 64, dim: 4, hidden: [], classes: 2, maxLength: L }, 3);
     trainBagMlp(m, data, { epochs: 3, teacherLogits, alpha: 1, temperature: 2, log: () => {} });
     const p = predictProbs(m, data.ids, data.n);
-    for (let i = 0; i < data.n; i++) expect(Math.abs(p[2 * i]! - 0.5)).toBeLessThan(0.1);
+    for (let i = 0; i < data.n; i++) expect(Math.abs((p[2 * i] as number) - 0.5)).toBeLessThan(0.1);
   });
 
   it('validates options naming the field', () => {
     const m = initBagMlp({ rows: 4, dim: 2, hidden: [], classes: 2, maxLength: L }, 1);
     const data = toy(4, 1);
-    expect(() => trainBagMlp(m, data, { epochs: 0 })).toThrow(/options\.epochs must be an integer in \[1, 1000\], got 0/);
+    expect(() => trainBagMlp(m, data, { epochs: 0 })).toThrow(
+      /options\.epochs must be an integer in \[1, 1000\], got 0/,
+    );
     expect(() => trainBagMlp(m, data, { alpha: 2 })).toThrow(/alpha/);
     expect(() => trainBagMlp(m, { ...data, n: 5 })).toThrow(/n\*maxLength/);
-    expect(() => initBagMlp({ rows: 0, dim: 2, hidden: [], classes: 2, maxLength: L }, 1)).toThrow(/shape\.rows/);
+    expect(() => initBagMlp({ rows: 0, dim: 2, hidden: [], classes: 2, maxLength: L }, 1)).toThrow(
+      /shape\.rows/,
+    );
   });
 });
 
@@ -154,7 +175,9 @@ describe('quantizeRows', () => {
     for (let r = 0; r < 32; r++) {
       for (let k = 0; k < 5; k++) {
         const i = r * 5 + k;
-        expect(Math.abs((d.emb[i] as number) - (m.emb[i] as number))).toBeLessThanOrEqual((t.scale[r] as number) / 2 + 1e-7);
+        expect(Math.abs((d.emb[i] as number) - (m.emb[i] as number))).toBeLessThanOrEqual(
+          (t.scale[r] as number) / 2 + 1e-7,
+        );
         expect(Math.abs(t.q[i] as number)).toBeLessThanOrEqual(127);
       }
     }

@@ -46,7 +46,7 @@ export function validateShape(shape: BagMlpShape): void {
   pos(shape.dim, 'shape.dim');
   pos(shape.classes, 'shape.classes');
   pos(shape.maxLength, 'shape.maxLength');
-  shape.hidden.forEach((h, i) => pos(h, `shape.hidden[${i}]`));
+  for (const [i, h] of shape.hidden.entries()) pos(h, `shape.hidden[${i}]`);
 }
 
 /** mulberry32 with a Box-Muller normal on top: seeded, deterministic. */
@@ -83,7 +83,12 @@ export class Rng {
 }
 
 /** A fresh model: embeddings N(0, embScale^2), layers He-normal, biases 0. */
-export function initBagMlp(shape: BagMlpShape, seed: number, ctor: FloatArrayCtor = Float32Array, embScale = 0.1): BagMlp {
+export function initBagMlp(
+  shape: BagMlpShape,
+  seed: number,
+  ctor: FloatArrayCtor = Float32Array,
+  embScale = 0.1,
+): BagMlp {
   validateShape(shape);
   const rng = new Rng(seed);
   const emb = new ctor(shape.rows * shape.dim);
@@ -211,7 +216,13 @@ export function zeroGrads(model: BagMlp, g: Grads): void {
 }
 
 /** Accumulates d(loss)/d(params) into `g`, given d(loss)/d(logits) [n, classes]. */
-export function backward(model: BagMlp, ids: Int32Array, acts: Activations, dlogits: Float64Array, g: Grads): void {
+export function backward(
+  model: BagMlp,
+  ids: Int32Array,
+  acts: Activations,
+  dlogits: Float64Array,
+  g: Grads,
+): void {
   const { rows, dim, maxLength: L } = model.shape;
   const n = acts.n;
   let dout = dlogits;
@@ -277,7 +288,11 @@ export interface LossTargets {
  * Mean loss over the batch and d(loss)/d(logits). Hard term: cross-entropy with the labels. Distillation term
  * (Hinton et al.): T^2 * cross-entropy between softmax(teacher/T) and softmax(student/T).
  */
-export function lossAndGrad(acts: Activations, classes: number, t: LossTargets): { loss: number; dlogits: Float64Array } {
+export function lossAndGrad(
+  acts: Activations,
+  classes: number,
+  t: LossTargets,
+): { loss: number; dlogits: Float64Array } {
   const n = acts.n;
   const p = softmax(acts.logits, classes);
   const alpha = t.alpha ?? 0;

@@ -37,7 +37,8 @@ export function dequantized(model: BagMlp, table: QuantizedTable): BagMlp {
   const emb = new Float32Array(table.rows * table.dim);
   for (let r = 0; r < table.rows; r++) {
     const s = table.scale[r] as number;
-    for (let d = 0; d < table.dim; d++) emb[r * table.dim + d] = Math.fround((table.q[r * table.dim + d] as number) * s);
+    for (let d = 0; d < table.dim; d++)
+      emb[r * table.dim + d] = Math.fround((table.q[r * table.dim + d] as number) * s);
   }
   return { shape: model.shape, emb, layers: model.layers };
 }

@@ -63,7 +63,15 @@ const B1 = 0.9;
 const B2 = 0.999;
 const EPS = 1e-8;
 
-function adamDense(p: FloatArray, g: Float64Array, s: AdamState, lr: number, c1: number, c2: number, decay: number): void {
+function adamDense(
+  p: FloatArray,
+  g: Float64Array,
+  s: AdamState,
+  lr: number,
+  c1: number,
+  c2: number,
+  decay: number,
+): void {
   for (let i = 0; i < p.length; i++) {
     const gi = g[i] as number;
     const m = B1 * (s.m[i] as number) + (1 - B1) * gi;
@@ -78,7 +86,9 @@ function validate(o: TrainOptions): void {
   const check = (field: string, v: number | undefined, min: number, max: number, int = false) => {
     if (v === undefined) return;
     if (typeof v !== 'number' || Number.isNaN(v) || v < min || v > max || (int && !Number.isInteger(v))) {
-      throw new TypeError(`train options.${field} must be ${int ? 'an integer' : 'a number'} in [${min}, ${max}], got ${v}`);
+      throw new TypeError(
+        `train options.${field} must be ${int ? 'an integer' : 'a number'} in [${min}, ${max}], got ${v}`,
+      );
     }
   };
   check('epochs', o.epochs, 1, 1000, true);
@@ -106,12 +116,17 @@ export function trainBagMlp(model: BagMlp, data: TrainData, options: TrainOption
     throw new TypeError(`train data must hold n*maxLength ids and n labels (n=${data.n}, maxLength=${L})`);
   }
   if (options.teacherLogits !== undefined && options.teacherLogits.length !== data.n * classes) {
-    throw new TypeError(`train options.teacherLogits must hold n*classes values, got ${options.teacherLogits.length}`);
+    throw new TypeError(
+      `train options.teacherLogits must hold n*classes values, got ${options.teacherLogits.length}`,
+    );
   }
   const rng = new Rng(options.seed ?? 1);
   const grads = createGrads(model);
   const embState = new AdamState(model.emb.length);
-  const layerState = model.layers.map((l) => ({ w: new AdamState(l.w.length), b: new AdamState(l.b.length) }));
+  const layerState = model.layers.map((l) => ({
+    w: new AdamState(l.w.length),
+    b: new AdamState(l.b.length),
+  }));
   const order = new Int32Array(data.n).map((_, i) => i);
   const batchIds = new Int32Array(batchSize * L);
   const batchLabels = new Uint8Array(batchSize);
@@ -130,19 +145,22 @@ export function trainBagMlp(model: BagMlp, data: TrainData, options: TrainOption
         const src = ex * L;
         const dst = i * L;
         if (dropout > 0) {
-          for (let j = 0; j < L; j++) batchIds[dst + j] = rng.next() < dropout ? 0 : (data.ids[src + j] as number);
+          for (let j = 0; j < L; j++)
+            batchIds[dst + j] = rng.next() < dropout ? 0 : (data.ids[src + j] as number);
         } else {
           batchIds.set(data.ids.subarray(src, src + L), dst);
         }
         if (options.teacherLogits !== undefined) {
-          for (let c = 0; c < classes; c++) batchTeacher[i * classes + c] = options.teacherLogits[ex * classes + c] as number;
+          for (let c = 0; c < classes; c++)
+            batchTeacher[i * classes + c] = options.teacherLogits[ex * classes + c] as number;
         }
       }
       const ids = batchIds.subarray(0, n * L);
       const acts = forward(model, ids, n);
+      const soft = options.teacherLogits !== undefined ? batchTeacher.subarray(0, n * classes) : undefined;
       const { loss, dlogits } = lossAndGrad(acts, classes, {
         labels: batchLabels.subarray(0, n),
-        ...(options.teacherLogits !== undefined ? { teacherLogits: batchTeacher.subarray(0, n * classes) } : {}),
+        ...(soft !== undefined ? { teacherLogits: soft } : {}),
         temperature: options.temperature ?? 1,
         alpha: options.alpha ?? 0,
       });

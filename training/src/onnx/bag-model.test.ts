@@ -47,7 +47,7 @@ describe('exportBagMlp parity with the trainer', () => {
         expect(got.length).toBe(N * 2);
         expect(maxDiff(got, expected)).toBeLessThan(1e-6);
         // the all-padding row: pooled zeros, the biases decide
-        expect(got[(N - 1) * 2]! + got[(N - 1) * 2 + 1]!).toBeCloseTo(1, 6);
+        expect((got[(N - 1) * 2] as number) + (got[(N - 1) * 2 + 1] as number)).toBeCloseTo(1, 6);
       });
 
       it(`int8, hidden [${hidden}], ${backend}: equals the dequantized trainer model`, async () => {

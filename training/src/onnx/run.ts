@@ -15,16 +15,27 @@ export interface ModelRunner {
   release(): Promise<void>;
 }
 
-export async function openModel(bytes: Uint8Array, backend: Backend, maxLength: number, chunk = 256): Promise<ModelRunner> {
+export async function openModel(
+  bytes: Uint8Array,
+  backend: Backend,
+  maxLength: number,
+  chunk = 256,
+): Promise<ModelRunner> {
   if (backend === 'onnxruntime-node') {
-    const session = await ortNode.InferenceSession.create(bytes, { intraOpNumThreads: 1, interOpNumThreads: 1 });
+    const session = await ortNode.InferenceSession.create(bytes, {
+      intraOpNumThreads: 1,
+      interOpNumThreads: 1,
+    });
     return {
       backend,
       async run(ids, n) {
         const parts: Float32Array[] = [];
         for (let s = 0; s < n; s += chunk) {
           const m = Math.min(chunk, n - s);
-          const input = new ortNode.Tensor('int32', ids.subarray(s * maxLength, (s + m) * maxLength), [m, maxLength]);
+          const input = new ortNode.Tensor('int32', ids.subarray(s * maxLength, (s + m) * maxLength), [
+            m,
+            maxLength,
+          ]);
           const out = await session.run({ [INPUT_NAME]: input });
           parts.push(Float32Array.from((out[OUTPUT_NAME] as ortNode.Tensor).data as Float32Array));
         }
@@ -41,7 +52,10 @@ export async function openModel(bytes: Uint8Array, backend: Backend, maxLength: 
       const parts: Float32Array[] = [];
       for (let s = 0; s < n; s += chunk) {
         const m = Math.min(chunk, n - s);
-        const input = new ortWeb.Tensor('int32', ids.slice(s * maxLength, (s + m) * maxLength), [m, maxLength]);
+        const input = new ortWeb.Tensor('int32', ids.slice(s * maxLength, (s + m) * maxLength), [
+          m,
+          maxLength,
+        ]);
         const out = await session.run({ [INPUT_NAME]: input });
         parts.push(Float32Array.from((out[OUTPUT_NAME] as ortWeb.Tensor).data as Float32Array));
       }

@@ -7,7 +7,12 @@ import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Artifact, type Manifest, parseManifest, type TensorSpec } from '../../../shared/manifest/index.ts';
+import {
+  type Artifact,
+  type Manifest,
+  parseManifest,
+  type TensorSpec,
+} from '../../../shared/manifest/index.ts';
 
 /** models/ at the repository root. */
 export const MODELS_ROOT = fileURLToPath(new URL('../../../models/', import.meta.url));
@@ -20,7 +25,9 @@ export function sha256Hex(data: Uint8Array | string): string {
 export function stableJson(value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) =>
     v !== null && typeof v === 'object' && !Array.isArray(v) && !ArrayBuffer.isView(v)
-      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      ? Object.fromEntries(
+          Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+        )
       : v,
   );
 }
@@ -41,7 +48,10 @@ export interface ArtifactFile {
 }
 
 /** Writes the files into `dir` and returns their manifest entries (by role). */
-export async function writeArtifacts(dir: string, files: readonly ArtifactFile[]): Promise<Record<string, Artifact>> {
+export async function writeArtifacts(
+  dir: string,
+  files: readonly ArtifactFile[],
+): Promise<Record<string, Artifact>> {
   await mkdir(dir, { recursive: true });
   const out: Record<string, Artifact> = {};
   for (const a of files) {
@@ -88,15 +98,20 @@ export async function checkRelease(dir: string): Promise<string[]> {
       problems.push(`${role}: ${a.file} is missing`);
       continue;
     }
-    if (bytes.byteLength !== a.bytes) problems.push(`${role}: ${a.file} has ${bytes.byteLength} bytes, manifest says ${a.bytes}`);
+    if (bytes.byteLength !== a.bytes)
+      problems.push(`${role}: ${a.file} has ${bytes.byteLength} bytes, manifest says ${a.bytes}`);
     const h = sha256Hex(bytes);
-    if (h !== a.sha256) problems.push(`${role}: ${a.file} sha256 ${h} does not match the manifest's ${a.sha256}`);
+    if (h !== a.sha256)
+      problems.push(`${role}: ${a.file} sha256 ${h} does not match the manifest's ${a.sha256}`);
   }
   return problems;
 }
 
 /** Release folders of a model, oldest first (by manifest `created`, then version). */
-export async function listReleases(name: string, root = MODELS_ROOT): Promise<{ dir: string; manifest: Manifest }[]> {
+export async function listReleases(
+  name: string,
+  root = MODELS_ROOT,
+): Promise<{ dir: string; manifest: Manifest }[]> {
   const base = join(root, name);
   let entries: string[];
   try {

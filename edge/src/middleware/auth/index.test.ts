@@ -41,15 +41,20 @@ describe('auth middleware', () => {
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe('unauthorized');
   });
 
-  it.each(['Basic dXNlcjpwYXNz', 'Bearer', 'Bearer two words', 'Bearer bad"quote'])('400 for a malformed header: %s', async (h) => {
-    const res = await (await app()).request('/models/spam', { headers: { authorization: h } });
-    expect(res.status).toBe(400);
-    expect(res.headers.get('www-authenticate')).toContain('error="invalid_request"');
-    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('invalid_header');
-  });
+  it.each(['Basic dXNlcjpwYXNz', 'Bearer', 'Bearer two words', 'Bearer bad"quote'])(
+    '400 for a malformed header: %s',
+    async (h) => {
+      const res = await (await app()).request('/models/spam', { headers: { authorization: h } });
+      expect(res.status).toBe(400);
+      expect(res.headers.get('www-authenticate')).toContain('error="invalid_request"');
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('invalid_header');
+    },
+  );
 
   it('401 invalid_token for an unknown key', async () => {
-    const res = await (await app()).request('/models/spam', { headers: { authorization: 'Bearer sk_live_unknown' } });
+    const res = await (await app()).request('/models/spam', {
+      headers: { authorization: 'Bearer sk_live_unknown' },
+    });
     expect(res.status).toBe(401);
     expect(res.headers.get('www-authenticate')).toContain('error="invalid_token"');
   });
@@ -65,7 +70,9 @@ describe('auth middleware', () => {
     const res = await a.request('/models/other', { headers: { authorization: `Bearer ${KEY}` } });
     expect(res.status).toBe(403);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe('forbidden');
-    expect((await a.request('/models/other', { headers: { authorization: `Bearer ${OTHER}` } })).status).toBe(200);
+    expect((await a.request('/models/other', { headers: { authorization: `Bearer ${OTHER}` } })).status).toBe(
+      200,
+    );
   });
 
   it('finds keys by hash only, comparing against every stored hash', async () => {

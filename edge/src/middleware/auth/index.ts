@@ -26,7 +26,9 @@ const BEARER = /^Bearer +([A-Za-z0-9._~+/-]+=*) *$/;
 /** Constant-time equality of two equal-length byte arrays (workerd's timingSafeEqual when present). */
 export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
-  const subtle = crypto.subtle as SubtleCrypto & { timingSafeEqual?: (a: Uint8Array, b: Uint8Array) => boolean };
+  const subtle = crypto.subtle as SubtleCrypto & {
+    timingSafeEqual?: (a: Uint8Array, b: Uint8Array) => boolean;
+  };
   if (typeof subtle.timingSafeEqual === 'function') return subtle.timingSafeEqual(a, b);
   let diff = 0;
   for (let i = 0; i < a.length; i++) diff |= (a[i] as number) ^ (b[i] as number);
@@ -49,7 +51,10 @@ function table(keys: ReadonlyMap<string, KeyRecord>): Array<[Uint8Array, KeyReco
 }
 
 /** Finds the key's record by comparing its hash with every stored hash in constant time. */
-export async function findKey(keys: ReadonlyMap<string, KeyRecord>, token: string): Promise<KeyRecord | undefined> {
+export async function findKey(
+  keys: ReadonlyMap<string, KeyRecord>,
+  token: string,
+): Promise<KeyRecord | undefined> {
   const digest = await sha256Bytes(token);
   let found: KeyRecord | undefined;
   for (const [hash, rec] of table(keys)) {
@@ -63,7 +68,8 @@ export function auth(options: AuthOptions): MiddlewareHandler<AppEnv> {
     throw new TypeError(`auth: keys must be a function returning the key table, got ${typeof options?.keys}`);
   }
   const realm = options.realm ?? 'edge';
-  if (!/^[\w .-]{1,64}$/.test(realm)) throw new TypeError(`auth: realm must be 1-64 word characters, got ${JSON.stringify(realm)}`);
+  if (!/^[\w .-]{1,64}$/.test(realm))
+    throw new TypeError(`auth: realm must be 1-64 word characters, got ${JSON.stringify(realm)}`);
   return async function authMiddleware(c, next) {
     const header = c.req.header('authorization');
     if (header === undefined || header === '') {

@@ -6,10 +6,20 @@ import { type L1Cache, type L2Store, parseCacheControl, ResultCache } from './in
 
 function realL2(): Redis {
   const e = env as Env;
-  return new Redis({ url: e.UPSTASH_REDIS_REST_URL, token: e.UPSTASH_REDIS_REST_TOKEN, enableTelemetry: false, retry: false });
+  return new Redis({
+    url: e.UPSTASH_REDIS_REST_URL,
+    token: e.UPSTASH_REDIS_REST_TOKEN,
+    enableTelemetry: false,
+    retry: false,
+  });
 }
 
-function cacheWith(l1: L1Cache | undefined, l2: L2Store | undefined, warnings: unknown[] = [], ttlSeconds = 60) {
+function cacheWith(
+  l1: L1Cache | undefined,
+  l2: L2Store | undefined,
+  warnings: unknown[] = [],
+  ttlSeconds = 60,
+) {
   const ctx = createExecutionContext();
   const cache = new ResultCache<{ answer: string }>({
     l1,
@@ -101,7 +111,9 @@ describe('ResultCache on caches.default (L1) and the Upstash bridge (L2, real Re
 
   it('validates its options', () => {
     const base = { l1: undefined, l2: undefined, waitUntil: () => {} };
-    expect(() => new ResultCache({ ...base, ttlSeconds: -1 })).toThrow(/ttlSeconds must be an integer >= 0, got -1/);
+    expect(() => new ResultCache({ ...base, ttlSeconds: -1 })).toThrow(
+      /ttlSeconds must be an integer >= 0, got -1/,
+    );
     expect(() => new ResultCache({ ...base, ttlSeconds: 1, l2TimeoutMs: 0 })).toThrow(/l2TimeoutMs/);
   });
 });

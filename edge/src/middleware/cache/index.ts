@@ -18,14 +18,19 @@ export interface CacheControl {
   noStore: boolean;
 }
 
-export function parseCacheControl(cacheControl: string | undefined, pragma: string | undefined): CacheControl {
+export function parseCacheControl(
+  cacheControl: string | undefined,
+  pragma: string | undefined,
+): CacheControl {
   const directives = (cacheControl ?? '')
     .toLowerCase()
     .split(',')
     .map((d) => d.trim());
   return {
     noCache:
-      directives.includes('no-cache') || directives.includes('max-age=0') || (pragma ?? '').toLowerCase().includes('no-cache'),
+      directives.includes('no-cache') ||
+      directives.includes('max-age=0') ||
+      (pragma ?? '').toLowerCase().includes('no-cache'),
     noStore: directives.includes('no-store'),
   };
 }
@@ -75,7 +80,8 @@ export class ResultCache<T> {
     if (!Number.isFinite(l2TimeoutMs) || l2TimeoutMs <= 0) {
       throw new TypeError(`ResultCache: l2TimeoutMs must be a positive number, got ${l2TimeoutMs}`);
     }
-    if (typeof options.waitUntil !== 'function') throw new TypeError('ResultCache: waitUntil must be a function');
+    if (typeof options.waitUntil !== 'function')
+      throw new TypeError('ResultCache: waitUntil must be a function');
     this.#o = {
       l1: options.l1,
       l2: options.l2,

@@ -13,7 +13,11 @@ type LimitResult = Awaited<ReturnType<Limiter['limit']>>;
 
 const NOW = 1_800_000_000_000;
 
-function app(settings: () => RateLimitSettings, warnings: Array<Record<string, unknown>> = [], lines: string[] = []) {
+function app(
+  settings: () => RateLimitSettings,
+  warnings: Array<Record<string, unknown>> = [],
+  lines: string[] = [],
+) {
   const a = new Hono<AppEnv>();
   a.use(requestId({ write: (l) => lines.push(l) }));
   a.use(rateLimit({ settings, warn: (e) => warnings.push(e), now: () => NOW }));
@@ -33,7 +37,9 @@ function app(settings: () => RateLimitSettings, warnings: Array<Record<string, u
 }
 
 /** A fake limiter answering from a script of results (or throwing / hanging). */
-function fakeLimiter(results: Array<Partial<LimitResult> | 'throw' | 'hang'>): Limiter & { calls: string[]; pendingSettled: number } {
+function fakeLimiter(
+  results: Array<Partial<LimitResult> | 'throw' | 'hang'>,
+): Limiter & { calls: string[]; pendingSettled: number } {
   const fake = {
     calls: [] as string[],
     pendingSettled: 0,
@@ -77,7 +83,11 @@ describe('rateLimit middleware with a fake limiter', () => {
   it('fails open on a Redis error, logging the reason', async () => {
     const warnings: Array<Record<string, unknown>> = [];
     const lines: string[] = [];
-    const res = await app(() => ({ limiter: fakeLimiter(['throw']), identifier: 'acme' }), warnings, lines).request();
+    const res = await app(
+      () => ({ limiter: fakeLimiter(['throw']), identifier: 'acme' }),
+      warnings,
+      lines,
+    ).request();
     expect(res.status).toBe(200);
     expect(res.headers.get('ratelimit-limit')).toBeNull();
     expect(warnings[0]).toMatchObject({ msg: 'rate limiter unavailable, failing open' });
@@ -88,7 +98,10 @@ describe('rateLimit middleware with a fake limiter', () => {
   it('fails open on a timeout', async () => {
     const warnings: Array<Record<string, unknown>> = [];
     const started = Date.now();
-    const res = await app(() => ({ limiter: fakeLimiter(['hang']), identifier: 'acme', timeoutMs: 30 }), warnings).request();
+    const res = await app(
+      () => ({ limiter: fakeLimiter(['hang']), identifier: 'acme', timeoutMs: 30 }),
+      warnings,
+    ).request();
     expect(res.status).toBe(200);
     expect(Date.now() - started).toBeLessThan(1000);
     expect(String(warnings[0]?.reason)).toContain('timeout after 30 ms');
@@ -96,13 +109,20 @@ describe('rateLimit middleware with a fake limiter', () => {
 
   it('fails open on the limiter reporting its own timeout', async () => {
     const warnings: Array<Record<string, unknown>> = [];
-    const res = await app(() => ({ limiter: fakeLimiter([{ reason: 'timeout' }]), identifier: 'acme' }), warnings).request();
+    const res = await app(
+      () => ({ limiter: fakeLimiter([{ reason: 'timeout' }]), identifier: 'acme' }),
+      warnings,
+    ).request();
     expect(res.status).toBe(200);
     expect(warnings).toHaveLength(1);
   });
 
   it('fails closed (503 unavailable + Retry-After) when configured', async () => {
-    const res = await app(() => ({ limiter: fakeLimiter(['throw']), identifier: 'acme', failMode: 'closed' })).request();
+    const res = await app(() => ({
+      limiter: fakeLimiter(['throw']),
+      identifier: 'acme',
+      failMode: 'closed',
+    })).request();
     expect(res.status).toBe(503);
     expect(res.headers.get('retry-after')).toBe('1');
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe('unavailable');
@@ -129,24 +149,31 @@ describe('rateLimit middleware with @upstash/ratelimit on the real Upstash bridg
     });
   }
 
-  it.each(['sliding', 'token-bucket'] as const)('%s: exhausts the limit, then 429s; blocked keys come from the ephemeral cache', async (algorithm) => {
-    const cfg = config(algorithm);
-    const id = `tenant-${crypto.randomUUID()}`;
-    const lines: string[] = [];
-    const a = app(() => ({ limiter: tierLimiter(cfg, 'tiny'), identifier: id, timeoutMs: 2000 }), [], lines);
-    const statuses: number[] = [];
-    const remaining: Array<string | null> = [];
-    for (let i = 0; i < 5; i++) {
-      const res = await a.request();
-      statuses.push(res.status);
-      remaining.push(res.headers.get('ratelimit-remaining'));
-    }
-    expect(statuses).toEqual([200, 200, 200, 429, 429]);
-    expect(remaining.slice(0, 3)).toEqual(['2', '1', '0']);
-    const outcomes = lines.map((l) => JSON.parse(l).rate_limit);
-    expect(outcomes.slice(0, 4)).toEqual(['pass', 'pass', 'pass', 'blocked']);
-    expect(outcomes[4]).toBe('blocked_cached');
-  });
+  it.each(['sliding', 'token-bucket'] as const)(
+    '%s: exhausts the limit, then 429s; blocked keys come from the ephemeral cache',
+    async (algorithm) => {
+      const cfg = config(algorithm);
+      const id = `tenant-${crypto.randomUUID()}`;
+      const lines: string[] = [];
+      const a = app(
+        () => ({ limiter: tierLimiter(cfg, 'tiny'), identifier: id, timeoutMs: 2000 }),
+        [],
+        lines,
+      );
+      const statuses: number[] = [];
+      const remaining: Array<string | null> = [];
+      for (let i = 0; i < 5; i++) {
+        const res = await a.request();
+        statuses.push(res.status);
+        remaining.push(res.headers.get('ratelimit-remaining'));
+      }
+      expect(statuses).toEqual([200, 200, 200, 429, 429]);
+      expect(remaining.slice(0, 3)).toEqual(['2', '1', '0']);
+      const outcomes = lines.map((l) => JSON.parse(l).rate_limit);
+      expect(outcomes.slice(0, 4)).toEqual(['pass', 'pass', 'pass', 'blocked']);
+      expect(outcomes[4]).toBe('blocked_cached');
+    },
+  );
 
   it('keeps tenants apart', async () => {
     const cfg = config('sliding');
@@ -159,9 +186,16 @@ describe('rateLimit middleware with @upstash/ratelimit on the real Upstash bridg
   });
 
   it('fails open against an unreachable Upstash URL', async () => {
-    const cfg = parseConfig({ ...(env as Env), UPSTASH_REDIS_REST_URL: 'http://127.0.0.1:9', UPSTASH_REDIS_REST_TOKEN: 'x' });
+    const cfg = parseConfig({
+      ...(env as Env),
+      UPSTASH_REDIS_REST_URL: 'http://127.0.0.1:9',
+      UPSTASH_REDIS_REST_TOKEN: 'x',
+    });
     const warnings: Array<Record<string, unknown>> = [];
-    const res = await app(() => ({ limiter: tierLimiter(cfg, 'pro'), identifier: 'acme', timeoutMs: 2000 }), warnings).request();
+    const res = await app(
+      () => ({ limiter: tierLimiter(cfg, 'pro'), identifier: 'acme', timeoutMs: 2000 }),
+      warnings,
+    ).request();
     expect(res.status).toBe(200);
     expect(String(warnings[0]?.reason)).toMatch(/^error: /);
   });

@@ -35,7 +35,9 @@ export interface RateLimitOptions {
   now?: () => number;
 }
 
-type Outcome = { kind: 'result'; value: Awaited<ReturnType<Limiter['limit']>> } | { kind: 'failed'; reason: string };
+type Outcome =
+  | { kind: 'result'; value: Awaited<ReturnType<Limiter['limit']>> }
+  | { kind: 'failed'; reason: string };
 
 function withTimeout(p: Promise<Awaited<ReturnType<Limiter['limit']>>>, ms: number): Promise<Outcome> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -44,7 +46,10 @@ function withTimeout(p: Promise<Awaited<ReturnType<Limiter['limit']>>>, ms: numb
   });
   const result = p.then(
     (value): Outcome => ({ kind: 'result', value }),
-    (err: unknown): Outcome => ({ kind: 'failed', reason: `error: ${err instanceof Error ? err.message : String(err)}` }),
+    (err: unknown): Outcome => ({
+      kind: 'failed',
+      reason: `error: ${err instanceof Error ? err.message : String(err)}`,
+    }),
   );
   return Promise.race([result, timeout]).finally(() => {
     if (timer !== undefined) clearTimeout(timer);
@@ -67,7 +72,10 @@ export function rateLimit(options: RateLimitOptions): MiddlewareHandler<AppEnv> 
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
       throw new TypeError(`rateLimit: timeoutMs must be a positive number, got ${timeoutMs}`);
     }
-    const outcome = await withTimeout(Promise.resolve().then(() => (s.limiter as Limiter).limit(s.identifier)), timeoutMs);
+    const outcome = await withTimeout(
+      Promise.resolve().then(() => (s.limiter as Limiter).limit(s.identifier)),
+      timeoutMs,
+    );
     if (outcome.kind === 'failed' || outcome.value.reason === 'timeout') {
       const reason = outcome.kind === 'failed' ? outcome.reason : 'timeout (limiter)';
       const mode = s.failMode ?? 'open';
@@ -88,9 +96,13 @@ export function rateLimit(options: RateLimitOptions): MiddlewareHandler<AppEnv> 
     };
     c.get('log').rate_limit = r.success ? 'pass' : r.reason === 'cacheBlock' ? 'blocked_cached' : 'blocked';
     if (!r.success) {
-      throw new InferenceError('rate_limited', `rate limit of ${r.limit} requests exceeded; retry after ${Math.max(1, resetSeconds)} s`, {
-        headers: { ...headers, 'Retry-After': String(Math.max(1, resetSeconds)) },
-      });
+      throw new InferenceError(
+        'rate_limited',
+        `rate limit of ${r.limit} requests exceeded; retry after ${Math.max(1, resetSeconds)} s`,
+        {
+          headers: { ...headers, 'Retry-After': String(Math.max(1, resetSeconds)) },
+        },
+      );
     }
     await next();
     for (const [k, v] of Object.entries(headers)) c.header(k, v);

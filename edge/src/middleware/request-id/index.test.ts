@@ -28,7 +28,14 @@ describe('requestId middleware', () => {
     expect(res.headers.get('traceparent')).toMatch(new RegExp(`^00-${body.trace}-[0-9a-f]{16}-01$`));
     expect(lines).toHaveLength(1);
     const log = JSON.parse(lines[0] as string);
-    expect(log).toMatchObject({ msg: 'request', request_id: body.id, trace_id: body.trace, method: 'GET', path: '/ok', status: 200 });
+    expect(log).toMatchObject({
+      msg: 'request',
+      request_id: body.id,
+      trace_id: body.trace,
+      method: 'GET',
+      path: '/ok',
+      status: 200,
+    });
     expect(log).toMatchObject({ served_by: 'edge', confidence: 0.97 });
     expect(typeof log.latency_ms).toBe('number');
   });
@@ -36,7 +43,10 @@ describe('requestId middleware', () => {
   it('keeps a well-formed caller request id and continues the caller trace', async () => {
     const lines: string[] = [];
     const res = await app(lines).request('/ok', {
-      headers: { 'x-request-id': 'caller-123', traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' },
+      headers: {
+        'x-request-id': 'caller-123',
+        traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+      },
     });
     expect(res.headers.get('x-request-id')).toBe('caller-123');
     expect(res.headers.get('traceparent')).toMatch(/^00-4bf92f3577b34da6a3ce929d0e0e4736-[0-9a-f]{16}-01$/);
@@ -57,6 +67,8 @@ describe('requestId middleware', () => {
   });
 
   it('rejects a write option that is not a function', () => {
-    expect(() => requestId({ write: 'x' as unknown as (l: string) => void })).toThrow(/write must be a function/);
+    expect(() => requestId({ write: 'x' as unknown as (l: string) => void })).toThrow(
+      /write must be a function/,
+    );
   });
 });

@@ -30,11 +30,20 @@ function nonZeroHex(bytes: number): string {
 }
 
 /** Parses a traceparent header; undefined when absent or invalid (per the spec, the caller starts a new trace). */
-export function parseTraceparent(header: string | null | undefined): { traceId: string; parentId: string; flags: string } | undefined {
+export function parseTraceparent(
+  header: string | null | undefined,
+): { traceId: string; parentId: string; flags: string } | undefined {
   if (header === null || header === undefined) return undefined;
   const m = TRACEPARENT.exec(header.trim());
   if (m === null) return undefined;
-  const [, version, traceId, parentId, flags, rest] = m as unknown as [string, string, string, string, string, string | undefined];
+  const [, version, traceId, parentId, flags, rest] = m as unknown as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string | undefined,
+  ];
   if (version === 'ff') return undefined;
   if (version === '00' && rest !== undefined) return undefined;
   if (/^0+$/.test(traceId) || /^0+$/.test(parentId)) return undefined;
@@ -42,7 +51,10 @@ export function parseTraceparent(header: string | null | undefined): { traceId: 
 }
 
 /** Continues the caller's trace, or starts one; the edge always gets its own span id. */
-export function startTrace(traceparent: string | null | undefined, tracestate: string | null | undefined): Trace {
+export function startTrace(
+  traceparent: string | null | undefined,
+  tracestate: string | null | undefined,
+): Trace {
   const parent = parseTraceparent(traceparent);
   return {
     traceId: parent?.traceId ?? nonZeroHex(16),

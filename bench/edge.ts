@@ -1,0 +1,236 @@
+/**
+ * npm run bench:edge: the edge Worker as it deploys, timed inside workerd (Miniflare), not through wrangler dev's
+ * proxy (which adds ~4 ms).
+ *
+ *  1. `wrangler deploy --dry-run --outdir bench/out/edge`: the deployable bundle; raw and gzip sizes per module.
+ *  2. That bundle in Miniflare (the `miniflare` package wrangler ships; same workerd) with one bench API key,
+ *     no origins and no Upstash (so rate limiting and the L2 cache are off: the numbers are the edge's own work).
+ *  3. Cold: a fresh Miniflare per sample, the first prediction after it is ready (ORT init + session creation +
+ *     featurize + run). Median of BENCH_COLD_SAMPLES (default 3).
+ *  4. Warm, sequential over loopback, timed with performance.now() around dispatchFetch + body read:
+ *     - noop:      GET /v2/health/live (request id, trace, log line; no auth, no model)
+ *     - predict:   POST /v1/models/spam/classify, `cache-control: no-cache, no-store` (auth + validate + featurize +
+ *                  student in onnxruntime-web, answered at the edge)
+ *     - cache hit: the same POST without cache-control (L1 caches.default HIT)
+ *
+ * The last line printed is one JSON object. Env: BENCH_N (default 2000), BENCH_WARMUP (default 200).
+ */
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import { convertV4MiniflareOptions, Miniflare } from 'miniflare';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const OUT = join(ROOT, 'bench', 'out', 'edge');
+const N = Number(process.env.BENCH_N ?? 2000);
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 200);
+const COLD_SAMPLES = Number(process.env.BENCH_COLD_SAMPLES ?? 3);
+const KEY = 'sk_bench_0123456789abcdef';
+let logLines = 0;
+
+const log = (line: string) => process.stdout.write(`${line}\n`);
+const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
+
+const TEXT = `From: Alice <alice@lists.example.org>
+To: dev@lists.example.org
+Subject: Re: [dev] build is broken again on the main branch
+
+On Mon, Sep 23, 2002, Bob wrote:
+> The nightly build fails in the linker step.
+
+I pushed a fix for the linker flags this morning; can you rerun the nightly job and check the logs?
+Thanks, Alice`;
+
+function compatibilityDate(): string {
+  const m = /^compatibility_date\s*=\s*"([^"]+)"/m.exec(readFileSync(join(ROOT, 'wrangler.toml'), 'utf8'));
+  if (m === null) throw new Error('wrangler.toml has no compatibility_date');
+  return m[1] as string;
+}
+
+function build(): { files: Array<{ name: string; raw: number; gzip: number }>; raw: number; gzip: number } {
+  rmSync(OUT, { recursive: true, force: true });
+  execFileSync(
+    join(ROOT, 'node_modules', '.bin', 'wrangler'),
+    ['deploy', '--dry-run', '--env', '', '--outdir', OUT],
+    {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
+  const files = readdirSync(OUT)
+    .filter((f) => !f.endsWith('.map') && f !== 'README.md')
+    .map((name) => {
+      const bytes = readFileSync(join(OUT, name));
+      return { name, raw: statSync(join(OUT, name)).size, gzip: gzipSync(bytes, { level: 9 }).length };
+    });
+  return { files, raw: files.reduce((a, f) => a + f.raw, 0), gzip: files.reduce((a, f) => a + f.gzip, 0) };
+}
+
+function miniflare(): Miniflare {
+  const hash = createHash('sha256').update(KEY).digest('hex');
+  // miniflare 5 takes a new option shape; convertV4MiniflareOptions accepts the familiar (v4) one.
+  return new Miniflare(
+    convertV4MiniflareOptions({
+      // The Worker's per-request log lines are counted (they are part of the work) but not printed.
+      handleStructuredLogs: (entry) => {
+        logLines++;
+        if (entry.level === 'error') process.stderr.write(`${entry.message}\n`);
+      },
+      workers: [
+        {
+          name: 'edge',
+          // The bundle's modules as wrangler wrote them: the .wasm precompiled, the .onnx as an ArrayBuffer.
+          modulesRoot: OUT,
+          modules: readdirSync(OUT)
+            .filter((f) => !f.endsWith('.map') && f !== 'README.md')
+            // The entry module comes first.
+            .sort((a, b) => Number(b === 'index.js') - Number(a === 'index.js'))
+            .map((f) => ({
+              type: f.endsWith('.wasm')
+                ? ('CompiledWasm' as const)
+                : f.endsWith('.onnx')
+                  ? ('Data' as const)
+                  : ('ESModule' as const),
+              path: join(OUT, f),
+            })),
+          compatibilityDate: compatibilityDate(),
+          cacheAPI: true,
+          bindings: {
+            API_KEYS: JSON.stringify({ [hash]: { name: 'bench', models: ['*'], tier: 'pro' } }),
+            ORIGIN_URLS: '',
+            ORIGIN_SIGNING_SECRET: '',
+            UPSTASH_REDIS_REST_URL: '',
+            UPSTASH_REDIS_REST_TOKEN: '',
+            CACHE_TTL_SECONDS: '300',
+          },
+        },
+      ],
+    }),
+  );
+}
+
+type Call = () => Promise<{ status: number; servedBy: string | null }>;
+
+function calls(mf: Miniflare): { noop: Call; predict: Call; cacheHit: Call } {
+  const post = (headers: Record<string, string>) => async () => {
+    const res = await mf.dispatchFetch('http://edge.bench/v1/models/spam/classify', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}`, ...headers },
+      body: JSON.stringify({ text: TEXT }),
+    });
+    await res.arrayBuffer();
+    return { status: res.status, servedBy: res.headers.get('x-served-by') };
+  };
+  return {
+    noop: async () => {
+      const res = await mf.dispatchFetch('http://edge.bench/v2/health/live');
+      await res.arrayBuffer();
+      return { status: res.status, servedBy: 'none' };
+    },
+    predict: post({ 'cache-control': 'no-cache, no-store' }),
+    cacheHit: post({}),
+  };
+}
+
+async function timed(
+  name: string,
+  call: Call,
+  expectServedBy: string,
+): Promise<{ p50: number; p99: number; mean: number }> {
+  for (let i = 0; i < WARMUP; i++) await call();
+  const ms: number[] = [];
+  for (let i = 0; i < N; i++) {
+    const t0 = performance.now();
+    const r = await call();
+    ms.push(performance.now() - t0);
+    if (r.status !== 200 || r.servedBy !== expectServedBy) {
+      throw new Error(
+        `${name}: expected 200 served by ${expectServedBy}, got ${r.status} served by ${r.servedBy}`,
+      );
+    }
+  }
+  ms.sort((a, b) => a - b);
+  const q = (p: number) => ms[Math.min(ms.length - 1, Math.floor(p * ms.length))] as number;
+  const stats = {
+    p50: round(q(0.5)),
+    p99: round(q(0.99)),
+    mean: round(ms.reduce((a, b) => a + b, 0) / ms.length),
+  };
+  log(`${name.padEnd(10)} p50 ${stats.p50} ms  p99 ${stats.p99} ms  mean ${stats.mean} ms  (n=${N})`);
+  return stats;
+}
+
+async function cold(): Promise<{ ready_ms: number; first_predict_ms: number }> {
+  const t0 = performance.now();
+  const mf = miniflare();
+  await mf.ready;
+  const t1 = performance.now();
+  const r = await calls(mf).predict();
+  const t2 = performance.now();
+  await mf.dispose();
+  if (r.status !== 200 || r.servedBy !== 'edge')
+    throw new Error(`cold predict: got ${r.status} served by ${r.servedBy}`);
+  return { ready_ms: round(t1 - t0, 1), first_predict_ms: round(t2 - t1, 1) };
+}
+
+async function main(): Promise<void> {
+  const loadStart = round(loadavg()[0] ?? 0, 2);
+  const bundle = build();
+  for (const f of bundle.files) log(`bundle ${f.name}: ${f.raw} B raw, ${f.gzip} B gzip`);
+  log(
+    `bundle total: ${bundle.raw} B raw (${round(bundle.raw / 2 ** 20, 2)} MiB), ${bundle.gzip} B gzip (${round(bundle.gzip / 2 ** 20, 2)} MiB)`,
+  );
+
+  const colds = [];
+  for (let i = 0; i < COLD_SAMPLES; i++) colds.push(await cold());
+  colds.sort((a, b) => a.first_predict_ms - b.first_predict_ms);
+  const coldMedian = colds[Math.floor(colds.length / 2)] as { ready_ms: number; first_predict_ms: number };
+  log(
+    `cold: first predict ${colds.map((c) => c.first_predict_ms).join(', ')} ms (worker ready in ${colds.map((c) => c.ready_ms).join(', ')} ms)`,
+  );
+
+  const mf = miniflare();
+  await mf.ready;
+  const c = calls(mf);
+  const noop = await timed('noop', c.noop, 'none');
+  const predict = await timed('predict', c.predict, 'edge');
+  await c.cacheHit(); // fills L1
+  const hit = await timed('cache hit', c.cacheHit, 'cache');
+  await mf.dispose();
+
+  const result = {
+    bench: 'edge',
+    runtime: 'workerd via miniflare (bundle from wrangler deploy --dry-run)',
+    n: N,
+    load_avg_1m_start: loadStart,
+    load_avg_1m_end: round(loadavg()[0] ?? 0, 2),
+    noop_p50_ms: noop.p50,
+    noop_p99_ms: noop.p99,
+    predict_p50_ms: predict.p50,
+    predict_p99_ms: predict.p99,
+    cache_hit_p50_ms: hit.p50,
+    cache_hit_p99_ms: hit.p99,
+    predict_minus_noop_p50_ms: round(predict.p50 - noop.p50),
+    cache_hit_minus_noop_p50_ms: round(hit.p50 - noop.p50),
+    cold_first_predict_ms: coldMedian.first_predict_ms,
+    cold_worker_ready_ms: coldMedian.ready_ms,
+    worker_log_lines: logLines,
+    bundle_raw_bytes: bundle.raw,
+    bundle_gzip_bytes: bundle.gzip,
+    bundle_modules: Object.fromEntries(
+      bundle.files.map((f) => [f.name.replace(/^[0-9a-f]{40}-/, ''), { raw: f.raw, gzip: f.gzip }]),
+    ),
+    fits_paid_10mib: bundle.gzip <= 10 * 2 ** 20,
+    fits_free_3mib: bundle.gzip <= 3 * 2 ** 20,
+  };
+  log(JSON.stringify(result));
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

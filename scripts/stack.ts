@@ -1,0 +1,422 @@
+/**
+ * The whole stack on loopback, as a library: `startStack(options)` starts origin process(es) (the real teacher,
+ * `node origin/src/main.ts`), shared state (the Upstash REST bridge in front of a real Redis) and the edge Worker
+ * in real workerd (`wrangler dev`), wired with generated secrets and API keys, on free ports. `npm start`
+ * (scripts/start.ts), the end-to-end and fault tests (test/) and `npm run bench:e2e` use it.
+ *
+ * Every child runs in its own process group; `stop()` ends them all (SIGTERM, then SIGKILL after a grace
+ * period), and a process 'exit' hook SIGKILLs whatever is left if the caller dies first.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { startRedisForTests, startUpstashBridge, type UpstashBridge } from '../infra/upstash-bridge/index.ts';
+import { findRedis } from './local-redis.ts';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const WRANGLER = join(ROOT, 'node_modules/wrangler/bin/wrangler.js');
+
+/** One API key the stack generates. */
+export interface StackKeySpec {
+  /** Principal name (API_KEYS[].name). */
+  name: string;
+  /** Rate tier; must be a tier of RATE_LIMIT_TIERS. @default 'pro' */
+  tier?: string;
+  /** Models the key may call. @default ['*'] */
+  models?: string[];
+}
+
+export interface StackKey {
+  /** The plaintext key (`Authorization: Bearer <key>`); the edge holds only its sha256. */
+  key: string;
+  name: string;
+  tier: string;
+  models: string[];
+  /** The tier's limit and window as configured (undefined when the tier has no entry). */
+  limit: { limit: number; window: string } | undefined;
+}
+
+/**
+ * Where the edge's shared state (rate limits, L2 cache) comes from.
+ *  - 'auto': UPSTASH_REDIS_REST_URL/TOKEN when set, else the bridge in front of a reachable Redis or a started
+ *    redis-server, else none (what `npm start` does)
+ *  - 'test': the bridge in front of a database of its own on the shared test Redis (startRedisForTests)
+ *  - 'spawn': the bridge in front of a redis-server of its own (tests may kill `stack.redis.process`)
+ *  - 'none': no shared state (rate limiting and L2 off)
+ */
+export type SharedStateMode = 'auto' | 'test' | 'spawn' | 'none';
+
+export interface StackOptions {
+  /** Edge port; 0 picks a free one. @default 0 */
+  edgePort?: number;
+  /** Port of the first origin; 0 picks free ones. Further origins always get free ports. @default 0 */
+  originPort?: number;
+  /** How many origin processes (ORIGIN_URLS lists them all). 0: an edge with no origin. @default 1 */
+  origins?: number;
+  /** Extra origin environment (ORIGIN_MAX_QUEUE, ORIGIN_MAX_BATCH...). @default {} */
+  originEnv?: Record<string, string>;
+  /** Edge vars and secrets overriding wrangler.toml's [vars] (RATE_LIMIT_TIERS, RATE_LIMIT_FAIL_MODE...). @default {} */
+  edgeVars?: Record<string, string>;
+  /** API keys to generate. @default [{name:'e2e-pro', tier:'pro'}] */
+  keys?: StackKeySpec[];
+  /** Shared state source, see SharedStateMode. @default 'test' */
+  sharedState?: SharedStateMode;
+  /** Receives every child's output line by line (label: 'origin-0', 'edge-0'...). @default discards it */
+  log?: (label: string, line: string) => void;
+  /** Longest wait for an origin to become ready. @default 120000 */
+  originReadyTimeoutMs?: number;
+  /** Longest wait for an edge to answer /v2/health/live. @default 180000 */
+  edgeReadyTimeoutMs?: number;
+}
+
+export interface OriginHandle {
+  url: string;
+  port: number;
+  /** The running child (replaced by restart()). */
+  process: ChildProcess;
+  /** Sends a signal to the origin process itself (SIGTERM drains; SIGKILL is a crash). */
+  kill(signal: NodeJS.Signals): void;
+  /** Resolves when the current process has exited; the exit code (null when killed by a signal). */
+  exited(): Promise<number | null>;
+  /** Starts a fresh origin process on the same port and waits until it is ready. */
+  restart(): Promise<void>;
+}
+
+export interface EdgeHandle {
+  url: string;
+  port: number;
+  process: ChildProcess;
+  /** Stops this edge (its whole process group: wrangler and workerd). */
+  stop(): Promise<void>;
+}
+
+export interface Stack {
+  edgeUrl: string;
+  edge: EdgeHandle;
+  originUrls: string[];
+  origins: OriginHandle[];
+  apiKeys: StackKey[];
+  /** The HMAC secret shared by edge and origin. */
+  signingSecret: string;
+  /** The effective edge vars (wrangler.toml's overridden by options.edgeVars), secrets included. */
+  edgeVars: Record<string, string>;
+  bridge: UpstashBridge | undefined;
+  /** The Redis behind the bridge; `process` is set when this stack spawned it. */
+  redis: { url: string; describe: string; process: ChildProcess | undefined } | undefined;
+  /** A line saying where shared state lives (for banners). */
+  sharedStateDescription: string;
+  /** Starts another edge (a fresh PoP: own workerd, own L1 cache) with the same configuration and shared state. */
+  startEdge(extraVars?: Record<string, string>): Promise<EdgeHandle>;
+  /** Stops every process this stack started, the bridge and the Redis. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** A free TCP port on 127.0.0.1 (listen on 0, read it, close). */
+export async function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const srv = createServer();
+    srv.once('error', fail);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+      srv.close(() => done(port));
+    });
+  });
+}
+
+function checkPort(name: string, v: number | undefined): number {
+  const n = v ?? 0;
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new TypeError(`${name} must be an integer in [0, 65535], got ${String(v)}`);
+  return n;
+}
+
+function checkPositive(name: string, v: number | undefined, fallback: number): number {
+  const n = v ?? fallback;
+  if (!Number.isInteger(n) || n < 1) throw new TypeError(`${name} must be an integer >= 1, got ${String(v)}`);
+  return n;
+}
+
+/** Every process group this module started and has not seen exit, for the last-resort exit hook. */
+const live = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+function launch(label: string, args: string[], env: Record<string, string>, log: StackOptions['log']): ChildProcess {
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.once('exit', () => {
+      for (const c of live) killGroup(c, 'SIGKILL');
+    });
+  }
+  const child = spawn(process.execPath, args, {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  const forward = (chunk: Buffer) => {
+    if (log === undefined) return;
+    for (const line of chunk.toString('utf8').split('\n')) if (line.trim() !== '') log(label, line);
+  };
+  child.stdout?.on('data', forward);
+  child.stderr?.on('data', forward);
+  return child;
+}
+
+function running(child: ChildProcess): boolean {
+  return child.exitCode === null && child.signalCode === null;
+}
+
+function exitOf(child: ChildProcess): Promise<number | null> {
+  if (!running(child)) return Promise.resolve(child.exitCode);
+  return new Promise((done) => child.once('exit', (code) => done(code)));
+}
+
+/** SIGTERM to the group, SIGKILL after `graceMs`; resolves once the leader exited. */
+async function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
+  if (!running(child)) {
+    killGroup(child, 'SIGKILL'); // stragglers in the group (workerd under wrangler)
+    return;
+  }
+  const exited = exitOf(child);
+  killGroup(child, 'SIGTERM');
+  const timer = setTimeout(() => killGroup(child, 'SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+  killGroup(child, 'SIGKILL');
+}
+
+async function waitReady(url: string, what: string, child: ChildProcess, timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (!running(child)) throw new Error(`${what} exited (code ${child.exitCode}, signal ${child.signalCode}) before it was ready`);
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
+      await res.arrayBuffer();
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${what} was not ready at ${url} within ${timeoutMs} ms`);
+}
+
+function tierLimits(vars: Record<string, string>): Record<string, { limit: number; window: string }> {
+  try {
+    const parsed = JSON.parse(vars.RATE_LIMIT_TIERS ?? '{}') as Record<string, { limit: number; window: string }>;
+    return typeof parsed === 'object' && parsed !== null ? parsed : {};
+  } catch {
+    return {};
+  }
+}
+
+/** Default tiers of wrangler.toml's [vars] (kept in step with it; options.edgeVars overrides). */
+const DEFAULT_TIERS =
+  '{"free":{"limit":60,"window":"60 s"},"pro":{"limit":1200,"window":"60 s"},"internal":{"limit":100000,"window":"60 s"}}';
+
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const edgePortOpt = checkPort('edgePort', options.edgePort);
+  const originPortOpt = checkPort('originPort', options.originPort);
+  const originCount = options.origins ?? 1;
+  if (!Number.isInteger(originCount) || originCount < 0 || originCount > 16) {
+    throw new TypeError(`origins must be an integer in [0, 16], got ${String(options.origins)}`);
+  }
+  const mode = options.sharedState ?? 'test';
+  if (!['auto', 'test', 'spawn', 'none'].includes(mode)) {
+    throw new TypeError(`sharedState must be auto | test | spawn | none, got ${JSON.stringify(mode)}`);
+  }
+  const originReadyMs = checkPositive('originReadyTimeoutMs', options.originReadyTimeoutMs, 120_000);
+  const edgeReadyMs = checkPositive('edgeReadyTimeoutMs', options.edgeReadyTimeoutMs, 180_000);
+  const log = options.log;
+
+  const tmp = mkdtempSync(join(tmpdir(), 'eoi-stack-'));
+  const origins: OriginHandle[] = [];
+  const edges: EdgeHandle[] = [];
+  let bridge: UpstashBridge | undefined;
+  let redisStop: (() => Promise<void>) | undefined;
+  let redis: Stack['redis'];
+  let stopped = false;
+
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    await Promise.all([...edges.map((e) => e.stop()), ...origins.map((o) => stopChild(o.process, 10_000))]);
+    await bridge?.close().catch(() => {});
+    await redisStop?.().catch(() => {});
+    rmSync(tmp, { recursive: true, force: true });
+  };
+
+  try {
+    const signingSecret = randomBytes(32).toString('hex');
+
+    // Origins first: they take longest (model load), the rest starts meanwhile.
+    const startOrigin = (index: number, port: number): OriginHandle => {
+      const env = {
+        ORIGIN_PORT: String(port),
+        ORIGIN_HOST: '127.0.0.1',
+        MODEL_REPOSITORY: join(ROOT, 'models'),
+        ORIGIN_SIGNING_SECRET: signingSecret,
+        ...options.originEnv,
+      };
+      const spawnIt = () => launch(`origin-${index}`, ['origin/src/main.ts'], env, log);
+      const handle: OriginHandle = {
+        url: `http://127.0.0.1:${port}`,
+        port,
+        process: spawnIt(),
+        kill(signal) {
+          if (running(handle.process) && handle.process.pid !== undefined) process.kill(handle.process.pid, signal);
+        },
+        exited: () => exitOf(handle.process),
+        async restart() {
+          if (running(handle.process)) await stopChild(handle.process, 10_000);
+          handle.process = spawnIt();
+          await waitReady(`${handle.url}/v2/health/ready`, `origin-${index}`, handle.process, originReadyMs);
+        },
+      };
+      return handle;
+    };
+    for (let i = 0; i < originCount; i++) {
+      const port = i === 0 && originPortOpt !== 0 ? originPortOpt : await freePort();
+      origins.push(startOrigin(i, port));
+    }
+
+    // Shared state.
+    let state: { url: string; token: string } | undefined;
+    let sharedStateDescription = 'none: rate limiting and the global L2 cache are OFF; the per-PoP L1 cache is on';
+    const envUrl = process.env.UPSTASH_REDIS_REST_URL;
+    const envToken = process.env.UPSTASH_REDIS_REST_TOKEN;
+    if (mode === 'auto' && envUrl && envToken) {
+      state = { url: envUrl, token: envToken };
+      sharedStateDescription = `Upstash at ${envUrl} (UPSTASH_REDIS_REST_URL)`;
+    } else if (mode !== 'none') {
+      let found: { url: string; describe: string; process: ChildProcess | undefined; stop(): Promise<void> } | undefined;
+      if (mode === 'auto') {
+        const r = await findRedis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+        if (r !== undefined) found = { ...r, process: undefined, stop: () => r.stop() };
+      } else {
+        const r = await startRedisForTests({ spawn: mode === 'spawn' });
+        found = {
+          url: r.url,
+          describe: r.spawned ? `redis-server spawned at ${r.url}` : `Redis database ${r.db} of ${r.url}`,
+          process: r.process,
+          stop: () => r.stop(),
+        };
+      }
+      if (found !== undefined) {
+        redisStop = found.stop;
+        redis = { url: found.url, describe: found.describe, process: found.process };
+        const token = randomBytes(24).toString('hex');
+        bridge = await startUpstashBridge({ redisUrl: found.url, token, host: '127.0.0.1', port: 0, maxReconnectDelayMs: 200 });
+        state = { url: bridge.url, token };
+        sharedStateDescription = `Upstash REST bridge ${bridge.url} -> ${found.describe}`;
+      }
+    }
+
+    // Keys and edge vars.
+    const keySpecs = options.keys ?? [{ name: 'e2e-pro', tier: 'pro' }];
+    const edgeVars: Record<string, string> = {
+      RATE_LIMIT_TIERS: DEFAULT_TIERS,
+      ORIGIN_URLS: origins.map((o) => o.url).join(','),
+      ORIGIN_SIGNING_SECRET: signingSecret,
+      ...(state === undefined ? {} : { UPSTASH_REDIS_REST_URL: state.url, UPSTASH_REDIS_REST_TOKEN: state.token }),
+      ...options.edgeVars,
+    };
+    const limits = tierLimits(edgeVars);
+    const apiKeys: StackKey[] = keySpecs.map((s) => ({
+      key: `sk_local_${randomBytes(18).toString('hex')}`,
+      name: s.name,
+      tier: s.tier ?? 'pro',
+      models: s.models ?? ['*'],
+      limit: limits[s.tier ?? 'pro'],
+    }));
+    if (edgeVars.API_KEYS === undefined) {
+      const record: Record<string, { name: string; models: string[]; tier: string }> = {};
+      for (const k of apiKeys) record[createHash('sha256').update(k.key).digest('hex')] = { name: k.name, models: k.models, tier: k.tier };
+      edgeVars.API_KEYS = JSON.stringify(record);
+    }
+    for (const [k, v] of Object.entries(edgeVars)) {
+      if (v.includes("'") || v.includes('\n')) throw new TypeError(`edgeVars.${k} must hold no single quote or newline, got ${JSON.stringify(v.slice(0, 40))}`);
+    }
+
+    let edgeCount = 0;
+    const startEdge = async (extraVars: Record<string, string> = {}, port = 0): Promise<EdgeHandle> => {
+      const index = edgeCount++;
+      const edgePort = port !== 0 ? port : await freePort();
+      const inspectorPort = await freePort();
+      // Secrets and overrides go through an env file in a private temp folder; its values override [vars].
+      const envFile = join(tmp, `edge-${index}.env`);
+      const lines = Object.entries({ ...edgeVars, ...extraVars }).map(([k, v]) => `${k}='${v}'`);
+      writeFileSync(envFile, `${lines.join('\n')}\n`, { mode: 0o600 });
+      const child = launch(
+        `edge-${index}`,
+        [
+          WRANGLER,
+          'dev',
+          '--config',
+          join(ROOT, 'wrangler.toml'),
+          '--ip',
+          '127.0.0.1',
+          '--port',
+          String(edgePort),
+          '--inspector-port',
+          String(inspectorPort),
+          '--env-file',
+          envFile,
+          '--show-interactive-dev-session=false',
+          '--persist-to',
+          join(tmp, `wrangler-state-${index}`),
+        ],
+        { WRANGLER_SEND_METRICS: 'false', CI: '1' },
+        log,
+      );
+      const handle: EdgeHandle = {
+        url: `http://127.0.0.1:${edgePort}`,
+        port: edgePort,
+        process: child,
+        stop: () => stopChild(child, 10_000),
+      };
+      edges.push(handle);
+      await waitReady(`${handle.url}/v2/health/live`, `edge-${index}`, child, edgeReadyMs);
+      return handle;
+    };
+
+    const edgeStarting = startEdge({}, edgePortOpt);
+    await Promise.all([
+      edgeStarting,
+      ...origins.map((o, i) => waitReady(`${o.url}/v2/health/ready`, `origin-${i}`, o.process, originReadyMs)),
+    ]);
+    const edge = await edgeStarting;
+
+    return {
+      edgeUrl: edge.url,
+      edge,
+      originUrls: origins.map((o) => o.url),
+      origins,
+      apiKeys,
+      signingSecret,
+      edgeVars,
+      bridge,
+      redis,
+      sharedStateDescription,
+      startEdge: (extra) => startEdge(extra),
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}

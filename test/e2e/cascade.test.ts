@@ -1,0 +1,124 @@
+/**
+ * The cascade end to end on real parts: origin process (real teacher, onnxruntime-node), the Upstash REST bridge
+ * over a real Redis, the edge Worker in workerd (wrangler dev) with the embedded student. A confident message is
+ * answered at the edge, an uncertain one by the origin, a repeat from cache (L1 on the same PoP, L2 on a fresh
+ * one), and killing the origin degrades to the edge answer.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Stack, startStack } from '../../scripts/stack.ts';
+import { classify, isErrorShape, testMessages } from '../helpers.ts';
+
+interface Pred {
+  label: string;
+  score: number;
+}
+interface Body {
+  served_by: string;
+  version: string;
+  predictions: Pred[];
+}
+
+let stack: Stack;
+let key: string;
+let uncertain: string;
+let threshold: number;
+
+beforeAll(async () => {
+  stack = await startStack({ sharedState: 'test' });
+  key = stack.apiKeys[0]?.key as string;
+  // The edge's own answer for test-split messages (x-escalate: never, no cache) finds one below its threshold.
+  const manifestRes = await fetch(`${stack.originUrls[0]}/v2/health/ready`);
+  expect(manifestRes.ok).toBe(true);
+  const { readFileSync, readdirSync } = await import('node:fs');
+  const dir = readdirSync('models/spam').sort().at(-1) as string;
+  threshold = (JSON.parse(readFileSync(`models/spam/${dir}/manifest.json`, 'utf8')) as { threshold: number }).threshold;
+  for (const m of testMessages()) {
+    const r = await classify(stack.edgeUrl, key, [m.text], { 'x-escalate': 'never', 'cache-control': 'no-cache, no-store' });
+    const score = (r.body as Body).predictions?.[0]?.score ?? 1;
+    if (r.status === 200 && score < threshold) {
+      uncertain = m.text;
+      break;
+    }
+  }
+}, 180_000);
+
+afterAll(async () => {
+  await stack?.stop();
+});
+
+describe('the cascade through the whole stack', () => {
+  it('answers a confident message at the edge', async () => {
+    const r = await classify(stack.edgeUrl, key, [`Subject: WIN a FREE cruise!!! Click http://win.example.com now ${Date.now()}`]);
+    expect(r.status).toBe(200);
+    const body = r.body as Body;
+    expect(body.served_by).toBe('edge');
+    expect(r.headers.get('x-served-by')).toBe('edge');
+    expect(body.predictions[0]?.label).toBe('spam');
+    expect(body.predictions[0]?.score).toBeGreaterThanOrEqual(threshold);
+  });
+
+  it('escalates an uncertain message and the origin answers it', async () => {
+    expect(uncertain, 'no test-split message scored below the edge threshold').toBeTypeOf('string');
+    const r = await classify(stack.edgeUrl, key, [uncertain], { 'cache-control': 'no-store' });
+    expect(r.status).toBe(200);
+    expect((r.body as Body).served_by).toBe('origin');
+    expect(r.headers.get('x-escalation-reason')).toBe('low_confidence');
+  });
+
+  it('escalates on x-escalate: always', async () => {
+    const r = await classify(stack.edgeUrl, key, [`always to the origin ${Date.now()}`], { 'x-escalate': 'always' });
+    expect(r.status).toBe(200);
+    expect((r.body as Body).served_by).toBe('origin');
+    expect(r.headers.get('x-escalation-reason')).toBe('client_requested');
+  });
+
+  it('serves a repeat from L1 on the same PoP and from L2 on a fresh PoP', async () => {
+    const text = `Subject: cheap meds, no prescription, order now ${Date.now()}`;
+    const first = await classify(stack.edgeUrl, key, [text], { 'x-escalate': 'always' });
+    expect(first.status).toBe(200);
+    expect((first.body as Body).served_by).toBe('origin');
+    // Cache writes happen in the background (waitUntil): poll briefly.
+    let again = await classify(stack.edgeUrl, key, [text]);
+    for (let i = 0; i < 20 && (again.body as Body).served_by !== 'cache'; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      again = await classify(stack.edgeUrl, key, [text]);
+    }
+    expect((again.body as Body).served_by).toBe('cache');
+    expect(again.headers.get('x-cache')).toBe('HIT');
+    expect(again.headers.get('x-cache-tier')).toBe('L1');
+    expect((again.body as Body).predictions).toEqual((first.body as Body).predictions);
+
+    const pop2 = await stack.startEdge();
+    try {
+      const fromL2 = await classify(pop2.url, key, [text]);
+      expect(fromL2.status).toBe(200);
+      expect((fromL2.body as Body).served_by).toBe('cache');
+      expect(fromL2.headers.get('x-cache-tier')).toBe('L2');
+      expect((fromL2.body as Body).predictions).toEqual((first.body as Body).predictions);
+    } finally {
+      await pop2.stop();
+    }
+  });
+
+  it('answers a small fuzz of malformed requests with JSON errors and no 5xx', async () => {
+    const bad: Array<[string, RequestInit]> = [
+      ['/v1/models/spam/classify', { method: 'POST', body: '{', headers: { 'content-type': 'application/json' } }],
+      ['/v1/models/spam/classify', { method: 'POST', body: '{"texts":3}', headers: { 'content-type': 'application/json' } }],
+      ['/v1/models/spam/classify', { method: 'POST', body: '{"texts":["a"]}', headers: { 'content-type': 'text/plain' } }],
+      ['/v1/models/spam/classify', { method: 'GET' }],
+      ['/v1/models/nope/classify', { method: 'POST', body: '{"texts":["a"]}', headers: { 'content-type': 'application/json' } }],
+      ['/v2/models/spam/infer', { method: 'POST', body: '{"inputs":[{}]}', headers: { 'content-type': 'application/json' } }],
+      ['/nowhere', { method: 'GET' }],
+    ];
+    for (const [path, init] of bad) {
+      const res = await fetch(`${stack.edgeUrl}${path}`, {
+        ...init,
+        headers: { authorization: `Bearer ${key}`, ...(init.headers as Record<string, string> | undefined) },
+      });
+      const body = await res.json().catch(() => undefined);
+      expect(res.status, `${init.method} ${path}`).toBeGreaterThanOrEqual(400);
+      expect(res.status, `${init.method} ${path}`).toBeLessThan(500);
+      expect(isErrorShape(body), `${init.method} ${path}: ${JSON.stringify(body)}`).toBe(true);
+    }
+  });
+});

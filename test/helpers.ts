@@ -1,0 +1,121 @@
+/**
+ * Helpers shared by the end-to-end and fault tests (test/e2e, test/faults): requests through a running stack,
+ * the JSON error shape check and test-split messages from the training corpus.
+ */
+import { loadCorpus, type Message } from '../training/src/data/corpus.ts';
+import { splitStratified } from '../training/src/data/split.ts';
+import { signRequest } from '../shared/signing/index.ts';
+import { RELEASE_RECIPE } from '../training/src/config.ts';
+
+export interface Sent {
+  status: number;
+  headers: Headers;
+  body: unknown;
+  ms: number;
+}
+
+/** POSTs `{texts}` to the edge's (or origin's) text API with the given key and headers; never throws on HTTP status. */
+export async function classify(
+  base: string,
+  key: string | undefined,
+  texts: string[],
+  headers: Record<string, string> = {},
+  timeoutMs = 30_000,
+): Promise<Sent> {
+  const t0 = performance.now();
+  const res = await fetch(`${base}/v1/models/spam/classify`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      ...(key === undefined ? {} : { authorization: `Bearer ${key}` }),
+      ...headers,
+    },
+    body: JSON.stringify({ texts }),
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  const text = await res.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // left as text: callers assert on the shape
+  }
+  return { status: res.status, headers: res.headers, body, ms: performance.now() - t0 };
+}
+
+const CODE = /^[a-z_]+$/;
+
+/** True when `body` is exactly the system's error shape `{error:{code,message,request_id}}`. */
+export function isErrorShape(body: unknown): boolean {
+  if (typeof body !== 'object' || body === null) return false;
+  const e = (body as { error?: unknown }).error;
+  if (typeof e !== 'object' || e === null) return false;
+  const { code, message, request_id } = e as Record<string, unknown>;
+  return typeof code === 'string' && CODE.test(code) && typeof message === 'string' && typeof request_id === 'string';
+}
+
+export function errorCode(body: unknown): string | undefined {
+  return isErrorShape(body) ? (body as { error: { code: string } }).error.code : undefined;
+}
+
+let testSplit: Message[] | undefined;
+
+/** The release recipe's test split (messages and labels), as training/src/evaluate.ts takes it. */
+export function testMessages(): Message[] {
+  testSplit ??= splitStratified(loadCorpus(), RELEASE_RECIPE.split).test;
+  return testSplit;
+}
+
+/** The nearest-rank percentile of `values` (p in [0, 100]); NaN when empty. */
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i] as number;
+}
+
+/** POSTs `{texts}` straight to an origin, signed with the edge<->origin secret as the edge would. */
+export async function originClassify(originUrl: string, secret: string, texts: string[], timeoutMs = 30_000): Promise<Sent> {
+  const path = '/v1/models/spam/classify';
+  const body = JSON.stringify({ texts });
+  const sig = await signRequest({ secret, method: 'POST', path, body });
+  const t0 = performance.now();
+  const res = await fetch(`${originUrl}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...sig },
+    body,
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // left as text
+  }
+  return { status: res.status, headers: res.headers, body: parsed, ms: performance.now() - t0 };
+}
+
+/** Runs `send(i)` with `concurrency` workers until `stop()` says so; collects every result (or thrown error). */
+export async function loadLoop<T>(
+  concurrency: number,
+  stop: () => boolean,
+  send: (i: number) => Promise<T>,
+): Promise<Array<{ ok: true; value: T; at: number } | { ok: false; error: unknown; at: number }>> {
+  const out: Array<{ ok: true; value: T; at: number } | { ok: false; error: unknown; at: number }> = [];
+  let i = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (!stop()) {
+        const n = i++;
+        const at = Date.now();
+        try {
+          out.push({ ok: true, value: await send(n), at });
+        } catch (error) {
+          out.push({ ok: false, error, at });
+        }
+      }
+    }),
+  );
+  return out;
+}
