@@ -19,7 +19,8 @@ function envNumber(name: string, fallback: number, min: number, max: number): nu
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
-  if (!Number.isFinite(n) || n < min || n > max) throw new TypeError(`${name} must be a number in [${min}, ${max}], got ${raw}`);
+  if (!Number.isFinite(n) || n < min || n > max)
+    throw new TypeError(`${name} must be a number in [${min}, ${max}], got ${raw}`);
   return n;
 }
 
@@ -39,7 +40,9 @@ interface Outcome {
 }
 
 async function main(): Promise<void> {
-  const messages = [...testMessages()].sort((a, b) => order(a.key).localeCompare(order(b.key))).slice(0, LIMIT);
+  const messages = [...testMessages()]
+    .sort((a, b) => order(a.key).localeCompare(order(b.key)))
+    .slice(0, LIMIT);
   const repeats = messages.slice(0, Math.round(messages.length * REPEAT_SHARE));
   // Repeats come after their first occurrence: the second half of the stream interleaves them.
   const half = Math.floor(messages.length / 2);
@@ -57,7 +60,9 @@ async function main(): Promise<void> {
     await classify(stack.edgeUrl, key, ['warm-up'], { 'cache-control': 'no-store' });
     await classify(stack.edgeUrl, key, ['warm-up'], { 'cache-control': 'no-store', 'x-escalate': 'always' });
 
-    log(`bench:e2e: ${stream.length} requests (${messages.length} test-split messages + ${repeats.length} repeats), concurrency ${CONCURRENCY}`);
+    log(
+      `bench:e2e: ${stream.length} requests (${messages.length} test-split messages + ${repeats.length} repeats), concurrency ${CONCURRENCY}`,
+    );
     const outcomes: Outcome[] = [];
     let next = 0;
     const t0 = performance.now();
@@ -80,13 +85,21 @@ async function main(): Promise<void> {
     );
     const wallS = (performance.now() - t0) / 1000;
 
-    const share = (path: string) => round(outcomes.filter((o) => o.path === path).length / outcomes.length, 4);
+    const share = (path: string) =>
+      round(outcomes.filter((o) => o.path === path).length / outcomes.length, 4);
     const answered = outcomes.filter((o) => o.correct !== undefined);
     const paths: Record<string, { requests: number; p50_ms: number; p95_ms: number; p99_ms: number }> = {};
     for (const path of new Set(outcomes.map((o) => o.path))) {
       const ms = outcomes.filter((o) => o.path === path).map((o) => o.ms);
-      paths[path] = { requests: ms.length, p50_ms: round(percentile(ms, 50), 2), p95_ms: round(percentile(ms, 95), 2), p99_ms: round(percentile(ms, 99), 2) };
-      log(`  ${path.padEnd(14)} ${String(ms.length).padStart(5)} requests  p50 ${paths[path].p50_ms} ms  p95 ${paths[path].p95_ms} ms  p99 ${paths[path].p99_ms} ms`);
+      paths[path] = {
+        requests: ms.length,
+        p50_ms: round(percentile(ms, 50), 2),
+        p95_ms: round(percentile(ms, 95), 2),
+        p99_ms: round(percentile(ms, 99), 2),
+      };
+      log(
+        `  ${path.padEnd(14)} ${String(ms.length).padStart(5)} requests  p50 ${paths[path].p50_ms} ms  p95 ${paths[path].p95_ms} ms  p99 ${paths[path].p99_ms} ms`,
+      );
     }
     const all = outcomes.map((o) => o.ms);
     const firstPass = outcomes.length - repeats.length;

@@ -129,7 +129,8 @@ export async function freePort(): Promise<number> {
 
 function checkPort(name: string, v: number | undefined): number {
   const n = v ?? 0;
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new TypeError(`${name} must be an integer in [0, 65535], got ${String(v)}`);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new TypeError(`${name} must be an integer in [0, 65535], got ${String(v)}`);
   return n;
 }
 
@@ -152,7 +153,12 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
-function launch(label: string, args: string[], env: Record<string, string>, log: StackOptions['log']): ChildProcess {
+function launch(
+  label: string,
+  args: string[],
+  env: Record<string, string>,
+  log: StackOptions['log'],
+): ChildProcess {
   if (!exitHookInstalled) {
     exitHookInstalled = true;
     process.once('exit', () => {
@@ -202,7 +208,10 @@ async function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
 async function waitReady(url: string, what: string, child: ChildProcess, timeoutMs: number): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (Date.now() < until) {
-    if (!running(child)) throw new Error(`${what} exited (code ${child.exitCode}, signal ${child.signalCode}) before it was ready`);
+    if (!running(child))
+      throw new Error(
+        `${what} exited (code ${child.exitCode}, signal ${child.signalCode}) before it was ready`,
+      );
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
       await res.arrayBuffer();
@@ -217,7 +226,10 @@ async function waitReady(url: string, what: string, child: ChildProcess, timeout
 
 function tierLimits(vars: Record<string, string>): Record<string, { limit: number; window: string }> {
   try {
-    const parsed = JSON.parse(vars.RATE_LIMIT_TIERS ?? '{}') as Record<string, { limit: number; window: string }>;
+    const parsed = JSON.parse(vars.RATE_LIMIT_TIERS ?? '{}') as Record<
+      string,
+      { limit: number; window: string }
+    >;
     return typeof parsed === 'object' && parsed !== null ? parsed : {};
   } catch {
     return {};
@@ -278,7 +290,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         port,
         process: spawnIt(),
         kill(signal) {
-          if (running(handle.process) && handle.process.pid !== undefined) process.kill(handle.process.pid, signal);
+          if (running(handle.process) && handle.process.pid !== undefined)
+            process.kill(handle.process.pid, signal);
         },
         exited: () => exitOf(handle.process),
         async restart() {
@@ -296,14 +309,17 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 
     // Shared state.
     let state: { url: string; token: string } | undefined;
-    let sharedStateDescription = 'none: rate limiting and the global L2 cache are OFF; the per-PoP L1 cache is on';
+    let sharedStateDescription =
+      'none: rate limiting and the global L2 cache are OFF; the per-PoP L1 cache is on';
     const envUrl = process.env.UPSTASH_REDIS_REST_URL;
     const envToken = process.env.UPSTASH_REDIS_REST_TOKEN;
     if (mode === 'auto' && envUrl && envToken) {
       state = { url: envUrl, token: envToken };
       sharedStateDescription = `Upstash at ${envUrl} (UPSTASH_REDIS_REST_URL)`;
     } else if (mode !== 'none') {
-      let found: { url: string; describe: string; process: ChildProcess | undefined; stop(): Promise<void> } | undefined;
+      let found:
+        | { url: string; describe: string; process: ChildProcess | undefined; stop(): Promise<void> }
+        | undefined;
       if (mode === 'auto') {
         const r = await findRedis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
         if (r !== undefined) found = { ...r, process: undefined, stop: () => r.stop() };
@@ -320,7 +336,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         redisStop = found.stop;
         redis = { url: found.url, describe: found.describe, process: found.process };
         const token = randomBytes(24).toString('hex');
-        bridge = await startUpstashBridge({ redisUrl: found.url, token, host: '127.0.0.1', port: 0, maxReconnectDelayMs: 200 });
+        bridge = await startUpstashBridge({
+          redisUrl: found.url,
+          token,
+          host: '127.0.0.1',
+          port: 0,
+          maxReconnectDelayMs: 200,
+        });
         state = { url: bridge.url, token };
         sharedStateDescription = `Upstash REST bridge ${bridge.url} -> ${found.describe}`;
       }
@@ -332,7 +354,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       RATE_LIMIT_TIERS: DEFAULT_TIERS,
       ORIGIN_URLS: origins.map((o) => o.url).join(','),
       ORIGIN_SIGNING_SECRET: signingSecret,
-      ...(state === undefined ? {} : { UPSTASH_REDIS_REST_URL: state.url, UPSTASH_REDIS_REST_TOKEN: state.token }),
+      ...(state === undefined
+        ? {}
+        : { UPSTASH_REDIS_REST_URL: state.url, UPSTASH_REDIS_REST_TOKEN: state.token }),
       ...options.edgeVars,
     };
     const limits = tierLimits(edgeVars);
@@ -345,11 +369,19 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     }));
     if (edgeVars.API_KEYS === undefined) {
       const record: Record<string, { name: string; models: string[]; tier: string }> = {};
-      for (const k of apiKeys) record[createHash('sha256').update(k.key).digest('hex')] = { name: k.name, models: k.models, tier: k.tier };
+      for (const k of apiKeys)
+        record[createHash('sha256').update(k.key).digest('hex')] = {
+          name: k.name,
+          models: k.models,
+          tier: k.tier,
+        };
       edgeVars.API_KEYS = JSON.stringify(record);
     }
     for (const [k, v] of Object.entries(edgeVars)) {
-      if (v.includes("'") || v.includes('\n')) throw new TypeError(`edgeVars.${k} must hold no single quote or newline, got ${JSON.stringify(v.slice(0, 40))}`);
+      if (v.includes("'") || v.includes('\n'))
+        throw new TypeError(
+          `edgeVars.${k} must hold no single quote or newline, got ${JSON.stringify(v.slice(0, 40))}`,
+        );
     }
 
     let edgeCount = 0;
@@ -397,7 +429,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const edgeStarting = startEdge({}, edgePortOpt);
     await Promise.all([
       edgeStarting,
-      ...origins.map((o, i) => waitReady(`${o.url}/v2/health/ready`, `origin-${i}`, o.process, originReadyMs)),
+      ...origins.map((o, i) =>
+        waitReady(`${o.url}/v2/health/ready`, `origin-${i}`, o.process, originReadyMs),
+      ),
     ]);
     const edge = await edgeStarting;
 

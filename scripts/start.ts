@@ -20,7 +20,8 @@ function portFrom(name: string, fallback: number): number {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new TypeError(`${name} must be a port in [1, 65535], got ${raw}`);
+  if (!Number.isInteger(n) || n < 1 || n > 65535)
+    throw new TypeError(`${name} must be a port in [1, 65535], got ${raw}`);
   return n;
 }
 

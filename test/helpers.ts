@@ -2,10 +2,12 @@
  * Helpers shared by the end-to-end and fault tests (test/e2e, test/faults): requests through a running stack,
  * the JSON error shape check and test-split messages from the training corpus.
  */
-import { loadCorpus, type Message } from '../training/src/data/corpus.ts';
-import { splitStratified } from '../training/src/data/split.ts';
+
+import { request as httpRequest } from 'node:http';
 import { signRequest } from '../shared/signing/index.ts';
 import { RELEASE_RECIPE } from '../training/src/config.ts';
+import { loadCorpus, type Message } from '../training/src/data/corpus.ts';
+import { splitStratified } from '../training/src/data/split.ts';
 
 export interface Sent {
   status: number;
@@ -51,7 +53,12 @@ export function isErrorShape(body: unknown): boolean {
   const e = (body as { error?: unknown }).error;
   if (typeof e !== 'object' || e === null) return false;
   const { code, message, request_id } = e as Record<string, unknown>;
-  return typeof code === 'string' && CODE.test(code) && typeof message === 'string' && typeof request_id === 'string';
+  return (
+    typeof code === 'string' &&
+    CODE.test(code) &&
+    typeof message === 'string' &&
+    typeof request_id === 'string'
+  );
 }
 
 export function errorCode(body: unknown): string | undefined {
@@ -74,15 +81,31 @@ export function percentile(values: readonly number[], p: number): number {
   return sorted[i] as number;
 }
 
-/** POSTs `{texts}` straight to an origin, signed with the edge<->origin secret as the edge would. */
-export async function originClassify(originUrl: string, secret: string, texts: string[], timeoutMs = 30_000): Promise<Sent> {
+/**
+ * POSTs `{texts}` straight to an origin, signed with the edge<->origin secret as the edge would. `fresh`: a new
+ * TCP connection just for this request (no keep-alive reuse), so a refusal can only mean "never accepted".
+ */
+export async function originClassify(
+  originUrl: string,
+  secret: string,
+  texts: string[],
+  timeoutMs = 30_000,
+  fresh = false,
+  requestId?: string,
+): Promise<Sent> {
   const path = '/v1/models/spam/classify';
   const body = JSON.stringify({ texts });
   const sig = await signRequest({ secret, method: 'POST', path, body });
+  const headers: Record<string, string> = { 'content-type': 'application/json', ...sig };
+  if (requestId !== undefined) headers['x-request-id'] = requestId;
   const t0 = performance.now();
+  if (fresh) {
+    const r = await postFresh(`${originUrl}${path}`, headers, body, timeoutMs);
+    return { ...r, ms: performance.now() - t0 };
+  }
   const res = await fetch(`${originUrl}${path}`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', ...sig },
+    headers,
     body,
     signal: AbortSignal.timeout(timeoutMs),
   });
@@ -118,4 +141,39 @@ export async function loadLoop<T>(
     }),
   );
   return out;
+}
+
+/** One POST on a connection of its own (`agent: false`, `Connection: close`). */
+function postFresh(
+  url: string,
+  headers: Record<string, string>,
+  body: string,
+  timeoutMs: number,
+): Promise<Omit<Sent, 'ms'>> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      url,
+      { method: 'POST', agent: false, headers: { ...headers, connection: 'close' }, timeout: timeoutMs },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let parsed: unknown = text;
+          try {
+            parsed = JSON.parse(text);
+          } catch {
+            // left as text
+          }
+          const h = new Headers();
+          for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') h.set(k, v);
+          resolve({ status: res.statusCode ?? 0, headers: h, body: parsed });
+        });
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`timed out after ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end(body);
+  });
 }

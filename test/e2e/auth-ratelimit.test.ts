@@ -40,9 +40,24 @@ describe('auth failures of every kind', () => {
   const text = ['Subject: hello there'];
   const cases: Array<[string, () => Record<string, string>, number, string]> = [
     ['no Authorization header', () => ({}), 401, 'unauthorized'],
-    ['an unknown key', () => ({ authorization: 'Bearer sk_local_not_a_real_key_000000000000' }), 401, 'unauthorized'],
-    ['a key with one character changed', () => ({ authorization: `Bearer ${pro.key.slice(0, -1)}${pro.key.endsWith('a') ? 'b' : 'a'}` }), 401, 'unauthorized'],
-    ['the Basic scheme', () => ({ authorization: `Basic ${Buffer.from(`u:${pro.key}`).toString('base64')}` }), 400, 'invalid_header'],
+    [
+      'an unknown key',
+      () => ({ authorization: 'Bearer sk_local_not_a_real_key_000000000000' }),
+      401,
+      'unauthorized',
+    ],
+    [
+      'a key with one character changed',
+      () => ({ authorization: `Bearer ${pro.key.slice(0, -1)}${pro.key.endsWith('a') ? 'b' : 'a'}` }),
+      401,
+      'unauthorized',
+    ],
+    [
+      'the Basic scheme',
+      () => ({ authorization: `Basic ${Buffer.from(`u:${pro.key}`).toString('base64')}` }),
+      400,
+      'invalid_header',
+    ],
     ['Bearer with no key', () => ({ authorization: 'Bearer ' }), 400, 'invalid_header'],
     ['a bare key without a scheme', () => ({ authorization: pro.key }), 400, 'invalid_header'],
     ['an empty header', () => ({ authorization: '' }), 401, 'unauthorized'],
@@ -72,7 +87,13 @@ describe('rate limiting', () => {
   it('allows exactly 100 of 1,000 concurrent requests against a limit of 100', async () => {
     const results = await Promise.all(
       Array.from({ length: 1000 }, (_, i) =>
-        classify(stack.edgeUrl, tiny.key, [`Subject: burst ${i} WIN money now!!!`], { 'x-escalate': 'never' }, 120_000),
+        classify(
+          stack.edgeUrl,
+          tiny.key,
+          [`Subject: burst ${i} WIN money now!!!`],
+          { 'x-escalate': 'never' },
+          120_000,
+        ),
       ),
     );
     const byStatus = new Map<number, number>();

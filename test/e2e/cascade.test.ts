@@ -31,9 +31,13 @@ beforeAll(async () => {
   expect(manifestRes.ok).toBe(true);
   const { readFileSync, readdirSync } = await import('node:fs');
   const dir = readdirSync('models/spam').sort().at(-1) as string;
-  threshold = (JSON.parse(readFileSync(`models/spam/${dir}/manifest.json`, 'utf8')) as { threshold: number }).threshold;
+  threshold = (JSON.parse(readFileSync(`models/spam/${dir}/manifest.json`, 'utf8')) as { threshold: number })
+    .threshold;
   for (const m of testMessages()) {
-    const r = await classify(stack.edgeUrl, key, [m.text], { 'x-escalate': 'never', 'cache-control': 'no-cache, no-store' });
+    const r = await classify(stack.edgeUrl, key, [m.text], {
+      'x-escalate': 'never',
+      'cache-control': 'no-cache, no-store',
+    });
     const score = (r.body as Body).predictions?.[0]?.score ?? 1;
     if (r.status === 200 && score < threshold) {
       uncertain = m.text;
@@ -48,7 +52,9 @@ afterAll(async () => {
 
 describe('the cascade through the whole stack', () => {
   it('answers a confident message at the edge', async () => {
-    const r = await classify(stack.edgeUrl, key, [`Subject: WIN a FREE cruise!!! Click http://win.example.com now ${Date.now()}`]);
+    const r = await classify(stack.edgeUrl, key, [
+      `Subject: WIN a FREE cruise!!! Click http://win.example.com now ${Date.now()}`,
+    ]);
     expect(r.status).toBe(200);
     const body = r.body as Body;
     expect(body.served_by).toBe('edge');
@@ -66,7 +72,9 @@ describe('the cascade through the whole stack', () => {
   });
 
   it('escalates on x-escalate: always', async () => {
-    const r = await classify(stack.edgeUrl, key, [`always to the origin ${Date.now()}`], { 'x-escalate': 'always' });
+    const r = await classify(stack.edgeUrl, key, [`always to the origin ${Date.now()}`], {
+      'x-escalate': 'always',
+    });
     expect(r.status).toBe(200);
     expect((r.body as Body).served_by).toBe('origin');
     expect(r.headers.get('x-escalation-reason')).toBe('client_requested');
@@ -102,12 +110,27 @@ describe('the cascade through the whole stack', () => {
 
   it('answers a small fuzz of malformed requests with JSON errors and no 5xx', async () => {
     const bad: Array<[string, RequestInit]> = [
-      ['/v1/models/spam/classify', { method: 'POST', body: '{', headers: { 'content-type': 'application/json' } }],
-      ['/v1/models/spam/classify', { method: 'POST', body: '{"texts":3}', headers: { 'content-type': 'application/json' } }],
-      ['/v1/models/spam/classify', { method: 'POST', body: '{"texts":["a"]}', headers: { 'content-type': 'text/plain' } }],
+      [
+        '/v1/models/spam/classify',
+        { method: 'POST', body: '{', headers: { 'content-type': 'application/json' } },
+      ],
+      [
+        '/v1/models/spam/classify',
+        { method: 'POST', body: '{"texts":3}', headers: { 'content-type': 'application/json' } },
+      ],
+      [
+        '/v1/models/spam/classify',
+        { method: 'POST', body: '{"texts":["a"]}', headers: { 'content-type': 'text/plain' } },
+      ],
       ['/v1/models/spam/classify', { method: 'GET' }],
-      ['/v1/models/nope/classify', { method: 'POST', body: '{"texts":["a"]}', headers: { 'content-type': 'application/json' } }],
-      ['/v2/models/spam/infer', { method: 'POST', body: '{"inputs":[{}]}', headers: { 'content-type': 'application/json' } }],
+      [
+        '/v1/models/nope/classify',
+        { method: 'POST', body: '{"texts":["a"]}', headers: { 'content-type': 'application/json' } },
+      ],
+      [
+        '/v2/models/spam/infer',
+        { method: 'POST', body: '{"inputs":[{}]}', headers: { 'content-type': 'application/json' } },
+      ],
       ['/nowhere', { method: 'GET' }],
     ];
     for (const [path, init] of bad) {

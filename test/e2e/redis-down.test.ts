@@ -42,7 +42,9 @@ describe('Redis stopped', () => {
     await killRedis();
 
     const results = await Promise.all(
-      Array.from({ length: 40 }, (_, i) => classify(stack.edgeUrl, key, [`Subject: outage ${i} ${Date.now()} WIN cash`])),
+      Array.from({ length: 40 }, (_, i) =>
+        classify(stack.edgeUrl, key, [`Subject: outage ${i} ${Date.now()} WIN cash`]),
+      ),
     );
     for (const r of results) {
       expect(r.status, JSON.stringify(r.body)).toBe(200);

@@ -33,8 +33,12 @@ afterAll(async () => {
 it('the origin itself sheds load with 429 queue_full and Retry-After', async () => {
   const origin = stack.origins[0];
   if (origin === undefined) throw new Error('no origin');
-  const texts = testMessages().slice(0, 8).map((m) => m.text);
-  const results = await Promise.all(Array.from({ length: 64 }, () => originClassify(origin.url, stack.signingSecret, texts, 20_000)));
+  const texts = testMessages()
+    .slice(0, 8)
+    .map((m) => m.text);
+  const results = await Promise.all(
+    Array.from({ length: 64 }, () => originClassify(origin.url, stack.signingSecret, texts, 20_000)),
+  );
   const shed = results.filter((r) => r.status !== 200);
   expect(shed.length).toBeGreaterThan(0);
   for (const r of shed) {
@@ -45,11 +49,19 @@ it('the origin itself sheds load with 429 queue_full and Retry-After', async () 
 });
 
 it('through the edge: 200 (origin or degraded) or 429/503 with Retry-After, never a hang', async () => {
-  const texts = testMessages().slice(0, 8).map((m) => m.text);
+  const texts = testMessages()
+    .slice(0, 8)
+    .map((m) => m.text);
   const run = Date.now();
   const results = await Promise.all(
     Array.from({ length: 40 }, (_, i) =>
-      classify(stack.edgeUrl, key, [...texts.slice(1), `${run} ${i}`], { 'x-escalate': 'always' }, DEADLINE_MS + SLACK_MS + 5000),
+      classify(
+        stack.edgeUrl,
+        key,
+        [...texts.slice(1), `${run} ${i}`],
+        { 'x-escalate': 'always' },
+        DEADLINE_MS + SLACK_MS + 5000,
+      ),
     ),
   );
   const kinds = new Map<string, number>();

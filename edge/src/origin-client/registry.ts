@@ -1,6 +1,7 @@
 /**
  * One origin pool per isolate per configuration, kept at module scope so in-flight counts, reported queue depths
- * and breaker state outlive a request. Created lazily on first use; nothing runs at import time.
+ * and breaker state outlive a request. Created lazily on first use; nothing runs at import time. `overrides`
+ * (tests: clock, random) apply when the pool for a configuration is first created.
  */
 import { signRequest } from '../../../shared/signing/index.ts';
 import type { EdgeConfig } from '../config.ts';

@@ -120,11 +120,11 @@ export async function evaluateRelease(
   };
 }
 
-/** Rounds every number in a JSON-able value to `digits` significant decimals (stable, readable eval.json). */
+/** Rounds every non-integer in a JSON-able value to `digits` significant digits (stable, readable eval.json). */
 export function roundDeep<T>(value: T, digits = 6): T {
   return JSON.parse(
     JSON.stringify(value, (_k, v: unknown) =>
-      typeof v === 'number' && !Number.isInteger(v) ? Number(v.toFixed(digits)) : v,
+      typeof v === 'number' && !Number.isInteger(v) ? Number(v.toPrecision(digits)) : v,
     ),
   ) as T;
 }
