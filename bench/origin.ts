@@ -6,11 +6,13 @@
  *  (d) the same server with batching off (ORIGIN_MAX_BATCH=1)
  * (b)-(d) over loopback with autocannon at concurrency 1, 16, 64, 256, binary tensors in and out. The c=1 p50s come
  * from a sequential keep-alive client timed with performance.now() (autocannon's histogram is whole ms).
- * The server runs in a child process (node origin/src/main.ts); autocannon runs here.
+ * Two servers run in child processes (node origin/src/main.ts; max batch BENCH_MAX_BATCH with the echo route, and
+ * max batch 1); each concurrency measures the three back to back. autocannon runs here.
  * The last line printed is one JSON object. Env: BENCH_DURATION_S (default 4), BENCH_MAX_BATCH (default 128).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import http from 'node:http';
+import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import * as ort from 'onnxruntime-node';
@@ -138,86 +140,104 @@ async function load(url: string, connections: number, seconds = DURATION_S): Pro
   };
 }
 
-/** Sequential keep-alive client: p50 latency in ms with sub-ms precision. */
-async function sequentialP50(url: string, seconds: number): Promise<number> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  const target = new URL(url);
-  const once = () =>
-    new Promise<number>((resolve, reject) => {
-      const start = performance.now();
-      const req = http.request(
-        {
-          host: target.hostname,
-          port: target.port,
-          path: target.pathname,
-          method: 'POST',
-          agent,
-          headers: { ...headers, 'content-length': payload.length },
-        },
-        (res) => {
-          res.on('data', () => {});
-          res.on('end', () =>
-            res.statusCode === 200
-              ? resolve(performance.now() - start)
-              : reject(new Error(`status ${res.statusCode}`)),
-          );
-        },
-      );
-      req.on('error', reject);
-      req.end(payload);
-    });
-  for (let i = 0; i < 200; i++) await once();
-  const times: number[] = [];
-  const end = performance.now() + seconds * 1000;
-  while (performance.now() < end) times.push(await once());
-  agent.destroy();
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)] as number;
-}
-
-async function sweep(name: string, url: string): Promise<Point[]> {
-  await load(url, 64, 1); // warm-up (JIT, arenas)
-  const points: Point[] = [];
-  for (const c of CONCURRENCY) {
-    const p = await load(url, c);
-    points.push(p);
-    log(
-      `${name} c=${c}: ${p.rps} req/s, p50 ${p.p50_ms} ms, p99 ${p.p99_ms} ms, non2xx ${p.non2xx}, errors ${p.errors}`,
-    );
+/**
+ * Sequential keep-alive clients, one per URL, taking turns in short slices (so background load hits each alike):
+ * p50 latency per URL in ms with sub-ms precision.
+ */
+async function sequentialP50(urls: string[], seconds: number): Promise<number[]> {
+  const clients = urls.map((url) => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const target = new URL(url);
+    const once = () =>
+      new Promise<number>((resolve, reject) => {
+        const start = performance.now();
+        const req = http.request(
+          {
+            host: target.hostname,
+            port: target.port,
+            path: target.pathname,
+            method: 'POST',
+            agent,
+            headers: { ...headers, 'content-length': payload.length },
+          },
+          (res) => {
+            res.on('data', () => {});
+            res.on('end', () =>
+              res.statusCode === 200
+                ? resolve(performance.now() - start)
+                : reject(new Error(`status ${res.statusCode}`)),
+            );
+          },
+        );
+        req.on('error', reject);
+        req.end(payload);
+      });
+    return { agent, once, times: [] as number[] };
+  });
+  for (const c of clients) for (let i = 0; i < 200; i++) await c.once();
+  const slices = 8;
+  for (let s = 0; s < slices; s++) {
+    for (const c of clients) {
+      const end = performance.now() + (seconds * 1000) / slices;
+      while (performance.now() < end) c.times.push(await c.once());
+    }
   }
-  return points;
+  return clients.map((c) => {
+    c.agent.destroy();
+    c.times.sort((a, b) => a - b);
+    return c.times[Math.floor(c.times.length / 2)] as number;
+  });
 }
 
 const at = (points: Point[], c: number) => points.find((p) => p.c === c) as Point;
 
 async function main(): Promise<void> {
   const started = performance.now();
+  const loadAtStart = loadavg()[0] as number;
   const version = mlpVersion('mlp', '1', DIMS);
   const repo = await createModelRepository([version]);
   try {
     const raw = await rawThroughput(version.onnx);
     const best = raw.reduce((a, b) => (b.rows_per_s > a.rows_per_s ? b : a));
 
+    // Both servers run side by side (the idle one costs nothing) and the three measurements of each concurrency
+    // run back to back, so a change in background load on a shared machine hits all three alike.
     const batchedServer = await startServer(repo.root, MAX_BATCH);
-    let ceiling: Point[];
-    let batched: Point[];
-    let batchedC1: number;
-    try {
-      ceiling = await sweep('http-ceiling (echo)', `${batchedServer.url}/v2/models/mlp/echo`);
-      batched = await sweep(`batched (max ${MAX_BATCH})`, `${batchedServer.url}/v2/models/mlp/infer`);
-      batchedC1 = await sequentialP50(`${batchedServer.url}/v2/models/mlp/infer`, 2);
-    } finally {
+    const unbatchedServer = await startServer(repo.root, 1).catch(async (err) => {
       await stopServer(batchedServer);
-    }
-
-    const unbatchedServer = await startServer(repo.root, 1);
-    let unbatched: Point[];
+      throw err;
+    });
+    const ceiling: Point[] = [];
+    const batched: Point[] = [];
+    const unbatched: Point[] = [];
+    let batchedC1: number;
     let unbatchedC1: number;
     try {
-      unbatched = await sweep('unbatched (max 1)', `${unbatchedServer.url}/v2/models/mlp/infer`);
-      unbatchedC1 = await sequentialP50(`${unbatchedServer.url}/v2/models/mlp/infer`, 2);
+      const targets = [
+        { name: 'http-ceiling (echo)', url: `${batchedServer.url}/v2/models/mlp/echo`, points: ceiling },
+        {
+          name: `batched (max ${MAX_BATCH})`,
+          url: `${batchedServer.url}/v2/models/mlp/infer`,
+          points: batched,
+        },
+        { name: 'unbatched (max 1)', url: `${unbatchedServer.url}/v2/models/mlp/infer`, points: unbatched },
+      ];
+      for (const t of targets) await load(t.url, 64, 1); // warm-up (JIT, arenas)
+      for (const c of CONCURRENCY) {
+        for (const t of targets) {
+          const p = await load(t.url, c);
+          t.points.push(p);
+          log(
+            `${t.name} c=${c}: ${p.rps} req/s, p50 ${p.p50_ms} ms, p99 ${p.p99_ms} ms, non2xx ${p.non2xx}, errors ${p.errors}`,
+          );
+        }
+      }
+      [batchedC1, unbatchedC1] = (await sequentialP50(
+        [`${batchedServer.url}/v2/models/mlp/infer`, `${unbatchedServer.url}/v2/models/mlp/infer`],
+        4,
+      )) as [number, number];
     } finally {
-      await stopServer(unbatchedServer);
+      await Promise.all([stopServer(batchedServer), stopServer(unbatchedServer)]);
     }
     log(`c=1 sequential p50: batched ${round(batchedC1, 3)} ms, unbatched ${round(unbatchedC1, 3)} ms`);
 
@@ -227,7 +247,8 @@ async function main(): Promise<void> {
     const result = {
       bench: 'origin',
       model: `mlp ${DIMS.join('-')}`,
-      cores: (await import('node:os')).availableParallelism(),
+      cores: availableParallelism(),
+      load_avg_1m_at_start: round(loadAtStart, 2),
       duration_s_per_point: DURATION_S,
       max_batch: MAX_BATCH,
       raw_best_rows_per_s: best.rows_per_s,

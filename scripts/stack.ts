@@ -7,9 +7,9 @@
  * Every child runs in its own process group; `stop()` ends them all (SIGTERM, then SIGKILL after a grace
  * period), and a process 'exit' hook SIGKILLs whatever is left if the caller dies first.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -66,6 +66,11 @@ export interface StackOptions {
   sharedState?: SharedStateMode;
   /** Receives every child's output line by line (label: 'origin-0', 'edge-0'...). @default discards it */
   log?: (label: string, line: string) => void;
+  /**
+   * Regenerate edge/src/model/release.ts (`npm run edge:release`) first when `edge-release.ts --check` says it
+   * is stale, so the edge embeds the latest student. @default true
+   */
+  ensureEdgeRelease?: boolean;
   /** Longest wait for an origin to become ready. @default 120000 */
   originReadyTimeoutMs?: number;
   /** Longest wait for an edge to answer /v2/health/live. @default 180000 */
@@ -236,6 +241,18 @@ function tierLimits(vars: Record<string, string>): Record<string, { limit: numbe
   }
 }
 
+/** Runs scripts/edge-release.ts when its --check finds edge/src/model/release.ts out of date. */
+export function ensureEdgeRelease(log?: StackOptions['log']): void {
+  const script = join(ROOT, 'scripts/edge-release.ts');
+  if (!existsSync(script)) return;
+  const check = spawnSync(process.execPath, [script, '--check'], { cwd: ROOT, encoding: 'utf8' });
+  if (check.status === 0) return;
+  log?.('edge-release', 'edge/src/model/release.ts is stale: running npm run edge:release');
+  const run = spawnSync(process.execPath, [script], { cwd: ROOT, encoding: 'utf8' });
+  if (run.status !== 0)
+    throw new Error(`scripts/edge-release.ts failed (exit ${run.status}): ${run.stderr.slice(0, 500)}`);
+}
+
 /** Default tiers of wrangler.toml's [vars] (kept in step with it; options.edgeVars overrides). */
 const DEFAULT_TIERS =
   '{"free":{"limit":60,"window":"60 s"},"pro":{"limit":1200,"window":"60 s"},"internal":{"limit":100000,"window":"60 s"}}';
@@ -254,6 +271,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const originReadyMs = checkPositive('originReadyTimeoutMs', options.originReadyTimeoutMs, 120_000);
   const edgeReadyMs = checkPositive('edgeReadyTimeoutMs', options.edgeReadyTimeoutMs, 180_000);
   const log = options.log;
+
+  if (options.ensureEdgeRelease ?? true) ensureEdgeRelease(log);
 
   const tmp = mkdtempSync(join(tmpdir(), 'eoi-stack-'));
   const origins: OriginHandle[] = [];

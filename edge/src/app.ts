@@ -10,7 +10,7 @@ import { type Context, Hono } from 'hono';
 import { errorBody, InferenceError } from '../../shared/errors/index.ts';
 import { loadConfig } from './config.ts';
 import { auth } from './middleware/auth/index.ts';
-import { cacheControl, type L1Cache, ResultCache } from './middleware/cache/index.ts';
+import { cacheControl, type L1Cache, MemoryCache, ResultCache } from './middleware/cache/index.ts';
 import { rateLimit } from './middleware/rate-limit/index.ts';
 import { type RequestIdOptions, requestId } from './middleware/request-id/index.ts';
 import type { EdgeRelease } from './model/edge-model.ts';
@@ -34,6 +34,8 @@ export interface AppOptions {
   releases?: () => EdgeRelease[];
   /** The L1 cache. @default caches.default */
   l1?: () => L1Cache | undefined;
+  /** Entries of the per-isolate L0 result cache (in front of L1); 0 turns it off. @default 1000 */
+  memoryCacheEntries?: number;
   /** Extra origin pool options (tests: clock, random). @default none */
   pool?: Partial<OriginPoolOptions>;
   /** Where the per-request log line goes. @default console.log */
@@ -46,6 +48,8 @@ export function createApp(options: AppOptions = {}): Hono<AppEnv> {
   const releases = options.releases ?? edgeReleases;
   const now = options.now ?? Date.now;
   const l1 = options.l1 ?? (() => (typeof caches === 'undefined' ? undefined : caches.default));
+  // One per app, and the Worker builds one app per isolate: hot answers skip the cache round trip.
+  const l0 = new MemoryCache<unknown>({ maxEntries: options.memoryCacheEntries ?? 1000 });
   const deps: AnswerDeps = {
     releases,
     now,
@@ -53,6 +57,7 @@ export function createApp(options: AppOptions = {}): Hono<AppEnv> {
     cache: (c) => {
       const config = c.get('config');
       return new ResultCache<CachedAnswer>({
+        l0: l0.maxEntries === 0 ? undefined : l0,
         l1: l1(),
         l2: config.upstash === undefined ? undefined : redisFor(config.upstash),
         ttlSeconds: config.cacheTtlSeconds,

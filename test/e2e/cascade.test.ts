@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Stack, startStack } from '../../scripts/stack.ts';
+import { fuzzRequest, rng, runFuzz, signFuzz } from '../fuzz.ts';
 import { classify, isErrorShape, testMessages } from '../helpers.ts';
 
 interface Pred {
@@ -143,5 +144,18 @@ describe('the cascade through the whole stack', () => {
       expect(res.status, `${init.method} ${path}`).toBeLessThan(500);
       expect(isErrorShape(body), `${init.method} ${path}: ${JSON.stringify(body)}`).toBe(true);
     }
+  });
+
+  it('answers a seeded fuzz of 300 random requests at the edge and 300 at the origin: no 5xx, JSON errors', async () => {
+    const r = rng(0xe2e);
+    const edge = await runFuzz(stack.edgeUrl, 300, 16, async () => fuzzRequest(r, key));
+    expect(edge.failures.slice(0, 10)).toEqual([]);
+    const origin = await runFuzz(stack.originUrls[0] as string, 300, 16, async () => {
+      const req = fuzzRequest(r, key);
+      return r() < 0.5 ? signFuzz(req, stack.signingSecret) : req;
+    });
+    expect(origin.failures.slice(0, 10)).toEqual([]);
+    expect((await fetch(`${stack.edgeUrl}/v2/health/live`)).status).toBe(200);
+    expect((await fetch(`${stack.originUrls[0]}/v2/health/ready`)).status).toBe(200);
   });
 });

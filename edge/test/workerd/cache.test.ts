@@ -29,8 +29,17 @@ async function setup(overrides: Partial<Record<keyof Env, string>> = {}, appOpti
 }
 
 describe('edge result cache (whole app: caches.default + Upstash bridge, loopback origin)', () => {
-  it('MISS then HIT for the same input: served_by cache, the new request id, L1 tier', async () => {
+  it('MISS then HIT for the same input: served_by cache, the new request id, L0 (isolate memory) tier', async () => {
     const { k, env, t } = await setup();
+    const text = `spam ${unique()}`;
+    expect((await t.call(classifyRequest(k.key, { text }), env)).headers.get('x-cache')).toBe('MISS');
+    const second = await t.call(classifyRequest(k.key, { text }), env);
+    expect(second.headers.get('x-cache')).toBe('HIT');
+    expect(second.headers.get('x-cache-tier')).toBe('L0');
+  });
+
+  it('without L0, L1 caches.default hits: served_by cache, the new request id', async () => {
+    const { k, env, t } = await setup({}, { memoryCacheEntries: 0 });
     const text = `spam ${unique()}`;
     const first = await t.call(classifyRequest(k.key, { text }), env);
     expect(first.headers.get('x-cache')).toBe('MISS');
@@ -57,7 +66,7 @@ describe('edge result cache (whole app: caches.default + Upstash bridge, loopbac
   });
 
   it('L2 (shared by every PoP) answers when L1 is empty', async () => {
-    const { k, env, t } = await setup({}, { l1: () => undefined });
+    const { k, env, t } = await setup({}, { l1: () => undefined, memoryCacheEntries: 0 });
     const text = `spam ${unique()}`;
     await t.call(classifyRequest(k.key, { text }), env);
     const res = await t.call(classifyRequest(k.key, { text }), env);

@@ -2,7 +2,7 @@ import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
 import { env } from 'cloudflare:workers';
 import { Redis } from '@upstash/redis/cloudflare';
 import { describe, expect, it } from 'vitest';
-import { type L1Cache, type L2Store, parseCacheControl, ResultCache } from './index.ts';
+import { type L1Cache, type L2Store, MemoryCache, parseCacheControl, ResultCache } from './index.ts';
 
 function realL2(): Redis {
   const e = env as Env;
@@ -98,6 +98,27 @@ describe('ResultCache on caches.default (L1) and the Upstash bridge (L2, real Re
     expect(await cacheWith(undefined, slow, warnings).cache.get(key())).toBeUndefined();
     expect(Date.now() - started).toBeLessThan(1000);
     expect(warnings[0]?.msg).toBe('L2 cache read timed out');
+  });
+
+  it('L0 (isolate memory) answers first; an L1 hit is copied into it', async () => {
+    const k = key();
+    const writer = cacheWith(caches.default, undefined);
+    writer.cache.put(k, { answer: 'spam' });
+    await writer.settle();
+    const l0 = new MemoryCache<unknown>();
+    const ctx = createExecutionContext();
+    const reader = new ResultCache<{ answer: string }>({
+      l0,
+      l1: caches.default,
+      l2: undefined,
+      ttlSeconds: 60,
+      waitUntil: (p) => ctx.waitUntil(p),
+    });
+    expect((await reader.get(k))?.tier).toBe('l1');
+    expect(await reader.get(k)).toEqual({ value: { answer: 'spam' }, tier: 'l0' });
+    reader.put(`${k}b`, { answer: 'ham' });
+    expect(l0.get(`${k}b`)).toEqual({ answer: 'ham' });
+    await waitOnExecutionContext(ctx);
   });
 
   it('ttl 0 turns the cache off', async () => {

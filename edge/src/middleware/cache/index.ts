@@ -1,5 +1,6 @@
 /**
- * Two-tier result cache: L1 `caches.default` (per PoP, free, fast) in front of L2 Upstash (shared by every PoP).
+ * Two-tier result cache: L1 `caches.default` (per PoP, free, fast) in front of L2 Upstash (shared by every PoP),
+ * with an optional L0 in the isolate's memory (memory.ts) in front of both.
  *
  * - `cacheControl()` middleware reads the request's `Cache-Control` (and `Pragma: no-cache`): `no-cache` skips
  *   reads, `no-store` skips writes. Handlers that use the cache set `x-cache: HIT|MISS|BYPASS`.
@@ -10,6 +11,9 @@
 import type { Redis } from '@upstash/redis/cloudflare';
 import type { MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../../types.ts';
+import type { MemoryCache } from './memory.ts';
+
+export { MemoryCache, type MemoryCacheOptions } from './memory.ts';
 
 export interface CacheControl {
   /** Skip cache reads (`Cache-Control: no-cache`, `max-age=0`, or `Pragma: no-cache`). */
@@ -48,6 +52,8 @@ export type L1Cache = Pick<Cache, 'match' | 'put'>;
 export type L2Store = Pick<Redis, 'get' | 'set'>;
 
 export interface ResultCacheOptions {
+  /** Per-isolate memory tier; undefined skips L0. @default undefined */
+  l0?: MemoryCache<unknown>;
   /** Per-PoP cache; undefined skips L1. */
   l1: L1Cache | undefined;
   /** Shared store; undefined skips L2. */
@@ -62,14 +68,15 @@ export interface ResultCacheOptions {
   warn?: (event: Record<string, unknown>) => void;
 }
 
-export type CacheTier = 'l1' | 'l2';
+export type CacheTier = 'l0' | 'l1' | 'l2';
 
 /** The synthetic URL namespace L1 entries live under (never fetched). */
 const L1_BASE = 'https://edge-result-cache.internal/v1/';
 const L2_PREFIX = 'edge:cache:';
 
 export class ResultCache<T> {
-  readonly #o: Required<Omit<ResultCacheOptions, 'l1' | 'l2'>> & Pick<ResultCacheOptions, 'l1' | 'l2'>;
+  readonly #o: Required<Omit<ResultCacheOptions, 'l0' | 'l1' | 'l2'>> &
+    Pick<ResultCacheOptions, 'l0' | 'l1' | 'l2'>;
 
   constructor(options: ResultCacheOptions) {
     const { ttlSeconds } = options;
@@ -83,6 +90,7 @@ export class ResultCache<T> {
     if (typeof options.waitUntil !== 'function')
       throw new TypeError('ResultCache: waitUntil must be a function');
     this.#o = {
+      l0: options.l0,
       l1: options.l1,
       l2: options.l2,
       ttlSeconds,
@@ -93,16 +101,23 @@ export class ResultCache<T> {
   }
 
   get enabled(): boolean {
-    return this.#o.ttlSeconds > 0 && (this.#o.l1 !== undefined || this.#o.l2 !== undefined);
+    const { l0, l1, l2 } = this.#o;
+    return this.#o.ttlSeconds > 0 && (l0 !== undefined || l1 !== undefined || l2 !== undefined);
   }
 
   async get(key: string): Promise<{ value: T; tier: CacheTier } | undefined> {
     if (!this.enabled) return undefined;
-    const { l1, l2 } = this.#o;
+    const { l0, l1, l2 } = this.#o;
+    const memory = l0?.get(key) as T | undefined;
+    if (memory !== undefined) return { value: memory, tier: 'l0' };
     if (l1 !== undefined) {
       try {
         const hit = await l1.match(L1_BASE + key);
-        if (hit !== undefined) return { value: (await hit.json()) as T, tier: 'l1' };
+        if (hit !== undefined) {
+          const value = (await hit.json()) as T;
+          l0?.set(key, value, this.#o.ttlSeconds);
+          return { value, tier: 'l1' };
+        }
       } catch (err) {
         this.#o.warn({ msg: 'L1 cache read failed', error: String(err) });
       }
@@ -110,6 +125,7 @@ export class ResultCache<T> {
     if (l2 !== undefined) {
       const value = await this.#l2Get(l2, key);
       if (value !== undefined) {
+        l0?.set(key, value, this.#o.ttlSeconds);
         if (l1 !== undefined) this.#o.waitUntil(this.#l1Put(l1, key, value));
         return { value, tier: 'l2' };
       }
@@ -120,7 +136,8 @@ export class ResultCache<T> {
   /** Writes both tiers in the background. */
   put(key: string, value: T): void {
     if (!this.enabled) return;
-    const { l1, l2, ttlSeconds } = this.#o;
+    const { l0, l1, l2, ttlSeconds } = this.#o;
+    l0?.set(key, value, ttlSeconds);
     if (l1 !== undefined) this.#o.waitUntil(this.#l1Put(l1, key, value));
     if (l2 !== undefined) {
       this.#o.waitUntil(
