@@ -33,15 +33,22 @@ describe('cascade route (before the edge model)', () => {
     expect(route({ ...base, mode: 'never', items: 100, bytes: 1e6 })).toEqual({ escalate: false });
   });
 
-  it('x-escalate: never cannot be honoured without the model: 503 unavailable naming why', () => {
-    expect(() => route({ ...base, mode: 'never', modelAtEdge: false })).toThrow(
-      /x-escalate: never.*model not at edge/,
-    );
-    try {
-      route({ ...base, mode: 'never', edgeModelReady: false });
-    } catch (e) {
-      expect((e as { status: number }).status).toBe(503);
-    }
+  it('x-escalate: never without the model or version at the edge: 404 naming why; model failed to load: 503', () => {
+    const thrown = (input: Partial<typeof base>) => {
+      try {
+        route({ ...base, mode: 'never', ...input });
+      } catch (e) {
+        return e as { status: number; message: string; headers: Record<string, string> };
+      }
+      throw new Error('expected route() to throw');
+    };
+    const noModel = thrown({ modelAtEdge: false });
+    expect(noModel.status).toBe(404);
+    expect(noModel.message).toMatch(/x-escalate: never.*model not at edge/);
+    expect(thrown({ versionAtEdge: false }).status).toBe(404);
+    const notLoaded = thrown({ edgeModelReady: false });
+    expect(notLoaded.status).toBe(503);
+    expect(notLoaded.headers['Retry-After']).toBe('1');
   });
 });
 

@@ -61,11 +61,14 @@ export function route(input: RouteInput): Decision {
         : undefined;
   if (input.mode === 'never') {
     if (missing !== undefined) {
-      throw new InferenceError(
-        'unavailable',
-        `x-escalate: never, but the edge cannot answer this request (${missing.replaceAll('_', ' ')})`,
-        { headers: { 'x-escalation-reason': missing } },
-      );
+      const message = `x-escalate: never, but the edge cannot answer this request (${missing.replaceAll('_', ' ')})`;
+      const headers = { 'x-escalation-reason': missing };
+      // The edge does not hold this model/version: retrying never helps, so it is the client's 404. A model the
+      // edge holds but could not load is a transient 503 with Retry-After.
+      if (missing === 'edge_model_unavailable') {
+        throw new InferenceError('unavailable', message, { headers: { ...headers, 'Retry-After': '1' } });
+      }
+      throw new InferenceError('model_not_found', message, { headers });
     }
     return { escalate: false };
   }

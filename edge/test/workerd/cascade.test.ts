@@ -141,13 +141,14 @@ describe('edge cascade (whole app, real ORT-web student, loopback origin)', () =
     expect((await originLog(origin)).length).toBe(0);
   });
 
-  it('x-escalate: never for a model the edge lacks is 503 unavailable, never a 500', async () => {
+  it('x-escalate: never for a model the edge lacks is 404 model_not_found, never a 500', async () => {
     const { k, env, t } = await setup({}, {}, { models: ['*'] });
     const res = await t.call(
       classifyRequest(k.key, { text: 'x' }, { 'x-escalate': 'never' }, '/v1/models/other/classify'),
       env,
     );
-    expect(res.status).toBe(503);
+    expect(res.status).toBe(404);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('model_not_found');
     expect(res.headers.get('x-escalation-reason')).toBe('model_not_at_edge');
   });
 
