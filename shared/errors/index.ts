@@ -74,7 +74,9 @@ export class ModelNotFoundError extends InferenceError {
   constructor(model: string, version?: string) {
     super(
       'model_not_found',
-      version === undefined ? `model '${model}' is not served here` : `model '${model}' has no version '${version}'`,
+      version === undefined
+        ? `model '${model}' is not served here`
+        : `model '${model}' has no version '${version}'`,
     );
     this.name = 'ModelNotFoundError';
   }
@@ -82,7 +84,11 @@ export class ModelNotFoundError extends InferenceError {
 
 /** 429 or 503 with Retry-After: the server is shedding load. */
 export class OverloadedError extends InferenceError {
-  constructor(code: 'queue_full' | 'rate_limited' | 'unavailable' | 'not_ready', message: string, retryAfterSeconds: number) {
+  constructor(
+    code: 'queue_full' | 'rate_limited' | 'unavailable' | 'not_ready',
+    message: string,
+    retryAfterSeconds: number,
+  ) {
     super(code, message, { headers: { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))) } });
     this.name = 'OverloadedError';
   }
@@ -97,7 +103,10 @@ export class DeadlineExceededError extends InferenceError {
 }
 
 /** Builds the JSON error body; unknown errors become `internal` without leaking their message. */
-export function errorBody(err: unknown, requestId: string): { status: ErrorStatus; body: ErrorBody; headers: Record<string, string> } {
+export function errorBody(
+  err: unknown,
+  requestId: string,
+): { status: ErrorStatus; body: ErrorBody; headers: Record<string, string> } {
   if (err instanceof InferenceError) {
     return { status: err.status, body: err.toBody(requestId), headers: err.headers };
   }

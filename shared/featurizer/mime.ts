@@ -180,7 +180,7 @@ export function decodeBytes(bytes: string, charset: string): string {
     // Undeclared 8-bit text: UTF-8 when it is valid UTF-8, Latin-1 otherwise.
     const arr = toBytes(bytes);
     if (arr === null) return bytes;
-    utf8Strict ??= new TextDecoder('utf-8', { fatal: true });
+    utf8Strict ??= new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
     try {
       return utf8Strict.decode(arr);
     } catch {

@@ -5,7 +5,7 @@
  * JSON.stringify writes them (the RFC 8785 / JCS rules for the values this project hashes). Non-finite numbers,
  * BigInts, functions and symbols are refused (TypeError) rather than silently written as null.
  *
- * Runs in workerd and Node (globalThis.crypto.subtle, TextEncoder; no Node built-ins).
+ * Runs in workerd and Node (crypto.subtle, TextEncoder; no Node built-ins).
  */
 
 const encoder = new TextEncoder();
@@ -41,7 +41,7 @@ export function toBytes(data: Digestible): Uint8Array {
 
 /** SHA-256 of the data as lowercase hex. */
 export async function sha256Hex(data: Digestible): Promise<string> {
-  const digest = await globalThis.crypto.subtle.digest('SHA-256', toBytes(data) as Uint8Array<ArrayBuffer>);
+  const digest = await crypto.subtle.digest('SHA-256', toBytes(data) as Uint8Array<ArrayBuffer>);
   return bytesToHex(new Uint8Array(digest));
 }
 

@@ -38,7 +38,10 @@ const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'a lowercase hex sha256');
 
 export const Artifact = z.object({
   /** File name relative to the version folder. */
-  file: z.string().min(1).regex(/^[^/\\]+$/, 'a plain file name'),
+  file: z
+    .string()
+    .min(1)
+    .regex(/^[^/\\]+$/, 'a plain file name'),
   sha256: Sha256,
   bytes: z.number().int().nonnegative(),
   /** 'onnx' for models; other kinds (e.g. 'json') are checked but not served. */
@@ -96,7 +99,9 @@ export function parseManifest(json: unknown, source = 'manifest.json'): Manifest
   const m = result.data;
   for (const role of [m.serving.origin, m.serving.edge]) {
     if (role !== undefined && !(role in m.artifacts)) {
-      throw new TypeError(`${source} is not a valid manifest: serving names artifact '${role}' that is not listed`);
+      throw new TypeError(
+        `${source} is not a valid manifest: serving names artifact '${role}' that is not listed`,
+      );
     }
   }
   return m;

@@ -38,13 +38,10 @@ function hmacKey(secret: string): Promise<CryptoKey> {
   let key = keyCache.get(secret);
   if (key === undefined) {
     if (keyCache.size >= 16) keyCache.clear();
-    key = globalThis.crypto.subtle.importKey(
-      'raw',
-      encoder.encode(secret),
-      { name: 'HMAC', hash: 'SHA-256' },
-      false,
-      ['sign', 'verify'],
-    );
+    key = crypto.subtle.importKey('raw', encoder.encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, [
+      'sign',
+      'verify',
+    ]);
     keyCache.set(secret, key);
   }
   return key;
@@ -74,7 +71,7 @@ async function bodyDigest(body: Digestible | null | undefined): Promise<string> 
 
 function randomNonce(): string {
   const bytes = new Uint8Array(16);
-  globalThis.crypto.getRandomValues(bytes);
+  crypto.getRandomValues(bytes);
   return bytesToHex(bytes);
 }
 
@@ -101,7 +98,7 @@ export async function signRequest(options: SignRequestOptions): Promise<Signatur
   const timestamp = String(Math.floor(options.now ?? Date.now()));
   const digest = await bodyDigest(options.body);
   const key = await hmacKey(options.secret);
-  const mac = await globalThis.crypto.subtle.sign(
+  const mac = await crypto.subtle.sign(
     'HMAC',
     key,
     encoder.encode(signedString(options.method, options.path, timestamp, nonce, digest)),
@@ -238,7 +235,7 @@ export async function verifyRequest(options: VerifyRequestOptions): Promise<Veri
   const mac = hexToBytes(signature) as Uint8Array<ArrayBuffer>;
   let valid = false;
   for (const secret of secrets) {
-    if (await globalThis.crypto.subtle.verify('HMAC', await hmacKey(secret), mac, data)) {
+    if (await crypto.subtle.verify('HMAC', await hmacKey(secret), mac, data)) {
       valid = true;
       break;
     }

@@ -30,10 +30,16 @@ export type Dim = number | string;
 type AttrValue = number | number[] | string | { float: number };
 
 /** A graph node. Integers are INT attributes, arrays INTS, `{float}` a FLOAT, strings STRING. */
-export function node(opType: string, inputs: string[], outputs: string[], attrs: Record<string, AttrValue> = {}): INodeProto {
+export function node(
+  opType: string,
+  inputs: string[],
+  outputs: string[],
+  attrs: Record<string, AttrValue> = {},
+): INodeProto {
   const attribute: IAttributeProto[] = Object.entries(attrs).map(([name, v]) => {
     if (typeof v === 'number') return { name, type: onnx.AttributeProto.AttributeType.INT, i: v };
-    if (typeof v === 'string') return { name, type: onnx.AttributeProto.AttributeType.STRING, s: new TextEncoder().encode(v) };
+    if (typeof v === 'string')
+      return { name, type: onnx.AttributeProto.AttributeType.STRING, s: new TextEncoder().encode(v) };
     if (Array.isArray(v)) return { name, type: onnx.AttributeProto.AttributeType.INTS, ints: v };
     return { name, type: onnx.AttributeProto.AttributeType.FLOAT, f: v.float };
   });
@@ -49,7 +55,9 @@ export function tensor(
 ): ITensorProto {
   const expected = dims.reduce((a, b) => a * b, 1);
   if (data.length !== expected) {
-    throw new TypeError(`tensor '${name}': dims [${dims.join(',')}] need ${expected} values, got ${data.length}`);
+    throw new TypeError(
+      `tensor '${name}': dims [${dims.join(',')}] need ${expected} values, got ${data.length}`,
+    );
   }
   return {
     name,
