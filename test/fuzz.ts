@@ -3,19 +3,11 @@
  * and the check every answer must pass: no 5xx, and every error in the one JSON shape.
  */
 import { signRequest } from '../shared/signing/index.ts';
+import { mulberry32 } from '../training/src/onnx/mlp.ts';
 import { isErrorShape } from './helpers.ts';
 
-/** mulberry32: small, seeded, reproducible. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32: small, seeded, reproducible (the generator the test MLP's weights use). */
+export const rng = mulberry32;
 
 export interface FuzzRequest {
   method: string;
