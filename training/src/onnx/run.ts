@@ -15,53 +15,50 @@ export interface ModelRunner {
   release(): Promise<void>;
 }
 
+/** One session's run over a chunk of rows: ids [m, maxLength] -> probabilities [m, classes]. */
+type RunChunk = (ids: Int32Array, m: number) => Promise<Float32Array>;
+
 export async function openModel(
   bytes: Uint8Array,
   backend: Backend,
   maxLength: number,
   chunk = 256,
 ): Promise<ModelRunner> {
+  let runChunk: RunChunk;
+  let release: () => Promise<void>;
   if (backend === 'onnxruntime-node') {
     const session = await ortNode.InferenceSession.create(bytes, {
       intraOpNumThreads: 1,
       interOpNumThreads: 1,
     });
-    return {
-      backend,
-      async run(ids, n) {
-        const parts: Float32Array[] = [];
-        for (let s = 0; s < n; s += chunk) {
-          const m = Math.min(chunk, n - s);
-          const input = new ortNode.Tensor('int32', ids.subarray(s * maxLength, (s + m) * maxLength), [
-            m,
-            maxLength,
-          ]);
-          const out = await session.run({ [INPUT_NAME]: input });
-          parts.push(Float32Array.from((out[OUTPUT_NAME] as ortNode.Tensor).data as Float32Array));
-        }
-        return concat(parts);
-      },
-      release: () => session.release(),
+    runChunk = async (ids, m) => {
+      const out = await session.run({ [INPUT_NAME]: new ortNode.Tensor('int32', ids, [m, maxLength]) });
+      return Float32Array.from((out[OUTPUT_NAME] as ortNode.Tensor).data as Float32Array);
     };
+    release = () => session.release();
+  } else {
+    ortWeb.env.wasm.numThreads = 1;
+    const session = await ortWeb.InferenceSession.create(bytes, { executionProviders: ['wasm'] });
+    runChunk = async (ids, m) => {
+      // onnxruntime-web copies into wasm memory; give it a standalone array rather than a view.
+      const out = await session.run({
+        [INPUT_NAME]: new ortWeb.Tensor('int32', ids.slice(), [m, maxLength]),
+      });
+      return Float32Array.from((out[OUTPUT_NAME] as ortWeb.Tensor).data as Float32Array);
+    };
+    release = () => session.release();
   }
-  ortWeb.env.wasm.numThreads = 1;
-  const session = await ortWeb.InferenceSession.create(bytes, { executionProviders: ['wasm'] });
   return {
     backend,
     async run(ids, n) {
       const parts: Float32Array[] = [];
       for (let s = 0; s < n; s += chunk) {
         const m = Math.min(chunk, n - s);
-        const input = new ortWeb.Tensor('int32', ids.slice(s * maxLength, (s + m) * maxLength), [
-          m,
-          maxLength,
-        ]);
-        const out = await session.run({ [INPUT_NAME]: input });
-        parts.push(Float32Array.from((out[OUTPUT_NAME] as ortWeb.Tensor).data as Float32Array));
+        parts.push(await runChunk(ids.subarray(s * maxLength, (s + m) * maxLength), m));
       }
       return concat(parts);
     },
-    release: () => session.release(),
+    release,
   };
 }
 
