@@ -16,7 +16,7 @@ import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import * as ort from 'onnxruntime-node';
-import { createModelRepository, mlpVersion, rows } from '../origin/src/testing/fixtures.ts';
+import { createModelRepository, mlpVersion, rows } from '../origin/test/fixtures.ts';
 import { encodeInferRequest } from '../shared/protocol/index.ts';
 
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 4);

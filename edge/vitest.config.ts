@@ -25,7 +25,9 @@ export default defineProject({
   ],
   test: {
     name: 'workerd',
-    include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+    // shared/ runs in both runtimes, so its tests run here too (all but the one that reads fixtures from disk).
+    include: ['src/**/*.test.ts', 'test/**/*.test.ts', '../shared/**/*.test.ts'],
+    exclude: ['**/node_modules/**', '../shared/featurizer/expected-ids.test.ts'],
     globalSetup: ['test/global-setup.ts'],
     // One workerd isolate for all files: importing ORT-web (14 MB wasm) per file made the run ~6x slower. The
     // tests own their state (per-test origins, keys, texts), so sharing module-level pools and caches is safe.

@@ -6,15 +6,15 @@
  *   node scripts/edge-release.ts --model spam --version 2026-11-23.4d52632f24
  *   node scripts/edge-release.ts --check              # exit 1 if release.ts is not what this would write (CI)
  *
- * "Latest" = the greatest (created, version) among models/<name>/<version>/manifest.json. The student's sha256
- * and size are checked against the manifest here, at build time, and again by the Worker at run time.
+ * "Latest" = the last release in shared/manifest's release order (created, then version), the rule the origin's
+ * version policy uses too. The student's sha256 and size are checked against the manifest here, at build time,
+ * and again by the Worker at run time (shared/manifest `checkArtifact` both times).
  */
-import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { featurizerFromManifest } from '../shared/featurizer/index.ts';
-import { type Manifest, parseManifest } from '../shared/manifest/index.ts';
+import { checkArtifact, type Manifest, parseManifest, sortReleases } from '../shared/manifest/index.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MODELS = join(ROOT, 'models');
@@ -38,45 +38,42 @@ function readRelease(dir: string): Manifest | undefined {
 }
 
 /** Checks the student's bytes and the featurizer against the manifest; throws naming the mismatch. */
-export function verifyEdgeRelease(dir: string, manifest: Manifest): string {
+export async function verifyEdgeRelease(dir: string, manifest: Manifest): Promise<string> {
   const role = manifest.serving.edge;
   const artifact = role === undefined ? undefined : manifest.artifacts[role];
   if (artifact === undefined) throw new Error(`${relative(ROOT, dir)}: manifest names no edge artifact`);
-  const bytes = readFileSync(join(dir, artifact.file));
-  const sha = createHash('sha256').update(bytes).digest('hex');
-  if (sha !== artifact.sha256 || bytes.length !== artifact.bytes) {
-    throw new Error(
-      `${relative(ROOT, dir)}/${artifact.file}: sha256 ${sha} (${bytes.length} bytes) does not match the manifest (${artifact.sha256}, ${artifact.bytes} bytes)`,
-    );
-  }
+  const problem = await checkArtifact(artifact, readFileSync(join(dir, artifact.file)));
+  if (problem !== undefined) throw new Error(`${relative(ROOT, dir)}/${problem}`);
   featurizerFromManifest(manifest.featurizer);
   return artifact.file;
 }
 
-export function chooseReleases(model: string | undefined, version: string | undefined): Chosen[] {
-  if (!existsSync(MODELS)) return [];
+/** The latest release with an edge student of each model (or of `model`, or exactly `model@version`). */
+export async function chooseReleases(
+  model: string | undefined,
+  version: string | undefined,
+  root: string = MODELS,
+): Promise<Chosen[]> {
+  if (!existsSync(root)) return [];
   const names =
     model === undefined
-      ? readdirSync(MODELS)
+      ? readdirSync(root)
           .filter((n) => !n.startsWith('.'))
           .sort()
       : [model];
   const chosen: Chosen[] = [];
   for (const name of names) {
-    const base = join(MODELS, name);
+    const base = join(root, name);
     if (!existsSync(base)) throw new Error(`no such model folder: ${relative(ROOT, base)}`);
-    const candidates = readdirSync(base)
-      .filter((v) => version === undefined || v === version)
-      .map((v) => ({ dir: join(base, v), manifest: readRelease(join(base, v)) }))
-      .filter(
-        (c): c is { dir: string; manifest: Manifest } =>
-          c.manifest !== undefined && c.manifest.serving.edge !== undefined,
-      )
-      .sort((a, b) =>
-        a.manifest.created === b.manifest.created
-          ? a.manifest.version.localeCompare(b.manifest.version)
-          : a.manifest.created.localeCompare(b.manifest.created),
-      );
+    const candidates = sortReleases(
+      readdirSync(base)
+        .filter((v) => version === undefined || v === version)
+        .map((v) => ({ dir: join(base, v), manifest: readRelease(join(base, v)) }))
+        .filter(
+          (c): c is { dir: string; manifest: Manifest } =>
+            c.manifest !== undefined && c.manifest.serving.edge !== undefined,
+        ),
+    );
     const latest = candidates.at(-1);
     if (latest === undefined) {
       if (model !== undefined)
@@ -85,7 +82,7 @@ export function chooseReleases(model: string | undefined, version: string | unde
         );
       continue;
     }
-    chosen.push({ ...latest, studentFile: verifyEdgeRelease(latest.dir, latest.manifest) });
+    chosen.push({ ...latest, studentFile: await verifyEdgeRelease(latest.dir, latest.manifest) });
   }
   return chosen;
 }
@@ -125,8 +122,8 @@ ${entries.join('\n')}
 `;
 }
 
-function main(): void {
-  const chosen = chooseReleases(arg('model'), arg('version'));
+async function main(): Promise<void> {
+  const chosen = await chooseReleases(arg('model'), arg('version'));
   const text = renderReleaseModule(chosen);
   const current = existsSync(OUT) ? readFileSync(OUT, 'utf8') : '';
   if (process.argv.includes('--check')) {
@@ -143,10 +140,8 @@ function main(): void {
 }
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
-  try {
-    main();
-  } catch (err) {
+  await main().catch((err: unknown) => {
     console.error(err instanceof Error ? err.message : String(err));
     process.exit(1);
-  }
+  });
 }

@@ -13,6 +13,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import defaultRateTiers from '../edge/src/rate-tiers.json' with { type: 'json' };
 import { startRedisForTests, startUpstashBridge, type UpstashBridge } from '../infra/upstash-bridge/index.ts';
 import { findRedis } from './local-redis.ts';
 
@@ -212,6 +213,8 @@ async function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
 
 async function waitReady(url: string, what: string, child: ChildProcess, timeoutMs: number): Promise<void> {
   const until = Date.now() + timeoutMs;
+  // A server that answers 500 again and again is up but misconfigured: say why instead of waiting it out.
+  let failingSince: number | undefined;
   while (Date.now() < until) {
     if (!running(child))
       throw new Error(
@@ -219,9 +222,14 @@ async function waitReady(url: string, what: string, child: ChildProcess, timeout
       );
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
-      await res.arrayBuffer();
+      const body = await res.text();
       if (res.ok) return;
-    } catch {
+      if (res.status !== 500) failingSince = undefined;
+      else if (failingSince === undefined) failingSince = Date.now();
+      else if (Date.now() - failingSince > 10_000)
+        throw new Error(`${what} answers ${url} with 500 (misconfigured?): ${body.slice(0, 300)}`);
+    } catch (err) {
+      if (err instanceof Error && err.message.startsWith(what)) throw err;
       // not listening yet
     }
     await new Promise((r) => setTimeout(r, 200));
@@ -229,12 +237,11 @@ async function waitReady(url: string, what: string, child: ChildProcess, timeout
   throw new Error(`${what} was not ready at ${url} within ${timeoutMs} ms`);
 }
 
+/** The limits of each tier as the edge will see them: RATE_LIMIT_TIERS when set, else edge/src/rate-tiers.json. */
 function tierLimits(vars: Record<string, string>): Record<string, { limit: number; window: string }> {
+  if (vars.RATE_LIMIT_TIERS === undefined || vars.RATE_LIMIT_TIERS === '') return defaultRateTiers;
   try {
-    const parsed = JSON.parse(vars.RATE_LIMIT_TIERS ?? '{}') as Record<
-      string,
-      { limit: number; window: string }
-    >;
+    const parsed = JSON.parse(vars.RATE_LIMIT_TIERS) as Record<string, { limit: number; window: string }>;
     return typeof parsed === 'object' && parsed !== null ? parsed : {};
   } catch {
     return {};
@@ -252,10 +259,6 @@ export function ensureEdgeRelease(log?: StackOptions['log']): void {
   if (run.status !== 0)
     throw new Error(`scripts/edge-release.ts failed (exit ${run.status}): ${run.stderr.slice(0, 500)}`);
 }
-
-/** Default tiers of wrangler.toml's [vars] (kept in step with it; options.edgeVars overrides). */
-const DEFAULT_TIERS =
-  '{"free":{"limit":60,"window":"60 s"},"pro":{"limit":1200,"window":"60 s"},"internal":{"limit":100000,"window":"60 s"}}';
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const edgePortOpt = checkPort('edgePort', options.edgePort);
@@ -370,7 +373,6 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     // Keys and edge vars.
     const keySpecs = options.keys ?? [{ name: 'e2e-pro', tier: 'pro' }];
     const edgeVars: Record<string, string> = {
-      RATE_LIMIT_TIERS: DEFAULT_TIERS,
       ORIGIN_URLS: origins.map((o) => o.url).join(','),
       ORIGIN_SIGNING_SECRET: signingSecret,
       ...(state === undefined

@@ -8,15 +8,17 @@
  */
 import { type Context, Hono } from 'hono';
 import { errorBody, InferenceError } from '../../shared/errors/index.ts';
+import { PATHS } from '../../shared/protocol/paths.ts';
+import { type L1Cache, MemoryCache, ResultCache } from './cache/index.ts';
+import type { AnswerDeps, CachedAnswer } from './cascade/index.ts';
 import { loadConfig } from './config.ts';
 import { auth } from './middleware/auth/index.ts';
-import { cacheControl, type L1Cache, MemoryCache, ResultCache } from './middleware/cache/index.ts';
+import { cacheControl } from './middleware/cache-control/index.ts';
 import { rateLimit } from './middleware/rate-limit/index.ts';
 import { type RequestIdOptions, requestId } from './middleware/request-id/index.ts';
 import type { EdgeRelease } from './model/edge-model.ts';
 import { edgeReleases } from './model/release.ts';
 import { type OriginPoolOptions, poolFor } from './origin-client/index.ts';
-import type { AnswerDeps, CachedAnswer } from './routes/answer.ts';
 import { classifyHandler } from './routes/classify.ts';
 import {
   inferHandler,
@@ -73,9 +75,9 @@ export function createApp(options: AppOptions = {}): Hono<AppEnv> {
     await next();
   });
 
-  app.get('/v2/health/live', liveHandler);
-  app.get('/v2/health/ready', readyHandler(deps));
-  app.get('/v2', serverMetadataHandler);
+  app.get(PATHS.live, liveHandler);
+  app.get(PATHS.ready, readyHandler(deps));
+  app.get(PATHS.server, serverMetadataHandler);
 
   const authenticate = auth({ keys: (c) => c.get('config').apiKeys });
   const limit = rateLimit({
@@ -93,27 +95,15 @@ export function createApp(options: AppOptions = {}): Hono<AppEnv> {
   app.use('/v1/*', authenticate, limit, cacheControl());
   app.use('/v2/models/*', authenticate, limit, cacheControl());
 
-  const classify = classifyHandler(deps);
-  app.post('/v1/models/:model/classify', classify);
-  app.post('/v1/models/:model/versions/:version/classify', classify);
-
-  const infer = inferHandler(deps);
-  const metadata = modelMetadataHandler(deps);
-  const ready = modelReadyHandler(deps);
-  app.get('/v2/models/:model', metadata);
-  app.get('/v2/models/:model/versions/:version', metadata);
-  app.get('/v2/models/:model/ready', ready);
-  app.get('/v2/models/:model/versions/:version/ready', ready);
-  app.post('/v2/models/:model/infer', infer);
-  app.post('/v2/models/:model/versions/:version/infer', infer);
+  app.on('POST', PATHS.classify, classifyHandler(deps));
+  app.on('GET', PATHS.modelMetadata, modelMetadataHandler(deps));
+  app.on('GET', PATHS.modelReady, modelReadyHandler(deps));
+  app.on('POST', PATHS.infer, inferHandler(deps));
 
   const notAllowed = (c: Context<AppEnv>) => {
     throw new InferenceError('method_not_allowed', `${c.req.method} is not allowed here`);
   };
-  app.all('/v1/models/:model/classify', notAllowed);
-  app.all('/v1/models/:model/versions/:version/classify', notAllowed);
-  app.all('/v2/models/:model/infer', notAllowed);
-  app.all('/v2/models/:model/versions/:version/infer', notAllowed);
+  for (const path of [...PATHS.classify, ...PATHS.infer]) app.all(path, notAllowed);
 
   app.notFound((c) => {
     const { status, body } = errorBody(

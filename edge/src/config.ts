@@ -4,6 +4,9 @@
  * runs at import time; `loadConfig(c.env)` is called per request and memoized per env object.
  */
 
+import { memoize } from './lib/memo.ts';
+import defaultRateTiers from './rate-tiers.json' with { type: 'json' };
+
 /** One rate tier: `limit` requests per `window` (an @upstash/ratelimit duration such as "60 s"). */
 export interface RateTier {
   limit: number;
@@ -75,11 +78,6 @@ type EdgeVars = Pick<
   | 'UPSTASH_REDIS_REST_TOKEN'
 >;
 
-const DEFAULT_TIERS: Record<string, RateTier> = {
-  free: { limit: 60, window: '60 s' },
-  pro: { limit: 1200, window: '60 s' },
-};
-
 function int(env: ConfigEnv, name: keyof ConfigEnv, fallback: number, min: number, max: number): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
@@ -139,9 +137,13 @@ export function parseOriginUrls(raw: string | undefined): string[] {
 
 const WINDOW = /^\d+ ?(ms|s|m|h|d)$/;
 
+/**
+ * Rate tiers from RATE_LIMIT_TIERS; unset, the defaults in rate-tiers.json (their one copy, which the local stack,
+ * scripts/stack.ts, reads too: wrangler.toml sets RATE_LIMIT_TIERS only to override them).
+ */
 export function parseRateTiers(raw: string | undefined): Record<string, RateTier> {
-  if (raw === undefined || raw === '') return DEFAULT_TIERS;
-  const json = parseJson('RATE_LIMIT_TIERS', raw);
+  const json: unknown =
+    raw === undefined || raw === '' ? defaultRateTiers : parseJson('RATE_LIMIT_TIERS', raw);
   if (!isRecord(json))
     throw new TypeError('RATE_LIMIT_TIERS must be a JSON object of {tier: {limit, window}}');
   const tiers: Record<string, RateTier> = {};
@@ -233,10 +235,5 @@ const memo = new WeakMap<object, EdgeConfig>();
 
 /** `parseConfig` memoized per env object (one parse per isolate in production). */
 export function loadConfig(env: ConfigEnv): EdgeConfig {
-  let config = memo.get(env);
-  if (config === undefined) {
-    config = parseConfig(env);
-    memo.set(env, config);
-  }
-  return config;
+  return memoize(memo, env, parseConfig);
 }

@@ -1,11 +1,41 @@
-/** The Hono environment of the edge app: bindings from wrangler.toml, per-request variables set by middleware. */
+/**
+ * The Hono environment of the edge app (bindings from wrangler.toml, per-request variables set by middleware) and
+ * the plain data those variables hold. Imports no middleware: middleware imports this.
+ */
+import type { Trace } from '../../shared/http/index.ts';
 import type { EdgeConfig, KeyRecord } from './config.ts';
-import type { CacheControl } from './middleware/cache/index.ts';
-import type { RequestLog } from './middleware/request-id/index.ts';
-import type { Trace } from './middleware/request-id/trace.ts';
 
 /** Who called: the API key's record (never the key itself). */
 export type Principal = KeyRecord;
+
+/** A request's W3C trace context (shared/http parses and formats it). */
+export type { Trace } from '../../shared/http/index.ts';
+
+/** The client's cache directives (middleware/cache-control). */
+export interface CacheControl {
+  /** Skip cache reads (`Cache-Control: no-cache`, `max-age=0`, or `Pragma: no-cache`). */
+  noCache: boolean;
+  /** Skip cache writes (`Cache-Control: no-store`). */
+  noStore: boolean;
+}
+
+/** Fields of the one structured log line per request (middleware/request-id writes it). */
+export interface RequestLog {
+  principal?: string;
+  model?: string;
+  version?: string;
+  served_by?: 'cache' | 'edge' | 'origin' | 'edge-degraded' | 'proxy';
+  cache?: 'HIT' | 'MISS' | 'BYPASS';
+  /** Lowest top-class probability over the request's items, from the edge model. */
+  confidence?: number;
+  escalation_reason?: string;
+  degraded_reason?: string;
+  origin?: string;
+  origin_attempts?: number;
+  rate_limit?: string;
+  error_code?: string;
+  items?: number;
+}
 
 export interface AppVariables {
   requestId: string;

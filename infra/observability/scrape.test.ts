@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { startOriginServer } from '../../origin/src/server.ts';
-import { createModelRepository, mlpVersion, type TempRepository } from '../../origin/src/testing/fixtures.ts';
+import { createModelRepository, mlpVersion, type TempRepository } from '../../origin/test/fixtures.ts';
 import { exportedSeriesNames, ORIGIN_METRICS } from './origin-metrics.ts';
 import { analyzePromql } from './promql.ts';
 

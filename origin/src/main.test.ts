@@ -6,26 +6,17 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { infer } from './testing/client.ts';
-import {
-  createModelRepository,
-  mlpVersion,
-  rows,
-  slowModel,
-  type TempRepository,
-} from './testing/fixtures.ts';
+import { afterAll, describe, expect, it } from 'vitest';
+import { infer } from '../test/client.ts';
+import { createModelRepository, mlpVersion, rows, slowModel } from '../test/fixtures.ts';
+import { scrapeMetric, useRepository } from '../test/harness.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-let repo: TempRepository;
+const repo = useRepository([{ name: 'slow', version: '1', onnx: slowModel(256, 512) }]);
 const children: ChildProcess[] = [];
 
-beforeAll(async () => {
-  repo = await createModelRepository([{ name: 'slow', version: '1', onnx: slowModel(256, 512) }]);
-});
-afterAll(async () => {
+afterAll(() => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  await repo?.cleanup();
 });
 
 interface Run {
@@ -89,11 +80,7 @@ describe('SIGTERM', () => {
       ]),
     );
     // Wait until all but the running request are queued, so the drain has real work to finish.
-    const pending = async () => {
-      const text = await (await fetch(`${url}/metrics`)).text();
-      const line = text.split('\n').find((l) => l.startsWith('nv_inference_pending_request_count{'));
-      return Number(line?.split(' ')[1] ?? 0);
-    };
+    const pending = () => scrapeMetric(url, 'nv_inference_pending_request_count{model="slow",version="1"}');
     const until = Date.now() + 10_000;
     while ((await pending()) < (n - 2) * 64) {
       if (Date.now() > until) throw new Error('requests never queued');
@@ -129,7 +116,7 @@ describe('start-up failures', () => {
       const p = run({ ...baseEnv(), MODEL_REPOSITORY: bad.root });
       expect(await p.exited).toBe(1);
       expect(p.out()).toContain(join(bad.root, 'mlp', '1', 'model.onnx'));
-      expect(p.out()).toContain(`expected sha256 ${manifest.artifacts.model.sha256}`);
+      expect(p.out()).toContain(`does not match the manifest's ${manifest.artifacts.model.sha256}`);
       expect(p.out()).not.toMatch(/"msg":"ready"/);
     } finally {
       await bad.cleanup();

@@ -48,46 +48,30 @@ export function createMetrics(options: CreateMetricsOptions = {}): OriginMetrics
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
   const labelNames = ['model', 'version'] as const;
   const registers = [registry];
-  const success = new Counter({
-    name: 'nv_inference_request_success',
-    help: 'Inference requests answered successfully',
-    labelNames,
-    registers,
-  });
+  const counter = (name: string, help: string) => new Counter({ name, help, labelNames, registers });
+  const histogram = (name: string, help: string) =>
+    new Histogram({ name, help, labelNames, buckets: LATENCY_BUCKETS, registers });
+  const success = counter('nv_inference_request_success', 'Inference requests answered successfully');
   const failure = new Counter({
     name: 'nv_inference_request_failure',
     help: 'Inference requests that failed, by reason (error code)',
     labelNames: [...labelNames, 'reason'],
     registers,
   });
-  const count = new Counter({ name: 'nv_inference_count', help: 'Rows inferred', labelNames, registers });
-  const execCount = new Counter({
-    name: 'nv_inference_exec_count',
-    help: 'Batches executed',
-    labelNames,
-    registers,
-  });
-  const requestDuration = new Histogram({
-    name: 'nv_inference_request_duration_seconds',
-    help: 'End-to-end request duration at the origin',
-    labelNames,
-    buckets: LATENCY_BUCKETS,
-    registers,
-  });
-  const queueDuration = new Histogram({
-    name: 'nv_inference_queue_duration_seconds',
-    help: 'Time a request waited in the batcher queue',
-    labelNames,
-    buckets: LATENCY_BUCKETS,
-    registers,
-  });
-  const computeDuration = new Histogram({
-    name: 'nv_inference_compute_duration_seconds',
-    help: 'Time of one batch inside session.run',
-    labelNames,
-    buckets: LATENCY_BUCKETS,
-    registers,
-  });
+  const count = counter('nv_inference_count', 'Rows inferred');
+  const execCount = counter('nv_inference_exec_count', 'Batches executed');
+  const requestDuration = histogram(
+    'nv_inference_request_duration_seconds',
+    'End-to-end request duration at the origin',
+  );
+  const queueDuration = histogram(
+    'nv_inference_queue_duration_seconds',
+    'Time a request waited in the batcher queue',
+  );
+  const computeDuration = histogram(
+    'nv_inference_compute_duration_seconds',
+    'Time of one batch inside session.run',
+  );
   let source: GaugeSource = { models: () => [] };
   new Gauge({
     name: 'nv_inference_pending_request_count',

@@ -3,47 +3,24 @@
  * batching, backpressure (429 + Retry-After), deadlines (504, expired work never runs), priorities, and one bad
  * request among good ones.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Tensor } from '../../shared/protocol/index.ts';
+import { infer } from '../test/client.ts';
+import { rows, slowModel, textModel } from '../test/fixtures.ts';
+import { expectClose, scrapeMetric, useOrigin } from '../test/harness.ts';
 import { defineConfig } from './config.ts';
-import { createOriginServer, type OriginServer, startOriginServer } from './server.ts';
-import { infer } from './testing/client.ts';
-import {
-  createModelRepository,
-  rows,
-  slowModel,
-  type TempRepository,
-  textModel,
-} from './testing/fixtures.ts';
+import { createOriginServer } from './server.ts';
 
-/** Equal to float rounding: the same rows may meet other kernels in batches of other sizes. */
-function expectClose(
-  actual: ArrayLike<number> | undefined,
-  expected: ArrayLike<number> | undefined,
-  eps = 1e-5,
-): void {
-  expect(actual?.length).toBe(expected?.length);
-  for (let i = 0; i < (expected?.length ?? 0); i++) {
-    expect(Math.abs((actual?.[i] as number) - (expected?.[i] as number))).toBeLessThan(eps);
-  }
-}
-
-let repo: TempRepository;
-let server: OriginServer;
-let url: string;
-
-beforeAll(async () => {
-  repo = await createModelRepository([
+const origin = useOrigin(
+  [
     { name: 'slow', version: '1', onnx: slowModel(256, 512) },
+    // Eight times the layers: a 64-row batch runs long enough (about a second) for 20 arrivals to queue behind it
+    // even on a loaded 2-core machine, where client and server share this process.
+    { name: 'slower', version: '1', onnx: slowModel(2048, 512) },
     { name: 'ids', version: '1', onnx: textModel(256, 32) },
-  ]);
-  ({ server, url } = await startOriginServer({ modelRepository: repo.root, maxBatch: 64, maxQueue: 128 }));
-});
-
-afterAll(async () => {
-  await server?.stop();
-  await repo?.cleanup();
-});
+  ],
+  { maxBatch: 64, maxQueue: 128 },
+);
 
 const slow = (r: number, seed = 1): Tensor => ({
   name: 'input',
@@ -51,28 +28,30 @@ const slow = (r: number, seed = 1): Tensor => ({
   shape: [r, 512],
   data: rows(r, 512, seed),
 });
-const slowUrl = () => `${url}/v2/models/slow/infer`;
+const slowUrl = () => `${origin.url}/v2/models/slow/infer`;
 
-async function metric(series: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? 0 : Number(line.split(' ')[1]);
-}
+const metric = (series: string) => scrapeMetric(origin.url, series);
 const L = '{model="slow",version="1"}';
+const slowerUrl = () => `${origin.url}/v2/models/slower/infer`;
+const SLOWER = '{model="slower",version="1"}';
 
-async function waitForQueue(rowsQueued: number): Promise<void> {
+async function waitForQueue(rowsQueued: number, labels = L): Promise<void> {
   const until = Date.now() + 5000;
-  while ((await metric(`nv_inference_pending_request_count${L}`)) < rowsQueued) {
+  while ((await metric(`nv_inference_pending_request_count${labels}`)) < rowsQueued) {
     if (Date.now() > until) throw new Error(`queue never reached ${rowsQueued} rows`);
     await new Promise((r) => setTimeout(r, 2));
   }
 }
 
 /** Starts a request and resolves once its batch has left the queue (it is running). */
-async function startRunning(t: Tensor): Promise<{ call: ReturnType<typeof infer> }> {
-  const series = `nv_inference_queue_duration_seconds_count${L}`;
+async function startRunning(
+  t: Tensor,
+  url = slowUrl(),
+  labels = L,
+): Promise<{ call: ReturnType<typeof infer> }> {
+  const series = `nv_inference_queue_duration_seconds_count${labels}`;
   const before = await metric(series);
-  const call = infer(slowUrl(), [t]);
+  const call = infer(url, [t]);
   const until = Date.now() + 5000;
   while ((await metric(series)) === before) {
     if (Date.now() > until) throw new Error('no batch started');
@@ -83,16 +62,21 @@ async function startRunning(t: Tensor): Promise<{ call: ReturnType<typeof infer>
 
 describe('batching under concurrency', () => {
   it('collects arrivals while a batch runs into few batches, each caller getting its own rows', async () => {
-    const execBefore = await metric(`nv_inference_exec_count${L}`);
-    const { call: head } = await startRunning(slow(64, 1));
+    const url = slowerUrl();
+    const labels = SLOWER;
+    const execBefore = await metric(`nv_inference_exec_count${labels}`);
+    const { call: head } = await startRunning(slow(64, 1), url, labels);
     const small = Array.from({ length: 20 }, (_, i) => slow(1, 10 + i));
-    const results = await Promise.all([head, ...small.map((t) => infer(slowUrl(), [t]))]);
+    const calls = [head, ...small.map((t) => infer(url, [t]))];
+    // All 20 wait in the queue while the head batch runs...
+    await waitForQueue(20, labels);
+    const results = await Promise.all(calls);
     expect(results.map((r) => r.status)).toEqual(Array(21).fill(200));
-    const execs = (await metric(`nv_inference_exec_count${L}`)) - execBefore;
-    expect(execs).toBeGreaterThanOrEqual(2);
-    expect(execs).toBeLessThanOrEqual(6);
+    // ...and then run together: the head, then one batch of the 20 (21 without batching).
+    const execs = (await metric(`nv_inference_exec_count${labels}`)) - execBefore;
+    expect(execs).toBe(2);
     // Each caller got the answer for its own row: compare with a request run alone.
-    const alone = await infer(slowUrl(), [small[7] as Tensor]);
+    const alone = await infer(url, [small[7] as Tensor]);
     expectClose(
       results[8]?.response?.outputs[0]?.data as Float32Array,
       alone.response?.outputs[0]?.data as Float32Array,
@@ -122,35 +106,37 @@ describe('backpressure', () => {
 
 describe('deadlines', () => {
   it('answers 504 when x-deadline-ms passes while queued, and never runs the expired request', async () => {
-    const rowsBefore = await metric(`nv_inference_count${L}`);
-    const execBefore = await metric(`nv_inference_exec_count${L}`);
-    const { call: head } = await startRunning(slow(64, 3));
+    const rowsBefore = await metric(`nv_inference_count${SLOWER}`);
+    const execBefore = await metric(`nv_inference_exec_count${SLOWER}`);
+    const { call: head } = await startRunning(slow(64, 3), slowerUrl(), SLOWER);
     const started = performance.now();
-    const late = await infer(slowUrl(), [slow(8, 4)], { headers: { 'x-deadline-ms': '25' } });
+    const late = await infer(slowerUrl(), [slow(8, 4)], { headers: { 'x-deadline-ms': '25' } });
     const waited = performance.now() - started;
     expect(late.status).toBe(504);
     expect(late.error?.error.code).toBe('deadline_exceeded');
     expect(waited).toBeLessThan(1000);
     expect((await head).status).toBe(200);
     await new Promise((r) => setTimeout(r, 50));
-    expect((await metric(`nv_inference_count${L}`)) - rowsBefore).toBe(64);
-    expect((await metric(`nv_inference_exec_count${L}`)) - execBefore).toBe(1);
+    expect((await metric(`nv_inference_count${SLOWER}`)) - rowsBefore).toBe(64);
+    expect((await metric(`nv_inference_exec_count${SLOWER}`)) - execBefore).toBe(1);
   });
 });
 
 describe('priorities', () => {
   it('runs a queued priority-1 request before an earlier priority-2 one', async () => {
     const order: string[] = [];
-    const { call: head } = await startRunning(slow(64, 5));
-    const low = infer(slowUrl(), [slow(64, 6)], { headers: { 'x-priority': '2' } }).then((r) => {
+    const { call: head } = await startRunning(slow(64, 5), slowerUrl(), SLOWER);
+    const low = infer(slowerUrl(), [slow(64, 6)], { headers: { 'x-priority': '2' } }).then((r) => {
       order.push('low');
       return r;
     });
-    await waitForQueue(64);
-    const high = infer(slowUrl(), [slow(64, 7)], { headers: { 'x-priority': '1' } }).then((r) => {
+    await waitForQueue(64, SLOWER);
+    const high = infer(slowerUrl(), [slow(64, 7)], { headers: { 'x-priority': '1' } }).then((r) => {
       order.push('high');
       return r;
     });
+    // Both wait behind the running head, the low one queued first.
+    await waitForQueue(128, SLOWER);
     const all = await Promise.all([head, low, high]);
     expect(all.map((r) => r.status)).toEqual([200, 200, 200]);
     expect(order).toEqual(['high', 'low']);
@@ -172,7 +158,7 @@ describe('one bad request among good ones', () => {
       data: new Int32Array(32).fill(100_000),
     };
     const wrongShape: Tensor = { name: 'ids', datatype: 'INT32', shape: [1, 31], data: new Int32Array(31) };
-    const target = `${url}/v2/models/ids/infer`;
+    const target = `${origin.url}/v2/models/ids/infer`;
     const calls = [
       ...Array.from({ length: 6 }, (_, i) => infer(target, [good(i)])),
       infer(target, [poison]),
@@ -195,7 +181,7 @@ describe('while models load', () => {
   it('is live but not ready, and answers model routes with 503 not_ready + Retry-After', async () => {
     const loading = createOriginServer(
       defineConfig({
-        modelRepository: repo.root,
+        modelRepository: origin.repo.root,
         host: '127.0.0.1',
         port: 0,
         allowUnsigned: true,

@@ -7,36 +7,31 @@ import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { featurizerFromManifest } from '../../shared/featurizer/index.ts';
 import type { Tensor } from '../../shared/protocol/index.ts';
+import { infer } from '../test/client.ts';
+import { mlpVersion, rows, textModel, twoInputModel } from '../test/fixtures.ts';
+import { expectClose, seriesValue, useOrigin } from '../test/harness.ts';
 import { createLogger } from './logger.ts';
-import { type OriginServer, startOriginServer } from './server.ts';
-import { infer } from './testing/client.ts';
-import {
-  createModelRepository,
-  mlpVersion,
-  rows,
-  type TempRepository,
-  textModel,
-  twoInputModel,
-} from './testing/fixtures.ts';
-
-/** Equal to float rounding: the same rows may meet other kernels in batches of other sizes. */
-function expectClose(
-  actual: ArrayLike<number> | undefined,
-  expected: ArrayLike<number> | undefined,
-  eps = 1e-5,
-): void {
-  expect(actual?.length).toBe(expected?.length);
-  for (let i = 0; i < (expected?.length ?? 0); i++) {
-    expect(Math.abs((actual?.[i] as number) - (expected?.[i] as number))).toBeLessThan(eps);
-  }
-}
 
 const DIMS = [16, 8, 2];
 const FEATURIZER = { name: 'email-hash', version: '1.0.0', config: { buckets: 256, maxLength: 32 } };
 const lines: Array<Record<string, unknown>> = [];
-let repo: TempRepository;
-let server: OriginServer;
-let url: string;
+const destination = new Writable({
+  write(chunk, _enc, done) {
+    for (const line of String(chunk).split('\n')) if (line.trim() !== '') lines.push(JSON.parse(line));
+    done();
+  },
+});
+const v2 = mlpVersion('mlp', '2', DIMS, 2);
+const origin = useOrigin(
+  [
+    mlpVersion('mlp', '1', DIMS, 1),
+    v2,
+    { name: 'spam', version: '1', onnx: textModel(256, 32), featurizer: FEATURIZER, labels: ['ham', 'spam'] },
+    { name: 'pair', version: '1', onnx: twoInputModel() },
+  ],
+  { versionPolicy: 'all', maxBatch: 8, maxBodyBytes: 64 * 1024, echoRoute: true },
+  { logger: createLogger({ level: 'info', destination }), featurizerFactory: featurizerFromManifest },
+);
 let reference: ort.InferenceSession;
 
 const fp32 = (r: number, seed = 1): Tensor => ({
@@ -47,36 +42,11 @@ const fp32 = (r: number, seed = 1): Tensor => ({
 });
 
 beforeAll(async () => {
-  const v2 = mlpVersion('mlp', '2', DIMS, 2);
-  repo = await createModelRepository([
-    mlpVersion('mlp', '1', DIMS, 1),
-    v2,
-    { name: 'spam', version: '1', onnx: textModel(256, 32), featurizer: FEATURIZER, labels: ['ham', 'spam'] },
-    { name: 'pair', version: '1', onnx: twoInputModel() },
-  ]);
   reference = await ort.InferenceSession.create(v2.onnx);
-  const destination = new Writable({
-    write(chunk, _enc, done) {
-      for (const line of String(chunk).split('\n')) if (line.trim() !== '') lines.push(JSON.parse(line));
-      done();
-    },
-  });
-  ({ server, url } = await startOriginServer(
-    {
-      modelRepository: repo.root,
-      versionPolicy: 'all',
-      maxBatch: 8,
-      maxBodyBytes: 64 * 1024,
-      echoRoute: true,
-    },
-    { logger: createLogger({ level: 'info', destination }), featurizerFactory: featurizerFromManifest },
-  ));
 });
 
 afterAll(async () => {
-  await server?.stop();
   await reference?.release();
-  await repo?.cleanup();
 });
 
 async function expected(data: Float32Array, r: number): Promise<Float32Array> {
@@ -85,13 +55,18 @@ async function expected(data: Float32Array, r: number): Promise<Float32Array> {
 }
 
 async function get(path: string) {
-  const res = await fetch(`${url}${path}`);
+  const res = await fetch(`${origin.url}${path}`);
   const text = await res.text();
   return { status: res.status, headers: res.headers, text, json: () => JSON.parse(text) };
 }
 
 async function post(path: string, body: BodyInit | undefined, headers: Record<string, string> = {}) {
-  const res = await fetch(`${url}${path}`, { method: 'POST', body, headers, duplex: 'half' } as RequestInit);
+  const res = await fetch(`${origin.url}${path}`, {
+    method: 'POST',
+    body,
+    headers,
+    duplex: 'half',
+  } as RequestInit);
   const text = await res.text();
   return { status: res.status, headers: res.headers, json: () => JSON.parse(text), text };
 }
@@ -163,7 +138,7 @@ describe('health and metadata', () => {
 describe('inference', () => {
   it('answers binary tensors with the model output, x-queue-depth and x-model-version', async () => {
     const t = fp32(3, 7);
-    const r = await infer(`${url}/v2/models/mlp/infer`, [t], { id: 'req-1' });
+    const r = await infer(`${origin.url}/v2/models/mlp/infer`, [t], { id: 'req-1' });
     expect(r.status).toBe(200);
     expect(r.headers.get('x-queue-depth')).toMatch(/^[0-9]+$/);
     expect(r.headers.get('x-model-version')).toBe('2');
@@ -187,7 +162,7 @@ describe('inference', () => {
     const out = r.json().outputs[0];
     expect(out).toMatchObject({ name: 'probabilities', datatype: 'FP32', shape: [1, 2] });
     expectClose(out.data, await expected(t.data as Float32Array, 1));
-    const v1 = await infer(`${url}/v2/models/mlp/versions/1/infer`, [t]);
+    const v1 = await infer(`${origin.url}/v2/models/mlp/versions/1/infer`, [t]);
     expect(v1.response?.model_version).toBe('1');
     expect(v1.response?.outputs[0]?.data).not.toEqual(await expected(t.data as Float32Array, 1));
   });
@@ -195,7 +170,7 @@ describe('inference', () => {
   it('splits concurrent multi-row requests back to their callers', async () => {
     const sizes = [1, 3, 2, 5, 1, 4, 8, 2, 1, 6];
     const tensors = sizes.map((n, i) => fp32(n, 100 + i));
-    const results = await Promise.all(tensors.map((t) => infer(`${url}/v2/models/mlp/infer`, [t])));
+    const results = await Promise.all(tensors.map((t) => infer(`${origin.url}/v2/models/mlp/infer`, [t])));
     for (const [i, r] of results.entries()) {
       const t = tensors[i] as Tensor;
       expect(r.status).toBe(200);
@@ -220,7 +195,7 @@ describe('inference', () => {
       shape: [2, 3],
       data: new Int32Array([1, 2, 3, 0, 0, 0]),
     };
-    const r = await infer(`${url}/v2/models/pair/infer`, [ids, x]);
+    const r = await infer(`${origin.url}/v2/models/pair/infer`, [ids, x]);
     expect(r.status).toBe(200);
     const session = await ort.InferenceSession.create(twoInputModel());
     const want = await session.run({
@@ -232,7 +207,7 @@ describe('inference', () => {
   });
 
   it('serves the echo route (decode and validate, no inference) when enabled', async () => {
-    const r = await infer(`${url}/v2/models/mlp/echo`, [fp32(2)]);
+    const r = await infer(`${origin.url}/v2/models/mlp/echo`, [fp32(2)]);
     expect(r.status).toBe(200);
     expect(r.response?.outputs[0]).toMatchObject({ shape: [2, 2], data: new Float32Array(4) });
   });
@@ -373,14 +348,14 @@ describe('bad inputs get the JSON error shape, never a 500', () => {
   it('NaN in binary data, a batch above the max, and bad headers', async () => {
     const nan = fp32(1);
     (nan.data as Float32Array)[3] = Number.NaN;
-    const r = await infer(`${url}${path}`, [nan]);
+    const r = await infer(`${origin.url}${path}`, [nan]);
     expect(r.status).toBe(400);
     expect(r.error?.error).toMatchObject({
       code: 'invalid_input',
       message: "input 'input': element 3 is NaN or infinite",
     });
     expect(r.headers.get('x-queue-depth')).toBe('0');
-    const big = await infer(`${url}${path}`, [fp32(9)]);
+    const big = await infer(`${origin.url}${path}`, [fp32(9)]);
     expect(big.error?.error.message).toMatch(/9 rows exceeds the max batch size of 8/);
     const badLen = await post(path, body({}), { ...json, 'inference-header-content-length': 'x' });
     expectError(badLen, 400, 'invalid_header');
@@ -451,33 +426,31 @@ describe('observability', () => {
     });
     const generated = await get('/v2/health/live');
     expect(generated.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
-    const unsafe = await fetch(`${url}/v2`, { headers: { 'x-request-id': 'has spaces and "quotes"' } });
+    const unsafe = await fetch(`${origin.url}/v2`, {
+      headers: { 'x-request-id': 'has spaces and "quotes"' },
+    });
     expect(unsafe.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
   });
 
   it('exposes the Triton-like metrics per model and version', async () => {
     const before = await get('/metrics');
     expect(before.headers.get('content-type')).toMatch(/text\/plain/);
-    const value = (text: string, series: string) => {
-      const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-      return line === undefined ? undefined : Number(line.split(' ')[1]);
-    };
-    await infer(`${url}/v2/models/mlp/versions/1/infer`, [fp32(3)]);
+    await infer(`${origin.url}/v2/models/mlp/versions/1/infer`, [fp32(3)]);
     await post('/v2/models/mlp/versions/1/infer', '{bad', { 'content-type': 'application/json' });
     const text = (await get('/metrics')).text;
     const labels = '{model="mlp",version="1"}';
     for (const name of ['nv_inference_request_success', 'nv_inference_count', 'nv_inference_exec_count']) {
-      expect((value(text, `${name}${labels}`) ?? 0) - (value(before.text, `${name}${labels}`) ?? 0)).toBe(
-        name === 'nv_inference_count' ? 3 : 1,
-      );
+      expect(
+        (seriesValue(text, `${name}${labels}`) ?? 0) - (seriesValue(before.text, `${name}${labels}`) ?? 0),
+      ).toBe(name === 'nv_inference_count' ? 3 : 1);
     }
     expect(
-      value(text, 'nv_inference_request_failure{model="mlp",version="1",reason="invalid_json"}'),
+      seriesValue(text, 'nv_inference_request_failure{model="mlp",version="1",reason="invalid_json"}'),
     ).toBeGreaterThanOrEqual(1);
-    expect(value(text, `nv_inference_pending_request_count${labels}`)).toBe(0);
-    expect(value(text, `nv_model_ready${labels}`)).toBe(1);
+    expect(seriesValue(text, `nv_inference_pending_request_count${labels}`)).toBe(0);
+    expect(seriesValue(text, `nv_model_ready${labels}`)).toBe(1);
     for (const h of ['request', 'queue', 'compute']) {
-      expect(value(text, `nv_inference_${h}_duration_seconds_count${labels}`)).toBeGreaterThan(0);
+      expect(seriesValue(text, `nv_inference_${h}_duration_seconds_count${labels}`)).toBeGreaterThan(0);
     }
     expect(text).toMatch(/^process_cpu_user_seconds_total /m);
     expect(text).toMatch(/^nodejs_eventloop_lag_seconds /m);

@@ -1,23 +1,19 @@
 /**
- * The origin server factory. createOriginServer(config) builds the Hono app and does no I/O; start() listens,
- * loads and warms up the models and resolves with the URL once ready; stop() drains: it stops accepting, turns
- * not-ready, finishes every queued and running request, then closes connections and workers.
+ * The origin server's lifecycle. createOriginServer(config) builds the app (app.ts) and does no I/O; start()
+ * listens, loads and warms up the models and resolves with the URL once ready; stop() drains: it stops accepting,
+ * turns not-ready, finishes every queued and running request, then closes connections and workers.
  */
 import type { AddressInfo } from 'node:net';
 import { createAdaptorServer, type ServerType } from '@hono/node-server';
-import { Hono } from 'hono';
-import { errorBody, InferenceError, OverloadedError } from '../../shared/errors/index.ts';
-import { edgeSignature } from './auth.ts';
+import type { Hono } from 'hono';
+import { OverloadedError } from '../../shared/errors/index.ts';
+import { createApp } from './app.ts';
 import type { Clock } from './batcher.ts';
 import { defineConfig, type OriginConfig, type OriginConfigInput } from './config.ts';
-import { type AppEnv, baseHeaders, readBody, requestContext } from './http.ts';
+import type { AppEnv } from './env.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics, type OriginMetrics } from './metrics.ts';
 import { type FeaturizerFactory, ModelRegistry } from './registry.ts';
-import { classifyRoutes } from './routes/classify.ts';
-import type { RouteDeps } from './routes/deps.ts';
-import { healthRoutes } from './routes/health.ts';
-import { inferRoutes } from './routes/infer.ts';
 
 export interface OriginServerDeps {
   /** @default a pino logger at config.logLevel on stdout */
@@ -78,7 +74,7 @@ export function createOriginServer(config: OriginConfig, deps: OriginServerDeps 
       })),
   });
 
-  const routeDeps: RouteDeps = {
+  const app = createApp({
     config,
     logger,
     metrics,
@@ -87,57 +83,13 @@ export function createOriginServer(config: OriginConfig, deps: OriginServerDeps 
       if (registry === undefined) throw new OverloadedError('not_ready', 'models are still loading', 1);
       return registry;
     },
-  };
-
-  const app = new Hono<AppEnv>();
-  app.use(
-    '*',
-    requestContext({
-      draining: () => draining,
-      onStart: () => {
-        inflight++;
-      },
-      onEnd: () => {
-        inflight--;
-      },
-      logger,
-    }),
-  );
-  const body = readBody(config.maxBodyBytes);
-  app.use('*', (c, next) => (c.req.method === 'POST' ? body(c, next) : next()));
-  if (!config.allowUnsigned) {
-    app.use('*', edgeSignature({ secret: config.signingSecret, windowMs: config.signatureWindowMs }));
-  }
-  healthRoutes(app, routeDeps);
-  inferRoutes(app, routeDeps);
-  classifyRoutes(app, routeDeps);
-
-  app.notFound((c) => {
-    const err = new InferenceError('not_found', `no route for ${c.req.method} ${c.req.path}`);
-    return c.json(err.toBody(c.get('requestId') ?? 'unknown'), 404);
-  });
-  app.onError((err, c) => {
-    const requestId = c.get('requestId') ?? 'unknown';
-    const { status, body: payload, headers } = errorBody(err, requestId);
-    const fields = {
-      request_id: requestId,
-      trace_id: c.get('traceId'),
-      path: c.req.path,
-      status,
-      code: payload.error.code,
-    };
-    if (status >= 500 && status !== 503 && status !== 504)
-      logger.error({ ...fields, err }, payload.error.message);
-    else logger.info(fields, payload.error.message);
-    return new Response(JSON.stringify(payload), {
-      status,
-      headers: {
-        ...baseHeaders(c),
-        'content-type': 'application/json',
-        ...c.get('errorHeaders'),
-        ...headers,
-      },
-    });
+    draining: () => draining,
+    onStart: () => {
+      inflight++;
+    },
+    onEnd: () => {
+      inflight--;
+    },
   });
 
   let httpClosed: Promise<void> | undefined;

@@ -106,3 +106,5 @@ export function parseManifest(json: unknown, source = 'manifest.json'): Manifest
   }
   return m;
 }
+
+export { checkArtifact, compareReleases, compareVersions, sortReleases } from './release.ts';

@@ -31,7 +31,7 @@ import {
   type Tensor,
 } from './oip.ts';
 
-const decoder = new TextDecoder('utf-8', { fatal: true });
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 const encoder = new TextEncoder();
 
 /** Most elements one tensor may hold (guards allocations driven by a claimed shape). */

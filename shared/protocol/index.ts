@@ -5,4 +5,5 @@
 export * from './codec.ts';
 export * from './datatypes.ts';
 export * from './oip.ts';
+export * from './paths.ts';
 export * from './text.ts';

@@ -111,12 +111,14 @@ export async function buildRelease(recipe: ReleaseRecipe, options: BuildOptions 
   lap('featurize');
   log(`featurized train+validation (${train.n + validation.n} messages) in ${seconds.featurize}s`);
 
-  const teacher = initBagMlp(
-    { ...recipe.teacher.shape, classes: LABELS.length, maxLength: L },
-    recipe.teacher.initSeed,
-    Float32Array,
-    recipe.teacher.embScale,
-  );
+  const init = (spec: typeof recipe.teacher | typeof recipe.student) =>
+    initBagMlp(
+      { ...spec.shape, classes: LABELS.length, maxLength: L },
+      spec.initSeed,
+      Float32Array,
+      spec.embScale,
+    );
+  const teacher = init(recipe.teacher);
   const teacherLosses = trainBagMlp(teacher, train, {
     ...recipe.teacher.train,
     name: 'teacher',
@@ -126,12 +128,7 @@ export async function buildRelease(recipe: ReleaseRecipe, options: BuildOptions 
   lap('teacher');
 
   const teacherLogits = predictLogits(teacher, train.ids, train.n);
-  const student = initBagMlp(
-    { ...recipe.student.shape, classes: LABELS.length, maxLength: L },
-    recipe.student.initSeed,
-    Float32Array,
-    recipe.student.embScale,
-  );
+  const student = init(recipe.student);
   const studentLosses = trainBagMlp(student, train, {
     ...recipe.student.train,
     teacherLogits,

@@ -5,8 +5,7 @@
  */
 import { InferenceError } from '../../../shared/errors/index.ts';
 import { type Featurizer, featurizerFromManifest } from '../../../shared/featurizer/index.ts';
-import { sha256Hex } from '../../../shared/hash/index.ts';
-import type { Artifact, Manifest } from '../../../shared/manifest/index.ts';
+import { type Artifact, checkArtifact, type Manifest } from '../../../shared/manifest/index.ts';
 import { type Prediction, predictionsFromProbabilities } from '../../../shared/protocol/text.ts';
 import { createOrtSession, type InferenceSession, ort } from './ort-wasm.ts';
 
@@ -69,12 +68,8 @@ export class EdgeModel {
     if (artifact === undefined)
       throw new ArtifactIntegrityError(`release ${m.name}@${m.version} names no edge artifact`);
     const bytes = release.student instanceof Uint8Array ? release.student : new Uint8Array(release.student);
-    const actual = await sha256Hex(bytes);
-    if (actual !== artifact.sha256 || bytes.byteLength !== artifact.bytes) {
-      throw new ArtifactIntegrityError(
-        `refusing ${m.name}@${m.version} ${artifact.file}: sha256 ${actual} (${bytes.byteLength} bytes) does not match the manifest's ${artifact.sha256} (${artifact.bytes} bytes)`,
-      );
-    }
+    const problem = await checkArtifact(artifact, bytes);
+    if (problem !== undefined) throw new ArtifactIntegrityError(`refusing ${m.name}@${m.version} ${problem}`);
     const featurizer = release.featurizer ?? featurizerFromManifest(m.featurizer);
     const session = await createOrtSession(bytes);
     return new EdgeModel(release, artifact, session, featurizer);

@@ -1,5 +1,6 @@
 export { type BreakerOptions, type BreakerState, CircuitBreaker } from './breaker.ts';
 export { type OriginFailureReason, OriginUnavailableError } from './errors.ts';
+export { originHeaders } from './headers.ts';
 export {
   OriginPool,
   type OriginPoolOptions,
@@ -8,4 +9,4 @@ export {
   type OriginSnapshot,
   type SignFn,
 } from './pool.ts';
-export { poolFor } from './registry.ts';
+export { poolFor } from './pools.ts';

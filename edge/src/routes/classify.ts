@@ -1,18 +1,15 @@
 /** POST /v1/models/{model}[/versions/{version}]/classify: the public text API. */
 import type { Context } from 'hono';
+import { parseJsonBody } from '../../../shared/http/index.ts';
 import { parseClassifyRequest } from '../../../shared/protocol/text.ts';
-import { parseEscalateHeader } from '../cascade/index.ts';
-import { assertModelAllowed } from '../middleware/auth/index.ts';
+import { type AnswerDeps, answerTexts, parseEscalateHeader } from '../cascade/index.ts';
 import type { AppEnv } from '../types.ts';
-import { type AnswerDeps, answerTexts } from './answer.ts';
-import { parseJsonBody, readBody, requestDeadline, requireJson } from './request.ts';
+import { modelParams, readBody, requestDeadline, requireJson } from './request.ts';
 
 export function classifyHandler(deps: AnswerDeps) {
   return async function classify(c: Context<AppEnv>): Promise<Response> {
     const config = c.get('config');
-    const model = c.req.param('model') as string;
-    const version = c.req.param('version');
-    assertModelAllowed(c.get('principal'), model);
+    const { model, version } = modelParams(c);
     const mode = parseEscalateHeader(c.req.header('x-escalate'));
     const deadline = requestDeadline(c, config.requestDeadlineMs, deps.now());
     requireJson(c);

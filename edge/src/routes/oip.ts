@@ -6,14 +6,13 @@
  */
 import type { Context } from 'hono';
 import { InferenceError, InvalidInputError } from '../../../shared/errors/index.ts';
+import { parseJsonBody } from '../../../shared/http/index.ts';
 import { HEADER_LENGTH_HEADER, InferRequestHeader } from '../../../shared/protocol/oip.ts';
-import { parseEscalateHeader } from '../cascade/index.ts';
-import { assertModelAllowed } from '../middleware/auth/index.ts';
-import { formatTraceparent } from '../middleware/request-id/trace.ts';
+import { type AnswerDeps, answerTexts, parseEscalateHeader } from '../cascade/index.ts';
 import { type EdgeRelease, loadEdgeModel } from '../model/edge-model.ts';
+import { originHeaders } from '../origin-client/index.ts';
 import type { AppEnv } from '../types.ts';
-import { type AnswerDeps, answerTexts } from './answer.ts';
-import { parseJsonBody, readBody, requestDeadline } from './request.ts';
+import { modelParams, readBody, requestDeadline } from './request.ts';
 
 export const SERVER_NAME = 'spam-edge';
 export const SERVER_VERSION = '0.1.0';
@@ -46,15 +45,13 @@ async function proxy(c: Context<AppEnv>, deps: AnswerDeps, body: Uint8Array | un
   const config = c.get('config');
   const deadline = requestDeadline(c, config.requestDeadlineMs, deps.now());
   const url = new URL(c.req.url);
-  const headers: Record<string, string> = {
-    accept: c.req.header('accept') ?? 'application/json',
-    'x-request-id': c.get('requestId'),
-    traceparent: formatTraceparent(c.get('trace')),
-  };
-  for (const name of ['content-type', HEADER_LENGTH_HEADER, 'tracestate']) {
+  const forwarded: Record<string, string> = { accept: c.req.header('accept') ?? 'application/json' };
+  // tracestate comes from the trace (W3C: dropped when the caller's traceparent was invalid), as on escalation.
+  for (const name of ['content-type', HEADER_LENGTH_HEADER]) {
     const v = c.req.header(name);
-    if (v !== undefined) headers[name] = v;
+    if (v !== undefined) forwarded[name] = v;
   }
+  const headers = originHeaders(c.get('requestId'), c.get('trace'), forwarded);
   const result = await deps
     .pool(c)
     .send({ method: c.req.method, path: url.pathname + url.search, body, headers, deadline });
@@ -73,9 +70,7 @@ async function proxy(c: Context<AppEnv>, deps: AnswerDeps, body: Uint8Array | un
 
 export function modelMetadataHandler(deps: AnswerDeps) {
   return async function modelMetadata(c: Context<AppEnv>): Promise<Response> {
-    const model = c.req.param('model') as string;
-    const version = c.req.param('version');
-    assertModelAllowed(c.get('principal'), model);
+    const { model, version } = modelParams(c);
     const release = releaseAt(deps, model, version);
     if (release === undefined) return proxy(c, deps, undefined);
     const m = release.manifest;
@@ -99,9 +94,7 @@ export function modelMetadataHandler(deps: AnswerDeps) {
 
 export function modelReadyHandler(deps: AnswerDeps) {
   return async function modelReady(c: Context<AppEnv>): Promise<Response> {
-    const model = c.req.param('model') as string;
-    const version = c.req.param('version');
-    assertModelAllowed(c.get('principal'), model);
+    const { model, version } = modelParams(c);
     const release = releaseAt(deps, model, version);
     if (release === undefined) return proxy(c, deps, undefined);
     const ok = await loadEdgeModel(release).then(
@@ -142,9 +135,7 @@ function textInput(json: unknown): { id: string | undefined; texts: string[] } |
 export function inferHandler(deps: AnswerDeps) {
   return async function infer(c: Context<AppEnv>): Promise<Response> {
     const config = c.get('config');
-    const model = c.req.param('model') as string;
-    const version = c.req.param('version');
-    assertModelAllowed(c.get('principal'), model);
+    const { model, version } = modelParams(c);
     const mode = parseEscalateHeader(c.req.header('x-escalate'));
     const body = await readBody(c, config.maxBodyBytes);
     const type = (c.req.header('content-type') ?? '').split(';')[0]?.trim().toLowerCase();

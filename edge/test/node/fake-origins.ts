@@ -11,29 +11,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { verifyRequest } from '../../../shared/signing/index.ts';
-
-export interface Behaviour {
-  /** Response status. @default 200 */
-  status?: number;
-  /** Wait before answering, ms. @default 0 */
-  delayMs?: number;
-  /** Sent as `x-queue-depth`. @default not sent */
-  queueDepth?: number;
-  /** Drop the connection without answering. @default false */
-  drop?: boolean;
-  /** Response body; default: a classify answer (texts containing "spam" are spam, 0.97). */
-  body?: unknown;
-}
-
-export interface LoggedRequest {
-  method: string;
-  path: string;
-  headers: Record<string, string>;
-  body: string;
-  /** 'ok' or the verifier's failure reason. */
-  signature: string;
-  at: number;
-}
+import type { Behaviour, LoggedRequest } from '../fake-origin-api.ts';
 
 interface Origin {
   server: Server;

@@ -1,24 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import {
-  apiKey,
-  classifyRequest,
-  keysJson,
-  newOrigins,
-  testApp,
-  testEnv,
-  tinyRelease,
-  unique,
-} from './harness.ts';
+import { apiKey, classifyRequest, keysJson, setup, unique } from './harness.ts';
 
 type ErrorJson = { error: { code: string; message: string; request_id: string } };
-
-async function setup(overrides: Partial<Record<keyof Env, string>> = {}, record = {}) {
-  const k = await apiKey(record);
-  const release = await tinyRelease();
-  const origins = await newOrigins(1);
-  const env = testEnv({ API_KEYS: keysJson(k), ORIGIN_URLS: origins.join(','), ...overrides });
-  return { k, env, t: testApp({ releases: () => [release] }) };
-}
 
 describe('edge auth (whole app, loopback origin)', () => {
   it('401 + WWW-Authenticate for a missing key, in the shared error shape', async () => {
@@ -48,7 +31,7 @@ describe('edge auth (whole app, loopback origin)', () => {
   });
 
   it('403 forbidden for a model outside the key scope', async () => {
-    const { k, env, t } = await setup({}, { models: ['other'] });
+    const { k, env, t } = await setup({ key: { models: ['other'] } });
     const res = await t.call(classifyRequest(k.key, { text: 'spam' }), env);
     expect(res.status).toBe(403);
     expect(((await res.json()) as ErrorJson).error.code).toBe('forbidden');
@@ -57,7 +40,7 @@ describe('edge auth (whole app, loopback origin)', () => {
 
 describe('edge rate limit (whole app, real Upstash bridge over Redis)', () => {
   it('exhausts the tier limit: RateLimit-* headers, then 429 + Retry-After', async () => {
-    const { k, env, t } = await setup({ RATE_LIMIT_TIERS: '{"pro":{"limit":2,"window":"60 s"}}' });
+    const { k, env, t } = await setup({ env: { RATE_LIMIT_TIERS: '{"pro":{"limit":2,"window":"60 s"}}' } });
     const results: Response[] = [];
     for (let i = 0; i < 3; i++)
       results.push(await t.call(classifyRequest(k.key, { text: `spam ${unique()}` }), env));
@@ -72,7 +55,7 @@ describe('edge rate limit (whole app, real Upstash bridge over Redis)', () => {
 
   it('limits per key: another key of the same tier is unaffected', async () => {
     const k2 = await apiKey();
-    const { k, env, t } = await setup({ RATE_LIMIT_TIERS: '{"pro":{"limit":1,"window":"60 s"}}' });
+    const { k, env, t } = await setup({ env: { RATE_LIMIT_TIERS: '{"pro":{"limit":1,"window":"60 s"}}' } });
     const e = { ...env, API_KEYS: keysJson(k, k2) } as Env;
     expect((await t.call(classifyRequest(k.key, { text: 'spam' }), e)).status).toBe(200);
     expect((await t.call(classifyRequest(k.key, { text: 'spam' }), e)).status).toBe(429);
@@ -81,8 +64,7 @@ describe('edge rate limit (whole app, real Upstash bridge over Redis)', () => {
 
   it('fails open when Upstash is unreachable, logging the reason', async () => {
     const { k, env, t } = await setup({
-      UPSTASH_REDIS_REST_URL: 'http://127.0.0.1:9',
-      UPSTASH_REDIS_REST_TOKEN: 'x',
+      env: { UPSTASH_REDIS_REST_URL: 'http://127.0.0.1:9', UPSTASH_REDIS_REST_TOKEN: 'x' },
     });
     const res = await t.call(classifyRequest(k.key, { text: 'spam' }), env);
     expect(res.status).toBe(200);
@@ -92,9 +74,11 @@ describe('edge rate limit (whole app, real Upstash bridge over Redis)', () => {
 
   it('fails closed (503) when RATE_LIMIT_FAIL_MODE=closed', async () => {
     const { k, env, t } = await setup({
-      UPSTASH_REDIS_REST_URL: 'http://127.0.0.1:9',
-      UPSTASH_REDIS_REST_TOKEN: 'x',
-      RATE_LIMIT_FAIL_MODE: 'closed',
+      env: {
+        UPSTASH_REDIS_REST_URL: 'http://127.0.0.1:9',
+        UPSTASH_REDIS_REST_TOKEN: 'x',
+        RATE_LIMIT_FAIL_MODE: 'closed',
+      },
     });
     const res = await t.call(classifyRequest(k.key, { text: 'spam' }), env);
     expect(res.status).toBe(503);

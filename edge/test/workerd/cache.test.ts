@@ -1,16 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  apiKey,
-  behave,
-  classifyRequest,
-  keysJson,
-  newOrigins,
-  originLog,
-  testApp,
-  testEnv,
-  tinyRelease,
-  unique,
-} from './harness.ts';
+import { behave, classifyRequest, originLog, setup, testApp, tinyRelease, unique } from './harness.ts';
 
 type Classify = {
   model: string;
@@ -19,14 +8,6 @@ type Classify = {
   request_id: string;
   predictions: Array<{ label: string; score: number }>;
 };
-
-async function setup(overrides: Partial<Record<keyof Env, string>> = {}, appOptions = {}) {
-  const k = await apiKey();
-  const release = await tinyRelease();
-  const origins = (await newOrigins(1)) as [string];
-  const env = testEnv({ API_KEYS: keysJson(k), ORIGIN_URLS: origins.join(','), ...overrides });
-  return { k, env, origin: origins[0], t: testApp({ releases: () => [release], ...appOptions }) };
-}
 
 describe('edge result cache (whole app: caches.default + Upstash bridge, loopback origin)', () => {
   it('MISS then HIT for the same input: served_by cache, the new request id, L0 (isolate memory) tier', async () => {
@@ -39,7 +20,7 @@ describe('edge result cache (whole app: caches.default + Upstash bridge, loopbac
   });
 
   it('without L0, L1 caches.default hits: served_by cache, the new request id', async () => {
-    const { k, env, t } = await setup({}, { memoryCacheEntries: 0 });
+    const { k, env, t } = await setup({ app: { memoryCacheEntries: 0 } });
     const text = `spam ${unique()}`;
     const first = await t.call(classifyRequest(k.key, { text }), env);
     expect(first.headers.get('x-cache')).toBe('MISS');
@@ -66,7 +47,7 @@ describe('edge result cache (whole app: caches.default + Upstash bridge, loopbac
   });
 
   it('L2 (shared by every PoP) answers when L1 is empty', async () => {
-    const { k, env, t } = await setup({}, { l1: () => undefined, memoryCacheEntries: 0 });
+    const { k, env, t } = await setup({ app: { l1: () => undefined, memoryCacheEntries: 0 } });
     const text = `spam ${unique()}`;
     await t.call(classifyRequest(k.key, { text }), env);
     const res = await t.call(classifyRequest(k.key, { text }), env);
@@ -121,16 +102,14 @@ describe('edge result cache (whole app: caches.default + Upstash bridge, loopbac
   });
 
   it('CACHE_TTL_SECONDS=0 turns the cache off: BYPASS', async () => {
-    const { k, env, t } = await setup({ CACHE_TTL_SECONDS: '0' });
+    const { k, env, t } = await setup({ env: { CACHE_TTL_SECONDS: '0' } });
     const text = `spam ${unique()}`;
     await t.call(classifyRequest(k.key, { text }), env);
     expect((await t.call(classifyRequest(k.key, { text }), env)).headers.get('x-cache')).toBe('BYPASS');
   });
 
   it('a new release version never serves the old release answers', async () => {
-    const k = await apiKey();
-    const origins = await newOrigins(1);
-    const env = testEnv({ API_KEYS: keysJson(k), ORIGIN_URLS: origins.join(',') });
+    const { k, env } = await setup();
     const v1 = await tinyRelease({ version: 'v1' });
     const v2 = await tinyRelease({ version: 'v2' });
     const text = `spam ${unique()}`;

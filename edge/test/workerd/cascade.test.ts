@@ -1,15 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  apiKey,
-  classifyRequest,
-  keysJson,
-  newOrigins,
-  originLog,
-  testApp,
-  testEnv,
-  tinyRelease,
-  unique,
-} from './harness.ts';
+import { classifyRequest, originLog, setup, unique } from './harness.ts';
 
 type Classify = {
   model: string;
@@ -17,18 +7,6 @@ type Classify = {
   served_by: string;
   predictions: Array<{ label: string; score: number; scores: Record<string, number> }>;
 };
-
-async function setup(
-  overrides: Partial<Record<keyof Env, string>> = {},
-  releaseOptions = {},
-  keyRecord = {},
-) {
-  const k = await apiKey(keyRecord);
-  const release = await tinyRelease(releaseOptions);
-  const origins = (await newOrigins(1)) as [string];
-  const env = testEnv({ API_KEYS: keysJson(k), ORIGIN_URLS: origins.join(','), ...overrides });
-  return { k, env, origin: origins[0], t: testApp({ releases: () => [release] }) };
-}
 
 describe('edge cascade (whole app, real ORT-web student, loopback origin)', () => {
   it('answers a confident text at the edge without touching the origin', async () => {
@@ -63,13 +41,13 @@ describe('edge cascade (whole app, real ORT-web student, loopback origin)', () =
   });
 
   it('the threshold comes from the release: 0.4 answers the neutral text at the edge', async () => {
-    const { k, env, t } = await setup({}, { threshold: 0.4 });
+    const { k, env, t } = await setup({ release: { threshold: 0.4 } });
     const res = await t.call(classifyRequest(k.key, { text: `hello ${unique()}` }), env);
     expect(res.headers.get('x-served-by')).toBe('edge');
   });
 
   it('escalates heavy requests: more items than EDGE_MAX_ITEMS', async () => {
-    const { k, env, t } = await setup({ EDGE_MAX_ITEMS: '2' });
+    const { k, env, t } = await setup({ env: { EDGE_MAX_ITEMS: '2' } });
     const res = await t.call(
       classifyRequest(k.key, { texts: ['spam a', 'spam b', `spam ${unique()}`] }),
       env,
@@ -79,13 +57,13 @@ describe('edge cascade (whole app, real ORT-web student, loopback origin)', () =
   });
 
   it('escalates heavy requests: more UTF-8 bytes than EDGE_MAX_BYTES', async () => {
-    const { k, env, t } = await setup({ EDGE_MAX_BYTES: '20' });
+    const { k, env, t } = await setup({ env: { EDGE_MAX_BYTES: '20' } });
     const res = await t.call(classifyRequest(k.key, { text: `spam ${'é'.repeat(10)} ${unique()}` }), env);
     expect(res.headers.get('x-escalation-reason')).toBe('too_many_bytes');
   });
 
   it('escalates a model the edge does not hold', async () => {
-    const { k, env, t, origin } = await setup({}, {}, { models: ['*'] });
+    const { k, env, t, origin } = await setup({ key: { models: ['*'] } });
     const res = await t.call(
       classifyRequest(k.key, { text: 'spam' }, {}, '/v1/models/phishing/classify'),
       env,
@@ -115,7 +93,7 @@ describe('edge cascade (whole app, real ORT-web student, loopback origin)', () =
   });
 
   it('refuses a student whose sha256 does not match its manifest: every request escalates', async () => {
-    const { k, env, t } = await setup({}, { wrongHash: true });
+    const { k, env, t } = await setup({ release: { wrongHash: true } });
     const res = await t.call(classifyRequest(k.key, { text: `spam ${unique()}` }), env);
     expect(res.headers.get('x-escalation-reason')).toBe('edge_model_unavailable');
     expect(res.headers.get('x-served-by')).toBe('origin');
@@ -132,7 +110,7 @@ describe('edge cascade (whole app, real ORT-web student, loopback origin)', () =
   });
 
   it('x-escalate: never answers unconfident and heavy requests at the edge', async () => {
-    const { k, env, t, origin } = await setup({ EDGE_MAX_ITEMS: '1' });
+    const { k, env, t, origin } = await setup({ env: { EDGE_MAX_ITEMS: '1' } });
     const res = await t.call(
       classifyRequest(k.key, { texts: [`hello ${unique()}`, 'x'] }, { 'x-escalate': 'never' }),
       env,
@@ -142,7 +120,7 @@ describe('edge cascade (whole app, real ORT-web student, loopback origin)', () =
   });
 
   it('x-escalate: never for a model the edge lacks is 404 model_not_found, never a 500', async () => {
-    const { k, env, t } = await setup({}, {}, { models: ['*'] });
+    const { k, env, t } = await setup({ key: { models: ['*'] } });
     const res = await t.call(
       classifyRequest(k.key, { text: 'x' }, { 'x-escalate': 'never' }, '/v1/models/other/classify'),
       env,

@@ -1,7 +1,8 @@
 /**
  * Helpers for the edge's workerd tests: the tiny student as an EdgeRelease with a small fake featurizer, API keys,
- * per-test env objects, loopback origins (created per test through the globalSetup's control server) and a way to
- * call the app with a real ExecutionContext whose waitUntil work the test can await.
+ * per-test env objects, loopback origins (created per test through the globalSetup's control server), a way to
+ * call the app with a real ExecutionContext whose waitUntil work the test can await, and `setup()`, which puts
+ * them together for one test.
  */
 import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
@@ -9,8 +10,9 @@ import { inject } from 'vitest';
 import { bytesToHex, sha256Hex } from '../../../shared/hash/index.ts';
 import { type Manifest, parseManifest } from '../../../shared/manifest/index.ts';
 import { type AppOptions, createApp } from '../../src/app.ts';
-import type { KeyRecord } from '../../src/config.ts';
+import type { ConfigEnv, KeyRecord } from '../../src/config.ts';
 import type { EdgeFeaturizer, EdgeRelease } from '../../src/model/edge-model.ts';
+import type { Behaviour, LoggedRequest } from '../fake-origin-api.ts';
 
 export const TINY_LENGTH = 4;
 
@@ -80,7 +82,7 @@ export async function apiKey(
 }
 
 /** A per-test env: the project bindings plus overrides (a new object, so config and pools are this test's own). */
-export function testEnv(overrides: Partial<Record<keyof Env, string>> = {}): Env {
+export function testEnv(overrides: ConfigEnv = {}): Env {
   return { ...(env as Env), ...overrides } as Env;
 }
 
@@ -97,27 +99,11 @@ export async function newOrigins(count: number): Promise<string[]> {
   return ((await r.json()) as { urls: string[] }).urls;
 }
 
-export interface Behaviour {
-  status?: number;
-  delayMs?: number;
-  queueDepth?: number;
-  drop?: boolean;
-  body?: unknown;
-}
-
 export async function behave(
   origin: string,
   script: { queue?: Behaviour[]; default?: Behaviour },
 ): Promise<void> {
   await fetch(`${origin}/__behave`, { method: 'POST', body: JSON.stringify(script) });
-}
-
-export interface LoggedRequest {
-  method: string;
-  path: string;
-  headers: Record<string, string>;
-  body: string;
-  signature: string;
 }
 
 export async function originLog(origin: string): Promise<LoggedRequest[]> {
@@ -164,4 +150,30 @@ export function classifyRequest(
 /** A word no other test uses, so cache keys and rate-limit counters stay this test's own. */
 export function unique(): string {
   return `w${crypto.randomUUID().replaceAll('-', '').slice(0, 12)}`;
+}
+
+export interface SetupOptions {
+  /** Env overrides on top of the test's API_KEYS and ORIGIN_URLS. @default none */
+  env?: ConfigEnv;
+  /** The API key's record. @default apiKey()'s: models ['spam'], tier 'pro' */
+  key?: Partial<KeyRecord>;
+  /** The tiny release the app serves. @default tinyRelease()'s: version 'tiny-1', threshold 0.9 */
+  release?: TinyReleaseOptions;
+  /** Extra app options (clock, pool, cache tiers). @default none */
+  app?: AppOptions;
+  /** Loopback origins to create. @default 1 */
+  origins?: number;
+}
+
+/**
+ * One test's own world: a fresh API key, the tiny release, new loopback origins, an env naming both, and the app
+ * serving that release (`t.call(request, env)`). `origin` is the first origin.
+ */
+export async function setup(options: SetupOptions = {}) {
+  const k = await apiKey(options.key);
+  const release = await tinyRelease(options.release);
+  const origins = await newOrigins(options.origins ?? 1);
+  const env = testEnv({ API_KEYS: keysJson(k), ORIGIN_URLS: origins.join(','), ...options.env });
+  const t = testApp({ releases: () => [release], ...options.app });
+  return { k, env, t, origins, origin: origins[0] as string };
 }

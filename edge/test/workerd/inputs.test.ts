@@ -1,15 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { apiKey, classifyRequest, keysJson, newOrigins, testApp, testEnv, tinyRelease } from './harness.ts';
+import { classifyRequest, setup } from './harness.ts';
 
 type ErrorJson = { error: { code: string; message: string; request_id: string } };
-
-async function setup(overrides: Partial<Record<keyof Env, string>> = {}) {
-  const k = await apiKey();
-  const release = await tinyRelease();
-  const origins = await newOrigins(1);
-  const env = testEnv({ API_KEYS: keysJson(k), ORIGIN_URLS: origins.join(','), ...overrides });
-  return { k, env, t: testApp({ releases: () => [release] }) };
-}
 
 async function expectError(res: Response, status: number, code: string): Promise<ErrorJson> {
   expect(res.status).toBe(status);
@@ -58,7 +50,7 @@ describe('bad inputs get clear 4xx JSON errors, never a 500 (whole app)', () => 
   });
 
   it('a body over MAX_BODY_BYTES -> 413 (declared length and streamed length)', async () => {
-    const { k, env, t } = await setup({ MAX_BODY_BYTES: '64' });
+    const { k, env, t } = await setup({ env: { MAX_BODY_BYTES: '64' } });
     const big = JSON.stringify({ text: 'x'.repeat(200) });
     await expectError(await t.call(classifyRequest(k.key, big), env), 413, 'payload_too_large');
     const stream = new ReadableStream({

@@ -1,12 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { apiKey, keysJson, newOrigins, originLog, testApp, testEnv, tinyRelease, unique } from './harness.ts';
+import { originLog, setup, type TinyReleaseOptions, unique } from './harness.ts';
 
-async function setup(releaseOptions = {}) {
-  const k = await apiKey({ models: ['*'] });
-  const release = await tinyRelease(releaseOptions);
-  const origins = (await newOrigins(1)) as [string];
-  const env = testEnv({ API_KEYS: keysJson(k), ORIGIN_URLS: origins.join(',') });
-  const t = testApp({ releases: () => [release] });
+/** setup() plus GET and POST with the test's key. */
+async function oipSetup(release: TinyReleaseOptions = {}) {
+  const { k, env, t, origin } = await setup({ key: { models: ['*'] }, release });
   const get = (path: string, auth = true) =>
     t.call(
       new Request(`https://edge.test${path}`, { headers: auth ? { authorization: `Bearer ${k.key}` } : {} }),
@@ -25,7 +22,7 @@ async function setup(releaseOptions = {}) {
       }),
       env,
     );
-  return { k, env, t, origin: origins[0], get, post };
+  return { k, env, t, origin, get, post };
 }
 
 type InferJson = {
@@ -38,7 +35,7 @@ type InferJson = {
 
 describe('OIP v2 at the edge (whole app, loopback origin)', () => {
   it('health live and ready need no key; server metadata', async () => {
-    const { get } = await setup();
+    const { get } = await oipSetup();
     expect(await (await get('/v2/health/live', false)).json()).toEqual({ live: true });
     expect(await (await get('/v2/health/ready', false)).json()).toEqual({ ready: true });
     expect(await (await get('/v2', false)).json()).toMatchObject({
@@ -48,14 +45,14 @@ describe('OIP v2 at the edge (whole app, loopback origin)', () => {
   });
 
   it('ready is 503 not_ready when an embedded student is refused', async () => {
-    const { get } = await setup({ wrongHash: true });
+    const { get } = await oipSetup({ wrongHash: true });
     const res = await get('/v2/health/ready', false);
     expect(res.status).toBe(503);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe('not_ready');
   });
 
   it('model metadata and readiness are answered at the edge for its model; need a key', async () => {
-    const { get, origin } = await setup();
+    const { get, origin } = await oipSetup();
     expect((await get('/v2/models/spam', false)).status).toBe(401);
     const meta = await get('/v2/models/spam');
     expect(meta.headers.get('x-served-by')).toBe('edge');
@@ -71,7 +68,7 @@ describe('OIP v2 at the edge (whole app, loopback origin)', () => {
   });
 
   it('metadata for another model or version is proxied to the origin, signed', async () => {
-    const { get, origin } = await setup();
+    const { get, origin } = await oipSetup();
     const res = await get('/v2/models/spam/versions/v7');
     expect(res.headers.get('x-served-by')).toBe('origin');
     expect(await res.json()).toEqual({ origin: true, path: '/v2/models/spam/versions/v7' });
@@ -84,7 +81,7 @@ describe('OIP v2 at the edge (whole app, loopback origin)', () => {
   });
 
   it('infer with a BYTES text input is answered at the edge as OIP tensors', async () => {
-    const { post, origin } = await setup();
+    const { post, origin } = await oipSetup();
     const body = {
       id: 'r1',
       inputs: [
@@ -110,7 +107,7 @@ describe('OIP v2 at the edge (whole app, loopback origin)', () => {
   });
 
   it('an unconfident OIP text request escalates through the origin text API and comes back as OIP', async () => {
-    const { post, origin } = await setup();
+    const { post, origin } = await oipSetup();
     const body = { inputs: [{ name: 'text', datatype: 'BYTES', shape: [1], data: [`hello ${unique()}`] }] };
     const res = await post('/v2/models/spam/infer', JSON.stringify(body));
     expect(res.headers.get('x-served-by')).toBe('origin');
@@ -121,7 +118,7 @@ describe('OIP v2 at the edge (whole app, loopback origin)', () => {
   });
 
   it('infer with tensor inputs is proxied to the origin as is (JSON and binary extension)', async () => {
-    const { post, origin } = await setup();
+    const { post, origin } = await oipSetup();
     const json = JSON.stringify({
       inputs: [{ name: 'ids', datatype: 'INT32', shape: [1, 4], data: [1, 2, 3, 0] }],
     });
@@ -147,7 +144,7 @@ describe('OIP v2 at the edge (whole app, loopback origin)', () => {
   });
 
   it('a malformed OIP body is a 400 invalid_input at the edge', async () => {
-    const { post } = await setup();
+    const { post } = await oipSetup();
     for (const body of [
       '{"inputs":[]}',
       '{"inputs":[{"name":"text","datatype":"BYTES","shape":[2],"data":["only one"]}]}',

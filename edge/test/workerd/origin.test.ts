@@ -1,31 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import {
-  apiKey,
-  behave,
-  classifyRequest,
-  keysJson,
-  newOrigins,
-  originLog,
-  testApp,
-  testEnv,
-  tinyRelease,
-  unique,
-} from './harness.ts';
+import { behave, classifyRequest, originLog, type SetupOptions, setup, unique } from './harness.ts';
 
 type ErrorJson = { error: { code: string; request_id: string } };
 type Classify = { served_by: string; version: string; predictions: Array<{ label: string }> };
 
-async function setup(count: number, overrides: Partial<Record<keyof Env, string>> = {}, appOptions = {}) {
-  const k = await apiKey({ models: ['*'] });
-  const release = await tinyRelease();
-  const origins = await newOrigins(count);
-  const env = testEnv({ API_KEYS: keysJson(k), ORIGIN_URLS: origins.join(','), ...overrides });
-  return { k, env, origins, t: testApp({ releases: () => [release], ...appOptions }) };
-}
+/** Every test here: a key for any model (`/v1/models/other/...` has no edge release). */
+const setupAnyModel = (count: number, options: SetupOptions = {}) =>
+  setup({ key: { models: ['*'] }, origins: count, ...options });
 
 describe('escalation failures (whole app, loopback origins)', () => {
   it('retries once on another origin and answers from it', async () => {
-    const { k, env, t, origins } = await setup(2, {}, { pool: { random: () => 0 } });
+    const { k, env, t, origins } = await setupAnyModel(2, { app: { pool: { random: () => 0 } } });
     const [a, b] = origins as [string, string];
     await behave(a, { default: { status: 503 } });
     const res = await t.call(classifyRequest(k.key, { text: `hello ${unique()}` }), env);
@@ -36,7 +21,7 @@ describe('escalation failures (whole app, loopback origins)', () => {
   });
 
   it('every origin failing degrades to the edge answer: served_by edge-degraded + reason header', async () => {
-    const { k, env, t, origins } = await setup(2);
+    const { k, env, t, origins } = await setupAnyModel(2);
     for (const o of origins) await behave(o, { default: { status: 503 } });
     const res = await t.call(classifyRequest(k.key, { text: `hello ${unique()}` }), env);
     expect(res.status).toBe(200);
@@ -54,14 +39,16 @@ describe('escalation failures (whole app, loopback origins)', () => {
   });
 
   it('unreachable origins degrade with network_error', async () => {
-    const { k, env, t } = await setup(1, { ORIGIN_URLS: 'http://127.0.0.1:9,http://127.0.0.1:10' });
+    const { k, env, t } = await setupAnyModel(1, {
+      env: { ORIGIN_URLS: 'http://127.0.0.1:9,http://127.0.0.1:10' },
+    });
     const res = await t.call(classifyRequest(k.key, { text: `hello ${unique()}` }), env);
     expect(res.headers.get('x-served-by')).toBe('edge-degraded');
     expect(res.headers.get('x-degraded-reason')).toBe('network_error');
   });
 
   it('no origin configured degrades with no_origins', async () => {
-    const { k, env, t } = await setup(1, { ORIGIN_URLS: '' });
+    const { k, env, t } = await setupAnyModel(1, { env: { ORIGIN_URLS: '' } });
     const res = await t.call(
       classifyRequest(k.key, { text: `hello ${unique()}` }, { 'x-escalate': 'always' }),
       env,
@@ -71,14 +58,14 @@ describe('escalation failures (whole app, loopback origins)', () => {
   });
 
   it('an origin 200 that is not a classify response degrades with origin_error', async () => {
-    const { k, env, t, origins } = await setup(1);
+    const { k, env, t, origins } = await setupAnyModel(1);
     await behave(origins[0] as string, { default: { body: { nonsense: true } } });
     const res = await t.call(classifyRequest(k.key, { text: `hello ${unique()}` }), env);
     expect(res.headers.get('x-degraded-reason')).toBe('origin_error');
   });
 
   it('an origin 4xx (its verdict on the input) is passed through, not degraded', async () => {
-    const { k, env, t, origins } = await setup(1);
+    const { k, env, t, origins } = await setupAnyModel(1);
     await behave(origins[0] as string, {
       default: {
         status: 400,
@@ -92,7 +79,7 @@ describe('escalation failures (whole app, loopback origins)', () => {
   });
 
   it('without an edge model, a failed escalation is a 503 in the shared shape', async () => {
-    const { k, env, t, origins } = await setup(1);
+    const { k, env, t, origins } = await setupAnyModel(1);
     await behave(origins[0] as string, { default: { status: 503 } });
     const res = await t.call(classifyRequest(k.key, { text: 'x' }, {}, '/v1/models/other/classify'), env);
     expect(res.status).toBe(503);
@@ -102,7 +89,7 @@ describe('escalation failures (whole app, loopback origins)', () => {
   });
 
   it('deadline: x-deadline-ms bounds the wait; the origin sees the remaining budget; the edge answer is served', async () => {
-    const { k, env, t, origins } = await setup(1);
+    const { k, env, t, origins } = await setupAnyModel(1);
     await behave(origins[0] as string, { default: { delayMs: 3000 } });
     const started = Date.now();
     const res = await t.call(
@@ -118,7 +105,7 @@ describe('escalation failures (whole app, loopback origins)', () => {
   });
 
   it('deadline without an edge model: 504 deadline_exceeded', async () => {
-    const { k, env, t, origins } = await setup(1);
+    const { k, env, t, origins } = await setupAnyModel(1);
     await behave(origins[0] as string, { default: { delayMs: 3000 } });
     const res = await t.call(
       classifyRequest(k.key, { text: 'x' }, { 'x-deadline-ms': '150' }, '/v1/models/other/classify'),
@@ -129,7 +116,7 @@ describe('escalation failures (whole app, loopback origins)', () => {
   });
 
   it('REQUEST_DEADLINE_MS caps a longer client budget', async () => {
-    const { k, env, t, origins } = await setup(1, { REQUEST_DEADLINE_MS: '500' });
+    const { k, env, t, origins } = await setupAnyModel(1, { env: { REQUEST_DEADLINE_MS: '500' } });
     await t.call(classifyRequest(k.key, { text: `hello ${unique()}` }, { 'x-deadline-ms': '60000' }), env);
     const [req] = await originLog(origins[0] as string);
     expect(Number(req?.headers['x-deadline-ms'])).toBeLessThanOrEqual(500);
@@ -138,11 +125,10 @@ describe('escalation failures (whole app, loopback origins)', () => {
   it('circuit breaker: opens after consecutive failures (edge answers without calling), half-open probe closes it', async () => {
     let offset = 0;
     const now = () => Date.now() + offset;
-    const { k, env, t, origins } = await setup(
-      1,
-      { BREAKER_FAILURE_THRESHOLD: '2', BREAKER_COOLDOWN_MS: '30000' },
-      { now, pool: { now } },
-    );
+    const { k, env, t, origins } = await setupAnyModel(1, {
+      env: { BREAKER_FAILURE_THRESHOLD: '2', BREAKER_COOLDOWN_MS: '30000' },
+      app: { now, pool: { now } },
+    });
     const origin = origins[0] as string;
     await behave(origin, { default: { status: 503 } });
     const reasons: Array<string | null> = [];
@@ -163,7 +149,7 @@ describe('escalation failures (whole app, loopback origins)', () => {
   });
 
   it('power of two choices: the origin reporting a deep queue gets (almost) nothing', async () => {
-    const { k, env, t, origins } = await setup(2);
+    const { k, env, t, origins } = await setupAnyModel(2);
     const [a, b] = origins as [string, string];
     await behave(a, { default: { queueDepth: 40 } });
     await behave(b, { default: { queueDepth: 1 } });

@@ -1,49 +1,15 @@
-/** OIP v2 health, server and model metadata, model readiness, and /metrics. */
-import type { Hono } from 'hono';
-import type { AppEnv } from '../http.ts';
+/** OIP v2 server health: GET /v2/health/live (the process answers) and /v2/health/ready (models up, not draining). */
+import type { Context } from 'hono';
+import type { AppEnv } from '../env.ts';
 import type { RouteDeps } from './deps.ts';
 
-export const SERVER_NAME = 'edge-origin-inference';
-export const SERVER_VERSION = '0.1.0';
+export function liveHandler(c: Context<AppEnv>): Response {
+  return c.json({ live: true });
+}
 
-export function healthRoutes(app: Hono<AppEnv>, deps: RouteDeps): void {
-  app.get('/v2/health/live', (c) => c.json({ live: true }));
-  app.get('/v2/health/ready', (c) => {
-    const ready = deps.ready();
-    return c.json({ ready }, ready ? 200 : 503);
-  });
-  app.get('/v2', (c) =>
-    c.json({ name: SERVER_NAME, version: SERVER_VERSION, extensions: ['binary_tensor_data'] }),
-  );
-
-  const metadata = (name: string, version?: string) => {
-    const registry = deps.registry();
-    return registry.get(name, version).metadata(registry.versions(name));
+export function readyHandler(deps: Pick<RouteDeps, 'ready'>) {
+  return function ready(c: Context<AppEnv>): Response {
+    const isReady = deps.ready();
+    return c.json({ ready: isReady }, isReady ? 200 : 503);
   };
-  app.get('/v2/models/:model', (c) => c.json(metadata(c.req.param('model'))));
-  app.get('/v2/models/:model/versions/:version', (c) =>
-    c.json(metadata(c.req.param('model'), c.req.param('version'))),
-  );
-
-  const readiness = (name: string, version?: string) => {
-    const model = deps.registry().get(name, version);
-    const ready = model.ready && deps.ready();
-    return {
-      body: { name: model.name, version: model.version, ready },
-      status: ready ? (200 as const) : (503 as const),
-    };
-  };
-  app.get('/v2/models/:model/ready', (c) => {
-    const r = readiness(c.req.param('model'));
-    return c.json(r.body, r.status);
-  });
-  app.get('/v2/models/:model/versions/:version/ready', (c) => {
-    const r = readiness(c.req.param('model'), c.req.param('version'));
-    return c.json(r.body, r.status);
-  });
-
-  app.get('/metrics', async (c) => {
-    const text = await deps.metrics.registry.metrics();
-    return c.body(text, 200, { 'content-type': deps.metrics.registry.contentType });
-  });
 }

@@ -1,6 +1,6 @@
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rows, slowModel } from '../testing/fixtures.ts';
+import { rows, slowModel } from '../../test/fixtures.ts';
 import { RunnerPool } from './pool.ts';
 
 const model = slowModel(256, 512);

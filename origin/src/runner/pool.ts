@@ -79,6 +79,12 @@ export class RunnerPool {
   /** Every worker started and not yet exited, loaded or not. */
   readonly #workers = new Set<Worker>();
   readonly #idle: Slot[] = [];
+  /**
+   * Runs that found no idle worker. Behind the batcher (concurrency = workers) this stays empty in steady state; it
+   * earns its place when there are fewer live workers than runs: while a dead worker is being replaced, or when one
+   * dies during warm-up (which calls run() once per worker, outside the batcher). Those runs wait for the
+   * replacement instead of failing with 503; #failWaitingIfEmpty rejects them once no worker is left.
+   */
   readonly #waiting: Array<{
     feeds: WireTensor[];
     resolve: (r: RunResult) => void;

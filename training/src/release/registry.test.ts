@@ -9,12 +9,13 @@ import {
   FEATURIZER_VERSION,
   featurizerFromManifest,
 } from '../../../shared/featurizer/index.ts';
+import { canonicalJson } from '../../../shared/hash/index.ts';
 import type { Manifest } from '../../../shared/manifest/index.ts';
 import { RELEASE_RECIPE } from '../config.ts';
 import { loadCorpus } from '../data/corpus.ts';
 import { splitStratified } from '../data/split.ts';
 import { openModel } from '../onnx/run.ts';
-import { checkRelease, listReleases, releaseVersion, sha256Hex, stableJson } from './registry.ts';
+import { checkRelease, listReleases, releaseVersion, sha256Hex } from './registry.ts';
 
 const releases = await listReleases(RELEASE_RECIPE.name);
 
@@ -113,7 +114,7 @@ describe('checkRelease catches tampering', () => {
     const bytes = await readFile(student);
     bytes[100] = (bytes[100] as number) ^ 0xff;
     await writeFile(student, bytes);
-    expect((await checkRelease(dir)).join()).toMatch(/student: student\.onnx sha256 .* does not match/);
+    expect((await checkRelease(dir)).join()).toMatch(/student: student\.onnx: sha256 .* does not match/);
     await rm(join(dir, 'teacher.onnx'));
     expect((await checkRelease(dir)).join()).toMatch(/teacher: teacher\.onnx is missing/);
     await writeFile(join(dir, 'manifest.json'), '{"schema_version": 2}');
@@ -128,7 +129,10 @@ describe('version ids and hashing', () => {
     expect(releaseVersion('2026-11-23', { a: [1, { x: 3, y: 2 }], b: 1 })).toBe(a);
     expect(releaseVersion('2026-11-23', { a: [1, { x: 3, y: 2 }], b: 2 })).not.toBe(a);
     expect(() => releaseVersion('23.11.2026', {})).toThrow(/YYYY-MM-DD/);
-    expect(stableJson({ b: 1, a: 2 })).toBe('{"a":2,"b":1}');
+    // The same canonical JSON as cache keys (shared/hash), so a version id never depends on key order.
+    expect(releaseVersion('2026-11-23', { b: 1, a: 2 })).toBe(
+      `2026-11-23.${sha256Hex(canonicalJson({ a: 2, b: 1 })).slice(0, 10)}`,
+    );
     expect(sha256Hex('abc')).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
   });
 });

@@ -7,10 +7,13 @@ import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { canonicalJson } from '../../../shared/hash/index.ts';
 import {
   type Artifact,
+  checkArtifact,
   type Manifest,
   parseManifest,
+  sortReleases,
   type TensorSpec,
 } from '../../../shared/manifest/index.ts';
 
@@ -21,21 +24,10 @@ export function sha256Hex(data: Uint8Array | string): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-/** JSON with object keys sorted (recursively): a stable text to hash. */
-export function stableJson(value: unknown): string {
-  return JSON.stringify(value, (_k, v: unknown) =>
-    v !== null && typeof v === 'object' && !Array.isArray(v) && !ArrayBuffer.isView(v)
-      ? Object.fromEntries(
-          Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
-        )
-      : v,
-  );
-}
-
 /** `<date>.<10 hex of sha256(recipe, data fingerprint, code versions)>`: same inputs, same id. */
 export function releaseVersion(date: string, inputs: unknown): string {
   if (!/^\d{4}-\d{2}-\d{2}$/.test(date)) throw new TypeError(`release date must be YYYY-MM-DD, got ${date}`);
-  return `${date}.${sha256Hex(stableJson(inputs)).slice(0, 10)}`;
+  return `${date}.${sha256Hex(canonicalJson(inputs)).slice(0, 10)}`;
 }
 
 export interface ArtifactFile {
@@ -98,16 +90,13 @@ export async function checkRelease(dir: string): Promise<string[]> {
       problems.push(`${role}: ${a.file} is missing`);
       continue;
     }
-    if (bytes.byteLength !== a.bytes)
-      problems.push(`${role}: ${a.file} has ${bytes.byteLength} bytes, manifest says ${a.bytes}`);
-    const h = sha256Hex(bytes);
-    if (h !== a.sha256)
-      problems.push(`${role}: ${a.file} sha256 ${h} does not match the manifest's ${a.sha256}`);
+    const problem = await checkArtifact(a, bytes);
+    if (problem !== undefined) problems.push(`${role}: ${problem}`);
   }
   return problems;
 }
 
-/** Release folders of a model, oldest first (by manifest `created`, then version). */
+/** Release folders of a model, oldest first (shared/manifest's release order, as the edge and origin use). */
 export async function listReleases(
   name: string,
   root = MODELS_ROOT,
@@ -129,13 +118,5 @@ export async function listReleases(
       // a folder without a valid manifest is not a release
     }
   }
-  return out.sort((a, b) =>
-    a.manifest.created === b.manifest.created
-      ? a.manifest.version < b.manifest.version
-        ? -1
-        : 1
-      : a.manifest.created < b.manifest.created
-        ? -1
-        : 1,
-  );
+  return sortReleases(out);
 }

@@ -12,6 +12,7 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { InferenceError } from '../../../../shared/errors/index.ts';
 import { hexToBytes, toBytes } from '../../../../shared/hash/index.ts';
 import type { KeyRecord } from '../../config.ts';
+import { memoize } from '../../lib/memo.ts';
 import type { AppEnv, Principal } from '../../types.ts';
 
 export interface AuthOptions {
@@ -42,12 +43,7 @@ async function sha256Bytes(text: string): Promise<Uint8Array> {
 const decoded = new WeakMap<ReadonlyMap<string, KeyRecord>, Array<[Uint8Array, KeyRecord]>>();
 
 function table(keys: ReadonlyMap<string, KeyRecord>): Array<[Uint8Array, KeyRecord]> {
-  let t = decoded.get(keys);
-  if (t === undefined) {
-    t = [...keys].map(([hex, rec]) => [hexToBytes(hex), rec]);
-    decoded.set(keys, t);
-  }
-  return t;
+  return memoize(decoded, keys, () => [...keys].map(([hex, rec]) => [hexToBytes(hex), rec]));
 }
 
 /** Finds the key's record by comparing its hash with every stored hash in constant time. */

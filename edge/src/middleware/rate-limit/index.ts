@@ -10,6 +10,7 @@
 import type { Ratelimit } from '@upstash/ratelimit';
 import type { Context, MiddlewareHandler } from 'hono';
 import { InferenceError, OverloadedError } from '../../../../shared/errors/index.ts';
+import { type TimedOutcome, withTimeout } from '../../lib/timeout.ts';
 import type { AppEnv } from '../../types.ts';
 
 /** The one limiter method the middleware calls, so tests can pass a small fake. */
@@ -35,25 +36,13 @@ export interface RateLimitOptions {
   now?: () => number;
 }
 
-type Outcome =
-  | { kind: 'result'; value: Awaited<ReturnType<Limiter['limit']>> }
-  | { kind: 'failed'; reason: string };
-
-function withTimeout(p: Promise<Awaited<ReturnType<Limiter['limit']>>>, ms: number): Promise<Outcome> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<Outcome>((resolve) => {
-    timer = setTimeout(() => resolve({ kind: 'failed', reason: `timeout after ${ms} ms` }), ms);
-  });
-  const result = p.then(
-    (value): Outcome => ({ kind: 'result', value }),
-    (err: unknown): Outcome => ({
-      kind: 'failed',
-      reason: `error: ${err instanceof Error ? err.message : String(err)}`,
-    }),
-  );
-  return Promise.race([result, timeout]).finally(() => {
-    if (timer !== undefined) clearTimeout(timer);
-  });
+/** Why the limiter gave no usable answer: it failed, it did not answer in time, or it timed out itself. */
+function failureReason(outcome: TimedOutcome<unknown>, timeoutMs: number): string {
+  if (outcome.kind === 'timeout') return `timeout after ${timeoutMs} ms`;
+  if (outcome.kind === 'error') {
+    return `error: ${outcome.error instanceof Error ? outcome.error.message : String(outcome.error)}`;
+  }
+  return 'timeout (limiter)';
 }
 
 export function rateLimit(options: RateLimitOptions): MiddlewareHandler<AppEnv> {
@@ -76,8 +65,8 @@ export function rateLimit(options: RateLimitOptions): MiddlewareHandler<AppEnv> 
       Promise.resolve().then(() => (s.limiter as Limiter).limit(s.identifier)),
       timeoutMs,
     );
-    if (outcome.kind === 'failed' || outcome.value.reason === 'timeout') {
-      const reason = outcome.kind === 'failed' ? outcome.reason : 'timeout (limiter)';
+    if (outcome.kind !== 'value' || outcome.value.reason === 'timeout') {
+      const reason = failureReason(outcome, timeoutMs);
       const mode = s.failMode ?? 'open';
       c.get('log').rate_limit = `fail_${mode}`;
       warn({ msg: `rate limiter unavailable, failing ${mode}`, reason, request_id: c.get('requestId') });

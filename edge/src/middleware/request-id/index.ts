@@ -9,25 +9,8 @@
  *   model, served_by, cache, confidence, escalation and degradation reasons, error code.
  */
 import type { MiddlewareHandler } from 'hono';
-import type { AppEnv } from '../../types.ts';
-import { formatTraceparent, startTrace } from './trace.ts';
-
-export interface RequestLog {
-  principal?: string;
-  model?: string;
-  version?: string;
-  served_by?: 'cache' | 'edge' | 'origin' | 'edge-degraded' | 'proxy';
-  cache?: 'HIT' | 'MISS' | 'BYPASS';
-  /** Lowest top-class probability over the request's items, from the edge model. */
-  confidence?: number;
-  escalation_reason?: string;
-  degraded_reason?: string;
-  origin?: string;
-  origin_attempts?: number;
-  rate_limit?: string;
-  error_code?: string;
-  items?: number;
-}
+import { formatTraceparent, requestIdFrom, startTrace } from '../../../../shared/http/index.ts';
+import type { AppEnv, RequestLog } from '../../types.ts';
 
 export interface RequestIdOptions {
   /** Where the log line goes. @default console.log */
@@ -35,8 +18,6 @@ export interface RequestIdOptions {
   /** Clock for latency. @default () => performance.now() */
   now?: () => number;
 }
-
-const VALID_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export function requestId(options: RequestIdOptions = {}): MiddlewareHandler<AppEnv> {
   if (options.write !== undefined && typeof options.write !== 'function') {
@@ -46,8 +27,7 @@ export function requestId(options: RequestIdOptions = {}): MiddlewareHandler<App
   const now = options.now ?? (() => performance.now());
   return async function requestIdMiddleware(c, next) {
     const started = now();
-    const incoming = c.req.header('x-request-id');
-    const id = incoming !== undefined && VALID_ID.test(incoming) ? incoming : crypto.randomUUID();
+    const id = requestIdFrom(c.req.header('x-request-id'));
     const trace = startTrace(c.req.header('traceparent'), c.req.header('tracestate'));
     const log: RequestLog = {};
     c.set('requestId', id);

@@ -1,25 +1,14 @@
 /** Edge signatures over real HTTP: missing, wrong, stale, replayed and tampered requests get 401. */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeInferRequest } from '../../shared/protocol/index.ts';
-import { signRequest } from '../../shared/signing/index.ts';
-import { edgeSignature } from './auth.ts';
-import { type OriginServer, startOriginServer } from './server.ts';
-import { createModelRepository, mlpVersion, rows, type TempRepository } from './testing/fixtures.ts';
+import { describe, expect, it } from 'vitest';
+import { encodeInferRequest } from '../../../../shared/protocol/index.ts';
+import { signRequest } from '../../../../shared/signing/index.ts';
+import { mlpVersion, rows } from '../../../test/fixtures.ts';
+import { useOrigin } from '../../../test/harness.ts';
+import { edgeSignature } from './index.ts';
 
 const secret = 'origin-test-signing-secret';
 const path = '/v2/models/mlp/infer';
-let repo: TempRepository;
-let server: OriginServer;
-let url: string;
-
-beforeAll(async () => {
-  repo = await createModelRepository([mlpVersion('mlp', '1', [16, 8, 2])]);
-  ({ server, url } = await startOriginServer({ modelRepository: repo.root, signingSecret: secret }));
-});
-afterAll(async () => {
-  await server?.stop();
-  await repo?.cleanup();
-});
+const origin = useOrigin([mlpVersion('mlp', '1', [16, 8, 2])], { signingSecret: secret });
 
 const encoded = encodeInferRequest({
   inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 16], data: rows(1, 16) }],
@@ -32,7 +21,7 @@ const base = {
 };
 
 async function send(headers: Record<string, string>, payload: Uint8Array = body, target = path) {
-  const res = await fetch(`${url}${target}`, {
+  const res = await fetch(`${origin.url}${target}`, {
     method: 'POST',
     body: payload as BodyInit,
     headers: { ...base, ...headers },
@@ -108,7 +97,7 @@ describe('edge signatures', () => {
 
   it('leaves health, metadata and metrics open', async () => {
     for (const p of ['/v2/health/ready', '/v2/models/mlp', '/metrics'])
-      expect((await fetch(`${url}${p}`)).status).toBe(200);
+      expect((await fetch(`${origin.url}${p}`)).status).toBe(200);
   });
 
   it('requires a secret unless unsigned use is allowed', () => {

@@ -4,9 +4,9 @@
  * scrapers. With allowUnsigned the check is skipped (local use; the server logs a loud warning at start).
  */
 import type { MiddlewareHandler } from 'hono';
-import { InferenceError } from '../../shared/errors/index.ts';
-import { MemoryNonceStore, type NonceStore, verifyRequest } from '../../shared/signing/index.ts';
-import type { AppEnv } from './http.ts';
+import { InferenceError } from '../../../../shared/errors/index.ts';
+import { MemoryNonceStore, type NonceStore, verifyRequest } from '../../../../shared/signing/index.ts';
+import type { AppEnv } from '../../env.ts';
 
 export interface EdgeSignatureOptions {
   /** Shared secret(s); required unless allowUnsigned. */

@@ -5,6 +5,7 @@
  */
 import { signRequest } from '../../../shared/signing/index.ts';
 import type { EdgeConfig } from '../config.ts';
+import { memoize } from '../lib/memo.ts';
 import { OriginPool, type OriginPoolOptions } from './pool.ts';
 
 const pools = new Map<string, OriginPool>();
@@ -17,10 +18,9 @@ export function poolFor(config: EdgeConfig, overrides: Partial<OriginPoolOptions
     config.breakerCooldownMs,
     config.signingSecret,
   ].join('\n');
-  let pool = pools.get(id);
-  if (pool === undefined) {
+  return memoize(pools, id, () => {
     const secret = config.signingSecret;
-    pool = new OriginPool({
+    return new OriginPool({
       urls: config.originUrls,
       attemptTimeoutMs: config.originTimeoutMs,
       failureThreshold: config.breakerFailureThreshold,
@@ -28,7 +28,5 @@ export function poolFor(config: EdgeConfig, overrides: Partial<OriginPoolOptions
       sign: secret === '' ? undefined : async (req) => ({ ...(await signRequest({ secret, ...req })) }),
       ...overrides,
     });
-    pools.set(id, pool);
-  }
-  return pool;
+  });
 }

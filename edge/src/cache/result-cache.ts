@@ -1,50 +1,16 @@
 /**
- * Two-tier result cache: L1 `caches.default` (per PoP, free, fast) in front of L2 Upstash (shared by every PoP),
- * with an optional L0 in the isolate's memory (memory.ts) in front of both.
+ * The result cache: L1 `caches.default` (per PoP, free, fast) in front of L2 Upstash (shared by every PoP), with an
+ * optional L0 in the isolate's memory (memory.ts) in front of both.
  *
- * - `cacheControl()` middleware reads the request's `Cache-Control` (and `Pragma: no-cache`): `no-cache` skips
- *   reads, `no-store` skips writes. Handlers that use the cache set `x-cache: HIT|MISS|BYPASS`.
- * - `ResultCache` reads L1 then L2 (an L2 hit is copied into L1 in the background) and writes both in the
- *   background (`waitUntil`). Cache failures never fail a request: they count as a miss and are logged.
+ * - `get` reads L0, then L1, then L2 (an L2 hit is copied into L1 in the background, and into L0).
+ * - `put` writes every tier, L1 and L2 in the background (`waitUntil`).
+ * - Cache failures never fail a request: they count as a miss and are logged. An L2 read that takes longer than
+ *   `l2TimeoutMs` is a miss.
  * - Keys come from shared/hash `cacheKey(model, version, input)`: a new release never serves old answers.
  */
 import type { Redis } from '@upstash/redis/cloudflare';
-import type { MiddlewareHandler } from 'hono';
-import type { AppEnv } from '../../types.ts';
+import { withTimeout } from '../lib/timeout.ts';
 import type { MemoryCache } from './memory.ts';
-
-export { MemoryCache, type MemoryCacheOptions } from './memory.ts';
-
-export interface CacheControl {
-  /** Skip cache reads (`Cache-Control: no-cache`, `max-age=0`, or `Pragma: no-cache`). */
-  noCache: boolean;
-  /** Skip cache writes (`Cache-Control: no-store`). */
-  noStore: boolean;
-}
-
-export function parseCacheControl(
-  cacheControl: string | undefined,
-  pragma: string | undefined,
-): CacheControl {
-  const directives = (cacheControl ?? '')
-    .toLowerCase()
-    .split(',')
-    .map((d) => d.trim());
-  return {
-    noCache:
-      directives.includes('no-cache') ||
-      directives.includes('max-age=0') ||
-      (pragma ?? '').toLowerCase().includes('no-cache'),
-    noStore: directives.includes('no-store'),
-  };
-}
-
-export function cacheControl(): MiddlewareHandler<AppEnv> {
-  return async function cacheControlMiddleware(c, next) {
-    c.set('cacheControl', parseCacheControl(c.req.header('cache-control'), c.req.header('pragma')));
-    await next();
-  };
-}
 
 /** The L1 methods used (`caches.default`), so tests can pass a small fake. */
 export type L1Cache = Pick<Cache, 'match' | 'put'>;
@@ -149,25 +115,17 @@ export class ResultCache<T> {
   }
 
   async #l2Get(l2: L2Store, key: string): Promise<T | undefined> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), this.#o.l2TimeoutMs);
-    });
-    try {
-      const read = Promise.resolve().then(() => l2.get<T>(L2_PREFIX + key));
-      read.catch(() => undefined);
-      const r = await Promise.race([read, timeout]);
-      if (r === 'timeout') {
-        this.#o.warn({ msg: 'L2 cache read timed out', timeout_ms: this.#o.l2TimeoutMs });
-        return undefined;
-      }
-      return r ?? undefined;
-    } catch (err) {
-      this.#o.warn({ msg: 'L2 cache read failed', error: String(err) });
-      return undefined;
-    } finally {
-      if (timer !== undefined) clearTimeout(timer);
+    const read = await withTimeout(
+      Promise.resolve().then(() => l2.get<T>(L2_PREFIX + key)),
+      this.#o.l2TimeoutMs,
+    );
+    if (read.kind === 'value') return read.value ?? undefined;
+    if (read.kind === 'timeout') {
+      this.#o.warn({ msg: 'L2 cache read timed out', timeout_ms: this.#o.l2TimeoutMs });
+    } else {
+      this.#o.warn({ msg: 'L2 cache read failed', error: String(read.error) });
     }
+    return undefined;
   }
 
   async #l1Put(l1: L1Cache, key: string, value: T): Promise<void> {

@@ -1,17 +1,15 @@
 /**
- * The edge's answer to "classify these texts with this model": cache -> edge model -> decide -> origin ->
- * degraded fallback. Shared by the text API and OIP infer with a BYTES (text) input.
+ * The cascade's flow, the edge's answer to "classify these texts with this model": cache -> edge model -> decide
+ * (policy.ts) -> origin -> degraded fallback. Shared by the text API and OIP infer with a BYTES (text) input.
  */
 import type { Context } from 'hono';
 import { cacheKey } from '../../../shared/hash/index.ts';
 import { ClassifyResponse, type Prediction, type ServedBy } from '../../../shared/protocol/text.ts';
-import { decide, type EscalateMode, route } from '../cascade/index.ts';
-import type { CacheTier, ResultCache } from '../middleware/cache/index.ts';
-import { formatTraceparent } from '../middleware/request-id/trace.ts';
+import type { CacheTier, ResultCache } from '../cache/index.ts';
 import { type EdgeModel, type EdgeRelease, loadEdgeModel } from '../model/edge-model.ts';
-import { type OriginPool, OriginUnavailableError } from '../origin-client/index.ts';
+import { type OriginPool, OriginUnavailableError, originHeaders } from '../origin-client/index.ts';
 import type { AppEnv } from '../types.ts';
-import { utf8Length } from './request.ts';
+import { decide, type EscalateMode, route } from './policy.ts';
 
 /** What the cache holds: one answer without per-request fields. */
 export interface CachedAnswer {
@@ -53,6 +51,21 @@ function minScore(predictions: readonly Prediction[]): number {
   let m = 1;
   for (const p of predictions) if (p.score < m) m = p.score;
   return m;
+}
+
+/** UTF-8 byte length without encoding. */
+function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const code = s.charCodeAt(i);
+    if (code < 0x80) n += 1;
+    else if (code < 0x800) n += 2;
+    else if (code >= 0xd800 && code <= 0xdbff && i + 1 < s.length) {
+      n += 4;
+      i++;
+    } else n += 3;
+  }
+  return n;
 }
 
 async function edgeModelFor(
@@ -202,23 +215,18 @@ function cached(c: Context<AppEnv>, value: CachedAnswer, tier: CacheTier): Answe
 }
 
 function escalate(c: Context<AppEnv>, deps: AnswerDeps, input: AnswerInput) {
-  const trace = c.get('trace');
   const path =
     input.version === undefined
       ? `/v1/models/${encodeURIComponent(input.model)}/classify`
       : `/v1/models/${encodeURIComponent(input.model)}/versions/${encodeURIComponent(input.version)}/classify`;
-  const headers: Record<string, string> = {
-    'content-type': 'application/json',
-    accept: 'application/json',
-    'x-request-id': c.get('requestId'),
-    traceparent: formatTraceparent(trace),
-  };
-  if (trace.tracestate !== undefined) headers.tracestate = trace.tracestate;
   return deps.pool(c).send({
     method: 'POST',
     path,
     body: JSON.stringify({ texts: input.texts }),
-    headers,
+    headers: originHeaders(c.get('requestId'), c.get('trace'), {
+      'content-type': 'application/json',
+      accept: 'application/json',
+    }),
     deadline: input.deadline,
   });
 }

@@ -7,9 +7,9 @@ import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Manifest, TensorSpec } from '../../../shared/manifest/index.ts';
-import { buildModel, node, tensor, valueInfo } from '../../../training/src/onnx/builder.ts';
-import { makeMlp, mulberry32 } from '../../../training/src/onnx/mlp.ts';
+import type { Manifest, TensorSpec } from '../../shared/manifest/index.ts';
+import { buildModel, node, tensor, valueInfo } from '../../training/src/onnx/builder.ts';
+import { makeMlp, mulberry32 } from '../../training/src/onnx/mlp.ts';
 
 export interface FixtureVersion {
   name: string;

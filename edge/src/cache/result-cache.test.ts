@@ -2,7 +2,8 @@ import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
 import { env } from 'cloudflare:workers';
 import { Redis } from '@upstash/redis/cloudflare';
 import { describe, expect, it } from 'vitest';
-import { type L1Cache, type L2Store, MemoryCache, parseCacheControl, ResultCache } from './index.ts';
+import { MemoryCache } from './memory.ts';
+import { type L1Cache, type L2Store, ResultCache } from './result-cache.ts';
 
 function realL2(): Redis {
   const e = env as Env;
@@ -33,19 +34,6 @@ function cacheWith(
 }
 
 const key = () => crypto.randomUUID().replaceAll('-', '');
-
-describe('parseCacheControl', () => {
-  it.each([
-    [undefined, undefined, { noCache: false, noStore: false }],
-    ['no-cache', undefined, { noCache: true, noStore: false }],
-    ['No-Store', undefined, { noCache: false, noStore: true }],
-    ['no-cache, no-store', undefined, { noCache: true, noStore: true }],
-    ['max-age=0', undefined, { noCache: true, noStore: false }],
-    [undefined, 'no-cache', { noCache: true, noStore: false }],
-  ])('%s / pragma %s', (cc, pragma, expected) => {
-    expect(parseCacheControl(cc, pragma)).toEqual(expected);
-  });
-});
 
 describe('ResultCache on caches.default (L1) and the Upstash bridge (L2, real Redis)', () => {
   it('misses, then hits L1 after a background write; L2 holds the entry with its TTL', async () => {

@@ -4,7 +4,7 @@ import {
   encodeInferRequest,
   type InferResponse,
   type Tensor,
-} from '../../../shared/protocol/index.ts';
+} from '../../shared/protocol/index.ts';
 
 export interface InferCall {
   status: number;

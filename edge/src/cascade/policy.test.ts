@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decide, parseEscalateHeader, type RouteInput, route } from './index.ts';
+import { decide, parseEscalateHeader, type RouteInput, route } from './policy.ts';
 
 const base: RouteInput = {
   mode: 'auto',

@@ -1,0 +1,28 @@
+/**
+ * What the loopback fake origins (node/fake-origins.ts, in Node) and the workerd tests (workerd/harness.ts) say to
+ * each other over HTTP: the behaviour script a test sets and the requests an origin records. Types only, so both
+ * sides (Node and workerd) can import it.
+ */
+
+export interface Behaviour {
+  /** Response status. @default 200 */
+  status?: number;
+  /** Wait before answering, ms. @default 0 */
+  delayMs?: number;
+  /** Sent as `x-queue-depth`. @default not sent */
+  queueDepth?: number;
+  /** Drop the connection without answering. @default false */
+  drop?: boolean;
+  /** Response body; default: a classify answer (texts containing "spam" are spam, 0.97). */
+  body?: unknown;
+}
+
+export interface LoggedRequest {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body: string;
+  /** 'ok' or the verifier's failure reason. */
+  signature: string;
+  at: number;
+}

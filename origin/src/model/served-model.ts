@@ -1,0 +1,196 @@
+/**
+ * One served model version: its signature, its runner pool and its batcher. Requests are validated (validate.ts),
+ * queued, run as batches on the pool (batch.ts) and split back; texts go through the text route (text.ts).
+ * warmUp() runs every worker once before the version reports ready.
+ */
+import { InferenceError, InvalidInputError } from '../../../shared/errors/index.ts';
+import type { Manifest, TensorSpec } from '../../../shared/manifest/index.ts';
+import type {
+  InferRequest,
+  ModelMetadata,
+  Prediction,
+  RequestedOutput,
+  Tensor,
+} from '../../../shared/protocol/index.ts';
+import { Batcher, type Clock } from '../batcher.ts';
+import type { ModelMetrics } from '../metrics.ts';
+import { toWire } from '../runner/datatypes.ts';
+import type { RunnerPool } from '../runner/pool.ts';
+import { batchFeeds, splitOutputs, zeros } from './batch.ts';
+import { checkTextRoute, classifyTexts, type Featurizer } from './text.ts';
+import type { BatchItem, BatchingOptions, ItemResult, Signature, SubmitMeta } from './types.ts';
+import { prepare } from './validate.ts';
+
+export interface ServedModelOptions {
+  manifest: Manifest;
+  inputs: TensorSpec[];
+  outputs: TensorSpec[];
+  pool: RunnerPool;
+  batching: BatchingOptions;
+  metrics: ModelMetrics;
+  featurizer?: Featurizer;
+  clock?: Clock;
+}
+
+export class ServedModel implements Signature {
+  readonly name: string;
+  readonly version: string;
+  readonly manifest: Manifest;
+  readonly inputs: TensorSpec[];
+  readonly outputs: TensorSpec[];
+  readonly batchable: boolean;
+  readonly dynamicInnerDims: boolean;
+  readonly outputIndex: ReadonlyMap<string, number>;
+  readonly batcher: Batcher<BatchItem, ItemResult>;
+  readonly metrics: ModelMetrics;
+  readonly #pool: RunnerPool;
+  readonly #featurizer: Featurizer | undefined;
+  #ready = false;
+
+  constructor(options: ServedModelOptions) {
+    const { manifest, inputs, outputs } = options;
+    this.name = manifest.name;
+    this.version = manifest.version;
+    this.manifest = manifest;
+    this.inputs = inputs;
+    this.outputs = outputs;
+    this.metrics = options.metrics;
+    this.#pool = options.pool;
+    this.#featurizer = options.featurizer;
+    this.batchable = inputs.every((s) => s.shape[0] === -1) && outputs.every((s) => s.shape[0] === -1);
+    this.dynamicInnerDims = inputs.some((s) => s.shape.slice(1).includes(-1));
+    this.outputIndex = new Map(outputs.map((o, i) => [o.name, i]));
+    const b = options.batching;
+    const maxBatch = this.batchable ? b.maxBatch : 1;
+    this.batcher = new Batcher<BatchItem, ItemResult>({
+      execute: (items) => this.#execute(items),
+      rowsOf: (item) => item.rows,
+      ...(this.dynamicInnerDims ? { keyOf: (item: BatchItem) => item.key } : {}),
+      maxBatchRows: maxBatch,
+      preferredBatchRows: b.preferredBatch.filter((p) => p <= maxBatch),
+      maxQueueDelayMs: b.maxQueueDelayMs,
+      maxQueueRows: b.maxQueue,
+      concurrency: b.workers,
+      priorityLevels: b.priorityLevels,
+      defaultPriority: b.defaultPriority,
+      ...(options.clock === undefined ? {} : { clock: options.clock }),
+      observer: { dequeued: (_item, waitMs) => this.metrics.queued(waitMs / 1000) },
+    });
+  }
+
+  get ready(): boolean {
+    return this.#ready && !this.batcher.closed && this.#pool.size > 0;
+  }
+  get provider(): 'cpu' | 'cuda' {
+    return this.#pool.provider;
+  }
+  get hasFeaturizer(): boolean {
+    return this.#featurizer !== undefined;
+  }
+  /** Rows waiting in this version's queue (reported as x-queue-depth). */
+  get queueDepth(): number {
+    return this.batcher.queuedRows;
+  }
+
+  metadata(versions: string[]): ModelMetadata {
+    return {
+      name: this.name,
+      versions,
+      platform: 'onnxruntime_onnx',
+      inputs: this.inputs,
+      outputs: this.outputs,
+      parameters: {
+        version: this.version,
+        labels: this.manifest.labels,
+        execution_provider: this.provider,
+        max_batch_size: this.batcher.maxBatchRows,
+        text_route: this.hasFeaturizer,
+      },
+    };
+  }
+
+  /** Validates a decoded request against the spec; returns the batch item and the outputs to return. */
+  prepare(request: InferRequest): { item: BatchItem; outputs: RequestedOutput[] } {
+    return prepare(this, request);
+  }
+
+  /** Runs a prepared item through the batcher. */
+  run(item: BatchItem, meta: SubmitMeta = {}): Promise<ItemResult> {
+    return this.batcher.submit(item, meta);
+  }
+
+  /** Picks the requested outputs of a result, each marked binary or not. */
+  select(result: ItemResult, outputs: readonly RequestedOutput[]): Array<Tensor & { binary: boolean }> {
+    return outputs.map((o) => ({
+      ...(result[this.outputIndex.get(o.name) as number] as Tensor),
+      binary: o.binary,
+    }));
+  }
+
+  /** Zero-valued outputs shaped as inference would shape them (the benchmark's no-inference ceiling). */
+  echo(item: BatchItem): ItemResult {
+    return zeros(this.outputs, item.rows, this.batchable);
+  }
+
+  /** Classifies texts through the featurizer; one prediction per text. */
+  classify(texts: readonly string[], meta: SubmitMeta = {}): Promise<Prediction[]> {
+    const featurizer = this.#featurizer;
+    if (featurizer === undefined) {
+      return Promise.reject(
+        new InferenceError(
+          'not_found',
+          `model '${this.name}' has no featurizer, so it has no text route; use /v2 infer`,
+        ),
+      );
+    }
+    return classifyTexts(this, featurizer, texts, meta);
+  }
+
+  /** Runs every worker once at batch 1 and once at the max batch, checks the text route, then marks ready. */
+  async warmUp(): Promise<void> {
+    const sizes = this.batchable ? [...new Set([1, this.batcher.maxBatchRows])] : [1];
+    for (const rows of sizes) {
+      const runs = Array.from({ length: this.#pool.size }, () =>
+        this.#pool.run(zeros(this.inputs, rows, this.batchable).map(toWire)),
+      );
+      await Promise.all(runs);
+    }
+    if (this.#featurizer !== undefined) checkTextRoute(this, this.#featurizer);
+    this.#ready = true;
+  }
+
+  async #execute(items: readonly BatchItem[]): Promise<ItemResult[]> {
+    let total = 0;
+    for (const it of items) total += it.rows;
+    const feeds = batchFeeds(this, items, total);
+    let run: Awaited<ReturnType<RunnerPool['run']>>;
+    try {
+      run = await this.#pool.run(feeds);
+    } catch (err) {
+      // A failure of one request alone is its input's fault (e.g. ids outside the embedding table): 400. A batch of
+      // several fails with a plain Error so the batcher re-runs each item alone and only the bad one fails.
+      if (items.length === 1 && !(err instanceof InferenceError)) {
+        throw new InvalidInputError(
+          `the model could not run this input: ${(err as Error).message.slice(0, 300)}`,
+        );
+      }
+      throw err;
+    }
+    this.metrics.executed(total, run.computeMs / 1000);
+    return splitOutputs(this, run.outputs, items, total);
+  }
+
+  /** Refuses new work; queued and running work completes. */
+  close(): void {
+    this.batcher.close();
+  }
+
+  drain(): Promise<void> {
+    return this.batcher.drain();
+  }
+
+  async dispose(): Promise<void> {
+    this.batcher.close();
+    await this.#pool.close();
+  }
+}

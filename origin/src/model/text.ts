@@ -1,0 +1,88 @@
+/**
+ * The text route of a model whose manifest names a featurizer: texts -> featurized id rows (one INT32 [-1, L]
+ * input) -> one batch item -> probabilities -> one labelled prediction per text. checkTextRoute() refuses, at
+ * load, a model and featurizer that do not fit together.
+ */
+import { InferenceError } from '../../../shared/errors/index.ts';
+import type { Manifest, TensorSpec } from '../../../shared/manifest/index.ts';
+import {
+  type Prediction,
+  predictionsFromProbabilities,
+  type Tensor,
+} from '../../../shared/protocol/index.ts';
+import type { BatchItem, ItemResult, Signature, SubmitMeta } from './types.ts';
+import { shapeText } from './validate.ts';
+
+/** Turns text into fixed-length token ids (shared/featurizer). */
+export interface Featurizer {
+  featurize(text: string): Int32Array;
+}
+
+/** What the text route needs of a served version. */
+export interface TextModel extends Signature {
+  readonly version: string;
+  readonly manifest: Pick<Manifest, 'labels'>;
+  run(item: BatchItem, meta?: SubmitMeta): Promise<ItemResult>;
+}
+
+/** The output holding the class probabilities: the one named 'probabilities', else the first. */
+function probabilitiesIndex(model: Signature): number {
+  return model.outputIndex.get('probabilities') ?? 0;
+}
+
+/** Classifies texts through the featurizer as one batch item; one prediction per text. */
+export async function classifyTexts(
+  model: TextModel,
+  featurizer: Featurizer,
+  texts: readonly string[],
+  meta: SubmitMeta,
+): Promise<Prediction[]> {
+  const spec = model.inputs[0] as TensorSpec;
+  const width = spec.shape[1] as number;
+  const ids = new Int32Array(texts.length * width);
+  texts.forEach((text, i) => {
+    const row = featurizer.featurize(text);
+    if (row.length !== width) {
+      throw new InferenceError('internal', `featurizer returned ${row.length} ids, the model takes ${width}`);
+    }
+    ids.set(row, i * width);
+  });
+  const result = await model.run(
+    { rows: texts.length, dims: [[width]], data: [ids], key: String(width) },
+    meta,
+  );
+  const probs = result[probabilitiesIndex(model)] as Tensor;
+  return predictionsFromProbabilities(probs.data as Float32Array, model.manifest.labels);
+}
+
+/** Checks that the text route can work with this model (one INT32 [-1, L] input, labels matching the output). */
+export function checkTextRoute(model: TextModel, featurizer: Featurizer): void {
+  const where = `model ${model.name}/${model.version}`;
+  const input = model.inputs[0];
+  if (
+    model.inputs.length !== 1 ||
+    input === undefined ||
+    input.datatype !== 'INT32' ||
+    input.shape.length !== 2
+  ) {
+    throw new Error(`${where}: a featurizer needs exactly one INT32 input of shape [-1, L]`);
+  }
+  if (!model.batchable || (input.shape[1] as number) < 1) {
+    throw new Error(
+      `${where}: the featurized input needs a dynamic batch and a fixed length, got ${shapeText(input.shape)}`,
+    );
+  }
+  const width = input.shape[1] as number;
+  const probe = featurizer.featurize('warm-up: does the featurizer fit the model?');
+  if (probe === undefined || !(probe instanceof Int32Array) || probe.length !== width) {
+    throw new Error(`${where}: the featurizer returned ${probe?.length} ids, the model input takes ${width}`);
+  }
+  const labels = model.manifest.labels;
+  const out = model.outputs[probabilitiesIndex(model)] as TensorSpec;
+  const k = out.shape[1];
+  if (out.shape.length !== 2 || (k !== -1 && k !== labels.length)) {
+    throw new Error(
+      `${where}: output '${out.name}' ${shapeText(out.shape)} does not give one probability per label (${labels.length})`,
+    );
+  }
+}

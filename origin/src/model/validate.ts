@@ -1,0 +1,67 @@
+/**
+ * Checks a decoded OIP request against a version's signature (input names, datatypes, shapes with -1 for any
+ * size, agreeing row counts, known outputs) and turns it into a batch item. Every mismatch is a 400 naming it.
+ */
+import { InvalidInputError } from '../../../shared/errors/index.ts';
+import type { InferRequest, NumericArray, RequestedOutput, Tensor } from '../../../shared/protocol/index.ts';
+import type { BatchItem, Signature } from './types.ts';
+
+export function shapeText(shape: readonly number[]): string {
+  return `[${shape.join(',')}]`;
+}
+
+/** Validates a decoded request against the signature; returns the batch item and the outputs to return. */
+export function prepare(
+  model: Signature,
+  request: InferRequest,
+): { item: BatchItem; outputs: RequestedOutput[] } {
+  const byName = new Map<string, Tensor>();
+  for (const t of request.inputs) {
+    if (!model.inputs.some((s) => s.name === t.name)) {
+      throw new InvalidInputError(
+        `model '${model.name}' has no input '${t.name}' (inputs: ${model.inputs.map((s) => s.name).join(', ')})`,
+      );
+    }
+    byName.set(t.name, t);
+  }
+  let rows = -1;
+  const dims: number[][] = [];
+  const data: NumericArray[] = [];
+  for (const spec of model.inputs) {
+    const t = byName.get(spec.name);
+    if (t === undefined) throw new InvalidInputError(`input '${spec.name}' is missing`);
+    if (t.datatype !== spec.datatype) {
+      throw new InvalidInputError(`input '${spec.name}' must be ${spec.datatype}, got ${t.datatype}`);
+    }
+    const ok =
+      t.shape.length === spec.shape.length &&
+      t.shape.every((d, i) =>
+        i === 0 && model.batchable ? d >= 1 : spec.shape[i] === -1 || spec.shape[i] === d,
+      );
+    if (!ok) {
+      throw new InvalidInputError(
+        `input '${spec.name}' has shape ${shapeText(t.shape)}, the model expects ${shapeText(spec.shape)} (-1: any size)`,
+      );
+    }
+    const r = model.batchable ? (t.shape[0] as number) : 1;
+    if (rows !== -1 && r !== rows) {
+      throw new InvalidInputError(
+        `inputs disagree on the batch size: '${spec.name}' has ${r} rows, others ${rows}`,
+      );
+    }
+    rows = r;
+    dims.push(model.batchable ? t.shape.slice(1) : t.shape);
+    data.push(t.data);
+  }
+  const outputs =
+    request.outputs ?? model.outputs.map((o) => ({ name: o.name, binary: request.binaryOutput }));
+  for (const o of outputs) {
+    if (!model.outputIndex.has(o.name)) {
+      throw new InvalidInputError(
+        `model '${model.name}' has no output '${o.name}' (outputs: ${model.outputs.map((s) => s.name).join(', ')})`,
+      );
+    }
+  }
+  const key = model.dynamicInnerDims ? dims.map((d) => d.join('x')).join('|') : '';
+  return { item: { rows, dims, data, key }, outputs };
+}

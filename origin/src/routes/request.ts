@@ -1,0 +1,62 @@
+/**
+ * Request parsing shared by the model routes: content type, deadline and priority headers (body reading, JSON
+ * and media types come from shared/http, as at the edge). Every bad
+ * input is a 4xx InferenceError (onError turns it into the shared JSON body).
+ */
+import { InferenceError } from '../../../shared/errors/index.ts';
+import { mediaType } from '../../../shared/http/index.ts';
+import { BINARY_CONTENT_TYPE, JSON_CONTENT_TYPE } from '../../../shared/protocol/index.ts';
+
+/** 415 unless the content type suits the body: JSON, or octet-stream/JSON under the binary extension. */
+export function checkContentType(contentType: string | undefined, binary: boolean): void {
+  const type = mediaType(contentType);
+  if (type === '' || type === JSON_CONTENT_TYPE || (binary && type === BINARY_CONTENT_TYPE)) return;
+  throw new InferenceError(
+    'unsupported_media_type',
+    binary
+      ? `content-type ${type} is not accepted: send ${BINARY_CONTENT_TYPE} (or ${JSON_CONTENT_TYPE}) with Inference-Header-Content-Length`
+      : `content-type ${type} is not accepted: send ${JSON_CONTENT_TYPE}, or binary tensors with Inference-Header-Content-Length`,
+  );
+}
+
+/** 415 unless the content type is JSON (or absent: taken as JSON). */
+export function requireJson(contentType: string | undefined): void {
+  const type = mediaType(contentType);
+  if (type !== '' && type !== JSON_CONTENT_TYPE) {
+    throw new InferenceError(
+      'unsupported_media_type',
+      `content-type ${type} is not accepted: send ${JSON_CONTENT_TYPE}`,
+    );
+  }
+}
+
+/**
+ * Absolute deadline (performance.now() ms) from `x-deadline-ms` (remaining budget), capped by the default
+ * timeout. 400 when malformed; 504 when the budget is already spent.
+ */
+export function deadlineFrom(header: string | undefined, started: number, defaultTimeoutMs: number): number {
+  if (header === undefined) return started + defaultTimeoutMs;
+  const ms = Number(header);
+  if (header.trim() === '' || !Number.isFinite(ms)) {
+    throw new InferenceError(
+      'invalid_header',
+      `x-deadline-ms must be a number of milliseconds, got '${header.slice(0, 40)}'`,
+    );
+  }
+  if (ms <= 0) throw new InferenceError('deadline_exceeded', 'x-deadline-ms left no time to run the request');
+  return started + Math.min(ms, defaultTimeoutMs);
+}
+
+/** Priority from the OIP request parameters or the x-priority header; undefined (or 0) means the default. */
+export function priorityFrom(param: unknown, header: string | undefined): number | undefined {
+  const raw = param ?? header;
+  if (raw === undefined) return undefined;
+  const n = typeof raw === 'string' && /^[0-9]{1,3}$/.test(raw.trim()) ? Number(raw) : raw;
+  if (typeof n !== 'number' || !Number.isInteger(n)) {
+    throw new InferenceError(
+      'invalid_input',
+      `priority must be an integer (1 is the highest), got ${JSON.stringify(raw)}`,
+    );
+  }
+  return n === 0 ? undefined : n;
+}
