@@ -54,6 +54,17 @@ describe('edge config', () => {
       /RATE_LIMIT_TIERS.a.window must be a duration/,
     ],
     [{ API_KEYS: 'not json' }, /API_KEYS must be JSON/],
+    [{ RATE_LIMIT_TIERS: '{"constructor":{"limit":1,"window":"1 s"}}' }, /tier names are .*"constructor"/],
+    [{ RATE_LIMIT_TIERS: '{"__proto__":{"limit":1,"window":"1 s"}}' }, /tier names are .*"__proto__"/],
+    [{ RATE_LIMIT_TIERS: '{"a b":{"limit":1,"window":"1 s"}}' }, /tier names are .*"a b"/],
+    [
+      { API_KEYS: JSON.stringify({ [HASH]: { name: 'x', models: ['*'], tier: 'constructor' } }) },
+      /API_KEYS \(x\)\.tier must be one of free \| pro \| internal, got "constructor"/,
+    ],
+    [
+      { API_KEYS: JSON.stringify({ [HASH]: { name: 'x', models: ['*'], tier: '__proto__' } }) },
+      /API_KEYS \(x\)\.tier must be one of .*, got "__proto__"/,
+    ],
     [
       { API_KEYS: '{"abc":{"name":"x","models":[],"tier":"pro"}}' },
       /API_KEYS keys must be lowercase sha256 hex/,

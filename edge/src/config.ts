@@ -136,6 +136,12 @@ export function parseOriginUrls(raw: string | undefined): string[] {
 }
 
 const WINDOW = /^\d+ ?(ms|s|m|h|d)$/;
+const TIER_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,31}$/;
+
+/** The tier of that name, by own property only (a key's tier "constructor" is not Object's). */
+export function rateTierOf(tiers: Record<string, RateTier>, name: string): RateTier | undefined {
+  return Object.hasOwn(tiers, name) ? tiers[name] : undefined;
+}
 
 /**
  * Rate tiers from RATE_LIMIT_TIERS; unset, the defaults in rate-tiers.json (their one copy, which the local stack,
@@ -148,6 +154,11 @@ export function parseRateTiers(raw: string | undefined): Record<string, RateTier
     throw new TypeError('RATE_LIMIT_TIERS must be a JSON object of {tier: {limit, window}}');
   const tiers: Record<string, RateTier> = {};
   for (const [tier, v] of Object.entries(json)) {
+    if (!TIER_NAME.test(tier) || tier in Object.prototype) {
+      throw new TypeError(
+        `RATE_LIMIT_TIERS: tier names are 1-32 letters, digits, _ or - starting with a letter (and not a name objects already have), got ${JSON.stringify(tier.slice(0, 40))}`,
+      );
+    }
     if (!isRecord(v) || !Number.isInteger(v.limit) || (v.limit as number) < 1) {
       throw new TypeError(
         `RATE_LIMIT_TIERS.${tier}.limit must be an integer >= 1, got ${JSON.stringify(isRecord(v) ? v.limit : v)}`,
@@ -193,7 +204,7 @@ export function parseConfig(env: ConfigEnv): EdgeConfig {
   const rateTiers = parseRateTiers(env.RATE_LIMIT_TIERS);
   const apiKeys = parseApiKeys(env.API_KEYS);
   for (const k of apiKeys.values()) {
-    if (!(k.tier in rateTiers)) {
+    if (rateTierOf(rateTiers, k.tier) === undefined) {
       throw new TypeError(
         `API_KEYS (${k.name}).tier must be one of ${Object.keys(rateTiers).join(' | ')}, got "${k.tier}"`,
       );

@@ -5,7 +5,7 @@
  */
 import { Ratelimit } from '@upstash/ratelimit';
 import { Redis } from '@upstash/redis/cloudflare';
-import type { EdgeConfig, RateTier } from './config.ts';
+import { type EdgeConfig, type RateTier, rateTierOf } from './config.ts';
 import { memoize } from './lib/memo.ts';
 
 const clients = new Map<string, Redis>();
@@ -32,7 +32,7 @@ const limiters = new Map<string, Ratelimit>();
 export function tierLimiter(config: EdgeConfig, tierName: string): Ratelimit | undefined {
   const upstash = config.upstash;
   if (upstash === undefined) return undefined;
-  const tier: RateTier | undefined = config.rateTiers[tierName];
+  const tier: RateTier | undefined = rateTierOf(config.rateTiers, tierName);
   if (tier === undefined) return undefined;
   const id = `${upstash.url}\n${upstash.token}\n${tierName}\n${config.rateAlgorithm}\n${tier.limit}\n${tier.window}`;
   return memoize(

@@ -1,7 +1,8 @@
 /**
  * The origin app: Hono on @hono/node-server. Builds the app and does no I/O (server.ts listens and drains).
  *
- *   request context (id, trace, in-flight, access log) -> body (POST) -> [edge signature (POST)] -> route
+ *   request context (id, trace, in-flight, access log) -> [signature headers (POST)] -> body (POST)
+ *     -> [edge signature over the body (POST)] -> route
  *
  * GET routes (health, metadata, metrics) are open for probes and scrapers; every POST must be signed by the edge
  * unless unsigned use is allowed. Exactly one `onError` turns every error into the shared JSON body
@@ -12,7 +13,7 @@ import { errorBody, InferenceError } from '../../shared/errors/index.ts';
 import { PATHS } from '../../shared/protocol/paths.ts';
 import type { AppEnv } from './env.ts';
 import { readBody } from './middleware/body/index.ts';
-import { edgeSignature } from './middleware/edge-signature/index.ts';
+import { edgeSignature, signatureHeaders } from './middleware/edge-signature/index.ts';
 import { baseHeaders, requestContext } from './middleware/request-context/index.ts';
 import { classifyHandler } from './routes/classify.ts';
 import type { RouteDeps } from './routes/deps.ts';
@@ -33,6 +34,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   const { config, logger } = deps;
   const app = new Hono<AppEnv>();
   app.use('*', requestContext({ draining: deps.draining, onStart: deps.onStart, onEnd: deps.onEnd, logger }));
+  // Signature headers are checked before the body is read, the signature over the body after.
+  if (!config.allowUnsigned) app.use('*', signatureHeaders({ windowMs: config.signatureWindowMs }));
   const body = readBody(config.maxBodyBytes);
   app.use('*', (c, next) => (c.req.method === 'POST' ? body(c, next) : next()));
   if (!config.allowUnsigned) {

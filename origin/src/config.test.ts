@@ -106,6 +106,18 @@ describe('loadConfig', () => {
     ).toThrow(/ORIGIN_DEFAULT_PRIORITY: 3 exceeds ORIGIN_PRIORITY_LEVELS 2/);
   });
 
+  it('never echoes a secret value in a configuration error, only its length', () => {
+    const value = 'hunter2-short';
+    let message = '';
+    try {
+      loadConfig({ ORIGIN_SIGNING_SECRET: value });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/ORIGIN_SIGNING_SECRET: expected at least 16 characters, got 13 characters/);
+    expect(message).not.toContain(value);
+  });
+
   it('requires a signing secret unless unsigned use is allowed', () => {
     expect(() => loadConfig({})).toThrow(
       /ORIGIN_SIGNING_SECRET is required \(or set ORIGIN_ALLOW_UNSIGNED=1/,

@@ -49,6 +49,13 @@ export interface OriginConfig {
   priorityLevels: number;
   /** Priority of a request that names none. @default priorityLevels (the lowest) */
   defaultPriority: number;
+  /**
+   * Threads that featurize large text requests off the event loop (per model version with a featurizer); 0
+   * featurizes every request inline. @default 1
+   */
+  featurizeWorkers: number;
+  /** Text requests of fewer characters (all texts together) are featurized inline, larger ones on a thread. @default 4096 */
+  featurizeInlineChars: number;
   /** Serve POST .../echo: decode the request and answer zeros without inference (benchmark ceiling). @default false */
   echoRoute: boolean;
   /** @default 'info' */
@@ -75,6 +82,8 @@ export const ENV_NAMES: Record<keyof OriginConfig, string> = {
   maxBodyBytes: 'ORIGIN_MAX_BODY_BYTES',
   priorityLevels: 'ORIGIN_PRIORITY_LEVELS',
   defaultPriority: 'ORIGIN_DEFAULT_PRIORITY',
+  featurizeWorkers: 'ORIGIN_FEATURIZE_WORKERS',
+  featurizeInlineChars: 'ORIGIN_FEATURIZE_INLINE_CHARS',
   echoRoute: 'ORIGIN_ECHO_ROUTE',
   logLevel: 'LOG_LEVEL',
 };
@@ -162,6 +171,8 @@ const Schema = z
     maxBodyBytes: int(1024, 1024 * 1024 * 1024).default(8 * 1024 * 1024),
     priorityLevels: int(1, 16).default(2),
     defaultPriority: int(1, 16).optional(),
+    featurizeWorkers: int(0, 64).default(1),
+    featurizeInlineChars: int(0, 1 << 30).default(4096),
     echoRoute: flag.default(false),
     logLevel: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
@@ -179,13 +190,21 @@ function describe(field: string, fromEnv: boolean): string {
   return fromEnv ? env : `${field} (${env})`;
 }
 
+/** Settings whose values must never appear in an error or a log line. */
+const SECRET_FIELDS: ReadonlySet<string> = new Set(['signingSecret']);
+
 function validate(raw: Record<string, unknown>, fromEnv: boolean): OriginConfig {
   const result = Schema.safeParse(raw);
   if (!result.success) {
     const lines = result.error.issues.map((i) => {
       const field = String(i.path[0] ?? '');
       const unknown = i.code === 'unrecognized_keys' ? `unknown setting(s) ${i.keys.join(', ')}` : undefined;
-      const got = field in raw ? `, got ${JSON.stringify(raw[field])}` : '';
+      // Secret values are never echoed: only their length.
+      const got = !(field in raw)
+        ? ''
+        : SECRET_FIELDS.has(field)
+          ? `, got ${String(raw[field]).length} characters`
+          : `, got ${JSON.stringify(raw[field])}`;
       return unknown ?? `${describe(field, fromEnv)}: ${i.message}${got}`;
     });
     throw new TypeError(`invalid origin configuration: ${lines.join('; ')}`);

@@ -26,6 +26,7 @@ function options(root: string, extra: Partial<RegistryOptions> = {}): RegistryOp
     },
     metrics: createMetrics({ defaultMetrics: false }),
     logger: silent,
+    featurizing: { workers: 0, inlineChars: 4096 },
     ...extra,
   };
 }

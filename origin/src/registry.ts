@@ -11,6 +11,7 @@ import type { VersionPolicy } from './config.ts';
 import type { OriginMetrics } from './metrics.ts';
 import { type BatchingOptions, type Featurizer, ServedModel } from './model/index.ts';
 import { discoverModels, verifyArtifacts } from './repository.ts';
+import { FeaturizePool } from './runner/featurize-pool.ts';
 import { type PoolLogger, RunnerPool } from './runner/pool.ts';
 import { resolveSpec } from './spec.ts';
 
@@ -27,6 +28,12 @@ export interface RegistryOptions {
   metrics: OriginMetrics;
   logger: PoolLogger;
   featurizerFactory?: FeaturizerFactory;
+  /**
+   * Featurizer threads per version with a featurizer (0: featurize inline) and the request size (characters) from
+   * which they are used. The threads build the manifest's featurizer from shared/featurizer, whatever
+   * featurizerFactory builds inline: inject another featurizer with workers 0.
+   */
+  featurizing: { workers: number; inlineChars: number };
   clock?: Clock;
 }
 
@@ -93,6 +100,23 @@ export class ModelRegistry {
         }
         models.push(model);
         await model.warmUp();
+        if (f.manifest.featurizer !== undefined && options.featurizing.workers > 0) {
+          const threads = await FeaturizePool.create({
+            ref: f.manifest.featurizer,
+            workers: options.featurizing.workers,
+            onWorkerExit: (code) =>
+              options.logger.warn(
+                { model: f.name, version: f.version, code },
+                'featurizer worker exited; replaced',
+              ),
+          });
+          try {
+            model.offloadFeaturizing(threads, options.featurizing.inlineChars);
+          } catch (err) {
+            await threads.close();
+            throw err;
+          }
+        }
         options.logger.info(
           { model: f.name, version: f.version, provider: model.provider, text_route: model.hasFeaturizer },
           'model ready',

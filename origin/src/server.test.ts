@@ -245,6 +245,29 @@ describe('text route', () => {
     expect(again.scores.spam).toBeCloseTo(p.scores.spam, 6);
   });
 
+  it('featurizes a large text request on a featurizer thread, a small one inline, with the same answers', async () => {
+    const model = origin.server.registry?.get('spam');
+    if (model === undefined) throw new Error('spam not loaded');
+    const small = 'WIN MONEY NOW!!! click here';
+    const large = `${small} ${'<a href="http://x.example/">offer</a> '.repeat(200)}`;
+    const classify = async (texts: string[]) => {
+      const r = await post('/v1/models/spam/classify', JSON.stringify({ texts }), {
+        'content-type': 'application/json',
+      });
+      expect(r.status).toBe(200);
+      return r.json().predictions as Array<{ scores: { spam: number } }>;
+    };
+    const before = model.offloadedFeaturizations;
+    const inline = await classify([small, small.slice(0, 10)]);
+    expect(model.offloadedFeaturizations).toBe(before);
+    // Over the 4,096-character default: the same texts plus a large one go to the thread.
+    const threaded = await classify([small, small.slice(0, 10), large]);
+    expect(model.offloadedFeaturizations).toBe(before + 1);
+    expect(threaded[0]?.scores.spam).toBeCloseTo(inline[0]?.scores.spam as number, 6);
+    expect(threaded[1]?.scores.spam).toBeCloseTo(inline[1]?.scores.spam as number, 6);
+    expect(threaded[2]?.scores.spam).toBeCloseTo((await classify([large]))[0]?.scores.spam as number, 6);
+  });
+
   it('answers 404 for a model without a featurizer, and 400/415 for bad bodies', async () => {
     const json = { 'content-type': 'application/json' };
     expectError(
@@ -357,6 +380,11 @@ describe('bad inputs get the JSON error shape, never a 500', () => {
     expect(r.headers.get('x-queue-depth')).toBe('0');
     const big = await infer(`${origin.url}${path}`, [fp32(9)]);
     expect(big.error?.error.message).toMatch(/9 rows exceeds the max batch size of 8/);
+    // Past the per-request item limit of every route and tier: 413 naming it.
+    const huge = await infer(`${origin.url}${path}`, [fp32(257)]);
+    expect(huge.status).toBe(413);
+    expect(huge.error?.error).toMatchObject({ code: 'payload_too_large' });
+    expect(huge.error?.error.message).toMatch(/257 items; .* at most 256/);
     const badLen = await post(path, body({}), { ...json, 'inference-header-content-length': 'x' });
     expectError(badLen, 400, 'invalid_header');
     expectError(

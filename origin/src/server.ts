@@ -166,6 +166,7 @@ export function createOriginServer(config: OriginConfig, deps: OriginServerDeps 
             defaultPriority: config.defaultPriority,
             workers: config.workersPerModel,
           },
+          featurizing: { workers: config.featurizeWorkers, inlineChars: config.featurizeInlineChars },
           metrics,
           logger,
           ...(deps.featurizerFactory === undefined ? {} : { featurizerFactory: deps.featurizerFactory }),

@@ -6,6 +6,8 @@
  *
  * Every token is hashed (32-bit, seeded, namespaced per segment) into [1, buckets); 0 is padding.
  */
+
+import { isDigit, isSpace, isUpper, isWordChar } from './chars.ts';
 import type { FeaturizerConfig } from './config.ts';
 import { hashString } from './hash.ts';
 import { htmlToText } from './html.ts';
@@ -60,10 +62,10 @@ function parseAddress(value: string): Address {
     addr = angle[1] ?? '';
     name = value.replace(angle[0], ' ');
   } else {
-    const bare = /[^\s<>()"',;]+@[^\s<>()"',;]+/.exec(value);
-    if (bare !== null) {
-      addr = bare[0];
-      name = value.replace(bare[0], ' ');
+    const bare = bareAddress(value);
+    if (bare !== undefined) {
+      addr = bare;
+      name = value.replace(bare, ' ');
     }
   }
   const at = addr.lastIndexOf('@');
@@ -78,6 +80,72 @@ function parseAddress(value: string): Address {
             .replace(/[^a-z0-9.-]/g, '')
         : '',
   };
+}
+
+// Header values are attacker-controlled (up to 2 KB each): the scans below are linear. Their regular-expression
+// forms (`[^\s<>()"',;]+@[^\s<>()"',;]+`, `[^\s<>]*@[^\s<>]*` and the date's zone pattern) backtracked
+// quadratically over long runs without an '@' or over repeated "A (" comments; these give the same results.
+
+const ADDRESS_RUN = /[^\s<>()"',;]+/g;
+
+/** The first run of address characters with an '@' inside it (not at either end), e.g. `a@b.c`; else undefined. */
+export function bareAddress(value: string): string | undefined {
+  ADDRESS_RUN.lastIndex = 0;
+  for (let m = ADDRESS_RUN.exec(value); m !== null; m = ADDRESS_RUN.exec(value)) {
+    const at = m[0].indexOf('@', 1);
+    if (at > 0 && at < m[0].length - 1) return m[0];
+  }
+  return undefined;
+}
+
+const NON_SPACE_RUN = /[^\s<>]+/g;
+
+/** The value with every run of non-space, non-angle characters that holds an '@' replaced by one space. */
+export function withoutAddresses(value: string): string {
+  return value.indexOf('@') < 0
+    ? value
+    : value.replace(NON_SPACE_RUN, (run) => (run.includes('@') ? ' ' : run));
+}
+
+/**
+ * The zone of a Date header, as `/([+-]\d{4}|\b[A-Z]{1,5})\s*(?:\([^)]*\))?\s*$/.exec(v)?.[1]` finds it: a
+ * numeric offset or a short capitalised word, followed only by white space and at most one parenthesised comment.
+ */
+export function dateZone(v: string): string | undefined {
+  const n = v.length;
+  // tail[e]: v.slice(e) is white space, an optional "(...)" without ')' inside, and white space.
+  const tail = new Uint8Array(n + 1);
+  let z = n;
+  while (z > 0 && isSpace(v.charCodeAt(z - 1))) z--;
+  tail.fill(1, z);
+  if (z > 0 && v.charCodeAt(z - 1) === 41) {
+    const previousClose = v.lastIndexOf(')', z - 2);
+    for (let j = z - 2; j > previousClose; j--) {
+      if (v.charCodeAt(j) !== 40) continue;
+      tail[j] = 1;
+      for (let k = j - 1; k >= 0 && isSpace(v.charCodeAt(k)); k--) tail[k] = 1;
+    }
+  }
+  for (let p = 0; p < n; p++) {
+    const c = v.charCodeAt(p);
+    if (
+      (c === 43 || c === 45) &&
+      p + 5 <= n &&
+      isDigit(v.charCodeAt(p + 1)) &&
+      isDigit(v.charCodeAt(p + 2)) &&
+      isDigit(v.charCodeAt(p + 3)) &&
+      isDigit(v.charCodeAt(p + 4)) &&
+      tail[p + 5] === 1
+    ) {
+      return v.slice(p, p + 5);
+    }
+    if (isUpper(c) && (p === 0 || !isWordChar(v.charCodeAt(p - 1)))) {
+      let r = 1;
+      while (r < 5 && p + r < n && isUpper(v.charCodeAt(p + r))) r++;
+      for (let e = p + r; e > p; e--) if (tail[e] === 1) return v.slice(p, e);
+    }
+  }
+  return undefined;
 }
 
 function log2Bucket(n: number): number {
@@ -231,7 +299,7 @@ export class EmailFeaturizer {
       } else if (name === 'to' || name === 'cc') {
         const count = v === '' ? 0 : v.split(',').length;
         hs.add(`${name}:count:${Math.min(count, 10)}`);
-        this.words(v.replace(/[^\s<>]*@[^\s<>]*/g, ' '), `${name}:w:`, 4);
+        this.words(withoutAddresses(v), `${name}:w:`, 4);
       } else if (name === 'message-id') {
         const at = v.lastIndexOf('@');
         hs.add(`mid:shape:${shapeOf(v.slice(0, at < 0 ? v.length : at).replace(/^</, ''))}`);
@@ -253,8 +321,7 @@ export class EmailFeaturizer {
         const m = /<([^<>]*)>/.exec(v);
         hs.add(`list:${baseDomain((m?.[1] ?? v).toLowerCase())}`);
       } else if (name === 'date') {
-        const tz = /([+-]\d{4}|\b[A-Z]{1,5})\s*(?:\([^)]*\))?\s*$/.exec(v);
-        hs.add(`date:tz:${tz?.[1] ?? 'none'}`);
+        hs.add(`date:tz:${dateZone(v) ?? 'none'}`);
       }
     }
     if (subject === undefined) {

@@ -297,4 +297,15 @@ describe('quickInferRequestHeader', () => {
     }
     expect(accepted).toBe(4);
   });
+
+  it('writes an FP16 output asked for as JSON as numbers (the half floats decoded), not a 500', () => {
+    const halves = new Uint16Array([0x3c00, 0xc000, 0x3800, 0x7bff, 0x0001, 0x3555]);
+    const encoded = encodeInferResponse({
+      model_name: 'm',
+      outputs: [{ name: 'y', datatype: 'FP16', shape: [6], data: halves, binary: false }],
+    });
+    const json = JSON.parse(encoded.body as string) as { outputs: Array<{ data: number[] }> };
+    expect(json.outputs[0]?.data.slice(0, 5)).toEqual([1, -2, 0.5, 65504, 2 ** -24]);
+    expect(json.outputs[0]?.data[5]).toBeCloseTo(1 / 3, 3);
+  });
 });

@@ -310,8 +310,18 @@ function jsonData(datatype: NumericDatatype, data: NumericArray): Array<number |
   if (datatype === 'BOOL') return Array.from(data as Uint8Array, (v) => v !== 0);
   if (datatype === 'INT64' || datatype === 'UINT64')
     return Array.from(data as BigInt64Array, (v) => Number(v));
-  if (datatype === 'FP16') throw new TypeError('FP16 tensors can only be encoded as binary data');
+  if (datatype === 'FP16') return Array.from(data as Uint16Array, halfToNumber);
   return Array.from(data as Float32Array);
+}
+
+/** The value of IEEE 754 half-precision bits (FP16 travels as raw bits; JSON carries numbers). */
+export function halfToNumber(bits: number): number {
+  const sign = bits & 0x8000 ? -1 : 1;
+  const exponent = (bits >> 10) & 0x1f;
+  const fraction = bits & 0x3ff;
+  if (exponent === 0) return sign * fraction * 2 ** -24;
+  if (exponent === 0x1f) return fraction === 0 ? sign * Number.POSITIVE_INFINITY : Number.NaN;
+  return sign * (1 + fraction / 1024) * 2 ** (exponent - 15);
 }
 
 /** An encoded body with its content type and, under the binary extension, the JSON header's length. */

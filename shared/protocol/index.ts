@@ -4,6 +4,7 @@
  */
 export * from './codec.ts';
 export * from './datatypes.ts';
+export * from './limits.ts';
 export * from './oip.ts';
 export * from './paths.ts';
 export * from './text.ts';

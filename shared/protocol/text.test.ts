@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { InferenceError } from '../errors/index.ts';
 import { ClassifyResponse, parseClassifyRequest, predictionsFromProbabilities } from './text.ts';
 
 describe('parseClassifyRequest', () => {
@@ -15,7 +16,18 @@ describe('parseClassifyRequest', () => {
     expect(() => parseClassifyRequest({ texts: [] })).toThrow(/"texts" must be an array of 1 to 256/);
     expect(() => parseClassifyRequest({ texts: [1] })).toThrow(/"texts"/);
     expect(() => parseClassifyRequest({ text: 'a', extra: 1 })).toThrow(/unknown field\(s\): extra/);
-    expect(() => parseClassifyRequest({ texts: Array.from({ length: 257 }, () => 'x') })).toThrow(/1 to 256/);
+  });
+  it('refuses more than 256 texts with 413 payload_too_large naming the limit, before looking at them', () => {
+    let err: unknown;
+    try {
+      parseClassifyRequest({ texts: Array.from({ length: 40_000 }, () => 1) });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(InferenceError);
+    expect((err as InferenceError).code).toBe('payload_too_large');
+    expect((err as InferenceError).message).toMatch(/40000 items; .* at most 256/);
+    expect(parseClassifyRequest({ texts: Array.from({ length: 256 }, () => 'x') })).toHaveLength(256);
   });
 });
 

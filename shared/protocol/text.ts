@@ -5,9 +5,10 @@
  */
 import { z } from 'zod';
 import { InvalidInputError } from '../errors/index.ts';
+import { checkItemCount, MAX_ITEMS_PER_REQUEST } from './limits.ts';
 
-/** Most texts one classify request may carry. */
-export const CLASSIFY_MAX_TEXTS = 256;
+/** Most texts one classify request may carry: the limit of every synchronous request. */
+export const CLASSIFY_MAX_TEXTS = MAX_ITEMS_PER_REQUEST;
 /** Longest text accepted, in UTF-16 code units. */
 export const CLASSIFY_MAX_TEXT_LENGTH = 1_000_000;
 
@@ -43,6 +44,8 @@ export function parseClassifyRequest(json: unknown): string[] {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
     throw new InvalidInputError('classify body must be a JSON object: {"text": "..."} or {"texts": ["..."]}');
   }
+  const texts = (json as { texts?: unknown }).texts;
+  if (Array.isArray(texts)) checkItemCount(texts.length);
   const parsed = ClassifyRequest.safeParse(json);
   if (!parsed.success) {
     const keys = Object.keys(json);

@@ -191,43 +191,74 @@ function fail(reason: VerifyFailure, message: string): VerifyResult {
   return { ok: false, reason, message };
 }
 
+/** The signature headers of a request, present and well-formed. */
+export interface SignatureParts {
+  timestamp: string;
+  nonce: string;
+  signature: string;
+}
+
 /**
- * Verifies a signed request. Order: headers present, well-formed, inside the window, signature (constant time,
- * WebCrypto verify), then the nonce is recorded (only after the signature holds, so forged requests cannot fill the
- * store).
+ * The checks that need no body: the three headers present, well-formed, and the timestamp inside the replay
+ * window. A server runs this before reading a body, so an unsigned or stale request costs it no body bytes.
+ */
+export function checkSignatureHeaders(
+  headers: HeaderSource,
+  now: number,
+  windowMs: number = DEFAULT_REPLAY_WINDOW_MS,
+): { ok: true; parts: SignatureParts } | { ok: false; reason: VerifyFailure; message: string } {
+  if (!Number.isFinite(windowMs) || windowMs <= 0) {
+    throw new TypeError(`windowMs must be a positive number, got ${String(windowMs)}`);
+  }
+  const timestamp = header(headers, TIMESTAMP_HEADER);
+  const nonce = header(headers, NONCE_HEADER);
+  const signature = header(headers, SIGNATURE_HEADER);
+  if (timestamp === undefined || nonce === undefined || signature === undefined) {
+    const missing = [
+      timestamp === undefined ? TIMESTAMP_HEADER : '',
+      nonce === undefined ? NONCE_HEADER : '',
+      signature === undefined ? SIGNATURE_HEADER : '',
+    ].filter(Boolean);
+    return { ok: false, reason: 'missing', message: `missing signature header(s): ${missing.join(', ')}` };
+  }
+  if (!TIMESTAMP_RE.test(timestamp))
+    return { ok: false, reason: 'malformed', message: `${TIMESTAMP_HEADER} must be unix milliseconds` };
+  if (!NONCE_RE.test(nonce))
+    return {
+      ok: false,
+      reason: 'malformed',
+      message: `${NONCE_HEADER} must be 16-128 characters of [A-Za-z0-9_-]`,
+    };
+  if (!SIGNATURE_RE.test(signature))
+    return {
+      ok: false,
+      reason: 'malformed',
+      message: `${SIGNATURE_HEADER} must be 64 lowercase hex characters`,
+    };
+  if (Math.abs(now - Number(timestamp)) > windowMs) {
+    return {
+      ok: false,
+      reason: 'stale',
+      message: `signature timestamp is outside the ${windowMs} ms replay window`,
+    };
+  }
+  return { ok: true, parts: { timestamp, nonce, signature } };
+}
+
+/**
+ * Verifies a signed request. Order: headers present, well-formed, inside the window (checkSignatureHeaders),
+ * signature (constant time, WebCrypto verify), then the nonce is recorded (only after the signature holds, so
+ * forged requests cannot fill the store).
  */
 export async function verifyRequest(options: VerifyRequestOptions): Promise<VerifyResult> {
   const secrets = typeof options.secret === 'string' ? [options.secret] : options.secret;
   if (secrets.length === 0) throw new TypeError('secret must name at least one secret');
   for (const s of secrets) checkSecret(s);
   const windowMs = options.windowMs ?? DEFAULT_REPLAY_WINDOW_MS;
-  if (!Number.isFinite(windowMs) || windowMs <= 0) {
-    throw new TypeError(`windowMs must be a positive number, got ${String(options.windowMs)}`);
-  }
-
-  const timestamp = header(options.headers, TIMESTAMP_HEADER);
-  const nonce = header(options.headers, NONCE_HEADER);
-  const signature = header(options.headers, SIGNATURE_HEADER);
-  const missing = [
-    timestamp === undefined ? TIMESTAMP_HEADER : '',
-    nonce === undefined ? NONCE_HEADER : '',
-    signature === undefined ? SIGNATURE_HEADER : '',
-  ].filter(Boolean);
-  if (timestamp === undefined || nonce === undefined || signature === undefined) {
-    return fail('missing', `missing signature header(s): ${missing.join(', ')}`);
-  }
-  if (!TIMESTAMP_RE.test(timestamp))
-    return fail('malformed', `${TIMESTAMP_HEADER} must be unix milliseconds`);
-  if (!NONCE_RE.test(nonce))
-    return fail('malformed', `${NONCE_HEADER} must be 16-128 characters of [A-Za-z0-9_-]`);
-  if (!SIGNATURE_RE.test(signature))
-    return fail('malformed', `${SIGNATURE_HEADER} must be 64 lowercase hex characters`);
-
   const now = options.now ?? Date.now();
-  const ts = Number(timestamp);
-  if (Math.abs(now - ts) > windowMs) {
-    return fail('stale', `signature timestamp is outside the ${windowMs} ms replay window`);
-  }
+  const checked = checkSignatureHeaders(options.headers, now, windowMs);
+  if (!checked.ok) return fail(checked.reason, checked.message);
+  const { timestamp, nonce, signature } = checked.parts;
 
   const data = encoder.encode(
     signedString(options.method, options.path, timestamp, nonce, await bodyDigest(options.body)),
@@ -243,7 +274,7 @@ export async function verifyRequest(options: VerifyRequestOptions): Promise<Veri
   if (!valid) return fail('bad_signature', 'signature does not match the request');
 
   if (options.nonceStore !== undefined) {
-    const fresh = await options.nonceStore.add(nonce, ts + windowMs, now);
+    const fresh = await options.nonceStore.add(nonce, Number(timestamp) + windowMs, now);
     if (!fresh) return fail('replayed', 'signature nonce was already used');
   }
   return { ok: true };

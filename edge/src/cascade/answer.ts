@@ -16,6 +16,8 @@ export interface CachedAnswer {
   model: string;
   version: string;
   predictions: Prediction[];
+  /** Who computed it: `x-escalate: always` accepts only the origin's. Absent in older entries (taken as edge). */
+  source?: 'edge' | 'origin';
 }
 
 export interface Answer extends CachedAnswer {
@@ -102,7 +104,10 @@ export async function answerTexts(
   let xCache: 'MISS' | 'BYPASS' = 'BYPASS';
   if (useCache && !control.noCache) {
     const hit = await cache.get(key);
-    if (hit !== undefined) return cached(c, hit.value, hit.tier);
+    // "always" must reach the origin: a cached student answer does not count, a cached origin answer does.
+    if (hit !== undefined && (mode !== 'always' || hit.value.source === 'origin')) {
+      return cached(c, hit.value, hit.tier);
+    }
     xCache = 'MISS';
   }
   log.cache = xCache;
@@ -131,7 +136,12 @@ export async function answerTexts(
       edgeModel.threshold,
     );
     if (!decision.escalate) {
-      const value = { model, version: edgeModel.version, predictions: edgePredictions };
+      const value: CachedAnswer = {
+        model,
+        version: edgeModel.version,
+        predictions: edgePredictions,
+        source: 'edge',
+      };
       // Only confident edge answers are cached (x-escalate: never can return unconfident ones).
       if (log.confidence >= edgeModel.threshold) store(value);
       log.served_by = 'edge';
@@ -161,7 +171,12 @@ export async function answerTexts(
         result.attempts,
       );
     }
-    const value = { model, version: parsed.data.version, predictions: parsed.data.predictions };
+    const value: CachedAnswer = {
+      model,
+      version: parsed.data.version,
+      predictions: parsed.data.predictions,
+      source: 'origin',
+    };
     store(value);
     log.served_by = 'origin';
     log.version = value.version;

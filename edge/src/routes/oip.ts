@@ -7,6 +7,7 @@
 import type { Context } from 'hono';
 import { InferenceError, InvalidInputError } from '../../../shared/errors/index.ts';
 import { parseJsonBody } from '../../../shared/http/index.ts';
+import { checkItemCount } from '../../../shared/protocol/limits.ts';
 import { HEADER_LENGTH_HEADER, InferRequestHeader } from '../../../shared/protocol/oip.ts';
 import { type AnswerDeps, answerTexts, parseEscalateHeader } from '../cascade/index.ts';
 import { type EdgeRelease, loadEdgeModel } from '../model/edge-model.ts';
@@ -120,6 +121,7 @@ function textInput(json: unknown): { id: string | undefined; texts: string[] } |
   if (inputs.length !== 1 || inputs[0]?.datatype !== 'BYTES') return undefined;
   const input = inputs[0];
   const data = input.data;
+  if (Array.isArray(data)) checkItemCount(data.length);
   if (!Array.isArray(data) || data.length === 0 || data.some((d) => typeof d !== 'string')) {
     throw new InvalidInputError(`input '${input.name}': BYTES data must be a non-empty array of strings`);
   }

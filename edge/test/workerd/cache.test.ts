@@ -39,6 +39,20 @@ describe('edge result cache (whole app: caches.default + Upstash bridge, loopbac
     expect(t.lines[1]).toMatchObject({ cache: 'HIT', served_by: 'cache' });
   });
 
+  it('x-escalate: always is never answered by a cached edge answer, only by the origin or its cached answer', async () => {
+    const { k, env, t, origin } = await setup();
+    const text = `spam ${unique()}`;
+    expect((await t.call(classifyRequest(k.key, { text }), env)).headers.get('x-served-by')).toBe('edge');
+    const always = await t.call(classifyRequest(k.key, { text }, { 'x-escalate': 'always' }), env);
+    expect(always.headers.get('x-served-by')).toBe('origin');
+    expect(always.headers.get('x-cache')).toBe('MISS');
+    expect(await originLog(origin)).toHaveLength(1);
+    // The origin's answer is cached: a second "always" may use it.
+    const again = await t.call(classifyRequest(k.key, { text }, { 'x-escalate': 'always' }), env);
+    expect(again.headers.get('x-served-by')).toBe('cache');
+    expect(await originLog(origin)).toHaveLength(1);
+  });
+
   it('{"text"} and {"texts":[same]} share one entry (canonical input)', async () => {
     const { k, env, t } = await setup();
     const text = `spam ${unique()}`;

@@ -143,6 +143,22 @@ describe('OIP v2 at the edge (whole app, loopback origin)', () => {
     expect(log.every((r) => r.signature === 'ok')).toBe(true);
   });
 
+  it('a BYTES request of more than 256 strings is 413 payload_too_large naming the limit', async () => {
+    const { post, origin } = await oipSetup();
+    for (const n of [257, 40_000]) {
+      const data = Array.from({ length: n }, () => '');
+      const res = await post(
+        '/v2/models/spam/infer',
+        JSON.stringify({ inputs: [{ name: 'text', datatype: 'BYTES', shape: [n], data }] }),
+      );
+      expect(res.status).toBe(413);
+      const err = ((await res.json()) as { error: { code: string; message: string } }).error;
+      expect(err.code).toBe('payload_too_large');
+      expect(err.message).toMatch(/at most 256/);
+    }
+    expect(await originLog(origin)).toHaveLength(0);
+  });
+
   it('a malformed OIP body is a 400 invalid_input at the edge', async () => {
     const { post } = await oipSetup();
     for (const body of [

@@ -15,9 +15,10 @@ import type {
 import { Batcher, type Clock } from '../batcher.ts';
 import type { ModelMetrics } from '../metrics.ts';
 import { toWire } from '../runner/datatypes.ts';
+import type { FeaturizePool } from '../runner/featurize-pool.ts';
 import type { RunnerPool } from '../runner/pool.ts';
 import { batchFeeds, splitOutputs, zeros } from './batch.ts';
-import { checkTextRoute, classifyTexts, type Featurizer } from './text.ts';
+import { checkTextRoute, classifyTexts, type Featurizer, featurizeInline } from './text.ts';
 import type { BatchItem, BatchingOptions, ItemResult, Signature, SubmitMeta } from './types.ts';
 import { prepare } from './validate.ts';
 
@@ -45,6 +46,7 @@ export class ServedModel implements Signature {
   readonly metrics: ModelMetrics;
   readonly #pool: RunnerPool;
   readonly #featurizer: Featurizer | undefined;
+  #offload: { pool: FeaturizePool; inlineChars: number } | undefined;
   #ready = false;
 
   constructor(options: ServedModelOptions) {
@@ -143,7 +145,34 @@ export class ServedModel implements Signature {
         ),
       );
     }
-    return classifyTexts(this, featurizer, texts, meta);
+    const width = (this.inputs[0] as TensorSpec).shape[1] as number;
+    const offload = this.#offload;
+    let chars = 0;
+    if (offload !== undefined) for (const t of texts) chars += t.length;
+    const featurize =
+      offload !== undefined && chars >= offload.inlineChars
+        ? (t: readonly string[]) => offload.pool.featurize(t)
+        : featurizeInline(featurizer, width);
+    return classifyTexts(this, featurize, texts, meta);
+  }
+
+  /**
+   * Featurizes text requests of at least `inlineChars` characters on `pool`'s threads from now on (the pool must
+   * build this version's featurizer); the model closes the pool when disposed.
+   */
+  offloadFeaturizing(pool: FeaturizePool, inlineChars: number): void {
+    const width = (this.inputs[0] as TensorSpec | undefined)?.shape[1];
+    if (pool.width !== width) {
+      throw new Error(
+        `model ${this.name}/${this.version}: the featurizer threads give ${pool.width} ids, the model takes ${width}`,
+      );
+    }
+    this.#offload = { pool, inlineChars };
+  }
+
+  /** Text batches featurized off the event loop so far. */
+  get offloadedFeaturizations(): number {
+    return this.#offload?.pool.featurized ?? 0;
   }
 
   /** Runs every worker once at batch 1 and once at the max batch, checks the text route, then marks ready. */
@@ -191,6 +220,6 @@ export class ServedModel implements Signature {
 
   async dispose(): Promise<void> {
     this.batcher.close();
-    await this.#pool.close();
+    await Promise.all([this.#pool.close(), this.#offload?.pool.close()]);
   }
 }

@@ -30,23 +30,42 @@ function probabilitiesIndex(model: Signature): number {
   return model.outputIndex.get('probabilities') ?? 0;
 }
 
-/** Classifies texts through the featurizer as one batch item; one prediction per text. */
+/** Row-major ids [texts.length, width] of the texts: inline, or on a featurizer thread. */
+export type FeaturizeTexts = (texts: readonly string[]) => Int32Array | Promise<Int32Array>;
+
+/** Featurizes on the calling thread, one text at a time (for small requests). */
+export function featurizeInline(featurizer: Featurizer, width: number): FeaturizeTexts {
+  return (texts) => {
+    const ids = new Int32Array(texts.length * width);
+    texts.forEach((text, i) => {
+      const row = featurizer.featurize(text);
+      if (row.length !== width) {
+        throw new InferenceError(
+          'internal',
+          `featurizer returned ${row.length} ids, the model takes ${width}`,
+        );
+      }
+      ids.set(row, i * width);
+    });
+    return ids;
+  };
+}
+
+/** Classifies texts as one batch item; one prediction per text. */
 export async function classifyTexts(
   model: TextModel,
-  featurizer: Featurizer,
+  featurize: FeaturizeTexts,
   texts: readonly string[],
   meta: SubmitMeta,
 ): Promise<Prediction[]> {
-  const spec = model.inputs[0] as TensorSpec;
-  const width = spec.shape[1] as number;
-  const ids = new Int32Array(texts.length * width);
-  texts.forEach((text, i) => {
-    const row = featurizer.featurize(text);
-    if (row.length !== width) {
-      throw new InferenceError('internal', `featurizer returned ${row.length} ids, the model takes ${width}`);
-    }
-    ids.set(row, i * width);
-  });
+  const width = (model.inputs[0] as TensorSpec).shape[1] as number;
+  const ids = await featurize(texts);
+  if (ids.length !== texts.length * width) {
+    throw new InferenceError(
+      'internal',
+      `featurizer returned ${ids.length} ids for ${texts.length} rows of ${width}`,
+    );
+  }
   const result = await model.run(
     { rows: texts.length, dims: [[width]], data: [ids], key: String(width) },
     meta,

@@ -4,6 +4,7 @@
  */
 import { InvalidInputError } from '../../../shared/errors/index.ts';
 import type { InferRequest, NumericArray, RequestedOutput, Tensor } from '../../../shared/protocol/index.ts';
+import { checkItemCount } from '../../../shared/protocol/limits.ts';
 import type { BatchItem, Signature } from './types.ts';
 
 export function shapeText(shape: readonly number[]): string {
@@ -49,6 +50,7 @@ export function prepare(
         `inputs disagree on the batch size: '${spec.name}' has ${r} rows, others ${rows}`,
       );
     }
+    if (rows === -1) checkItemCount(r);
     rows = r;
     dims.push(model.batchable ? t.shape.slice(1) : t.shape);
     data.push(t.data);

@@ -1,4 +1,5 @@
 /** Messages between the runner pool (main thread) and its worker threads. */
+import type { FeaturizerRef } from '../../../shared/manifest/index.ts';
 import type { NumericArray } from '../../../shared/protocol/index.ts';
 
 /** ORT's element type names. */
@@ -59,3 +60,19 @@ export type RunReply =
   | { type: 'error'; id: number; message: string };
 
 export type WorkerMessage = WorkerReady | WorkerInitError | RunReply;
+
+/** What a featurizer worker is started with: the manifest's featurizer reference. */
+export interface FeaturizeWorkerInit {
+  ref: FeaturizerRef;
+}
+
+export interface FeaturizeRequest {
+  id: number;
+  texts: string[];
+}
+
+export type FeaturizeReply =
+  | { type: 'ready'; width: number }
+  | { type: 'init-error'; message: string }
+  | { type: 'ids'; id: number; ids: Int32Array }
+  | { type: 'error'; id: number; message: string };

@@ -3,7 +3,10 @@
  * before (and beside) the real models. Input `input` float32 [batch, dims[0]], output `probabilities` float32
  * [batch, dims.at(-1)] (Softmax).
  */
+import { mulberry32 } from '../../../shared/random/index.ts';
 import { buildModel, node, tensor, valueInfo } from './builder.ts';
+
+export { mulberry32 };
 
 export interface MlpOptions {
   /** Layer widths, input first. @default [1024, 512, 512, 2] */
@@ -14,18 +17,6 @@ export interface MlpOptions {
   inputName?: string;
   /** @default 'probabilities' */
   outputName?: string;
-}
-
-/** mulberry32: a tiny seeded PRNG, enough for reproducible weights. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export function makeMlp(options: MlpOptions = {}): Uint8Array {

@@ -65,6 +65,16 @@ describe('auth middleware', () => {
     expect(await res.json()).toEqual({ principal: 'acme' });
   });
 
+  it.each(['bearer', 'BEARER', 'BeArEr'])(
+    'accepts the scheme in any case (RFC 7235): %s <key>',
+    async (scheme) => {
+      const res = await (await app()).request('/models/spam', {
+        headers: { authorization: `${scheme} ${KEY}` },
+      });
+      expect(res.status).toBe(200);
+    },
+  );
+
   it('403 for a model outside the key scope; "*" covers every model', async () => {
     const a = await app();
     const res = await a.request('/models/other', { headers: { authorization: `Bearer ${KEY}` } });

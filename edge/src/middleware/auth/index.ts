@@ -22,7 +22,8 @@ export interface AuthOptions {
   realm?: string;
 }
 
-const BEARER = /^Bearer +([A-Za-z0-9._~+/-]+=*) *$/;
+/** `Bearer <token68>`; the scheme name is case-insensitive (RFC 7235 section 2.1). */
+const BEARER = /^Bearer +([A-Za-z0-9._~+/-]+=*) *$/i;
 
 /** Constant-time equality of two equal-length byte arrays (workerd's timingSafeEqual when present). */
 export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {

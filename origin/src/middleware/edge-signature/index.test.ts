@@ -1,4 +1,5 @@
 /** Edge signatures over real HTTP: missing, wrong, stale, replayed and tampered requests get 401. */
+import { request as httpRequest } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { encodeInferRequest } from '../../../../shared/protocol/index.ts';
 import { signRequest } from '../../../../shared/signing/index.ts';
@@ -38,7 +39,48 @@ function expect401(r: { status: number; headers: Headers; text: string }, messag
   expect(err.request_id).toMatch(/\S/);
 }
 
+/**
+ * POSTs headers and the first bytes of a body that never ends (the connection stays open), and resolves with the
+ * response status: a server that waits for the whole body before answering never answers.
+ */
+function sendUnfinished(headers: Record<string, string>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const url = new URL(`${origin.url}${path}`);
+    const req = httpRequest(
+      {
+        host: url.hostname,
+        port: url.port,
+        path,
+        method: 'POST',
+        headers: { ...base, 'content-length': String(4 * 1024 * 1024), ...headers },
+      },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+        req.destroy();
+      },
+    );
+    req.on('error', (err) => {
+      if (!req.destroyed) reject(err);
+    });
+    req.write(new Uint8Array(64 * 1024));
+    setTimeout(() => {
+      req.destroy();
+      reject(new Error('no answer while the body was still arriving: the server waited for the body'));
+    }, 5000).unref();
+  });
+}
+
 describe('edge signatures', () => {
+  it('refuses missing, malformed and stale signature headers before reading the body', async () => {
+    expect(await sendUnfinished({})).toBe(401);
+    expect(
+      await sendUnfinished({ 'x-signature-timestamp': 'soon', 'x-signature-nonce': 'n', 'x-signature': 'x' }),
+    ).toBe(401);
+    const stale = await signRequest({ secret, method: 'POST', path, body, now: Date.now() - 3_600_000 });
+    expect(await sendUnfinished(stale)).toBe(401);
+  });
+
   it('accepts a correctly signed request', async () => {
     const r = await send(await signRequest({ secret, method: 'POST', path, body }));
     expect(r.status).toBe(200);

@@ -1,11 +1,18 @@
 /**
- * Verifies the edge's timestamped HMAC signature on every POST (shared/signing): missing, malformed, stale, wrong
- * or replayed signatures get 401 `unauthorized`. GET routes (health, metadata, metrics) stay open for probes and
- * scrapers. With allowUnsigned the check is skipped (local use; the server logs a loud warning at start).
+ * The edge's timestamped HMAC signature on every POST (shared/signing), in two steps around the body read:
+ * `signatureHeaders` refuses missing, malformed and stale signature headers before a byte of the body is read, and
+ * `edgeSignature` verifies the signature over the body and records the nonce (wrong or replayed: refused). Each
+ * refusal is 401 `unauthorized`. GET routes (health, metadata, metrics) stay open for probes and scrapers. With
+ * allowUnsigned neither is installed (local use; the server logs a loud warning at start).
  */
 import type { MiddlewareHandler } from 'hono';
 import { InferenceError } from '../../../../shared/errors/index.ts';
-import { MemoryNonceStore, type NonceStore, verifyRequest } from '../../../../shared/signing/index.ts';
+import {
+  checkSignatureHeaders,
+  MemoryNonceStore,
+  type NonceStore,
+  verifyRequest,
+} from '../../../../shared/signing/index.ts';
 import type { AppEnv } from '../../env.ts';
 
 export interface EdgeSignatureOptions {
@@ -21,6 +28,31 @@ export interface EdgeSignatureOptions {
   now?: () => number;
 }
 
+function refused(message: string): InferenceError {
+  return new InferenceError('unauthorized', `request signature refused: ${message}`, {
+    headers: {
+      'WWW-Authenticate': 'HMAC-SHA256 headers="x-signature-timestamp x-signature-nonce x-signature"',
+    },
+  });
+}
+
+const unsafe = (method: string) => method !== 'GET' && method !== 'HEAD';
+
+/** Refuses a POST whose signature headers are missing, malformed or stale; runs before the body is read. */
+export function signatureHeaders(
+  options: Pick<EdgeSignatureOptions, 'windowMs' | 'now'> = {},
+): MiddlewareHandler<AppEnv> {
+  const windowMs = options.windowMs ?? 300_000;
+  const now = options.now ?? Date.now;
+  return async function signatureHeadersCheck(c, next) {
+    if (unsafe(c.req.method)) {
+      const checked = checkSignatureHeaders(c.req.raw.headers, now(), windowMs);
+      if (!checked.ok) throw refused(checked.message);
+    }
+    return next();
+  };
+}
+
 export function edgeSignature(options: EdgeSignatureOptions): MiddlewareHandler<AppEnv> {
   const allowUnsigned = options.allowUnsigned ?? false;
   const secret = options.secret;
@@ -31,7 +63,7 @@ export function edgeSignature(options: EdgeSignatureOptions): MiddlewareHandler<
   const nonceStore = options.nonceStore ?? new MemoryNonceStore();
   const now = options.now ?? Date.now;
   return async function edgeSignatureCheck(c, next) {
-    if (allowUnsigned || c.req.method === 'GET' || c.req.method === 'HEAD') return next();
+    if (allowUnsigned || !unsafe(c.req.method)) return next();
     const url = c.req.url;
     const path = url.slice(url.indexOf('/', url.indexOf('//') + 2));
     const result = await verifyRequest({
@@ -44,13 +76,7 @@ export function edgeSignature(options: EdgeSignatureOptions): MiddlewareHandler<
       windowMs,
       nonceStore,
     });
-    if (!result.ok) {
-      throw new InferenceError('unauthorized', `request signature refused: ${result.message}`, {
-        headers: {
-          'WWW-Authenticate': 'HMAC-SHA256 headers="x-signature-timestamp x-signature-nonce x-signature"',
-        },
-      });
-    }
+    if (!result.ok) throw refused(result.message);
     return next();
   };
 }
