@@ -287,6 +287,30 @@ describe('Batcher failure contract', () => {
     expect(calls).toEqual([[1, 2, 3], [1], [2], [3]]);
   });
 
+  it('does not re-run an item whose deadline passed while its failed batch ran: it gets 504', async () => {
+    const clock = new ManualClock();
+    const calls: number[][] = [];
+    const batcher = new Batcher<number, number>({
+      clock,
+      execute: async (items) => {
+        calls.push([...items]);
+        if (items.length > 1) {
+          clock.time += 50; // the batch ran 50 ms, past item 2's deadline, then failed
+          throw new Error('kernel failure');
+        }
+        return items.map((i) => i);
+      },
+    });
+    const results = await Promise.allSettled([
+      batcher.submit(1, { deadline: 1000 }),
+      batcher.submit(2, { deadline: 30 }),
+      batcher.submit(3),
+    ]);
+    expect(calls).toEqual([[1, 2, 3], [1], [3]]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect((results[1] as PromiseRejectedResult).reason).toMatchObject({ code: 'deadline_exceeded' });
+  });
+
   it('does not re-run a batch that failed for a known, systemic reason', async () => {
     let calls = 0;
     const batcher = new Batcher<number, number>({

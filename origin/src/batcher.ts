@@ -420,7 +420,14 @@ export class Batcher<I, O> {
       results = await this.#execute(entries.map((e) => e.item));
     } catch (err) {
       if (this.#isolate && entries.length > 1 && !(err instanceof InferenceError)) {
-        for (const e of entries) await this.#executeInto([e]);
+        // Each item alone, except those whose deadline passed meanwhile: expired work is never run.
+        for (const e of entries) {
+          if (e.deadline <= this.#clock.now()) {
+            e.reject(new DeadlineExceededError('the request deadline passed while its batch ran and failed'));
+          } else {
+            await this.#executeInto([e]);
+          }
+        }
       } else {
         for (const e of entries) e.reject(err);
       }

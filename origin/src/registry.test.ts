@@ -56,6 +56,35 @@ describe('ModelRegistry.load', () => {
     expect(registry.ready).toBe(false);
   });
 
+  it('cuda is strict: without the CUDA provider libraries start-up fails naming them (this machine has none)', async () => {
+    const r = await repo(mlpVersion('a', '1', SMALL));
+    await expect(ModelRegistry.load(options(r.root, { executionProvider: 'cuda' }))).rejects.toThrow(
+      /ORIGIN_EXECUTION_PROVIDER=cuda.*libonnxruntime_providers_cuda\.so.*set auto to fall back to CPU/,
+    );
+  });
+
+  it('auto falls back to CPU with a warning per worker, and metadata names the provider of every worker', async () => {
+    const r = await repo(mlpVersion('a', '1', SMALL));
+    const warnings: string[] = [];
+    const registry = await ModelRegistry.load(
+      options(r.root, {
+        executionProvider: 'auto',
+        batching: { ...options(r.root).batching, workers: 2 },
+        logger: { ...silent, warn: (_obj: object, msg: string) => warnings.push(msg) },
+      }),
+    );
+    try {
+      expect(registry.get('a').provider).toBe('cpu');
+      expect(registry.get('a').metadata(['1']).parameters).toMatchObject({
+        execution_provider: 'cpu',
+        execution_providers: ['cpu', 'cpu'],
+      });
+      expect(warnings.filter((w) => /CUDA execution provider unavailable/.test(w))).toHaveLength(2);
+    } finally {
+      await registry.dispose();
+    }
+  });
+
   it('refuses a manifest whose tensors disagree with the model', async () => {
     const v = mlpVersion('a', '1', SMALL);
     const r = await repo({ ...v, inputs: [{ name: 'input', datatype: 'INT32', shape: [-1, 16] }] });

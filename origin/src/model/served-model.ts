@@ -3,7 +3,7 @@
  * queued, run as batches on the pool (batch.ts) and split back; texts go through the text route (text.ts).
  * warmUp() runs every worker once before the version reports ready.
  */
-import { InferenceError, InvalidInputError } from '../../../shared/errors/index.ts';
+import { InferenceError } from '../../../shared/errors/index.ts';
 import type { Manifest, TensorSpec } from '../../../shared/manifest/index.ts';
 import type {
   InferRequest,
@@ -18,6 +18,7 @@ import { toWire } from '../runner/datatypes.ts';
 import type { FeaturizePool } from '../runner/featurize-pool.ts';
 import type { RunnerPool } from '../runner/pool.ts';
 import { batchFeeds, splitOutputs, zeros } from './batch.ts';
+import { runFailure } from './run-failure.ts';
 import { checkTextRoute, classifyTexts, type Featurizer, featurizeInline } from './text.ts';
 import type { BatchItem, BatchingOptions, ItemResult, Signature, SubmitMeta } from './types.ts';
 import { prepare } from './validate.ts';
@@ -105,6 +106,7 @@ export class ServedModel implements Signature {
         version: this.version,
         labels: this.manifest.labels,
         execution_provider: this.provider,
+        execution_providers: this.#pool.providers,
         max_batch_size: this.batcher.maxBatchRows,
         text_route: this.hasFeaturizer,
       },
@@ -196,13 +198,9 @@ export class ServedModel implements Signature {
     try {
       run = await this.#pool.run(feeds);
     } catch (err) {
-      // A failure of one request alone is its input's fault (e.g. ids outside the embedding table): 400. A batch of
-      // several fails with a plain Error so the batcher re-runs each item alone and only the bad one fails.
-      if (items.length === 1 && !(err instanceof InferenceError)) {
-        throw new InvalidInputError(
-          `the model could not run this input: ${(err as Error).message.slice(0, 300)}`,
-        );
-      }
+      // A batch of several fails with a plain Error so the batcher re-runs each item alone and only the bad one
+      // fails; a request alone gets 400 when ORT blames its input, 500 otherwise (run-failure.ts).
+      if (items.length === 1) throw runFailure(err);
       throw err;
     }
     this.metrics.executed(total, run.computeMs / 1000);

@@ -47,6 +47,8 @@ interface Slot {
   worker: Worker;
   pending: Pending | undefined;
   restarts: number;
+  /** Where this worker's session runs (set when it is ready). */
+  provider: 'cpu' | 'cuda';
 }
 
 const silent: PoolLogger = { info() {}, warn() {}, error() {} };
@@ -131,9 +133,14 @@ export class RunnerPool {
     return pool;
   }
 
-  /** Provider the sessions run on. */
+  /** Provider the sessions run on: 'cuda' only when every live worker runs on CUDA. */
   get provider(): 'cpu' | 'cuda' {
-    return this.#info?.provider ?? 'cpu';
+    const all = this.providers;
+    return all.length > 0 && all.every((p) => p === 'cuda') ? 'cuda' : 'cpu';
+  }
+  /** The provider of each live worker. */
+  get providers(): Array<'cpu' | 'cuda'> {
+    return [...this.#slots].map((s) => s.provider);
   }
   get inputs(): ValueInfo[] {
     return this.#info?.inputs ?? [];
@@ -150,19 +157,18 @@ export class RunnerPool {
     return new Promise((resolve, reject) => {
       const worker = new Worker(WORKER_URL, { workerData: this.#init });
       this.#workers.add(worker);
-      const slot: Slot = { worker, pending: undefined, restarts };
+      const slot: Slot = { worker, pending: undefined, restarts, provider: 'cpu' };
       let started = false;
       worker.on('message', (msg: WorkerMessage) => {
         if (msg.type === 'ready') {
           started = true;
-          if (this.#info === undefined) {
-            this.#info = msg;
-            if (msg.fallbackReason !== undefined) {
-              this.#logger.warn(
-                { model: this.#label, requested: this.#init.executionProvider, reason: msg.fallbackReason },
-                'CUDA execution provider unavailable; running on CPU',
-              );
-            }
+          this.#info ??= msg;
+          slot.provider = msg.provider;
+          if (msg.fallbackReason !== undefined) {
+            this.#logger.warn(
+              { model: this.#label, requested: this.#init.executionProvider, reason: msg.fallbackReason },
+              'CUDA execution provider unavailable; running on CPU',
+            );
           }
           this.#slots.add(slot);
           this.#release(slot);

@@ -57,6 +57,10 @@ async function createSession(init: WorkerInit): Promise<{
       }
     }
   }
+  // 'cuda' is strict (a GPU node must not quietly serve from its CPU); 'auto' falls back.
+  if (init.executionProvider === 'cuda' && fallbackReason !== undefined) {
+    throw new Error(`ORIGIN_EXECUTION_PROVIDER=cuda: ${fallbackReason} (set auto to fall back to CPU)`);
+  }
   const session = await ort.InferenceSession.create(init.modelBytes, {
     ...options,
     executionProviders: ['cpu'],
