@@ -116,12 +116,15 @@ describe.each(['cpu', 'gpu'])('overlay %s', (overlay) => {
   it('gives the origin time to drain: grace period > preStop + request deadline + connection close + margin', () => {
     const grace = deployment().spec.template.spec.terminationGracePeriodSeconds * 1000;
     const preStop = container().lifecycle.preStop.sleep.seconds * 1000;
-    // The origin's drain (origin/src/server.ts stop()): queued and running requests finish or reach their
-    // deadline (ORIGIN_DEFAULT_TIMEOUT_MS), then open connections get 10 s to close.
-    const deadline = Number(config().ORIGIN_DEFAULT_TIMEOUT_MS);
+    // The origin's drain (origin/src/server.ts stop()): queued and running requests finish, reach their deadline
+    // (ORIGIN_DEFAULT_TIMEOUT_MS) or are cut at ORIGIN_DRAIN_TIMEOUT_MS, then open connections get 10 s to close.
+    const drain = Math.min(
+      Number(config().ORIGIN_DEFAULT_TIMEOUT_MS),
+      Number(config().ORIGIN_DRAIN_TIMEOUT_MS),
+    );
     const connectionClose = 10_000;
-    expect(deadline).toBeGreaterThan(0);
-    expect(grace).toBeGreaterThanOrEqual(preStop + deadline + connectionClose + 5000);
+    expect(drain).toBeGreaterThan(0);
+    expect(grace).toBeGreaterThanOrEqual(preStop + drain + connectionClose + 5000);
   });
 
   it('configures only variables the origin reads, with the port the container and scrape annotations use', () => {

@@ -43,6 +43,11 @@ export interface OriginConfig {
   maxQueue: number;
   /** Deadline of a request without x-deadline-ms, ms. @default 30000 */
   defaultTimeoutMs: number;
+  /**
+   * On stop (SIGTERM): how long running and queued work may take to finish before it is cut (its callers get 503)
+   * and the cut is logged, ms. Keep it below the pod's termination grace period. @default 25000
+   */
+  drainTimeoutMs: number;
   /** Largest request body, bytes. @default 8388608 */
   maxBodyBytes: number;
   /** Priority levels (1 = highest). @default 2 */
@@ -79,6 +84,7 @@ export const ENV_NAMES: Record<keyof OriginConfig, string> = {
   maxQueueDelayMs: 'ORIGIN_MAX_QUEUE_DELAY_MS',
   maxQueue: 'ORIGIN_MAX_QUEUE',
   defaultTimeoutMs: 'ORIGIN_DEFAULT_TIMEOUT_MS',
+  drainTimeoutMs: 'ORIGIN_DRAIN_TIMEOUT_MS',
   maxBodyBytes: 'ORIGIN_MAX_BODY_BYTES',
   priorityLevels: 'ORIGIN_PRIORITY_LEVELS',
   defaultPriority: 'ORIGIN_DEFAULT_PRIORITY',
@@ -168,6 +174,7 @@ const Schema = z
     maxQueueDelayMs: z.coerce.number({ error: 'expected a number of ms >= 0' }).min(0).max(60_000).default(0),
     maxQueue: int(1, 1_000_000).default(1024),
     defaultTimeoutMs: int(1, 3_600_000).default(30_000),
+    drainTimeoutMs: int(0, 3_600_000).default(25_000),
     maxBodyBytes: int(1024, 1024 * 1024 * 1024).default(8 * 1024 * 1024),
     priorityLevels: int(1, 16).default(2),
     defaultPriority: int(1, 16).optional(),

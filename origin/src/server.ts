@@ -52,6 +52,25 @@ function urlOf(address: AddressInfo): string {
   return `http://${host}:${address.port}`;
 }
 
+/** Resolves true when `work` settles within `ms`, false when the time runs out first. */
+async function within(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([
+      work.then(
+        () => true as const,
+        () => true as const,
+      ),
+      timeout,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export function createOriginServer(config: OriginConfig, deps: OriginServerDeps = {}): OriginServer {
   const logger = deps.logger ?? createLogger({ level: config.logLevel });
   const metrics = deps.metrics ?? createMetrics();
@@ -187,9 +206,21 @@ export function createOriginServer(config: OriginConfig, deps: OriginServerDeps 
         await loading?.catch(() => {});
         registry?.close();
         void beginClose();
-        await registry?.drain();
-        await finishClose(10_000);
+        if (registry !== undefined && !(await within(registry.drain(), config.drainTimeoutMs))) {
+          // Bounded: what is still running or queued is cut; dispose() fails it with 503, never leaves it hanging.
+          logger.warn(
+            {
+              drain_timeout_ms: config.drainTimeoutMs,
+              in_flight_requests: inflight,
+              models: registry
+                .list()
+                .map((m) => ({ model: `${m.name}:${m.version}`, queued_rows: m.queueDepth })),
+            },
+            'drain timed out; cutting the work left',
+          );
+        }
         await registry?.dispose();
+        await finishClose(10_000);
       })();
       return stopping;
     },

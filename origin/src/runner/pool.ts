@@ -177,6 +177,8 @@ export class RunnerPool {
           started = true;
           void worker.terminate();
           reject(new Error(`${this.#label}: ONNX Runtime could not load the model: ${msg.message}`));
+        } else if (this.#closed) {
+          void worker.terminate(); // its run returned after close() cut it: now it can go
         } else {
           this.#settle(slot, msg);
         }
@@ -282,12 +284,30 @@ export class RunnerPool {
   }
 
   /** Stops every worker; in-flight batches fail with 503. */
+  /**
+   * Stops every worker. A batch still running is cut: its callers get 503 at once, and its worker is terminated
+   * only once session.run has returned, because terminating a thread inside session.run aborts the whole process
+   * (onnxruntime-node: "terminate called after throwing an instance of 'Napi::Error'"). Resolves when every worker
+   * has exited.
+   */
   async close(): Promise<void> {
     this.#closed = true;
     this.#idle.length = 0;
     for (const w of this.#waiting.splice(0))
       w.reject(new InferenceError('unavailable', 'the runner pool is closed'));
-    await Promise.all([...this.#workers].map((w) => w.terminate()));
+    const busy = new Set<Worker>();
+    for (const slot of this.#slots) {
+      const pending = slot.pending;
+      if (pending === undefined) continue;
+      slot.pending = undefined;
+      busy.add(slot.worker);
+      pending.reject(new InferenceError('unavailable', 'the server is stopping: this batch was cut'));
+    }
+    await Promise.all(
+      [...this.#workers].map((w) =>
+        busy.has(w) ? new Promise((resolve) => w.once('exit', resolve)) : w.terminate(),
+      ),
+    );
     this.#slots.clear();
   }
 }
