@@ -42,7 +42,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     app.use('*', edgeSignature({ secret: config.signingSecret, windowMs: config.signatureWindowMs }));
   }
 
-  app.get(PATHS.live, liveHandler);
+  app.get(PATHS.live, liveHandler(deps));
   app.get(PATHS.ready, readyHandler(deps));
   app.get(PATHS.server, serverMetadataHandler);
   app.on('GET', PATHS.modelMetadata, modelMetadataHandler(deps));

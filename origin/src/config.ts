@@ -33,6 +33,13 @@ export interface OriginConfig {
   intraOpThreads: number;
   /** Worker threads (one ORT session each) per served model version. @default 1 */
   workersPerModel: number;
+  /**
+   * Crashed workers replaced per model version within workerRestartWindowMs; past it the worker is given up, and a
+   * version with none left fails liveness (the pod is restarted). @default 3
+   */
+  maxWorkerRestarts: number;
+  /** The window worker restarts are counted over, ms. @default 600000 */
+  workerRestartWindowMs: number;
   /** Most rows in one executed batch. @default 64 */
   maxBatch: number;
   /** Batch sizes the batcher prefers (each <= maxBatch). @default [] */
@@ -79,6 +86,8 @@ export const ENV_NAMES: Record<keyof OriginConfig, string> = {
   executionProvider: 'ORIGIN_EXECUTION_PROVIDER',
   intraOpThreads: 'ORIGIN_INTRA_OP_THREADS',
   workersPerModel: 'ORIGIN_WORKERS_PER_MODEL',
+  maxWorkerRestarts: 'ORIGIN_MAX_WORKER_RESTARTS',
+  workerRestartWindowMs: 'ORIGIN_WORKER_RESTART_WINDOW_MS',
   maxBatch: 'ORIGIN_MAX_BATCH',
   preferredBatch: 'ORIGIN_PREFERRED_BATCH',
   maxQueueDelayMs: 'ORIGIN_MAX_QUEUE_DELAY_MS',
@@ -169,6 +178,8 @@ const Schema = z
       .default('auto'),
     intraOpThreads: int(1, 256).default(1),
     workersPerModel: int(1, 64).default(1),
+    maxWorkerRestarts: int(0, 1000).default(3),
+    workerRestartWindowMs: int(1000, 86_400_000).default(600_000),
     maxBatch: int(1, 4096).default(64),
     preferredBatch: batchList.default([]),
     maxQueueDelayMs: z.coerce.number({ error: 'expected a number of ms >= 0' }).min(0).max(60_000).default(0),

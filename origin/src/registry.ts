@@ -34,6 +34,8 @@ export interface RegistryOptions {
    * featurizerFactory builds inline: inject another featurizer with workers 0.
    */
   featurizing: { workers: number; inlineChars: number };
+  /** Crashed-worker replacements per version within a window (RunnerPool's maxRestarts / restartWindowMs). */
+  workerRestarts?: { max: number; windowMs: number };
   clock?: Clock;
 }
 
@@ -80,6 +82,9 @@ export class ModelRegistry {
           intraOpThreads: options.intraOpThreads,
           label: `${f.name}:${f.version}`,
           logger: options.logger,
+          ...(options.workerRestarts === undefined
+            ? {}
+            : { maxRestarts: options.workerRestarts.max, restartWindowMs: options.workerRestarts.windowMs }),
         });
         const artifact = f.manifest.artifacts[f.manifest.serving.origin];
         let model: ServedModel;
@@ -146,6 +151,13 @@ export class ModelRegistry {
 
   list(): ServedModel[] {
     return [...this.#models.values()].flatMap((v) => [...v.values()]);
+  }
+
+  /** Versions that have lost every worker for good (`name:version`): the process should be restarted. */
+  unserviceable(): string[] {
+    return this.list()
+      .filter((m) => !m.serviceable)
+      .map((m) => `${m.name}:${m.version}`);
   }
 
   get ready(): boolean {

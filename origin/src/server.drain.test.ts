@@ -48,3 +48,24 @@ describe('bounded drain', () => {
     }
   }, 60_000);
 });
+
+describe('liveness', () => {
+  it('fails once a model has lost every worker beyond its restart budget, so Kubernetes restarts the pod', async () => {
+    const repo = await createModelRepository([{ name: 'slow', version: '1', onnx: slowModel(4, 16) }]);
+    try {
+      const { server, url } = await startOriginServer({ modelRepository: repo.root, maxWorkerRestarts: 0 });
+      try {
+        expect((await fetch(`${url}/v2/health/live`)).status).toBe(200);
+        await server.registry?.get('slow').killWorker(0);
+        const res = await fetch(`${url}/v2/health/live`);
+        expect(res.status).toBe(503);
+        expect(await res.json()).toEqual({ live: false, unserviceable: ['slow:1'] });
+        expect((await fetch(`${url}/v2/health/ready`)).status).toBe(503);
+      } finally {
+        await server.stop();
+      }
+    } finally {
+      await repo.cleanup();
+    }
+  });
+});

@@ -98,6 +98,7 @@ export function createOriginServer(config: OriginConfig, deps: OriginServerDeps 
     logger,
     metrics,
     ready,
+    unserviceable: () => registry?.unserviceable() ?? [],
     registry() {
       if (registry === undefined) throw new OverloadedError('not_ready', 'models are still loading', 1);
       return registry;
@@ -186,6 +187,7 @@ export function createOriginServer(config: OriginConfig, deps: OriginServerDeps 
             workers: config.workersPerModel,
           },
           featurizing: { workers: config.featurizeWorkers, inlineChars: config.featurizeInlineChars },
+          workerRestarts: { max: config.maxWorkerRestarts, windowMs: config.workerRestartWindowMs },
           metrics,
           logger,
           ...(deps.featurizerFactory === undefined ? {} : { featurizerFactory: deps.featurizerFactory }),

@@ -172,6 +172,16 @@ export class ServedModel implements Signature {
     this.#offload = { pool, inlineChars };
   }
 
+  /** Has live workers, or a replacement on its way (false once its pool gave up). */
+  get serviceable(): boolean {
+    return this.#pool.serviceable;
+  }
+
+  /** Terminates one idle worker as a crash would (fault drills and tests); see RunnerPool.killWorker. */
+  killWorker(index: number): Promise<void> {
+    return this.#pool.killWorker(index);
+  }
+
   /** Text batches featurized off the event loop so far. */
   get offloadedFeaturizations(): number {
     return this.#offload?.pool.featurized ?? 0;

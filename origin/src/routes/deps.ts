@@ -12,4 +12,6 @@ export interface RouteDeps {
   registry(): ModelRegistry;
   /** Loaded, warmed up and not draining. */
   ready(): boolean;
+  /** Model versions that lost every worker for good (empty while loading): liveness fails when any is listed. */
+  unserviceable(): string[];
 }

@@ -9,6 +9,7 @@ import { Worker } from 'node:worker_threads';
 import { InferenceError } from '../../../shared/errors/index.ts';
 import type { FeaturizerRef } from '../../../shared/manifest/index.ts';
 import type { FeaturizeReply, FeaturizeRequest, FeaturizeWorkerInit } from './messages.ts';
+import { startAll } from './start.ts';
 
 const WORKER_URL = new URL('./featurize-worker.ts', import.meta.url);
 
@@ -53,12 +54,11 @@ export class FeaturizePool {
       throw new TypeError(`FeaturizePool: workers must be an integer from 1 to 64, got ${workers}`);
     }
     const pool = new FeaturizePool({ ref: options.ref }, options.onWorkerExit ?? (() => {}));
-    try {
-      await Promise.all(Array.from({ length: workers }, () => pool.#spawn()));
-    } catch (err) {
-      await pool.close();
-      throw err;
-    }
+    await startAll(
+      workers,
+      () => pool.#spawn(),
+      () => pool.close(),
+    );
     return pool;
   }
 

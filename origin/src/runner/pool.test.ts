@@ -70,3 +70,57 @@ describe('RunnerPool', () => {
     await expect(one.run(feeds(1))).rejects.toMatchObject({ code: 'unavailable', status: 503 });
   });
 });
+
+describe('RunnerPool: crashed workers', () => {
+  const waitFor = async (what: string, ok: () => boolean) => {
+    const until = Date.now() + 10_000;
+    while (!ok()) {
+      if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
+
+  it('replaces a killed worker thread, and gives up after maxRestarts kills within the restart window', async () => {
+    const p = await RunnerPool.create({
+      modelBytes: model,
+      executionProvider: 'cpu',
+      maxRestarts: 2,
+      restartWindowMs: 60_000,
+    });
+    try {
+      for (let kill = 1; kill <= 2; kill++) {
+        await p.killWorker(0);
+        await waitFor(`replacement ${kill}`, () => p.size === 1);
+        expect((await p.run(feeds(1))).outputs[0]?.dims).toEqual([1, 2]);
+      }
+      expect(p.serviceable).toBe(true);
+      await p.killWorker(0);
+      await waitFor('the pool to give up', () => !p.serviceable);
+      expect(p.size).toBe(0);
+      await expect(p.run(feeds(1))).rejects.toMatchObject({ code: 'unavailable' });
+    } finally {
+      await p.close();
+    }
+  });
+
+  it('forgets restarts older than the window: a crash a day is not fatal after four days', async () => {
+    let now = 0;
+    const p = await RunnerPool.create({
+      modelBytes: model,
+      executionProvider: 'cpu',
+      maxRestarts: 1,
+      restartWindowMs: 1000,
+      now: () => now,
+    });
+    try {
+      for (let day = 1; day <= 4; day++) {
+        now += 86_400_000;
+        await p.killWorker(0);
+        await waitFor(`replacement on day ${day}`, () => p.size === 1);
+      }
+      expect(p.serviceable).toBe(true);
+    } finally {
+      await p.close();
+    }
+  });
+});

@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { InferenceError } from '../../../shared/errors/index.ts';
 import type { RunReply, ValueInfo, WireTensor, WorkerInit, WorkerMessage, WorkerReady } from './messages.ts';
+import { startAll } from './start.ts';
 
 export interface PoolLogger {
   info(obj: object, msg: string): void;
@@ -27,8 +28,15 @@ export interface RunnerPoolOptions {
   /** Names the pool in logs, e.g. 'spam:3'. @default 'model' */
   label?: string;
   logger?: PoolLogger;
-  /** Replacements of a dead worker tried before giving up on its slot. @default 3 */
+  /**
+   * Most replacements of dead workers within `restartWindowMs`; one more crash in the window gives up on that
+   * worker (and, with none left, on the model: `serviceable` turns false and liveness fails). @default 3
+   */
   maxRestarts?: number;
+  /** The window restarts are counted over, ms: older ones are forgotten. @default 600000 */
+  restartWindowMs?: number;
+  /** Clock for the restart window, ms. @default Date.now */
+  now?: () => number;
 }
 
 export interface RunResult {
@@ -46,7 +54,6 @@ interface Pending {
 interface Slot {
   worker: Worker;
   pending: Pending | undefined;
-  restarts: number;
   /** Where this worker's session runs (set when it is ready). */
   provider: 'cpu' | 'cuda';
 }
@@ -77,6 +84,12 @@ export class RunnerPool {
   readonly #logger: PoolLogger;
   readonly #label: string;
   readonly #maxRestarts: number;
+  readonly #restartWindowMs: number;
+  readonly #now: () => number;
+  /** When each recent replacement was started (pruned to the window). */
+  #restarts: number[] = [];
+  /** Replacements starting right now. */
+  #spawning = 0;
   readonly #slots = new Set<Slot>();
   /** Every worker started and not yet exited, loaded or not. */
   readonly #workers = new Set<Worker>();
@@ -96,11 +109,13 @@ export class RunnerPool {
   #closed = false;
   #info: WorkerReady | undefined;
 
-  private constructor(init: WorkerInit, label: string, logger: PoolLogger, maxRestarts: number) {
+  private constructor(init: WorkerInit, label: string, logger: PoolLogger, options: RunnerPoolOptions) {
     this.#init = init;
     this.#label = label;
     this.#logger = logger;
-    this.#maxRestarts = maxRestarts;
+    this.#maxRestarts = options.maxRestarts ?? 3;
+    this.#restartWindowMs = options.restartWindowMs ?? 600_000;
+    this.#now = options.now ?? Date.now;
   }
 
   /** Starts the workers and resolves once every session is loaded; rejects (naming the cause) otherwise. */
@@ -118,18 +133,12 @@ export class RunnerPool {
       intraOpThreads: check('intraOpThreads', options.intraOpThreads, 1, 256),
       ortLibDir: ortLibDir(),
     };
-    const pool = new RunnerPool(
-      init,
-      options.label ?? 'model',
-      options.logger ?? silent,
-      options.maxRestarts ?? 3,
+    const pool = new RunnerPool(init, options.label ?? 'model', options.logger ?? silent, options);
+    await startAll(
+      workers,
+      () => pool.#spawn(),
+      () => pool.close(),
     );
-    try {
-      await Promise.all(Array.from({ length: workers }, () => pool.#spawn(0)));
-    } catch (err) {
-      await pool.close();
-      throw err;
-    }
     return pool;
   }
 
@@ -153,11 +162,11 @@ export class RunnerPool {
     return this.#slots.size;
   }
 
-  #spawn(restarts: number): Promise<Slot> {
+  #spawn(): Promise<Slot> {
     return new Promise((resolve, reject) => {
       const worker = new Worker(WORKER_URL, { workerData: this.#init });
       this.#workers.add(worker);
-      const slot: Slot = { worker, pending: undefined, restarts, provider: 'cpu' };
+      const slot: Slot = { worker, pending: undefined, provider: 'cpu' };
       let started = false;
       worker.on('message', (msg: WorkerMessage) => {
         if (msg.type === 'ready') {
@@ -216,20 +225,49 @@ export class RunnerPool {
       slot.pending = undefined;
     }
     if (this.#closed || !wasLive) return;
-    if (slot.restarts >= this.#maxRestarts) {
-      this.#logger.error({ model: this.#label, code }, 'runner worker exited; restart limit reached');
+    const now = this.#now();
+    this.#restarts = this.#restarts.filter((t) => t > now - this.#restartWindowMs);
+    if (this.#restarts.length >= this.#maxRestarts) {
+      this.#logger.error(
+        { model: this.#label, code, restarts: this.#restarts.length, window_ms: this.#restartWindowMs },
+        'runner worker exited; restart limit reached',
+      );
       this.#failWaitingIfEmpty();
       return;
     }
+    this.#restarts.push(now);
     this.#logger.warn({ model: this.#label, code }, 'runner worker exited; starting a replacement');
-    this.#spawn(slot.restarts + 1).catch((err: Error) => {
-      this.#logger.error({ model: this.#label, err: err.message }, 'replacement runner worker failed');
-      this.#failWaitingIfEmpty();
-    });
+    this.#spawning++;
+    this.#spawn()
+      .catch((err: Error) => {
+        this.#logger.error({ model: this.#label, err: err.message }, 'replacement runner worker failed');
+      })
+      .finally(() => {
+        this.#spawning--;
+        this.#failWaitingIfEmpty();
+      });
+  }
+
+  /** Live workers, or a replacement on its way: false once the pool has given up (the model cannot serve). */
+  get serviceable(): boolean {
+    return !this.#closed && (this.#slots.size > 0 || this.#spawning > 0);
+  }
+
+  /**
+   * Terminates the `index`-th live worker as a crash would (fault drills and tests); the pool then replaces it
+   * within its restart budget. Refuses a worker that is running a batch (terminating a thread inside session.run
+   * aborts the process). Resolves once it has exited.
+   */
+  async killWorker(index: number): Promise<void> {
+    const slot = [...this.#slots][index];
+    if (slot === undefined) throw new RangeError(`no live worker ${index} (live: ${this.#slots.size})`);
+    if (slot.pending !== undefined)
+      throw new TypeError(`worker ${index} is running a batch; kill an idle one`);
+    await slot.worker.terminate();
   }
 
   #failWaitingIfEmpty(): void {
-    if (this.#slots.size > 0) return;
+    if (this.#slots.size > 0 || this.#spawning > 0) return;
     for (const w of this.#waiting.splice(0))
       w.reject(new InferenceError('unavailable', 'no inference worker is running'));
   }
