@@ -6,7 +6,7 @@
  * Runs in workerd and Node (WebCrypto through shared/hash; no Node built-ins).
  */
 import { sha256Hex } from '../hash/index.ts';
-import type { Artifact, Manifest } from './index.ts';
+import type { Artifact, Manifest } from './schema.ts';
 
 /** Natural order of version names: '2' < '10', 'v2' < 'v10', '1.2.0' < '1.10.0'; ties broken by code units. */
 export function compareVersions(a: string, b: string): number {

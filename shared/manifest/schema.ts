@@ -1,0 +1,108 @@
+/**
+ * The model manifest: models/<name>/<version>/manifest.json. One release = the artifacts it lists (each with its
+ * sha256 and size), the featurizer configuration that produced their inputs, the labels and the calibrated edge
+ * escalation threshold. Edge and origin refuse an artifact whose hash does not match.
+ *
+ * Runs in workerd and Node (zod only, no Node built-ins).
+ */
+import { z } from 'zod';
+
+/** Open Inference Protocol v2 tensor datatypes. */
+export const OIP_DATATYPES = [
+  'BOOL',
+  'UINT8',
+  'UINT16',
+  'UINT32',
+  'UINT64',
+  'INT8',
+  'INT16',
+  'INT32',
+  'INT64',
+  'FP16',
+  'FP32',
+  'FP64',
+  'BYTES',
+] as const;
+export const OipDatatype = z.enum(OIP_DATATYPES);
+export type OipDatatype = z.infer<typeof OipDatatype>;
+
+/** A tensor's name, datatype and shape; -1 marks a dynamic dimension (the batch). */
+export const TensorSpec = z.object({
+  name: z.string().min(1),
+  datatype: OipDatatype,
+  shape: z.array(z.number().int().min(-1)).min(1),
+});
+export type TensorSpec = z.infer<typeof TensorSpec>;
+
+const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'a lowercase hex sha256');
+
+export const Artifact = z.object({
+  /** File name relative to the version folder. */
+  file: z
+    .string()
+    .min(1)
+    .regex(/^[^/\\]+$/, 'a plain file name'),
+  sha256: Sha256,
+  bytes: z.number().int().nonnegative(),
+  /** 'onnx' for models; other kinds (e.g. 'json') are checked but not served. */
+  format: z.string().default('onnx'),
+  inputs: z.array(TensorSpec).default([]),
+  outputs: z.array(TensorSpec).default([]),
+});
+export type Artifact = z.infer<typeof Artifact>;
+
+export const FeaturizerRef = z.object({
+  name: z.string().min(1),
+  version: z.string().min(1),
+  /** Whatever the featurizer needs to reproduce the ids exactly (buckets, max length, n-gram orders...). */
+  config: z.record(z.string(), z.unknown()),
+});
+export type FeaturizerRef = z.infer<typeof FeaturizerRef>;
+
+export const Manifest = z.object({
+  schema_version: z.literal(1),
+  name: z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/, 'lowercase letters, digits, _ . -'),
+  version: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'letters, digits, _ . -'),
+  created: z.string().min(1),
+  description: z.string().optional(),
+  /** Output class labels, in the order of the model's probability columns. */
+  labels: z.array(z.string().min(1)).min(1),
+  /** Artifacts by role, e.g. { teacher, student } or { model } for a single-model release. */
+  artifacts: z.record(z.string().min(1), Artifact),
+  /** Which artifact each tier runs. */
+  serving: z.object({
+    origin: z.string().min(1),
+    edge: z.string().min(1).optional(),
+  }),
+  featurizer: FeaturizerRef.optional(),
+  /** Edge answers when the student's top probability >= threshold; below it escalates. */
+  threshold: z.number().min(0).max(1).optional(),
+  /** Expected share of traffic the edge answers at the threshold (from eval on validation). */
+  expected_edge_share: z.number().min(0).max(1).optional(),
+  training_data: z
+    .object({
+      source: z.string(),
+      fingerprint: Sha256,
+      counts: z.record(z.string(), z.number().int().nonnegative()).optional(),
+    })
+    .optional(),
+});
+export type Manifest = z.infer<typeof Manifest>;
+
+/** Parses and validates a manifest; the error names the offending field path. */
+export function parseManifest(json: unknown, source = 'manifest.json'): Manifest {
+  const result = Manifest.safeParse(json);
+  if (!result.success) {
+    const issues = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    throw new TypeError(`${source} is not a valid manifest: ${issues}`);
+  }
+  const m = result.data;
+  for (const role of [m.serving.origin, m.serving.edge]) {
+    if (role !== undefined && !(role in m.artifacts)) {
+      throw new TypeError(
+        `${source} is not a valid manifest: serving names artifact '${role}' that is not listed`,
+      );
+    }
+  }
+  return m;
+}
