@@ -10,7 +10,7 @@ import { type Context, Hono } from 'hono';
 import { errorBody, InferenceError } from '../../shared/errors/index.ts';
 import { PATHS } from '../../shared/protocol/paths.ts';
 import { type L1Cache, MemoryCache, ResultCache } from './cache/index.ts';
-import type { AnswerDeps, CachedAnswer } from './cascade/index.ts';
+import { type AnswerDeps, type CachedAnswer, validCachedAnswer } from './cascade/index.ts';
 import { loadConfig } from './config.ts';
 import { auth } from './middleware/auth/index.ts';
 import { cacheControl } from './middleware/cache-control/index.ts';
@@ -64,6 +64,7 @@ export function createApp(options: AppOptions = {}): Hono<AppEnv> {
         l2: config.upstash === undefined ? undefined : redisFor(config.upstash),
         ttlSeconds: config.cacheTtlSeconds,
         waitUntil: (p) => c.executionCtx.waitUntil(p),
+        validate: validCachedAnswer,
       });
     },
   };

@@ -22,6 +22,11 @@ export interface EdgeConfig {
   requestDeadlineMs: number;
   /** Result cache TTL (CACHE_TTL_SECONDS); 0 turns the cache off. @default 300 */
   cacheTtlSeconds: number;
+  /**
+   * Who shares cached answers (CACHE_SCOPE): 'tenant' keys entries by API key (a HIT never tells one key what
+   * another asked), 'shared' lets every key hit every entry (more hits, for single-tenant deployments). @default 'tenant'
+   */
+  cacheScope: 'tenant' | 'shared';
   /** Rate tiers by name (RATE_LIMIT_TIERS, JSON). */
   rateTiers: Record<string, RateTier>;
   /** RATE_LIMIT_ALGORITHM: 'sliding' (sliding window) or 'token-bucket'. @default 'sliding' */
@@ -63,6 +68,7 @@ type EdgeVars = Pick<
   | 'ORIGIN_TIMEOUT_MS'
   | 'REQUEST_DEADLINE_MS'
   | 'CACHE_TTL_SECONDS'
+  | 'CACHE_SCOPE'
   | 'RATE_LIMIT_TIERS'
   | 'RATE_LIMIT_ALGORITHM'
   | 'RATE_LIMIT_FAIL_MODE'
@@ -227,6 +233,7 @@ export function parseConfig(env: ConfigEnv): EdgeConfig {
     originTimeoutMs: int(env, 'ORIGIN_TIMEOUT_MS', 2000, 1, 600_000),
     requestDeadlineMs: int(env, 'REQUEST_DEADLINE_MS', 3000, 1, 600_000),
     cacheTtlSeconds: int(env, 'CACHE_TTL_SECONDS', 300, 0, 31_536_000),
+    cacheScope: oneOf(env, 'CACHE_SCOPE', ['tenant', 'shared'] as const, 'tenant'),
     rateTiers,
     rateAlgorithm: oneOf(env, 'RATE_LIMIT_ALGORITHM', ['sliding', 'token-bucket'] as const, 'sliding'),
     rateFailMode: oneOf(env, 'RATE_LIMIT_FAIL_MODE', ['open', 'closed'] as const, 'open'),

@@ -95,8 +95,9 @@ export function hashCanonical(value: unknown): Promise<string> {
 
 /**
  * The response cache key: sha256 over the model name, the release version and the canonical input, so a new
- * release never serves an old release's answers.
+ * release never serves an old release's answers; and over `scope` when given (e.g. the tenant), so entries of one
+ * scope are never found from another.
  */
-export function cacheKey(model: string, version: string, input: unknown): Promise<string> {
-  return hashCanonical({ input, model, version });
+export function cacheKey(model: string, version: string, input: unknown, scope?: string): Promise<string> {
+  return hashCanonical(scope === undefined ? { input, model, version } : { input, model, scope, version });
 }

@@ -45,8 +45,11 @@ describe('ResultCache on caches.default (L1) and the Upstash bridge (L2, real Re
     await first.settle();
     const second = cacheWith(caches.default, l2);
     expect(await second.cache.get(k)).toEqual({ value: { answer: 'spam' }, tier: 'l1' });
-    expect(await l2.get(`edge:cache:${k}`)).toEqual({ answer: 'spam' });
-    const ttl = await l2.ttl(`edge:cache:${k}`);
+    expect(await l2.get(`edge:cache:v2:${k}`)).toMatchObject({
+      v: { answer: 'spam' },
+      exp: expect.any(Number),
+    });
+    const ttl = await l2.ttl(`edge:cache:v2:${k}`);
     expect(ttl).toBeGreaterThan(50);
     expect(ttl).toBeLessThanOrEqual(60);
   });
@@ -54,7 +57,7 @@ describe('ResultCache on caches.default (L1) and the Upstash bridge (L2, real Re
   it('an L2 hit (another PoP wrote it) is served and copied into L1', async () => {
     const l2 = realL2();
     const k = key();
-    await l2.set(`edge:cache:${k}`, { answer: 'ham' }, { ex: 60 });
+    await l2.set(`edge:cache:v2:${k}`, { v: { answer: 'ham' }, exp: Date.now() + 60_000 }, { ex: 60 });
     const a = cacheWith(caches.default, l2);
     expect(await a.cache.get(k)).toEqual({ value: { answer: 'ham' }, tier: 'l2' });
     await a.settle();
@@ -124,5 +127,58 @@ describe('ResultCache on caches.default (L1) and the Upstash bridge (L2, real Re
       /ttlSeconds must be an integer >= 0, got -1/,
     );
     expect(() => new ResultCache({ ...base, ttlSeconds: 1, l2TimeoutMs: 0 })).toThrow(/l2TimeoutMs/);
+  });
+
+  it('a malformed L1 or L2 entry is a MISS (logged), never an error', async () => {
+    const warnings: unknown[] = [];
+    const k = key();
+    const junkL1: L1Cache = {
+      match: async () => new Response('{"not":"an envelope"'),
+      put: async () => {},
+    };
+    const junkL2: L2Store = {
+      get: (async () => ({ v: { answer: 'x' } })) as L2Store['get'],
+      set: (async () => 'OK') as L2Store['set'],
+    };
+    const { cache } = cacheWith(junkL1, junkL2, warnings);
+    expect(await cache.get(k)).toBeUndefined();
+    expect(warnings.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('an entry that fails validation is a MISS', async () => {
+    const l2 = realL2();
+    const k = key();
+    const ctx = createExecutionContext();
+    const cache = new ResultCache<{ answer: string }>({
+      l1: undefined,
+      l2,
+      ttlSeconds: 60,
+      waitUntil: (p) => ctx.waitUntil(p),
+      warn: () => {},
+      validate: (v) =>
+        typeof (v as { answer?: unknown }).answer === 'string' ? (v as { answer: string }) : undefined,
+    });
+    await l2.set(`edge:cache:v2:${k}`, { v: { answer: 7 }, exp: Date.now() + 60_000 }, { ex: 60 });
+    expect(await cache.get(k)).toBeUndefined();
+  });
+
+  it("an L2 hit backfills L1 with the entry's remaining lifetime, not a fresh one", async () => {
+    const l2 = realL2();
+    const k = key();
+    const puts: Array<{ url: string; cacheControl: string | null }> = [];
+    const l1: L1Cache = {
+      match: async () => undefined,
+      put: async (req, res) => {
+        puts.push({ url: String(req), cacheControl: res.headers.get('cache-control') });
+      },
+    };
+    await l2.set(`edge:cache:v2:${k}`, { v: { answer: 'ham' }, exp: Date.now() + 20_000 }, { ex: 20 });
+    const { cache, settle } = cacheWith(l1, l2, [], 300);
+    expect(await cache.get(k)).toEqual({ value: { answer: 'ham' }, tier: 'l2' });
+    await settle();
+    expect(puts).toHaveLength(1);
+    const maxAge = Number(/max-age=(\d+)/.exec(puts[0]?.cacheControl ?? '')?.[1]);
+    expect(maxAge).toBeGreaterThan(15);
+    expect(maxAge).toBeLessThanOrEqual(20);
   });
 });

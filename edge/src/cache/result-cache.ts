@@ -6,7 +6,10 @@
  * - `put` writes every tier, L1 and L2 in the background (`waitUntil`).
  * - Cache failures never fail a request: they count as a miss and are logged. An L2 read that takes longer than
  *   `l2TimeoutMs` is a miss.
- * - Keys come from shared/hash `cacheKey(model, version, input)`: a new release never serves old answers.
+ * - Keys come from shared/hash `cacheKey(model, version, input, scope)`: a new release never serves old answers.
+ * - Entries are envelopes `{v, exp}` (exp: when the entry dies, ms since the epoch) in L1 and L2: a read checks the
+ *   envelope and `validate`s the value (a malformed or invalid entry is a MISS, logged, never an error), and a
+ *   backfill (L2 -> L1 -> L0) keeps the entry's remaining lifetime instead of starting a new one.
  */
 import type { Redis } from '@upstash/redis/cloudflare';
 import { withTimeout } from '../lib/timeout.ts';
@@ -32,13 +35,23 @@ export interface ResultCacheOptions {
   l2TimeoutMs?: number;
   /** Receives cache failures. @default console.warn of a JSON line */
   warn?: (event: Record<string, unknown>) => void;
+  /** Checks a value read from L1/L2: the value, or undefined to treat it as a MISS. @default accepts anything */
+  validate?: (value: unknown) => unknown;
+  /** Clock, ms since the epoch. @default Date.now */
+  now?: () => number;
+}
+
+/** What L1 and L2 hold. */
+interface Envelope {
+  v: unknown;
+  exp: number;
 }
 
 export type CacheTier = 'l0' | 'l1' | 'l2';
 
 /** The synthetic URL namespace L1 entries live under (never fetched). */
-const L1_BASE = 'https://edge-result-cache.internal/v1/';
-const L2_PREFIX = 'edge:cache:';
+const L1_BASE = 'https://edge-result-cache.internal/v2/';
+const L2_PREFIX = 'edge:cache:v2:';
 
 export class ResultCache<T> {
   readonly #o: Required<Omit<ResultCacheOptions, 'l0' | 'l1' | 'l2'>> &
@@ -63,6 +76,8 @@ export class ResultCache<T> {
       waitUntil: options.waitUntil,
       l2TimeoutMs,
       warn: options.warn ?? ((e) => console.warn(JSON.stringify({ level: 'warn', ...e }))),
+      validate: options.validate ?? ((v) => v),
+      now: options.now ?? Date.now,
     };
   }
 
@@ -77,46 +92,67 @@ export class ResultCache<T> {
     const memory = l0?.get(key) as T | undefined;
     if (memory !== undefined) return { value: memory, tier: 'l0' };
     if (l1 !== undefined) {
+      let raw: unknown;
       try {
         const hit = await l1.match(L1_BASE + key);
-        if (hit !== undefined) {
-          const value = (await hit.json()) as T;
-          l0?.set(key, value, this.#o.ttlSeconds);
-          return { value, tier: 'l1' };
-        }
+        raw = hit === undefined ? undefined : await hit.json();
       } catch (err) {
         this.#o.warn({ msg: 'L1 cache read failed', error: String(err) });
       }
+      const entry = raw === undefined ? undefined : this.#open(raw, 'l1');
+      if (entry !== undefined) {
+        l0?.set(key, entry.value, entry.remainingMs / 1000);
+        return { value: entry.value, tier: 'l1' };
+      }
     }
     if (l2 !== undefined) {
-      const value = await this.#l2Get(l2, key);
-      if (value !== undefined) {
-        l0?.set(key, value, this.#o.ttlSeconds);
-        if (l1 !== undefined) this.#o.waitUntil(this.#l1Put(l1, key, value));
-        return { value, tier: 'l2' };
+      const raw = await this.#l2Get(l2, key);
+      const entry = raw === undefined ? undefined : this.#open(raw, 'l2');
+      if (entry !== undefined) {
+        l0?.set(key, entry.value, entry.remainingMs / 1000);
+        if (l1 !== undefined) this.#o.waitUntil(this.#l1Put(l1, key, entry.envelope));
+        return { value: entry.value, tier: 'l2' };
       }
     }
     return undefined;
   }
 
-  /** Writes both tiers in the background. */
+  /** Writes every tier (L1 and L2 in the background). */
   put(key: string, value: T): void {
     if (!this.enabled) return;
     const { l0, l1, l2, ttlSeconds } = this.#o;
+    const envelope: Envelope = { v: value, exp: this.#o.now() + ttlSeconds * 1000 };
     l0?.set(key, value, ttlSeconds);
-    if (l1 !== undefined) this.#o.waitUntil(this.#l1Put(l1, key, value));
+    if (l1 !== undefined) this.#o.waitUntil(this.#l1Put(l1, key, envelope));
     if (l2 !== undefined) {
       this.#o.waitUntil(
         Promise.resolve()
-          .then(() => l2.set(L2_PREFIX + key, value, { ex: ttlSeconds }))
+          .then(() => l2.set(L2_PREFIX + key, envelope, { ex: ttlSeconds }))
           .catch((err: unknown) => this.#o.warn({ msg: 'L2 cache write failed', error: String(err) })),
       );
     }
   }
 
-  async #l2Get(l2: L2Store, key: string): Promise<T | undefined> {
+  /** The value of a stored envelope and its remaining lifetime; undefined (logged) when malformed, invalid or dead. */
+  #open(raw: unknown, tier: CacheTier): { value: T; envelope: Envelope; remainingMs: number } | undefined {
+    const e = raw as Partial<Envelope> | null;
+    if (e === null || typeof e !== 'object' || typeof e.exp !== 'number' || !('v' in e)) {
+      this.#o.warn({ msg: 'malformed cache entry ignored', tier });
+      return undefined;
+    }
+    const remainingMs = e.exp - this.#o.now();
+    if (!(remainingMs > 0)) return undefined;
+    const value = this.#o.validate(e.v) as T | undefined;
+    if (value === undefined) {
+      this.#o.warn({ msg: 'invalid cache entry ignored', tier });
+      return undefined;
+    }
+    return { value, envelope: { v: e.v, exp: e.exp }, remainingMs };
+  }
+
+  async #l2Get(l2: L2Store, key: string): Promise<unknown> {
     const read = await withTimeout(
-      Promise.resolve().then(() => l2.get<T>(L2_PREFIX + key)),
+      Promise.resolve().then(() => l2.get<unknown>(L2_PREFIX + key)),
       this.#o.l2TimeoutMs,
     );
     if (read.kind === 'value') return read.value ?? undefined;
@@ -128,12 +164,14 @@ export class ResultCache<T> {
     return undefined;
   }
 
-  async #l1Put(l1: L1Cache, key: string, value: T): Promise<void> {
+  async #l1Put(l1: L1Cache, key: string, envelope: Envelope): Promise<void> {
+    const maxAge = Math.floor((envelope.exp - this.#o.now()) / 1000);
+    if (maxAge < 1) return;
     try {
       await l1.put(
         L1_BASE + key,
-        new Response(JSON.stringify(value), {
-          headers: { 'content-type': 'application/json', 'cache-control': `max-age=${this.#o.ttlSeconds}` },
+        new Response(JSON.stringify(envelope), {
+          headers: { 'content-type': 'application/json', 'cache-control': `max-age=${maxAge}` },
         }),
       );
     } catch (err) {

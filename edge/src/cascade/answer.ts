@@ -3,8 +3,14 @@
  * (policy.ts) -> origin -> degraded fallback. Shared by the text API and OIP infer with a BYTES (text) input.
  */
 import type { Context } from 'hono';
+import { z } from 'zod';
 import { cacheKey } from '../../../shared/hash/index.ts';
-import { ClassifyResponse, type Prediction, type ServedBy } from '../../../shared/protocol/text.ts';
+import {
+  ClassifyResponse,
+  type Prediction,
+  Prediction as PredictionSchema,
+  type ServedBy,
+} from '../../../shared/protocol/text.ts';
 import type { CacheTier, ResultCache } from '../cache/index.ts';
 import { type EdgeModel, type EdgeRelease, loadEdgeModel } from '../model/edge-model.ts';
 import { type OriginPool, OriginUnavailableError, originHeaders } from '../origin-client/index.ts';
@@ -18,6 +24,19 @@ export interface CachedAnswer {
   predictions: Prediction[];
   /** Who computed it: `x-escalate: always` accepts only the origin's. Absent in older entries (taken as edge). */
   source?: 'edge' | 'origin';
+}
+
+const CachedAnswerSchema = z.object({
+  model: z.string(),
+  version: z.string(),
+  predictions: z.array(PredictionSchema),
+  source: z.enum(['edge', 'origin']).optional(),
+});
+
+/** A value read from the cache as a CachedAnswer, or undefined when it is not one (a MISS, never a 500). */
+export function validCachedAnswer(value: unknown): CachedAnswer | undefined {
+  const parsed = CachedAnswerSchema.safeParse(value);
+  return parsed.success ? (parsed.data as CachedAnswer) : undefined;
 }
 
 export interface Answer extends CachedAnswer {
@@ -100,7 +119,9 @@ export async function answerTexts(
   // The version asked for, else the edge's release; '*' (whatever the origin serves) for models not at the edge.
   const keyVersion = version ?? release?.manifest.version ?? '*';
   const useCache = cache.enabled && !(control.noCache && control.noStore);
-  const key = useCache ? await cacheKey(model, keyVersion, { texts }) : '';
+  // Per tenant unless CACHE_SCOPE=shared: a HIT must not tell one key what another asked.
+  const scope = config.cacheScope === 'shared' ? undefined : `tenant:${c.get('principal').name}`;
+  const key = useCache ? await cacheKey(model, keyVersion, { texts }, scope) : '';
   let xCache: 'MISS' | 'BYPASS' = 'BYPASS';
   if (useCache && !control.noCache) {
     const hit = await cache.get(key);

@@ -9,6 +9,7 @@ export {
   answerTexts,
   type CachedAnswer,
   type PassThrough,
+  validCachedAnswer,
 } from './answer.ts';
 export {
   type Decision,

@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { behave, classifyRequest, originLog, setup, testApp, tinyRelease, unique } from './harness.ts';
+import {
+  apiKey,
+  behave,
+  classifyRequest,
+  keysJson,
+  originLog,
+  setup,
+  testApp,
+  tinyRelease,
+  unique,
+} from './harness.ts';
 
 type Classify = {
   model: string;
@@ -51,6 +61,18 @@ describe('edge result cache (whole app: caches.default + Upstash bridge, loopbac
     const again = await t.call(classifyRequest(k.key, { text }, { 'x-escalate': 'always' }), env);
     expect(again.headers.get('x-served-by')).toBe('cache');
     expect(await originLog(origin)).toHaveLength(1);
+  });
+
+  it('is per tenant by default: one key never gets a HIT from what another key asked (CACHE_SCOPE=shared shares)', async () => {
+    for (const scope of ['tenant', 'shared'] as const) {
+      const other = await apiKey();
+      const { k, env, t } = await setup({ env: { CACHE_SCOPE: scope } });
+      const both = { ...env, API_KEYS: keysJson(k, other) } as Env;
+      const text = `spam ${unique()}`;
+      expect((await t.call(classifyRequest(k.key, { text }), both)).headers.get('x-cache')).toBe('MISS');
+      const theirs = await t.call(classifyRequest(other.key, { text }), both);
+      expect(theirs.headers.get('x-cache'), scope).toBe(scope === 'tenant' ? 'MISS' : 'HIT');
+    }
   });
 
   it('{"text"} and {"texts":[same]} share one entry (canonical input)', async () => {
