@@ -57,6 +57,40 @@ describe('EdgeModel (real onnxruntime-web in workerd, tiny student)', () => {
     expect(loadEdgeModel(bad)).toBe(r);
   });
 
+  it('retries a load that failed for another reason than integrity, with backoff (1 s, then 2 s, ...)', async () => {
+    const release = await tinyRelease();
+    let now = 1_000_000;
+    let attempts = 0;
+    const load = async (r: typeof release) => {
+      attempts++;
+      if (attempts <= 2) throw new Error('transient: could not allocate the wasm memory');
+      return EdgeModel.load(r);
+    };
+    const options = { now: () => now, load };
+    await expect(loadEdgeModel(release, options)).rejects.toThrow(/transient/);
+    await expect(loadEdgeModel(release, options)).rejects.toThrow(/transient/); // within the backoff: no new try
+    expect(attempts).toBe(1);
+    now += 1000;
+    await expect(loadEdgeModel(release, options)).rejects.toThrow(/transient/);
+    expect(attempts).toBe(2);
+    now += 1000; // the second backoff is 2 s
+    await expect(loadEdgeModel(release, options)).rejects.toThrow(/transient/);
+    expect(attempts).toBe(2);
+    now += 1000;
+    expect((await loadEdgeModel(release, options)).version).toBe(release.manifest.version);
+    expect(attempts).toBe(3);
+    expect(loadEdgeModel(release, options)).toBe(loadEdgeModel(release, options));
+  });
+
+  it('never retries an integrity refusal: the embedded bytes cannot change', async () => {
+    const bad = await tinyRelease({ wrongHash: true });
+    let now = 0;
+    const first = loadEdgeModel(bad, { now: () => now });
+    await expect(first).rejects.toThrow(ArtifactIntegrityError);
+    now += 86_400_000;
+    expect(loadEdgeModel(bad, { now: () => now })).toBe(first);
+  });
+
   it('builds the featurizer from the manifest (shared/featurizer in workerd) when none is given', async () => {
     const tiny = await tinyRelease();
     const manifest = parseManifest({

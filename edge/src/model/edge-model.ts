@@ -90,25 +90,56 @@ export class EdgeModel {
   }
 }
 
-const loaded = new WeakMap<EdgeRelease, Promise<EdgeModel>>();
+interface LoadState {
+  promise: Promise<EdgeModel>;
+  /** Failed loads in a row. */
+  failures: number;
+  /** A failed load is retried from this time on (ms); Infinity while loading, loaded, or refused for good. */
+  retryAt: number;
+}
 
-/** The release's edge model, created once per isolate; a refused or failed load stays refused. */
-export function loadEdgeModel(release: EdgeRelease): Promise<EdgeModel> {
-  let p = loaded.get(release);
-  if (p === undefined) {
-    p = EdgeModel.load(release);
-    p.catch((err: unknown) =>
-      console.error(
-        JSON.stringify({
-          level: 'error',
-          msg: 'edge model refused',
-          model: release.manifest.name,
-          version: release.manifest.version,
-          error: err instanceof Error ? err.message : String(err),
-        }),
-      ),
+const loaded = new WeakMap<EdgeRelease, LoadState>();
+
+export interface LoadEdgeModelOptions {
+  /** Clock for the retry backoff, ms. @default Date.now */
+  now?: () => number;
+  /** How a release is loaded. @default EdgeModel.load */
+  load?: (release: EdgeRelease) => Promise<EdgeModel>;
+}
+
+/** Longest wait before retrying a failed load, ms. */
+const MAX_BACKOFF_MS = 60_000;
+
+/**
+ * The release's edge model, created once per isolate. A student refused for integrity stays refused (the bundle's
+ * bytes cannot change); any other failure (ORT init, session creation) is retried after 1 s, 2 s, 4 s ... (at most
+ * a minute), so a transient failure does not leave the isolate escalating everything for its whole life.
+ */
+export function loadEdgeModel(release: EdgeRelease, options: LoadEdgeModelOptions = {}): Promise<EdgeModel> {
+  const now = options.now ?? Date.now;
+  const current = loaded.get(release);
+  if (current !== undefined && now() < current.retryAt) return current.promise;
+  const failures = current?.failures ?? 0;
+  const state: LoadState = {
+    promise: (options.load ?? ((r) => EdgeModel.load(r)))(release),
+    failures,
+    retryAt: Number.POSITIVE_INFINITY,
+  };
+  state.promise.catch((err: unknown) => {
+    state.failures = failures + 1;
+    const permanent = err instanceof ArtifactIntegrityError;
+    if (!permanent) state.retryAt = now() + Math.min(MAX_BACKOFF_MS, 1000 * 2 ** failures);
+    console.error(
+      JSON.stringify({
+        level: 'error',
+        msg: permanent ? 'edge model refused' : 'edge model failed to load; will retry',
+        model: release.manifest.name,
+        version: release.manifest.version,
+        error: err instanceof Error ? err.message : String(err),
+        ...(permanent ? {} : { retry_in_ms: state.retryAt - now() }),
+      }),
     );
-    loaded.set(release, p);
-  }
-  return p;
+  });
+  loaded.set(release, state);
+  return state.promise;
 }
