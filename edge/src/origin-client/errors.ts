@@ -5,6 +5,8 @@ export type OriginFailureReason =
   | 'no_origins'
   | 'breaker_open'
   | 'origin_error'
+  /** The origin refused the edge itself (401/403: wrong signing secret, clock skew): an edge fault. */
+  | 'origin_refused'
   | 'origin_overloaded'
   | 'origin_timeout'
   | 'network_error'

@@ -9,7 +9,10 @@
  *   `x-deadline-ms`, and an attempt never outlives it (504 `deadline_exceeded` when it is spent).
  * - Retry: once, on another origin, for failures safe to retry (network error, attempt timeout with budget left,
  *   429/502/503). Inference has no side effects, so a repeated request is harmless.
- * - Circuit breaker per origin (breaker.ts): network errors, attempt timeouts and 500/502/503 count as failures.
+ * - Circuit breaker per origin (breaker.ts): network errors, attempt timeouts and 500/502/503 count as failures,
+ *   and so do 401/403: the origin refusing the edge's signature (wrong secret, clock skew) is the edge's fault,
+ *   never the client's, so it is not passed through (`origin_refused`; its message stays in the log). Other 4xx are
+ *   the origin's verdict on the client's input and are returned as they are.
  * - Signing: every attempt is signed afresh (new timestamp and nonce) by the `sign` option.
  */
 import { type BreakerState, CircuitBreaker } from './breaker.ts';
@@ -243,6 +246,27 @@ export class OriginPool {
         }),
       );
       this.#recordQueueDepth(origin, response);
+      if (response.status === 401 || response.status === 403) {
+        origin.breaker.onFailure();
+        const detail = (await response.text().catch(() => '')).slice(0, 300);
+        console.error(
+          JSON.stringify({
+            level: 'error',
+            msg: 'origin refused the edge: check ORIGIN_SIGNING_SECRET (both tiers) and clocks',
+            origin: origin.url,
+            status: response.status,
+            detail,
+          }),
+        );
+        return {
+          kind: 'error',
+          reason: 'origin_refused',
+          // Another origin may hold the secret (a rotation half done).
+          retryable: true,
+          // Clients see this; operators see the origin's own message in the log line above.
+          message: 'the origin refused the edge (a configuration fault at the edge, logged)',
+        };
+      }
       if (FAILURE_STATUS.has(response.status)) origin.breaker.onFailure();
       else if (response.status === 429) origin.breaker.onNeutral();
       else origin.breaker.onSuccess();

@@ -78,6 +78,35 @@ describe('escalation failures (whole app, loopback origins)', () => {
     expect(res.headers.get('x-served-by')).toBe('origin');
   });
 
+  it('an origin refusing the edge (401: wrong signing secret or clock skew) is an edge fault: degraded, counted by the breaker, never passed through', async () => {
+    const { k, env, t, origins } = await setupAnyModel(1);
+    const origin = origins[0] as string;
+    const secretMessage = 'request signature refused: signature does not match the request';
+    await behave(origin, {
+      default: {
+        status: 401,
+        body: { error: { code: 'unauthorized', message: secretMessage, request_id: 'r' } },
+      },
+    });
+    const res = await t.call(classifyRequest(k.key, { text: `hello ${unique()}` }), env);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-served-by')).toBe('edge-degraded');
+    expect(res.headers.get('x-degraded-reason')).toBe('origin_refused');
+    expect(await res.text()).not.toContain('signature');
+    expect(t.lines[0]).toMatchObject({ served_by: 'edge-degraded', degraded_reason: 'origin_refused' });
+    // Without an edge answer: 503 in the shared shape, the origin's message not leaked.
+    const other = await t.call(classifyRequest(k.key, { text: 'x' }, {}, '/v1/models/other/classify'), env);
+    expect(other.status).toBe(503);
+    const text = await other.text();
+    expect(JSON.parse(text).error.code).toBe('unavailable');
+    expect(text).not.toContain('signature does not match');
+    // The breaker counts refusals as failures: after the threshold (5) the origin is not called any more.
+    for (let i = 0; i < 5; i++) await t.call(classifyRequest(k.key, { text: `hello ${unique()}` }), env);
+    const calls = (await originLog(origin)).length;
+    await t.call(classifyRequest(k.key, { text: `hello ${unique()}` }), env);
+    expect((await originLog(origin)).length).toBe(calls);
+  });
+
   it('without an edge model, a failed escalation is a 503 in the shared shape', async () => {
     const { k, env, t, origins } = await setupAnyModel(1);
     await behave(origins[0] as string, { default: { status: 503 } });
