@@ -7,10 +7,15 @@
 import { memoize } from './lib/memo.ts';
 import defaultRateTiers from './rate-tiers.json' with { type: 'json' };
 
-/** One rate tier: `limit` requests per `window` (an @upstash/ratelimit duration such as "60 s"). */
+/** One tier: `limit` requests per `window` (an @upstash/ratelimit duration such as "60 s"), and its priority. */
 export interface RateTier {
   limit: number;
   window: `${number} ${'ms' | 's' | 'm' | 'h' | 'd'}`;
+  /**
+   * Scheduling priority of this tier's escalations at the origin (1 = highest), sent signed as `x-priority`; a
+   * client cannot set its own. @default none (the origin's default, its lowest level)
+   */
+  priority?: number;
 }
 
 export interface EdgeConfig {
@@ -175,7 +180,19 @@ export function parseRateTiers(raw: string | undefined): Record<string, RateTier
         `RATE_LIMIT_TIERS.${tier}.window must be a duration like "60 s", got ${JSON.stringify(v.window)}`,
       );
     }
-    tiers[tier] = { limit: v.limit as number, window: v.window as RateTier['window'] };
+    if (
+      v.priority !== undefined &&
+      (!Number.isInteger(v.priority) || (v.priority as number) < 1 || (v.priority as number) > 16)
+    ) {
+      throw new TypeError(
+        `RATE_LIMIT_TIERS.${tier}.priority must be an integer from 1 (highest) to 16, got ${JSON.stringify(v.priority)}`,
+      );
+    }
+    tiers[tier] = {
+      limit: v.limit as number,
+      window: v.window as RateTier['window'],
+      ...(v.priority === undefined ? {} : { priority: v.priority as number }),
+    };
   }
   return tiers;
 }

@@ -143,6 +143,26 @@ describe('priorities', () => {
   });
 });
 
+describe("priority is the edge's, not the client's", () => {
+  it('ignores parameters.priority in the body (the edge forwards client bodies as they are): FIFO at one level', async () => {
+    const order: string[] = [];
+    const { call: head } = await startRunning(slow(64, 5), slowerUrl(), SLOWER);
+    const first = infer(slowerUrl(), [slow(64, 6)], { headers: { 'x-priority': '2' } }).then((r) => {
+      order.push('first');
+      return r;
+    });
+    await waitForQueue(64, SLOWER);
+    const claims = infer(slowerUrl(), [slow(64, 7)], { parameters: { priority: 1 } }).then((r) => {
+      order.push('claims-priority-1');
+      return r;
+    });
+    await waitForQueue(128, SLOWER);
+    const all = await Promise.all([head, first, claims]);
+    expect(all.map((r) => r.status)).toEqual([200, 200, 200]);
+    expect(order).toEqual(['first', 'claims-priority-1']);
+  });
+});
+
 describe('one bad request among good ones', () => {
   it('fails only the bad caller, whether it is refused at decode or at run time', async () => {
     const good = (i: number): Tensor => ({

@@ -398,7 +398,7 @@ describe('bad inputs get the JSON error shape, never a 500', () => {
     expectError(
       await post(path, body({}), { ...json, 'x-priority': 'high' }),
       400,
-      'invalid_input',
+      'invalid_header',
       /priority/,
     );
     expect((await post(path, body({}), { ...json, 'x-priority': '1' })).status).toBe(200);

@@ -19,7 +19,13 @@ export interface InferCall {
 export async function infer(
   url: string,
   inputs: Tensor[],
-  options: { binary?: boolean; headers?: Record<string, string>; path?: string; id?: string } = {},
+  options: {
+    binary?: boolean;
+    headers?: Record<string, string>;
+    path?: string;
+    id?: string;
+    parameters?: Record<string, unknown>;
+  } = {},
 ): Promise<InferCall> {
   const binary = options.binary ?? true;
   const body = encodeInferRequest({
@@ -27,6 +33,7 @@ export async function infer(
     binaryInputs: binary,
     binaryOutput: binary,
     ...(options.id === undefined ? {} : { id: options.id }),
+    ...(options.parameters === undefined ? {} : { parameters: options.parameters }),
   });
   const headers: Record<string, string> = { 'content-type': body.contentType, ...options.headers };
   if (body.headerLength !== undefined) headers['inference-header-content-length'] = String(body.headerLength);

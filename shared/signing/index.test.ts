@@ -36,6 +36,20 @@ describe('signRequest + verifyRequest', () => {
     expect(headers['x-signature']).toBe(Buffer.from(mac).toString('hex'));
   });
 
+  it('signs the priority the edge decided: changing, adding or dropping x-priority breaks the signature', async () => {
+    const headers = await signRequest({ secret, ...base, now, priority: 2 });
+    expect(headers['x-priority']).toBe('2');
+    expect(await verifyRequest({ secret, ...base, headers, now })).toEqual({ ok: true });
+    const tampered = { ...headers, 'x-priority': '1' };
+    expect((await verifyRequest({ secret, ...base, headers: tampered, now })).ok).toBe(false);
+    const { 'x-priority': _dropped, ...without } = headers;
+    expect((await verifyRequest({ secret, ...base, headers: without, now })).ok).toBe(false);
+    const plain = await signRequest({ secret, ...base, now });
+    expect((await verifyRequest({ secret, ...base, headers: { ...plain, 'x-priority': '1' }, now })).ok).toBe(
+      false,
+    );
+  });
+
   it('reads headers from a Headers object too', async () => {
     const headers = new Headers(await signRequest({ secret, ...base, now }));
     expect((await verifyRequest({ secret, ...base, headers, now })).ok).toBe(true);

@@ -3,8 +3,10 @@
  *
  * The signed string is
  *
- *   v1\n<METHOD>\n<path>\n<timestamp ms>\n<nonce>\n<sha256 hex of the body>
+ *   v1\n<METHOD>\n<path>\n<timestamp ms>\n<nonce>\n<sha256 hex of the body>[\npriority:<n>]
  *
+ * The last line is there when the request carries `x-priority`: the priority the edge decided from the caller's
+ * tier, so that nobody on the way (nor the client, whose body is forwarded as is) can raise it.
  * where `path` is the request target as sent (pathname plus query, e.g. `/v2/models/spam/infer`). Three headers
  * carry it: `x-signature-timestamp` (unix ms), `x-signature-nonce` (16-128 chars of [A-Za-z0-9_-]) and
  * `x-signature` (lowercase hex HMAC). The verifier refuses a missing or malformed header, a timestamp outside the
@@ -17,6 +19,7 @@ import { bytesToHex, type Digestible, EMPTY_SHA256, hexToBytes, sha256Hex, toByt
 export const SIGNATURE_HEADER = 'x-signature';
 export const TIMESTAMP_HEADER = 'x-signature-timestamp';
 export const NONCE_HEADER = 'x-signature-nonce';
+export const PRIORITY_HEADER = 'x-priority';
 
 /** Default replay window: a signature older or newer than this (ms) is refused. */
 export const DEFAULT_REPLAY_WINDOW_MS = 300_000;
@@ -25,6 +28,8 @@ export type SignatureHeaders = {
   'x-signature-timestamp': string;
   'x-signature-nonce': string;
   'x-signature': string;
+  /** The signed priority, when one was given. */
+  'x-priority'?: string;
 };
 
 const encoder = new TextEncoder();
@@ -60,8 +65,10 @@ export function signedString(
   timestamp: string,
   nonce: string,
   bodySha256: string,
+  priority?: string,
 ): string {
-  return `v1\n${method.toUpperCase()}\n${path}\n${timestamp}\n${nonce}\n${bodySha256}`;
+  const base = `v1\n${method.toUpperCase()}\n${path}\n${timestamp}\n${nonce}\n${bodySha256}`;
+  return priority === undefined ? base : `${base}\npriority:${priority}`;
 }
 
 async function bodyDigest(body: Digestible | null | undefined): Promise<string> {
@@ -87,6 +94,8 @@ export interface SignRequestOptions {
   now?: number;
   /** @default 16 random bytes as hex */
   nonce?: string;
+  /** Scheduling priority at the origin (1 = highest), sent as a signed `x-priority`. @default none */
+  priority?: number;
 }
 
 /** Signs a request; returns the three headers to send with it. */
@@ -96,18 +105,25 @@ export async function signRequest(options: SignRequestOptions): Promise<Signatur
   if (!NONCE_RE.test(nonce))
     throw new TypeError(`nonce must match ${NONCE_RE}, got ${JSON.stringify(nonce)}`);
   const timestamp = String(Math.floor(options.now ?? Date.now()));
+  const priority = options.priority;
+  if (priority !== undefined && (!Number.isInteger(priority) || priority < 1 || priority > 16)) {
+    throw new TypeError(`priority must be an integer from 1 to 16, got ${priority}`);
+  }
   const digest = await bodyDigest(options.body);
   const key = await hmacKey(options.secret);
+  const p = priority === undefined ? undefined : String(priority);
   const mac = await crypto.subtle.sign(
     'HMAC',
     key,
-    encoder.encode(signedString(options.method, options.path, timestamp, nonce, digest)),
+    encoder.encode(signedString(options.method, options.path, timestamp, nonce, digest, p)),
   );
-  return {
+  const headers: SignatureHeaders = {
     'x-signature-timestamp': timestamp,
     'x-signature-nonce': nonce,
     'x-signature': bytesToHex(new Uint8Array(mac)),
   };
+  if (p !== undefined) headers['x-priority'] = p;
+  return headers;
 }
 
 /** Remembers accepted nonces until they leave the replay window. */
@@ -261,7 +277,14 @@ export async function verifyRequest(options: VerifyRequestOptions): Promise<Veri
   const { timestamp, nonce, signature } = checked.parts;
 
   const data = encoder.encode(
-    signedString(options.method, options.path, timestamp, nonce, await bodyDigest(options.body)),
+    signedString(
+      options.method,
+      options.path,
+      timestamp,
+      nonce,
+      await bodyDigest(options.body),
+      header(options.headers, PRIORITY_HEADER),
+    ),
   );
   const mac = hexToBytes(signature) as Uint8Array<ArrayBuffer>;
   let valid = false;

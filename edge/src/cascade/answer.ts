@@ -13,7 +13,12 @@ import {
 } from '../../../shared/protocol/text.ts';
 import type { CacheTier, ResultCache } from '../cache/index.ts';
 import { type EdgeModel, type EdgeRelease, loadEdgeModel } from '../model/edge-model.ts';
-import { type OriginPool, OriginUnavailableError, originHeaders } from '../origin-client/index.ts';
+import {
+  type OriginPool,
+  OriginUnavailableError,
+  originHeaders,
+  tierPriority,
+} from '../origin-client/index.ts';
 import type { AppEnv } from '../types.ts';
 import { decide, type EscalateMode, route } from './policy.ts';
 
@@ -264,5 +269,6 @@ function escalate(c: Context<AppEnv>, deps: AnswerDeps, input: AnswerInput) {
       accept: 'application/json',
     }),
     deadline: input.deadline,
+    priority: tierPriority(c),
   });
 }

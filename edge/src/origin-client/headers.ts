@@ -2,8 +2,11 @@
  * The headers that tie an origin request to the edge request: `x-request-id`, and the W3C trace with the edge's
  * span as the parent (`traceparent`, plus `tracestate` when the caller's trace was continued).
  */
+
+import type { Context } from 'hono';
 import { formatTraceparent } from '../../../shared/http/index.ts';
-import type { Trace } from '../types.ts';
+import { rateTierOf } from '../config.ts';
+import type { AppEnv, Trace } from '../types.ts';
 
 /**
  * `extra` (content type, accept, ...) plus the request id and trace headers, which take precedence; a tracestate
@@ -22,4 +25,9 @@ export function originHeaders(
   delete headers.tracestate;
   if (trace.tracestate !== undefined) headers.tracestate = trace.tracestate;
   return headers;
+}
+
+/** The origin priority of the caller's tier (RATE_LIMIT_TIERS `priority`), or undefined for the origin's default. */
+export function tierPriority(c: Context<AppEnv>): number | undefined {
+  return rateTierOf(c.get('config').rateTiers, c.get('principal').tier)?.priority;
 }

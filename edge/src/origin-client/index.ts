@@ -1,6 +1,6 @@
 export { type BreakerOptions, type BreakerState, CircuitBreaker } from './breaker.ts';
 export { type OriginFailureReason, OriginUnavailableError } from './errors.ts';
-export { originHeaders } from './headers.ts';
+export { originHeaders, tierPriority } from './headers.ts';
 export {
   OriginPool,
   type OriginPoolOptions,

@@ -26,6 +26,8 @@ export interface OriginRequest {
   headers?: Record<string, string>;
   /** Absolute deadline, ms since the epoch (same clock as `now`). */
   deadline: number;
+  /** Priority at the origin (1 = highest), from the caller's tier; signed with the request. @default none */
+  priority?: number;
 }
 
 export interface OriginResult {
@@ -40,6 +42,7 @@ export type SignFn = (req: {
   method: string;
   path: string;
   body: string | Uint8Array | undefined;
+  priority: number | undefined;
 }) => Promise<Record<string, string>>;
 
 export interface OriginPoolOptions {
@@ -230,9 +233,13 @@ export class OriginPool {
     try {
       const headers = new Headers(req.headers);
       headers.set('x-deadline-ms', String(budget));
+      // The priority is the pool's to send (from the caller's tier, signed), never a header passed along.
+      headers.delete('x-priority');
+      if (this.#sign === undefined && req.priority !== undefined)
+        headers.set('x-priority', String(req.priority));
       if (this.#sign !== undefined) {
         for (const [k, v] of Object.entries(
-          await this.#sign({ method: req.method, path: req.path, body: req.body }),
+          await this.#sign({ method: req.method, path: req.path, body: req.body, priority: req.priority }),
         )) {
           headers.set(k, v);
         }

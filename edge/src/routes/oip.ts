@@ -11,7 +11,7 @@ import { checkItemCount } from '../../../shared/protocol/limits.ts';
 import { HEADER_LENGTH_HEADER, InferRequestHeader } from '../../../shared/protocol/oip.ts';
 import { type AnswerDeps, answerTexts, parseEscalateHeader } from '../cascade/index.ts';
 import { type EdgeRelease, loadEdgeModel } from '../model/edge-model.ts';
-import { originHeaders } from '../origin-client/index.ts';
+import { originHeaders, tierPriority } from '../origin-client/index.ts';
 import type { AppEnv } from '../types.ts';
 import { modelParams, readBody, requestDeadline } from './request.ts';
 
@@ -53,9 +53,14 @@ async function proxy(c: Context<AppEnv>, deps: AnswerDeps, body: Uint8Array | un
     if (v !== undefined) forwarded[name] = v;
   }
   const headers = originHeaders(c.get('requestId'), c.get('trace'), forwarded);
-  const result = await deps
-    .pool(c)
-    .send({ method: c.req.method, path: url.pathname + url.search, body, headers, deadline });
+  const result = await deps.pool(c).send({
+    method: c.req.method,
+    path: url.pathname + url.search,
+    body,
+    headers,
+    deadline,
+    priority: tierPriority(c),
+  });
   const log = c.get('log');
   log.served_by = 'proxy';
   log.origin = result.origin;

@@ -107,6 +107,39 @@ describe('escalation failures (whole app, loopback origins)', () => {
     expect((await originLog(origin)).length).toBe(calls);
   });
 
+  it("escalations carry the priority of the caller's tier, signed; a client's own x-priority is not forwarded", async () => {
+    for (const [tier, want] of [
+      ['pro', '1'],
+      ['free', '2'],
+    ] as const) {
+      const { k, env, t, origin } = await setupAnyModel(1, { key: { models: ['*'], tier } });
+      await t.call(classifyRequest(k.key, { text: `hello ${unique()}` }, { 'x-priority': '1' }), env);
+      await t.call(
+        new Request('https://edge.test/v2/models/other/infer', {
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${k.key}`,
+            'content-type': 'application/json',
+            'x-priority': '1',
+          },
+          body: JSON.stringify({
+            parameters: { priority: 1 },
+            inputs: [{ name: 'x', datatype: 'FP32', shape: [1], data: [1] }],
+          }),
+        }),
+        env,
+      );
+      const log = await originLog(origin);
+      expect(
+        log.map((r) => [r.headers['x-priority'], r.signature]),
+        tier,
+      ).toEqual([
+        [want, 'ok'],
+        [want, 'ok'],
+      ]);
+    }
+  });
+
   it('without an edge model, a failed escalation is a 503 in the shared shape', async () => {
     const { k, env, t, origins } = await setupAnyModel(1);
     await behave(origins[0] as string, { default: { status: 503 } });

@@ -36,7 +36,7 @@ export function classifyHandler(deps: RouteDeps) {
         );
       }
       const deadline = deadlineFrom(c.req.header('x-deadline-ms'), started, config.defaultTimeoutMs);
-      const priority = priorityFrom(undefined, c.req.header('x-priority'));
+      const priority = priorityFrom(c.req.header('x-priority'));
       const predictions = await model.classify(
         texts,
         priority === undefined ? { deadline } : { deadline, priority },

@@ -30,7 +30,7 @@ function handler(deps: RouteDeps, echo: boolean) {
         result = model.echo(item);
       } else {
         const deadline = deadlineFrom(c.req.header('x-deadline-ms'), started, config.defaultTimeoutMs);
-        const priority = priorityFrom(request.parameters.priority, c.req.header('x-priority'));
+        const priority = priorityFrom(c.req.header('x-priority'));
         result = await model.run(item, priority === undefined ? { deadline } : { deadline, priority });
       }
       const encoded = encodeInferResponse({

@@ -47,16 +47,19 @@ export function deadlineFrom(header: string | undefined, started: number, defaul
   return started + Math.min(ms, defaultTimeoutMs);
 }
 
-/** Priority from the OIP request parameters or the x-priority header; undefined (or 0) means the default. */
-export function priorityFrom(param: unknown, header: string | undefined): number | undefined {
-  const raw = param ?? header;
-  if (raw === undefined) return undefined;
-  const n = typeof raw === 'string' && /^[0-9]{1,3}$/.test(raw.trim()) ? Number(raw) : raw;
-  if (typeof n !== 'number' || !Number.isInteger(n)) {
+/**
+ * Priority from the `x-priority` header only, which the edge sets from the caller's tier and signs; undefined (or
+ * 0) means the default. The body's `parameters.priority` is ignored: the edge forwards client bodies as they are,
+ * so honouring it would let any client jump the queue.
+ */
+export function priorityFrom(header: string | undefined): number | undefined {
+  if (header === undefined) return undefined;
+  if (!/^[0-9]{1,3}$/.test(header.trim())) {
     throw new InferenceError(
-      'invalid_input',
-      `priority must be an integer (1 is the highest), got ${JSON.stringify(raw)}`,
+      'invalid_header',
+      `x-priority must be an integer (1 is the highest), got ${JSON.stringify(header.slice(0, 40))}`,
     );
   }
+  const n = Number(header);
   return n === 0 ? undefined : n;
 }
