@@ -56,6 +56,12 @@ describe.each(['cpu', 'gpu'])('overlay %s', (overlay) => {
     return find(objects(), 'ConfigMap', name).data;
   };
 
+  it('routes only the API through the ingress: no /metrics, no catch-all (probes and Prometheus stay inside)', () => {
+    const ingress = find(objects(), 'Ingress');
+    const paths = ingress.spec.rules.flatMap((r: Any) => r.http.paths.map((p: Any) => p.path));
+    expect(paths.sort()).toEqual(['/v1/', '/v2/models/']);
+  });
+
   it('renders the expected objects, each valid against the Kubernetes (and KEDA) schemas', async () => {
     expect(
       objects()

@@ -71,6 +71,19 @@ function sendUnfinished(headers: Record<string, string>): Promise<number> {
   });
 }
 
+describe('what needs a signature', () => {
+  it('model metadata and readiness do (the edge proxies them signed); probes, server metadata and /metrics do not', async () => {
+    for (const target of ['/v2/models/mlp', '/v2/models/mlp/versions/1', '/v2/models/mlp/ready']) {
+      expect((await fetch(`${origin.url}${target}`)).status, target).toBe(401);
+      const signed = await signRequest({ secret, method: 'GET', path: target });
+      expect((await fetch(`${origin.url}${target}`, { headers: signed })).status, target).toBe(200);
+    }
+    for (const open of ['/v2/health/live', '/v2/health/ready', '/v2', '/metrics']) {
+      expect((await fetch(`${origin.url}${open}`)).status, open).toBe(200);
+    }
+  });
+});
+
 describe('edge signatures', () => {
   it('refuses missing, malformed and stale signature headers before reading the body', async () => {
     expect(await sendUnfinished({})).toBe(401);
@@ -135,11 +148,6 @@ describe('edge signatures', () => {
       await send(await signRequest({ secret, method: 'POST', path, body }), body, target),
       /does not match/,
     );
-  });
-
-  it('leaves health, metadata and metrics open', async () => {
-    for (const p of ['/v2/health/ready', '/v2/models/mlp', '/metrics'])
-      expect((await fetch(`${origin.url}${p}`)).status).toBe(200);
   });
 
   it('requires a secret unless unsigned use is allowed', () => {

@@ -2,7 +2,7 @@
  * The edge's timestamped HMAC signature on every POST (shared/signing), in two steps around the body read:
  * `signatureHeaders` refuses missing, malformed and stale signature headers before a byte of the body is read, and
  * `edgeSignature` verifies the signature over the body and records the nonce (wrong or replayed: refused). Each
- * refusal is 401 `unauthorized`. GET routes (health, metadata, metrics) stay open for probes and scrapers. With
+ * refusal is 401 `unauthorized`. Probes, server metadata and /metrics stay open (see needsSignature). With
  * allowUnsigned neither is installed (local use; the server logs a loud warning at start).
  */
 import type { MiddlewareHandler } from 'hono';
@@ -36,7 +36,13 @@ function refused(message: string): InferenceError {
   });
 }
 
-const unsafe = (method: string) => method !== 'GET' && method !== 'HEAD';
+/**
+ * Every POST, and model metadata and readiness (GET /v2/models/...): only the edge's signed calls get answers.
+ * Probes (/v2/health/*), server metadata (/v2) and /metrics stay open inside the cluster (the ingress routes none of
+ * them).
+ */
+const needsSignature = (method: string, path: string) =>
+  (method !== 'GET' && method !== 'HEAD') || path.startsWith('/v2/models/');
 
 /** Refuses a POST whose signature headers are missing, malformed or stale; runs before the body is read. */
 export function signatureHeaders(
@@ -45,7 +51,7 @@ export function signatureHeaders(
   const windowMs = options.windowMs ?? 300_000;
   const now = options.now ?? Date.now;
   return async function signatureHeadersCheck(c, next) {
-    if (unsafe(c.req.method)) {
+    if (needsSignature(c.req.method, c.req.path)) {
       const checked = checkSignatureHeaders(c.req.raw.headers, now(), windowMs);
       if (!checked.ok) throw refused(checked.message);
     }
@@ -63,7 +69,7 @@ export function edgeSignature(options: EdgeSignatureOptions): MiddlewareHandler<
   const nonceStore = options.nonceStore ?? new MemoryNonceStore();
   const now = options.now ?? Date.now;
   return async function edgeSignatureCheck(c, next) {
-    if (allowUnsigned || !unsafe(c.req.method)) return next();
+    if (allowUnsigned || !needsSignature(c.req.method, c.req.path)) return next();
     const url = c.req.url;
     const path = url.slice(url.indexOf('/', url.indexOf('//') + 2));
     const result = await verifyRequest({
