@@ -94,9 +94,14 @@ export interface OriginHandle {
 export interface EdgeHandle {
   url: string;
   port: number;
+  /** The running child (replaced by restart()). */
   process: ChildProcess;
   /** Stops this edge (its whole process group: wrangler and workerd). */
   stop(): Promise<void>;
+  /** Resolves when the current process has exited; the exit code (null when killed by a signal). */
+  exited(): Promise<number | null>;
+  /** Starts a fresh edge on the same port (and state folder) and waits until it answers. */
+  restart(): Promise<void>;
 }
 
 export interface Stack {
@@ -409,41 +414,47 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const startEdge = async (extraVars: Record<string, string> = {}, port = 0): Promise<EdgeHandle> => {
       const index = edgeCount++;
       const edgePort = port !== 0 ? port : await freePort();
-      const inspectorPort = await freePort();
       // Secrets and overrides go through an env file in a private temp folder; its values override [vars].
       const envFile = join(tmp, `edge-${index}.env`);
       const lines = Object.entries({ ...edgeVars, ...extraVars }).map(([k, v]) => `${k}='${v}'`);
       writeFileSync(envFile, `${lines.join('\n')}\n`, { mode: 0o600 });
-      const child = launch(
-        `edge-${index}`,
-        [
-          WRANGLER,
-          'dev',
-          '--config',
-          join(ROOT, 'wrangler.toml'),
-          '--ip',
-          '127.0.0.1',
-          '--port',
-          String(edgePort),
-          '--inspector-port',
-          String(inspectorPort),
-          '--env-file',
-          envFile,
-          '--show-interactive-dev-session=false',
-          '--persist-to',
-          join(tmp, `wrangler-state-${index}`),
-        ],
-        { WRANGLER_SEND_METRICS: 'false', CI: '1' },
-        log,
-      );
+      const launchEdge = async (): Promise<ChildProcess> =>
+        launch(
+          `edge-${index}`,
+          [
+            WRANGLER,
+            'dev',
+            '--config',
+            join(ROOT, 'wrangler.toml'),
+            '--ip',
+            '127.0.0.1',
+            '--port',
+            String(edgePort),
+            '--inspector-port',
+            String(await freePort()),
+            '--env-file',
+            envFile,
+            '--show-interactive-dev-session=false',
+            '--persist-to',
+            join(tmp, `wrangler-state-${index}`),
+          ],
+          { WRANGLER_SEND_METRICS: 'false', CI: '1' },
+          log,
+        );
       const handle: EdgeHandle = {
         url: `http://127.0.0.1:${edgePort}`,
         port: edgePort,
-        process: child,
-        stop: () => stopChild(child, 10_000),
+        process: await launchEdge(),
+        stop: () => stopChild(handle.process, 10_000),
+        exited: () => exitOf(handle.process),
+        restart: async () => {
+          if (running(handle.process)) await stopChild(handle.process, 10_000);
+          handle.process = await launchEdge();
+          await waitReady(`${handle.url}/v2/health/live`, `edge-${index}`, handle.process, edgeReadyMs);
+        },
       };
       edges.push(handle);
-      await waitReady(`${handle.url}/v2/health/live`, `edge-${index}`, child, edgeReadyMs);
+      await waitReady(`${handle.url}/v2/health/live`, `edge-${index}`, handle.process, edgeReadyMs);
       return handle;
     };
 

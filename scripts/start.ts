@@ -7,10 +7,12 @@
  *           limiting and the global L2 cache are off, the per-PoP L1 cache stays) and it says so
  *   edge    wrangler dev (workerd) on the Worker in edge/, wired to the origin with generated local secrets
  *
- * It prints a demo API key and a sample curl. Ctrl-C (or SIGTERM) stops everything it started.
+ * It prints a demo API key and a sample curl. A component that dies is restarted with backoff while the others
+ * keep running (scripts/supervise.ts). Ctrl-C (or SIGTERM) stops everything it started.
  * Environment: EDGE_PORT (default 8787), ORIGIN_PORT (default 8000), REDIS_URL (default redis://127.0.0.1:6379).
  */
 import { type Stack, startStack } from './stack.ts';
+import { supervise } from './supervise.ts';
 
 function log(line: string): void {
   process.stdout.write(`[start] ${line}\n`);
@@ -82,14 +84,19 @@ export default async function start(): Promise<void> {
     ].join('\n'),
   );
 
-  for (const child of [stack.edge.process, ...stack.origins.map((o) => o.process)]) {
-    child.once('exit', (code, signal) => {
-      if (!stopping) {
-        log(`a component exited (code ${code}, signal ${signal}); stopping the rest`);
-        shutdown('exit');
-      }
-    });
-  }
+  // A component that dies is restarted with backoff while the others keep serving (kill the origin to watch the
+  // edge answer `edge-degraded`, then come back); Ctrl-C stops everything.
+  void supervise(
+    [
+      { name: 'edge', exited: () => stack.edge.exited(), restart: () => stack.edge.restart() },
+      ...stack.origins.map((o, i) => ({
+        name: stack.origins.length === 1 ? 'origin' : `origin-${i}`,
+        exited: () => o.exited(),
+        restart: () => o.restart(),
+      })),
+    ],
+    { log, stopping: () => stopping },
+  );
 }
 
 if (import.meta.main) await start();
