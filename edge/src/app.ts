@@ -28,6 +28,7 @@ import {
   readyHandler,
   serverMetadataHandler,
 } from './routes/oip.ts';
+import { requestWeight } from './routes/request.ts';
 import type { AppEnv } from './types.ts';
 import { redisFor, tierLimiter } from './upstash.ts';
 
@@ -87,11 +88,12 @@ export function createApp(options: AppOptions = {}): Hono<AppEnv> {
       const principal = c.get('principal');
       return {
         limiter: tierLimiter(config, principal.tier),
-        identifier: principal.name,
+        identifier: principal.id,
         failMode: config.rateFailMode,
         timeoutMs: config.rateTimeoutMs,
       };
     },
+    weight: requestWeight,
   });
   app.use('/v1/*', authenticate, limit, cacheControl());
   app.use('/v2/models/*', authenticate, limit, cacheControl());

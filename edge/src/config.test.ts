@@ -35,7 +35,13 @@ describe('edge config', () => {
     });
     expect(c.originUrls).toEqual(['https://a.example.com', 'http://10.0.0.2:8080']);
     expect(c.rateTiers).toEqual({ gold: { limit: 5, window: '10 s' } });
-    expect(c.apiKeys.get(HASH)).toEqual({ name: 'acme', models: ['spam'], tier: 'gold' });
+    expect(c.apiKeys.get(HASH)).toEqual({
+      id: `key_${HASH.slice(0, 16)}`,
+      name: 'acme',
+      models: ['spam'],
+      tier: 'gold',
+      scopes: ['infer'],
+    });
     expect(c.upstash).toEqual({ url: 'https://u.example.com', token: 't' });
   });
 
@@ -55,6 +61,27 @@ describe('edge config', () => {
     ],
     [{ API_KEYS: 'not json' }, /API_KEYS must be JSON/],
     [{ RATE_LIMIT_TIERS: '{"constructor":{"limit":1,"window":"1 s"}}' }, /tier names are .*"constructor"/],
+    [
+      { API_KEYS: JSON.stringify({ [HASH]: { name: 'x', models: ['*'], tier: 'pro', scopes: ['root'] } }) },
+      /API_KEYS \(x\)\.scopes must be a non-empty array of infer \| admin \| reviewer/,
+    ],
+    [
+      { API_KEYS: JSON.stringify({ [HASH]: { name: 'x', models: ['*'], tier: 'pro', model: ['spam'] } }) },
+      /API_KEYS \(x\) has unknown field\(s\) model/,
+    ],
+    [
+      {
+        API_KEYS: JSON.stringify({
+          [HASH]: { id: 'same', name: 'x', models: ['*'], tier: 'pro' },
+          ['b'.repeat(64)]: { id: 'same', name: 'y', models: ['*'], tier: 'pro' },
+        }),
+      },
+      /API_KEYS \(y\)\.id "same" is used by another key/,
+    ],
+    [
+      { API_KEYS: JSON.stringify({ [HASH]: { id: 'a b', name: 'x', models: ['*'], tier: 'pro' } }) },
+      /API_KEYS \(x\)\.id must be 1-64 letters, digits, _ or -/,
+    ],
     [{ RATE_LIMIT_TIERS: '{"__proto__":{"limit":1,"window":"1 s"}}' }, /tier names are .*"__proto__"/],
     [{ RATE_LIMIT_TIERS: '{"a b":{"limit":1,"window":"1 s"}}' }, /tier names are .*"a b"/],
     [

@@ -58,12 +58,27 @@ export interface EdgeConfig {
   upstash: { url: string; token: string } | undefined;
 }
 
+/** What a key may do: `infer` (the model routes), `admin` (rollout), `reviewer` (the review queue). */
+export const KEY_SCOPES = ['infer', 'admin', 'reviewer'] as const;
+export type KeyScope = (typeof KEY_SCOPES)[number];
+
+/**
+ * One API key's record in API_KEYS (`{"<sha256 hex of the key>": record}`); the key itself is never stored.
+ * `id` is unique and is what rate limits and tenancy count by; `name` is for people and logs.
+ */
 export interface KeyRecord {
+  /** Unique id. @default `key_` + the first 16 hex of the key's hash */
+  id: string;
   name: string;
   /** Model names the key may call; ['*'] for all. */
   models: string[];
   tier: string;
+  /** @default ['infer'] */
+  scopes: KeyScope[];
 }
+
+const KEY_FIELDS = new Set(['id', 'name', 'models', 'tier', 'scopes']);
+const KEY_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** The env fields this module reads (wrangler vars and secrets are strings; missing ones are undefined). */
 export type ConfigEnv = { [K in keyof EdgeVars]?: string };
@@ -202,7 +217,8 @@ export function parseApiKeys(raw: string | undefined): Map<string, KeyRecord> {
   if (raw === undefined || raw === '') return keys;
   const json = parseJson('API_KEYS', raw);
   if (!isRecord(json))
-    throw new TypeError('API_KEYS must be a JSON object of {sha256hex: {name, models, tier}}');
+    throw new TypeError('API_KEYS must be a JSON object of {sha256hex: {id?, name, models, tier, scopes?}}');
+  const ids = new Set<string>();
   for (const [hash, v] of Object.entries(json)) {
     if (!/^[0-9a-f]{64}$/.test(hash)) {
       throw new TypeError(
@@ -218,7 +234,35 @@ export function parseApiKeys(raw: string | undefined): Map<string, KeyRecord> {
     if (typeof v.tier !== 'string' || v.tier === '') {
       throw new TypeError(`API_KEYS (${v.name}).tier must be a non-empty string`);
     }
-    keys.set(hash, { name: v.name, models: v.models as string[], tier: v.tier });
+    const unknown = Object.keys(v).filter((f) => !KEY_FIELDS.has(f));
+    if (unknown.length > 0) {
+      throw new TypeError(
+        `API_KEYS (${v.name}) has unknown field(s) ${unknown.join(', ')}; a record has id, name, models, tier, scopes`,
+      );
+    }
+    const id = v.id ?? `key_${hash.slice(0, 16)}`;
+    if (typeof id !== 'string' || !KEY_ID.test(id)) {
+      throw new TypeError(`API_KEYS (${v.name}).id must be 1-64 letters, digits, _ or -`);
+    }
+    if (ids.has(id)) throw new TypeError(`API_KEYS (${v.name}).id "${id}" is used by another key`);
+    ids.add(id);
+    const scopes = v.scopes ?? ['infer'];
+    if (
+      !Array.isArray(scopes) ||
+      scopes.length === 0 ||
+      scopes.some((x) => !(KEY_SCOPES as readonly unknown[]).includes(x))
+    ) {
+      throw new TypeError(
+        `API_KEYS (${v.name}).scopes must be a non-empty array of ${KEY_SCOPES.join(' | ')}`,
+      );
+    }
+    keys.set(hash, {
+      id,
+      name: v.name,
+      models: v.models as string[],
+      tier: v.tier,
+      scopes: [...new Set(scopes as KeyScope[])],
+    });
   }
   return keys;
 }

@@ -47,6 +47,8 @@ export interface AppVariables {
   config: EdgeConfig;
   principal: Principal;
   cacheControl: CacheControl;
+  /** The request body once read (routes/request.ts readBody). */
+  body: Uint8Array | undefined;
 }
 
 export interface AppEnv {

@@ -125,7 +125,7 @@ export async function answerTexts(
   const keyVersion = version ?? release?.manifest.version ?? '*';
   const useCache = cache.enabled && !(control.noCache && control.noStore);
   // Per tenant unless CACHE_SCOPE=shared: a HIT must not tell one key what another asked.
-  const scope = config.cacheScope === 'shared' ? undefined : `tenant:${c.get('principal').name}`;
+  const scope = config.cacheScope === 'shared' ? undefined : `tenant:${c.get('principal').id}`;
   const key = useCache ? await cacheKey(model, keyVersion, { texts }, scope) : '';
   let xCache: 'MISS' | 'BYPASS' = 'BYPASS';
   if (useCache && !control.noCache) {

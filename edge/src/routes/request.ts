@@ -2,7 +2,8 @@
 import type { Context } from 'hono';
 import { InferenceError } from '../../../shared/errors/index.ts';
 import { mediaType, readBody as readBodyCapped } from '../../../shared/http/index.ts';
-import { JSON_CONTENT_TYPE } from '../../../shared/protocol/oip.ts';
+import { MAX_ITEMS_PER_REQUEST } from '../../../shared/protocol/limits.ts';
+import { HEADER_LENGTH_HEADER, JSON_CONTENT_TYPE } from '../../../shared/protocol/oip.ts';
 import { assertModelAllowed } from '../middleware/auth/index.ts';
 import type { AppEnv } from '../types.ts';
 
@@ -13,9 +14,45 @@ export function modelParams(c: Context<AppEnv>): { model: string; version: strin
   return { model, version: c.req.param('version') };
 }
 
-/** The request body, at most MAX_BODY_BYTES of it (413 past it): shared/http's one implementation. */
-export function readBody(c: Context<AppEnv>, maxBytes: number): Promise<Uint8Array> {
-  return readBodyCapped(c.req.raw, { maxBytes, setting: 'MAX_BODY_BYTES' });
+/**
+ * The request body, at most MAX_BODY_BYTES of it (413 past it): shared/http's one implementation. Read once per
+ * request (the rate limiter weighs it before the route parses it).
+ */
+export async function readBody(c: Context<AppEnv>, maxBytes: number): Promise<Uint8Array> {
+  const cached = c.get('body');
+  if (cached !== undefined) return cached;
+  const body = await readBodyCapped(c.req.raw, { maxBytes, setting: 'MAX_BODY_BYTES' });
+  c.set('body', body);
+  return body;
+}
+
+const lenient = new TextDecoder();
+
+/**
+ * How much of the rate limit a request uses: its items (texts, or rows along the batch dimension of an OIP
+ * request, JSON or the binary extension's JSON header), 1 for anything else or anything unreadable (the route
+ * refuses it then), at most MAX_ITEMS_PER_REQUEST.
+ */
+export async function requestWeight(c: Context<AppEnv>): Promise<number> {
+  if (c.req.method !== 'POST') return 1;
+  const body = await readBody(c, c.get('config').maxBodyBytes);
+  const headerLength = Number(c.req.header(HEADER_LENGTH_HEADER));
+  const json = Number.isInteger(headerLength) && headerLength > 0 ? body.subarray(0, headerLength) : body;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(lenient.decode(json));
+  } catch {
+    return 1;
+  }
+  const p = parsed as { texts?: unknown; inputs?: Array<{ shape?: unknown }> } | null;
+  let items = 1;
+  if (Array.isArray(p?.texts)) items = p.texts.length;
+  else if (Array.isArray(p?.inputs)) {
+    const shape = p.inputs[0]?.shape;
+    const rows = Array.isArray(shape) ? shape[0] : undefined;
+    if (typeof rows === 'number' && Number.isInteger(rows)) items = rows;
+  }
+  return Math.min(MAX_ITEMS_PER_REQUEST, Math.max(1, items));
 }
 
 /** 415 unless the request says it is JSON. */

@@ -62,6 +62,37 @@ describe('edge rate limit (whole app, real Upstash bridge over Redis)', () => {
     expect((await t.call(classifyRequest(k2.key, { text: 'spam' }), e)).status).toBe(200);
   });
 
+  it('weighs a request by its items, on OIP and the text API alike', async () => {
+    const { k, env, t } = await setup({ env: { RATE_LIMIT_TIERS: '{"pro":{"limit":6,"window":"60 s"}}' } });
+    const oip = await t.call(
+      new Request('https://edge.test/v2/models/spam/infer', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${k.key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ inputs: [{ name: 'text', datatype: 'BYTES', shape: [2], data: ['a', 'b'] }] }),
+      }),
+      env,
+    );
+    expect(oip.status).toBe(200);
+    expect(oip.headers.get('ratelimit-remaining')).toBe('4');
+    const four = Array.from({ length: 4 }, () => `spam ${unique()}`);
+    const texts = await t.call(classifyRequest(k.key, { texts: four }), env);
+    expect(texts.status).toBe(200);
+    expect(texts.headers.get('ratelimit-remaining')).toBe('0');
+    expect((await t.call(classifyRequest(k.key, { text: `spam ${unique()}` }), env)).status).toBe(429);
+  });
+
+  it('limits per key id, not per name: two keys named alike have their own counters', async () => {
+    const k2 = await apiKey({ name: 'same-name' });
+    const { k, env, t } = await setup({
+      key: { name: 'same-name' },
+      env: { RATE_LIMIT_TIERS: '{"pro":{"limit":1,"window":"60 s"}}' },
+    });
+    const e = { ...env, API_KEYS: keysJson(k, k2) } as Env;
+    expect((await t.call(classifyRequest(k.key, { text: 'spam' }), e)).status).toBe(200);
+    expect((await t.call(classifyRequest(k2.key, { text: 'spam' }), e)).status).toBe(200);
+    expect((await t.call(classifyRequest(k.key, { text: 'spam' }), e)).status).toBe(429);
+  });
+
   it('fails open when Upstash is unreachable, logging the reason', async () => {
     const { k, env, t } = await setup({
       env: { UPSTASH_REDIS_REST_URL: 'http://127.0.0.1:9', UPSTASH_REDIS_REST_TOKEN: 'x' },

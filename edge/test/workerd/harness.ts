@@ -74,9 +74,11 @@ export async function apiKey(
 ): Promise<{ key: string; hash: string; record: KeyRecord }> {
   const key = `sk_test_${crypto.randomUUID().replaceAll('-', '')}`;
   const full: KeyRecord = {
+    id: record.id ?? `key_${crypto.randomUUID().replaceAll('-', '').slice(0, 16)}`,
     name: record.name ?? `tenant-${crypto.randomUUID().slice(0, 8)}`,
     models: record.models ?? ['spam'],
     tier: record.tier ?? 'pro',
+    scopes: record.scopes ?? ['infer'],
   };
   return { key, hash: await sha256Hex(key), record: full };
 }

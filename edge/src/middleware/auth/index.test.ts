@@ -10,10 +10,14 @@ import { assertModelAllowed, auth, constantTimeEqual, findKey } from './index.ts
 const KEY = 'sk_live_abcdef0123456789';
 const OTHER = 'sk_live_zzzzzz0123456789';
 
+function record(r: Partial<KeyRecord> & Pick<KeyRecord, 'name' | 'models'>): KeyRecord {
+  return { id: `key_${r.name}`, tier: 'pro', scopes: ['infer'], ...r };
+}
+
 async function keyTable(): Promise<Map<string, KeyRecord>> {
   return new Map([
-    [await sha256Hex(KEY), { name: 'acme', models: ['spam'], tier: 'pro' }],
-    [await sha256Hex(OTHER), { name: 'all', models: ['*'], tier: 'free' }],
+    [await sha256Hex(KEY), record({ name: 'acme', models: ['spam'] })],
+    [await sha256Hex(OTHER), record({ name: 'all', models: ['*'], tier: 'free' })],
   ]);
 }
 
@@ -74,6 +78,27 @@ describe('auth middleware', () => {
       expect(res.status).toBe(200);
     },
   );
+
+  it('403 for a key without the infer scope (an admin-only key), whatever its models', async () => {
+    const adminOnly = 'sk_live_adminonly0123456789';
+    const keys = new Map([
+      [await sha256Hex(adminOnly), record({ name: 'ops', models: ['*'], scopes: ['admin'] })],
+    ]);
+    const a = new Hono<AppEnv>();
+    a.use(requestId({ write: () => {} }));
+    a.use(auth({ keys: () => keys }));
+    a.get('/models/:model', (c) => {
+      assertModelAllowed(c.get('principal'), c.req.param('model'));
+      return c.json({ ok: true });
+    });
+    a.onError((err, c) => {
+      const { status, body } = errorBody(err, c.get('requestId'));
+      return c.json(body, status);
+    });
+    const res = await a.request('/models/spam', { headers: { authorization: `Bearer ${adminOnly}` } });
+    expect(res.status).toBe(403);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/infer scope/);
+  });
 
   it('403 for a model outside the key scope; "*" covers every model', async () => {
     const a = await app();

@@ -92,8 +92,11 @@ export function auth(options: AuthOptions): MiddlewareHandler<AppEnv> {
   };
 }
 
-/** 403 unless the principal's key covers the model. */
+/** 403 unless the principal's key has the infer scope and covers the model. */
 export function assertModelAllowed(principal: Principal, model: string): void {
+  if (!principal.scopes.includes('infer')) {
+    throw new InferenceError('forbidden', 'this API key has no infer scope: it may not call models');
+  }
   if (principal.models.includes('*') || principal.models.includes(model)) return;
   throw new InferenceError('forbidden', `this API key may not call model '${model}'`);
 }

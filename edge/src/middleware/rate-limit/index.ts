@@ -1,5 +1,5 @@
 /**
- * Rate limiting per API key and tier with @upstash/ratelimit (sliding window by default, token bucket as an
+ * Rate limiting per API key (its id) and tier, weighted by the request's items (`weight`), with @upstash/ratelimit (sliding window by default, token bucket as an
  * option). Sets `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` (seconds until the window resets) on
  * every limited response; over the limit: 429 `rate_limited` + `Retry-After`. The limiter's background work
  * (`pending`) goes to `waitUntil`.
@@ -27,9 +27,14 @@ export interface RateLimitSettings {
   timeoutMs?: number;
 }
 
+/** How much of the limit a request uses (e.g. its items): at least 1. */
+export type RequestWeight = (c: Context<AppEnv>) => number | Promise<number>;
+
 export interface RateLimitOptions {
   /** Resolves the settings per request (the principal's tier limiter, the configured fail mode and timeout). */
   settings: (c: Context<AppEnv>) => RateLimitSettings;
+  /** How much of the limit each request uses. @default 1 */
+  weight?: RequestWeight;
   /** Where a fail-open/closed reason is reported. @default console.warn of a JSON line */
   warn?: (event: Record<string, unknown>) => void;
   /** Clock, ms. @default Date.now */
@@ -57,12 +62,13 @@ export function rateLimit(options: RateLimitOptions): MiddlewareHandler<AppEnv> 
       c.get('log').rate_limit = 'off';
       return next();
     }
+    const weight = Math.max(1, Math.floor((await options.weight?.(c)) ?? 1));
     const timeoutMs = s.timeoutMs ?? 200;
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
       throw new TypeError(`rateLimit: timeoutMs must be a positive number, got ${timeoutMs}`);
     }
     const outcome = await withTimeout(
-      Promise.resolve().then(() => (s.limiter as Limiter).limit(s.identifier)),
+      Promise.resolve().then(() => (s.limiter as Limiter).limit(s.identifier, { rate: weight })),
       timeoutMs,
     );
     if (outcome.kind !== 'value' || outcome.value.reason === 'timeout') {
@@ -87,7 +93,7 @@ export function rateLimit(options: RateLimitOptions): MiddlewareHandler<AppEnv> 
     if (!r.success) {
       throw new InferenceError(
         'rate_limited',
-        `rate limit of ${r.limit} requests exceeded; retry after ${Math.max(1, resetSeconds)} s`,
+        `rate limit of ${r.limit} items per window exceeded (this request: ${weight}); retry after ${Math.max(1, resetSeconds)} s`,
         {
           headers: { ...headers, 'Retry-After': String(Math.max(1, resetSeconds)) },
         },
