@@ -311,6 +311,25 @@ describe('Batcher failure contract', () => {
     expect((results[1] as PromiseRejectedResult).reason).toMatchObject({ code: 'deadline_exceeded' });
   });
 
+  it('drops a queued item whose client went away (its signal aborts): it never runs; a running one finishes', async () => {
+    const { batcher, batches, releaseAll } = harness({ maxBatchRows: 1 });
+    const running = new AbortController();
+    const queued = new AbortController();
+    const a = batcher.submit(1, { signal: running.signal });
+    const b = batcher.submit(2, { signal: queued.signal });
+    const c = batcher.submit(3);
+    await flush();
+    expect(batches).toEqual([[1]]);
+    running.abort();
+    queued.abort();
+    await expect(b).rejects.toMatchObject({ code: 'bad_request' });
+    await releaseAll();
+    expect(await a).toBe('r1');
+    expect(await c).toBe('r3');
+    expect(batches).toEqual([[1], [3]]);
+    expect(batcher.queuedRows).toBe(0);
+  });
+
   it('does not re-run a batch that failed for a known, systemic reason', async () => {
     let calls = 0;
     const batcher = new Batcher<number, number>({

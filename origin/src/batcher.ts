@@ -73,11 +73,18 @@ export interface BatcherOptions<I, O> {
   observer?: BatchObserver<I>;
 }
 
+/** The caller went away before its request ran (it is dropped; nobody reads this answer). */
+function clientGone(): InferenceError {
+  return new InferenceError('bad_request', 'the client closed the connection before its request ran');
+}
+
 export interface SubmitOptions {
   /** 1 (highest) .. priorityLevels. @default defaultPriority */
   priority?: number;
   /** Absolute deadline on the batcher's clock, ms. @default now + defaultTimeoutMs */
   deadline?: number;
+  /** Aborts when the caller is gone (its connection closed): a still-queued item is dropped, never run. */
+  signal?: AbortSignal;
 }
 
 interface Entry<I, O> {
@@ -266,6 +273,8 @@ export class Batcher<I, O> {
       (this.#defaultTimeout === undefined ? Number.POSITIVE_INFINITY : now + this.#defaultTimeout);
     if (deadline <= now)
       return Promise.reject(new DeadlineExceededError('the request deadline had already passed'));
+    const signal = options.signal;
+    if (signal?.aborted === true) return Promise.reject(clientGone());
 
     return new Promise<O>((resolve, reject) => {
       const entry: Entry<I, O> = {
@@ -277,7 +286,26 @@ export class Batcher<I, O> {
         resolve,
         reject,
       };
-      (this.#queues[priority - 1] as Fifo<Entry<I, O>>).push(entry);
+      const queue = this.#queues[priority - 1] as Fifo<Entry<I, O>>;
+      queue.push(entry);
+      if (signal !== undefined) {
+        const onAbort = () => {
+          if (queue.removeWhere((x) => x === entry).length === 0) return; // already running: let it finish
+          this.#dequeue(entry);
+          entry.reject(clientGone());
+          this.#notifyDrained();
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+        const forget = () => signal.removeEventListener('abort', onAbort);
+        entry.resolve = (value) => {
+          forget();
+          resolve(value);
+        };
+        entry.reject = (err) => {
+          forget();
+          reject(err);
+        };
+      }
       this.#queuedRows += rows;
       this.#queuedItems++;
       if (deadline < this.#deadlineAt) this.#armDeadline(deadline, now);

@@ -3,8 +3,9 @@
  * batching, backpressure (429 + Retry-After), deadlines (504, expired work never runs), priorities, and one bad
  * request among good ones.
  */
+import { request as httpRequest } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import type { Tensor } from '../../shared/protocol/index.ts';
+import { encodeInferRequest, type Tensor } from '../../shared/protocol/index.ts';
 import { infer } from '../test/client.ts';
 import { rows, slowModel, textModel } from '../test/fixtures.ts';
 import { expectClose, scrapeMetric, useOrigin } from '../test/harness.ts';
@@ -140,6 +141,35 @@ describe('priorities', () => {
     const all = await Promise.all([head, low, high]);
     expect(all.map((r) => r.status)).toEqual([200, 200, 200]);
     expect(order).toEqual(['high', 'low']);
+  });
+});
+
+describe('a client that goes away', () => {
+  it("has its queued request dropped, never run (the edge's abandoned attempt costs the origin nothing)", async () => {
+    const rowsBefore = await metric(`nv_inference_count${SLOWER}`);
+    const execBefore = await metric(`nv_inference_exec_count${SLOWER}`);
+    const { call: head } = await startRunning(slow(64, 8), slowerUrl(), SLOWER);
+    const encoded = encodeInferRequest({ inputs: [slow(8, 9)], binaryInputs: true, binaryOutput: true });
+    const url = new URL(slowerUrl());
+    const gone = httpRequest({
+      host: url.hostname,
+      port: url.port,
+      path: url.pathname,
+      method: 'POST',
+      headers: {
+        'content-type': encoded.contentType,
+        'inference-header-content-length': String(encoded.headerLength),
+      },
+    });
+    gone.on('error', () => {});
+    gone.end(encoded.body as Uint8Array);
+    await waitForQueue(8, SLOWER);
+    gone.destroy();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await metric(`nv_inference_pending_request_count${SLOWER}`)).toBe(0);
+    expect((await head).status).toBe(200);
+    expect((await metric(`nv_inference_count${SLOWER}`)) - rowsBefore).toBe(64);
+    expect((await metric(`nv_inference_exec_count${SLOWER}`)) - execBefore).toBe(1);
   });
 });
 

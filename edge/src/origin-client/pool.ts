@@ -5,8 +5,9 @@
  * - Choice: power of two choices over the origins whose circuit allows a request, on load = requests this
  *   isolate has in flight to the origin + the queue depth the origin last reported (`x-queue-depth` response
  *   header, trusted for `queueDepthTtlMs`).
- * - Deadline: each request carries an absolute deadline; the remaining budget goes to the origin as
- *   `x-deadline-ms`, and an attempt never outlives it (504 `deadline_exceeded` when it is spent).
+ * - Deadline: each request carries an absolute deadline; each attempt sends the origin its own budget as
+ *   `x-deadline-ms` (the attempt timeout, capped by what is left), so an abandoned attempt expires at the origin
+ *   too, and the origin drops queued work whose connection the edge closed.
  * - Retry: once, on another origin, for failures safe to retry (network error, attempt timeout with budget left,
  *   429/502/503). Inference has no side effects, so a repeated request is harmless.
  * - Circuit breaker per origin (breaker.ts): network errors, attempt timeouts and 500/502/503 count as failures,
@@ -232,7 +233,8 @@ export class OriginPool {
     origin.inFlight++;
     try {
       const headers = new Headers(req.headers);
-      headers.set('x-deadline-ms', String(budget));
+      // This attempt's own budget: an attempt the edge abandons (to retry elsewhere) must not keep the origin busy.
+      headers.set('x-deadline-ms', String(timeoutMs));
       // The priority is the pool's to send (from the caller's tier, signed), never a header passed along.
       headers.delete('x-priority');
       if (this.#sign === undefined && req.priority !== undefined)

@@ -166,6 +166,18 @@ describe('escalation failures (whole app, loopback origins)', () => {
     expect(Number(req?.headers['x-deadline-ms'])).toBeLessThanOrEqual(200);
   });
 
+  it("each attempt tells the origin its own budget (the attempt timeout), not the whole request's", async () => {
+    const { k, env, t, origins } = await setupAnyModel(2, { env: { ORIGIN_TIMEOUT_MS: '300' } });
+    for (const o of origins) await behave(o, { default: { delayMs: 2000 } });
+    await t.call(classifyRequest(k.key, { text: `hello ${unique()}` }, { 'x-deadline-ms': '2500' }), env);
+    const sent = [...(await originLog(origins[0] as string)), ...(await originLog(origins[1] as string))];
+    expect(sent).toHaveLength(2); // the first attempt timed out, the retry went elsewhere
+    for (const r of sent) {
+      expect(Number(r.headers['x-deadline-ms'])).toBeGreaterThan(0);
+      expect(Number(r.headers['x-deadline-ms'])).toBeLessThanOrEqual(300);
+    }
+  });
+
   it('deadline without an edge model: 504 deadline_exceeded', async () => {
     const { k, env, t, origins } = await setupAnyModel(1);
     await behave(origins[0] as string, { default: { delayMs: 3000 } });

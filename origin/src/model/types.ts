@@ -31,6 +31,8 @@ export interface SubmitMeta {
   priority?: number;
   /** Absolute deadline on the batcher's clock (performance.now() ms by default). */
   deadline?: number;
+  /** Aborts when the client is gone: the request is dropped if it has not run yet. */
+  signal?: AbortSignal;
 }
 
 export interface BatchingOptions {

@@ -39,7 +39,9 @@ export function classifyHandler(deps: RouteDeps) {
       const priority = priorityFrom(c.req.header('x-priority'));
       const predictions = await model.classify(
         texts,
-        priority === undefined ? { deadline } : { deadline, priority },
+        priority === undefined
+          ? { deadline, signal: c.req.raw.signal }
+          : { deadline, priority, signal: c.req.raw.signal },
       );
       const body: ClassifyResponse = {
         model: model.name,

@@ -31,7 +31,11 @@ function handler(deps: RouteDeps, echo: boolean) {
       } else {
         const deadline = deadlineFrom(c.req.header('x-deadline-ms'), started, config.defaultTimeoutMs);
         const priority = priorityFrom(c.req.header('x-priority'));
-        result = await model.run(item, priority === undefined ? { deadline } : { deadline, priority });
+        const signal = c.req.raw.signal; // aborts when the client (the edge's abandoned attempt) goes away
+        result = await model.run(
+          item,
+          priority === undefined ? { deadline, signal } : { deadline, priority, signal },
+        );
       }
       const encoded = encodeInferResponse({
         model_name: model.name,
