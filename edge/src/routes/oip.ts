@@ -6,7 +6,7 @@
  */
 import type { Context } from 'hono';
 import { InferenceError, InvalidInputError } from '../../../shared/errors/index.ts';
-import { parseJsonBody } from '../../../shared/http/index.ts';
+import { mediaType, parseJsonBody } from '../../../shared/http/index.ts';
 import { checkItemCount } from '../../../shared/protocol/limits.ts';
 import { HEADER_LENGTH_HEADER, InferRequestHeader } from '../../../shared/protocol/oip.ts';
 import { type AnswerDeps, answerTexts, parseEscalateHeader } from '../cascade/index.ts';
@@ -115,8 +115,13 @@ export function modelReadyHandler(deps: AnswerDeps) {
   };
 }
 
+/** The outputs the edge answers a text model's OIP request with (its metadata lists the same). */
+const TEXT_OUTPUTS = ['probabilities', 'label'];
+
 /** The strings of a JSON OIP request whose only input is BYTES text; undefined for anything else. */
-function textInput(json: unknown): { id: string | undefined; texts: string[] } | undefined {
+function textInput(
+  json: unknown,
+): { id: string | undefined; texts: string[]; outputs: string[] | undefined } | undefined {
   const parsed = InferRequestHeader.safeParse(json);
   if (!parsed.success)
     throw new InvalidInputError(
@@ -136,7 +141,14 @@ function textInput(json: unknown): { id: string | undefined; texts: string[] } |
       `input '${input.name}': shape [${input.shape.join(',')}] does not match ${data.length} strings`,
     );
   }
-  return { id: parsed.data.id, texts: data as string[] };
+  const outputs = parsed.data.outputs?.map((o) => o.name);
+  const unknown = outputs?.filter((o) => !TEXT_OUTPUTS.includes(o)) ?? [];
+  if (unknown.length > 0) {
+    throw new InvalidInputError(
+      `model has no output ${unknown.map((o) => `'${o}'`).join(', ')} (outputs: ${TEXT_OUTPUTS.join(', ')})`,
+    );
+  }
+  return { id: parsed.data.id, texts: data as string[], outputs };
 }
 
 export function inferHandler(deps: AnswerDeps) {
@@ -145,7 +157,7 @@ export function inferHandler(deps: AnswerDeps) {
     const { model, version } = modelParams(c);
     const mode = parseEscalateHeader(c.req.header('x-escalate'));
     const body = await readBody(c, config.maxBodyBytes);
-    const type = (c.req.header('content-type') ?? '').split(';')[0]?.trim().toLowerCase();
+    const type = mediaType(c.req.header('content-type'));
     const binary = c.req.header(HEADER_LENGTH_HEADER) !== undefined;
     const release = releaseAt(deps, model, version);
     if (binary || type !== 'application/json' || release === undefined) return proxy(c, deps, body);
@@ -162,26 +174,32 @@ export function inferHandler(deps: AnswerDeps) {
     const labels = release.manifest.labels;
     const probabilities: number[] = [];
     for (const p of answer.predictions) for (const l of labels) probabilities.push(p.scores[l] ?? 0);
+    const outputs = [
+      {
+        name: 'probabilities',
+        datatype: 'FP32',
+        shape: [answer.predictions.length, labels.length],
+        data: probabilities,
+      },
+      {
+        name: 'label',
+        datatype: 'BYTES',
+        shape: [answer.predictions.length],
+        data: answer.predictions.map((p) => p.label),
+      },
+    ];
+    const wanted = text.outputs;
     return c.json(
       {
         model_name: model,
         model_version: answer.version,
         ...(text.id === undefined ? {} : { id: text.id }),
         parameters: { served_by: answer.served_by, request_id: c.get('requestId') },
-        outputs: [
-          {
-            name: 'probabilities',
-            datatype: 'FP32',
-            shape: [answer.predictions.length, labels.length],
-            data: probabilities,
-          },
-          {
-            name: 'label',
-            datatype: 'BYTES',
-            shape: [answer.predictions.length],
-            data: answer.predictions.map((p) => p.label),
-          },
-        ],
+        // Only the outputs asked for, in the order asked; all of them when the request names none.
+        outputs:
+          wanted === undefined
+            ? outputs
+            : wanted.map((name) => outputs.find((o) => o.name === name) as (typeof outputs)[number]),
       },
       200,
       answer.headers,

@@ -143,6 +143,27 @@ describe('OIP v2 at the edge (whole app, loopback origin)', () => {
     expect(log.every((r) => r.signature === 'ok')).toBe(true);
   });
 
+  it('honours requested outputs: only those, in the order asked; an unknown one is 400 naming it', async () => {
+    const { post } = await oipSetup();
+    const request = (outputs: unknown) =>
+      post(
+        '/v2/models/spam/infer',
+        JSON.stringify({
+          inputs: [{ name: 'text', datatype: 'BYTES', shape: [1], data: [`spam ${unique()}`] }],
+          outputs,
+        }),
+      );
+    const one = (await (await request([{ name: 'label' }])).json()) as InferJson;
+    expect(one.outputs.map((o) => o.name)).toEqual(['label']);
+    const both = (await (await request([{ name: 'label' }, { name: 'probabilities' }])).json()) as InferJson;
+    expect(both.outputs.map((o) => o.name)).toEqual(['label', 'probabilities']);
+    const bad = await request([{ name: 'logits' }]);
+    expect(bad.status).toBe(400);
+    const err = ((await bad.json()) as { error: { code: string; message: string } }).error;
+    expect(err).toMatchObject({ code: 'invalid_input' });
+    expect(err.message).toMatch(/no output 'logits'/);
+  });
+
   it('a BYTES request of more than 256 strings is 413 payload_too_large naming the limit', async () => {
     const { post, origin } = await oipSetup();
     for (const n of [257, 40_000]) {
