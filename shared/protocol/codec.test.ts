@@ -6,6 +6,7 @@ import {
   encodeInferRequest,
   encodeInferResponse,
   parseHeaderLength,
+  stringsFromJson,
   typedFromJson,
 } from './codec.ts';
 import { InferRequestHeader, quickInferRequestHeader } from './oip.ts';
@@ -307,5 +308,14 @@ describe('quickInferRequestHeader', () => {
     const json = JSON.parse(encoded.body as string) as { outputs: Array<{ data: number[] }> };
     expect(json.outputs[0]?.data.slice(0, 5)).toEqual([1, -2, 0.5, 65504, 2 ** -24]);
     expect(json.outputs[0]?.data[5]).toBeCloseTo(1 / 3, 3);
+  });
+
+  it('reads BYTES JSON data flat or nested (row-major), checked against the shape', () => {
+    expect(stringsFromJson('t', [2, 1], [['a'], ['b']])).toEqual(['a', 'b']);
+    expect(stringsFromJson('t', [2], ['a', 'b'])).toEqual(['a', 'b']);
+    expect(() => stringsFromJson('t', [3], [['a'], ['b']])).toThrow(/holds 2 values but shape \[3\] needs 3/);
+    expect(() => stringsFromJson('t', [1], ['a', 'b'])).toThrow(/more than the 1 values/);
+    expect(() => stringsFromJson('t', [1], [7])).toThrow(/must be a string/);
+    expect(() => stringsFromJson('t', [1], 'a')).toThrow(/must be an array/);
   });
 });

@@ -118,11 +118,6 @@ export function typedFromJson(
   const big = datatype === 'INT64' || datatype === 'UINT64';
   let i = 0;
   const put = (v: unknown): void => {
-    if (i >= count) {
-      throw new InvalidInputError(
-        `tensor '${name}': data holds more than the ${count} values of shape [${shape.join(',')}]`,
-      );
-    }
     if (datatype === 'BOOL') {
       if (typeof v !== 'boolean')
         throw new InvalidInputError(`tensor '${name}': data[${i}] must be true or false`);
@@ -140,19 +135,55 @@ export function typedFromJson(
     if (big) (out as BigInt64Array)[i++] = BigInt(v);
     else (out as Float32Array)[i++] = v;
   };
+  walkJson(name, shape, count, data, put);
+  return out;
+}
+
+/** Calls `put` on every element of flat or nested JSON data in row-major order; checks the count against the shape. */
+function walkJson(
+  name: string,
+  shape: readonly number[],
+  count: number,
+  data: unknown[],
+  put: (v: unknown) => void,
+): void {
+  let n = 0;
   const walk = (arr: unknown[], depth: number): void => {
     if (depth > 32) throw new InvalidInputError(`tensor '${name}': data is nested too deeply`);
     for (const v of arr) {
       if (Array.isArray(v)) walk(v, depth + 1);
-      else put(v);
+      else {
+        if (n >= count) {
+          throw new InvalidInputError(
+            `tensor '${name}': data holds more than the ${count} values of shape [${shape.join(',')}]`,
+          );
+        }
+        put(v);
+        n++;
+      }
     }
   };
   walk(data, 0);
-  if (i !== count) {
+  if (n !== count) {
     throw new InvalidInputError(
-      `tensor '${name}': data holds ${i} values but shape [${shape.join(',')}] needs ${count}`,
+      `tensor '${name}': data holds ${n} values but shape [${shape.join(',')}] needs ${count}`,
     );
   }
+}
+
+/** The strings of a BYTES tensor's JSON data (flat or nested, row-major), checked against its shape. */
+export function stringsFromJson(name: string, shape: readonly number[], data: unknown): string[] {
+  const count = checkCount(name, shape);
+  if (!Array.isArray(data)) {
+    throw new InvalidInputError(`tensor '${name}': BYTES data must be an array of ${count} strings`);
+  }
+  const out: string[] = [];
+  walkJson(name, shape, count, data, (v) => {
+    if (typeof v !== 'string') {
+      throw new InvalidInputError(`tensor '${name}': BYTES data[${out.length}] must be a string`);
+    }
+    out.push(v);
+  });
   return out;
 }
 

@@ -7,6 +7,7 @@
 import type { Context } from 'hono';
 import { InferenceError, InvalidInputError } from '../../../shared/errors/index.ts';
 import { mediaType, parseJsonBody } from '../../../shared/http/index.ts';
+import { stringsFromJson } from '../../../shared/protocol/codec.ts';
 import { checkItemCount } from '../../../shared/protocol/limits.ts';
 import { HEADER_LENGTH_HEADER, InferRequestHeader } from '../../../shared/protocol/oip.ts';
 import { type AnswerDeps, answerTexts, parseEscalateHeader } from '../cascade/index.ts';
@@ -132,14 +133,11 @@ function textInput(
   const input = inputs[0];
   const data = input.data;
   if (Array.isArray(data)) checkItemCount(data.length);
-  if (!Array.isArray(data) || data.length === 0 || data.some((d) => typeof d !== 'string')) {
+  // Flat or nested (row-major, as KServe's examples send), checked against the shape: the codec's rules.
+  const texts = stringsFromJson(input.name, input.shape, data);
+  checkItemCount(texts.length);
+  if (texts.length === 0) {
     throw new InvalidInputError(`input '${input.name}': BYTES data must be a non-empty array of strings`);
-  }
-  const count = input.shape.reduce((a, b) => a * b, 1);
-  if (count !== data.length) {
-    throw new InvalidInputError(
-      `input '${input.name}': shape [${input.shape.join(',')}] does not match ${data.length} strings`,
-    );
   }
   const outputs = parsed.data.outputs?.map((o) => o.name);
   const unknown = outputs?.filter((o) => !TEXT_OUTPUTS.includes(o)) ?? [];
@@ -148,7 +146,7 @@ function textInput(
       `model has no output ${unknown.map((o) => `'${o}'`).join(', ')} (outputs: ${TEXT_OUTPUTS.join(', ')})`,
     );
   }
-  return { id: parsed.data.id, texts: data as string[], outputs };
+  return { id: parsed.data.id, texts, outputs };
 }
 
 export function inferHandler(deps: AnswerDeps) {

@@ -164,6 +164,36 @@ describe('OIP v2 at the edge (whole app, loopback origin)', () => {
     expect(err.message).toMatch(/no output 'logits'/);
   });
 
+  it('accepts nested BYTES data in row-major order (as KServe examples send), checked against the shape', async () => {
+    const { post } = await oipSetup();
+    const send = (shape: number[], data: unknown) =>
+      post(
+        '/v2/models/spam/infer',
+        JSON.stringify({ inputs: [{ name: 'text', datatype: 'BYTES', shape, data }] }),
+      );
+    const a = `spam ${unique()}`;
+    const b = `hello ${unique()}`;
+    const nested = await send([2, 1], [[a], [b]]);
+    expect(nested.status).toBe(200);
+    const flat = await send([2], [a, b]);
+    const labels = (r: InferJson) => r.outputs.find((o) => o.name === 'label')?.data;
+    expect(labels((await nested.json()) as InferJson)).toEqual(labels((await flat.json()) as InferJson));
+    for (const [shape, data] of [
+      [
+        [2, 1],
+        [[a], [b, a]],
+      ],
+      [
+        [2, 1],
+        [[a], [7]],
+      ],
+      [[3], [[a], [b]]],
+    ] as const) {
+      const res = await send([...shape], data);
+      expect(res.status, JSON.stringify(data)).toBe(400);
+    }
+  });
+
   it('a BYTES request of more than 256 strings is 413 payload_too_large naming the limit', async () => {
     const { post, origin } = await oipSetup();
     for (const n of [257, 40_000]) {
