@@ -1,7 +1,9 @@
 /**
  * A seeded generator of malformed and random HTTP requests for the edge and the origin (test/e2e, test/faults),
- * and the check every answer must pass: no 5xx, and every error in the one JSON shape.
+ * and the check every answer must pass: no 5xx but a 504 deadline_exceeded for a client's own x-deadline-ms, and every
+ * error in the one JSON shape.
  */
+import { hostileMessages } from '../shared/featurizer/hostile.ts';
 import { signRequest } from '../shared/signing/index.ts';
 import { mulberry32 } from '../training/src/onnx/mlp.ts';
 import { isErrorShape } from './helpers.ts';
@@ -81,9 +83,72 @@ const PATHS = [
   '/metrics',
 ];
 
+/** Messages built to make pattern scans backtrack (shared/featurizer/hostile.ts), 4 KB each. */
+const HOSTILE = hostileMessages(4096).map((h) => h.text);
+
+/** An OIP request under the binary tensor extension: JSON header + raw bytes, lengths right or wrong. */
+function binaryBody(r: () => number): { body: Uint8Array<ArrayBuffer>; headerLength: string } {
+  const n = Math.floor(r() * 3);
+  const strings = Array.from({ length: n }, () => (r() < 0.5 ? pick(r, HOSTILE) : randomString(r, 60)));
+  const raw = strings.map((s) => new TextEncoder().encode(s));
+  const bytes = new Uint8Array(raw.reduce((a, b) => a + 4 + b.length, 0));
+  let o = 0;
+  for (const b of raw) {
+    new DataView(bytes.buffer).setUint32(o, b.length, true);
+    bytes.set(b, o + 4);
+    o += 4 + b.length;
+  }
+  const header = new TextEncoder().encode(
+    JSON.stringify({
+      inputs: [
+        {
+          name: pick(r, ['text', 'input', 'ids']),
+          datatype: pick(r, ['BYTES', 'FP32', 'INT32', 'FP16']),
+          shape: pick(r, [[n], [n, 1], [1e9]]),
+          parameters: { binary_data_size: pick(r, [bytes.length, bytes.length + 3, 0, -1]) },
+        },
+      ],
+      outputs:
+        r() < 0.5
+          ? [{ name: pick(r, ['probabilities', 'label', 'logits']), parameters: { binary_data: true } }]
+          : undefined,
+    }),
+  );
+  const body = new Uint8Array(header.length + bytes.length);
+  body.set(header, 0);
+  body.set(bytes, header.length);
+  const headerLength = pick(r, [
+    String(header.length),
+    String(header.length + 1),
+    '0',
+    'x',
+    String(body.length + 5),
+  ]);
+  return { body, headerLength };
+}
+
 function body(r: () => number, path: string): string | Uint8Array<ArrayBuffer> | undefined {
   const k = r();
   if (k < 0.1) return undefined;
+  if (k < 0.16)
+    return JSON.stringify(
+      r() < 0.5 ? { text: pick(r, HOSTILE) } : { texts: [pick(r, HOSTILE), pick(r, HOSTILE)] },
+    );
+  if (k < 0.2 && path.includes('infer')) {
+    const texts = [pick(r, HOSTILE), randomString(r, 40)];
+    return JSON.stringify({
+      inputs: [
+        {
+          name: 'text',
+          datatype: 'BYTES',
+          shape: pick(r, [[2, 1], [2], [1, 2], [3]]),
+          data: texts.map((t) => [t]),
+        },
+      ],
+      outputs: r() < 0.5 ? [{ name: pick(r, ['probabilities', 'label', 'logits', '']) }] : undefined,
+      parameters: r() < 0.5 ? { priority: pick(r, [1, 0, -1, 'high', 1e9]) } : undefined,
+    });
+  }
   if (k < 0.2) return Uint8Array.from({ length: Math.floor(r() * 200) }, () => Math.floor(r() * 256));
   if (k < 0.35) return JSON.stringify(randomJson(r, 0)).slice(0, Math.floor(r() * 60)); // truncated JSON
   if (k < 0.55) return JSON.stringify(randomJson(r, 0));
@@ -153,7 +218,8 @@ export function fuzzRequest(r: () => number, key: string): FuzzRequest {
       'garbage',
       'no-cache, no-store',
     ]);
-  if (r() < 0.1) headers['x-request-deadline-ms'] = pick(r, ['0', '-1', '1', '100000000', 'abc', '50']);
+  if (r() < 0.1) headers['x-deadline-ms'] = pick(r, ['0', '-1', '1', '100000000', 'abc', '50', ' ']);
+  if (r() < 0.1) headers['x-priority'] = pick(r, ['1', '0', '99', 'high', '-1', '1e3']);
   if (r() < 0.1) headers['x-request-id'] = pick(r, ['', 'a'.repeat(300), 'ok-id', '../../x']);
   if (r() < 0.05)
     headers.traceparent = pick(r, [
@@ -161,6 +227,12 @@ export function fuzzRequest(r: () => number, key: string): FuzzRequest {
       '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
       'ff-'.repeat(20),
     ]);
+  if (method === 'POST' && path.includes('infer') && r() < 0.1) {
+    const bin = binaryBody(r);
+    headers['content-type'] = pick(r, ['application/octet-stream', 'application/json']);
+    headers['inference-header-content-length'] = bin.headerLength;
+    return { method, path, headers, body: bin.body };
+  }
   const b = method === 'GET' || method === 'HEAD' ? undefined : body(r, path);
   return { method, path, headers, body: typeof b === 'string' ? new TextEncoder().encode(b) : b };
 }
@@ -188,7 +260,19 @@ export async function sendFuzz(base: string, req: FuzzRequest, timeoutMs = 20_00
   });
   const text = await res.text();
   const where = `${req.method} ${req.path} -> ${res.status}`;
-  if (res.status >= 500) return { status: res.status, ok: false, why: `${where}: 5xx ${text.slice(0, 200)}` };
+  if (res.status >= 500) {
+    // Only where the contract says so: a deadline the client gave that ran out (504 deadline_exceeded, e.g.
+    // x-deadline-ms: 1). Never a 500; never a 502/503 from a healthy stack.
+    let code: unknown;
+    try {
+      code = (JSON.parse(text) as { error?: { code?: unknown } }).error?.code;
+    } catch {
+      code = undefined;
+    }
+    const deadline =
+      res.status === 504 && code === 'deadline_exceeded' && req.headers['x-deadline-ms'] !== undefined;
+    if (!deadline) return { status: res.status, ok: false, why: `${where}: 5xx ${text.slice(0, 200)}` };
+  }
   if (res.status >= 400 && req.method !== 'HEAD') {
     let parsed: unknown;
     try {
