@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { createAdaptorServer, type ServerType } from '@hono/node-server';
 import type { Hono } from 'hono';
 import { OverloadedError } from '../../shared/errors/index.ts';
+import { withTimeout } from '../../shared/timeout/index.ts';
 import { createApp } from './app.ts';
 import type { Clock } from './batcher.ts';
 import { defineConfig, type OriginConfig, type OriginConfigInput } from './config.ts';
@@ -50,25 +51,6 @@ function urlOf(address: AddressInfo): string {
           ? `[${address.address}]`
           : address.address;
   return `http://${host}:${address.port}`;
-}
-
-/** Resolves true when `work` settles within `ms`, false when the time runs out first. */
-async function within(work: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-  });
-  try {
-    return await Promise.race([
-      work.then(
-        () => true as const,
-        () => true as const,
-      ),
-      timeout,
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 export function createOriginServer(config: OriginConfig, deps: OriginServerDeps = {}): OriginServer {
@@ -208,7 +190,10 @@ export function createOriginServer(config: OriginConfig, deps: OriginServerDeps 
         await loading?.catch(() => {});
         registry?.close();
         void beginClose();
-        if (registry !== undefined && !(await within(registry.drain(), config.drainTimeoutMs))) {
+        if (
+          registry !== undefined &&
+          (await withTimeout(registry.drain(), config.drainTimeoutMs)).kind === 'timeout'
+        ) {
           // Bounded: what is still running or queued is cut; dispose() fails it with 503, never leaves it hanging.
           logger.warn(
             {

@@ -12,7 +12,7 @@
  *   backfill (L2 -> L1 -> L0) keeps the entry's remaining lifetime instead of starting a new one.
  */
 import type { Redis } from '@upstash/redis/cloudflare';
-import { withTimeout } from '../lib/timeout.ts';
+import { withTimeout } from '../../../shared/timeout/index.ts';
 import type { MemoryCache } from './memory.ts';
 
 /** The L1 methods used (`caches.default`), so tests can pass a small fake. */

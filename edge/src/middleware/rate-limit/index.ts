@@ -10,7 +10,7 @@
 import type { Ratelimit } from '@upstash/ratelimit';
 import type { Context, MiddlewareHandler } from 'hono';
 import { InferenceError, OverloadedError } from '../../../../shared/errors/index.ts';
-import { type TimedOutcome, withTimeout } from '../../lib/timeout.ts';
+import { type TimedOutcome, withTimeout } from '../../../../shared/timeout/index.ts';
 import type { AppEnv } from '../../types.ts';
 
 /** The one limiter method the middleware calls, so tests can pass a small fake. */

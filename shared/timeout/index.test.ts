@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { withTimeout } from './timeout.ts';
+import { withTimeout } from './index.ts';
 
 describe('withTimeout', () => {
   it('a value in time', async () => {
