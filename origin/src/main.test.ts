@@ -103,6 +103,40 @@ describe('SIGTERM', () => {
   });
 });
 
+describe('a second SIGTERM', () => {
+  it('ends the process at once (SIGKILL) while a batch is running, without aborting inside ONNX Runtime', async () => {
+    const p = run(baseEnv());
+    await waitFor(() => p.out().includes('"msg":"ready"'), 30_000, 'ready');
+    const url = (
+      JSON.parse(
+        p
+          .out()
+          .split('\n')
+          .find((l) => l.includes('"msg":"ready"')) as string,
+      ) as { url: string }
+    ).url;
+    const calls = Array.from({ length: 4 }, (_, i) =>
+      infer(`${url}/v2/models/slow/infer`, [
+        { name: 'input', datatype: 'FP32', shape: [64, 512], data: rows(64, 512, i) },
+      ]).catch(() => undefined),
+    );
+    const pending = () => scrapeMetric(url, 'nv_inference_pending_request_count{model="slow",version="1"}');
+    const until = Date.now() + 10_000;
+    while ((await pending()) < 64) {
+      if (Date.now() > until) throw new Error('requests never queued');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    p.child.kill('SIGTERM');
+    await waitFor(() => p.out().includes('draining'), 5_000, 'draining log');
+    p.child.kill('SIGTERM');
+    expect(await p.exited).toBeNull();
+    expect(p.child.signalCode).toBe('SIGKILL');
+    expect(p.out()).toMatch(/second signal/);
+    expect(p.out()).not.toMatch(/terminate called|Napi::Error/);
+    await Promise.all(calls);
+  });
+});
+
 describe('start-up failures', () => {
   it('exits 1 naming the corrupt artifact and its expected hash, never reporting ready', async () => {
     const bad = await createModelRepository([mlpVersion('mlp', '1', [16, 8, 2])]);

@@ -1,7 +1,8 @@
 /**
  * The origin's entry point: `node origin/src/main.ts [--flags]` (npm run start:origin). Reads and validates the
  * configuration, starts the server, and drains on SIGTERM/SIGINT before exiting 0. Exit codes: 0 after a drain,
- * 1 when start-up fails (missing or corrupt artifact, port in use...), 2 for an invalid configuration.
+ * 1 when start-up fails (missing or corrupt artifact, port in use...), 2 for an invalid configuration; a second
+ * signal during the drain kills the process at once (SIGKILL).
  */
 import { featurizerFromManifest } from '../../shared/featurizer/index.ts';
 import { loadConfig } from './config.ts';
@@ -28,7 +29,10 @@ export default async function main(
     signals++;
     if (signals > 1) {
       logger.warn({ signal }, 'second signal: exiting without finishing the drain');
-      process.exit(1);
+      // Not process.exit(): tearing down a worker thread that is inside session.run aborts the process inside
+      // onnxruntime-node. SIGKILL ends it at once, as the second signal asks (after the log line is written).
+      setTimeout(() => process.kill(process.pid, 'SIGKILL'), 20);
+      return;
     }
     logger.info({ signal }, 'draining: not ready, finishing queued and running requests');
     server.stop().then(
