@@ -42,6 +42,11 @@ export interface EdgeConfig {
   rateTimeoutMs: number;
   /** EDGE_MAX_ITEMS: more texts than this in one request go to the origin. @default 8 */
   edgeMaxItems: number;
+  /**
+   * Most texts in one request to the origin (ORIGIN_MAX_ITEMS): larger escalations are split into parallel requests
+   * of at most this many and merged in order. Keep it <= the origin's ORIGIN_MAX_BATCH. @default 64
+   */
+  originMaxItems: number;
   /** EDGE_MAX_BYTES: more UTF-8 text bytes than this in one request go to the origin. @default 65536 */
   edgeMaxBytes: number;
   /** MAX_BODY_BYTES: larger request bodies get 413. @default 1048576 */
@@ -94,6 +99,7 @@ type EdgeVars = Pick<
   | 'RATE_LIMIT_FAIL_MODE'
   | 'RATE_LIMIT_TIMEOUT_MS'
   | 'EDGE_MAX_ITEMS'
+  | 'ORIGIN_MAX_ITEMS'
   | 'EDGE_MAX_BYTES'
   | 'MAX_BODY_BYTES'
   | 'BREAKER_FAILURE_THRESHOLD'
@@ -300,6 +306,7 @@ export function parseConfig(env: ConfigEnv): EdgeConfig {
     rateFailMode: oneOf(env, 'RATE_LIMIT_FAIL_MODE', ['open', 'closed'] as const, 'open'),
     rateTimeoutMs: int(env, 'RATE_LIMIT_TIMEOUT_MS', 200, 1, 60_000),
     edgeMaxItems: int(env, 'EDGE_MAX_ITEMS', 8, 1, 10_000),
+    originMaxItems: int(env, 'ORIGIN_MAX_ITEMS', 64, 1, 256),
     edgeMaxBytes: int(env, 'EDGE_MAX_BYTES', 65_536, 1, 100_000_000),
     maxBodyBytes: int(env, 'MAX_BODY_BYTES', 1_048_576, 1, 100_000_000),
     breakerFailureThreshold: int(env, 'BREAKER_FAILURE_THRESHOLD', 5, 1, 1000),

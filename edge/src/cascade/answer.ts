@@ -182,25 +182,17 @@ export async function answerTexts(
     const result = await escalate(c, deps, input);
     log.origin = result.origin;
     log.origin_attempts = result.attempts;
-    if (!result.response.ok) {
+    if (result.kind === 'passthrough') {
       log.served_by = 'origin';
       return {
         passthrough: result.response,
         headers: { 'x-served-by': 'origin', 'x-cache': xCache, 'x-escalation-reason': decision.reason },
       };
     }
-    const parsed = ClassifyResponse.safeParse(await result.response.json().catch(() => undefined));
-    if (!parsed.success || parsed.data.predictions.length !== texts.length) {
-      throw new OriginUnavailableError(
-        'origin_error',
-        'origin answered with a body that is not a classify response',
-        result.attempts,
-      );
-    }
     const value: CachedAnswer = {
       model,
-      version: parsed.data.version,
-      predictions: parsed.data.predictions,
+      version: result.version,
+      predictions: result.predictions,
       source: 'origin',
     };
     store(value);
@@ -255,20 +247,67 @@ function cached(c: Context<AppEnv>, value: CachedAnswer, tier: CacheTier): Answe
   };
 }
 
-function escalate(c: Context<AppEnv>, deps: AnswerDeps, input: AnswerInput) {
+type Escalated =
+  | { kind: 'answer'; version: string; predictions: Prediction[]; origin: string; attempts: number }
+  | { kind: 'passthrough'; response: Response; origin: string; attempts: number };
+
+/**
+ * Sends the texts to the origin's text API in chunks of at most ORIGIN_MAX_ITEMS (its max batch), in parallel, and
+ * merges the answers in order. A chunk the origin refuses as bad input (4xx) is passed through as the answer; a
+ * chunk it cannot serve fails the whole escalation (OriginUnavailableError: the caller degrades).
+ */
+async function escalate(c: Context<AppEnv>, deps: AnswerDeps, input: AnswerInput): Promise<Escalated> {
   const path =
     input.version === undefined
       ? `/v1/models/${encodeURIComponent(input.model)}/classify`
       : `/v1/models/${encodeURIComponent(input.model)}/versions/${encodeURIComponent(input.version)}/classify`;
-  return deps.pool(c).send({
-    method: 'POST',
-    path,
-    body: JSON.stringify({ texts: input.texts }),
-    headers: originHeaders(c.get('requestId'), c.get('trace'), {
-      'content-type': 'application/json',
-      accept: 'application/json',
-    }),
-    deadline: input.deadline,
-    priority: tierPriority(c),
-  });
+  const size = c.get('config').originMaxItems;
+  const chunks: string[][] = [];
+  for (let i = 0; i < input.texts.length; i += size) chunks.push(input.texts.slice(i, i + size));
+  const pool = deps.pool(c);
+  const settled = await Promise.allSettled(
+    chunks.map((texts) =>
+      pool.send({
+        method: 'POST',
+        path,
+        body: JSON.stringify({ texts }),
+        headers: originHeaders(c.get('requestId'), c.get('trace'), {
+          'content-type': 'application/json',
+          accept: 'application/json',
+        }),
+        deadline: input.deadline,
+        priority: tierPriority(c),
+      }),
+    ),
+  );
+  const failed = settled.find((r) => r.status === 'rejected');
+  const results = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const origin = results[0]?.origin ?? '';
+  const attempts = results.reduce((n, r) => n + r.attempts, 0);
+  const refused = results.find((r) => !r.response.ok);
+  if (failed !== undefined || refused !== undefined) {
+    for (const r of results) if (r !== refused) await r.response.body?.cancel();
+    if (failed !== undefined) throw failed.reason;
+    return {
+      kind: 'passthrough',
+      response: (refused as (typeof results)[number]).response,
+      origin,
+      attempts,
+    };
+  }
+  const predictions: Prediction[] = [];
+  let version: string | undefined;
+  for (const [i, r] of results.entries()) {
+    const parsed = ClassifyResponse.safeParse(await r.response.json().catch(() => undefined));
+    if (!parsed.success || parsed.data.predictions.length !== (chunks[i] as string[]).length) {
+      throw new OriginUnavailableError(
+        'origin_error',
+        'origin answered with a body that is not a classify response',
+        attempts,
+      );
+    }
+    version ??= parsed.data.version;
+    predictions.push(...parsed.data.predictions);
+  }
+  return { kind: 'answer', version: version as string, predictions, origin, attempts };
 }

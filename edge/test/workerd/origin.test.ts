@@ -140,6 +140,27 @@ describe('escalation failures (whole app, loopback origins)', () => {
     }
   });
 
+  it.each([65, 256])(
+    'splits an escalation of %i texts into requests of at most ORIGIN_MAX_ITEMS (64), merged in order',
+    async (n) => {
+      const { k, env, t, origin } = await setupAnyModel(1);
+      const texts = Array.from({ length: n }, (_, i) =>
+        i % 3 === 0 ? `spam ${i} ${unique()}` : `ham ${i} ${unique()}`,
+      );
+      const res = await t.call(classifyRequest(k.key, { texts }, { 'x-escalate': 'always' }), env);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('x-served-by')).toBe('origin');
+      const body = (await res.json()) as Classify;
+      expect(body.predictions.map((p) => p.label)).toEqual(
+        texts.map((x) => (x.startsWith('spam') ? 'spam' : 'ham')),
+      );
+      const sizes = (await originLog(origin)).map(
+        (r) => (JSON.parse(r.body) as { texts: string[] }).texts.length,
+      );
+      expect(sizes.sort((a, b) => b - a)).toEqual(n === 65 ? [64, 1] : [64, 64, 64, 64]);
+    },
+  );
+
   it('without an edge model, a failed escalation is a 503 in the shared shape', async () => {
     const { k, env, t, origins } = await setupAnyModel(1);
     await behave(origins[0] as string, { default: { status: 503 } });
