@@ -60,18 +60,20 @@ const baseEnv = () => ({
   ORIGIN_MAX_BATCH: '64',
 });
 
+/** Waits for the child's "ready" log line and returns the URL it names. */
+async function readyUrl(p: Run): Promise<string> {
+  await waitFor(() => p.out().includes('"msg":"ready"'), 30_000, 'ready');
+  const line = p
+    .out()
+    .split('\n')
+    .find((l) => l.includes('"msg":"ready"')) as string;
+  return (JSON.parse(line) as { url: string }).url;
+}
+
 describe('SIGTERM', () => {
   it('stops accepting, turns not ready, finishes every queued and running request, then exits 0', async () => {
     const p = run(baseEnv());
-    await waitFor(() => p.out().includes('"msg":"ready"'), 30_000, 'ready');
-    const url = (
-      JSON.parse(
-        p
-          .out()
-          .split('\n')
-          .find((l) => l.includes('"msg":"ready"')) as string,
-      ) as { url: string }
-    ).url;
+    const url = await readyUrl(p);
 
     const n = 6;
     const calls = Array.from({ length: n }, (_, i) =>
@@ -106,15 +108,7 @@ describe('SIGTERM', () => {
 describe('a second SIGTERM', () => {
   it('ends the process at once (SIGKILL) while a batch is running, without aborting inside ONNX Runtime', async () => {
     const p = run(baseEnv());
-    await waitFor(() => p.out().includes('"msg":"ready"'), 30_000, 'ready');
-    const url = (
-      JSON.parse(
-        p
-          .out()
-          .split('\n')
-          .find((l) => l.includes('"msg":"ready"')) as string,
-      ) as { url: string }
-    ).url;
+    const url = await readyUrl(p);
     const calls = Array.from({ length: 4 }, (_, i) =>
       infer(`${url}/v2/models/slow/infer`, [
         { name: 'input', datatype: 'FP32', shape: [64, 512], data: rows(64, 512, i) },
