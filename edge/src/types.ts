@@ -49,6 +49,8 @@ export interface AppVariables {
   cacheControl: CacheControl;
   /** The request body once read (routes/request.ts readBody). */
   body: Uint8Array | undefined;
+  /** The body once parsed as JSON (routes/request.ts readJson); boxed, since JSON may be null. */
+  json: { value: unknown } | undefined;
 }
 
 export interface AppEnv {

@@ -1,10 +1,9 @@
 /** POST /v1/models/{model}[/versions/{version}]/classify: the public text API. */
 import type { Context } from 'hono';
-import { parseJsonBody } from '../../../shared/http/index.ts';
 import { parseClassifyRequest } from '../../../shared/protocol/text.ts';
 import { type AnswerDeps, answerTexts, parseEscalateHeader } from '../cascade/index.ts';
 import type { AppEnv } from '../types.ts';
-import { modelParams, readBody, requestDeadline, requireJson } from './request.ts';
+import { modelParams, readJson, requestDeadline, requireJson } from './request.ts';
 
 export function classifyHandler(deps: AnswerDeps) {
   return async function classify(c: Context<AppEnv>): Promise<Response> {
@@ -13,7 +12,7 @@ export function classifyHandler(deps: AnswerDeps) {
     const mode = parseEscalateHeader(c.req.header('x-escalate'));
     const deadline = requestDeadline(c, config.requestDeadlineMs, deps.now());
     requireJson(c);
-    const texts = parseClassifyRequest(parseJsonBody(await readBody(c, config.maxBodyBytes)));
+    const texts = parseClassifyRequest(await readJson(c));
     const answer = await answerTexts(c, deps, { model, version, texts, mode, deadline });
     if ('passthrough' in answer) {
       return new Response(answer.passthrough.body, {

@@ -6,7 +6,7 @@
  */
 import type { Context } from 'hono';
 import { InferenceError, InvalidInputError } from '../../../shared/errors/index.ts';
-import { mediaType, parseJsonBody } from '../../../shared/http/index.ts';
+import { mediaType } from '../../../shared/http/index.ts';
 import { stringsFromJson } from '../../../shared/protocol/codec.ts';
 import { checkItemCount } from '../../../shared/protocol/limits.ts';
 import { HEADER_LENGTH_HEADER, InferRequestHeader } from '../../../shared/protocol/oip.ts';
@@ -14,7 +14,7 @@ import { type AnswerDeps, answerTexts, parseEscalateHeader } from '../cascade/in
 import { type EdgeRelease, loadEdgeModel } from '../model/edge-model.ts';
 import { originHeaders, tierPriority } from '../origin-client/index.ts';
 import type { AppEnv } from '../types.ts';
-import { modelParams, readBody, requestDeadline } from './request.ts';
+import { modelParams, readBody, readJson, requestDeadline } from './request.ts';
 
 export const SERVER_NAME = 'spam-edge';
 export const SERVER_VERSION = '0.1.0';
@@ -159,7 +159,7 @@ export function inferHandler(deps: AnswerDeps) {
     const binary = c.req.header(HEADER_LENGTH_HEADER) !== undefined;
     const release = releaseAt(deps, model, version);
     if (binary || type !== 'application/json' || release === undefined) return proxy(c, deps, body);
-    const text = textInput(parseJsonBody(body));
+    const text = textInput(await readJson(c));
     if (text === undefined) return proxy(c, deps, body);
     const deadline = requestDeadline(c, config.requestDeadlineMs, deps.now());
     const answer = await answerTexts(c, deps, { model, version, texts: text.texts, mode, deadline });

@@ -1,7 +1,7 @@
 /** Request reading and header parsing shared by the edge's routes: every bad input is a 4xx in the shared shape. */
 import type { Context } from 'hono';
 import { InferenceError } from '../../../shared/errors/index.ts';
-import { mediaType, readBody as readBodyCapped } from '../../../shared/http/index.ts';
+import { mediaType, parseJsonBody, readBody as readBodyCapped } from '../../../shared/http/index.ts';
 import { MAX_ITEMS_PER_REQUEST } from '../../../shared/protocol/limits.ts';
 import { HEADER_LENGTH_HEADER, JSON_CONTENT_TYPE } from '../../../shared/protocol/oip.ts';
 import { assertModelAllowed } from '../middleware/auth/index.ts';
@@ -26,6 +26,18 @@ export async function readBody(c: Context<AppEnv>, maxBytes: number): Promise<Ui
   return body;
 }
 
+/**
+ * The body parsed as UTF-8 JSON (shared/http parseJsonBody: 400 invalid_json otherwise), parsed once per request:
+ * the rate limiter's weight and the route share it.
+ */
+export async function readJson(c: Context<AppEnv>): Promise<unknown> {
+  const cached = c.get('json');
+  if (cached !== undefined) return cached.value;
+  const value = parseJsonBody(await readBody(c, c.get('config').maxBodyBytes));
+  c.set('json', { value });
+  return value;
+}
+
 const lenient = new TextDecoder();
 
 /**
@@ -35,14 +47,19 @@ const lenient = new TextDecoder();
  */
 export async function requestWeight(c: Context<AppEnv>): Promise<number> {
   if (c.req.method !== 'POST') return 1;
-  const body = await readBody(c, c.get('config').maxBodyBytes);
   const headerLength = Number(c.req.header(HEADER_LENGTH_HEADER));
-  const json = Number.isInteger(headerLength) && headerLength > 0 ? body.subarray(0, headerLength) : body;
   let parsed: unknown;
   try {
-    parsed = JSON.parse(lenient.decode(json));
-  } catch {
-    return 1;
+    // The binary extension's JSON header alone (the route proxies such bodies as they are); else the whole body.
+    parsed =
+      Number.isInteger(headerLength) && headerLength > 0
+        ? JSON.parse(
+            lenient.decode((await readBody(c, c.get('config').maxBodyBytes)).subarray(0, headerLength)),
+          )
+        : await readJson(c);
+  } catch (err) {
+    if (err instanceof InferenceError && err.code === 'payload_too_large') throw err;
+    return 1; // unreadable: the route refuses it with its own error
   }
   const p = parsed as { texts?: unknown; inputs?: Array<{ shape?: unknown }> } | null;
   let items = 1;
