@@ -24,11 +24,18 @@ export interface RequestLog {
   principal?: string;
   model?: string;
   version?: string;
+  /** The most expensive path any item took ('proxy': passed to the origin as is). */
   served_by?: 'cache' | 'edge' | 'origin' | 'edge-degraded' | 'proxy';
+  /** Items per path. */
+  served_by_counts?: Record<string, number>;
   cache?: 'HIT' | 'MISS' | 'BYPASS';
   /** Lowest top-class probability over the request's items, from the edge model. */
   confidence?: number;
   escalation_reason?: string;
+  /** Items sent to the origin. */
+  escalated?: number;
+  /** The origin's status when it refused escalated items the edge then answered (degraded). */
+  origin_status?: number;
   degraded_reason?: string;
   origin?: string;
   origin_attempts?: number;

@@ -20,13 +20,16 @@ export const ClassifyRequest = z.union([
 ]);
 export type ClassifyRequest = z.infer<typeof ClassifyRequest>;
 
-export const SERVED_BY = ['cache', 'edge', 'origin', 'edge-degraded'] as const;
+/** Who answered, cheapest first: a request's `served_by` is the most expensive path any of its items took. */
+export const SERVED_BY = ['cache', 'edge', 'edge-degraded', 'origin'] as const;
 export type ServedBy = (typeof SERVED_BY)[number];
 
 export const Prediction = z.object({
   label: z.string(),
   score: z.number(),
   scores: z.record(z.string(), z.number()),
+  /** Who answered this item (the edge says it per item; the origin answers every item itself). */
+  served_by: z.enum(SERVED_BY).optional(),
 });
 export type Prediction = z.infer<typeof Prediction>;
 
@@ -35,6 +38,8 @@ export const ClassifyResponse = z.object({
   version: z.string(),
   predictions: z.array(Prediction),
   served_by: z.enum(SERVED_BY),
+  /** Items per path (the edge's answers; every path is listed, 0 included). */
+  served_by_counts: z.record(z.enum(SERVED_BY), z.number().int().nonnegative()).optional(),
   request_id: z.string(),
 });
 export type ClassifyResponse = z.infer<typeof ClassifyResponse>;

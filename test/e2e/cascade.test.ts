@@ -12,6 +12,7 @@ import { classify, isErrorShape, testMessages } from '../helpers.ts';
 interface Pred {
   label: string;
   score: number;
+  served_by?: string;
 }
 interface Body {
   served_by: string;
@@ -72,6 +73,21 @@ describe('the cascade through the whole stack', () => {
     expect(r.headers.get('x-escalation-reason')).toBe('low_confidence');
   });
 
+  it('in a mixed request only the uncertain item goes to the real teacher; answers merged in order', async () => {
+    const confident = `Subject: WIN a FREE cruise!!! Click http://win.example.com now ${Date.now()}`;
+    const r = await classify(stack.edgeUrl, key, [confident, uncertain, confident], {
+      'cache-control': 'no-store',
+    });
+    expect(r.status).toBe(200);
+    const body = r.body as Body & { served_by_counts: Record<string, number> };
+    expect(body.predictions.map((p) => p.served_by)).toEqual(['edge', 'origin', 'edge']);
+    expect(body.served_by).toBe('origin');
+    expect(body.served_by_counts).toMatchObject({ edge: 2, origin: 1 });
+    expect(r.headers.get('x-served-by-counts')).toBe('edge=2, origin=1');
+    expect(body.predictions[0]?.label).toBe('spam');
+    expect(body.predictions[2]).toEqual(body.predictions[0]);
+  });
+
   it('escalates on x-escalate: always', async () => {
     const r = await classify(stack.edgeUrl, key, [`always to the origin ${Date.now()}`], {
       'x-escalate': 'always',
@@ -96,7 +112,11 @@ describe('the cascade through the whole stack', () => {
     expect(again.headers.get('x-cache')).toBe('HIT');
     // Per PoP: L0 (the isolate's memory) or L1 (caches.default); both are local hits.
     expect(['L0', 'L1']).toContain(again.headers.get('x-cache-tier'));
-    expect((again.body as Body).predictions).toEqual((first.body as Body).predictions);
+    // The same answers, now per item from the cache.
+    const fromOrigin = (first.body as Body).predictions;
+    expect(fromOrigin.map((p) => p.served_by)).toEqual(['origin']);
+    const cachedAs = fromOrigin.map((p) => ({ ...p, served_by: 'cache' }));
+    expect((again.body as Body).predictions).toEqual(cachedAs);
 
     const pop2 = await stack.startEdge();
     try {
@@ -104,7 +124,7 @@ describe('the cascade through the whole stack', () => {
       expect(fromL2.status).toBe(200);
       expect((fromL2.body as Body).served_by).toBe('cache');
       expect(fromL2.headers.get('x-cache-tier')).toBe('L2');
-      expect((fromL2.body as Body).predictions).toEqual((first.body as Body).predictions);
+      expect((fromL2.body as Body).predictions).toEqual(cachedAs);
     } finally {
       await pop2.stop();
     }

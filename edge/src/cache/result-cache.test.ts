@@ -45,11 +45,11 @@ describe('ResultCache on caches.default (L1) and the Upstash bridge (L2, real Re
     await first.settle();
     const second = cacheWith(caches.default, l2);
     expect(await second.cache.get(k)).toEqual({ value: { answer: 'spam' }, tier: 'l1' });
-    expect(await l2.get(`edge:cache:v2:${k}`)).toMatchObject({
+    expect(await l2.get(`edge:cache:v3:${k}`)).toMatchObject({
       v: { answer: 'spam' },
       exp: expect.any(Number),
     });
-    const ttl = await l2.ttl(`edge:cache:v2:${k}`);
+    const ttl = await l2.ttl(`edge:cache:v3:${k}`);
     expect(ttl).toBeGreaterThan(50);
     expect(ttl).toBeLessThanOrEqual(60);
   });
@@ -57,7 +57,7 @@ describe('ResultCache on caches.default (L1) and the Upstash bridge (L2, real Re
   it('an L2 hit (another PoP wrote it) is served and copied into L1', async () => {
     const l2 = realL2();
     const k = key();
-    await l2.set(`edge:cache:v2:${k}`, { v: { answer: 'ham' }, exp: Date.now() + 60_000 }, { ex: 60 });
+    await l2.set(`edge:cache:v3:${k}`, { v: { answer: 'ham' }, exp: Date.now() + 60_000 }, { ex: 60 });
     const a = cacheWith(caches.default, l2);
     expect(await a.cache.get(k)).toEqual({ value: { answer: 'ham' }, tier: 'l2' });
     await a.settle();
@@ -66,11 +66,11 @@ describe('ResultCache on caches.default (L1) and the Upstash bridge (L2, real Re
   });
 
   it('a failing L2 (fake) counts as a miss and is logged; writes failures are logged, never thrown', async () => {
-    const failing: L2Store = {
-      get: async () => {
+    const failing = {
+      mget: async () => {
         throw new Error('L2 down');
       },
-      set: async () => {
+      pipeline: () => {
         throw new Error('L2 down');
       },
     } as unknown as L2Store;
@@ -83,7 +83,7 @@ describe('ResultCache on caches.default (L1) and the Upstash bridge (L2, real Re
   });
 
   it('a slow L2 (fake) is cut off by the read timeout', async () => {
-    const slow = { get: () => new Promise(() => {}), set: async () => 'OK' } as unknown as L2Store;
+    const slow = { mget: () => new Promise(() => {}) } as unknown as L2Store;
     const warnings: Array<Record<string, unknown>> = [];
     const started = Date.now();
     expect(await cacheWith(undefined, slow, warnings).cache.get(key())).toBeUndefined();
@@ -136,10 +136,7 @@ describe('ResultCache on caches.default (L1) and the Upstash bridge (L2, real Re
       match: async () => new Response('{"not":"an envelope"'),
       put: async () => {},
     };
-    const junkL2: L2Store = {
-      get: (async () => ({ v: { answer: 'x' } })) as L2Store['get'],
-      set: (async () => 'OK') as L2Store['set'],
-    };
+    const junkL2 = { mget: async () => [{ v: { answer: 'x' } }] } as unknown as L2Store;
     const { cache } = cacheWith(junkL1, junkL2, warnings);
     expect(await cache.get(k)).toBeUndefined();
     expect(warnings.length).toBeGreaterThanOrEqual(2);
@@ -158,7 +155,7 @@ describe('ResultCache on caches.default (L1) and the Upstash bridge (L2, real Re
       validate: (v) =>
         typeof (v as { answer?: unknown }).answer === 'string' ? (v as { answer: string }) : undefined,
     });
-    await l2.set(`edge:cache:v2:${k}`, { v: { answer: 7 }, exp: Date.now() + 60_000 }, { ex: 60 });
+    await l2.set(`edge:cache:v3:${k}`, { v: { answer: 7 }, exp: Date.now() + 60_000 }, { ex: 60 });
     expect(await cache.get(k)).toBeUndefined();
   });
 
@@ -172,7 +169,7 @@ describe('ResultCache on caches.default (L1) and the Upstash bridge (L2, real Re
         puts.push({ url: String(req), cacheControl: res.headers.get('cache-control') });
       },
     };
-    await l2.set(`edge:cache:v2:${k}`, { v: { answer: 'ham' }, exp: Date.now() + 20_000 }, { ex: 20 });
+    await l2.set(`edge:cache:v3:${k}`, { v: { answer: 'ham' }, exp: Date.now() + 20_000 }, { ex: 20 });
     const { cache, settle } = cacheWith(l1, l2, [], 300);
     expect(await cache.get(k)).toEqual({ value: { answer: 'ham' }, tier: 'l2' });
     await settle();
@@ -180,5 +177,63 @@ describe('ResultCache on caches.default (L1) and the Upstash bridge (L2, real Re
     const maxAge = Number(/max-age=(\d+)/.exec(puts[0]?.cacheControl ?? '')?.[1]);
     expect(maxAge).toBeGreaterThan(15);
     expect(maxAge).toBeLessThanOrEqual(20);
+  });
+
+  it('getMany answers per key in order from mixed tiers; putMany writes L2 in one pipeline', async () => {
+    const l2 = realL2();
+    const [a, b, c] = [key(), key(), key()];
+    await l2.set(`edge:cache:v3:${b}`, { v: { answer: 'from-l2' }, exp: Date.now() + 60_000 }, { ex: 60 });
+    const l0 = new MemoryCache<unknown>();
+    l0.set(a, { answer: 'from-l0' }, 60);
+    const ctx = createExecutionContext();
+    const cache = new ResultCache<{ answer: string }>({
+      l0,
+      l1: caches.default,
+      l2,
+      ttlSeconds: 60,
+      waitUntil: (p) => ctx.waitUntil(p),
+    });
+    expect(await cache.getMany([a, b, c, a])).toEqual([
+      { value: { answer: 'from-l0' }, tier: 'l0' },
+      { value: { answer: 'from-l2' }, tier: 'l2' },
+      undefined,
+      { value: { answer: 'from-l0' }, tier: 'l0' },
+    ]);
+    const many = Array.from({ length: 40 }, () => key());
+    cache.putMany(many.map((k, i) => [k, { answer: `n${i}` }] as const));
+    await waitOnExecutionContext(ctx);
+    expect(await l2.mget(...many.map((k) => `edge:cache:v3:${k}`))).toHaveLength(40);
+    const fresh = cacheWith(caches.default, l2);
+    const read = await fresh.cache.getMany(many);
+    expect(read.map((r) => r?.value.answer)).toEqual(many.map((_, i) => `n${i}`));
+    // 40 > l1MaxKeys (32): written to L2 only, so they come back from L2.
+    expect(new Set(read.map((r) => r?.tier))).toEqual(new Set(['l2']));
+  });
+
+  it('batches of at most l1MaxKeys keys use L1; larger ones skip it (Cache API calls per request are limited)', async () => {
+    let calls = 0;
+    const l1: L1Cache = {
+      match: async () => {
+        calls++;
+        return undefined;
+      },
+      put: async () => {
+        calls++;
+      },
+    };
+    const ctx = createExecutionContext();
+    const cache = new ResultCache<{ answer: string }>({
+      l1,
+      l2: undefined,
+      ttlSeconds: 60,
+      waitUntil: (p) => ctx.waitUntil(p),
+      l1MaxKeys: 3,
+    });
+    await cache.getMany([key(), key(), key()]);
+    expect(calls).toBe(3);
+    await cache.getMany([key(), key(), key(), key()]);
+    cache.putMany([key(), key(), key(), key()].map((k) => [k, { answer: 'x' }] as const));
+    await waitOnExecutionContext(ctx);
+    expect(calls).toBe(3);
   });
 });

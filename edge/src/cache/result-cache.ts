@@ -2,8 +2,9 @@
  * The result cache: L1 `caches.default` (per PoP, free, fast) in front of L2 Upstash (shared by every PoP), with an
  * optional L0 in the isolate's memory (memory.ts) in front of both.
  *
- * - `get` reads L0, then L1, then L2 (an L2 hit is copied into L1 in the background, and into L0).
- * - `put` writes every tier, L1 and L2 in the background (`waitUntil`).
+ * - Entries are per item (one text's answer), so `getMany`/`putMany` take a request's keys at once: L0 and L1 per
+ *   key, L2 in one MGET / one pipeline. An L2 hit is copied into L1 in the background, and into L0.
+ * - `put`/`putMany` write every tier, L1 and L2 in the background (`waitUntil`).
  * - Cache failures never fail a request: they count as a miss and are logged. An L2 read that takes longer than
  *   `l2TimeoutMs` is a miss.
  * - Keys come from shared/hash `cacheKey(model, version, input, scope)`: a new release never serves old answers.
@@ -17,8 +18,8 @@ import type { MemoryCache } from './memory.ts';
 
 /** The L1 methods used (`caches.default`), so tests can pass a small fake. */
 export type L1Cache = Pick<Cache, 'match' | 'put'>;
-/** The L2 methods used (@upstash/redis), so tests can pass a small fake. */
-export type L2Store = Pick<Redis, 'get' | 'set'>;
+/** The L2 methods used (@upstash/redis: MGET, and a pipeline of SET EX), so tests can pass a small fake. */
+export type L2Store = Pick<Redis, 'mget' | 'pipeline'>;
 
 export interface ResultCacheOptions {
   /** Per-isolate memory tier; undefined skips L0. @default undefined */
@@ -39,6 +40,11 @@ export interface ResultCacheOptions {
   validate?: (value: unknown) => unknown;
   /** Clock, ms since the epoch. @default Date.now */
   now?: () => number;
+  /**
+   * Most keys one call reads from or writes to L1: each is a Cache API call, and a Worker's calls per request are
+   * limited, so larger batches skip L1 and use L0 and L2 (one MGET / one pipeline). @default 32
+   */
+  l1MaxKeys?: number;
 }
 
 /** What L1 and L2 hold. */
@@ -50,8 +56,8 @@ interface Envelope {
 export type CacheTier = 'l0' | 'l1' | 'l2';
 
 /** The synthetic URL namespace L1 entries live under (never fetched). */
-const L1_BASE = 'https://edge-result-cache.internal/v2/';
-const L2_PREFIX = 'edge:cache:v2:';
+const L1_BASE = 'https://edge-result-cache.internal/v3/';
+const L2_PREFIX = 'edge:cache:v3:';
 
 export class ResultCache<T> {
   readonly #o: Required<Omit<ResultCacheOptions, 'l0' | 'l1' | 'l2'>> &
@@ -66,6 +72,10 @@ export class ResultCache<T> {
     if (!Number.isFinite(l2TimeoutMs) || l2TimeoutMs <= 0) {
       throw new TypeError(`ResultCache: l2TimeoutMs must be a positive number, got ${l2TimeoutMs}`);
     }
+    const l1MaxKeys = options.l1MaxKeys ?? 32;
+    if (!Number.isInteger(l1MaxKeys) || l1MaxKeys < 0) {
+      throw new TypeError(`ResultCache: l1MaxKeys must be an integer >= 0, got ${l1MaxKeys}`);
+    }
     if (typeof options.waitUntil !== 'function')
       throw new TypeError('ResultCache: waitUntil must be a function');
     this.#o = {
@@ -78,6 +88,7 @@ export class ResultCache<T> {
       warn: options.warn ?? ((e) => console.warn(JSON.stringify({ level: 'warn', ...e }))),
       validate: options.validate ?? ((v) => v),
       now: options.now ?? Date.now,
+      l1MaxKeys,
     };
   }
 
@@ -87,47 +98,80 @@ export class ResultCache<T> {
   }
 
   async get(key: string): Promise<{ value: T; tier: CacheTier } | undefined> {
-    if (!this.enabled) return undefined;
+    return (await this.getMany([key]))[0];
+  }
+
+  /**
+   * Looks up many keys at once (one answer per key, in order): L0, then L1 for at most `l1MaxKeys` keys, then one
+   * L2 MGET for what is left. L2 hits are copied into L1 (background) and L0 with their remaining lifetime.
+   */
+  async getMany(keys: readonly string[]): Promise<Array<{ value: T; tier: CacheTier } | undefined>> {
+    const out: Array<{ value: T; tier: CacheTier } | undefined> = keys.map(() => undefined);
+    if (!this.enabled || keys.length === 0) return out;
     const { l0, l1, l2 } = this.#o;
-    const memory = l0?.get(key) as T | undefined;
-    if (memory !== undefined) return { value: memory, tier: 'l0' };
-    if (l1 !== undefined) {
-      let raw: unknown;
-      try {
-        const hit = await l1.match(L1_BASE + key);
-        raw = hit === undefined ? undefined : await hit.json();
-      } catch (err) {
-        this.#o.warn({ msg: 'L1 cache read failed', error: String(err) });
-      }
-      const entry = raw === undefined ? undefined : this.#open(raw, 'l1');
-      if (entry !== undefined) {
+    let missing: number[] = [];
+    for (const [i, key] of keys.entries()) {
+      const memory = l0?.get(key) as T | undefined;
+      if (memory !== undefined) out[i] = { value: memory, tier: 'l0' };
+      else missing.push(i);
+    }
+    if (l1 !== undefined && missing.length > 0 && missing.length <= this.#o.l1MaxKeys) {
+      const found = await Promise.all(missing.map((i) => this.#l1Get(l1, keys[i] as string)));
+      missing = missing.filter((i, j) => {
+        const entry = found[j];
+        if (entry === undefined) return true;
+        l0?.set(keys[i] as string, entry.value, entry.remainingMs / 1000);
+        out[i] = { value: entry.value, tier: 'l1' };
+        return false;
+      });
+    }
+    if (l2 !== undefined && missing.length > 0) {
+      const raws = await this.#l2Get(
+        l2,
+        missing.map((i) => keys[i] as string),
+      );
+      const backfill: Array<[string, Envelope]> = [];
+      for (const [j, i] of missing.entries()) {
+        const raw = raws[j];
+        const entry = raw === undefined || raw === null ? undefined : this.#open(raw, 'l2');
+        if (entry === undefined) continue;
+        const key = keys[i] as string;
         l0?.set(key, entry.value, entry.remainingMs / 1000);
-        return { value: entry.value, tier: 'l1' };
+        backfill.push([key, entry.envelope]);
+        out[i] = { value: entry.value, tier: 'l2' };
+      }
+      if (l1 !== undefined && backfill.length > 0 && backfill.length <= this.#o.l1MaxKeys) {
+        this.#o.waitUntil(Promise.all(backfill.map(([key, e]) => this.#l1Put(l1, key, e))));
       }
     }
-    if (l2 !== undefined) {
-      const raw = await this.#l2Get(l2, key);
-      const entry = raw === undefined ? undefined : this.#open(raw, 'l2');
-      if (entry !== undefined) {
-        l0?.set(key, entry.value, entry.remainingMs / 1000);
-        if (l1 !== undefined) this.#o.waitUntil(this.#l1Put(l1, key, entry.envelope));
-        return { value: entry.value, tier: 'l2' };
-      }
-    }
-    return undefined;
+    return out;
   }
 
   /** Writes every tier (L1 and L2 in the background). */
   put(key: string, value: T): void {
-    if (!this.enabled) return;
+    this.putMany([[key, value]]);
+  }
+
+  /**
+   * Writes many entries: L0 at once, L1 (at most `l1MaxKeys` entries) and L2 (one pipeline of SET EX) in the
+   * background.
+   */
+  putMany(entries: ReadonlyArray<readonly [string, T]>): void {
+    if (!this.enabled || entries.length === 0) return;
     const { l0, l1, l2, ttlSeconds } = this.#o;
-    const envelope: Envelope = { v: value, exp: this.#o.now() + ttlSeconds * 1000 };
-    l0?.set(key, value, ttlSeconds);
-    if (l1 !== undefined) this.#o.waitUntil(this.#l1Put(l1, key, envelope));
+    const exp = this.#o.now() + ttlSeconds * 1000;
+    for (const [key, value] of entries) l0?.set(key, value, ttlSeconds);
+    if (l1 !== undefined && entries.length <= this.#o.l1MaxKeys) {
+      this.#o.waitUntil(Promise.all(entries.map(([key, v]) => this.#l1Put(l1, key, { v, exp }))));
+    }
     if (l2 !== undefined) {
       this.#o.waitUntil(
         Promise.resolve()
-          .then(() => l2.set(L2_PREFIX + key, envelope, { ex: ttlSeconds }))
+          .then(() => {
+            const p = l2.pipeline();
+            for (const [key, v] of entries) p.set(L2_PREFIX + key, { v, exp }, { ex: ttlSeconds });
+            return p.exec();
+          })
           .catch((err: unknown) => this.#o.warn({ msg: 'L2 cache write failed', error: String(err) })),
       );
     }
@@ -150,18 +194,33 @@ export class ResultCache<T> {
     return { value, envelope: { v: e.v, exp: e.exp }, remainingMs };
   }
 
-  async #l2Get(l2: L2Store, key: string): Promise<unknown> {
+  /** One MGET for the keys: their raw values in order (all undefined on failure or timeout, logged). */
+  async #l2Get(l2: L2Store, keys: readonly string[]): Promise<unknown[]> {
     const read = await withTimeout(
-      Promise.resolve().then(() => l2.get<unknown>(L2_PREFIX + key)),
+      Promise.resolve().then(() => l2.mget<unknown[]>(...keys.map((k) => L2_PREFIX + k))),
       this.#o.l2TimeoutMs,
     );
-    if (read.kind === 'value') return read.value ?? undefined;
+    if (read.kind === 'value') return Array.isArray(read.value) ? read.value : [];
     if (read.kind === 'timeout') {
       this.#o.warn({ msg: 'L2 cache read timed out', timeout_ms: this.#o.l2TimeoutMs });
     } else {
       this.#o.warn({ msg: 'L2 cache read failed', error: String(read.error) });
     }
-    return undefined;
+    return [];
+  }
+
+  async #l1Get(
+    l1: L1Cache,
+    key: string,
+  ): Promise<{ value: T; envelope: Envelope; remainingMs: number } | undefined> {
+    let raw: unknown;
+    try {
+      const hit = await l1.match(L1_BASE + key);
+      raw = hit === undefined ? undefined : await hit.json();
+    } catch (err) {
+      this.#o.warn({ msg: 'L1 cache read failed', error: String(err) });
+    }
+    return raw === undefined ? undefined : this.#open(raw, 'l1');
   }
 
   async #l1Put(l1: L1Cache, key: string, envelope: Envelope): Promise<void> {

@@ -1,6 +1,7 @@
 /**
- * The cascade's flow, the edge's answer to "classify these texts with this model": cache -> edge model -> decide
- * (policy.ts) -> origin -> degraded fallback. Shared by the text API and OIP infer with a BYTES (text) input.
+ * The cascade's flow, the edge's answer to "classify these texts with this model", per item: cache -> edge model
+ * -> decide (policy.ts) -> origin for the unsure items -> degraded fallback, merged in order. Shared by the text
+ * API and OIP infer with a BYTES (text) input.
  */
 import type { Context } from 'hono';
 import { z } from 'zod';
@@ -9,33 +10,33 @@ import {
   ClassifyResponse,
   type Prediction,
   Prediction as PredictionSchema,
+  SERVED_BY,
   type ServedBy,
 } from '../../../shared/protocol/text.ts';
 import type { CacheTier, ResultCache } from '../cache/index.ts';
 import { type EdgeModel, type EdgeRelease, loadEdgeModel } from '../model/edge-model.ts';
 import {
+  type OriginFailureReason,
   type OriginPool,
   OriginUnavailableError,
   originHeaders,
   tierPriority,
 } from '../origin-client/index.ts';
 import type { AppEnv } from '../types.ts';
-import { decide, type EscalateMode, route } from './policy.ts';
+import { decide, type EscalateMode, type EscalationReason, route } from './policy.ts';
 
-/** What the cache holds: one answer without per-request fields. */
+/** What the cache holds per item: one text's answer (the model is in the key). */
 export interface CachedAnswer {
-  model: string;
   version: string;
-  predictions: Prediction[];
-  /** Who computed it: `x-escalate: always` accepts only the origin's. Absent in older entries (taken as edge). */
-  source?: 'edge' | 'origin';
+  prediction: Prediction;
+  /** Who computed it: `x-escalate: always` accepts only the origin's. */
+  source: 'edge' | 'origin';
 }
 
 const CachedAnswerSchema = z.object({
-  model: z.string(),
   version: z.string(),
-  predictions: z.array(PredictionSchema),
-  source: z.enum(['edge', 'origin']).optional(),
+  prediction: PredictionSchema,
+  source: z.enum(['edge', 'origin']),
 });
 
 /** A value read from the cache as a CachedAnswer, or undefined when it is not one (a MISS, never a 500). */
@@ -44,13 +45,21 @@ export function validCachedAnswer(value: unknown): CachedAnswer | undefined {
   return parsed.success ? (parsed.data as CachedAnswer) : undefined;
 }
 
-export interface Answer extends CachedAnswer {
+export interface Answer {
+  model: string;
+  /** The version of the most expensive path's answer (the edge release, the origin's, or the cached one's). */
+  version: string;
+  /** One per text, in order, each with the `served_by` of the path that answered it. */
+  predictions: Array<Prediction & { served_by: ServedBy }>;
+  /** The most expensive path any item took: origin > edge-degraded > edge > cache. */
   served_by: ServedBy;
-  /** Response headers describing how it was answered (x-served-by, x-cache, ...). */
+  /** Items per path, every path listed. */
+  served_by_counts: Record<ServedBy, number>;
+  /** Response headers describing how it was answered (x-served-by, x-served-by-counts, x-cache, ...). */
   headers: Record<string, string>;
 }
 
-/** A non-2xx answer from the origin (e.g. its 400 for input it refuses), passed through to the client. */
+/** A non-2xx answer from the origin (e.g. its 404 for a version it lacks) when the edge has no answer of its own. */
 export interface PassThrough {
   passthrough: Response;
   headers: Record<string, string>;
@@ -71,6 +80,16 @@ export interface AnswerInput {
   mode: EscalateMode;
   /** Absolute deadline, ms since the epoch. */
   deadline: number;
+}
+
+/** Why escalated items got the edge's answer: the pool's failure, or the origin refusing input the edge accepted. */
+type DegradedReason = OriginFailureReason | 'origin_rejected';
+
+/** One item's answer while the request is being answered. */
+interface Slot {
+  prediction: Prediction;
+  version: string;
+  servedBy: ServedBy;
 }
 
 function minScore(predictions: readonly Prediction[]): number {
@@ -107,6 +126,12 @@ async function edgeModelFor(
   }
 }
 
+/**
+ * Answers the texts item by item: each text is looked up in the cache; the edge model answers the misses; the
+ * items it is unsure of (or all misses, when the request is routed past the edge) go to the origin in one
+ * escalation; the answers are merged in order. When the origin cannot answer, the escalated items get the edge's
+ * answer marked `edge-degraded` (or, without an edge model, the request fails with the pool's 503/504).
+ */
 export async function answerTexts(
   c: Context<AppEnv>,
   deps: AnswerDeps,
@@ -120,29 +145,79 @@ export async function answerTexts(
   const release = deps.releases().find((r) => r.manifest.name === model);
   const cache = deps.cache(c);
   const control = c.get('cacheControl');
+  const slots: Array<Slot | undefined> = texts.map(() => undefined);
+  const headers: Record<string, string> = {};
 
-  // The version asked for, else the edge's release; '*' (whatever the origin serves) for models not at the edge.
+  // 1. The cache, per item. The version asked for, else the edge's release; '*' (whatever the origin serves) for
+  // models not at the edge. Per tenant unless CACHE_SCOPE=shared: a HIT must not tell one key what another asked.
   const keyVersion = version ?? release?.manifest.version ?? '*';
   const useCache = cache.enabled && !(control.noCache && control.noStore);
-  // Per tenant unless CACHE_SCOPE=shared: a HIT must not tell one key what another asked.
   const scope = config.cacheScope === 'shared' ? undefined : `tenant:${c.get('principal').id}`;
-  const key = useCache ? await cacheKey(model, keyVersion, { texts }, scope) : '';
-  let xCache: 'MISS' | 'BYPASS' = 'BYPASS';
+  const keys = useCache
+    ? await Promise.all(texts.map((text) => cacheKey(model, keyVersion, { text }, scope)))
+    : [];
+  let xCache: 'HIT' | 'MISS' | 'BYPASS' = 'BYPASS';
   if (useCache && !control.noCache) {
-    const hit = await cache.get(key);
-    // "always" must reach the origin: a cached student answer does not count, a cached origin answer does.
-    if (hit !== undefined && (mode !== 'always' || hit.value.source === 'origin')) {
-      return cached(c, hit.value, hit.tier);
+    const hits = await cache.getMany(keys);
+    const tiers = new Set<CacheTier>();
+    for (const [i, hit] of hits.entries()) {
+      // "always" must reach the origin: a cached student answer does not count, a cached origin answer does.
+      if (hit === undefined || (mode === 'always' && hit.value.source !== 'origin')) continue;
+      slots[i] = { prediction: hit.value.prediction, version: hit.value.version, servedBy: 'cache' };
+      tiers.add(hit.tier);
     }
-    xCache = 'MISS';
+    xCache = slots.every((s) => s !== undefined) ? 'HIT' : 'MISS';
+    if (tiers.size > 0) headers['x-cache-tier'] = [...tiers].map((t) => t.toUpperCase()).join(', ');
   }
   log.cache = xCache;
-  const store = (value: CachedAnswer) => {
-    if (useCache && !control.noStore) cache.put(key, value);
+  const stored: Array<[string, CachedAnswer]> = [];
+  const store = (i: number, value: CachedAnswer) => {
+    if (useCache && !control.noStore) stored.push([keys[i] as string, value]);
   };
 
+  const misses = slots.flatMap((s, i) => (s === undefined ? [i] : []));
+  if (misses.length > 0) {
+    const answered = await answerMisses(c, deps, input, {
+      release,
+      misses,
+      headers,
+      store,
+    });
+    if ('passthrough' in answered) {
+      return { passthrough: answered.passthrough, headers: { ...answered.headers, 'x-cache': xCache } };
+    }
+    for (const [j, i] of misses.entries()) slots[i] = answered.slots[j];
+  }
+  cache.putMany(stored);
+  return merge(c, model, slots as Slot[], headers, xCache);
+}
+
+interface MissContext {
+  release: EdgeRelease | undefined;
+  /** Indices of the texts the cache did not answer. */
+  misses: number[];
+  /** Response headers being built (escalation and degraded reasons are added here). */
+  headers: Record<string, string>;
+  store: (i: number, value: CachedAnswer) => void;
+}
+
+/** The edge model and the origin answer the cache's misses (slots aligned with `misses`). */
+async function answerMisses(
+  c: Context<AppEnv>,
+  deps: AnswerDeps,
+  input: AnswerInput,
+  ctx: MissContext,
+): Promise<{ slots: Slot[] } | PassThrough> {
+  const { mode, version } = input;
+  const { release, misses, headers, store } = ctx;
+  const config = c.get('config');
+  const log = c.get('log');
+  const texts = misses.map((i) => input.texts[i] as string);
+  const slots: Array<Slot | undefined> = texts.map(() => undefined);
+
+  // 2. Route the misses past the edge, or run the edge model on them and escalate the unsure items.
   const edgeModel = await edgeModelFor(release, version);
-  let decision = route({
+  const routed = route({
     mode,
     modelAtEdge: release !== undefined,
     versionAtEdge: version === undefined || version === release?.manifest.version,
@@ -153,97 +228,129 @@ export async function answerTexts(
     maxBytes: config.edgeMaxBytes,
   });
   let edgePredictions: Prediction[] | undefined;
-  if (!decision.escalate && edgeModel !== undefined) {
+  let escalated: number[];
+  let reason: EscalationReason;
+  if (routed.escalate) {
+    escalated = texts.map((_, j) => j);
+    reason = routed.reason;
+  } else {
+    if (edgeModel === undefined) throw new Error('unreachable: no edge model and no escalation');
     edgePredictions = await edgeModel.predict(texts);
     log.confidence = minScore(edgePredictions);
-    decision = decide(
+    const reasons = decide(
       mode,
       edgePredictions.map((p) => p.score),
       edgeModel.threshold,
     );
-    if (!decision.escalate) {
-      const value: CachedAnswer = {
-        model,
-        version: edgeModel.version,
-        predictions: edgePredictions,
-        source: 'edge',
-      };
+    escalated = [];
+    for (const [j, r] of reasons.entries()) {
+      const prediction = edgePredictions[j] as Prediction;
+      if (r !== undefined) {
+        escalated.push(j);
+        continue;
+      }
+      slots[j] = { prediction, version: edgeModel.version, servedBy: 'edge' };
       // Only confident edge answers are cached (x-escalate: never can return unconfident ones).
-      if (log.confidence >= edgeModel.threshold) store(value);
-      log.served_by = 'edge';
-      log.version = edgeModel.version;
-      return { ...value, served_by: 'edge', headers: answerHeaders('edge', edgeModel.version, xCache) };
+      if (prediction.score >= edgeModel.threshold) {
+        store(misses[j] as number, { version: edgeModel.version, prediction, source: 'edge' });
+      }
     }
+    reason = 'low_confidence';
   }
-  if (!decision.escalate) throw new Error('unreachable: no edge model and no escalation');
-  log.escalation_reason = decision.reason;
+  if (escalated.length === 0) return { slots: slots as Slot[] };
 
+  // 3. Escalate, in one go (escalate() splits it to the origin's max batch).
+  headers['x-escalation-reason'] = reason;
+  log.escalation_reason = reason;
+  log.escalated = escalated.length;
+  const degrade = async (why: DegradedReason): Promise<{ slots: Slot[] }> => {
+    if (edgeModel === undefined) throw new Error('unreachable: degrade without an edge model');
+    edgePredictions ??= await edgeModel.predict(texts);
+    log.confidence ??= minScore(edgePredictions);
+    log.degraded_reason = why;
+    headers['x-degraded-reason'] = why;
+    for (const j of escalated) {
+      slots[j] = {
+        prediction: edgePredictions[j] as Prediction,
+        version: edgeModel.version,
+        servedBy: 'edge-degraded',
+      };
+    }
+    return { slots: slots as Slot[] };
+  };
   try {
-    const result = await escalate(c, deps, input);
+    const result = await escalate(c, deps, { ...input, texts: escalated.map((j) => texts[j] as string) });
     log.origin = result.origin;
     log.origin_attempts = result.attempts;
     if (result.kind === 'passthrough') {
-      log.served_by = 'origin';
-      return {
-        passthrough: result.response,
-        headers: { 'x-served-by': 'origin', 'x-cache': xCache, 'x-escalation-reason': decision.reason },
-      };
+      // The origin refused input the edge accepted: with an edge answer for those items, that answer is returned
+      // (degraded) rather than losing the request; without one, the origin's verdict goes to the client.
+      if (edgeModel === undefined) {
+        log.served_by = 'origin';
+        return { passthrough: result.response, headers: { ...headers, 'x-served-by': 'origin' } };
+      }
+      log.origin_status = result.response.status;
+      await result.response.body?.cancel();
+      return await degrade('origin_rejected');
     }
-    const value: CachedAnswer = {
-      model,
-      version: result.version,
-      predictions: result.predictions,
-      source: 'origin',
-    };
-    store(value);
-    log.served_by = 'origin';
-    log.version = value.version;
-    return {
-      ...value,
-      served_by: 'origin',
-      headers: { ...answerHeaders('origin', value.version, xCache), 'x-escalation-reason': decision.reason },
-    };
+    for (const [k, j] of escalated.entries()) {
+      const prediction = result.predictions[k] as Prediction;
+      slots[j] = { prediction, version: result.version, servedBy: 'origin' };
+      store(misses[j] as number, { version: result.version, prediction, source: 'origin' });
+    }
+    return { slots: slots as Slot[] };
   } catch (err) {
     if (!(err instanceof OriginUnavailableError)) throw err;
     log.origin_attempts = err.attempts;
     if (edgeModel === undefined) {
       log.degraded_reason = err.reason;
-      err.headers['x-escalation-reason'] = decision.reason;
-      err.headers['x-degraded-reason'] = err.reason;
+      Object.assign(err.headers, headers, { 'x-degraded-reason': err.reason });
       throw err;
     }
-    edgePredictions ??= await edgeModel.predict(texts);
-    log.confidence ??= minScore(edgePredictions);
-    log.served_by = 'edge-degraded';
-    log.degraded_reason = err.reason;
-    log.version = edgeModel.version;
-    return {
-      model,
-      version: edgeModel.version,
-      predictions: edgePredictions,
-      served_by: 'edge-degraded',
-      headers: {
-        ...answerHeaders('edge-degraded', edgeModel.version, xCache),
-        'x-escalation-reason': decision.reason,
-        'x-degraded-reason': err.reason,
-      },
-    };
+    return await degrade(err.reason);
   }
 }
 
-function answerHeaders(servedBy: ServedBy, version: string, xCache: string): Record<string, string> {
-  return { 'x-served-by': servedBy, 'x-model-version': version, 'x-cache': xCache };
-}
+/** Cheapest first, as SERVED_BY lists them. */
+const RANK: Record<ServedBy, number> = Object.fromEntries(SERVED_BY.map((s, i) => [s, i])) as Record<
+  ServedBy,
+  number
+>;
 
-function cached(c: Context<AppEnv>, value: CachedAnswer, tier: CacheTier): Answer {
+/** The answer from every item's slot: per-item served_by, the most expensive path on top, counts per path. */
+function merge(
+  c: Context<AppEnv>,
+  model: string,
+  slots: readonly Slot[],
+  headers: Record<string, string>,
+  xCache: string,
+): Answer {
+  const counts = Object.fromEntries(SERVED_BY.map((s) => [s, 0])) as Record<ServedBy, number>;
+  let top = slots[0] as Slot;
+  for (const slot of slots) {
+    counts[slot.servedBy]++;
+    if (RANK[slot.servedBy] > RANK[top.servedBy]) top = slot;
+  }
   const log = c.get('log');
-  log.cache = 'HIT';
-  log.served_by = 'cache';
-  log.version = value.version;
+  log.served_by = top.servedBy;
+  log.served_by_counts = counts;
+  log.version = top.version;
+  if (top.servedBy === 'cache') log.cache = 'HIT';
   return {
-    ...value,
-    served_by: 'cache',
-    headers: { ...answerHeaders('cache', value.version, 'HIT'), 'x-cache-tier': tier.toUpperCase() },
+    model,
+    version: top.version,
+    predictions: slots.map((s) => ({ ...s.prediction, served_by: s.servedBy })),
+    served_by: top.servedBy,
+    served_by_counts: counts,
+    headers: {
+      ...headers,
+      'x-served-by': top.servedBy,
+      'x-served-by-counts': SERVED_BY.filter((s) => counts[s] > 0)
+        .map((s) => `${s}=${counts[s]}`)
+        .join(', '),
+      'x-model-version': top.version,
+      'x-cache': xCache,
+    },
   };
 }
 

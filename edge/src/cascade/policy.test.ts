@@ -52,16 +52,16 @@ describe('cascade route (before the edge model)', () => {
   });
 });
 
-describe('cascade decide (after the edge model)', () => {
-  it('answers when every item is at or above the threshold', () => {
-    expect(decide('auto', [0.9, 0.99], 0.9)).toEqual({ escalate: false });
+describe('cascade decide (after the edge model, per item)', () => {
+  it('answers every item at or above the threshold', () => {
+    expect(decide('auto', [0.9, 0.99], 0.9)).toEqual([undefined, undefined]);
   });
-  it('escalates when any item is below it (or NaN)', () => {
-    expect(decide('auto', [0.99, 0.89], 0.9)).toEqual({ escalate: true, reason: 'low_confidence' });
-    expect(decide('auto', [Number.NaN], 0.9)).toEqual({ escalate: true, reason: 'low_confidence' });
+  it('escalates only the items below it (or NaN)', () => {
+    expect(decide('auto', [0.99, 0.89, 0.95], 0.9)).toEqual([undefined, 'low_confidence', undefined]);
+    expect(decide('auto', [Number.NaN], 0.9)).toEqual(['low_confidence']);
   });
   it('never escalates on x-escalate: never', () => {
-    expect(decide('never', [0.5], 0.9)).toEqual({ escalate: false });
+    expect(decide('never', [0.5, 0.1], 0.9)).toEqual([undefined, undefined]);
   });
 });
 

@@ -4,11 +4,12 @@
  * Before the edge model runs, `route()` escalates what the edge should not or cannot answer: the client asked
  * (`x-escalate: always`), the model or the requested version is not at the edge (or its student was refused),
  * or the request is heavy (more items or UTF-8 bytes than the configured limits). After it ran, `decide()`
- * escalates when any item's confidence is below the release threshold. `x-escalate: never` never escalates:
- * heavy and low-confidence requests are answered at the edge, and a model the edge lacks is an error.
+ * escalates, per item, those whose confidence is below the release threshold. `x-escalate: never` never
+ * escalates: heavy and low-confidence requests are answered at the edge, and a model the edge lacks is an error.
  *
- * Whole-request escalation: one uncertain item sends the request to the origin (edge batches are small, and one
- * answer has one `served_by` and one release version).
+ * Per-item escalation: only the uncertain items go to the origin; answer.ts merges the answers in order and says
+ * per item who answered. `route()` applies to the items the cache did not answer, as a whole (heaviness is the
+ * edge's CPU budget for the request).
  */
 import { InferenceError } from '../../../shared/errors/index.ts';
 
@@ -79,9 +80,14 @@ export function route(input: RouteInput): Decision {
   return { escalate: false };
 }
 
-/** Escalation decided from the edge model's confidences (top-class probability per item). */
-export function decide(mode: EscalateMode, confidences: readonly number[], threshold: number): Decision {
-  if (mode === 'never') return { escalate: false };
-  for (const c of confidences) if (!(c >= threshold)) return { escalate: true, reason: 'low_confidence' };
-  return { escalate: false };
+/**
+ * Escalation decided per item from the edge model's confidences (top-class probability per item): the reason an
+ * item escalates, or undefined when the edge answers it.
+ */
+export function decide(
+  mode: EscalateMode,
+  confidences: readonly number[],
+  threshold: number,
+): Array<EscalationReason | undefined> {
+  return confidences.map((c) => (mode !== 'never' && !(c >= threshold) ? 'low_confidence' : undefined));
 }

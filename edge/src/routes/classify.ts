@@ -29,6 +29,7 @@ export function classifyHandler(deps: AnswerDeps) {
         version: answer.version,
         predictions: answer.predictions,
         served_by: answer.served_by,
+        served_by_counts: answer.served_by_counts,
         request_id: c.get('requestId'),
       },
       200,

@@ -192,7 +192,13 @@ export function inferHandler(deps: AnswerDeps) {
         model_name: model,
         model_version: answer.version,
         ...(text.id === undefined ? {} : { id: text.id }),
-        parameters: { served_by: answer.served_by, request_id: c.get('requestId') },
+        // OIP parameters hold scalars: per-item paths and counts are comma-separated strings.
+        parameters: {
+          served_by: answer.served_by,
+          served_by_items: answer.predictions.map((p) => p.served_by).join(','),
+          served_by_counts: answer.headers['x-served-by-counts'] ?? '',
+          request_id: c.get('requestId'),
+        },
         // Only the outputs asked for, in the order asked; all of them when the request names none.
         outputs:
           wanted === undefined

@@ -43,7 +43,7 @@ describe('edge result cache (whole app: caches.default + Upstash bridge, loopbac
     const a = (await first.json()) as Classify;
     const b = (await second.json()) as Classify;
     expect(b.served_by).toBe('cache');
-    expect(b.predictions).toEqual(a.predictions);
+    expect(b.predictions).toEqual(a.predictions.map((p) => ({ ...p, served_by: 'cache' })));
     expect(b.request_id).toBe(second.headers.get('x-request-id'));
     expect(b.request_id).not.toBe(a.request_id);
     expect(t.lines[1]).toMatchObject({ cache: 'HIT', served_by: 'cache' });
@@ -80,6 +80,31 @@ describe('edge result cache (whole app: caches.default + Upstash bridge, loopbac
     const text = `spam ${unique()}`;
     await t.call(classifyRequest(k.key, { text }), env);
     expect((await t.call(classifyRequest(k.key, { texts: [text] }), env)).headers.get('x-cache')).toBe('HIT');
+  });
+
+  it('stores and finds answers per item: [A, B] then [A] is a HIT; [A, C] answers A from the cache and C fresh', async () => {
+    const { k, env, t, origin } = await setup();
+    const [a, b, c] = [`spam ${unique()}`, `hellospam ${unique()}`, `hello ${unique()}`];
+    const first = await t.call(classifyRequest(k.key, { texts: [a, b] }), env);
+    expect(first.headers.get('x-served-by-counts')).toBe('edge=1, origin=1');
+    const hit = await t.call(classifyRequest(k.key, { texts: [a] }), env);
+    expect(hit.headers.get('x-cache')).toBe('HIT');
+    expect(hit.headers.get('x-served-by')).toBe('cache');
+    // B was the origin's answer: cached too.
+    const both = await t.call(classifyRequest(k.key, { texts: [b, a] }), env);
+    expect(both.headers.get('x-cache')).toBe('HIT');
+    expect(both.headers.get('x-served-by-counts')).toBe('cache=2');
+    const mixed = await t.call(classifyRequest(k.key, { texts: [a, c] }), env);
+    expect(mixed.headers.get('x-cache')).toBe('MISS');
+    expect(mixed.headers.get('x-served-by')).toBe('origin');
+    expect(mixed.headers.get('x-served-by-counts')).toBe('cache=1, origin=1');
+    const body = (await mixed.json()) as { predictions: Array<{ label: string; served_by: string }> };
+    expect(body.predictions.map((p) => [p.label, p.served_by])).toEqual([
+      ['spam', 'cache'],
+      ['ham', 'origin'],
+    ]);
+    const log = await originLog(origin);
+    expect(log.map((r) => JSON.parse(r.body).texts)).toEqual([[b], [c]]);
   });
 
   it('L2 (shared by every PoP) answers when L1 is empty', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classifyRequest, originLog, setup, unique } from './harness.ts';
+import { behave, classifyRequest, originLog, setup, unique } from './harness.ts';
 
 type Classify = {
   model: string;
@@ -24,20 +24,68 @@ describe('edge cascade (whole app, real ORT-web student, loopback origin)', () =
     expect(t.lines[0]?.confidence).toBeGreaterThan(0.99);
   });
 
-  it('escalates low confidence (below the release threshold) to the origin', async () => {
+  it('escalates only the low-confidence items (below the release threshold) and merges the answers in order', async () => {
     const { k, env, t, origin } = await setup();
-    const res = await t.call(
-      classifyRequest(k.key, { texts: [`spam ${unique()}`, `hello ${unique()}`] }),
-      env,
-    );
+    const texts = [`spam ${unique()}`, `hellospam ${unique()}`, `ham ${unique()}`, `hello ${unique()}`];
+    const res = await t.call(classifyRequest(k.key, { texts }), env);
     expect(res.headers.get('x-served-by')).toBe('origin');
+    expect(res.headers.get('x-served-by-counts')).toBe('edge=2, origin=2');
     expect(res.headers.get('x-escalation-reason')).toBe('low_confidence');
-    expect(((await res.json()) as Classify).served_by).toBe('origin');
+    const body = (await res.json()) as Classify & {
+      predictions: Array<{ served_by: string }>;
+      served_by_counts: Record<string, number>;
+    };
+    expect(body.served_by).toBe('origin');
+    expect(body.served_by_counts).toEqual({ cache: 0, edge: 2, 'edge-degraded': 0, origin: 2 });
+    // The fake origin says "spam" for texts containing it: the merged labels prove the order.
+    expect(body.predictions.map((p) => [p.label, p.served_by])).toEqual([
+      ['spam', 'edge'],
+      ['spam', 'origin'],
+      ['ham', 'edge'],
+      ['ham', 'origin'],
+    ]);
     const [req] = await originLog(origin);
     expect(req?.path).toBe('/v1/models/spam/classify');
-    expect(JSON.parse(req?.body ?? '{}').texts).toHaveLength(2);
-    expect(t.lines[0]).toMatchObject({ served_by: 'origin', escalation_reason: 'low_confidence' });
+    expect(JSON.parse(req?.body ?? '{}').texts).toEqual([texts[1], texts[3]]);
+    expect(t.lines[0]).toMatchObject({
+      served_by: 'origin',
+      escalation_reason: 'low_confidence',
+      escalated: 2,
+      served_by_counts: { edge: 2, origin: 2 },
+    });
     expect(t.lines[0]?.confidence).toBeCloseTo(0.5, 3);
+  });
+
+  it('when the origin fails, the confident edge answers stay and only the escalated items are degraded', async () => {
+    const { k, env, t, origin } = await setup();
+    await behave(origin, { default: { status: 503 } });
+    const res = await t.call(
+      classifyRequest(k.key, { texts: [`hello ${unique()}`, `spam ${unique()}`, `ham ${unique()}`] }),
+      env,
+    );
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-served-by')).toBe('edge-degraded');
+    expect(res.headers.get('x-served-by-counts')).toBe('edge=2, edge-degraded=1');
+    const body = (await res.json()) as { predictions: Array<{ label: string; served_by: string }> };
+    expect(body.predictions.map((p) => p.served_by)).toEqual(['edge-degraded', 'edge', 'edge']);
+    expect(body.predictions.map((p) => p.label).slice(1)).toEqual(['spam', 'ham']);
+  });
+
+  it('70 items, every other one unsure: one origin request of 35, answers merged in order', async () => {
+    const { k, env, t, origin } = await setup({ env: { EDGE_MAX_ITEMS: '100' } });
+    const texts = Array.from({ length: 70 }, (_, i) =>
+      i % 2 === 0 ? `spam ${unique()}` : `hello${i % 4 === 1 ? 'spam' : ''} ${unique()}`,
+    );
+    const res = await t.call(classifyRequest(k.key, { texts }), env);
+    const body = (await res.json()) as { predictions: Array<{ label: string; served_by: string }> };
+    expect(body.predictions).toHaveLength(70);
+    body.predictions.forEach((p, i) => {
+      expect(p.served_by).toBe(i % 2 === 0 ? 'edge' : 'origin');
+      expect(p.label).toBe(i % 2 === 0 || i % 4 === 1 ? 'spam' : 'ham');
+    });
+    const log = await originLog(origin);
+    expect(log).toHaveLength(1);
+    expect(JSON.parse(log[0]?.body ?? '{}').texts).toEqual(texts.filter((_, i) => i % 2 === 1));
   });
 
   it('the threshold comes from the release: 0.4 answers the neutral text at the edge', async () => {

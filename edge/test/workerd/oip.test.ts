@@ -106,15 +106,23 @@ describe('OIP v2 at the edge (whole app, loopback origin)', () => {
     expect((await originLog(origin)).length).toBe(0);
   });
 
-  it('an unconfident OIP text request escalates through the origin text API and comes back as OIP', async () => {
+  it('the unconfident items of an OIP text request escalate through the origin text API and come back as OIP, per item', async () => {
     const { post, origin } = await oipSetup();
-    const body = { inputs: [{ name: 'text', datatype: 'BYTES', shape: [1], data: [`hello ${unique()}`] }] };
+    const texts = [`spam ${unique()}`, `hello ${unique()}`];
+    const body = { inputs: [{ name: 'text', datatype: 'BYTES', shape: [2], data: texts }] };
     const res = await post('/v2/models/spam/infer', JSON.stringify(body));
     expect(res.headers.get('x-served-by')).toBe('origin');
     const out = (await res.json()) as InferJson;
     expect(out.model_version).toBe('origin-v1');
-    expect(out.outputs[1]?.data).toEqual(['ham']);
-    expect((await originLog(origin))[0]?.path).toBe('/v1/models/spam/classify');
+    expect(out.outputs[1]?.data).toEqual(['spam', 'ham']);
+    expect(out.parameters).toMatchObject({
+      served_by: 'origin',
+      served_by_items: 'edge,origin',
+      served_by_counts: 'edge=1, origin=1',
+    });
+    const [req] = await originLog(origin);
+    expect(req?.path).toBe('/v1/models/spam/classify');
+    expect(JSON.parse(req?.body ?? '{}').texts).toEqual([texts[1]]);
   });
 
   it('infer with tensor inputs is proxied to the origin as is (JSON and binary extension)', async () => {

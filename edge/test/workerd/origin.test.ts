@@ -64,7 +64,7 @@ describe('escalation failures (whole app, loopback origins)', () => {
     expect(res.headers.get('x-degraded-reason')).toBe('origin_error');
   });
 
-  it('an origin 4xx (its verdict on the input) is passed through, not degraded', async () => {
+  it("an origin 4xx (its verdict on the input) is passed through when the edge has no answer; with one, the edge's answer is returned degraded (origin_rejected)", async () => {
     const { k, env, t, origins } = await setupAnyModel(1);
     await behave(origins[0] as string, {
       default: {
@@ -72,10 +72,24 @@ describe('escalation failures (whole app, loopback origins)', () => {
         body: { error: { code: 'invalid_input', message: 'too long for the teacher', request_id: 'r' } },
       },
     });
-    const res = await t.call(classifyRequest(k.key, { text: `hello ${unique()}` }), env);
-    expect(res.status).toBe(400);
-    expect(((await res.json()) as ErrorJson).error.code).toBe('invalid_input');
-    expect(res.headers.get('x-served-by')).toBe('origin');
+    const other = await t.call(
+      classifyRequest(k.key, { text: `hello ${unique()}` }, {}, '/v1/models/other/classify'),
+      env,
+    );
+    expect(other.status).toBe(400);
+    expect(((await other.json()) as ErrorJson).error.code).toBe('invalid_input');
+    expect(other.headers.get('x-served-by')).toBe('origin');
+    // The edge accepted the input and has answers of its own: the confident one is kept, the unsure one degraded.
+    const res = await t.call(
+      classifyRequest(k.key, { texts: [`spam ${unique()}`, `hello ${unique()}`] }),
+      env,
+    );
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-served-by')).toBe('edge-degraded');
+    expect(res.headers.get('x-degraded-reason')).toBe('origin_rejected');
+    const body = (await res.json()) as Classify & { predictions: Array<{ served_by: string }> };
+    expect(body.predictions.map((p) => p.served_by)).toEqual(['edge', 'edge-degraded']);
+    expect(t.lines[1]).toMatchObject({ degraded_reason: 'origin_rejected', origin_status: 400 });
   });
 
   it('an origin refusing the edge (401: wrong signing secret or clock skew) is an edge fault: degraded, counted by the breaker, never passed through', async () => {
