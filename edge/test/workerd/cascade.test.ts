@@ -5,7 +5,8 @@ type Classify = {
   model: string;
   version: string;
   served_by: string;
-  predictions: Array<{ label: string; score: number; scores: Record<string, number> }>;
+  predictions: Array<{ label: string; score: number; scores: Record<string, number>; served_by: string }>;
+  served_by_counts: Record<string, number>;
 };
 
 describe('edge cascade (whole app, real ORT-web student, loopback origin)', () => {
@@ -31,10 +32,7 @@ describe('edge cascade (whole app, real ORT-web student, loopback origin)', () =
     expect(res.headers.get('x-served-by')).toBe('origin');
     expect(res.headers.get('x-served-by-counts')).toBe('edge=2, origin=2');
     expect(res.headers.get('x-escalation-reason')).toBe('low_confidence');
-    const body = (await res.json()) as Classify & {
-      predictions: Array<{ served_by: string }>;
-      served_by_counts: Record<string, number>;
-    };
+    const body = (await res.json()) as Classify;
     expect(body.served_by).toBe('origin');
     expect(body.served_by_counts).toEqual({ cache: 0, edge: 2, 'edge-degraded': 0, origin: 2 });
     // The fake origin says "spam" for texts containing it: the merged labels prove the order.

@@ -2,7 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { behave, classifyRequest, originLog, type SetupOptions, setup, unique } from './harness.ts';
 
 type ErrorJson = { error: { code: string; request_id: string } };
-type Classify = { served_by: string; version: string; predictions: Array<{ label: string }> };
+type Classify = {
+  served_by: string;
+  version: string;
+  predictions: Array<{ label: string; served_by: string }>;
+};
 
 /** Every test here: a key for any model (`/v1/models/other/...` has no edge release). */
 const setupAnyModel = (count: number, options: SetupOptions = {}) =>
@@ -87,7 +91,7 @@ describe('escalation failures (whole app, loopback origins)', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('x-served-by')).toBe('edge-degraded');
     expect(res.headers.get('x-degraded-reason')).toBe('origin_rejected');
-    const body = (await res.json()) as Classify & { predictions: Array<{ served_by: string }> };
+    const body = (await res.json()) as Classify;
     expect(body.predictions.map((p) => p.served_by)).toEqual(['edge', 'edge-degraded']);
     expect(t.lines[1]).toMatchObject({ degraded_reason: 'origin_rejected', origin_status: 400 });
   });
