@@ -98,6 +98,13 @@ function binaryBody(r: () => number): { body: Uint8Array<ArrayBuffer>; headerLen
     bytes.set(b, o + 4);
     o += 4 + b.length;
   }
+  // Corrupt BYTES elements: a length prefix past the end or huge, bytes that are not UTF-8.
+  if (bytes.length >= 4 && r() < 0.3) {
+    const at = Math.floor(r() * (bytes.length - 3));
+    if (r() < 0.5)
+      new DataView(bytes.buffer).setUint32(at, pick(r, [0xffffffff, bytes.length, 1 << 30]), true);
+    else bytes.set(pick(r, [[0xc3, 0x28], [0xff], [0xed, 0xa0, 0x80]]).slice(0, bytes.length - at), at);
+  }
   const header = new TextEncoder().encode(
     JSON.stringify({
       inputs: [

@@ -107,9 +107,18 @@ describe('health and metadata', () => {
       parameters: { version: '2', max_batch_size: 8, text_route: false, execution_provider: 'cpu' },
     });
     expect((await get('/v2/models/mlp/versions/1')).json().parameters.version).toBe('1');
+    // A text model's public signature (the edge's too): text in, probabilities + label out; raw ids documented.
     expect((await get('/v2/models/spam')).json()).toMatchObject({
-      inputs: [{ name: 'ids', datatype: 'INT32', shape: [-1, 32] }],
-      parameters: { text_route: true, labels: ['ham', 'spam'] },
+      inputs: [{ name: 'text', datatype: 'BYTES', shape: [-1] }],
+      outputs: [
+        { name: 'probabilities', datatype: 'FP32', shape: [-1, 2] },
+        { name: 'label', datatype: 'BYTES', shape: [-1] },
+      ],
+      parameters: {
+        text_route: true,
+        labels: ['ham', 'spam'],
+        raw_inputs: [{ name: 'ids', datatype: 'INT32', shape: [-1, 32] }],
+      },
     });
     expect((await get('/v2/models/pair')).json().inputs).toEqual([
       { name: 'x', datatype: 'FP32', shape: [-1, 4] },
@@ -243,6 +252,97 @@ describe('text route', () => {
     const again = many.json().predictions[1];
     expect(again.label).toBe(p.label);
     expect(again.scores.spam).toBeCloseTo(p.scores.spam, 6);
+  });
+
+  it('OIP infer speaks the text signature: BYTES text in JSON or binary, probabilities + label out; raw ids too', async () => {
+    const texts = ['hello team, minutes attached', 'WIN MONEY NOW!!! click here', 'héllo ✓ 日本'];
+    const classified = (
+      await post('/v1/models/spam/classify', JSON.stringify({ texts }), {
+        'content-type': 'application/json',
+      })
+    ).json().predictions as Array<{ label: string; scores: { ham: number; spam: number } }>;
+    const text: Tensor = { name: 'text', datatype: 'BYTES', shape: [3], data: texts };
+    for (const binary of [false, true]) {
+      const r = await infer(`${origin.url}/v2/models/spam/infer`, [text], { binary, id: 'b1' });
+      expect(r.status, String(binary)).toBe(200);
+      const [probs, label] = r.response?.outputs ?? [];
+      expect(probs).toMatchObject({ name: 'probabilities', datatype: 'FP32', shape: [3, 2] });
+      expect(label).toEqual({
+        name: 'label',
+        datatype: 'BYTES',
+        shape: [3],
+        data: classified.map((p) => p.label),
+      });
+      classified.forEach((p, i) => {
+        expect(((probs as Tensor).data as Float32Array)[i * 2 + 1]).toBeCloseTo(p.scores.spam, 5);
+      });
+    }
+    // Nested [n, 1] (KServe's examples) and only the outputs asked for, in the order asked.
+    const nested = await post(
+      '/v2/models/spam/infer',
+      JSON.stringify({
+        inputs: [{ name: 'text', datatype: 'BYTES', shape: [3, 1], data: texts.map((t) => [t]) }],
+        outputs: [{ name: 'label' }],
+      }),
+      { 'content-type': 'application/json' },
+    );
+    expect(nested.json().outputs).toEqual([
+      { name: 'label', datatype: 'BYTES', shape: [3], data: classified.map((p) => p.label) },
+    ]);
+    // The raw ids (the ONNX model's own input) still work, and get the derived label too.
+    const featurizer = featurizerFromManifest(FEATURIZER);
+    const ids = new Int32Array(3 * 32);
+    texts.forEach((t, i) => {
+      ids.set(featurizer.featurize(t), i * 32);
+    });
+    const raw = await infer(`${origin.url}/v2/models/spam/infer`, [
+      { name: 'ids', datatype: 'INT32', shape: [3, 32], data: ids },
+    ]);
+    expect(raw.response?.outputs.map((o) => o.name)).toEqual(['probabilities', 'label']);
+    expect(raw.response?.outputs[1]?.data).toEqual(classified.map((p) => p.label));
+  });
+
+  it('refuses text requests that do not fit the signature with a 400 naming it', async () => {
+    const json = { 'content-type': 'application/json' };
+    const cases: Array<[unknown, RegExp]> = [
+      [{ inputs: [{ name: 'txt', datatype: 'BYTES', shape: [1], data: ['a'] }] }, /takes one input 'text'/],
+      [
+        { inputs: [{ name: 'text', datatype: 'BYTES', shape: [1, 2], data: ['a', 'b'] }] },
+        /one text per row/,
+      ],
+      [{ inputs: [{ name: 'text', datatype: 'BYTES', shape: [0], data: [] }] }, /holds no texts/],
+      [
+        {
+          inputs: [{ name: 'text', datatype: 'BYTES', shape: [1], data: ['a'] }],
+          outputs: [{ name: 'logits' }],
+        },
+        /has no output 'logits'/,
+      ],
+      [
+        { inputs: [{ name: 'text', datatype: 'BYTES', shape: [9], data: Array(9).fill('x') }] },
+        /max batch of 8/,
+      ],
+      [{ inputs: [{ name: 'text', datatype: 'BYTES', shape: [1], data: [7] }] }, /must be a string/],
+    ];
+    for (const [body, message] of cases) {
+      expectError(
+        await post('/v2/models/spam/infer', JSON.stringify(body), json),
+        400,
+        'invalid_input',
+        message,
+      );
+    }
+    // A model without a featurizer refuses BYTES as a datatype mismatch.
+    expectError(
+      await post(
+        '/v2/models/mlp/infer',
+        JSON.stringify({ inputs: [{ name: 'input', datatype: 'BYTES', shape: [1], data: ['a'] }] }),
+        json,
+      ),
+      400,
+      'invalid_input',
+      /must be FP32, got BYTES/,
+    );
   });
 
   it('featurizes a large text request on a featurizer thread, a small one inline, with the same answers', async () => {

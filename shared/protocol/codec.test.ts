@@ -87,8 +87,8 @@ describe('decodeInferRequest (JSON)', () => {
     expect(codeOf(() => decodeInferRequest(one({ datatype: 'INT8', data: [1, 300] })))).toMatch(
       /300 is not a INT8/,
     );
-    expect(codeOf(() => decodeInferRequest(one({ datatype: 'BYTES', data: ['a', 'b'] })))).toMatch(
-      /BYTES is not supported/,
+    expect(codeOf(() => decodeInferRequest(one({ datatype: 'BYTES', data: ['a', 2] })))).toMatch(
+      /BYTES data\[1\] must be a string/,
     );
     expect(codeOf(() => decodeInferRequest(one({ datatype: 'FP16', data: [1, 2] })))).toMatch(
       /FP16 data must be sent as binary/,
@@ -317,5 +317,73 @@ describe('quickInferRequestHeader', () => {
     expect(() => stringsFromJson('t', [1], ['a', 'b'])).toThrow(/more than the 1 values/);
     expect(() => stringsFromJson('t', [1], [7])).toThrow(/must be a string/);
     expect(() => stringsFromJson('t', [1], 'a')).toThrow(/must be an array/);
+  });
+});
+
+describe('BYTES tensors (JSON and the binary extension)', () => {
+  const le32 = (n: number) => new Uint8Array(new Uint32Array([n]).buffer);
+  const cat = (...parts: Uint8Array[]) => {
+    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of parts) {
+      out.set(p, at);
+      at += p.length;
+    }
+    return out;
+  };
+  /** A binary request whose one BYTES input `text` carries `data` and claims `size` bytes and `shape`. */
+  const binaryRequest = (data: Uint8Array, size = data.length, shape = [1]) => {
+    const header = enc.encode(
+      JSON.stringify({
+        inputs: [{ name: 'text', datatype: 'BYTES', shape, parameters: { binary_data_size: size } }],
+      }),
+    );
+    return { body: cat(header, data), headerLength: String(header.length) };
+  };
+
+  it('decodes JSON strings flat or nested and binary elements (4-byte LE length + UTF-8), the same texts', () => {
+    const texts = ['hello', '', 'héllo ✓ 日本 🎉', 'a'.repeat(300)];
+    const fromJson = decodeInferRequest(
+      json({ inputs: [{ name: 'text', datatype: 'BYTES', shape: [4, 1], data: texts.map((t) => [t]) }] }),
+    );
+    expect(fromJson.inputs[0]).toEqual({ name: 'text', datatype: 'BYTES', shape: [4, 1], data: texts });
+    const e = encodeInferRequest({ inputs: [{ name: 'text', datatype: 'BYTES', shape: [4], data: texts }] });
+    const header = JSON.parse(new TextDecoder().decode((e.body as Uint8Array).subarray(0, e.headerLength)));
+    const expectedSize = texts.reduce((n, t) => n + 4 + enc.encode(t).length, 0);
+    expect(header.inputs[0].parameters).toEqual({ binary_data_size: expectedSize });
+    const fromBinary = decodeInferRequest(e.body as Uint8Array, { headerLength: String(e.headerLength) });
+    expect(fromBinary.inputs[0]?.data).toEqual(texts);
+  });
+
+  it('refuses malformed binary BYTES with a 400 naming the problem, never a crash', () => {
+    const bad: Array<[ReturnType<typeof binaryRequest>, RegExp]> = [
+      [binaryRequest(cat(le32(10), enc.encode('short'))), /claims 10 bytes, past the end/],
+      [binaryRequest(cat(le32(2), new Uint8Array([0xc3, 0x28]))), /not valid UTF-8/],
+      [binaryRequest(cat(le32(1), enc.encode('ab'))), /take 5 bytes/],
+      [binaryRequest(cat(le32(0)), 4, [2]), /cannot hold 2 BYTES elements/],
+      [binaryRequest(new Uint8Array(2), 2), /cannot hold 1 BYTES elements/],
+      [binaryRequest(cat(le32(0xffffffff), enc.encode('x'))), /claims 4294967295 bytes/],
+      [binaryRequest(cat(le32(1), enc.encode('a')), 9), /runs past the end of the body/],
+      [binaryRequest(cat(le32(0)), 4, [65536, 65536]), /more than/],
+    ];
+    for (const [r, message] of bad) {
+      expect(codeOf(() => decodeInferRequest(r.body, { headerLength: r.headerLength }))).toMatch(message);
+    }
+  });
+
+  it('encodes BYTES outputs as JSON strings or binary and decodes them back', () => {
+    const labels = ['ham', 'spam', 'é'];
+    for (const binary of [false, true]) {
+      const e = encodeInferResponse({
+        model_name: 'm',
+        outputs: [{ name: 'label', datatype: 'BYTES', shape: [3], data: labels, binary }],
+      });
+      expect(e.contentType).toBe(binary ? 'application/octet-stream' : 'application/json');
+      const back = decodeInferResponse(
+        typeof e.body === 'string' ? enc.encode(e.body) : e.body,
+        e.headerLength === undefined ? undefined : String(e.headerLength),
+      );
+      expect(back.outputs[0]).toEqual({ name: 'label', datatype: 'BYTES', shape: [3], data: labels });
+    }
   });
 });

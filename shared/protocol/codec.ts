@@ -1,7 +1,8 @@
 /**
  * Encoding and decoding of OIP v2 bodies: plain JSON, and the binary tensor extension (a JSON header of
  * `Inference-Header-Content-Length` bytes followed by the raw little-endian tensor data, in input/output order,
- * for every tensor whose `parameters.binary_data_size` is set).
+ * for every tensor whose `parameters.binary_data_size` is set). BYTES tensors are UTF-8 strings: JSON strings, or
+ * in binary each element's 4-byte little-endian length followed by its bytes.
  *
  * Server side: decodeInferRequest, encodeInferResponse. Client side: encodeInferRequest, decodeInferResponse.
  * Errors are the shared error classes (400 invalid_json / invalid_input / invalid_header), messages name the
@@ -90,13 +91,72 @@ function checkCount(name: string, shape: readonly number[]): number {
   return count;
 }
 
-function numericDatatype(name: string, datatype: string): NumericDatatype {
-  if (!isNumericDatatype(datatype)) {
-    throw new InvalidInputError(
-      `tensor '${name}': datatype ${datatype} is not supported here (numeric datatypes only)`,
-    );
+function knownDatatype(name: string, datatype: string): NumericDatatype | 'BYTES' {
+  if (datatype !== 'BYTES' && !isNumericDatatype(datatype)) {
+    throw new InvalidInputError(`tensor '${name}': datatype ${datatype} is not supported here`);
   }
   return datatype;
+}
+
+/**
+ * The elements of a BYTES tensor in the binary extension: `count` times a 4-byte little-endian length and that many
+ * bytes, filling exactly `size` bytes from `offset`; each element must be UTF-8.
+ */
+export function stringsFromBinary(
+  name: string,
+  body: Uint8Array,
+  offset: number,
+  size: number,
+  count: number,
+): string[] {
+  if (count * 4 > size) {
+    throw new InvalidInputError(
+      `tensor '${name}': binary_data_size ${size} cannot hold ${count} BYTES elements (4-byte length each)`,
+    );
+  }
+  const view = new DataView(body.buffer, body.byteOffset + offset, size);
+  const out: string[] = [];
+  let at = 0;
+  for (let i = 0; i < count; i++) {
+    if (at + 4 > size) {
+      throw new InvalidInputError(`tensor '${name}': BYTES element ${i} runs past its binary data`);
+    }
+    const length = view.getUint32(at, true);
+    at += 4;
+    if (length > size - at) {
+      throw new InvalidInputError(
+        `tensor '${name}': BYTES element ${i} claims ${length} bytes, past the end of its binary data`,
+      );
+    }
+    try {
+      out.push(decoder.decode(body.subarray(offset + at, offset + at + length)));
+    } catch {
+      throw new InvalidInputError(`tensor '${name}': BYTES element ${i} is not valid UTF-8`);
+    }
+    at += length;
+  }
+  if (at !== size) {
+    throw new InvalidInputError(
+      `tensor '${name}': binary_data_size ${size} but its ${count} BYTES elements take ${at} bytes`,
+    );
+  }
+  return out;
+}
+
+/** BYTES elements in the binary extension's layout (4-byte little-endian length, then the UTF-8 bytes). */
+export function stringsToBinary(strings: readonly string[]): Uint8Array {
+  const encoded = strings.map((s) => encoder.encode(s));
+  let total = 0;
+  for (const e of encoded) total += 4 + e.length;
+  const out = new Uint8Array(total);
+  const view = new DataView(out.buffer);
+  let at = 0;
+  for (const e of encoded) {
+    view.setUint32(at, e.length, true);
+    out.set(e, at + 4);
+    at += 4 + e.length;
+  }
+  return out;
 }
 
 /** Flattens JSON tensor data (flat or nested arrays) into a typed array, checking each element's type and range. */
@@ -239,6 +299,8 @@ function nonFinite64(f: Float64Array): number {
 export interface DecodeRequestOptions {
   /** Value of the Inference-Header-Content-Length header; absent means the body is plain JSON. */
   headerLength?: string | null;
+  /** The JSON header (the whole body when not binary) already parsed by the caller; skips parsing it again. */
+  json?: { value: unknown };
   /** Accept NaN and infinities in floating-point inputs. @default false */
   allowNonFinite?: boolean;
 }
@@ -254,18 +316,23 @@ function boolParam(
   return v;
 }
 
+/** The JSON header of an inference request, checked (400 invalid_input naming the bad fields otherwise). */
+export function inferRequestHeader(json: unknown): InferRequestHeader {
+  const quick = quickInferRequestHeader(json);
+  if (quick !== undefined) return quick;
+  const parsed = InferRequestHeader.safeParse(json);
+  if (!parsed.success)
+    throw new InvalidInputError(`invalid inference request: ${zodMessage(parsed.error.issues)}`);
+  return parsed.data;
+}
+
 /** Decodes an inference request body (JSON or binary tensor extension). */
 export function decodeInferRequest(body: Uint8Array, options: DecodeRequestOptions = {}): InferRequest {
   const headerLength = parseHeaderLength(options.headerLength, body.length);
   const headerBytes = headerLength === undefined ? body : body.subarray(0, headerLength);
-  const json = parseJson(headerBytes, 'request body');
-  let header = quickInferRequestHeader(json);
-  if (header === undefined) {
-    const parsed = InferRequestHeader.safeParse(json);
-    if (!parsed.success)
-      throw new InvalidInputError(`invalid inference request: ${zodMessage(parsed.error.issues)}`);
-    header = parsed.data;
-  }
+  const header = inferRequestHeader(
+    options.json !== undefined ? options.json.value : parseJson(headerBytes, 'request body'),
+  );
 
   let offset = headerLength ?? body.length;
   const names = new Set<string>();
@@ -274,9 +341,9 @@ export function decodeInferRequest(body: Uint8Array, options: DecodeRequestOptio
     const { name, shape } = input;
     if (names.has(name)) throw new InvalidInputError(`input '${name}' appears more than once`);
     names.add(name);
-    const datatype = numericDatatype(name, input.datatype);
+    const datatype = knownDatatype(name, input.datatype);
     const size = input.parameters?.binary_data_size;
-    let data: NumericArray;
+    let binary: { at: number; size: number; count: number } | undefined;
     if (size !== undefined) {
       if (headerLength === undefined) {
         throw new InvalidInputError(
@@ -291,21 +358,34 @@ export function decodeInferRequest(body: Uint8Array, options: DecodeRequestOptio
         );
       }
       const count = checkCount(name, shape);
-      const expected = count * bytesPerElement(datatype);
-      if (size !== expected) {
-        throw new InvalidInputError(
-          `input '${name}': binary_data_size ${size} does not match shape [${shape.join(',')}] of ${datatype} (${expected} bytes)`,
-        );
+      if (datatype !== 'BYTES') {
+        const expected = count * bytesPerElement(datatype);
+        if (size !== expected) {
+          throw new InvalidInputError(
+            `input '${name}': binary_data_size ${size} does not match shape [${shape.join(',')}] of ${datatype} (${expected} bytes)`,
+          );
+        }
       }
       if (offset + size > body.length) {
         throw new InvalidInputError(`input '${name}': binary data runs past the end of the body`);
       }
-      data = typedFromBytes(datatype, body, offset, count);
+      binary = { at: offset, size, count };
       offset += size;
-    } else {
-      if (input.data === undefined) throw new InvalidInputError(`input '${name}': data is missing`);
-      data = typedFromJson(name, datatype, shape, input.data);
+    } else if (input.data === undefined) {
+      throw new InvalidInputError(`input '${name}': data is missing`);
     }
+    if (datatype === 'BYTES') {
+      const data =
+        binary === undefined
+          ? stringsFromJson(name, shape, input.data)
+          : stringsFromBinary(name, body, binary.at, binary.size, binary.count);
+      inputs.push({ name, datatype, shape: [...shape], data });
+      continue;
+    }
+    const data =
+      binary === undefined
+        ? typedFromJson(name, datatype, shape, input.data)
+        : typedFromBytes(datatype, body, binary.at, binary.count);
     if (options.allowNonFinite !== true) {
       const bad = firstNonFinite(datatype, data);
       if (bad >= 0) throw new InvalidInputError(`input '${name}': element ${bad} is NaN or infinite`);
@@ -390,7 +470,7 @@ function tensorParts(
       );
     }
     if (t.binary === true) {
-      const bytes = typedBytes(t.data);
+      const bytes = t.datatype === 'BYTES' ? stringsToBinary(t.data) : typedBytes(t.data);
       binaries.push(bytes);
       return {
         name: t.name,
@@ -401,7 +481,7 @@ function tensorParts(
     }
     const part: Record<string, unknown> = { name: t.name, datatype: t.datatype, shape: t.shape };
     if (t.parameters !== undefined) part.parameters = t.parameters;
-    part.data = jsonData(t.datatype, t.data);
+    part.data = t.datatype === 'BYTES' ? t.data : jsonData(t.datatype, t.data);
     return part;
   });
 }
@@ -456,16 +536,26 @@ export function decodeInferResponse(body: Uint8Array, headerLengthValue?: string
   if (!parsed.success)
     throw new InvalidInputError(`invalid inference response: ${zodMessage(parsed.error.issues)}`);
   let offset = headerLength ?? body.length;
-  const outputs = parsed.data.outputs.map((o) => {
-    const datatype = numericDatatype(o.name, o.datatype);
+  const outputs = parsed.data.outputs.map((o): Tensor => {
+    const datatype = knownDatatype(o.name, o.datatype);
     const size = o.parameters?.binary_data_size;
-    let data: NumericArray;
-    if (typeof size === 'number') {
-      data = typedFromBytes(datatype, body, offset, size / bytesPerElement(datatype));
-      offset += size;
-    } else {
-      data = typedFromJson(o.name, datatype, o.shape, o.data);
+    const binary = typeof size === 'number' && Number.isInteger(size) && size >= 0 ? size : undefined;
+    if (binary !== undefined && offset + binary > body.length) {
+      throw new InvalidInputError(`output '${o.name}': binary data runs past the end of the body`);
     }
+    const at = offset;
+    if (binary !== undefined) offset += binary;
+    if (datatype === 'BYTES') {
+      const data =
+        binary === undefined
+          ? stringsFromJson(o.name, o.shape, o.data)
+          : stringsFromBinary(o.name, body, at, binary, checkCount(o.name, o.shape));
+      return { name: o.name, datatype, shape: o.shape, data };
+    }
+    const data =
+      binary === undefined
+        ? typedFromJson(o.name, datatype, o.shape, o.data)
+        : typedFromBytes(datatype, body, at, binary / bytesPerElement(datatype));
     return { name: o.name, datatype, shape: o.shape, data };
   });
   const response: InferResponse = { model_name: parsed.data.model_name, outputs };
@@ -473,4 +563,25 @@ export function decodeInferResponse(body: Uint8Array, headerLengthValue?: string
   if (parsed.data.id !== undefined) response.id = parsed.data.id;
   if (parsed.data.parameters !== undefined) response.parameters = parsed.data.parameters;
   return response;
+}
+
+/**
+ * The outputs to return: those asked for, in the order asked, each binary or JSON as asked; all of `outputs` when
+ * the request names none (binary per `parameters.binary_data_output`). An unknown name is a 400 listing the model's.
+ */
+export function selectOutputs<T extends { name: string }>(
+  model: string,
+  outputs: readonly T[],
+  request: Pick<InferRequest, 'outputs' | 'binaryOutput'>,
+): Array<T & { binary: boolean }> {
+  if (request.outputs === undefined) return outputs.map((t) => ({ ...t, binary: request.binaryOutput }));
+  return request.outputs.map((o) => {
+    const t = outputs.find((x) => x.name === o.name);
+    if (t === undefined) {
+      throw new InvalidInputError(
+        `model '${model}' has no output '${o.name}' (outputs: ${outputs.map((x) => x.name).join(', ')})`,
+      );
+    }
+    return { ...t, binary: o.binary };
+  });
 }

@@ -64,13 +64,27 @@ export const InferResponseHeader = z.object({
 });
 export type InferResponseHeader = z.infer<typeof InferResponseHeader>;
 
-/** A tensor with its data decoded into a typed array (row-major). */
-export interface Tensor {
+/** A numeric tensor with its data decoded into a typed array (row-major). */
+export interface NumericTensor {
   name: string;
   datatype: NumericDatatype;
   shape: number[];
   data: NumericArray;
 }
+
+/**
+ * A BYTES tensor (row-major). Its elements are UTF-8 strings in this project (texts and labels): JSON carries them
+ * as strings, the binary extension as a 4-byte little-endian length then the bytes; bytes that are not UTF-8 are
+ * refused.
+ */
+export interface BytesTensor {
+  name: string;
+  datatype: 'BYTES';
+  shape: number[];
+  data: string[];
+}
+
+export type Tensor = NumericTensor | BytesTensor;
 
 /** What the client asked to get back for one output. */
 export interface RequestedOutput {

@@ -5,7 +5,9 @@
  */
 import { z } from 'zod';
 import { InvalidInputError } from '../errors/index.ts';
+import type { TensorSpec } from '../manifest/index.ts';
 import { checkItemCount, MAX_ITEMS_PER_REQUEST } from './limits.ts';
+import type { BytesTensor, NumericTensor, Tensor } from './oip.ts';
 
 /** Most texts one classify request may carry: the limit of every synchronous request. */
 export const CLASSIFY_MAX_TEXTS = MAX_ITEMS_PER_REQUEST;
@@ -93,4 +95,78 @@ export function predictionsFromProbabilities(
     out.push({ label: labels[best] as string, score: probabilities[r * k + best] as number, scores });
   }
   return out;
+}
+
+/** The OIP names of a text model's public signature (shared by both tiers: one model name, one signature). */
+export const TEXT_INPUT = 'text';
+export const PROBABILITIES_OUTPUT = 'probabilities';
+export const LABEL_OUTPUT = 'label';
+
+/**
+ * A text model's public OIP signature, the same at the edge and the origin: input `text` (BYTES [-1], one text per
+ * row) and outputs `probabilities` (FP32 [-1, labels]) and `label` (BYTES [-1], the most probable label).
+ */
+export function textSignature(labels: readonly string[]): { inputs: TensorSpec[]; outputs: TensorSpec[] } {
+  return {
+    inputs: [{ name: TEXT_INPUT, datatype: 'BYTES', shape: [-1] }],
+    outputs: [
+      { name: PROBABILITIES_OUTPUT, datatype: 'FP32', shape: [-1, labels.length] },
+      { name: LABEL_OUTPUT, datatype: 'BYTES', shape: [-1] },
+    ],
+  };
+}
+
+/** True when an OIP request speaks a text model's signature (some input is BYTES), not its raw tensors. */
+export function isTextRequest(inputs: ReadonlyArray<Pick<Tensor, 'datatype'>>): boolean {
+  return inputs.some((t) => t.datatype === 'BYTES');
+}
+
+/**
+ * The texts of a text request: exactly one input, `text`, BYTES, of shape [n] or [n, 1] with 1 <= n <= the item
+ * limit. Anything else is a 400 naming the signature.
+ */
+export function textsOfRequest(model: string, inputs: readonly Tensor[]): string[] {
+  const input = inputs[0];
+  if (inputs.length !== 1 || input === undefined || input.name !== TEXT_INPUT || input.datatype !== 'BYTES') {
+    throw new InvalidInputError(
+      `model '${model}' takes one input '${TEXT_INPUT}' (BYTES, shape [-1]), got ${inputs
+        .map((t) => `'${t.name}' (${t.datatype})`)
+        .join(', ')}`,
+    );
+  }
+  const { shape } = input;
+  if (!(shape.length === 1 || (shape.length === 2 && shape[1] === 1))) {
+    throw new InvalidInputError(
+      `input '${TEXT_INPUT}' has shape [${shape.join(',')}], the model expects [-1] (or [-1, 1]): one text per row`,
+    );
+  }
+  checkItemCount(input.data.length);
+  if (input.data.length === 0) {
+    throw new InvalidInputError(`input '${TEXT_INPUT}' holds no texts: send at least one`);
+  }
+  for (const text of input.data) {
+    if (text.length > CLASSIFY_MAX_TEXT_LENGTH) {
+      throw new InvalidInputError(
+        `input '${TEXT_INPUT}': a text is longer than ${CLASSIFY_MAX_TEXT_LENGTH} characters`,
+      );
+    }
+  }
+  return input.data;
+}
+
+/** A text model's outputs for rows of class probabilities (row-major [rows, labels.length]). */
+export function textOutputs(
+  probabilities: Float32Array,
+  labels: readonly string[],
+): [NumericTensor, BytesTensor] {
+  const rows = labels.length === 0 ? 0 : probabilities.length / labels.length;
+  return [
+    { name: PROBABILITIES_OUTPUT, datatype: 'FP32', shape: [rows, labels.length], data: probabilities },
+    {
+      name: LABEL_OUTPUT,
+      datatype: 'BYTES',
+      shape: [rows],
+      data: predictionsFromProbabilities(probabilities, labels).map((p) => p.label),
+    },
+  ];
 }

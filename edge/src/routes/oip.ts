@@ -1,15 +1,22 @@
 /**
  * Open Inference Protocol v2 at the edge. Health and server metadata are answered here. Model metadata, readiness
- * and infer are answered here when the model's release is at the edge and (for infer) the input is text: one
- * BYTES input of strings, JSON-encoded. Everything else (tensor inputs, the binary extension, other models) is
- * proxied to the origin pool, signed, with the request's deadline.
+ * and infer are answered here when the model's release is at the edge and (for infer) the request speaks the text
+ * signature (one BYTES input `text`, JSON or the binary extension; shared/protocol textSignature, the origin's
+ * too). Everything else (raw tensor inputs, other models and versions) is proxied to the origin pool, signed, with
+ * the request's deadline.
  */
 import type { Context } from 'hono';
-import { InferenceError, InvalidInputError } from '../../../shared/errors/index.ts';
-import { mediaType } from '../../../shared/http/index.ts';
-import { stringsFromJson } from '../../../shared/protocol/codec.ts';
-import { checkItemCount } from '../../../shared/protocol/limits.ts';
-import { HEADER_LENGTH_HEADER, InferRequestHeader } from '../../../shared/protocol/oip.ts';
+import { InferenceError } from '../../../shared/errors/index.ts';
+import { mediaType, parseJsonBody } from '../../../shared/http/index.ts';
+import {
+  decodeInferRequest,
+  encodeInferResponse,
+  inferRequestHeader,
+  parseHeaderLength,
+  selectOutputs,
+} from '../../../shared/protocol/codec.ts';
+import { HEADER_LENGTH_HEADER } from '../../../shared/protocol/oip.ts';
+import { textOutputs, textSignature, textsOfRequest } from '../../../shared/protocol/text.ts';
 import { type AnswerDeps, answerTexts, parseEscalateHeader } from '../cascade/index.ts';
 import { type EdgeRelease, loadEdgeModel } from '../model/edge-model.ts';
 import { originHeaders, tierPriority } from '../origin-client/index.ts';
@@ -81,17 +88,24 @@ export function modelMetadataHandler(deps: AnswerDeps) {
     const release = releaseAt(deps, model, version);
     if (release === undefined) return proxy(c, deps, undefined);
     const m = release.manifest;
+    // The origin's signature for the same model (shared/protocol textSignature): one name, one signature.
+    const { inputs, outputs } = textSignature(m.labels);
+    const raw = m.artifacts[m.serving.origin]?.inputs ?? [];
     return c.json(
       {
         name: m.name,
         versions: [m.version],
         platform: 'onnxruntime-web',
-        inputs: [{ name: 'text', datatype: 'BYTES', shape: [-1] }],
-        outputs: [
-          { name: 'probabilities', datatype: 'FP32', shape: [-1, m.labels.length] },
-          { name: 'label', datatype: 'BYTES', shape: [-1] },
-        ],
-        parameters: { labels: m.labels, threshold: m.threshold ?? 0.5, served_at: 'edge' },
+        inputs,
+        outputs,
+        parameters: {
+          version: m.version,
+          labels: m.labels,
+          threshold: m.threshold ?? 0.5,
+          text_route: true,
+          ...(raw.length > 0 ? { raw_inputs: raw } : {}),
+          served_at: 'edge',
+        },
       },
       200,
       { 'x-served-by': 'edge', 'x-model-version': m.version },
@@ -116,37 +130,26 @@ export function modelReadyHandler(deps: AnswerDeps) {
   };
 }
 
-/** The outputs the edge answers a text model's OIP request with (its metadata lists the same). */
-const TEXT_OUTPUTS = ['probabilities', 'label'];
+/**
+ * The JSON header of an OIP request (the whole body when not binary), parsed once; undefined when it cannot be read
+ * (the codec then names the problem) or the body is not JSON nor the binary extension (proxied: the origin's 415).
+ */
+async function inferHeader(c: Context<AppEnv>, body: Uint8Array): Promise<{ value: unknown } | undefined> {
+  const headerLength = c.req.header(HEADER_LENGTH_HEADER);
+  if (headerLength === undefined) {
+    if (mediaType(c.req.header('content-type')) !== 'application/json') return undefined;
+    return { value: await readJson(c) };
+  }
+  const n = parseHeaderLength(headerLength, body.length) as number;
+  return { value: parseJsonBody(body.subarray(0, n)) };
+}
 
-/** The strings of a JSON OIP request whose only input is BYTES text; undefined for anything else. */
-function textInput(
-  json: unknown,
-): { id: string | undefined; texts: string[]; outputs: string[] | undefined } | undefined {
-  const parsed = InferRequestHeader.safeParse(json);
-  if (!parsed.success)
-    throw new InvalidInputError(
-      `invalid inference request: ${parsed.error.issues[0]?.message ?? 'bad shape'}`,
-    );
-  const inputs = parsed.data.inputs;
-  if (inputs.length !== 1 || inputs[0]?.datatype !== 'BYTES') return undefined;
-  const input = inputs[0];
-  const data = input.data;
-  if (Array.isArray(data)) checkItemCount(data.length);
-  // Flat or nested (row-major, as KServe's examples send), checked against the shape: the codec's rules.
-  const texts = stringsFromJson(input.name, input.shape, data);
-  checkItemCount(texts.length);
-  if (texts.length === 0) {
-    throw new InvalidInputError(`input '${input.name}': BYTES data must be a non-empty array of strings`);
-  }
-  const outputs = parsed.data.outputs?.map((o) => o.name);
-  const unknown = outputs?.filter((o) => !TEXT_OUTPUTS.includes(o)) ?? [];
-  if (unknown.length > 0) {
-    throw new InvalidInputError(
-      `model has no output ${unknown.map((o) => `'${o}'`).join(', ')} (outputs: ${TEXT_OUTPUTS.join(', ')})`,
-    );
-  }
-  return { id: parsed.data.id, texts, outputs };
+/** A request speaking the text signature: some input is BYTES (the rest of the checks are textsOfRequest's). */
+function looksLikeText(header: unknown): boolean {
+  const inputs = (header as { inputs?: unknown } | null)?.inputs;
+  return (
+    Array.isArray(inputs) && inputs.some((i) => (i as { datatype?: unknown } | null)?.datatype === 'BYTES')
+  );
 }
 
 export function inferHandler(deps: AnswerDeps) {
@@ -155,58 +158,51 @@ export function inferHandler(deps: AnswerDeps) {
     const { model, version } = modelParams(c);
     const mode = parseEscalateHeader(c.req.header('x-escalate'));
     const body = await readBody(c, config.maxBodyBytes);
-    const type = mediaType(c.req.header('content-type'));
-    const binary = c.req.header(HEADER_LENGTH_HEADER) !== undefined;
     const release = releaseAt(deps, model, version);
-    if (binary || type !== 'application/json' || release === undefined) return proxy(c, deps, body);
-    const text = textInput(await readJson(c));
-    if (text === undefined) return proxy(c, deps, body);
+    if (release === undefined) return proxy(c, deps, body);
+    // Text (BYTES) requests, JSON or binary, are answered here; raw tensors go to the origin as they are.
+    const header = await inferHeader(c, body);
+    if (header === undefined) return proxy(c, deps, body);
+    // A malformed header is the client's 400 here, not a round trip to the origin.
+    if (!looksLikeText(inferRequestHeader(header.value))) return proxy(c, deps, body);
+    const request = decodeInferRequest(body, {
+      headerLength: c.req.header(HEADER_LENGTH_HEADER),
+      json: header,
+    });
+    const texts = textsOfRequest(model, request.inputs);
+    const labels = release.manifest.labels;
+    // Checked before any work: an unknown output is the client's 400.
+    selectOutputs(model, textSignature(labels).outputs, request);
     const deadline = requestDeadline(c, config.requestDeadlineMs, deps.now());
-    const answer = await answerTexts(c, deps, { model, version, texts: text.texts, mode, deadline });
+    const answer = await answerTexts(c, deps, { model, version, texts, mode, deadline });
     if ('passthrough' in answer) {
       return new Response(answer.passthrough.body, {
         status: answer.passthrough.status,
         headers: answer.headers,
       });
     }
-    const labels = release.manifest.labels;
-    const probabilities: number[] = [];
-    for (const p of answer.predictions) for (const l of labels) probabilities.push(p.scores[l] ?? 0);
-    const outputs = [
-      {
-        name: 'probabilities',
-        datatype: 'FP32',
-        shape: [answer.predictions.length, labels.length],
-        data: probabilities,
+    const probabilities = new Float32Array(answer.predictions.length * labels.length);
+    answer.predictions.forEach((p, r) => {
+      labels.forEach((l, j) => {
+        probabilities[r * labels.length + j] = p.scores[l] ?? 0;
+      });
+    });
+    const encoded = encodeInferResponse({
+      model_name: model,
+      model_version: answer.version,
+      ...(request.id === undefined ? {} : { id: request.id }),
+      // OIP parameters hold scalars: per-item paths and counts are comma-separated strings.
+      parameters: {
+        served_by: answer.served_by,
+        served_by_items: answer.predictions.map((p) => p.served_by).join(','),
+        served_by_counts: answer.headers['x-served-by-counts'] ?? '',
+        request_id: c.get('requestId'),
       },
-      {
-        name: 'label',
-        datatype: 'BYTES',
-        shape: [answer.predictions.length],
-        data: answer.predictions.map((p) => p.label),
-      },
-    ];
-    const wanted = text.outputs;
-    return c.json(
-      {
-        model_name: model,
-        model_version: answer.version,
-        ...(text.id === undefined ? {} : { id: text.id }),
-        // OIP parameters hold scalars: per-item paths and counts are comma-separated strings.
-        parameters: {
-          served_by: answer.served_by,
-          served_by_items: answer.predictions.map((p) => p.served_by).join(','),
-          served_by_counts: answer.headers['x-served-by-counts'] ?? '',
-          request_id: c.get('requestId'),
-        },
-        // Only the outputs asked for, in the order asked; all of them when the request names none.
-        outputs:
-          wanted === undefined
-            ? outputs
-            : wanted.map((name) => outputs.find((o) => o.name === name) as (typeof outputs)[number]),
-      },
-      200,
-      answer.headers,
-    );
+      // Only the outputs asked for, in the order asked (binary where asked); all of them when none are named.
+      outputs: selectOutputs(model, textOutputs(probabilities, labels), request),
+    });
+    const headers: Record<string, string> = { ...answer.headers, 'content-type': encoded.contentType };
+    if (encoded.headerLength !== undefined) headers[HEADER_LENGTH_HEADER] = String(encoded.headerLength);
+    return new Response(encoded.body as Uint8Array<ArrayBuffer> | string, { status: 200, headers });
   };
 }

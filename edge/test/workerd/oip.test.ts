@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { decodeInferResponse, encodeInferRequest } from '../../../shared/protocol/codec.ts';
 import { originLog, setup, type TinyReleaseOptions, unique } from './harness.ts';
 
 /** setup() plus GET and POST with the test's key. */
@@ -149,6 +150,59 @@ describe('OIP v2 at the edge (whole app, loopback origin)', () => {
     expect(log[0]?.body).toBe(json);
     expect(log[1]?.headers['inference-header-content-length']).toBe(String(header.length));
     expect(log.every((r) => r.signature === 'ok')).toBe(true);
+  });
+
+  it('a BYTES text request in the binary extension is answered at the edge, with binary outputs when asked', async () => {
+    const { post, origin } = await oipSetup();
+    const texts = [`spam ${unique()}`, `ham ${unique()}`];
+    const encoded = encodeInferRequest({
+      id: 'bin-1',
+      inputs: [{ name: 'text', datatype: 'BYTES', shape: [2], data: texts }],
+      binaryInputs: true,
+      outputs: [
+        { name: 'label', binary: true },
+        { name: 'probabilities', binary: false },
+      ],
+    });
+    const res = await post('/v2/models/spam/infer', encoded.body as Uint8Array, {
+      'content-type': encoded.contentType,
+      'inference-header-content-length': String(encoded.headerLength),
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-served-by')).toBe('edge');
+    expect(res.headers.get('content-type')).toBe('application/octet-stream');
+    const out = decodeInferResponse(
+      new Uint8Array(await res.arrayBuffer()),
+      res.headers.get('inference-header-content-length'),
+    );
+    expect(out).toMatchObject({ model_name: 'spam', model_version: 'tiny-1', id: 'bin-1' });
+    expect(out.outputs.map((o) => o.name)).toEqual(['label', 'probabilities']);
+    expect(out.outputs[0]?.data).toEqual(['spam', 'ham']);
+    expect(out.outputs[1]).toMatchObject({ datatype: 'FP32', shape: [2, 2] });
+    // Malformed binary BYTES is the client's 400 at the edge, never proxied.
+    const header = new TextEncoder().encode(
+      JSON.stringify({
+        inputs: [{ name: 'text', datatype: 'BYTES', shape: [1], parameters: { binary_data_size: 6 } }],
+      }),
+    );
+    const bad = new Uint8Array(header.length + 6);
+    bad.set(header);
+    bad.set([9, 0, 0, 0, 0x61, 0x62], header.length);
+    const refused = await post('/v2/models/spam/infer', bad, {
+      'content-type': 'application/octet-stream',
+      'inference-header-content-length': String(header.length),
+    });
+    expect(refused.status).toBe(400);
+    expect(((await refused.json()) as { error: { message: string } }).error.message).toMatch(
+      /claims 9 bytes/,
+    );
+    // A BYTES input under another name is refused as the origin would: one signature.
+    const misnamed = await post(
+      '/v2/models/spam/infer',
+      JSON.stringify({ inputs: [{ name: 'txt', datatype: 'BYTES', shape: [1], data: ['a'] }] }),
+    );
+    expect(misnamed.status).toBe(400);
+    expect(await originLog(origin)).toHaveLength(0);
   });
 
   it('honours requested outputs: only those, in the order asked; an unknown one is 400 naming it', async () => {

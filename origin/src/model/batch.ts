@@ -7,7 +7,7 @@ import {
   elementCount,
   type NumericArray,
   type NumericDatatype,
-  type Tensor,
+  type NumericTensor,
   TYPED_ARRAY,
 } from '../../../shared/protocol/index.ts';
 import { OIP_TO_ORT, oipDatatype } from '../runner/datatypes.ts';
@@ -74,7 +74,7 @@ export function splitOutputs(
 }
 
 /** Zero-valued tensors for `specs` with `rows` rows when batchable (other dynamic dims as 1). */
-export function zeros(specs: readonly TensorSpec[], rows: number, batchable: boolean): Tensor[] {
+export function zeros(specs: readonly TensorSpec[], rows: number, batchable: boolean): NumericTensor[] {
   return specs.map((s) => {
     const shape = s.shape.map((d, i) => (i === 0 && batchable ? rows : d === -1 ? 1 : d));
     const Ctor = TYPED_ARRAY[s.datatype as NumericDatatype];

@@ -3,14 +3,19 @@
  * queued, run as batches on the pool (batch.ts) and split back; texts go through the text route (text.ts).
  * warmUp() runs every worker once before the version reports ready.
  */
-import { InferenceError } from '../../../shared/errors/index.ts';
+import { InferenceError, InvalidInputError } from '../../../shared/errors/index.ts';
 import type { Manifest, TensorSpec } from '../../../shared/manifest/index.ts';
-import type {
-  InferRequest,
-  ModelMetadata,
-  Prediction,
-  RequestedOutput,
-  Tensor,
+import {
+  type InferRequest,
+  isTextRequest,
+  LABEL_OUTPUT,
+  type ModelMetadata,
+  type Prediction,
+  selectOutputs,
+  type Tensor,
+  textOutputs,
+  textSignature,
+  textsOfRequest,
 } from '../../../shared/protocol/index.ts';
 import { Batcher, type Clock } from '../batcher.ts';
 import type { ModelMetrics } from '../metrics.ts';
@@ -19,7 +24,15 @@ import type { FeaturizePool } from '../runner/featurize-pool.ts';
 import type { RunnerPool } from '../runner/pool.ts';
 import { batchFeeds, splitOutputs, zeros } from './batch.ts';
 import { runFailure } from './run-failure.ts';
-import { checkTextRoute, classifyTexts, type Featurizer, featurizeInline } from './text.ts';
+import {
+  checkTextRoute,
+  classifyTexts,
+  type Featurizer,
+  type FeaturizeTexts,
+  featurizeInline,
+  textProbabilities,
+  withLabel,
+} from './text.ts';
 import type { BatchItem, BatchingOptions, ItemResult, Signature, SubmitMeta } from './types.ts';
 import { prepare } from './validate.ts';
 
@@ -95,27 +108,68 @@ export class ServedModel implements Signature {
     return this.batcher.queuedRows;
   }
 
+  /**
+   * The public OIP signature: a text model's (`text` in; `probabilities`, `label` out; shared/protocol
+   * textSignature, the edge's too) when it has a featurizer, else the session's own tensors.
+   */
+  get signature(): { inputs: TensorSpec[]; outputs: TensorSpec[] } {
+    if (this.#featurizer === undefined) return { inputs: this.inputs, outputs: this.outputs };
+    return textSignature(this.manifest.labels);
+  }
+
   metadata(versions: string[]): ModelMetadata {
+    const { inputs, outputs } = this.signature;
     return {
       name: this.name,
       versions,
       platform: 'onnxruntime_onnx',
-      inputs: this.inputs,
-      outputs: this.outputs,
+      inputs,
+      outputs,
       parameters: {
         version: this.version,
         labels: this.manifest.labels,
+        ...(this.manifest.threshold === undefined ? {} : { threshold: this.manifest.threshold }),
         execution_provider: this.provider,
         execution_providers: this.#pool.providers,
         max_batch_size: this.batcher.maxBatchRows,
         text_route: this.hasFeaturizer,
+        // A text model also takes its featurized ids directly (the ONNX model's own inputs), in place of `text`.
+        ...(this.hasFeaturizer ? { raw_inputs: this.inputs } : {}),
       },
     };
   }
 
-  /** Validates a decoded request against the spec; returns the batch item and the outputs to return. */
-  prepare(request: InferRequest): { item: BatchItem; outputs: RequestedOutput[] } {
-    return prepare(this, request);
+  /**
+   * Answers a decoded OIP request with the outputs it asked for: a text request (a BYTES `text` input) through the
+   * featurizer, raw tensors (the ONNX model's inputs) through the batcher directly. A text model's `label` output
+   * is derived from its probabilities on both paths.
+   */
+  async infer(request: InferRequest, meta: SubmitMeta = {}): Promise<Array<Tensor & { binary: boolean }>> {
+    if (this.#featurizer !== undefined && isTextRequest(request.inputs)) {
+      const texts = textsOfRequest(this.name, request.inputs);
+      selectOutputs(this.name, this.signature.outputs, request);
+      if (texts.length > this.batcher.maxBatchRows) {
+        throw new InvalidInputError(
+          `${texts.length} texts exceed this model's max batch of ${this.batcher.maxBatchRows}; split the request`,
+        );
+      }
+      const probs = await textProbabilities(this, this.#featurize(texts), texts, meta);
+      return selectOutputs(this.name, textOutputs(probs, this.manifest.labels), request);
+    }
+    const item = prepare(this, request);
+    selectOutputs(this.name, this.#rawOutputs, request);
+    return selectOutputs(this.name, this.#withDerived(await this.run(item, meta)), request);
+  }
+
+  /** Validates like infer() and answers zeros shaped as inference would (the benchmark's no-inference ceiling). */
+  echo(request: InferRequest): Array<Tensor & { binary: boolean }> {
+    const item = prepare(this, request);
+    selectOutputs(this.name, this.#rawOutputs, request);
+    return selectOutputs(
+      this.name,
+      this.#withDerived(zeros(this.outputs, item.rows, this.batchable)),
+      request,
+    );
   }
 
   /** Runs a prepared item through the batcher. */
@@ -123,17 +177,13 @@ export class ServedModel implements Signature {
     return this.batcher.submit(item, meta);
   }
 
-  /** Picks the requested outputs of a result, each marked binary or not. */
-  select(result: ItemResult, outputs: readonly RequestedOutput[]): Array<Tensor & { binary: boolean }> {
-    return outputs.map((o) => ({
-      ...(result[this.outputIndex.get(o.name) as number] as Tensor),
-      binary: o.binary,
-    }));
+  /** The outputs a raw tensor request may ask for: the session's, plus `label` for a text model. */
+  get #rawOutputs(): Array<{ name: string }> {
+    return this.#featurizer === undefined ? this.outputs : [...this.outputs, { name: LABEL_OUTPUT }];
   }
 
-  /** Zero-valued outputs shaped as inference would shape them (the benchmark's no-inference ceiling). */
-  echo(item: BatchItem): ItemResult {
-    return zeros(this.outputs, item.rows, this.batchable);
+  #withDerived(result: ItemResult): Tensor[] {
+    return this.#featurizer === undefined ? result : withLabel(this, result);
   }
 
   /** Classifies texts through the featurizer; one prediction per text. */
@@ -147,15 +197,19 @@ export class ServedModel implements Signature {
         ),
       );
     }
+    return classifyTexts(this, this.#featurize(texts), texts, meta);
+  }
+
+  /** Inline for small requests, on the featurizer threads from `inlineChars` characters (when offloading). */
+  #featurize(texts: readonly string[]): FeaturizeTexts {
+    const featurizer = this.#featurizer as Featurizer;
     const width = (this.inputs[0] as TensorSpec).shape[1] as number;
     const offload = this.#offload;
     let chars = 0;
     if (offload !== undefined) for (const t of texts) chars += t.length;
-    const featurize =
-      offload !== undefined && chars >= offload.inlineChars
-        ? (t: readonly string[]) => offload.pool.featurize(t)
-        : featurizeInline(featurizer, width);
-    return classifyTexts(this, featurize, texts, meta);
+    return offload !== undefined && chars >= offload.inlineChars
+      ? (t: readonly string[]) => offload.pool.featurize(t)
+      : featurizeInline(featurizer, width);
   }
 
   /**

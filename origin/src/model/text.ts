@@ -6,9 +6,11 @@
 import { InferenceError } from '../../../shared/errors/index.ts';
 import type { Manifest, TensorSpec } from '../../../shared/manifest/index.ts';
 import {
+  type NumericTensor,
   type Prediction,
   predictionsFromProbabilities,
   type Tensor,
+  textOutputs,
 } from '../../../shared/protocol/index.ts';
 import type { BatchItem, ItemResult, Signature, SubmitMeta } from './types.ts';
 import { shapeText } from './validate.ts';
@@ -58,6 +60,17 @@ export async function classifyTexts(
   texts: readonly string[],
   meta: SubmitMeta,
 ): Promise<Prediction[]> {
+  const probs = await textProbabilities(model, featurize, texts, meta);
+  return predictionsFromProbabilities(probs, model.manifest.labels);
+}
+
+/** Runs texts as one batch item; their class probabilities, row-major [texts.length, labels]. */
+export async function textProbabilities(
+  model: TextModel,
+  featurize: FeaturizeTexts,
+  texts: readonly string[],
+  meta: SubmitMeta,
+): Promise<Float32Array> {
   const width = (model.inputs[0] as TensorSpec).shape[1] as number;
   const ids = await featurize(texts);
   if (ids.length !== texts.length * width) {
@@ -70,8 +83,14 @@ export async function classifyTexts(
     { rows: texts.length, dims: [[width]], data: [ids], key: String(width) },
     meta,
   );
-  const probs = result[probabilitiesIndex(model)] as Tensor;
-  return predictionsFromProbabilities(probs.data as Float32Array, model.manifest.labels);
+  return (result[probabilitiesIndex(model)] as NumericTensor).data as Float32Array;
+}
+
+/** The raw path's outputs plus the text signature's derived `label` (from the probabilities). */
+export function withLabel(model: TextModel, result: ItemResult): Tensor[] {
+  const probs = result[probabilitiesIndex(model)] as NumericTensor;
+  const [, label] = textOutputs(probs.data as Float32Array, model.manifest.labels);
+  return [...result, label];
 }
 
 /** Checks that the text route can work with this model (one INT32 [-1, L] input, labels matching the output). */

@@ -1,6 +1,6 @@
 /** The shapes a served model version works in: its tensor signature, batch items and results, options. */
 import type { TensorSpec } from '../../../shared/manifest/index.ts';
-import type { NumericArray, Tensor } from '../../../shared/protocol/index.ts';
+import type { NumericArray, NumericTensor } from '../../../shared/protocol/index.ts';
 
 /** A served version's tensors and what follows from them, fixed when it loads. */
 export interface Signature {
@@ -25,7 +25,7 @@ export interface BatchItem {
 }
 
 /** Output tensors of one item, in the spec's output order. */
-export type ItemResult = Tensor[];
+export type ItemResult = NumericTensor[];
 
 export interface SubmitMeta {
   priority?: number;

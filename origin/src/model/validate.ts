@@ -1,9 +1,10 @@
 /**
  * Checks a decoded OIP request against a version's signature (input names, datatypes, shapes with -1 for any
- * size, agreeing row counts, known outputs) and turns it into a batch item. Every mismatch is a 400 naming it.
+ * size, agreeing row counts) and turns it into a batch item. Every mismatch is a 400 naming it. (Requested outputs
+ * are checked by the served model, which knows its public outputs.)
  */
 import { InvalidInputError } from '../../../shared/errors/index.ts';
-import type { InferRequest, NumericArray, RequestedOutput, Tensor } from '../../../shared/protocol/index.ts';
+import type { InferRequest, NumericArray, Tensor } from '../../../shared/protocol/index.ts';
 import { checkItemCount } from '../../../shared/protocol/limits.ts';
 import type { BatchItem, Signature } from './types.ts';
 
@@ -11,11 +12,8 @@ export function shapeText(shape: readonly number[]): string {
   return `[${shape.join(',')}]`;
 }
 
-/** Validates a decoded request against the signature; returns the batch item and the outputs to return. */
-export function prepare(
-  model: Signature,
-  request: InferRequest,
-): { item: BatchItem; outputs: RequestedOutput[] } {
+/** Validates a decoded request's inputs against the signature; returns the batch item. */
+export function prepare(model: Signature, request: Pick<InferRequest, 'inputs'>): BatchItem {
   const byName = new Map<string, Tensor>();
   for (const t of request.inputs) {
     if (!model.inputs.some((s) => s.name === t.name)) {
@@ -31,7 +29,7 @@ export function prepare(
   for (const spec of model.inputs) {
     const t = byName.get(spec.name);
     if (t === undefined) throw new InvalidInputError(`input '${spec.name}' is missing`);
-    if (t.datatype !== spec.datatype) {
+    if (t.datatype !== spec.datatype || t.datatype === 'BYTES') {
       throw new InvalidInputError(`input '${spec.name}' must be ${spec.datatype}, got ${t.datatype}`);
     }
     const ok =
@@ -55,15 +53,6 @@ export function prepare(
     dims.push(model.batchable ? t.shape.slice(1) : t.shape);
     data.push(t.data);
   }
-  const outputs =
-    request.outputs ?? model.outputs.map((o) => ({ name: o.name, binary: request.binaryOutput }));
-  for (const o of outputs) {
-    if (!model.outputIndex.has(o.name)) {
-      throw new InvalidInputError(
-        `model '${model.name}' has no output '${o.name}' (outputs: ${model.outputs.map((s) => s.name).join(', ')})`,
-      );
-    }
-  }
   const key = model.dynamicInnerDims ? dims.map((d) => d.join('x')).join('|') : '';
-  return { item: { rows, dims, data, key }, outputs };
+  return { rows, dims, data, key };
 }

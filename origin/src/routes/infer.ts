@@ -1,5 +1,6 @@
 /**
- * POST /v2/models/{m}[/versions/{v}]/infer: OIP v2 inference, JSON or binary tensors. Every answer carries
+ * POST /v2/models/{m}[/versions/{v}]/infer: OIP v2 inference, JSON or binary tensors (BYTES included). A text model
+ * takes its public signature (`text` BYTES in, featurized here) or its raw ids (served-model.ts infer). Every answer carries
  * `x-queue-depth` (rows queued for that model version, read by the edge's power-of-two-choices) and
  * `x-model-version`. The echo handler (POST .../echo, when enabled) decodes and validates the same way and answers
  * zeros without inference or metrics: the benchmark's HTTP-only ceiling.
@@ -24,16 +25,15 @@ function handler(deps: RouteDeps, echo: boolean) {
       const headerLength = c.req.header(HEADER_LENGTH_HEADER);
       checkContentType(c.req.header('content-type'), headerLength !== undefined);
       const request = decodeInferRequest(c.get('body') ?? new Uint8Array(0), { headerLength });
-      const { item, outputs } = model.prepare(request);
-      let result: ReturnType<typeof model.echo>;
+      let outputs: Awaited<ReturnType<typeof model.infer>>;
       if (echo) {
-        result = model.echo(item);
+        outputs = model.echo(request);
       } else {
         const deadline = deadlineFrom(c.req.header('x-deadline-ms'), started, config.defaultTimeoutMs);
         const priority = priorityFrom(c.req.header('x-priority'));
         const signal = c.req.raw.signal; // aborts when the client (the edge's abandoned attempt) goes away
-        result = await model.run(
-          item,
+        outputs = await model.infer(
+          request,
           priority === undefined ? { deadline, signal } : { deadline, priority, signal },
         );
       }
@@ -41,7 +41,7 @@ function handler(deps: RouteDeps, echo: boolean) {
         model_name: model.name,
         model_version: model.version,
         ...(request.id === undefined ? {} : { id: request.id }),
-        outputs: model.select(result, outputs),
+        outputs,
       });
       const headers = observeSuccess(c, model, encoded.contentType, echo ? undefined : started);
       if (encoded.headerLength !== undefined) headers[HEADER_LENGTH_HEADER] = String(encoded.headerLength);

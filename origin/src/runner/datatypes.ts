@@ -1,5 +1,5 @@
 /** OIP v2 datatypes <-> ONNX Runtime element type names, for tensors crossing into and out of the runner. */
-import type { NumericDatatype, Tensor } from '../../../shared/protocol/index.ts';
+import type { NumericDatatype, NumericTensor } from '../../../shared/protocol/index.ts';
 import type { OrtType, WireTensor } from './messages.ts';
 
 export const OIP_TO_ORT: Record<NumericDatatype, OrtType> = {
@@ -28,6 +28,6 @@ export function oipDatatype(ortType: string): NumericDatatype | undefined {
 }
 
 /** An OIP tensor as the runner takes it (same data, not copied). */
-export function toWire(t: Tensor): WireTensor {
+export function toWire(t: NumericTensor): WireTensor {
   return { name: t.name, type: OIP_TO_ORT[t.datatype], dims: t.shape, data: t.data };
 }
