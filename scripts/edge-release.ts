@@ -24,6 +24,8 @@ interface Chosen {
   dir: string;
   manifest: Manifest;
   studentFile: string;
+  /** The OOD rule's seen-ids bitmap, when the release has one. */
+  seenIdsFile?: string | undefined;
 }
 
 function arg(name: string): string | undefined {
@@ -37,15 +39,26 @@ function readRelease(dir: string): Manifest | undefined {
   return parseManifest(JSON.parse(readFileSync(path, 'utf8')), relative(ROOT, path));
 }
 
-/** Checks the student's bytes and the featurizer against the manifest; throws naming the mismatch. */
-export async function verifyEdgeRelease(dir: string, manifest: Manifest): Promise<string> {
+/**
+ * Checks the student's bytes (and the seen-ids bitmap's, when the release has an OOD rule) and the featurizer
+ * against the manifest; throws naming the mismatch. Returns the files the bundle embeds.
+ */
+export async function verifyEdgeRelease(
+  dir: string,
+  manifest: Manifest,
+): Promise<{ studentFile: string; seenIdsFile: string | undefined }> {
   const role = manifest.serving.edge;
   const artifact = role === undefined ? undefined : manifest.artifacts[role];
   if (artifact === undefined) throw new Error(`${relative(ROOT, dir)}: manifest names no edge artifact`);
   const problem = await checkArtifact(artifact, readFileSync(join(dir, artifact.file)));
   if (problem !== undefined) throw new Error(`${relative(ROOT, dir)}/${problem}`);
   featurizerFromManifest(manifest.featurizer);
-  return artifact.file;
+  const seen = manifest.ood === undefined ? undefined : manifest.artifacts[manifest.ood.artifact];
+  if (seen !== undefined) {
+    const bad = await checkArtifact(seen, readFileSync(join(dir, seen.file)));
+    if (bad !== undefined) throw new Error(`${relative(ROOT, dir)}/${bad}`);
+  }
+  return { studentFile: artifact.file, seenIdsFile: seen?.file };
 }
 
 /** The latest release with an edge student of each model (or of `model`, or exactly `model@version`). */
@@ -82,7 +95,7 @@ export async function chooseReleases(
         );
       continue;
     }
-    chosen.push({ ...latest, studentFile: await verifyEdgeRelease(latest.dir, latest.manifest) });
+    chosen.push({ ...latest, ...(await verifyEdgeRelease(latest.dir, latest.manifest)) });
   }
   return chosen;
 }
@@ -101,8 +114,11 @@ export function renderReleaseModule(chosen: readonly Chosen[]): string {
     const dir = relative(ROOT, c.dir).split('\\').join('/');
     imports.push(`import manifest${i} from '../../../${dir}/manifest.json' with { type: 'json' };`);
     imports.push(`import student${i} from '../../../${dir}/${c.studentFile}';`);
+    if (c.seenIdsFile !== undefined)
+      imports.push(`import seenIds${i} from '../../../${dir}/${c.seenIdsFile}';`);
+    const seen = c.seenIdsFile === undefined ? '' : `\n      seenIds: seenIds${i},`;
     entries.push(
-      `    {\n      manifest: parseManifest(manifest${i}, '${dir}/manifest.json'),\n      student: student${i},\n    },`,
+      `    {\n      manifest: parseManifest(manifest${i}, '${dir}/manifest.json'),\n      student: student${i},${seen}\n    },`,
     );
   });
   const names = sorted.map((c) => `${c.manifest.name}@${c.manifest.version}`).join(', ');

@@ -21,6 +21,9 @@ const ROOT = resolve(import.meta.dirname, '..');
 const WRANGLER = join(ROOT, 'node_modules/wrangler/bin/wrangler.js');
 
 /** One API key the stack generates. */
+/** Where `npm start` leaves the running stack's edge URL and admin key for `npm run drift` (git-ignored). */
+export const LOCAL_STACK_FILE = '.wrangler/local-stack.json';
+
 export interface StackKeySpec {
   /** Principal name (API_KEYS[].name). */
   name: string;
@@ -28,6 +31,8 @@ export interface StackKeySpec {
   tier?: string;
   /** Models the key may call. @default ['*'] */
   models?: string[];
+  /** Scopes (infer, admin, reviewer). @default ['infer'] */
+  scopes?: string[];
 }
 
 export interface StackKey {
@@ -36,6 +41,7 @@ export interface StackKey {
   name: string;
   tier: string;
   models: string[];
+  scopes: string[];
   /** The tier's limit and window as configured (undefined when the tier has no entry). */
   limit: { limit: number; window: string } | undefined;
 }
@@ -391,15 +397,17 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       name: s.name,
       tier: s.tier ?? 'pro',
       models: s.models ?? ['*'],
+      scopes: s.scopes ?? ['infer'],
       limit: limits[s.tier ?? 'pro'],
     }));
     if (edgeVars.API_KEYS === undefined) {
-      const record: Record<string, { name: string; models: string[]; tier: string }> = {};
+      const record: Record<string, { name: string; models: string[]; tier: string; scopes: string[] }> = {};
       for (const k of apiKeys)
         record[createHash('sha256').update(k.key).digest('hex')] = {
           name: k.name,
           models: k.models,
           tier: k.tier,
+          scopes: k.scopes,
         };
       edgeVars.API_KEYS = JSON.stringify(record);
     }

@@ -11,7 +11,8 @@
  * keep running (scripts/supervise.ts). Ctrl-C (or SIGTERM) stops everything it started.
  * Environment: EDGE_PORT (default 8787), ORIGIN_PORT (default 8000), REDIS_URL (default redis://127.0.0.1:6379).
  */
-import { type Stack, startStack } from './stack.ts';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { LOCAL_STACK_FILE, type Stack, startStack } from './stack.ts';
 import { supervise } from './supervise.ts';
 
 function log(line: string): void {
@@ -50,7 +51,10 @@ export default async function start(): Promise<void> {
       edgePort,
       originPort,
       sharedState: 'auto',
-      keys: [{ name: 'local-demo', tier: 'pro' }],
+      keys: [
+        { name: 'local-demo', tier: 'pro' },
+        { name: 'local-admin', tier: 'internal', scopes: ['admin'] },
+      ],
       log: (label, line) => process.stdout.write(`[${label.replace(/-0$/, '')}] ${line}\n`),
     });
   } catch (err) {
@@ -66,6 +70,10 @@ export default async function start(): Promise<void> {
 
   const base = stack.edgeUrl;
   const apiKey = stack.apiKeys[0]?.key ?? '';
+  const adminKey = stack.apiKeys[1]?.key ?? '';
+  // `npm run drift` reads the running stack's edge URL and admin key from here (git-ignored, owner-only).
+  mkdirSync('.wrangler', { recursive: true });
+  writeFileSync(LOCAL_STACK_FILE, `${JSON.stringify({ edgeUrl: base, adminKey })}\n`, { mode: 0o600 });
   process.stdout.write(
     [
       '',
@@ -73,6 +81,7 @@ export default async function start(): Promise<void> {
       `    edge    ${base}   (workerd via wrangler dev)`,
       `    origin  ${stack.originUrls[0]}   (metrics: /metrics)`,
       `    demo API key: ${apiKey}`,
+      `    admin key:    ${adminKey}   (npm run drift: traffic and drift per model version)`,
       '',
       '  Try:',
       `    curl -s ${base}/v1/models/spam/classify \\`,

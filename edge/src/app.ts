@@ -10,7 +10,7 @@ import { type Context, Hono } from 'hono';
 import { errorBody, InferenceError } from '../../shared/errors/index.ts';
 import { PATHS } from '../../shared/protocol/paths.ts';
 import { type L1Cache, MemoryCache, ResultCache } from './cache/index.ts';
-import { type AnswerDeps, type CachedAnswer, validCachedAnswer } from './cascade/index.ts';
+import { type Answer, type AnswerDeps, type CachedAnswer, validCachedAnswer } from './cascade/index.ts';
 import { loadConfig } from './config.ts';
 import { auth } from './middleware/auth/index.ts';
 import { cacheControl } from './middleware/cache-control/index.ts';
@@ -19,6 +19,7 @@ import { type RequestIdOptions, requestId } from './middleware/request-id/index.
 import type { EdgeRelease } from './model/edge-model.ts';
 import { edgeReleases } from './model/release.ts';
 import { type OriginPoolOptions, poolFor } from './origin-client/index.ts';
+import { statsHandler } from './routes/admin.ts';
 import { classifyHandler } from './routes/classify.ts';
 import {
   inferHandler,
@@ -29,6 +30,7 @@ import {
   serverMetadataHandler,
 } from './routes/oip.ts';
 import { requestWeight } from './routes/request.ts';
+import { StatsRecorder, type StatsRecorderOptions, type StatsStore } from './stats/recorder.ts';
 import type { AppEnv } from './types.ts';
 import { redisFor, tierLimiter } from './upstash.ts';
 
@@ -45,6 +47,8 @@ export interface AppOptions {
   log?: RequestIdOptions['write'];
   /** Clock, ms since the epoch. @default Date.now */
   now?: () => number;
+  /** The traffic and drift counters' flush policy (stats/recorder.ts). @default flush at most once a second */
+  stats?: StatsRecorderOptions;
 }
 
 export function createApp(options: AppOptions = {}): Hono<AppEnv> {
@@ -53,9 +57,27 @@ export function createApp(options: AppOptions = {}): Hono<AppEnv> {
   const l1 = options.l1 ?? (() => (typeof caches === 'undefined' ? undefined : caches.default));
   // One per app, and the Worker builds one app per isolate: hot answers skip the cache round trip.
   const l0 = new MemoryCache<unknown>({ maxEntries: options.memoryCacheEntries ?? 1000 });
+  // One per app (one app per isolate): counts are summed here and flushed to Upstash in one pipeline.
+  const recorder = new StatsRecorder({ now, ...options.stats });
   const deps: AnswerDeps = {
     releases,
     now,
+    record: (c, answer) => {
+      const config = c.get('config');
+      const sinks = {
+        store: config.upstash === undefined ? undefined : (redisFor(config.upstash) as unknown as StatsStore),
+        points: c.env.PREDICTIONS,
+      };
+      // Per version: a request's items may come from the edge's release and from the origin's.
+      const byVersion = new Map<string, Answer['predictions']>();
+      answer.predictions.forEach((p, i) => {
+        const v = answer.item_versions[i] as string;
+        byVersion.set(v, [...(byVersion.get(v) ?? []), p]);
+      });
+      for (const [version, items] of byVersion) {
+        recorder.record(answer.model, version, items, sinks, (p) => c.executionCtx.waitUntil(p));
+      }
+    },
     pool: (c) => poolFor(c.get('config'), options.pool),
     cache: (c) => {
       const config = c.get('config');
@@ -99,6 +121,7 @@ export function createApp(options: AppOptions = {}): Hono<AppEnv> {
   app.use('/v2/models/*', authenticate, limit, cacheControl());
 
   app.on('POST', PATHS.classify, classifyHandler(deps));
+  app.get('/v1/admin/models/:model/stats', statsHandler(deps));
   app.on('GET', PATHS.modelMetadata, modelMetadataHandler(deps));
   app.on('GET', PATHS.modelReady, modelReadyHandler(deps));
   app.on('POST', PATHS.infer, inferHandler(deps));

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { PSI_ALERT } from '../../shared/drift/index.ts';
 import { ERROR_STATUS } from '../../shared/errors/index.ts';
 import { loadFromPlan, planCapacity } from '../capacity.ts';
 import { render } from '../k8s/render.ts';
@@ -145,6 +146,8 @@ describe('rules', () => {
       'OriginSaturated',
       'OriginSheddingLoad',
       'OriginEscalatedRateAbovePlan',
+      'OriginPredictionDrift',
+      'OriginOodShareHigh',
     ]) {
       expect(alerts).toContain(name);
     }
@@ -159,6 +162,33 @@ describe('rules', () => {
     const match = /> 1\.5 \* ([0-9.]+)$/.exec(rule.expr.trim());
     expect(Number(match?.[1])).toBe(plan.expected_origin_rps);
     expect(Number(rule.labels?.plan_expected_origin_rps)).toBe(plan.expected_origin_rps);
+  });
+
+  it("alert on prediction drift at shared/drift's PSI_ALERT, over the PSI gauge, for 30 minutes", () => {
+    const rule = rules.find((r) => r.alert === 'OriginPredictionDrift') as Rule & {
+      for: string;
+      annotations: { description: string };
+    };
+    expect(analyzePromql(rule.expr).metrics).toContain('nv_inference_prediction_psi');
+    expect(rule.expr).toContain(`nv_inference_prediction_psi > ${PSI_ALERT}`);
+    expect(Number(rule.labels?.psi_alert)).toBe(PSI_ALERT);
+    expect(rule.for).toBe('30m');
+    const description = rule.annotations.description;
+    expect(description).toContain('{{ $labels.model }}/{{ $labels.version }}');
+    expect(description).toContain(String(PSI_ALERT));
+  });
+
+  it('read every drift metric the origin exports in some rule', () => {
+    const read = new Set(rules.flatMap((r) => analyzePromql(r.expr).metrics));
+    for (const series of [
+      'nv_inference_prediction_score_count',
+      'nv_inference_prediction_coverage_count',
+      'nv_inference_prediction_ood',
+      'nv_inference_prediction_psi',
+      'nv_model_expected_escalation_share',
+    ]) {
+      expect(read, series).toContain(series);
+    }
   });
 
   it('use the KEDA queue-time target as the saturation threshold', async () => {
@@ -193,5 +223,30 @@ describe('the Grafana dashboard', () => {
       'namespace',
       'model',
     ]);
+  });
+
+  it('has a Drift row with score, label mix, coverage, ood and PSI panels, PSI thresholds at 0.1 and 0.25', () => {
+    type Panel = {
+      type: string;
+      title: string;
+      gridPos: { y: number };
+      targets?: { expr: string }[];
+      fieldConfig?: { defaults: { thresholds?: { steps: { value: number | null }[] } } };
+    };
+    const panels = dashboard.panels as Panel[];
+    const row = panels.find((p) => p.type === 'row' && p.title === 'Drift') as Panel;
+    expect(row).toBeDefined();
+    const below = panels.filter((p) => p.type !== 'row' && p.gridPos.y > row.gridPos.y);
+    const reads = (metric: string) =>
+      below.filter((p) =>
+        (p.targets ?? []).some((t) => analyzePromql(expandGrafanaVariables(t.expr)).metrics.includes(metric)),
+      );
+    expect(reads('nv_inference_prediction_score_bucket').length).toBeGreaterThan(0);
+    expect(reads('nv_inference_prediction_score_count').length).toBeGreaterThan(0);
+    expect(reads('nv_inference_prediction_coverage_bucket').length).toBeGreaterThan(0);
+    expect(reads('nv_inference_prediction_ood').length).toBeGreaterThan(0);
+    const [psiPanel] = reads('nv_inference_prediction_psi');
+    const steps = psiPanel?.fieldConfig?.defaults.thresholds?.steps.map((s) => s.value);
+    expect(steps).toEqual([null, 0.1, PSI_ALERT]);
   });
 });

@@ -15,6 +15,12 @@ export const ORIGIN_METRICS: Readonly<Record<string, MetricType>> = {
   nv_inference_compute_duration_seconds: 'histogram',
   nv_inference_pending_request_count: 'gauge', // rows queued
   nv_model_ready: 'gauge',
+  // Drift of the answers (text models): + label `label` on the score histogram, `kind` on the PSI gauge
+  nv_inference_prediction_score: 'histogram', // top-class score, by predicted label
+  nv_inference_prediction_coverage: 'histogram', // input coverage, releases with an OOD rule
+  nv_inference_prediction_ood: 'counter', // answers marked ood: true
+  nv_inference_prediction_psi: 'gauge', // last hour vs manifest.baseline.origin, kind score | coverage
+  nv_model_expected_escalation_share: 'gauge', // 1 - manifest expected_edge_share
   // prom-client default metrics the dashboard and alerts use
   process_cpu_seconds_total: 'counter',
   process_resident_memory_bytes: 'gauge',
@@ -24,7 +30,7 @@ export const ORIGIN_METRICS: Readonly<Record<string, MetricType>> = {
 };
 
 /** Labels the origin puts on its nv_* series, and those Prometheus adds at scrape time (target labels). */
-export const ORIGIN_LABELS = ['model', 'version', 'reason', 'le'] as const;
+export const ORIGIN_LABELS = ['model', 'version', 'reason', 'le', 'label', 'kind'] as const;
 export const TARGET_LABELS = ['namespace', 'pod', 'job', 'instance'] as const;
 
 const SERIES_SUFFIXES: Readonly<Record<MetricType, readonly string[]>> = {

@@ -1,14 +1,23 @@
 /**
  * The metric list the ops files are checked against (origin-metrics.ts) is what a real origin exports: start the
- * origin from origin/src on port 0 with a temp model repository (an MLP from training/src/onnx/mlp.ts), run
- * inferences (one good, one refused), scrape /metrics, and compare names and types.
+ * origin from origin/src on port 0 with a temp model repository (an MLP from training/src/onnx/mlp.ts, and a text
+ * model with an OOD rule, a drift baseline and a planned edge share), run inferences (one good, one refused, one
+ * classify), scrape /metrics, and compare names and types.
  */
 import { readFileSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { startOriginServer } from '../../origin/src/server.ts';
-import { createModelRepository, mlpVersion, type TempRepository } from '../../origin/test/fixtures.ts';
+import {
+  createModelRepository,
+  mlpVersion,
+  type TempRepository,
+  textModel,
+} from '../../origin/test/fixtures.ts';
+import { featurizerFromManifest } from '../../shared/featurizer/index.ts';
 import { exportedSeriesNames, ORIGIN_METRICS } from './origin-metrics.ts';
 import { analyzePromql } from './promql.ts';
 
@@ -17,8 +26,25 @@ let origin: Awaited<ReturnType<typeof startOriginServer>>;
 let exposition = '';
 
 beforeAll(async () => {
-  repo = await createModelRepository([mlpVersion('mlp', '1', [16, 8, 2])]);
-  origin = await startOriginServer({ modelRepository: repo.root, executionProvider: 'cpu' });
+  const shares = [0, 0, 0, 0, 0, 0.5, 0.2, 0.1, 0.1, 0.1];
+  repo = await createModelRepository([
+    mlpVersion('mlp', '1', [16, 8, 2]),
+    {
+      name: 'spam',
+      version: '1',
+      onnx: textModel(256, 32),
+      featurizer: { name: 'email-hash', version: '1.0.0', config: { buckets: 256, maxLength: 32 } },
+      ood: { seenIds: new Uint8Array(32).fill(0x55), minFeatures: 1, minCoverage: 0.5 },
+      baseline: { source: 'scrape test', origin: { n: 10, score: shares, coverage: shares, labels: {} } },
+    },
+  ]);
+  const manifest = join(repo.root, 'spam', '1', 'manifest.json');
+  const json = JSON.parse(await readFile(manifest, 'utf8'));
+  await writeFile(manifest, JSON.stringify({ ...json, expected_edge_share: 0.9 }));
+  origin = await startOriginServer(
+    { modelRepository: repo.root, executionProvider: 'cpu' },
+    { featurizerFactory: featurizerFromManifest },
+  );
   const ok = await fetch(`${origin.url}/v2/models/mlp/infer`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -40,6 +66,12 @@ beforeAll(async () => {
     body: JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 3], data: [1, 2, 3] }] }),
   });
   expect(refused.status).toBe(400);
+  const classified = await fetch(`${origin.url}/v1/models/spam/classify`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ texts: ['WIN MONEY NOW', 'minutes of the meeting'] }),
+  });
+  expect(classified.status).toBe(200);
   const metrics = await fetch(`${origin.url}/metrics`);
   expect(metrics.status).toBe(200);
   exposition = await metrics.text();
@@ -75,6 +107,8 @@ describe('a running origin exports what the ops files read', () => {
       /^nv_inference_request_failure\{model="mlp",version="1",reason="invalid_input"\} 1$/m,
     );
     expect(exposition).toMatch(/^nv_model_ready\{model="mlp",version="1"\} 1$/m);
+    expect(exposition).toMatch(/^nv_inference_prediction_psi\{model="spam",version="1",kind="score"\} \d/m);
+    expect(exposition).toMatch(/^nv_model_expected_escalation_share\{model="spam",version="1"\} 0\.09/m);
   });
 
   it('exports every nv_* and process metric the KEDA trigger and the alert rules name', () => {

@@ -11,12 +11,48 @@
  *   nv_inference_compute_duration_seconds   histogram  session.run time per batch
  *   nv_inference_pending_request_count      gauge      rows waiting in the queue
  *   nv_model_ready                          gauge      1 when the version is loaded, warmed up and not draining
+ *
+ * Drift of what the origin answers (text models; every answer is traffic the edge escalated), per model version:
+ *
+ *   nv_inference_prediction_score           histogram  top-class score of each answer, label `label` (the answer)
+ *   nv_inference_prediction_coverage        histogram  input coverage (shared/ood), releases with an OOD rule only
+ *   nv_inference_prediction_ood             counter    answers marked `ood: true`
+ *   nv_inference_prediction_psi             gauge      PSI of the last hour against `manifest.baseline.origin`,
+ *                                                      label kind = score | coverage; absent without a baseline
+ *   nv_model_expected_escalation_share      gauge      1 - the manifest's expected_edge_share (the planned share
+ *                                                      of edge traffic that reaches the origin)
+ *
+ * Both histograms use the drift bins' upper edges (shared/drift: 0.1, 0.2, ..., 1) as buckets. Prometheus buckets
+ * include their upper edge while the drift bins include their lower one, so a value exactly on an edge (coverage
+ * 0.5, say) lands one bucket lower in the histogram than in the PSI; the PSI uses the drift bins, like the baseline.
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { binOf, DRIFT_BINS, psi } from '../../shared/drift/index.ts';
+import type { BaselineSide } from '../../shared/manifest/index.ts';
+import type { Prediction } from '../../shared/protocol/index.ts';
 
 const LATENCY_BUCKETS = [
   0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 ];
+
+/** The drift bins' upper edges (shared/drift): 0.1, 0.2, ..., 1. */
+const DRIFT_BUCKETS = Array.from({ length: DRIFT_BINS }, (_, i) => (i + 1) / DRIFT_BINS);
+
+/** The PSI window: the last hour, in one-minute slots. */
+const WINDOW_SLOTS = 60;
+const SLOT_MS = 60_000;
+
+/** What a version's release expects of its answers (from its manifest), declared once when it is loaded. */
+export interface ModelRelease {
+  /** The labels answers may carry (a text model's manifest labels; none for other models). */
+  labels: readonly string[];
+  /** Answers carry `coverage` and `ood` (the release has an OOD rule). */
+  coverage: boolean;
+  /** `manifest.baseline.origin`: what the teacher answered on escalated validation traffic. */
+  baseline?: BaselineSide | undefined;
+  /** `manifest.expected_edge_share`: the share of traffic the edge is planned to answer. */
+  expectedEdgeShare?: number | undefined;
+}
 
 /** Counters and histograms of one model version, label children resolved once. */
 export interface ModelMetrics {
@@ -24,6 +60,52 @@ export interface ModelMetrics {
   failure(reason: string, durationSeconds: number): void;
   queued(seconds: number): void;
   executed(rows: number, computeSeconds: number): void;
+  /** Declares the release's labels, baseline and plan (once, before the first prediction). */
+  release(release: ModelRelease): void;
+  /** Records answered predictions, each once: score by label, coverage and ood when present. */
+  predicted(predictions: readonly Prediction[]): void;
+}
+
+/** Counts per drift bin over the last hour, in one-minute slots; a slot is cleared when the clock comes back to it. */
+class HourWindow {
+  readonly #counts = new Float64Array(WINDOW_SLOTS * DRIFT_BINS);
+  /** The minute (since the epoch) each slot counts; -1 for never. */
+  readonly #minutes = new Float64Array(WINDOW_SLOTS).fill(-1);
+
+  add(value: number, nowMs: number): void {
+    const minute = Math.floor(nowMs / SLOT_MS);
+    const slot = minute % WINDOW_SLOTS;
+    if (this.#minutes[slot] !== minute) {
+      this.#counts.fill(0, slot * DRIFT_BINS, (slot + 1) * DRIFT_BINS);
+      this.#minutes[slot] = minute;
+    }
+    const i = slot * DRIFT_BINS + binOf(value);
+    this.#counts[i] = (this.#counts[i] as number) + 1;
+  }
+
+  /** Counts per bin of the current minute and the 59 before it. */
+  totals(nowMs: number): number[] {
+    const minute = Math.floor(nowMs / SLOT_MS);
+    const out = new Array<number>(DRIFT_BINS).fill(0);
+    for (let slot = 0; slot < WINDOW_SLOTS; slot++) {
+      const m = this.#minutes[slot] as number;
+      if (m < 0 || m > minute || m <= minute - WINDOW_SLOTS) continue;
+      for (let b = 0; b < DRIFT_BINS; b++) {
+        out[b] = (out[b] as number) + (this.#counts[slot * DRIFT_BINS + b] as number);
+      }
+    }
+    return out;
+  }
+}
+
+/** One version's drift windows and the baseline they are compared with. */
+interface DriftState {
+  labels: { model: string; version: string };
+  baseline: BaselineSide | undefined;
+  score: HourWindow;
+  coverage: HourWindow;
+  /** Series already started at zero (never zeroed twice: a second forModel() of the version keeps its counts). */
+  zeroed: Set<string>;
 }
 
 /** What the gauges read at scrape time. */
@@ -31,6 +113,7 @@ export interface GaugeSource {
   models(): Iterable<{ name: string; version: string; pendingRows: number; ready: boolean }>;
 }
 
+/** The origin's registry and its per-version metrics. */
 export interface OriginMetrics {
   registry: Registry;
   forModel(name: string, version: string): ModelMetrics;
@@ -41,8 +124,11 @@ export interface OriginMetrics {
 export interface CreateMetricsOptions {
   /** Collect prom-client's default process metrics. @default true */
   defaultMetrics?: boolean;
+  /** Clock of the PSI windows, in ms (tests). @default Date.now */
+  now?: () => number;
 }
 
+/** A registry with the origin's metrics (see the file comment). */
 export function createMetrics(options: CreateMetricsOptions = {}): OriginMetrics {
   const registry = new Registry();
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
@@ -72,6 +158,50 @@ export function createMetrics(options: CreateMetricsOptions = {}): OriginMetrics
     'nv_inference_compute_duration_seconds',
     'Time of one batch inside session.run',
   );
+  const now = options.now ?? Date.now;
+  const score = new Histogram({
+    name: 'nv_inference_prediction_score',
+    help: 'Top-class score of each answered prediction, by predicted label (drift bins)',
+    labelNames: [...labelNames, 'label'],
+    buckets: DRIFT_BUCKETS,
+    registers,
+  });
+  const coverage = new Histogram({
+    name: 'nv_inference_prediction_coverage',
+    help: 'Input coverage (share of feature ids seen in training) of each answered prediction (drift bins)',
+    labelNames,
+    buckets: DRIFT_BUCKETS,
+    registers,
+  });
+  const ood = counter('nv_inference_prediction_ood', 'Answered predictions marked out of distribution');
+  const expectedEscalation = new Gauge({
+    name: 'nv_model_expected_escalation_share',
+    help: "Planned share of edge traffic escalated to the origin: 1 - the manifest's expected_edge_share",
+    labelNames,
+    registers,
+  });
+  const drift = new Map<string, DriftState>();
+  new Gauge({
+    name: 'nv_inference_prediction_psi',
+    help: 'PSI of the last hour of answers against the release baseline (manifest.baseline.origin), by kind',
+    labelNames: [...labelNames, 'kind'],
+    registers,
+    collect() {
+      this.reset();
+      const t = now();
+      for (const d of drift.values()) {
+        if (d.baseline === undefined) continue;
+        const kinds = [
+          ['score', d.baseline.score, d.score],
+          ['coverage', d.baseline.coverage, d.coverage],
+        ] as const;
+        for (const [kind, expected, window] of kinds) {
+          const value = psi(expected, window.totals(t));
+          if (value !== undefined) this.set({ ...d.labels, kind }, value);
+        }
+      }
+    },
+  });
   let source: GaugeSource = { models: () => [] };
   new Gauge({
     name: 'nv_inference_pending_request_count',
@@ -108,6 +238,27 @@ export function createMetrics(options: CreateMetricsOptions = {}): OriginMetrics
       const rowsCounter = count.labels(labels);
       const execs = execCount.labels(labels);
       const failures = new Map<string, Counter.Internal>();
+      const key = `${name}\u0000${version}`;
+      const state: DriftState = drift.get(key) ?? {
+        labels,
+        baseline: undefined,
+        score: new HourWindow(),
+        coverage: new HourWindow(),
+        zeroed: new Set(),
+      };
+      drift.set(key, state);
+      const scores = new Map<string, Histogram.Internal<'model' | 'version' | 'label'>>();
+      const scoreOf = (label: string) => {
+        let h = scores.get(label);
+        if (h === undefined) {
+          h = score.labels({ ...labels, label });
+          scores.set(label, h);
+          state.zeroed.add(`score ${label}`);
+        }
+        return h;
+      };
+      const cov = coverage.labels(labels);
+      const oods = ood.labels(labels);
       // Make the series exist at zero from the start, so rates and ratios work before the first request.
       ok.inc(0);
       rowsCounter.inc(0);
@@ -133,6 +284,35 @@ export function createMetrics(options: CreateMetricsOptions = {}): OriginMetrics
           rowsCounter.inc(rows);
           execs.inc();
           compute.observe(seconds);
+        },
+        release(release) {
+          state.baseline = release.baseline;
+          const zero = (series: string, start: () => void) => {
+            if (state.zeroed.has(series)) return;
+            state.zeroed.add(series);
+            start();
+          };
+          for (const label of release.labels) zero(`score ${label}`, () => score.zero({ ...labels, label }));
+          if (release.coverage) {
+            zero('coverage', () => coverage.zero(labels));
+            oods.inc(0);
+          }
+          if (release.expectedEdgeShare !== undefined) {
+            expectedEscalation.set(labels, 1 - release.expectedEdgeShare);
+          }
+        },
+        predicted(predictions) {
+          const t = now();
+          for (const p of predictions) {
+            scoreOf(p.label).observe(p.score);
+            state.score.add(p.score, t);
+            if (p.coverage !== undefined) {
+              state.zeroed.add('coverage');
+              cov.observe(p.coverage);
+              state.coverage.add(p.coverage, t);
+            }
+            if (p.ood === true) oods.inc();
+          }
         },
       };
     },

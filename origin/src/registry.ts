@@ -6,6 +6,7 @@
  */
 import { ModelNotFoundError } from '../../shared/errors/index.ts';
 import { type FeaturizerRef, sortReleases } from '../../shared/manifest/index.ts';
+import { SeenIds } from '../../shared/ood/index.ts';
 import type { Clock } from './batcher.ts';
 import type { VersionPolicy } from './config.ts';
 import type { OriginMetrics } from './metrics.ts';
@@ -60,7 +61,7 @@ export class ModelRegistry {
   /** Loads, verifies and warms up every selected model version. */
   static async load(options: RegistryOptions): Promise<ModelRegistry> {
     const found = await discoverModels(options.repository, options.versionPolicy);
-    const bytes: Uint8Array[] = [];
+    const bytes: Array<Awaited<ReturnType<typeof verifyArtifacts>>> = [];
     for (const f of found) bytes.push(await verifyArtifacts(f));
     const models: ServedModel[] = [];
     try {
@@ -76,7 +77,7 @@ export class ModelRegistry {
           featurizer = options.featurizerFactory(f.manifest.featurizer);
         }
         const pool = await RunnerPool.create({
-          modelBytes: bytes[i] as Uint8Array,
+          modelBytes: bytes[i]?.origin as Uint8Array,
           workers: options.batching.workers,
           executionProvider: options.executionProvider,
           intraOpThreads: options.intraOpThreads,
@@ -97,6 +98,9 @@ export class ModelRegistry {
             batching: options.batching,
             metrics: options.metrics.forModel(f.name, f.version),
             ...(featurizer === undefined ? {} : { featurizer }),
+            ...(f.manifest.ood !== undefined && bytes[i]?.seenIds !== undefined
+              ? { ood: { seen: new SeenIds(bytes[i]?.seenIds as Uint8Array), rule: f.manifest.ood } }
+              : {}),
             ...(options.clock === undefined ? {} : { clock: options.clock }),
           });
         } catch (err) {

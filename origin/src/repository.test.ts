@@ -57,7 +57,7 @@ describe('verifyArtifacts', () => {
     const r = await repo({ ...mlpVersion('a', '1', SMALL), extra: { student: new Uint8Array([1, 2, 3]) } });
     const [found] = await discoverModels(r.root, { kind: 'all' });
     if (found === undefined) throw new Error('no version found');
-    expect((await verifyArtifacts(found)).length).toBe(found.manifest.artifacts.model?.bytes);
+    expect((await verifyArtifacts(found)).origin.length).toBe(found.manifest.artifacts.model?.bytes);
 
     const student = join(found.dir, 'student.onnx');
     const expected = found.manifest.artifacts.student?.sha256 as string;

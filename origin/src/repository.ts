@@ -91,9 +91,15 @@ export async function discoverModels(repository: string, policy: VersionPolicy):
   return found;
 }
 
-/** Reads every artifact of a version, checking size and sha256; returns the bytes of the origin artifact. */
-export async function verifyArtifacts(found: FoundVersion): Promise<Uint8Array> {
+/**
+ * Reads every artifact of a version, checking size and sha256; returns the bytes of the origin artifact and of the
+ * OOD rule's seen-ids bitmap (when the manifest has one).
+ */
+export async function verifyArtifacts(
+  found: FoundVersion,
+): Promise<{ origin: Uint8Array; seenIds: Uint8Array | undefined }> {
   let originBytes: Uint8Array | undefined;
+  let seenIds: Uint8Array | undefined;
   for (const [role, artifact] of Object.entries(found.manifest.artifacts)) {
     const file = join(found.dir, artifact.file);
     let bytes: Uint8Array;
@@ -109,7 +115,8 @@ export async function verifyArtifacts(found: FoundVersion): Promise<Uint8Array> 
     const problem = await checkArtifact(artifact, bytes);
     if (problem !== undefined) throw new Error(`artifact ${join(found.dir, problem)}`);
     if (role === found.manifest.serving.origin) originBytes = bytes;
+    if (role === found.manifest.ood?.artifact) seenIds = new Uint8Array(bytes);
   }
   if (originBytes === undefined) throw new Error(`${found.dir}: serving.origin names no artifact`);
-  return originBytes;
+  return { origin: originBytes, seenIds };
 }

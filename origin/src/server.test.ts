@@ -6,6 +6,7 @@ import { Writable } from 'node:stream';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { featurizerFromManifest } from '../../shared/featurizer/index.ts';
+import { seenIdsBitmap } from '../../shared/ood/index.ts';
 import type { Tensor } from '../../shared/protocol/index.ts';
 import { infer } from '../test/client.ts';
 import { mlpVersion, rows, textModel, twoInputModel } from '../test/fixtures.ts';
@@ -22,12 +23,23 @@ const destination = new Writable({
   },
 });
 const v2 = mlpVersion('mlp', '2', DIMS, 2);
+// The OOD model's training "saw" exactly the ids of this text (a 256-bucket featurizer: ids in [1, 256)).
+const SEEN_TEXT = 'WIN MONEY NOW!!! click here';
+const seenIds = seenIdsBitmap(featurizerFromManifest(FEATURIZER).featurize(SEEN_TEXT), 1, 256, 1);
 const origin = useOrigin(
   [
     mlpVersion('mlp', '1', DIMS, 1),
     v2,
     { name: 'spam', version: '1', onnx: textModel(256, 32), featurizer: FEATURIZER, labels: ['ham', 'spam'] },
     { name: 'pair', version: '1', onnx: twoInputModel() },
+    {
+      name: 'spamood',
+      version: '1',
+      onnx: textModel(256, 32),
+      featurizer: FEATURIZER,
+      labels: ['ham', 'spam'],
+      ood: { seenIds, minFeatures: 1, minCoverage: 0.8 },
+    },
   ],
   { versionPolicy: 'all', maxBatch: 8, maxBodyBytes: 64 * 1024, echoRoute: true },
   { logger: createLogger({ level: 'info', destination }), featurizerFactory: featurizerFromManifest },
@@ -300,6 +312,27 @@ describe('text route', () => {
     ]);
     expect(raw.response?.outputs.map((o) => o.name)).toEqual(['probabilities', 'label']);
     expect(raw.response?.outputs[1]?.data).toEqual(classified.map((p) => p.label));
+  });
+
+  it('with an OOD rule every prediction says its coverage, and inputs unlike training say ood: true', async () => {
+    const r = await post(
+      '/v1/models/spamood/classify',
+      JSON.stringify({ texts: [SEEN_TEXT, 'a note about gardening tomatoes in the spring', ''] }),
+      { 'content-type': 'application/json' },
+    );
+    expect(r.status).toBe(200);
+    const [seen, other, empty] = r.json().predictions as Array<{ coverage: number; ood: boolean }>;
+    expect(seen).toMatchObject({ coverage: 1, ood: false });
+    expect(other?.ood).toBe(true);
+    expect(other?.coverage).toBeLessThan(0.8);
+    // No features: coverage 0 (never NaN), out of distribution.
+    expect(empty?.coverage).toBeGreaterThanOrEqual(0);
+    expect((await get('/v2/models/spamood')).json().parameters.ood).toEqual({
+      artifact: 'seen_ids',
+      min_count: 1,
+      min_features: 1,
+      min_coverage: 0.8,
+    });
   });
 
   it('refuses text requests that do not fit the signature with a 400 naming it', async () => {

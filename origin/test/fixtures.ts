@@ -22,6 +22,10 @@ export interface FixtureVersion {
   featurizer?: Manifest['featurizer'];
   /** Extra artifacts (role -> bytes), e.g. a student. */
   extra?: Record<string, Uint8Array>;
+  /** An OOD rule and its seen-ids bitmap (written as the `seen_ids` artifact). */
+  ood?: { seenIds: Uint8Array; minFeatures: number; minCoverage: number };
+  /** Drift baselines (`manifest.baseline`), written as given. */
+  baseline?: Manifest['baseline'];
 }
 
 function sha256(bytes: Uint8Array): string {
@@ -57,6 +61,22 @@ export async function writeModelVersion(root: string, v: FixtureVersion): Promis
     serving: { origin: 'model' },
   };
   if (v.featurizer !== undefined) manifest.featurizer = v.featurizer;
+  if (v.ood !== undefined) {
+    await writeFile(join(dir, 'seen-ids.bin'), v.ood.seenIds);
+    artifacts.seen_ids = {
+      file: 'seen-ids.bin',
+      sha256: sha256(v.ood.seenIds),
+      bytes: v.ood.seenIds.length,
+      format: 'bitmap',
+    };
+    manifest.ood = {
+      artifact: 'seen_ids',
+      min_count: 1,
+      min_features: v.ood.minFeatures,
+      min_coverage: v.ood.minCoverage,
+    };
+  }
+  if (v.baseline !== undefined) manifest.baseline = v.baseline;
   await writeFile(join(dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   return dir;
 }

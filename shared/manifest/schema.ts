@@ -59,6 +59,19 @@ export const FeaturizerRef = z.object({
 });
 export type FeaturizerRef = z.infer<typeof FeaturizerRef>;
 
+/** What one tier saw on validation: histograms over [0, 1] (shared/drift, 10 bins, as shares) and the label mix. */
+export const BaselineSide = z.object({
+  /** Items the histograms were built from. */
+  n: z.number().int().nonnegative(),
+  /** Top-class score (the answer's `score`). */
+  score: z.array(z.number().min(0)),
+  /** Input coverage (shared/ood); all in the last bin for releases without an OOD rule. */
+  coverage: z.array(z.number().min(0)),
+  /** Predicted label shares. */
+  labels: z.record(z.string(), z.number().min(0)),
+});
+export type BaselineSide = z.infer<typeof BaselineSide>;
+
 export const Manifest = z.object({
   schema_version: z.literal(1),
   name: z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/, 'lowercase letters, digits, _ . -'),
@@ -77,6 +90,32 @@ export const Manifest = z.object({
   featurizer: FeaturizerRef.optional(),
   /** Edge answers when the student's top probability >= threshold; below it escalates. */
   threshold: z.number().min(0).max(1).optional(),
+  /**
+   * Out-of-distribution rule (shared/ood): the artifact holding the seen-ids bitmap, and the calibrated bounds (from
+   * validation) below which an input is out of distribution: too few feature ids, or too small a share of them seen
+   * in training.
+   */
+  ood: z
+    .object({
+      artifact: z.string().min(1),
+      /** Rows of training data an id had to appear in to be set. */
+      min_count: z.number().int().min(1),
+      min_features: z.number().int().min(0),
+      min_coverage: z.number().min(0).max(1),
+    })
+    .optional(),
+  /**
+   * Drift baselines from validation (written by the evaluation): `edge` = the student on every validation message
+   * (all traffic reaches the edge); `origin` = the teacher on the validation messages and header-less views the edge
+   * escalates (what reaches the origin). Observed histograms are compared with them by PSI (shared/drift).
+   */
+  baseline: z
+    .object({
+      source: z.string(),
+      edge: BaselineSide.optional(),
+      origin: BaselineSide.optional(),
+    })
+    .optional(),
   /** Expected share of traffic the edge answers at the threshold (from eval on validation). */
   expected_edge_share: z.number().min(0).max(1).optional(),
   training_data: z
@@ -97,10 +136,10 @@ export function parseManifest(json: unknown, source = 'manifest.json'): Manifest
     throw new TypeError(`${source} is not a valid manifest: ${issues}`);
   }
   const m = result.data;
-  for (const role of [m.serving.origin, m.serving.edge]) {
+  for (const role of [m.serving.origin, m.serving.edge, m.ood?.artifact]) {
     if (role !== undefined && !(role in m.artifacts)) {
       throw new TypeError(
-        `${source} is not a valid manifest: serving names artifact '${role}' that is not listed`,
+        `${source} is not a valid manifest: serving or ood names artifact '${role}' that is not listed`,
       );
     }
   }

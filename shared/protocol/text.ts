@@ -32,6 +32,15 @@ export const Prediction = z.object({
   scores: z.record(z.string(), z.number()),
   /** Who answered this item (the edge says it per item; the origin answers every item itself). */
   served_by: z.enum(SERVED_BY).optional(),
+  /**
+   * How in-distribution the input was: the share of its features seen in training (shared/ood), for releases with
+   * an OOD rule.
+   */
+  coverage: z.number().min(0).max(1).optional(),
+  /** The model that answered found the input out of distribution: a client may route it to a human. */
+  ood: z.boolean().optional(),
+  /** Why the edge sent this item to the origin (absent when it did not). */
+  escalation_reason: z.string().optional(),
 });
 export type Prediction = z.infer<typeof Prediction>;
 

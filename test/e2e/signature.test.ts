@@ -93,7 +93,7 @@ describe('one signature for spam at the edge and the origin', () => {
     expect(edge.outputs).toEqual(origin.outputs);
     expect(edge.inputs).toEqual([{ name: 'text', datatype: 'BYTES', shape: [-1] }]);
     expect(origin.versions).toEqual(expect.arrayContaining(edge.versions));
-    for (const p of ['labels', 'threshold', 'raw_inputs', 'text_route']) {
+    for (const p of ['labels', 'threshold', 'raw_inputs', 'text_route', 'ood']) {
       expect(edge.parameters[p], p).toEqual(origin.parameters[p]);
     }
   });

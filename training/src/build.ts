@@ -10,9 +10,12 @@ import {
   featurizerRef,
 } from '../../shared/featurizer/index.ts';
 import type { Manifest, TensorSpec } from '../../shared/manifest/index.ts';
+import { seenIdsBitmap } from '../../shared/ood/index.ts';
+import { mulberry32 } from '../../shared/random/index.ts';
 import type { ReleaseRecipe } from './config.ts';
 import { CORPUS_SOURCE, corpusFingerprint, LABELS, loadCorpus, type Message } from './data/corpus.ts';
 import { splitStratified } from './data/split.ts';
+import { trainingViews } from './data/views.ts';
 import { evaluateRelease, type ReleaseEval } from './eval/evaluate-release.ts';
 import { writeEvaluation } from './eval/report.ts';
 import { type BagMlp, initBagMlp } from './model/bag-mlp.ts';
@@ -29,7 +32,7 @@ import {
 import { verifyExports } from './verify.ts';
 
 /** Bump when the trainer or export changes what a recipe produces. */
-export const TRAINER_VERSION = '1.0.0';
+export const TRAINER_VERSION = '1.1.0';
 
 export interface BuildOptions {
   /** Registry root. @default models/ at the repository root */
@@ -45,10 +48,11 @@ export interface BuildResult {
   seconds: Record<string, number>;
 }
 
-interface Encoded {
+export interface Encoded {
   ids: Int32Array;
   labels: Uint8Array;
   n: number;
+  smoothing?: Float32Array;
 }
 
 function accuracy(model: BagMlp, d: Encoded): number {
@@ -56,6 +60,30 @@ function accuracy(model: BagMlp, d: Encoded): number {
   let ok = 0;
   for (let i = 0; i < d.n; i++) if (((p[2 * i + 1] as number) >= 0.5 ? 1 : 0) === d.labels[i]) ok++;
   return ok / d.n;
+}
+
+/** The training messages plus their header-less views (same label), when the recipe asks for them. */
+export function withViews(messages: readonly Message[], views: ReleaseRecipe['views']): Message[] {
+  if (views === undefined) return [...messages];
+  const random = mulberry32(views.seed);
+  const out: Message[] = [];
+  for (const m of messages) {
+    out.push(m);
+    for (const text of trainingViews(m.text, random, views.snippets)) out.push({ ...m, text });
+  }
+  return out;
+}
+
+/** Adds the recipe's evidence-based label smoothing (by the count of non-zero ids per example). */
+export function withEvidence(d: Encoded, L: number, evidence: ReleaseRecipe['evidence']): Encoded {
+  if (evidence === undefined) return d;
+  const smoothing = new Float32Array(d.n);
+  for (let i = 0; i < d.n; i++) {
+    let n = 0;
+    for (let j = i * L; j < (i + 1) * L; j++) if (d.ids[j] !== 0) n++;
+    smoothing[i] = evidence.max * Math.max(0, 1 - n / evidence.fullAt);
+  }
+  return { ...d, smoothing };
 }
 
 /** The smallest power of ten at or above `v` (1e-9 at least). */
@@ -106,7 +134,7 @@ export async function buildRelease(recipe: ReleaseRecipe, options: BuildOptions 
     labels: Uint8Array.from(ms.map((m) => m.label)),
     n: ms.length,
   });
-  const train = encode(splits.train);
+  const train = withEvidence(encode(withViews(splits.train, recipe.views)), L, recipe.evidence);
   const validation = encode(splits.validation);
   lap('featurize');
   log(`featurized train+validation (${train.n + validation.n} messages) in ${seconds.featurize}s`);
@@ -166,9 +194,12 @@ export async function buildRelease(recipe: ReleaseRecipe, options: BuildOptions 
     inputs: [{ name: INPUT_NAME, datatype: 'INT32', shape: [-1, L] }],
     outputs: [{ name: OUTPUT_NAME, datatype: 'FP32', shape: [-1, LABELS.length] }],
   });
+  // What training saw: ids present in at least `minCount` training rows (views included), for the OOD rule.
+  const seenIds = seenIdsBitmap(train.ids, train.n, featurizer.config.buckets, recipe.ood.minCount);
   const artifacts = await writeArtifacts(dir, [
     { role: 'teacher', file: 'teacher.onnx', data: teacherOnnx, format: 'onnx', ...io() },
     { role: 'student', file: 'student.onnx', data: studentOnnx, format: 'onnx', ...io() },
+    { role: 'seen_ids', file: 'seen-ids.bin', data: seenIds, format: 'bitmap' },
   ]);
   let manifest = await writeManifest(dir, {
     schema_version: 1,
@@ -181,6 +212,8 @@ export async function buildRelease(recipe: ReleaseRecipe, options: BuildOptions 
     artifacts,
     serving: { origin: 'teacher', edge: 'student' },
     featurizer: featurizerRef(recipe.featurizer),
+    // Calibrated by the evaluation below (written with the threshold).
+    ood: { artifact: 'seen_ids', min_count: recipe.ood.minCount, min_features: 0, min_coverage: 0 },
     training_data: {
       source: CORPUS_SOURCE,
       fingerprint,

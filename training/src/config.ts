@@ -28,6 +28,18 @@ export interface ReleaseRecipe {
   /** Date part of the version id and the manifest's `created` (fixed, so rebuilds are byte-identical). */
   releaseDate: string;
   split: Required<SplitOptions>;
+  /**
+   * Header-less training views (data/views.ts): every training message also teaches its body, its subject + body
+   * and `snippets` body prefixes of 50-300 characters, same label. Absent: full messages only.
+   */
+  views?: { snippets: number; seed: number };
+  /**
+   * Evidence-based label smoothing: an example with n < `fullAt` feature ids trains toward a softer target
+   * (smoothing `max * (1 - n / fullAt)`), so a text that says little gets a less confident answer. Absent: none.
+   */
+  evidence?: { fullAt: number; max: number };
+  /** Out-of-distribution rule: ids seen in at least `minCount` training rows form the seen-ids bitmap. */
+  ood: { minCount: number };
   featurizer: FeaturizerConfig;
   teacher: ModelRecipe;
   student: ModelRecipe & {
@@ -42,8 +54,11 @@ export interface ReleaseRecipe {
 
 export const RELEASE_RECIPE: ReleaseRecipe = {
   name: 'spam',
-  releaseDate: '2026-11-23',
+  releaseDate: '2026-12-02',
   split: { train: 0.7, validation: 0.15, salt: 'split-v1' },
+  views: { snippets: 2, seed: 7 },
+  evidence: { fullAt: 48, max: 0.9 },
+  ood: { minCount: 2 },
   featurizer: { ...DEFAULT_FEATURIZER_CONFIG },
   teacher: {
     shape: { rows: DEFAULT_FEATURIZER_CONFIG.buckets, dim: 32, hidden: [128] },

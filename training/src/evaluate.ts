@@ -7,15 +7,72 @@
 import { join } from 'node:path';
 import { featurizerFromManifest } from '../../shared/featurizer/index.ts';
 import { RELEASE_RECIPE } from './config.ts';
+import type { Message } from './data/corpus.ts';
 import { loadCorpus } from './data/corpus.ts';
-import { splitStratified } from './data/split.ts';
+import { type Splits, splitStratified } from './data/split.ts';
 import { featurizerCost } from './eval/cost.ts';
+import { teacherCrossValidation } from './eval/cv.ts';
 import { evaluateRelease } from './eval/evaluate-release.ts';
+import { pairedComparison } from './eval/paired.ts';
+import { bogofilterCrossValidation, bogofilterScores, foldOf } from './eval/peer.ts';
 import { readPipelineSections, summaryLine, writeEvaluation } from './eval/report.ts';
 import { checkRelease, listReleases, MODELS_ROOT, readManifest } from './release/registry.ts';
 
+/**
+ * bogofilter trained on the same train split and scored on the same test split, compared message by message with
+ * the teacher (McNemar), and both 5-fold cross-validated over train + validation (unless `--no-cv`).
+ */
+async function peerFigures(
+  splits: Splits<Message>,
+  evaluation: Awaited<ReturnType<typeof evaluateRelease>>,
+  skipCv: boolean,
+): Promise<Record<string, unknown>> {
+  const scores = await bogofilterScores(splits.train, splits.test);
+  if ('available' in scores) {
+    console.log(`peer: ${scores.reason}; no peer figures`);
+    return { available: false, reason: scores.reason };
+  }
+  const labels = splits.test.map((m) => m.label);
+  const bogo = Array.from(scores.spam_probs, (p) => (p >= 0.5 ? 1 : 0));
+  let ham = 0;
+  let hamFp = 0;
+  let errors = 0;
+  labels.forEach((y, i) => {
+    if (bogo[i] !== y) errors++;
+    if (y === 0) {
+      ham++;
+      if (bogo[i] === 1) hamFp++;
+    }
+  });
+  const teacher = evaluation.test.teacher_predictions;
+  const paired = pairedComparison(labels, teacher, bogo);
+  const out: Record<string, unknown> = {
+    name: scores.version,
+    accuracy: Number((1 - errors / labels.length).toFixed(6)),
+    errors,
+    ham_fpr: Number((hamFp / Math.max(1, ham)).toFixed(6)),
+    unsure_share: Number((scores.unsure.filter(Boolean).length / labels.length).toFixed(6)),
+    teacher_errors: labels.filter((y, i) => teacher[i] !== y).length,
+    paired_vs_teacher: paired,
+  };
+  console.log(
+    `peer ${scores.version}: test ${(100 * (1 - errors / labels.length)).toFixed(2)}% (${errors} errors, ham FPR ${((100 * hamFp) / Math.max(1, ham)).toFixed(2)}%); ` +
+      `teacher right / bogofilter wrong ${paired.a_only_right}, the reverse ${paired.b_only_right}, McNemar p ${paired.mcnemar_p.toPrecision(3)}`,
+  );
+  if (!skipCv) {
+    const pool = [...splits.train, ...splits.validation];
+    const bogoCv = await bogofilterCrossValidation(pool, 5);
+    const teacherCv = await teacherCrossValidation(RELEASE_RECIPE, pool, foldOf, 5);
+    out.cv5 = { teacher: teacherCv, bogofilter: bogoCv };
+    const acc = (r: { accuracy: number } | { available: false }) =>
+      'accuracy' in r ? `${(100 * r.accuracy).toFixed(2)}%` : 'n/a';
+    console.log(`5-fold CV over train + validation: teacher ${acc(teacherCv)}, bogofilter ${acc(bogoCv)}`);
+  }
+  return out;
+}
+
 async function main(): Promise<void> {
-  const arg = process.argv[2];
+  const arg = process.argv.slice(2).find((a) => !a.startsWith('--'));
   const name = RELEASE_RECIPE.name;
   let dir: string;
   if (arg !== undefined) {
@@ -45,11 +102,22 @@ async function main(): Promise<void> {
       `cascade ${(100 * evaluation.validation.cascade.cascade_acc).toFixed(2)}%); test: edge ${(100 * evaluation.test.cascade.edge_share).toFixed(1)}%, ` +
       `cascade ${(100 * evaluation.test.cascade.cascade_acc).toFixed(2)}%`,
   );
+  const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
+  for (const [view, v] of [...Object.entries(evaluation.views), ['everyday', evaluation.everyday] as const]) {
+    const x = v.escalation;
+    console.log(
+      `${view.padEnd(12)} n=${v.n} teacher ${pct(v.teacher.accuracy)} (ham FPR ${pct(v.teacher.ham_fpr)}) ` +
+        `student ${pct(v.student.accuracy)} cascade ${pct(v.cascade.accuracy)} (ham FPR ${pct(v.cascade.ham_fpr)}, ` +
+        `spam recall ${pct(v.cascade.spam_recall)}, edge ${pct(v.cascade.edge_share)}); student errors ${x.student_errors}, ` +
+        `escalated ${pct(x.errors_caught_before)} -> ${pct(x.errors_caught_after)} with the OOD rule`,
+    );
+  }
   const cost = featurizerCost(
     featurizerFromManifest(written.featurizer),
     splits.test.map((m) => m.text),
   );
-  console.log(summaryLine(written, evaluation, { featurizer_us_per_msg: cost }));
+  const peer = await peerFigures(splits, evaluation, process.argv.includes('--no-cv'));
+  console.log(summaryLine(written, evaluation, { featurizer_us_per_msg: cost, peer }));
 }
 
 main().catch((err: unknown) => {

@@ -55,6 +55,8 @@ export interface Answer {
   served_by: ServedBy;
   /** Items per path, every path listed. */
   served_by_counts: Record<ServedBy, number>;
+  /** The release version that answered each item (the edge's, the origin's or the cached one's). */
+  item_versions: string[];
   /** Response headers describing how it was answered (x-served-by, x-served-by-counts, x-cache, ...). */
   headers: Record<string, string>;
 }
@@ -70,6 +72,8 @@ export interface AnswerDeps {
   pool: (c: Context<AppEnv>) => OriginPool;
   cache: (c: Context<AppEnv>) => ResultCache<CachedAnswer>;
   now: () => number;
+  /** Counts an answer in the traffic and drift stats (off the request path). @default none */
+  record?: (c: Context<AppEnv>, answer: Answer) => void;
 }
 
 export interface AnswerInput {
@@ -189,7 +193,9 @@ export async function answerTexts(
     for (const [j, i] of misses.entries()) slots[i] = answered.slots[j];
   }
   cache.putMany(stored);
-  return merge(c, model, slots as Slot[], headers, xCache);
+  const answer = merge(c, model, slots as Slot[], headers, xCache);
+  deps.record?.(c, answer);
+  return answer;
 }
 
 interface MissContext {
@@ -229,40 +235,37 @@ async function answerMisses(
   });
   let edgePredictions: Prediction[] | undefined;
   let escalated: number[];
-  let reason: EscalationReason;
+  const reasons: Array<EscalationReason | undefined> = texts.map(() => undefined);
   if (routed.escalate) {
     escalated = texts.map((_, j) => j);
-    reason = routed.reason;
+    reasons.fill(routed.reason);
   } else {
     if (edgeModel === undefined) throw new Error('unreachable: no edge model and no escalation');
     edgePredictions = await edgeModel.predict(texts);
     log.confidence = minScore(edgePredictions);
-    const reasons = decide(
-      mode,
-      edgePredictions.map((p) => p.score),
-      edgeModel.threshold,
-    );
     escalated = [];
-    for (const [j, r] of reasons.entries()) {
+    for (const [j, r] of decide(mode, edgePredictions, edgeModel.threshold).entries()) {
       const prediction = edgePredictions[j] as Prediction;
       if (r !== undefined) {
         escalated.push(j);
+        reasons[j] = r;
         continue;
       }
       slots[j] = { prediction, version: edgeModel.version, servedBy: 'edge' };
-      // Only confident edge answers are cached (x-escalate: never can return unconfident ones).
-      if (prediction.score >= edgeModel.threshold) {
+      // Only confident, in-distribution edge answers are cached (x-escalate: never can return the others).
+      if (prediction.score >= edgeModel.threshold && prediction.ood !== true) {
         store(misses[j] as number, { version: edgeModel.version, prediction, source: 'edge' });
       }
     }
-    reason = 'low_confidence';
   }
   if (escalated.length === 0) return { slots: slots as Slot[] };
 
-  // 3. Escalate, in one go (escalate() splits it to the origin's max batch).
-  headers['x-escalation-reason'] = reason;
-  log.escalation_reason = reason;
+  // 3. Escalate, in one go (escalate() splits it to the origin's max batch). Each escalated item says why.
+  const why = [...new Set(escalated.map((j) => reasons[j]))].join(', ');
+  headers['x-escalation-reason'] = why;
+  log.escalation_reason = why;
   log.escalated = escalated.length;
+  const reasonOf = (j: number) => ({ escalation_reason: reasons[j] as string });
   const degrade = async (why: DegradedReason): Promise<{ slots: Slot[] }> => {
     if (edgeModel === undefined) throw new Error('unreachable: degrade without an edge model');
     edgePredictions ??= await edgeModel.predict(texts);
@@ -271,7 +274,7 @@ async function answerMisses(
     headers['x-degraded-reason'] = why;
     for (const j of escalated) {
       slots[j] = {
-        prediction: edgePredictions[j] as Prediction,
+        prediction: { ...(edgePredictions[j] as Prediction), ...reasonOf(j) },
         version: edgeModel.version,
         servedBy: 'edge-degraded',
       };
@@ -295,7 +298,11 @@ async function answerMisses(
     }
     for (const [k, j] of escalated.entries()) {
       const prediction = result.predictions[k] as Prediction;
-      slots[j] = { prediction, version: result.version, servedBy: 'origin' };
+      slots[j] = {
+        prediction: { ...prediction, ...reasonOf(j) },
+        version: result.version,
+        servedBy: 'origin',
+      };
       store(misses[j] as number, { version: result.version, prediction, source: 'origin' });
     }
     return { slots: slots as Slot[] };
@@ -342,6 +349,7 @@ function merge(
     predictions: slots.map((s) => ({ ...s.prediction, served_by: s.servedBy })),
     served_by: top.servedBy,
     served_by_counts: counts,
+    item_versions: slots.map((s) => s.version),
     headers: {
       ...headers,
       'x-served-by': top.servedBy,

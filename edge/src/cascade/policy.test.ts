@@ -54,14 +54,30 @@ describe('cascade route (before the edge model)', () => {
 
 describe('cascade decide (after the edge model, per item)', () => {
   it('answers every item at or above the threshold', () => {
-    expect(decide('auto', [0.9, 0.99], 0.9)).toEqual([undefined, undefined]);
+    expect(decide('auto', [{ score: 0.9 }, { score: 0.99 }], 0.9)).toEqual([undefined, undefined]);
   });
   it('escalates only the items below it (or NaN)', () => {
-    expect(decide('auto', [0.99, 0.89, 0.95], 0.9)).toEqual([undefined, 'low_confidence', undefined]);
-    expect(decide('auto', [Number.NaN], 0.9)).toEqual(['low_confidence']);
+    expect(decide('auto', [{ score: 0.99 }, { score: 0.89 }, { score: 0.95 }], 0.9)).toEqual([
+      undefined,
+      'low_confidence',
+      undefined,
+    ]);
+    expect(decide('auto', [{ score: Number.NaN }], 0.9)).toEqual(['low_confidence']);
+  });
+  it('escalates out-of-distribution items whatever their confidence', () => {
+    expect(
+      decide(
+        'auto',
+        [
+          { score: 0.99, ood: true },
+          { score: 0.5, ood: false },
+        ],
+        0.9,
+      ),
+    ).toEqual(['out_of_distribution', 'low_confidence']);
   });
   it('never escalates on x-escalate: never', () => {
-    expect(decide('never', [0.5, 0.1], 0.9)).toEqual([undefined, undefined]);
+    expect(decide('never', [{ score: 0.5 }, { score: 0.1, ood: true }], 0.9)).toEqual([undefined, undefined]);
   });
 });
 

@@ -9,7 +9,8 @@
  *
  * Per-item escalation: only the uncertain items go to the origin; answer.ts merges the answers in order and says
  * per item who answered. `route()` applies to the items the cache did not answer, as a whole (heaviness is the
- * edge's CPU budget for the request).
+ * edge's CPU budget for the request). An item the release's OOD rule calls out of distribution escalates too
+ * (`out_of_distribution`), whatever its confidence: the student does not know what it does not know.
  */
 import { InferenceError } from '../../../shared/errors/index.ts';
 
@@ -22,7 +23,8 @@ export type EscalationReason =
   | 'edge_model_unavailable'
   | 'too_many_items'
   | 'too_many_bytes'
-  | 'low_confidence';
+  | 'low_confidence'
+  | 'out_of_distribution';
 
 export type Decision = { escalate: false } | { escalate: true; reason: EscalationReason };
 
@@ -81,13 +83,21 @@ export function route(input: RouteInput): Decision {
 }
 
 /**
- * Escalation decided per item from the edge model's confidences (top-class probability per item): the reason an
- * item escalates, or undefined when the edge answers it.
+ * Escalation decided per item from the edge model's answers: out of distribution (the release's OOD rule, when it
+ * has one) first, then a confidence (top-class probability) below the threshold; undefined when the edge answers.
  */
 export function decide(
   mode: EscalateMode,
-  confidences: readonly number[],
+  items: ReadonlyArray<{ score: number; ood?: boolean | undefined }>,
   threshold: number,
 ): Array<EscalationReason | undefined> {
-  return confidences.map((c) => (mode !== 'never' && !(c >= threshold) ? 'low_confidence' : undefined));
+  return items.map((p) =>
+    mode === 'never'
+      ? undefined
+      : p.ood === true
+        ? 'out_of_distribution'
+        : !(p.score >= threshold)
+          ? 'low_confidence'
+          : undefined,
+  );
 }

@@ -6,6 +6,7 @@
 import { InferenceError } from '../../../shared/errors/index.ts';
 import { type Featurizer, featurizerFromManifest } from '../../../shared/featurizer/index.ts';
 import { type Artifact, checkArtifact, type Manifest } from '../../../shared/manifest/index.ts';
+import { isOutOfDistribution, type OodRule, SeenIds } from '../../../shared/ood/index.ts';
 import { type Prediction, predictionsFromProbabilities } from '../../../shared/protocol/text.ts';
 import { createOrtSession, type InferenceSession, ort } from './ort-wasm.ts';
 
@@ -19,7 +20,12 @@ export interface EdgeRelease {
   student: ArrayBuffer | Uint8Array;
   /** @default featurizerFromManifest(manifest.featurizer) */
   featurizer?: EdgeFeaturizer;
+  /** The OOD rule's seen-ids bitmap as embedded (required when the manifest has an `ood` rule). */
+  seenIds?: ArrayBuffer | Uint8Array;
 }
+
+/** An edge prediction: the label and scores, and for releases with an OOD rule the input's coverage and verdict. */
+export type EdgePrediction = Prediction & { coverage?: number; ood?: boolean };
 
 export type { Prediction };
 
@@ -41,12 +47,14 @@ export class EdgeModel {
   readonly #featurizer: EdgeFeaturizer;
   readonly #input: string;
   readonly #output: string;
+  readonly #ood: { seen: SeenIds; rule: OodRule } | undefined;
 
   private constructor(
     release: EdgeRelease,
     artifact: Artifact,
     session: InferenceSession,
     featurizer: EdgeFeaturizer,
+    ood: { seen: SeenIds; rule: OodRule } | undefined,
   ) {
     const m = release.manifest;
     this.name = m.name;
@@ -56,6 +64,7 @@ export class EdgeModel {
     this.artifact = artifact;
     this.#session = session;
     this.#featurizer = featurizer;
+    this.#ood = ood;
     this.#input = artifact.inputs[0]?.name ?? session.inputNames[0] ?? 'ids';
     this.#output = artifact.outputs[0]?.name ?? session.outputNames[0] ?? 'probabilities';
   }
@@ -70,13 +79,29 @@ export class EdgeModel {
     const bytes = release.student instanceof Uint8Array ? release.student : new Uint8Array(release.student);
     const problem = await checkArtifact(artifact, bytes);
     if (problem !== undefined) throw new ArtifactIntegrityError(`refusing ${m.name}@${m.version} ${problem}`);
+    let ood: { seen: SeenIds; rule: OodRule } | undefined;
+    if (m.ood !== undefined) {
+      const seenArtifact = m.artifacts[m.ood.artifact] as Artifact;
+      if (release.seenIds === undefined) {
+        throw new ArtifactIntegrityError(
+          `refusing ${m.name}@${m.version}: its seen-ids bitmap is not embedded`,
+        );
+      }
+      const seen = release.seenIds instanceof Uint8Array ? release.seenIds : new Uint8Array(release.seenIds);
+      const bad = await checkArtifact(seenArtifact, seen);
+      if (bad !== undefined) throw new ArtifactIntegrityError(`refusing ${m.name}@${m.version} ${bad}`);
+      ood = { seen: new SeenIds(seen), rule: m.ood };
+    }
     const featurizer = release.featurizer ?? featurizerFromManifest(m.featurizer);
     const session = await createOrtSession(bytes);
-    return new EdgeModel(release, artifact, session, featurizer);
+    return new EdgeModel(release, artifact, session, featurizer, ood);
   }
 
-  /** Classifies texts (raw messages); one prediction per text, in order. */
-  async predict(texts: readonly string[]): Promise<Prediction[]> {
+  /**
+   * Classifies texts (raw messages); one prediction per text, in order. With the release's OOD rule each carries
+   * its input's `coverage` and `ood` (shared/ood).
+   */
+  async predict(texts: readonly string[]): Promise<EdgePrediction[]> {
     if (texts.length === 0) return [];
     const ids = this.#featurizer.featurizeBatch(texts);
     const length = ids.length / texts.length;
@@ -86,7 +111,13 @@ export class EdgeModel {
     const probs = out[this.#output];
     if (probs === undefined) throw new Error(`edge model has no output '${this.#output}'`);
     // `score` (the top class's probability) is the item's confidence.
-    return predictionsFromProbabilities(probs.data as Float32Array, this.labels);
+    const predictions = predictionsFromProbabilities(probs.data as Float32Array, this.labels);
+    const ood = this.#ood;
+    if (ood === undefined) return predictions;
+    return predictions.map((p, i) => {
+      const c = ood.seen.coverage(ids, i, length);
+      return { ...p, coverage: c.coverage, ood: isOutOfDistribution(c, ood.rule) };
+    });
   }
 }
 

@@ -104,6 +104,7 @@ export function modelMetadataHandler(deps: AnswerDeps) {
           threshold: m.threshold ?? 0.5,
           text_route: true,
           ...(raw.length > 0 ? { raw_inputs: raw } : {}),
+          ...(m.ood === undefined ? {} : { ood: m.ood }),
           served_at: 'edge',
         },
       },

@@ -5,7 +5,14 @@ type Classify = {
   model: string;
   version: string;
   served_by: string;
-  predictions: Array<{ label: string; score: number; scores: Record<string, number>; served_by: string }>;
+  predictions: Array<{
+    label: string;
+    score: number;
+    scores: Record<string, number>;
+    served_by: string;
+    coverage?: number;
+    escalation_reason?: string;
+  }>;
   served_by_counts: Record<string, number>;
 };
 
@@ -90,6 +97,47 @@ describe('edge cascade (whole app, real ORT-web student, loopback origin)', () =
     const { k, env, t } = await setup({ release: { threshold: 0.4 } });
     const res = await t.call(classifyRequest(k.key, { text: `hello ${unique()}` }), env);
     expect(res.headers.get('x-served-by')).toBe('edge');
+  });
+
+  it('escalates out-of-distribution items (the release OOD rule) whatever their confidence; every prediction says its coverage', async () => {
+    const { k, env, t, origin } = await setup({
+      release: { ood: { seen: [1, 2], minFeatures: 1, minCoverage: 0.9 } },
+    });
+    // "spam spam": every id seen (coverage 1); "spam <new word>": half of them (0.5 < 0.9): out of distribution.
+    const texts = ['spam spam', `spam ${unique()}`];
+    const res = await t.call(classifyRequest(k.key, { texts }, { 'cache-control': 'no-store' }), env);
+    expect(res.headers.get('x-escalation-reason')).toBe('out_of_distribution');
+    const body = (await res.json()) as Classify;
+    expect(body.predictions.map((p) => [p.served_by, p.coverage, p.escalation_reason])).toEqual([
+      ['edge', 1, undefined],
+      ['origin', undefined, 'out_of_distribution'],
+    ]);
+    expect(JSON.parse((await originLog(origin))[0]?.body ?? '{}').texts).toEqual([texts[1]]);
+    // x-escalate: never answers it at the edge, saying it is out of distribution.
+    const never = await t.call(
+      classifyRequest(k.key, { text: `spam ${unique()}` }, { 'x-escalate': 'never' }),
+      env,
+    );
+    const p = ((await never.json()) as { predictions: Array<{ ood?: boolean; coverage?: number }> })
+      .predictions[0];
+    expect(p).toMatchObject({ ood: true, coverage: 0.5 });
+    // An empty text has no features: coverage 0, out of distribution, never NaN.
+    const empty = await t.call(classifyRequest(k.key, { text: '' }, { 'x-escalate': 'never' }), env);
+    expect(((await empty.json()) as { predictions: unknown[] }).predictions[0]).toMatchObject({
+      coverage: 0,
+      ood: true,
+    });
+  });
+
+  it('refuses a release whose seen-ids bitmap does not match its manifest: every request escalates', async () => {
+    const { k, env, t } = await setup({
+      release: {
+        version: 'tiny-ood-bad',
+        ood: { seen: [1], minFeatures: 0, minCoverage: 0, wrongHash: true },
+      },
+    });
+    const res = await t.call(classifyRequest(k.key, { text: `spam ${unique()}` }), env);
+    expect(res.headers.get('x-escalation-reason')).toBe('edge_model_unavailable');
   });
 
   it('escalates heavy requests: more items than EDGE_MAX_ITEMS', async () => {

@@ -42,11 +42,20 @@ export interface TinyReleaseOptions {
   threshold?: number;
   /** Record a wrong sha256 in the manifest (the edge must refuse the student). */
   wrongHash?: boolean;
+  /**
+   * An OOD rule with a seen-ids bitmap marking these ids (the fake featurizer: 1 "spam", 2 "ham", 3 any other
+   * word). @default no rule
+   */
+  ood?: { seen: number[]; minFeatures: number; minCoverage: number; wrongHash?: boolean };
 }
 
 export async function tinyRelease(options: TinyReleaseOptions = {}): Promise<EdgeRelease> {
   const student = tinyStudentBytes();
   const sha = options.wrongHash === true ? bytesToHex(new Uint8Array(32).fill(7)) : await sha256Hex(student);
+  const ood = options.ood;
+  const seenIds = new Uint8Array(8);
+  for (const id of ood?.seen ?? []) seenIds[id >> 3] = (seenIds[id >> 3] as number) | (1 << (id & 7));
+  const seenSha = ood?.wrongHash === true ? bytesToHex(new Uint8Array(32).fill(9)) : await sha256Hex(seenIds);
   const manifest: Manifest = parseManifest({
     schema_version: 1,
     name: 'spam',
@@ -61,11 +70,24 @@ export async function tinyRelease(options: TinyReleaseOptions = {}): Promise<Edg
         inputs: [{ name: 'ids', datatype: 'INT32', shape: [-1, TINY_LENGTH] }],
         outputs: [{ name: 'probabilities', datatype: 'FP32', shape: [-1, 2] }],
       },
+      ...(ood === undefined
+        ? {}
+        : { seen_ids: { file: 'seen-ids.bin', sha256: seenSha, bytes: seenIds.length, format: 'bitmap' } }),
     },
     serving: { origin: 'student', edge: 'student' },
     threshold: options.threshold ?? 0.9,
+    ...(ood === undefined
+      ? {}
+      : {
+          ood: {
+            artifact: 'seen_ids',
+            min_count: 1,
+            min_features: ood.minFeatures,
+            min_coverage: ood.minCoverage,
+          },
+        }),
   });
-  return { manifest, student, featurizer: fakeFeaturizer };
+  return { manifest, student, featurizer: fakeFeaturizer, ...(ood === undefined ? {} : { seenIds }) };
 }
 
 /** A fresh random API key and its record, plus the API_KEYS entry (sha256 hex -> record). */

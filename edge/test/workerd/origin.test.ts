@@ -262,7 +262,9 @@ describe('escalation failures (whole app, loopback origins)', () => {
   });
 
   it('power of two choices: the origin reporting a deep queue gets (almost) nothing', async () => {
-    const { k, env, t, origins } = await setupAnyModel(2);
+    // A reported depth counts for queueDepthTtlMs (5 s by default): longer here, so a slow, loaded run cannot let
+    // it expire half-way.
+    const { k, env, t, origins } = await setupAnyModel(2, { app: { pool: { queueDepthTtlMs: 120_000 } } });
     const [a, b] = origins as [string, string];
     await behave(a, { default: { queueDepth: 40 } });
     await behave(b, { default: { queueDepth: 1 } });

@@ -30,7 +30,10 @@ import {
   type Featurizer,
   type FeaturizeTexts,
   featurizeInline,
-  textProbabilities,
+  labelRows,
+  type OodCheck,
+  rawPredictions,
+  runTexts,
   withLabel,
 } from './text.ts';
 import type { BatchItem, BatchingOptions, ItemResult, Signature, SubmitMeta } from './types.ts';
@@ -44,6 +47,8 @@ export interface ServedModelOptions {
   batching: BatchingOptions;
   metrics: ModelMetrics;
   featurizer?: Featurizer;
+  /** The release's OOD rule and seen-ids bitmap: text answers then carry `coverage` and `ood`. */
+  ood?: OodCheck;
   clock?: Clock;
 }
 
@@ -60,6 +65,7 @@ export class ServedModel implements Signature {
   readonly metrics: ModelMetrics;
   readonly #pool: RunnerPool;
   readonly #featurizer: Featurizer | undefined;
+  readonly #ood: OodCheck | undefined;
   #offload: { pool: FeaturizePool; inlineChars: number } | undefined;
   #ready = false;
 
@@ -73,6 +79,13 @@ export class ServedModel implements Signature {
     this.metrics = options.metrics;
     this.#pool = options.pool;
     this.#featurizer = options.featurizer;
+    this.#ood = options.ood;
+    this.metrics.release({
+      labels: this.#featurizer === undefined ? [] : manifest.labels,
+      coverage: this.#featurizer !== undefined && this.#ood !== undefined,
+      baseline: manifest.baseline?.origin,
+      expectedEdgeShare: manifest.expected_edge_share,
+    });
     this.batchable = inputs.every((s) => s.shape[0] === -1) && outputs.every((s) => s.shape[0] === -1);
     this.dynamicInnerDims = inputs.some((s) => s.shape.slice(1).includes(-1));
     this.outputIndex = new Map(outputs.map((o, i) => [o.name, i]));
@@ -135,6 +148,7 @@ export class ServedModel implements Signature {
         text_route: this.hasFeaturizer,
         // A text model also takes its featurized ids directly (the ONNX model's own inputs), in place of `text`.
         ...(this.hasFeaturizer ? { raw_inputs: this.inputs } : {}),
+        ...(this.#ood === undefined ? {} : { ood: this.#ood.rule }),
       },
     };
   }
@@ -153,12 +167,15 @@ export class ServedModel implements Signature {
           `${texts.length} texts exceed this model's max batch of ${this.batcher.maxBatchRows}; split the request`,
         );
       }
-      const probs = await textProbabilities(this, this.#featurize(texts), texts, meta);
+      const { probs, ids } = await runTexts(this, this.#featurize(texts), texts, meta);
+      this.metrics.predicted(labelRows(this, probs, ids, texts.length, this.#ood));
       return selectOutputs(this.name, textOutputs(probs, this.manifest.labels), request);
     }
     const item = prepare(this, request);
     selectOutputs(this.name, this.#rawOutputs, request);
-    return selectOutputs(this.name, this.#withDerived(await this.run(item, meta)), request);
+    const result = await this.run(item, meta);
+    if (this.#featurizer !== undefined) this.metrics.predicted(rawPredictions(this, item, result, this.#ood));
+    return selectOutputs(this.name, this.#withDerived(result), request);
   }
 
   /** Validates like infer() and answers zeros shaped as inference would (the benchmark's no-inference ceiling). */
@@ -197,7 +214,10 @@ export class ServedModel implements Signature {
         ),
       );
     }
-    return classifyTexts(this, this.#featurize(texts), texts, meta);
+    return classifyTexts(this, this.#featurize(texts), texts, meta, this.#ood).then((predictions) => {
+      this.metrics.predicted(predictions);
+      return predictions;
+    });
   }
 
   /** Inline for small requests, on the featurizer threads from `inlineChars` characters (when offloading). */

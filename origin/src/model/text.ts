@@ -5,6 +5,7 @@
  */
 import { InferenceError } from '../../../shared/errors/index.ts';
 import type { Manifest, TensorSpec } from '../../../shared/manifest/index.ts';
+import { type Coverage, isOutOfDistribution, type OodRule, type SeenIds } from '../../../shared/ood/index.ts';
 import {
   type NumericTensor,
   type Prediction,
@@ -53,24 +54,70 @@ export function featurizeInline(featurizer: Featurizer, width: number): Featuriz
   };
 }
 
-/** Classifies texts as one batch item; one prediction per text. */
+/** The release's out-of-distribution rule and seen-ids bitmap (shared/ood). */
+export interface OodCheck {
+  seen: SeenIds;
+  rule: OodRule;
+}
+
+/**
+ * Classifies texts as one batch item; one prediction per text. With the release's OOD check each prediction says
+ * how in-distribution its input was (`coverage`) and, when the rule calls it out of distribution, `ood: true`.
+ */
 export async function classifyTexts(
   model: TextModel,
   featurize: FeaturizeTexts,
   texts: readonly string[],
   meta: SubmitMeta,
+  ood?: OodCheck,
 ): Promise<Prediction[]> {
-  const probs = await textProbabilities(model, featurize, texts, meta);
+  const { probs, ids } = await runTexts(model, featurize, texts, meta);
+  return labelRows(model, probs, ids, texts.length, ood);
+}
+
+/**
+ * One prediction per row of probabilities (row-major [rows, labels]); with the release's OOD check, each with its
+ * input's `coverage` and `ood` from the rows' ids (row-major [rows, L]).
+ */
+export function labelRows(
+  model: Pick<TextModel, 'manifest'>,
+  probs: ArrayLike<number>,
+  ids: Int32Array,
+  rows: number,
+  ood?: OodCheck,
+): Prediction[] {
+  const predictions = predictionsFromProbabilities(probs, model.manifest.labels);
+  if (ood === undefined) return predictions;
+  const coverage = ood.seen.coverageRows(ids, rows);
+  return predictions.map((p, i) => {
+    const c = coverage[i] as Coverage;
+    return { ...p, coverage: c.coverage, ood: isOutOfDistribution(c, ood.rule) };
+  });
+}
+
+/**
+ * The predictions a raw ids request (the ONNX model's own input) was answered with, as the text route would label
+ * them (with coverage and ood under an OOD check, when the ids came as an Int32Array).
+ */
+export function rawPredictions(
+  model: TextModel,
+  item: BatchItem,
+  result: ItemResult,
+  ood?: OodCheck,
+): Prediction[] {
+  const probs = (result[probabilitiesIndex(model)] as NumericTensor).data as Float32Array;
+  const ids = item.data[0];
+  if (ids instanceof Int32Array) return labelRows(model, probs, ids, item.rows, ood);
   return predictionsFromProbabilities(probs, model.manifest.labels);
 }
 
-/** Runs texts as one batch item; their class probabilities, row-major [texts.length, labels]. */
-export async function textProbabilities(
+/** Runs texts as one batch item: their ids and class probabilities, row-major [texts.length, labels]. */
+export async function runTexts(
   model: TextModel,
   featurize: FeaturizeTexts,
   texts: readonly string[],
   meta: SubmitMeta,
-): Promise<Float32Array> {
+): Promise<{ probs: Float32Array; ids: Int32Array }> {
   const width = (model.inputs[0] as TensorSpec).shape[1] as number;
   const ids = await featurize(texts);
   if (ids.length !== texts.length * width) {
@@ -83,7 +130,7 @@ export async function textProbabilities(
     { rows: texts.length, dims: [[width]], data: [ids], key: String(width) },
     meta,
   );
-  return (result[probabilitiesIndex(model)] as NumericTensor).data as Float32Array;
+  return { probs: (result[probabilitiesIndex(model)] as NumericTensor).data as Float32Array, ids };
 }
 
 /** The raw path's outputs plus the text signature's derived `label` (from the probabilities). */

@@ -5,9 +5,13 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { histogram, shares } from '../../../shared/drift/index.ts';
 import { featurizerFromManifest } from '../../../shared/featurizer/index.ts';
-import type { Manifest } from '../../../shared/manifest/index.ts';
+import type { BaselineSide, Manifest } from '../../../shared/manifest/index.ts';
+import { type Coverage, isOutOfDistribution, type OodRule, SeenIds } from '../../../shared/ood/index.ts';
 import type { Message } from '../data/corpus.ts';
+import { EVERYDAY_TEXTS } from '../data/everyday.ts';
+import { messageView, VIEWS, type ViewName } from '../data/views.ts';
 import { openModel } from '../onnx/run.ts';
 import {
   type BinaryMetrics,
@@ -16,6 +20,7 @@ import {
   cascadeCurve,
   chooseThreshold,
 } from './metrics.ts';
+import { calibrateOod, type EscalationStats, escalationStats } from './ood.ts';
 
 export interface SplitEval {
   n: number;
@@ -26,6 +31,31 @@ export interface SplitEval {
   curve: CascadePoint[];
   /** Errors by corpus group (teacher, student, cascade). */
   errors_by_group: Record<string, { teacher: number; student: number; cascade: number }>;
+  /** The teacher's label per message, in order (for paired comparisons; not written to eval.json). */
+  teacher_predictions: number[];
+}
+
+/** Teacher, student and cascade on one set of labelled texts (a view of the test split, or a fixture). */
+export interface ViewEval {
+  n: number;
+  teacher: ViewMetrics;
+  student: ViewMetrics;
+  cascade: ViewMetrics & { edge_share: number };
+  /** Answers marked `ood: true` (escalated as out of distribution, and so answered by the teacher, flagged). */
+  ood_answers: number;
+  /** Ham answered as spam at or above the threshold without an OOD flag (the everyday sanity check: 0). */
+  confident_spam_on_ham: number;
+  /** How the threshold and the OOD rule escalate the student's errors. */
+  escalation: EscalationStats;
+}
+
+export interface ViewMetrics {
+  accuracy: number;
+  /** Ham predicted spam / ham. */
+  ham_fpr: number;
+  /** Spam predicted spam / spam. */
+  spam_recall: number;
+  errors: number;
 }
 
 export interface ReleaseEval {
@@ -33,6 +63,14 @@ export interface ReleaseEval {
   tolerance: number;
   validation: SplitEval;
   test: SplitEval;
+  /** The test split seen as clients send it: full messages and header-less views (data/views.ts). */
+  views: Record<ViewName, ViewEval>;
+  /** Short everyday texts from outside the corpus (data/everyday.ts), never trained on. */
+  everyday: ViewEval;
+  /** The OOD rule chosen on validation (releases with a seen-ids bitmap). */
+  ood?: OodRule;
+  /** Drift baselines from validation (manifest.baseline). */
+  baseline: NonNullable<Manifest['baseline']>;
 }
 
 /** Spam probability (column 1) of each message, from a model file of the release. */
@@ -58,15 +96,36 @@ async function spamProbs(
   return Float32Array.from({ length: n }, (_, i) => probs[i * classes + spam] as number);
 }
 
-async function splitScores(dir: string, manifest: Manifest, messages: readonly Message[]) {
+/** A release's seen-ids bitmap (its OOD rule's artifact), or undefined when it has none. */
+export async function loadSeenIds(dir: string, manifest: Manifest): Promise<SeenIds | undefined> {
+  const artifact = manifest.ood === undefined ? undefined : manifest.artifacts[manifest.ood.artifact];
+  if (artifact === undefined) return undefined;
+  return new SeenIds(new Uint8Array(await readFile(join(dir, artifact.file))));
+}
+
+async function splitScores(
+  dir: string,
+  manifest: Manifest,
+  messages: ReadonlyArray<Pick<Message, 'text' | 'label'>>,
+  seen?: SeenIds,
+) {
   const featurizer = featurizerFromManifest(manifest.featurizer);
   const L = featurizer.config.maxLength;
   const ids = featurizer.featurizeBatch(messages.map((m) => m.text));
   const labels = Uint8Array.from(messages.map((m) => m.label));
   const teacher = await spamProbs(dir, manifest, manifest.serving.origin, ids, messages.length, L);
   const student = await spamProbs(dir, manifest, manifest.serving.edge ?? 'student', ids, messages.length, L);
-  return { labels, teacher, student };
+  // Without a bitmap every input counts as in distribution (coverage 1).
+  const coverage =
+    seen?.coverageRows(ids, messages.length) ??
+    Array.from({ length: messages.length }, (_, r) => ({
+      features: ids.subarray(r * L, (r + 1) * L).filter((x) => x !== 0).length,
+      coverage: 1,
+    }));
+  return { labels, teacher, student, coverage };
 }
+
+type Scores = Awaited<ReturnType<typeof splitScores>>;
 
 function splitEval(
   messages: readonly Message[],
@@ -96,6 +155,7 @@ function splitEval(
     cascade: at,
     curve,
     errors_by_group: Object.fromEntries(Object.entries(errors).sort(([a], [b]) => (a < b ? -1 : 1))),
+    teacher_predictions: Array.from(s.teacher, (p) => (p >= 0.5 ? 1 : 0)),
   };
 }
 
@@ -105,18 +165,160 @@ export async function evaluateRelease(
   splits: { validation: readonly Message[]; test: readonly Message[] },
   tolerance = 0.002,
 ): Promise<ReleaseEval> {
-  const val = await splitScores(dir, manifest, splits.validation);
+  const seen = await loadSeenIds(dir, manifest);
+  const val = await splitScores(dir, manifest, splits.validation, seen);
   const valCurve = cascadeCurve(val.student, val.teacher, val.labels);
   const teacherValAcc = binaryMetrics(val.teacher, val.labels).accuracy;
   const threshold = chooseThreshold(valCurve, teacherValAcc, tolerance).threshold;
-  // The test split is scored only after the threshold is fixed.
-  const test = await splitScores(dir, manifest, splits.test);
+  // The OOD rule, on validation too: the full split bounds the edge share, its header-less views are what it is for.
+  let rule: OodRule | undefined;
+  const valViews: Scores[] = [];
+  if (seen !== undefined) {
+    for (const view of VIEWS.filter((v) => v !== 'full')) {
+      const texts = splits.validation.map((m) => ({ text: messageView(m.text, view), label: m.label }));
+      valViews.push(await splitScores(dir, manifest, texts, seen));
+    }
+    rule = calibrateOod(val, valViews, threshold).rule;
+  }
+  const noRule: OodRule = { min_features: 0, min_coverage: 0 };
+  const baseline = driftBaseline(manifest.labels, val, valViews, threshold, rule ?? noRule);
+  // The test split is scored only after the threshold and the rule are fixed.
+  const test = await splitScores(dir, manifest, splits.test, seen);
   const testCurve = cascadeCurve(test.student, test.teacher, test.labels);
+  const views = {} as Record<ViewName, ViewEval>;
+  for (const view of VIEWS) {
+    const texts = splits.test.map((m) => ({ text: messageView(m.text, view), label: m.label }));
+    views[view] = viewEval(await splitScores(dir, manifest, texts, seen), threshold, rule ?? noRule);
+  }
+  const everydayScores = await splitScores(dir, manifest, EVERYDAY_TEXTS, seen);
   return {
     threshold,
     tolerance,
+    ...(rule === undefined ? {} : { ood: rule }),
     validation: splitEval(splits.validation, val, threshold, valCurve),
     test: splitEval(splits.test, test, threshold, testCurve),
+    views,
+    everyday: viewEval(everydayScores, threshold, rule ?? noRule),
+    baseline,
+  };
+}
+
+/** One tier's baseline from spam probabilities and coverages (binary labels: spam when p >= 0.5). */
+function baselineSide(
+  labels: readonly string[],
+  spam: readonly number[],
+  coverage: readonly Coverage[],
+): BaselineSide {
+  const spamLabel = labels.includes('spam') ? 'spam' : (labels[1] as string);
+  const hamLabel = labels.find((l) => l !== spamLabel) as string;
+  const spamShare = spam.filter((p) => p >= 0.5).length / Math.max(1, spam.length);
+  const round = (xs: number[]) => xs.map((x) => Number(x.toFixed(6)));
+  return {
+    n: spam.length,
+    score: round(shares(histogram(spam.map((p) => Math.max(p, 1 - p))))),
+    coverage: round(shares(histogram(coverage.map((c) => c.coverage)))),
+    labels: { [hamLabel]: Number((1 - spamShare).toFixed(6)), [spamLabel]: Number(spamShare.toFixed(6)) },
+  };
+}
+
+/**
+ * The drift baselines: the edge sees every message (the student on the validation split); the origin sees what the
+ * edge escalates (the teacher on the validation messages and header-less views below the threshold or the rule).
+ */
+function driftBaseline(
+  labels: readonly string[],
+  val: Scores,
+  views: readonly Scores[],
+  threshold: number,
+  rule: OodRule,
+): NonNullable<Manifest['baseline']> {
+  const escalatedTeacher: number[] = [];
+  const escalatedCoverage: Coverage[] = [];
+  for (const s of [val, ...views]) {
+    for (let i = 0; i < s.labels.length; i++) {
+      const p = s.student[i] as number;
+      const c = s.coverage[i] as Coverage;
+      if (Math.max(p, 1 - p) >= threshold && !isOutOfDistribution(c, rule)) continue;
+      escalatedTeacher.push(s.teacher[i] as number);
+      escalatedCoverage.push(c);
+    }
+  }
+  return {
+    source:
+      'validation split (edge: every message; origin: messages and header-less views the edge escalates)',
+    edge: baselineSide(labels, Array.from(val.student), val.coverage),
+    origin: baselineSide(labels, escalatedTeacher, escalatedCoverage),
+  };
+}
+
+/** Labelled texts (a fixture) scored by the release at its threshold and OOD rule. */
+export async function evaluateTexts(
+  dir: string,
+  manifest: Manifest,
+  texts: ReadonlyArray<{ text: string; label: 0 | 1 }>,
+  threshold: number,
+): Promise<ViewEval> {
+  const seen = await loadSeenIds(dir, manifest);
+  const rule = manifest.ood ?? { min_features: 0, min_coverage: 0 };
+  return viewEval(await splitScores(dir, manifest, texts, seen), threshold, rule);
+}
+
+function viewMetrics(predicted: ArrayLike<number>, labels: ArrayLike<number>): ViewMetrics {
+  let errors = 0;
+  let ham = 0;
+  let hamFp = 0;
+  let spam = 0;
+  let spamTp = 0;
+  for (let i = 0; i < labels.length; i++) {
+    const y = labels[i] as number;
+    const p = predicted[i] as number;
+    if (p !== y) errors++;
+    if (y === 0) {
+      ham++;
+      if (p === 1) hamFp++;
+    } else {
+      spam++;
+      if (p === 1) spamTp++;
+    }
+  }
+  return {
+    accuracy: 1 - errors / Math.max(1, labels.length),
+    ham_fpr: hamFp / Math.max(1, ham),
+    spam_recall: spamTp / Math.max(1, spam),
+    errors,
+  };
+}
+
+function viewEval(s: Scores, threshold: number, rule: OodRule): ViewEval {
+  const n = s.labels.length;
+  const teacher = new Uint8Array(n);
+  const student = new Uint8Array(n);
+  const cascade = new Uint8Array(n);
+  let edge = 0;
+  let confidentSpamOnHam = 0;
+  let oodAnswers = 0;
+  for (let i = 0; i < n; i++) {
+    const st = s.student[i] as number;
+    const tp = s.teacher[i] as number;
+    teacher[i] = tp >= 0.5 ? 1 : 0;
+    student[i] = st >= 0.5 ? 1 : 0;
+    const ood = isOutOfDistribution(s.coverage[i] as Coverage, rule);
+    const atEdge = Math.max(st, 1 - st) >= threshold && !ood;
+    if (atEdge) edge++;
+    // The teacher's answer to an out-of-distribution input says so (`ood: true`): a client can send it to a human.
+    if (!atEdge && ood) oodAnswers++;
+    const p = atEdge ? st : tp;
+    cascade[i] = p >= 0.5 ? 1 : 0;
+    if (s.labels[i] === 0 && p >= threshold && !ood) confidentSpamOnHam++;
+  }
+  return {
+    n,
+    teacher: viewMetrics(teacher, s.labels),
+    student: viewMetrics(student, s.labels),
+    cascade: { ...viewMetrics(cascade, s.labels), edge_share: edge / Math.max(1, n) },
+    ood_answers: oodAnswers,
+    confident_spam_on_ham: confidentSpamOnHam,
+    escalation: escalationStats(s, threshold, rule),
   };
 }
 

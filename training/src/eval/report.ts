@@ -42,6 +42,16 @@ export function evalDocument(
     },
     test: split(ev.test),
     validation: split(ev.validation),
+    ...(ev.ood === undefined
+      ? {}
+      : {
+          ood: {
+            rule: ev.ood,
+            chosen_on: 'validation (full split bounds the edge share, header-less views)',
+          },
+        }),
+    views: ev.views,
+    everyday: ev.everyday,
     cascade_curve: {
       thresholds: ev.test.curve.map((p) => p.threshold),
       test: curve(ev.test.curve),
@@ -83,6 +93,8 @@ export async function writeEvaluation(
   return writeManifest(dir, {
     ...manifest,
     threshold: ev.threshold,
+    ...(manifest.ood !== undefined && ev.ood !== undefined ? { ood: { ...manifest.ood, ...ev.ood } } : {}),
+    baseline: ev.baseline,
     expected_edge_share: Number(ev.validation.cascade.edge_share.toFixed(6)),
     artifacts: { ...manifest.artifacts, ...written },
   });
@@ -112,6 +124,34 @@ export function summaryLine(
     student_auc: r(ev.test.student.roc_auc),
     teacher_ece: r(ev.test.teacher.ece),
     student_ece: r(ev.test.student.ece),
+    teacher_ham_fpr: r(ev.views.full.teacher.ham_fpr),
+    cascade_ham_fpr: r(ev.views.full.cascade.ham_fpr),
+    ...(ev.ood === undefined ? {} : { ood_rule: ev.ood }),
+    views: Object.fromEntries(
+      Object.entries(ev.views)
+        .filter(([v]) => v !== 'full')
+        .map(([v, e]) => [
+          v,
+          {
+            teacher_acc: r(e.teacher.accuracy),
+            cascade_acc: r(e.cascade.accuracy),
+            cascade_ham_fpr: r(e.cascade.ham_fpr),
+            edge_share: r(e.cascade.edge_share),
+            student_errors: e.escalation.student_errors,
+            errors_caught_before: r(e.escalation.errors_caught_before),
+            errors_caught_after: r(e.escalation.errors_caught_after),
+          },
+        ]),
+    ),
+    everyday: {
+      n: ev.everyday.n,
+      cascade_acc: r(ev.everyday.cascade.accuracy),
+      edge_share: r(ev.everyday.cascade.edge_share),
+      confident_spam_on_ham: ev.everyday.confident_spam_on_ham,
+      ood_answers: ev.everyday.ood_answers,
+      errors_caught_before: r(ev.everyday.escalation.errors_caught_before),
+      errors_caught_after: r(ev.everyday.escalation.errors_caught_after),
+    },
     val_edge_share: r(ev.validation.cascade.edge_share),
     val_cascade_acc: r(ev.validation.cascade.cascade_acc),
     goals_met:

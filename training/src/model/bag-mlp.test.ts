@@ -9,6 +9,7 @@ import {
   type LossTargets,
   lossAndGrad,
   Rng,
+  softmax,
   zeroGrads,
 } from './bag-mlp.ts';
 import { dequantized, quantizeRows } from './quantize.ts';
@@ -76,6 +77,24 @@ describe('BagMlp gradients (finite differences)', () => {
 
   it('hidden layer, distillation loss with temperature', () => {
     expect(gradCheck([4], { labels, teacherLogits, temperature: 3, alpha: 0.7 })).toBeLessThan(1e-5);
+  });
+
+  it('label smoothing per example (evidence), alone and with distillation', () => {
+    const smoothing = Float32Array.from([0, 0.9, 0.3, 0.5]);
+    expect(gradCheck([4], { labels, smoothing })).toBeLessThan(1e-5);
+    expect(gradCheck([3], { labels, smoothing, teacherLogits, temperature: 2, alpha: 0.5 })).toBeLessThan(
+      1e-5,
+    );
+  });
+
+  it('full smoothing (1) trains every example toward the uniform prediction, whatever its label', () => {
+    const m = initBagMlp({ rows: 11, dim: 3, hidden: [], classes: 2, maxLength: L }, 5, Float64Array, 0.7);
+    const { ids, n } = batch();
+    const acts = forward(m, ids, n);
+    const p = softmax(acts.logits, 2);
+    const { dlogits } = lossAndGrad(acts, 2, { labels, smoothing: new Float32Array(n).fill(1) });
+    for (let k = 0; k < 2 * n; k++)
+      expect((dlogits[k] as number) * n).toBeCloseTo((p[k] as number) - 0.5, 12);
   });
 
   it('pure distillation (alpha 1) pulls the student towards the teacher', () => {

@@ -282,6 +282,11 @@ export interface LossTargets {
   temperature?: number;
   /** Weight of the distillation term in [0, 1]. @default 0 */
   alpha?: number;
+  /**
+   * Label smoothing per example in [0, 1]: the hard target becomes (1 - e) * one-hot + e / classes (little evidence,
+   * a softer target). @default none (0)
+   */
+  smoothing?: Float32Array;
 }
 
 /**
@@ -304,11 +309,12 @@ export function lossAndGrad(
   const qT = soft ? softmax(t.teacherLogits as Float64Array, classes, T) : undefined;
   for (let i = 0; i < n; i++) {
     const y = t.labels[i] as number;
+    const e = t.smoothing?.[i] ?? 0;
     for (let c = 0; c < classes; c++) {
       const k = i * classes + c;
-      const target = c === y ? 1 : 0;
+      const target = (1 - e) * (c === y ? 1 : 0) + e / classes;
       let g = (1 - alpha) * ((p[k] as number) - target);
-      if (target === 1) loss -= (1 - alpha) * Math.log(Math.max(p[k] as number, 1e-300));
+      if (target > 0) loss -= (1 - alpha) * target * Math.log(Math.max(p[k] as number, 1e-300));
       if (pT !== undefined && qT !== undefined) {
         g += alpha * T * ((pT[k] as number) - (qT[k] as number));
         loss -= alpha * T * T * (qT[k] as number) * Math.log(Math.max(pT[k] as number, 1e-300));

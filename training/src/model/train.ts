@@ -48,6 +48,8 @@ export interface TrainData {
   ids: Int32Array;
   labels: Uint8Array;
   n: number;
+  /** Label smoothing per example (see LossTargets.smoothing). @default none */
+  smoothing?: Float32Array;
 }
 
 class AdamState {
@@ -130,6 +132,7 @@ export function trainBagMlp(model: BagMlp, data: TrainData, options: TrainOption
   const order = new Int32Array(data.n).map((_, i) => i);
   const batchIds = new Int32Array(batchSize * L);
   const batchLabels = new Uint8Array(batchSize);
+  const batchSmoothing = new Float32Array(batchSize);
   const batchTeacher = new Float64Array(batchSize * classes);
   let step = 0;
   const losses: number[] = [];
@@ -142,6 +145,7 @@ export function trainBagMlp(model: BagMlp, data: TrainData, options: TrainOption
       for (let i = 0; i < n; i++) {
         const ex = order[start + i] as number;
         batchLabels[i] = data.labels[ex] as number;
+        batchSmoothing[i] = data.smoothing?.[ex] ?? 0;
         const src = ex * L;
         const dst = i * L;
         if (dropout > 0) {
@@ -160,6 +164,7 @@ export function trainBagMlp(model: BagMlp, data: TrainData, options: TrainOption
       const soft = options.teacherLogits !== undefined ? batchTeacher.subarray(0, n * classes) : undefined;
       const { loss, dlogits } = lossAndGrad(acts, classes, {
         labels: batchLabels.subarray(0, n),
+        ...(data.smoothing !== undefined ? { smoothing: batchSmoothing.subarray(0, n) } : {}),
         ...(soft !== undefined ? { teacherLogits: soft } : {}),
         temperature: options.temperature ?? 1,
         alpha: options.alpha ?? 0,

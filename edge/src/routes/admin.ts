@@ -1,0 +1,47 @@
+/**
+ * GET /v1/admin/models/{model}/stats[?minutes=60]: the edge's traffic and drift counters per model version over the
+ * last minutes (1 to 10,080, a week), read from the shared Upstash store (stats/report.ts). Keys with the `admin`
+ * scope only (403 otherwise); 503 `unavailable` when the edge has no Upstash store configured.
+ */
+import type { Context } from 'hono';
+import { InferenceError, InvalidInputError } from '../../../shared/errors/index.ts';
+import type { AnswerDeps } from '../cascade/index.ts';
+import { readStats, type StatsReader } from '../stats/report.ts';
+import type { AppEnv } from '../types.ts';
+import { redisFor } from '../upstash.ts';
+
+const MAX_MINUTES = 7 * 24 * 60;
+
+export function statsHandler(deps: Pick<AnswerDeps, 'releases' | 'now'>) {
+  return async function stats(c: Context<AppEnv>): Promise<Response> {
+    if (!c.get('principal').scopes.includes('admin')) {
+      throw new InferenceError('forbidden', 'this API key has no admin scope');
+    }
+    const model = c.req.param('model') as string;
+    const raw = c.req.query('minutes') ?? '60';
+    const minutes = Number(raw);
+    if (!/^\d{1,5}$/.test(raw) || minutes < 1 || minutes > MAX_MINUTES) {
+      throw new InvalidInputError(
+        `minutes must be an integer from 1 to ${MAX_MINUTES}, got ${JSON.stringify(raw.slice(0, 20))}`,
+      );
+    }
+    const upstash = c.get('config').upstash;
+    if (upstash === undefined) {
+      throw new InferenceError(
+        'unavailable',
+        'edge stats live in the shared Upstash store, which is not configured',
+      );
+    }
+    const baseline = (version: string) =>
+      deps.releases().find((r) => r.manifest.name === model && r.manifest.version === version)?.manifest
+        .baseline?.edge;
+    const versions = await readStats(
+      redisFor(upstash) as unknown as StatsReader,
+      model,
+      minutes,
+      deps.now(),
+      baseline,
+    );
+    return c.json({ model, minutes, versions });
+  };
+}

@@ -1,0 +1,135 @@
+import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test';
+import { env } from 'cloudflare:workers';
+import { Redis } from '@upstash/redis/cloudflare';
+import { describe, expect, it } from 'vitest';
+import { answerFields, type DataPointSink, minuteKey, StatsRecorder, type StatsStore } from './recorder.ts';
+import { readStats, type StatsReader } from './report.ts';
+
+function realRedis(): Redis {
+  const e = env as Env;
+  return new Redis({ url: e.UPSTASH_REDIS_REST_URL, token: e.UPSTASH_REDIS_REST_TOKEN, retry: false });
+}
+
+const items = [
+  { served_by: 'edge', label: 'spam', score: 0.97, coverage: 0.95 },
+  {
+    served_by: 'origin',
+    label: 'ham',
+    score: 0.62,
+    coverage: 0.4,
+    ood: true,
+    escalation_reason: 'out_of_distribution',
+  },
+  { served_by: 'cache', label: 'spam', score: 1 },
+];
+
+describe('edge stats recorder', () => {
+  it('turns an answer into counter fields (bins from shared/drift)', () => {
+    expect(Object.fromEntries(answerFields(items))).toEqual({
+      req: 1,
+      items: 3,
+      'sb:edge': 1,
+      'sb:origin': 1,
+      'sb:cache': 1,
+      'er:out_of_distribution': 1,
+      'sc:9': 2,
+      'sc:6': 1,
+      'cv:9': 1,
+      'cv:4': 1,
+      'lb:spam': 2,
+      'lb:ham': 1,
+      ood: 1,
+    });
+  });
+
+  it('sums answers in the isolate, flushes them in one pipeline to the real bridge (at most flushMs later), and reads them back with PSI', async () => {
+    const redis = realRedis();
+    const model = `m${crypto.randomUUID().slice(0, 8)}`;
+    const now = Date.UTC(2026, 11, 2, 10, 0, 30);
+    const recorder = new StatsRecorder({ flushMs: 150, now: () => now });
+    const ctx = createExecutionContext();
+    const store = redis as unknown as StatsStore;
+    recorder.record(model, 'v1', items, { store }, (p) => ctx.waitUntil(p));
+    recorder.record(model, 'v1', items.slice(0, 1), { store }, (p) => ctx.waitUntil(p));
+    recorder.record(model, 'v2', items.slice(2), { store }, (p) => ctx.waitUntil(p));
+    // Not written yet: the flush waits up to flushMs, off the request path.
+    expect(await redis.hgetall(minuteKey(model, 'v1', Math.floor(now / 60_000)))).toBeNull();
+    await waitOnExecutionContext(ctx);
+    const baseline = {
+      n: 10,
+      score: [0, 0, 0, 0, 0, 0, 0.5, 0, 0, 0.5],
+      coverage: new Array(10).fill(0.1),
+      labels: {},
+    };
+    const stats = await readStats(redis as unknown as StatsReader, model, 5, now, (v) =>
+      v === 'v1' ? baseline : undefined,
+    );
+    expect(stats.map((s) => s.version)).toEqual(['v1', 'v2']);
+    const [v1, v2] = stats;
+    expect(v1).toMatchObject({
+      requests: 2,
+      items: 4,
+      served_by: { edge: 2, origin: 1, cache: 1 },
+      served_by_share: { edge: 0.5, origin: 0.25, cache: 0.25 },
+      escalation_reasons: { out_of_distribution: 1 },
+      labels: { spam: 3, ham: 1 },
+      ood: 1,
+    });
+    expect(v1?.score_histogram).toEqual([0, 0, 0, 0, 0, 0, 1, 0, 0, 3]);
+    expect(v1?.psi.score).toBeCloseTo(
+      (0.25 - 0.5) * Math.log(0.25 / 0.5) + (0.75 - 0.5) * Math.log(0.75 / 0.5),
+      5,
+    );
+    expect(v2).toMatchObject({ requests: 1, items: 1, psi: { score: null, coverage: null } });
+    // The window: the minute after holds nothing.
+    const later = await readStats(redis as unknown as StatsReader, model, 1, now + 60_000, () => undefined);
+    expect(later.find((s) => s.version === 'v1')?.requests).toBe(0);
+  });
+
+  it('a failing or slow store drops the batch with one logged reason; never throws, never blocks', async () => {
+    const warnings: Array<Record<string, unknown>> = [];
+    const failing: StatsStore = {
+      pipeline: () => ({
+        hincrby: () => {},
+        expire: () => {},
+        sadd: () => {},
+        exec: async () => {
+          throw new Error('Redis down');
+        },
+      }),
+    };
+    const slow: StatsStore = {
+      pipeline: () => ({
+        hincrby: () => {},
+        expire: () => {},
+        sadd: () => {},
+        exec: () => new Promise(() => {}),
+      }),
+    };
+    const recorder = new StatsRecorder({ flushMs: 0, timeoutMs: 50, warn: (e) => warnings.push(e) });
+    const pending: Array<Promise<unknown>> = [];
+    recorder.record('m', 'v', items, { store: failing }, (p) => pending.push(p));
+    recorder.record('m', 'v', items, { store: slow }, (p) => pending.push(p));
+    await Promise.all(pending);
+    expect(warnings.map((w) => [w.msg, String(w.reason).slice(0, 18)])).toEqual([
+      ['edge stats dropped', 'Error: Redis down'],
+      ['edge stats dropped', 'timeout after 50 m'],
+    ]);
+  });
+
+  it('writes one Analytics Engine data point per prediction (a fake dataset: local writes are dropped), at most 250', () => {
+    const points: unknown[] = [];
+    const sink: DataPointSink = { writeDataPoint: (p) => points.push(p) };
+    const recorder = new StatsRecorder();
+    recorder.record('spam', 'v1', items, { points: sink }, () => {});
+    expect(points[1]).toEqual({
+      indexes: ['spam'],
+      blobs: ['spam', 'v1', 'origin', 'ham', 'out_of_distribution', 'ood'],
+      doubles: [0.62, 0.4, 1],
+    });
+    expect(points[2]).toMatchObject({ doubles: [1, -1, 1] });
+    const many = Array.from({ length: 300 }, () => items[0] as (typeof items)[number]);
+    recorder.record('spam', 'v1', many, { points: sink }, () => {});
+    expect(points).toHaveLength(3 + 250);
+  });
+});

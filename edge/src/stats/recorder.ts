@@ -1,0 +1,210 @@
+/**
+ * Drift and traffic counters where the traffic is: every answer the edge gives (cache, edge, origin, degraded)
+ * is counted per model version and minute in the shared Upstash store, and written, one data point per
+ * prediction, to Workers Analytics Engine when the `PREDICTIONS` binding is there.
+ *
+ * - Upstash: one hash per model, version and minute, `edge:stats:v1:{model}:{version}:{minute}`, fields
+ *   `req`, `items`, `sb:{served_by}`, `er:{escalation_reason}`, `sc:{score bin}`, `cv:{coverage bin}`,
+ *   `lb:{label}`, `ood` (bins: shared/drift, 10 over [0, 1]); a set `edge:stats:v1:{model}:versions` lists the
+ *   versions seen. Kept 8 days. Counts are summed in the isolate and written in one pipeline via `waitUntil` at most
+ *   once per `flushMs` (a delayed flush is scheduled when counts wait, so they never sit longer, even when traffic
+ *   stops; `maxPending` waiting fields flush at once): never on the request path, never an error. A failing or slow
+ *   Redis drops that batch with one logged reason; an evicted isolate loses at most one interval.
+ * - Analytics Engine (production's sink, queried with its SQL API, see edge/README.md): `indexes [model]`,
+ *   `blobs [model, version, served_by, label, escalation_reason, ood]`, `doubles [score, coverage (-1 when
+ *   unknown), 1]`; at most 250 points per request (the platform's limit per invocation), the rest counted only
+ *   in Upstash.
+ */
+import { binOf } from '../../../shared/drift/index.ts';
+import { withTimeout } from '../../../shared/timeout/index.ts';
+
+/** What the recorder needs of one prediction. */
+export interface RecordedItem {
+  served_by: string;
+  label: string;
+  score: number;
+  coverage?: number | undefined;
+  ood?: boolean | undefined;
+  escalation_reason?: string | undefined;
+}
+
+/** The Upstash calls used (a pipeline of HINCRBY, EXPIRE, SADD), so tests can pass a small fake. */
+export interface StatsStore {
+  pipeline(): {
+    hincrby(key: string, field: string, increment: number): unknown;
+    expire(key: string, seconds: number): unknown;
+    sadd(key: string, member: string): unknown;
+    exec(): Promise<unknown>;
+  };
+}
+
+/** The Analytics Engine dataset method used. */
+export interface DataPointSink {
+  writeDataPoint(point: { indexes?: string[]; blobs?: string[]; doubles?: number[] }): void;
+}
+
+export interface StatsRecorderOptions {
+  /** Longest time counts wait in the isolate before a flush, ms; 0 flushes after every answer. @default 1000 */
+  flushMs?: number;
+  /** Pending fields that force a flush. @default 2000 */
+  maxPending?: number;
+  /** Longest wait for a flush's pipeline, ms. @default 1000 */
+  timeoutMs?: number;
+  /** @default Date.now */
+  now?: () => number;
+  /** @default console.warn of a JSON line */
+  warn?: (event: Record<string, unknown>) => void;
+}
+
+export const STATS_PREFIX = 'edge:stats:v1:';
+/** Minute hashes live 8 days (a week of history plus a day). */
+export const STATS_TTL_SECONDS = 8 * 24 * 3600;
+/** Most Analytics Engine data points one request writes. */
+export const MAX_DATA_POINTS = 250;
+
+export function minuteKey(model: string, version: string, minute: number): string {
+  return `${STATS_PREFIX}${model}:${version}:${minute}`;
+}
+
+export function versionsKey(model: string): string {
+  return `${STATS_PREFIX}${model}:versions`;
+}
+
+/** The counter fields one answer adds. */
+export function answerFields(items: readonly RecordedItem[]): Map<string, number> {
+  const fields = new Map<string, number>();
+  const add = (f: string, n = 1) => fields.set(f, (fields.get(f) ?? 0) + n);
+  add('req');
+  add('items', items.length);
+  for (const p of items) {
+    add(`sb:${p.served_by}`);
+    if (p.escalation_reason !== undefined) {
+      for (const r of p.escalation_reason.split(',')) add(`er:${r.trim()}`);
+    }
+    add(`sc:${binOf(p.score)}`);
+    if (p.coverage !== undefined) add(`cv:${binOf(p.coverage)}`);
+    add(`lb:${p.label}`);
+    if (p.ood === true) add('ood');
+  }
+  return fields;
+}
+
+/** One isolate's recorder (the app keeps one). */
+export class StatsRecorder {
+  readonly #o: Required<StatsRecorderOptions>;
+  /** key -> field -> count, waiting for the next flush. */
+  #pending = new Map<string, Map<string, number>>();
+  #versions = new Map<string, Set<string>>();
+  #pendingFields = 0;
+  #lastFlush: number;
+  /** A delayed flush is waiting (so counts never sit longer than flushMs, even when traffic stops). */
+  #scheduled = false;
+
+  constructor(options: StatsRecorderOptions = {}) {
+    this.#o = {
+      flushMs: options.flushMs ?? 1000,
+      maxPending: options.maxPending ?? 2000,
+      timeoutMs: options.timeoutMs ?? 1000,
+      now: options.now ?? Date.now,
+      warn: options.warn ?? ((e) => console.warn(JSON.stringify({ level: 'warn', ...e }))),
+    };
+    this.#lastFlush = this.#o.now();
+  }
+
+  /**
+   * Counts one answer; writes its data points to `sink` (when given); schedules a flush to `store` (when given)
+   * through `waitUntil` when one is due.
+   */
+  record(
+    model: string,
+    version: string,
+    items: readonly RecordedItem[],
+    sinks: { store?: StatsStore | undefined; points?: DataPointSink | undefined },
+    waitUntil: (p: Promise<unknown>) => void,
+  ): void {
+    if (sinks.points !== undefined) this.#writePoints(sinks.points, model, version, items);
+    if (sinks.store === undefined) return;
+    const key = minuteKey(model, version, Math.floor(this.#o.now() / 60_000));
+    let hash = this.#pending.get(key);
+    if (hash === undefined) {
+      hash = new Map();
+      this.#pending.set(key, hash);
+    }
+    for (const [f, n] of answerFields(items)) {
+      if (!hash.has(f)) this.#pendingFields++;
+      hash.set(f, (hash.get(f) ?? 0) + n);
+    }
+    let versions = this.#versions.get(model);
+    if (versions === undefined) {
+      versions = new Set();
+      this.#versions.set(model, versions);
+    }
+    versions.add(version);
+    const wait = this.#o.flushMs - (this.#o.now() - this.#lastFlush);
+    if (wait <= 0 || this.#pendingFields >= this.#o.maxPending) {
+      waitUntil(this.flush(sinks.store));
+    } else if (!this.#scheduled) {
+      this.#scheduled = true;
+      const store = sinks.store;
+      waitUntil(new Promise((resolve) => setTimeout(resolve, wait)).then(() => this.flush(store)));
+    }
+  }
+
+  /** Writes what is pending in one pipeline; a failure drops it (logged), never throws. */
+  async flush(store: StatsStore): Promise<void> {
+    const pending = this.#pending;
+    const versions = this.#versions;
+    this.#pending = new Map();
+    this.#versions = new Map();
+    this.#pendingFields = 0;
+    this.#lastFlush = this.#o.now();
+    this.#scheduled = false;
+    if (pending.size === 0) return;
+    let fields = 0;
+    const write = Promise.resolve().then(() => {
+      const p = store.pipeline();
+      for (const [key, hash] of pending) {
+        for (const [f, n] of hash) {
+          p.hincrby(key, f, n);
+          fields++;
+        }
+        p.expire(key, STATS_TTL_SECONDS);
+      }
+      for (const [model, vs] of versions) {
+        for (const v of vs) p.sadd(versionsKey(model), v);
+        p.expire(versionsKey(model), STATS_TTL_SECONDS);
+      }
+      return p.exec();
+    });
+    const result = await withTimeout(write, this.#o.timeoutMs);
+    if (result.kind !== 'value') {
+      this.#o.warn({
+        msg: 'edge stats dropped',
+        reason: result.kind === 'timeout' ? `timeout after ${this.#o.timeoutMs} ms` : String(result.error),
+        keys: pending.size,
+        fields,
+      });
+    }
+  }
+
+  #writePoints(sink: DataPointSink, model: string, version: string, items: readonly RecordedItem[]): void {
+    try {
+      for (const p of items.slice(0, MAX_DATA_POINTS)) {
+        sink.writeDataPoint({
+          indexes: [model],
+          blobs: [
+            model,
+            version,
+            p.served_by,
+            p.label,
+            p.escalation_reason ?? '',
+            p.ood === true ? 'ood' : '',
+          ],
+          doubles: [p.score, p.coverage ?? -1, 1],
+        });
+      }
+    } catch (err) {
+      this.#o.warn({ msg: 'analytics engine write failed', error: String(err) });
+    }
+  }
+}

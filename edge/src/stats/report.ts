@@ -1,0 +1,113 @@
+/**
+ * Reads the edge's per-minute counters (recorder.ts) back from Upstash and summarises them per model version:
+ * requests, items, who answered (counts and shares), escalation reasons, score and coverage histograms, label mix,
+ * out-of-distribution answers, and the PSI of the score and coverage histograms against the release's validation
+ * baseline (`manifest.baseline.edge`, shared/drift) when the edge holds that release.
+ */
+import { DRIFT_BINS, psi } from '../../../shared/drift/index.ts';
+import type { BaselineSide } from '../../../shared/manifest/index.ts';
+import { minuteKey, versionsKey } from './recorder.ts';
+
+/** The Upstash calls used: SMEMBERS, then one pipeline of HGETALL. */
+export interface StatsReader {
+  smembers(key: string): Promise<string[]>;
+  pipeline(): { hgetall(key: string): unknown; exec(): Promise<unknown[]> };
+}
+
+export interface VersionStats {
+  version: string;
+  requests: number;
+  items: number;
+  served_by: Record<string, number>;
+  served_by_share: Record<string, number>;
+  escalation_reasons: Record<string, number>;
+  /** Items per score bin (10 bins over [0, 1]). */
+  score_histogram: number[];
+  /** Items per coverage bin (items whose answer had a coverage). */
+  coverage_histogram: number[];
+  labels: Record<string, number>;
+  ood: number;
+  /** PSI against the release's validation baseline; null without a baseline or data. */
+  psi: { score: number | null; coverage: number | null };
+}
+
+function emptyStats(version: string): VersionStats {
+  return {
+    version,
+    requests: 0,
+    items: 0,
+    served_by: {},
+    served_by_share: {},
+    escalation_reasons: {},
+    score_histogram: new Array<number>(DRIFT_BINS).fill(0),
+    coverage_histogram: new Array<number>(DRIFT_BINS).fill(0),
+    labels: {},
+    ood: 0,
+    psi: { score: null, coverage: null },
+  };
+}
+
+function addField(s: VersionStats, field: string, n: number): void {
+  const colon = field.indexOf(':');
+  const kind = colon < 0 ? field : field.slice(0, colon);
+  const name = colon < 0 ? '' : field.slice(colon + 1);
+  const bump = (r: Record<string, number>) => {
+    r[name] = (Object.hasOwn(r, name) ? (r[name] as number) : 0) + n;
+  };
+  if (kind === 'req') s.requests += n;
+  else if (kind === 'items') s.items += n;
+  else if (kind === 'ood') s.ood += n;
+  else if (kind === 'sb') bump(s.served_by);
+  else if (kind === 'er') bump(s.escalation_reasons);
+  else if (kind === 'lb') bump(s.labels);
+  else if (kind === 'sc' || kind === 'cv') {
+    const bin = Number(name);
+    const h = kind === 'sc' ? s.score_histogram : s.coverage_histogram;
+    if (Number.isInteger(bin) && bin >= 0 && bin < h.length) h[bin] = (h[bin] as number) + n;
+  }
+}
+
+/**
+ * The last `minutes` minutes (the current one included) of every version of `model` the edge has counted,
+ * versions in the order Redis returns them, sorted by name.
+ */
+export async function readStats(
+  redis: StatsReader,
+  model: string,
+  minutes: number,
+  now: number,
+  baselines: (version: string) => BaselineSide | undefined,
+): Promise<VersionStats[]> {
+  const versions = (await redis.smembers(versionsKey(model))).map(String).sort();
+  if (versions.length === 0) return [];
+  const current = Math.floor(now / 60_000);
+  const p = redis.pipeline();
+  for (const v of versions)
+    for (let m = current - minutes + 1; m <= current; m++) p.hgetall(minuteKey(model, v, m));
+  const hashes = await p.exec();
+  return versions.map((version, i) => {
+    const s = emptyStats(version);
+    for (let k = 0; k < minutes; k++) {
+      const hash = hashes[i * minutes + k];
+      if (hash === null || typeof hash !== 'object') continue;
+      for (const [field, value] of Object.entries(hash as Record<string, unknown>)) {
+        const n = Number(value);
+        if (Number.isFinite(n)) addField(s, field, n);
+      }
+    }
+    let answered = 0;
+    for (const n of Object.values(s.served_by)) answered += n;
+    for (const [k, n] of Object.entries(s.served_by)) {
+      s.served_by_share[k] = answered === 0 ? 0 : Number((n / answered).toFixed(6));
+    }
+    const baseline = baselines(version);
+    if (baseline !== undefined) {
+      const round = (x: number | undefined) => (x === undefined ? null : Number(x.toFixed(6)));
+      s.psi = {
+        score: round(psi(baseline.score, s.score_histogram)),
+        coverage: round(psi(baseline.coverage, s.coverage_histogram)),
+      };
+    }
+    return s;
+  });
+}

@@ -1,0 +1,76 @@
+import { describe, expect, it } from 'vitest';
+import { apiKey, classifyRequest, keysJson, setup, unique } from './harness.ts';
+
+type Stats = {
+  model: string;
+  minutes: number;
+  versions: Array<{
+    version: string;
+    requests: number;
+    items: number;
+    served_by: Record<string, number>;
+    escalation_reasons: Record<string, number>;
+    labels: Record<string, number>;
+    score_histogram: number[];
+    psi: { score: number | null };
+  }>;
+};
+
+describe('edge traffic and drift stats (whole app, real Upstash bridge over Redis)', () => {
+  it('counts every answer per version and serves them to admin keys at /v1/admin/models/{m}/stats', async () => {
+    const version = `tiny-${unique()}`;
+    const admin = await apiKey({ scopes: ['admin'], models: ['*'] });
+    const { k, env, t } = await setup({ release: { version }, app: { stats: { flushMs: 0 } } });
+    const both = { ...env, API_KEYS: keysJson(k, admin) } as Env;
+    const spam = `spam ${unique()}`;
+    await t.call(classifyRequest(k.key, { texts: [spam, `ham ${unique()}`, `hello ${unique()}`] }), both);
+    await t.call(classifyRequest(k.key, { text: spam }), both);
+    const get = (key: string, query = '') =>
+      t.call(
+        new Request(`https://edge.test/v1/admin/models/spam/stats${query}`, {
+          headers: { authorization: `Bearer ${key}` },
+        }),
+        both,
+      );
+    const res = await get(admin.key, '?minutes=5');
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as Stats;
+    const v = body.versions.find((x) => x.version === version);
+    // Per version: the edge's release answered (or cached) three items; the origin's (origin-v1) the unsure one.
+    expect(v).toMatchObject({
+      requests: 2,
+      items: 3,
+      served_by: { edge: 2, cache: 1 },
+      labels: { spam: 2, ham: 1 },
+    });
+    expect(v?.score_histogram.reduce((a, b) => a + b, 0)).toBe(3);
+    expect(body.versions.find((x) => x.version === 'origin-v1')).toMatchObject({
+      served_by: { origin: expect.any(Number) },
+      escalation_reasons: { low_confidence: expect.any(Number) },
+    });
+    // The tiny release has no baseline: no PSI.
+    expect(v?.psi.score).toBeNull();
+
+    // Only admin keys; the window is checked.
+    expect((await get(k.key)).status).toBe(403);
+    expect((await get(admin.key, '?minutes=0')).status).toBe(400);
+    expect((await get(admin.key, '?minutes=abc')).status).toBe(400);
+  });
+
+  it('without Upstash the answers still flow (counters off) and the stats route is 503', async () => {
+    const admin = await apiKey({ scopes: ['admin'], models: ['*'] });
+    const { k, env, t } = await setup({
+      env: { UPSTASH_REDIS_REST_URL: '', UPSTASH_REDIS_REST_TOKEN: '' },
+      app: { stats: { flushMs: 0 } },
+    });
+    const both = { ...env, API_KEYS: keysJson(k, admin) } as Env;
+    expect((await t.call(classifyRequest(k.key, { text: `spam ${unique()}` }), both)).status).toBe(200);
+    const res = await t.call(
+      new Request('https://edge.test/v1/admin/models/spam/stats', {
+        headers: { authorization: `Bearer ${admin.key}` },
+      }),
+      both,
+    );
+    expect(res.status).toBe(503);
+  });
+});
