@@ -83,7 +83,8 @@ function miniflare(): Miniflare {
       workers: [
         {
           name: 'edge',
-          // The bundle's modules as wrangler wrote them: the .wasm precompiled, the .onnx as an ArrayBuffer.
+          // The bundle's modules as wrangler wrote them: the .wasm precompiled, the .onnx and .bin (the seen-ids
+          // bitmap) as ArrayBuffers (wrangler.toml's Data rule).
           modulesRoot: OUT,
           modules: readdirSync(OUT)
             .filter((f) => !f.endsWith('.map') && f !== 'README.md')
@@ -92,7 +93,7 @@ function miniflare(): Miniflare {
             .map((f) => ({
               type: f.endsWith('.wasm')
                 ? ('CompiledWasm' as const)
-                : f.endsWith('.onnx')
+                : f.endsWith('.onnx') || f.endsWith('.bin')
                   ? ('Data' as const)
                   : ('ESModule' as const),
               path: join(OUT, f),
