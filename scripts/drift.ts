@@ -30,7 +30,13 @@ const mix = (r: Record<string, number>) =>
     .sort(([, a], [, b]) => b - a)
     .map(([k, n]) => `${k} ${n}`)
     .join(', ') || '-';
-const psiText = (x: number | null) => (x === null ? '-' : `${x.toFixed(3)}${x > PSI_ALERT ? ' (!)' : ''}`);
+/** Fewer items than this make PSI noise: it is shown, not flagged (the origin's alert asks for 200 answers). */
+export const PSI_MIN_ITEMS = 100;
+
+const psiText = (x: number | null, items: number) =>
+  x === null
+    ? '-'
+    : `${x.toFixed(3)}${x <= PSI_ALERT ? '' : items >= PSI_MIN_ITEMS ? ' (!)' : ' (few items)'}`;
 
 /** The table's lines for one model's stats. */
 export function driftTable(model: string, minutes: number, versions: readonly VersionStats[]): string[] {
@@ -43,8 +49,8 @@ export function driftTable(model: string, minutes: number, versions: readonly Ve
     pct(v.served_by_share.cache),
     pct(v.served_by_share['edge-degraded']),
     String(v.ood),
-    psiText(v.psi.score),
-    psiText(v.psi.coverage),
+    psiText(v.psi.score, v.items),
+    psiText(v.psi.coverage, v.items),
     mix(v.labels),
     mix(v.escalation_reasons),
   ]);
@@ -65,7 +71,7 @@ export function driftTable(model: string, minutes: number, versions: readonly Ve
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
   const line = (cells: readonly string[]) => cells.map((c, i) => c.padEnd(widths[i] as number)).join('  ');
   return [
-    `${model}: the last ${minutes} minute(s) at the edge (PSI against the release's validation baseline; (!) above ${PSI_ALERT})`,
+    `${model}: the last ${minutes} minute(s) at the edge (PSI against the release's validation baseline; (!) above ${PSI_ALERT} over ${PSI_MIN_ITEMS}+ items)`,
     line(head),
     ...rows.map(line),
     ...(rows.length === 0 ? ['(no traffic counted yet)'] : []),
