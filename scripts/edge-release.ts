@@ -122,6 +122,9 @@ export function renderReleaseModule(chosen: readonly Chosen[]): string {
     );
   });
   const names = sorted.map((c) => `${c.manifest.name}@${c.manifest.version}`).join(', ');
+  // In the order biome's organizeImports keeps them (by module path), so the file passes `biome check` as written.
+  const specifier = (line: string) => line.slice(line.indexOf("'"));
+  imports.sort((a, b) => (specifier(a) < specifier(b) ? -1 : specifier(a) > specifier(b) ? 1 : 0));
   return `${head}${imports.join('\n')}
 import { parseManifest } from '../../../shared/manifest/index.ts';
 import type { EdgeRelease } from './edge-model.ts';

@@ -2,8 +2,8 @@
 // embeds. Do not edit by hand; rerun the script after a new release.
 
 import manifest0 from '../../../models/spam/2026-12-02.35012f33c9/manifest.json' with { type: 'json' };
-import student0 from '../../../models/spam/2026-12-02.35012f33c9/student.onnx';
 import seenIds0 from '../../../models/spam/2026-12-02.35012f33c9/seen-ids.bin';
+import student0 from '../../../models/spam/2026-12-02.35012f33c9/student.onnx';
 import { parseManifest } from '../../../shared/manifest/index.ts';
 import type { EdgeRelease } from './edge-model.ts';
 
