@@ -327,6 +327,20 @@ describe('text route', () => {
     expect(other?.coverage).toBeLessThan(0.8);
     // No features: coverage 0 (never NaN), out of distribution.
     expect(empty?.coverage).toBeGreaterThanOrEqual(0);
+    // OIP answers say the same per row, in parameters (OIP parameters are scalars: comma-separated).
+    const oip = await post(
+      '/v2/models/spamood/infer',
+      JSON.stringify({
+        inputs: [
+          { name: 'text', datatype: 'BYTES', shape: [2], data: [SEEN_TEXT, 'a note about gardening'] },
+        ],
+      }),
+      { 'content-type': 'application/json' },
+    );
+    expect(oip.json().parameters).toMatchObject({
+      coverage_items: expect.stringMatching(/^1\.0000,0\./),
+      ood_items: 'false,true',
+    });
     expect((await get('/v2/models/spamood')).json().parameters.ood).toEqual({
       artifact: 'seen_ids',
       min_count: 1,

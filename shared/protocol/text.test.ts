@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { InferenceError } from '../errors/index.ts';
-import { ClassifyResponse, parseClassifyRequest, predictionsFromProbabilities } from './text.ts';
+import {
+  ClassifyResponse,
+  oodParameters,
+  parseClassifyRequest,
+  predictionsFromProbabilities,
+} from './text.ts';
 
 describe('parseClassifyRequest', () => {
   it('accepts {text} and {texts}', () => {
@@ -44,5 +49,15 @@ describe('predictionsFromProbabilities', () => {
   });
   it('refuses probabilities that do not split into rows', () => {
     expect(() => predictionsFromProbabilities([0.1, 0.2, 0.7], ['a', 'b'])).toThrow(/rows of 2 labels/);
+  });
+});
+
+describe('oodParameters', () => {
+  it('lists coverage and the OOD verdict per item as comma-separated strings; nothing without coverage', () => {
+    expect(oodParameters([{ coverage: 1, ood: false }, { coverage: 0.123456, ood: true }, {}])).toEqual({
+      coverage_items: '1.0000,0.1235,',
+      ood_items: 'false,true,false',
+    });
+    expect(oodParameters([{}, {}])).toEqual({});
   });
 });

@@ -179,3 +179,18 @@ export function textOutputs(
     },
   ];
 }
+
+/**
+ * Per-item OOD verdicts of text predictions as OIP response parameters (OIP parameters hold scalars, so lists are
+ * comma-separated strings in input order): `coverage_items` (4 decimals; empty where unknown) and `ood_items`
+ * (`true`/`false`). Empty when no prediction has a coverage (a release without an OOD rule).
+ */
+export function oodParameters(
+  predictions: ReadonlyArray<Pick<Prediction, 'coverage' | 'ood'>>,
+): Record<string, string> {
+  if (!predictions.some((p) => p.coverage !== undefined)) return {};
+  return {
+    coverage_items: predictions.map((p) => (p.coverage === undefined ? '' : p.coverage.toFixed(4))).join(','),
+    ood_items: predictions.map((p) => String(p.ood === true)).join(','),
+  };
+}

@@ -16,7 +16,7 @@ import {
   selectOutputs,
 } from '../../../shared/protocol/codec.ts';
 import { HEADER_LENGTH_HEADER } from '../../../shared/protocol/oip.ts';
-import { textOutputs, textSignature, textsOfRequest } from '../../../shared/protocol/text.ts';
+import { oodParameters, textOutputs, textSignature, textsOfRequest } from '../../../shared/protocol/text.ts';
 import { type AnswerDeps, answerTexts, parseEscalateHeader } from '../cascade/index.ts';
 import { type EdgeRelease, loadEdgeModel } from '../model/edge-model.ts';
 import { originHeaders, tierPriority } from '../origin-client/index.ts';
@@ -197,6 +197,7 @@ export function inferHandler(deps: AnswerDeps) {
         served_by: answer.served_by,
         served_by_items: answer.predictions.map((p) => p.served_by).join(','),
         served_by_counts: answer.headers['x-served-by-counts'] ?? '',
+        ...oodParameters(answer.predictions),
         request_id: c.get('requestId'),
       },
       // Only the outputs asked for, in the order asked (binary where asked); all of them when none are named.

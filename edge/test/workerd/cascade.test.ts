@@ -113,6 +113,23 @@ describe('edge cascade (whole app, real ORT-web student, loopback origin)', () =
       ['origin', undefined, 'out_of_distribution'],
     ]);
     expect(JSON.parse((await originLog(origin))[0]?.body ?? '{}').texts).toEqual([texts[1]]);
+    // OIP text answers carry the same per row in parameters.
+    const oip = await t.call(
+      new Request('https://edge.test/v2/models/spam/infer', {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${k.key}`,
+          'content-type': 'application/json',
+          'x-escalate': 'never',
+        },
+        body: JSON.stringify({ inputs: [{ name: 'text', datatype: 'BYTES', shape: [2], data: texts }] }),
+      }),
+      env,
+    );
+    expect(((await oip.json()) as { parameters: Record<string, string> }).parameters).toMatchObject({
+      coverage_items: '1.0000,0.5000',
+      ood_items: 'false,true',
+    });
     // x-escalate: never answers it at the edge, saying it is out of distribution.
     const never = await t.call(
       classifyRequest(k.key, { text: `spam ${unique()}` }, { 'x-escalate': 'never' }),

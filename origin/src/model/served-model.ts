@@ -10,6 +10,7 @@ import {
   isTextRequest,
   LABEL_OUTPUT,
   type ModelMetadata,
+  oodParameters,
   type Prediction,
   selectOutputs,
   type Tensor,
@@ -158,7 +159,10 @@ export class ServedModel implements Signature {
    * featurizer, raw tensors (the ONNX model's inputs) through the batcher directly. A text model's `label` output
    * is derived from its probabilities on both paths.
    */
-  async infer(request: InferRequest, meta: SubmitMeta = {}): Promise<Array<Tensor & { binary: boolean }>> {
+  async infer(
+    request: InferRequest,
+    meta: SubmitMeta = {},
+  ): Promise<{ outputs: Array<Tensor & { binary: boolean }>; parameters: Record<string, string> }> {
     if (this.#featurizer !== undefined && isTextRequest(request.inputs)) {
       const texts = textsOfRequest(this.name, request.inputs);
       selectOutputs(this.name, this.signature.outputs, request);
@@ -168,25 +172,34 @@ export class ServedModel implements Signature {
         );
       }
       const { probs, ids } = await runTexts(this, this.#featurize(texts), texts, meta);
-      this.metrics.predicted(labelRows(this, probs, ids, texts.length, this.#ood));
-      return selectOutputs(this.name, textOutputs(probs, this.manifest.labels), request);
+      const predictions = labelRows(this, probs, ids, texts.length, this.#ood);
+      this.metrics.predicted(predictions);
+      return {
+        outputs: selectOutputs(this.name, textOutputs(probs, this.manifest.labels), request),
+        parameters: oodParameters(predictions),
+      };
     }
     const item = prepare(this, request);
     selectOutputs(this.name, this.#rawOutputs, request);
     const result = await this.run(item, meta);
-    if (this.#featurizer !== undefined) this.metrics.predicted(rawPredictions(this, item, result, this.#ood));
-    return selectOutputs(this.name, this.#withDerived(result), request);
+    let parameters: Record<string, string> = {};
+    if (this.#featurizer !== undefined) {
+      const predictions = rawPredictions(this, item, result, this.#ood);
+      this.metrics.predicted(predictions);
+      parameters = oodParameters(predictions);
+    }
+    return { outputs: selectOutputs(this.name, this.#withDerived(result), request), parameters };
   }
 
   /** Validates like infer() and answers zeros shaped as inference would (the benchmark's no-inference ceiling). */
-  echo(request: InferRequest): Array<Tensor & { binary: boolean }> {
+  echo(request: InferRequest): {
+    outputs: Array<Tensor & { binary: boolean }>;
+    parameters: Record<string, string>;
+  } {
     const item = prepare(this, request);
     selectOutputs(this.name, this.#rawOutputs, request);
-    return selectOutputs(
-      this.name,
-      this.#withDerived(zeros(this.outputs, item.rows, this.batchable)),
-      request,
-    );
+    const zero = zeros(this.outputs, item.rows, this.batchable);
+    return { outputs: selectOutputs(this.name, this.#withDerived(zero), request), parameters: {} };
   }
 
   /** Runs a prepared item through the batcher. */

@@ -25,14 +25,14 @@ function handler(deps: RouteDeps, echo: boolean) {
       const headerLength = c.req.header(HEADER_LENGTH_HEADER);
       checkContentType(c.req.header('content-type'), headerLength !== undefined);
       const request = decodeInferRequest(c.get('body') ?? new Uint8Array(0), { headerLength });
-      let outputs: Awaited<ReturnType<typeof model.infer>>;
+      let answer: Awaited<ReturnType<typeof model.infer>>;
       if (echo) {
-        outputs = model.echo(request);
+        answer = model.echo(request);
       } else {
         const deadline = deadlineFrom(c.req.header('x-deadline-ms'), started, config.defaultTimeoutMs);
         const priority = priorityFrom(c.req.header('x-priority'));
         const signal = c.req.raw.signal; // aborts when the client (the edge's abandoned attempt) goes away
-        outputs = await model.infer(
+        answer = await model.infer(
           request,
           priority === undefined ? { deadline, signal } : { deadline, priority, signal },
         );
@@ -41,7 +41,9 @@ function handler(deps: RouteDeps, echo: boolean) {
         model_name: model.name,
         model_version: model.version,
         ...(request.id === undefined ? {} : { id: request.id }),
-        outputs,
+        // A text model with an OOD rule: coverage_items / ood_items per row (shared/protocol oodParameters).
+        ...(Object.keys(answer.parameters).length === 0 ? {} : { parameters: answer.parameters }),
+        outputs: answer.outputs,
       });
       const headers = observeSuccess(c, model, encoded.contentType, echo ? undefined : started);
       if (encoded.headerLength !== undefined) headers[HEADER_LENGTH_HEADER] = String(encoded.headerLength);
