@@ -37,6 +37,8 @@ export const Prediction = z.object({
    * an OOD rule.
    */
   coverage: z.number().min(0).max(1).optional(),
+  /** Feature ids the input had (shared/ood; few features, little evidence), with `coverage`. */
+  features: z.number().int().nonnegative().optional(),
   /** The model that answered found the input out of distribution: a client may route it to a human. */
   ood: z.boolean().optional(),
   /** Why the edge sent this item to the origin (absent when it did not). */

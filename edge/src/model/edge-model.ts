@@ -25,7 +25,7 @@ export interface EdgeRelease {
 }
 
 /** An edge prediction: the label and scores, and for releases with an OOD rule the input's coverage and verdict. */
-export type EdgePrediction = Prediction & { coverage?: number; ood?: boolean };
+export type EdgePrediction = Prediction & { coverage?: number; features?: number; ood?: boolean };
 
 export type { Prediction };
 
@@ -116,7 +116,7 @@ export class EdgeModel {
     if (ood === undefined) return predictions;
     return predictions.map((p, i) => {
       const c = ood.seen.coverage(ids, i, length);
-      return { ...p, coverage: c.coverage, ood: isOutOfDistribution(c, ood.rule) };
+      return { ...p, coverage: c.coverage, features: c.features, ood: isOutOfDistribution(c, ood.rule) };
     });
   }
 }

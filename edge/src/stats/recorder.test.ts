@@ -2,7 +2,14 @@ import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
 import { env } from 'cloudflare:workers';
 import { Redis } from '@upstash/redis/cloudflare';
 import { describe, expect, it } from 'vitest';
-import { answerFields, type DataPointSink, minuteKey, StatsRecorder, type StatsStore } from './recorder.ts';
+import {
+  answerFields,
+  type DataPointSink,
+  featureBin,
+  minuteKey,
+  StatsRecorder,
+  type StatsStore,
+} from './recorder.ts';
 import { readStats, type StatsReader } from './report.ts';
 
 function realRedis(): Redis {
@@ -11,7 +18,7 @@ function realRedis(): Redis {
 }
 
 const items = [
-  { served_by: 'edge', label: 'spam', score: 0.97, coverage: 0.95 },
+  { served_by: 'edge', label: 'spam', score: 0.97, coverage: 0.95, features: 300 },
   {
     served_by: 'origin',
     label: 'ham',
@@ -24,6 +31,10 @@ const items = [
 ];
 
 describe('edge stats recorder', () => {
+  it('bins feature counts: 0, then log2 buckets, the last one open', () => {
+    expect([0, 1, 2, 3, 4, 1023, 1024, 5000].map(featureBin)).toEqual([0, 1, 2, 2, 3, 10, 11, 11]);
+  });
+
   it('turns an answer into counter fields (bins from shared/drift)', () => {
     expect(Object.fromEntries(answerFields(items))).toEqual({
       req: 1,
@@ -36,6 +47,7 @@ describe('edge stats recorder', () => {
       'sc:6': 1,
       'cv:9': 1,
       'cv:4': 1,
+      'fn:9': 1,
       'lb:spam': 2,
       'lb:ham': 1,
       ood: 1,
@@ -76,6 +88,8 @@ describe('edge stats recorder', () => {
       ood: 1,
     });
     expect(v1?.score_histogram).toEqual([0, 0, 0, 0, 0, 0, 1, 0, 0, 3]);
+    // 300 features, twice: log2 bucket 9 (256-511).
+    expect(v1?.features_histogram).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0]);
     expect(v1?.psi.score).toBeCloseTo(
       (0.25 - 0.5) * Math.log(0.25 / 0.5) + (0.75 - 0.5) * Math.log(0.75 / 0.5),
       5,

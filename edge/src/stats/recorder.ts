@@ -5,7 +5,8 @@
  *
  * - Upstash: one hash per model, version and minute, `edge:stats:v1:{model}:{version}:{minute}`, fields
  *   `req`, `items`, `sb:{served_by}`, `er:{escalation_reason}`, `sc:{score bin}`, `cv:{coverage bin}`,
- *   `lb:{label}`, `ood` (bins: shared/drift, 10 over [0, 1]); a set `edge:stats:v1:{model}:versions` lists the
+ *   `fn:{feature-count bin}` (log2 buckets), `lb:{label}`, `ood` (score/coverage bins: shared/drift, 10 over
+ *   [0, 1]); a set `edge:stats:v1:{model}:versions` lists the
  *   versions seen. Kept 8 days. Counts are summed in the isolate and written in one pipeline via `waitUntil` at most
  *   once per `flushMs` (a delayed flush is scheduled when counts wait, so they never sit longer, even when traffic
  *   stops; `maxPending` waiting fields flush at once): never on the request path, never an error. A failing or slow
@@ -24,6 +25,7 @@ export interface RecordedItem {
   label: string;
   score: number;
   coverage?: number | undefined;
+  features?: number | undefined;
   ood?: boolean | undefined;
   escalation_reason?: string | undefined;
 }
@@ -70,6 +72,14 @@ export function versionsKey(model: string): string {
   return `${STATS_PREFIX}${model}:versions`;
 }
 
+/** Bins of the feature-count histogram: 0, then log2 buckets 1, 2-3, 4-7, ... 1024+ (12 bins). */
+export const FEATURE_BINS = 12;
+
+/** The feature-count bin of an input: 0 for none, else floor(log2(n)) + 1, at most FEATURE_BINS - 1. */
+export function featureBin(features: number): number {
+  return features <= 0 ? 0 : Math.min(FEATURE_BINS - 1, Math.floor(Math.log2(features)) + 1);
+}
+
 /** The counter fields one answer adds. */
 export function answerFields(items: readonly RecordedItem[]): Map<string, number> {
   const fields = new Map<string, number>();
@@ -83,6 +93,7 @@ export function answerFields(items: readonly RecordedItem[]): Map<string, number
     }
     add(`sc:${binOf(p.score)}`);
     if (p.coverage !== undefined) add(`cv:${binOf(p.coverage)}`);
+    if (p.features !== undefined) add(`fn:${featureBin(p.features)}`);
     add(`lb:${p.label}`);
     if (p.ood === true) add('ood');
   }

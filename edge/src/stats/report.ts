@@ -1,12 +1,13 @@
 /**
  * Reads the edge's per-minute counters (recorder.ts) back from Upstash and summarises them per model version:
- * requests, items, who answered (counts and shares), escalation reasons, score and coverage histograms, label mix,
+ * requests, items, who answered (counts and shares), escalation reasons, score, coverage and feature-count
+ * histograms (input drift), label mix,
  * out-of-distribution answers, and the PSI of the score and coverage histograms against the release's validation
  * baseline (`manifest.baseline.edge`, shared/drift) when the edge holds that release.
  */
 import { DRIFT_BINS, psi } from '../../../shared/drift/index.ts';
 import type { BaselineSide } from '../../../shared/manifest/index.ts';
-import { minuteKey, versionsKey } from './recorder.ts';
+import { FEATURE_BINS, minuteKey, versionsKey } from './recorder.ts';
 
 /** The Upstash calls used: SMEMBERS, then one pipeline of HGETALL. */
 export interface StatsReader {
@@ -25,6 +26,8 @@ export interface VersionStats {
   score_histogram: number[];
   /** Items per coverage bin (items whose answer had a coverage). */
   coverage_histogram: number[];
+  /** Items per feature-count bin (0, then log2 buckets 1, 2-3, 4-7, ... 1024+). */
+  features_histogram: number[];
   labels: Record<string, number>;
   ood: number;
   /** PSI against the release's validation baseline; null without a baseline or data. */
@@ -41,6 +44,7 @@ function emptyStats(version: string): VersionStats {
     escalation_reasons: {},
     score_histogram: new Array<number>(DRIFT_BINS).fill(0),
     coverage_histogram: new Array<number>(DRIFT_BINS).fill(0),
+    features_histogram: new Array<number>(FEATURE_BINS).fill(0),
     labels: {},
     ood: 0,
     psi: { score: null, coverage: null },
@@ -60,9 +64,9 @@ function addField(s: VersionStats, field: string, n: number): void {
   else if (kind === 'sb') bump(s.served_by);
   else if (kind === 'er') bump(s.escalation_reasons);
   else if (kind === 'lb') bump(s.labels);
-  else if (kind === 'sc' || kind === 'cv') {
+  else if (kind === 'sc' || kind === 'cv' || kind === 'fn') {
     const bin = Number(name);
-    const h = kind === 'sc' ? s.score_histogram : s.coverage_histogram;
+    const h = kind === 'sc' ? s.score_histogram : kind === 'cv' ? s.coverage_histogram : s.features_histogram;
     if (Number.isInteger(bin) && bin >= 0 && bin < h.length) h[bin] = (h[bin] as number) + n;
   }
 }

@@ -82,15 +82,23 @@ describe('edge rate limit (whole app, real Upstash bridge over Redis)', () => {
   });
 
   it('limits per key id, not per name: two keys named alike have their own counters', async () => {
-    const k2 = await apiKey({ name: 'same-name' });
-    const { k, env, t } = await setup({
-      key: { name: 'same-name' },
-      env: { RATE_LIMIT_TIERS: '{"pro":{"limit":1,"window":"60 s"}}' },
-    });
-    const e = { ...env, API_KEYS: keysJson(k, k2) } as Env;
-    expect((await t.call(classifyRequest(k.key, { text: 'spam' }), e)).status).toBe(200);
-    expect((await t.call(classifyRequest(k2.key, { text: 'spam' }), e)).status).toBe(200);
-    expect((await t.call(classifyRequest(k.key, { text: 'spam' }), e)).status).toBe(429);
+    let statuses: number[] = [];
+    // A sliding window that rolls over mid-run weighs the first request down: run again, with new keys, then.
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const window = Math.floor(Date.now() / 60_000);
+      const k2 = await apiKey({ name: 'same-name' });
+      const { k, env, t } = await setup({
+        key: { name: 'same-name' },
+        env: { RATE_LIMIT_TIERS: '{"pro":{"limit":1,"window":"60 s"}}' },
+      });
+      const e = { ...env, API_KEYS: keysJson(k, k2) } as Env;
+      statuses = [];
+      for (const key of [k.key, k2.key, k.key]) {
+        statuses.push((await t.call(classifyRequest(key, { text: 'spam' }), e)).status);
+      }
+      if (Math.floor(Date.now() / 60_000) === window) break;
+    }
+    expect(statuses).toEqual([200, 200, 429]);
   });
 
   it('fails open when Upstash is unreachable, logging the reason', async () => {

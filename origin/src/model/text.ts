@@ -91,7 +91,7 @@ export function labelRows(
   const coverage = ood.seen.coverageRows(ids, rows);
   return predictions.map((p, i) => {
     const c = coverage[i] as Coverage;
-    return { ...p, coverage: c.coverage, ood: isOutOfDistribution(c, ood.rule) };
+    return { ...p, coverage: c.coverage, features: c.features, ood: isOutOfDistribution(c, ood.rule) };
   });
 }
 
