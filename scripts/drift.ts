@@ -5,19 +5,9 @@
  * shared/drift PSI_ALERT). Without --url/--key it reads the stack `npm start` is running (.wrangler/local-stack.json).
  */
 import { existsSync, readFileSync } from 'node:fs';
+import type { VersionStats } from '../edge/src/stats/report.ts';
 import { PSI_ALERT } from '../shared/drift/index.ts';
 import { LOCAL_STACK_FILE } from './stack.ts';
-
-interface VersionStats {
-  version: string;
-  requests: number;
-  items: number;
-  served_by_share: Record<string, number>;
-  escalation_reasons: Record<string, number>;
-  labels: Record<string, number>;
-  ood: number;
-  psi: { score: number | null; coverage: number | null };
-}
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -39,7 +29,16 @@ const psiText = (x: number | null, items: number) =>
     : `${x.toFixed(3)}${x <= PSI_ALERT ? '' : items >= PSI_MIN_ITEMS ? ' (!)' : ' (few items)'}`;
 
 /** The table's lines for one model's stats. */
-export function driftTable(model: string, minutes: number, versions: readonly VersionStats[]): string[] {
+export function driftTable(
+  model: string,
+  minutes: number,
+  versions: ReadonlyArray<
+    Pick<
+      VersionStats,
+      'version' | 'requests' | 'items' | 'served_by_share' | 'escalation_reasons' | 'labels' | 'ood' | 'psi'
+    >
+  >,
+): string[] {
   const rows = versions.map((v) => [
     v.version,
     String(v.requests),

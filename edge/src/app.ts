@@ -72,7 +72,9 @@ export function createApp(options: AppOptions = {}): Hono<AppEnv> {
       const byVersion = new Map<string, Answer['predictions']>();
       answer.predictions.forEach((p, i) => {
         const v = answer.item_versions[i] as string;
-        byVersion.set(v, [...(byVersion.get(v) ?? []), p]);
+        const items = byVersion.get(v);
+        if (items === undefined) byVersion.set(v, [p]);
+        else items.push(p);
       });
       for (const [version, items] of byVersion) {
         recorder.record(answer.model, version, items, sinks, (p) => c.executionCtx.waitUntil(p));

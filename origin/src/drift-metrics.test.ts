@@ -14,6 +14,7 @@ import { seenIdsBitmap } from '../../shared/ood/index.ts';
 import type { Prediction } from '../../shared/protocol/index.ts';
 import { infer } from '../test/client.ts';
 import { createModelRepository, type TempRepository, textModel } from '../test/fixtures.ts';
+import { sample } from '../test/harness.ts';
 import { createLogger } from './logger.ts';
 import { startOriginServer } from './server.ts';
 
@@ -63,19 +64,6 @@ afterAll(async () => {
   await origin?.server.stop();
   await repo?.cleanup();
 });
-
-/** The value of the one sample `name` whose labels include `labels`; undefined when there is none. */
-function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  const found: number[] = [];
-  for (const line of text.split('\n')) {
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (m === null || m[1] !== name) continue;
-    const have = new Map([...(m[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1], l[2]]));
-    if (Object.entries(labels).every(([k, v]) => have.get(k) === v)) found.push(Number(m[3]));
-  }
-  if (found.length > 1) throw new Error(`${found.length} samples of ${name} match ${JSON.stringify(labels)}`);
-  return found[0];
-}
 
 const scrape = async () => (await fetch(`${origin.url}/metrics`)).text();
 

@@ -87,6 +87,22 @@ export function seriesValue(text: string, series: string): number | undefined {
   return line === undefined ? undefined : Number(line.split(' ')[1]);
 }
 
+/**
+ * The value of the one Prometheus sample `name` whose labels include `labels` (exposition text); undefined when there
+ * is none, an Error when several match.
+ */
+export function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
+  const found: number[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (m === null || m[1] !== name) continue;
+    const have = new Map([...(m[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1], l[2]]));
+    if (Object.entries(labels).every(([k, v]) => have.get(k) === v)) found.push(Number(m[3]));
+  }
+  if (found.length > 1) throw new Error(`${found.length} samples of ${name} match ${JSON.stringify(labels)}`);
+  return found[0];
+}
+
 /** Scrapes `${url}/metrics` for one series; 0 when absent. */
 export async function scrapeMetric(url: string, series: string): Promise<number> {
   return seriesValue(await (await fetch(`${url}/metrics`)).text(), series) ?? 0;
