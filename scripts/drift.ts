@@ -33,7 +33,7 @@ export function driftTable(
   model: string,
   minutes: number,
   versions: ReadonlyArray<
-    Pick<
+    { expected_edge_share?: number | null } & Pick<
       VersionStats,
       'version' | 'requests' | 'items' | 'served_by_share' | 'escalation_reasons' | 'labels' | 'ood' | 'psi'
     >
@@ -44,6 +44,7 @@ export function driftTable(
     String(v.requests),
     String(v.items),
     pct(v.served_by_share.edge),
+    v.expected_edge_share === null || v.expected_edge_share === undefined ? '-' : pct(v.expected_edge_share),
     pct(v.served_by_share.origin),
     pct(v.served_by_share.cache),
     pct(v.served_by_share['edge-degraded']),
@@ -58,6 +59,7 @@ export function driftTable(
     'requests',
     'items',
     'edge',
+    'edge plan',
     'origin',
     'cache',
     'degraded',
@@ -93,7 +95,10 @@ async function main(): Promise<void> {
   const res = await fetch(`${url}/v1/admin/models/${encodeURIComponent(model)}/stats?minutes=${minutes}`, {
     headers: { authorization: `Bearer ${key}` },
   });
-  const body = (await res.json()) as { versions?: VersionStats[]; error?: { code: string; message: string } };
+  const body = (await res.json()) as {
+    versions?: Array<VersionStats & { expected_edge_share: number | null }>;
+    error?: { code: string; message: string };
+  };
   if (!res.ok || body.versions === undefined) {
     throw new Error(`edge answered ${res.status}: ${body.error?.code ?? ''} ${body.error?.message ?? ''}`);
   }

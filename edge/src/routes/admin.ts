@@ -1,6 +1,7 @@
 /**
  * GET /v1/admin/models/{model}/stats[?minutes=60]: the edge's traffic and drift counters per model version over the
- * last minutes (1 to 10,080, a week), read from the shared Upstash store (stats/report.ts). Keys with the `admin`
+ * last minutes (1 to 10,080, a week), read from the shared Upstash store (stats/report.ts), with the release's
+ * planned edge share (`expected_edge_share`) beside the observed one. Keys with the `admin`
  * scope only (403 otherwise); 503 `unavailable` when the edge has no Upstash store configured.
  */
 import type { Context } from 'hono';
@@ -32,9 +33,9 @@ export function statsHandler(deps: Pick<AnswerDeps, 'releases' | 'now'>) {
         'edge stats live in the shared Upstash store, which is not configured',
       );
     }
-    const baseline = (version: string) =>
-      deps.releases().find((r) => r.manifest.name === model && r.manifest.version === version)?.manifest
-        .baseline?.edge;
+    const manifestOf = (version: string) =>
+      deps.releases().find((r) => r.manifest.name === model && r.manifest.version === version)?.manifest;
+    const baseline = (version: string) => manifestOf(version)?.baseline?.edge;
     const versions = await readStats(
       redisFor(upstash) as unknown as StatsReader,
       model,
@@ -42,6 +43,14 @@ export function statsHandler(deps: Pick<AnswerDeps, 'releases' | 'now'>) {
       deps.now(),
       baseline,
     );
-    return c.json({ model, minutes, versions });
+    // The plan beside what happened: the share of items the release expected the edge to answer (validation).
+    return c.json({
+      model,
+      minutes,
+      versions: versions.map((v) => ({
+        ...v,
+        expected_edge_share: manifestOf(v.version)?.expected_edge_share ?? null,
+      })),
+    });
   };
 }

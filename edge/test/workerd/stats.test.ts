@@ -48,8 +48,9 @@ describe('edge traffic and drift stats (whole app, real Upstash bridge over Redi
       served_by: { origin: expect.any(Number) },
       escalation_reasons: { low_confidence: expect.any(Number) },
     });
-    // The tiny release has no baseline: no PSI.
+    // The tiny release has no baseline (no PSI) and no planned edge share.
     expect(v?.psi.score).toBeNull();
+    expect((v as { expected_edge_share?: unknown }).expected_edge_share).toBeNull();
 
     // Only admin keys; the window is checked.
     expect((await get(k.key)).status).toBe(403);
