@@ -70,7 +70,11 @@ export function driftTable(
     'escalations',
   ];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
-  const line = (cells: readonly string[]) => cells.map((c, i) => c.padEnd(widths[i] as number)).join('  ');
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] as number))
+      .join('  ')
+      .trimEnd();
   return [
     `${model}: the last ${minutes} minute(s) at the edge (PSI against the release's validation baseline; (!) above ${PSI_ALERT} over ${PSI_MIN_ITEMS}+ items)`,
     line(head),
