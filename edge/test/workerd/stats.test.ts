@@ -1,19 +1,12 @@
 import { describe, expect, it } from 'vitest';
+import type { VersionStats } from '../../src/stats/report.ts';
 import { apiKey, classifyRequest, keysJson, setup, unique } from './harness.ts';
 
+/** The admin route's body: the report's per-version stats plus the release's planned edge share. */
 type Stats = {
   model: string;
   minutes: number;
-  versions: Array<{
-    version: string;
-    requests: number;
-    items: number;
-    served_by: Record<string, number>;
-    escalation_reasons: Record<string, number>;
-    labels: Record<string, number>;
-    score_histogram: number[];
-    psi: { score: number | null };
-  }>;
+  versions: Array<VersionStats & { expected_edge_share: number | null }>;
 };
 
 describe('edge traffic and drift stats (whole app, real Upstash bridge over Redis)', () => {
@@ -50,7 +43,7 @@ describe('edge traffic and drift stats (whole app, real Upstash bridge over Redi
     });
     // The tiny release has no baseline (no PSI) and no planned edge share.
     expect(v?.psi.score).toBeNull();
-    expect((v as { expected_edge_share?: unknown }).expected_edge_share).toBeNull();
+    expect(v?.expected_edge_share).toBeNull();
 
     // Only admin keys; the window is checked.
     expect((await get(k.key)).status).toBe(403);
