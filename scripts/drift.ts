@@ -33,7 +33,7 @@ export function driftTable(
   model: string,
   minutes: number,
   versions: ReadonlyArray<
-    { expected_edge_share?: number | null } & Pick<
+    { expected_edge_share?: number | null; model_edge_share?: number | null } & Pick<
       VersionStats,
       'version' | 'requests' | 'items' | 'served_by_share' | 'escalation_reasons' | 'labels' | 'ood' | 'psi'
     >
@@ -44,6 +44,7 @@ export function driftTable(
     String(v.requests),
     String(v.items),
     pct(v.served_by_share.edge),
+    v.model_edge_share === null || v.model_edge_share === undefined ? '-' : pct(v.model_edge_share),
     v.expected_edge_share === null || v.expected_edge_share === undefined ? '-' : pct(v.expected_edge_share),
     pct(v.served_by_share.origin),
     pct(v.served_by_share.cache),
@@ -59,6 +60,7 @@ export function driftTable(
     'requests',
     'items',
     'edge',
+    'edge (no cache)',
     'edge plan',
     'origin',
     'cache',
@@ -100,7 +102,7 @@ async function main(): Promise<void> {
     headers: { authorization: `Bearer ${key}` },
   });
   const body = (await res.json()) as {
-    versions?: Array<VersionStats & { expected_edge_share: number | null }>;
+    versions?: Array<VersionStats & { expected_edge_share: number | null; model_edge_share: number | null }>;
     error?: { code: string; message: string };
   };
   if (!res.ok || body.versions === undefined) {

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { EDGE_STATS_METRICS } from '../../edge/src/stats/prometheus.ts';
 import { PSI_ALERT } from '../../shared/drift/index.ts';
 import { ERROR_STATUS } from '../../shared/errors/index.ts';
 import { loadFromPlan, planCapacity } from '../capacity.ts';
@@ -103,8 +104,8 @@ describe('every shipped query', () => {
     expect(broken).toEqual([]);
   });
 
-  it('reads only metrics the origin exports, or recording rules defined here over them', () => {
-    const exported = exportedSeriesNames();
+  it('reads only metrics the origin or the edge stats route exports, or recording rules defined here over them', () => {
+    const exported = new Set([...exportedSeriesNames(), ...Object.keys(EDGE_STATS_METRICS)]);
     const unknown = queries.flatMap((q) =>
       analyzePromql(q.expr)
         .metrics.filter((m) => !exported.has(m) && !recorded.has(m))
@@ -148,6 +149,8 @@ describe('rules', () => {
       'OriginEscalatedRateAbovePlan',
       'OriginPredictionDrift',
       'OriginOodShareHigh',
+      'EdgeShareOffPlan',
+      'EdgePredictionDrift',
     ]) {
       expect(alerts).toContain(name);
     }
@@ -189,6 +192,17 @@ describe('rules', () => {
     ]) {
       expect(read, series).toContain(series);
     }
+  });
+
+  it("alert on the edge's PSI at the same bound, and scrape the edge stats route in the format it serves", () => {
+    const rule = rules.find((r) => r.alert === 'EdgePredictionDrift') as Rule;
+    expect(rule.expr).toContain(`edge_prediction_psi) > ${PSI_ALERT}`);
+    expect(Number(rule.labels?.psi_alert)).toBe(PSI_ALERT);
+    const [job] = readYaml('./prometheus-scrape-edge.yaml');
+    expect(job.metrics_path).toMatch(/^\/v1\/admin\/models\/[a-z0-9-]+\/stats$/);
+    expect(job.params.format).toEqual(['prometheus']);
+    expect(job.authorization.credentials_file).toBeTruthy();
+    expect(JSON.stringify(job)).not.toMatch(/sk_/);
   });
 
   it('use the KEDA queue-time target as the saturation threshold', async () => {

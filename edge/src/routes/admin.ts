@@ -1,12 +1,15 @@
 /**
  * GET /v1/admin/models/{model}/stats[?minutes=60]: the edge's traffic and drift counters per model version over the
  * last minutes (1 to 10,080, a week), read from the shared Upstash store (stats/report.ts), with the release's
- * planned edge share (`expected_edge_share`) beside the observed one. Keys with the `admin`
- * scope only (403 otherwise); 503 `unavailable` when the edge has no Upstash store configured.
+ * planned edge share (`expected_edge_share`) beside the observed one (`model_edge_share`: of the items a model
+ * answered, cache hits excluded, the share the edge answered itself). `?format=prometheus` returns the same in the
+ * Prometheus text format (stats/prometheus.ts) for a scrape job. Keys with the `admin` scope only (403 otherwise);
+ * 503 `unavailable` when the edge has no Upstash store configured.
  */
 import type { Context } from 'hono';
 import { InferenceError, InvalidInputError } from '../../../shared/errors/index.ts';
 import type { AnswerDeps } from '../cascade/index.ts';
+import { modelEdgeShare, PROMETHEUS_CONTENT_TYPE, toPrometheus } from '../stats/prometheus.ts';
 import { readStats, type StatsReader } from '../stats/report.ts';
 import type { AppEnv } from '../types.ts';
 import { redisFor } from '../upstash.ts';
@@ -26,6 +29,12 @@ export function statsHandler(deps: Pick<AnswerDeps, 'releases' | 'now'>) {
         `minutes must be an integer from 1 to ${MAX_MINUTES}, got ${JSON.stringify(raw.slice(0, 20))}`,
       );
     }
+    const format = c.req.query('format') ?? 'json';
+    if (format !== 'json' && format !== 'prometheus') {
+      throw new InvalidInputError(
+        `format must be json or prometheus, got ${JSON.stringify(format.slice(0, 20))}`,
+      );
+    }
     const upstash = c.get('config').upstash;
     if (upstash === undefined) {
       throw new InferenceError(
@@ -43,14 +52,19 @@ export function statsHandler(deps: Pick<AnswerDeps, 'releases' | 'now'>) {
       deps.now(),
       baseline,
     );
-    // The plan beside what happened: the share of items the release expected the edge to answer (validation).
-    return c.json({
-      model,
-      minutes,
-      versions: versions.map((v) => ({
+    // The plan beside what happened: the share of items the release expected the edge to answer (validation),
+    // and the share it did answer of the items a model answered (the plan counts no cache hits).
+    const withPlan = versions.map((v) => {
+      const share = modelEdgeShare(v.served_by);
+      return {
         ...v,
+        model_edge_share: share === null ? null : Number(share.toFixed(6)),
         expected_edge_share: manifestOf(v.version)?.expected_edge_share ?? null,
-      })),
+      };
     });
+    if (format === 'prometheus') {
+      return c.body(toPrometheus(model, minutes, withPlan), 200, { 'content-type': PROMETHEUS_CONTENT_TYPE });
+    }
+    return c.json({ model, minutes, versions: withPlan });
   };
 }

@@ -6,7 +6,7 @@ import { apiKey, classifyRequest, keysJson, setup, unique } from './harness.ts';
 type Stats = {
   model: string;
   minutes: number;
-  versions: Array<VersionStats & { expected_edge_share: number | null }>;
+  versions: Array<VersionStats & { expected_edge_share: number | null; model_edge_share: number | null }>;
 };
 
 describe('edge traffic and drift stats (whole app, real Upstash bridge over Redis)', () => {
@@ -44,6 +44,25 @@ describe('edge traffic and drift stats (whole app, real Upstash bridge over Redi
     // The tiny release has no baseline (no PSI) and no planned edge share.
     expect(v?.psi.score).toBeNull();
     expect(v?.expected_edge_share).toBeNull();
+
+    // The plan's share counts no cache hits: of the 2 model-answered items the edge answered 2.
+    expect(v?.model_edge_share).toBe(1);
+
+    // The same window for a Prometheus scrape job: text format, one gauge per series, labels per version.
+    const prom = await get(admin.key, '?minutes=5&format=prometheus');
+    expect(prom.status).toBe(200);
+    expect(prom.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    const text = await prom.text();
+    expect(text).toContain('edge_stats_window_seconds{model="spam"} 300');
+    expect(text).toContain(`edge_window_items{model="spam",version="${version}",served_by="edge"} 2`);
+    expect(text).toContain(`edge_window_items{model="spam",version="${version}",served_by="cache"} 1`);
+    expect(text).toContain(`edge_model_edge_share{model="spam",version="${version}"} 1`);
+    expect(text).toMatch(/^# TYPE edge_window_escalations gauge$/m);
+    expect(text).toMatch(
+      /^edge_window_escalations\{model="spam",version="origin-v1",reason="low_confidence"\} \d+$/m,
+    );
+    expect((await get(admin.key, '?format=xml')).status).toBe(400);
+    expect((await get(k.key, '?format=prometheus')).status).toBe(403);
 
     // Only admin keys; the window is checked.
     expect((await get(k.key)).status).toBe(403);
