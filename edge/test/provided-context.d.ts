@@ -6,6 +6,8 @@ declare module 'vitest' {
     /** The tiny test student (test/fixtures/tiny-student.ts), base64. */
     tinyStudentB64: string;
     tinyStudentSha256: string;
+    /** The tiny tensor student (no featurizer: x float32 [batch, 3] -> probabilities), base64. */
+    tinyTensorStudentB64: string;
     /** The loopback fake-origin factory (test/node/fake-origins.ts). */
     fakeOriginControl: string;
     /** The Upstash REST bridge in front of a real Redis. */

@@ -88,6 +88,18 @@ export const Manifest = z.object({
     edge: z.string().min(1).optional(),
   }),
   featurizer: FeaturizerRef.optional(),
+  /**
+   * Tensor models (no featurizer): the output of teacher and student the cascade reads, `probabilities` (one column
+   * per label, rows summing to 1) or `score` (two labels: the probability of the second, shape [-1] or [-1, 1]).
+   * The public signature at both tiers is the served artifact's inputs and this output. @default the first
+   * output of the edge artifact, as probabilities.
+   */
+  cascade: z
+    .object({
+      output: z.string().min(1),
+      kind: z.enum(['probabilities', 'score']).default('probabilities'),
+    })
+    .optional(),
   /** Edge answers when the student's top probability >= threshold; below it escalates. */
   threshold: z.number().min(0).max(1).optional(),
   /**

@@ -47,6 +47,37 @@ export function isNumericDatatype(d: string): d is NumericDatatype {
   return d !== 'BYTES' && Object.hasOwn(TYPED_ARRAY, d);
 }
 
+/** ONNX Runtime's element type names (onnxruntime-node and -web alike). */
+export type OrtType =
+  | 'float32'
+  | 'float64'
+  | 'float16'
+  | 'int8'
+  | 'int16'
+  | 'int32'
+  | 'int64'
+  | 'uint8'
+  | 'uint16'
+  | 'uint32'
+  | 'uint64'
+  | 'bool';
+
+/** The ORT element type of each numeric OIP datatype (the typed arrays above are what ORT takes for them). */
+export const OIP_TO_ORT: Record<NumericDatatype, OrtType> = {
+  BOOL: 'bool',
+  UINT8: 'uint8',
+  UINT16: 'uint16',
+  UINT32: 'uint32',
+  UINT64: 'uint64',
+  INT8: 'int8',
+  INT16: 'int16',
+  INT32: 'int32',
+  INT64: 'int64',
+  FP16: 'float16',
+  FP32: 'float32',
+  FP64: 'float64',
+};
+
 /** Bytes per element of a datatype. */
 export function bytesPerElement(datatype: NumericDatatype): number {
   return TYPED_ARRAY[datatype].BYTES_PER_ELEMENT;

@@ -7,4 +7,6 @@ export * from './datatypes.ts';
 export * from './limits.ts';
 export * from './oip.ts';
 export * from './paths.ts';
+export * from './tensor.ts';
 export * from './text.ts';
+export * from './validate.ts';

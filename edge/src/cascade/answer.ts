@@ -1,11 +1,24 @@
 /**
- * The cascade's flow, the edge's answer to "classify these texts with this model", per item: cache -> edge model
- * -> decide (policy.ts) -> origin for the unsure items -> degraded fallback, merged in order. Shared by the text
- * API and OIP infer with a BYTES (text) input.
+ * The cascade's flow, the edge's answer to "classify these items with this model", per item: cache -> edge model
+ * -> decide (policy.ts) -> origin for the unsure items -> degraded fallback, merged in order. The items are texts
+ * (the text API and OIP infer with a BYTES input: answerTexts) or tensor rows (OIP infer of a tensor release:
+ * answerRows); only how an item is keyed, predicted and escalated differs (CascadeItems).
  */
 import type { Context } from 'hono';
 import { z } from 'zod';
-import { cacheKey } from '../../../shared/hash/index.ts';
+import { cacheKey, sha256Hex } from '../../../shared/hash/index.ts';
+import {
+  decodeInferResponse,
+  encodeInferRequest,
+  HEADER_LENGTH_HEADER,
+  type InputSignature,
+  type PreparedRows,
+  predictionsFromOutput,
+  rowBytes,
+  rowsByteLength,
+  selectRows,
+  type TensorModelSignature,
+} from '../../../shared/protocol/index.ts';
 import {
   ClassifyResponse,
   type Prediction,
@@ -14,7 +27,7 @@ import {
   type ServedBy,
 } from '../../../shared/protocol/text.ts';
 import type { CacheTier, ResultCache } from '../cache/index.ts';
-import { type EdgeModel, type EdgeRelease, loadEdgeModel } from '../model/edge-model.ts';
+import { type EdgeModel, type EdgePrediction, type EdgeRelease, loadEdgeModel } from '../model/edge-model.ts';
 import {
   type OriginFailureReason,
   type OriginPool,
@@ -76,14 +89,35 @@ export interface AnswerDeps {
   record?: (c: Context<AppEnv>, answer: Answer) => void;
 }
 
-export interface AnswerInput {
+export interface CascadeInput {
   model: string;
   /** The version the client asked for (path), if any. */
   version: string | undefined;
-  texts: string[];
   mode: EscalateMode;
   /** Absolute deadline, ms since the epoch. */
   deadline: number;
+}
+
+export interface AnswerInput extends CascadeInput {
+  texts: string[];
+}
+
+/** One request's items as the cascade handles them: texts or tensor rows. */
+interface CascadeItems {
+  count: number;
+  /** Bytes the items carry (the "heavy" routing rule). */
+  bytes: number;
+  /** The cache key's input for item `i` (the model, version and tenant are added). */
+  keyInput(i: number): Promise<unknown>;
+  /** The edge model's predictions for some items, in the order given. */
+  predict(model: EdgeModel, indices: readonly number[]): Promise<EdgePrediction[]>;
+  /** The origin's predictions for some items, in the order given. */
+  escalate(
+    c: Context<AppEnv>,
+    deps: AnswerDeps,
+    input: CascadeInput,
+    indices: readonly number[],
+  ): Promise<Escalated>;
 }
 
 /** Why escalated items got the edge's answer: the pool's failure, or the origin refusing input the edge accepted. */
@@ -131,25 +165,76 @@ async function edgeModelFor(
 }
 
 /**
- * Answers the texts item by item: each text is looked up in the cache; the edge model answers the misses; the
- * items it is unsure of (or all misses, when the request is routed past the edge) go to the origin in one
+ * Answers texts item by item: each text is looked up in the cache; the edge model answers the misses; the items it
+ * is unsure of (or all misses, when the request is routed past the edge) go to the origin's text API in one
  * escalation; the answers are merged in order. When the origin cannot answer, the escalated items get the edge's
  * answer marked `edge-degraded` (or, without an edge model, the request fails with the pool's 503/504).
  */
-export async function answerTexts(
+export function answerTexts(
   c: Context<AppEnv>,
   deps: AnswerDeps,
   input: AnswerInput,
 ): Promise<Answer | PassThrough> {
-  const { model, version, texts, mode } = input;
+  const { texts } = input;
+  const pick = (indices: readonly number[]) => indices.map((i) => texts[i] as string);
+  return answerItems(c, deps, input, {
+    count: texts.length,
+    bytes: texts.reduce((n, t) => n + utf8Length(t), 0),
+    keyInput: async (i) => ({ text: texts[i] }),
+    predict: (model, indices) => model.predict(pick(indices)),
+    escalate: (c, deps, input, indices) => escalateTexts(c, deps, input, pick(indices)),
+  });
+}
+
+/**
+ * Answers the rows of a tensor request (validated against the release's signature) the same way, row by row: the
+ * cache key hashes each row's canonical bytes, the student runs on the tensors directly, and the unsure rows go to
+ * the origin's OIP infer route as one tensor request (binary), reading the cascade output back.
+ */
+export function answerRows(
+  c: Context<AppEnv>,
+  deps: AnswerDeps,
+  input: CascadeInput,
+  rows: PreparedRows,
+  signature: TensorModelSignature,
+): Promise<Answer | PassThrough> {
+  const sub = (indices: readonly number[]): PreparedRows => {
+    const tensors = selectRows(signature, rows, indices);
+    return { rows: indices.length, dims: rows.dims, data: tensors.map((t) => t.data), key: rows.key };
+  };
+  return answerItems(c, deps, input, {
+    count: rows.rows,
+    bytes: rowsByteLength(
+      rows,
+      signature.inputs.map((s) => s.datatype as Exclude<typeof s.datatype, 'BYTES'>),
+    ),
+    keyInput: async (i) => ({ tensor: await sha256Hex(rowBytes(signature, rows, i)) }),
+    predict: (model, indices) => model.predictRows(indices.length === rows.rows ? rows : sub(indices)),
+    escalate: (c, deps, input, indices) =>
+      escalateRows(c, deps, input, signature, selectRowsOf(signature, rows, indices)),
+  });
+}
+
+/** The input tensors of some rows, as the origin request carries them. */
+function selectRowsOf(signature: InputSignature, rows: PreparedRows, indices: readonly number[]) {
+  return { count: indices.length, tensors: selectRows(signature, rows, indices) };
+}
+
+async function answerItems(
+  c: Context<AppEnv>,
+  deps: AnswerDeps,
+  input: CascadeInput,
+  items: CascadeItems,
+): Promise<Answer | PassThrough> {
+  const { model, version, mode } = input;
   const config = c.get('config');
   const log = c.get('log');
   log.model = model;
-  log.items = texts.length;
+  log.items = items.count;
   const release = deps.releases().find((r) => r.manifest.name === model);
   const cache = deps.cache(c);
   const control = c.get('cacheControl');
-  const slots: Array<Slot | undefined> = texts.map(() => undefined);
+  const slots = new Array<Slot | undefined>(items.count).fill(undefined);
   const headers: Record<string, string> = {};
 
   // 1. The cache, per item. The version asked for, else the edge's release; '*' (whatever the origin serves) for
@@ -158,7 +243,11 @@ export async function answerTexts(
   const useCache = cache.enabled && !(control.noCache && control.noStore);
   const scope = config.cacheScope === 'shared' ? undefined : `tenant:${c.get('principal').id}`;
   const keys = useCache
-    ? await Promise.all(texts.map((text) => cacheKey(model, keyVersion, { text }, scope)))
+    ? await Promise.all(
+        Array.from({ length: items.count }, async (_, i) =>
+          cacheKey(model, keyVersion, await items.keyInput(i), scope),
+        ),
+      )
     : [];
   let xCache: 'HIT' | 'MISS' | 'BYPASS' = 'BYPASS';
   if (useCache && !control.noCache) {
@@ -181,7 +270,7 @@ export async function answerTexts(
 
   const misses = slots.flatMap((s, i) => (s === undefined ? [i] : []));
   if (misses.length > 0) {
-    const answered = await answerMisses(c, deps, input, {
+    const answered = await answerMisses(c, deps, input, items, {
       release,
       misses,
       headers,
@@ -200,7 +289,7 @@ export async function answerTexts(
 
 interface MissContext {
   release: EdgeRelease | undefined;
-  /** Indices of the texts the cache did not answer. */
+  /** Indices of the items the cache did not answer. */
   misses: number[];
   /** Response headers being built (escalation and degraded reasons are added here). */
   headers: Record<string, string>;
@@ -211,15 +300,15 @@ interface MissContext {
 async function answerMisses(
   c: Context<AppEnv>,
   deps: AnswerDeps,
-  input: AnswerInput,
+  input: CascadeInput,
+  items: CascadeItems,
   ctx: MissContext,
 ): Promise<{ slots: Slot[] } | PassThrough> {
   const { mode, version } = input;
   const { release, misses, headers, store } = ctx;
   const config = c.get('config');
   const log = c.get('log');
-  const texts = misses.map((i) => input.texts[i] as string);
-  const slots: Array<Slot | undefined> = texts.map(() => undefined);
+  const slots = new Array<Slot | undefined>(misses.length).fill(undefined);
 
   // 2. Route the misses past the edge, or run the edge model on them and escalate the unsure items.
   const edgeModel = await edgeModelFor(release, version);
@@ -228,20 +317,20 @@ async function answerMisses(
     modelAtEdge: release !== undefined,
     versionAtEdge: version === undefined || version === release?.manifest.version,
     edgeModelReady: edgeModel !== undefined,
-    items: texts.length,
-    bytes: texts.reduce((n, t) => n + utf8Length(t), 0),
+    items: misses.length,
+    bytes: misses.length === items.count ? items.bytes : (items.bytes * misses.length) / items.count,
     maxItems: config.edgeMaxItems,
     maxBytes: config.edgeMaxBytes,
   });
   let edgePredictions: Prediction[] | undefined;
   let escalated: number[];
-  const reasons: Array<EscalationReason | undefined> = texts.map(() => undefined);
+  const reasons = new Array<EscalationReason | undefined>(misses.length).fill(undefined);
   if (routed.escalate) {
-    escalated = texts.map((_, j) => j);
+    escalated = misses.map((_, j) => j);
     reasons.fill(routed.reason);
   } else {
     if (edgeModel === undefined) throw new Error('unreachable: no edge model and no escalation');
-    edgePredictions = await edgeModel.predict(texts);
+    edgePredictions = await items.predict(edgeModel, misses);
     log.confidence = minScore(edgePredictions);
     escalated = [];
     for (const [j, r] of decide(mode, edgePredictions, edgeModel.threshold).entries()) {
@@ -268,7 +357,7 @@ async function answerMisses(
   const reasonOf = (j: number) => ({ escalation_reason: reasons[j] as string });
   const degrade = async (why: DegradedReason): Promise<{ slots: Slot[] }> => {
     if (edgeModel === undefined) throw new Error('unreachable: degrade without an edge model');
-    edgePredictions ??= await edgeModel.predict(texts);
+    edgePredictions ??= await items.predict(edgeModel, misses);
     log.confidence ??= minScore(edgePredictions);
     log.degraded_reason = why;
     headers['x-degraded-reason'] = why;
@@ -282,7 +371,12 @@ async function answerMisses(
     return { slots: slots as Slot[] };
   };
   try {
-    const result = await escalate(c, deps, { ...input, texts: escalated.map((j) => texts[j] as string) });
+    const result = await items.escalate(
+      c,
+      deps,
+      input,
+      escalated.map((j) => misses[j] as number),
+    );
     log.origin = result.origin;
     log.origin_attempts = result.attempts;
     if (result.kind === 'passthrough') {
@@ -366,30 +460,117 @@ type Escalated =
   | { kind: 'answer'; version: string; predictions: Prediction[]; origin: string; attempts: number }
   | { kind: 'passthrough'; response: Response; origin: string; attempts: number };
 
-/**
- * Sends the texts to the origin's text API in chunks of at most ORIGIN_MAX_ITEMS (its max batch), in parallel, and
- * merges the answers in order. A chunk the origin refuses as bad input (4xx) is passed through as the answer; a
- * chunk it cannot serve fails the whole escalation (OriginUnavailableError: the caller degrades).
- */
-async function escalate(c: Context<AppEnv>, deps: AnswerDeps, input: AnswerInput): Promise<Escalated> {
-  const path =
-    input.version === undefined
-      ? `/v1/models/${encodeURIComponent(input.model)}/classify`
-      : `/v1/models/${encodeURIComponent(input.model)}/versions/${encodeURIComponent(input.version)}/classify`;
+/** One origin request of an escalation: its body and headers, and how to read its predictions back. */
+interface EscalationChunk {
+  body: string | Uint8Array;
+  headers: Record<string, string>;
+  /** Items it carries. */
+  count: number;
+  /** The origin's answer as predictions (undefined: not a valid answer) and the version that gave them. */
+  read(response: Response): Promise<{ version: string; predictions: Prediction[] } | undefined>;
+}
+
+/** The model's path at the origin: `/v1/models/{m}[/versions/{v}]` + suffix, or the OIP `/v2/...` one. */
+function originPath(api: 'v1' | 'v2', input: CascadeInput, suffix: string): string {
+  const model = `/${api}/models/${encodeURIComponent(input.model)}`;
+  const version = input.version === undefined ? '' : `/versions/${encodeURIComponent(input.version)}`;
+  return `${model}${version}/${suffix}`;
+}
+
+/** Splits `count` items into ranges of at most the origin's max batch (ORIGIN_MAX_ITEMS). */
+function chunkRanges(c: Context<AppEnv>, count: number): Array<[number, number]> {
   const size = c.get('config').originMaxItems;
-  const chunks: string[][] = [];
-  for (let i = 0; i < input.texts.length; i += size) chunks.push(input.texts.slice(i, i + size));
+  const out: Array<[number, number]> = [];
+  for (let i = 0; i < count; i += size) out.push([i, Math.min(count, i + size)]);
+  return out;
+}
+
+/** Texts to the origin's text API, in chunks. */
+function escalateTexts(
+  c: Context<AppEnv>,
+  deps: AnswerDeps,
+  input: CascadeInput,
+  texts: string[],
+): Promise<Escalated> {
+  const headers = { 'content-type': 'application/json', accept: 'application/json' };
+  const chunks = chunkRanges(c, texts.length).map(
+    ([from, to]): EscalationChunk => ({
+      body: JSON.stringify({ texts: texts.slice(from, to) }),
+      headers,
+      count: to - from,
+      read: async (response) => {
+        const parsed = ClassifyResponse.safeParse(await response.json().catch(() => undefined));
+        return parsed.success
+          ? { version: parsed.data.version, predictions: parsed.data.predictions }
+          : undefined;
+      },
+    }),
+  );
+  return escalate(c, deps, input, originPath('v1', input, 'classify'), chunks);
+}
+
+/** Tensor rows to the origin's OIP infer route (binary tensors, only the cascade output asked for), in chunks. */
+function escalateRows(
+  c: Context<AppEnv>,
+  deps: AnswerDeps,
+  input: CascadeInput,
+  signature: TensorModelSignature,
+  rows: { count: number; tensors: ReturnType<typeof selectRows> },
+): Promise<Escalated> {
+  const labels = deps.releases().find((r) => r.manifest.name === input.model)?.manifest.labels;
+  const output = signature.cascade.spec.name;
+  const chunks = chunkRanges(c, rows.count).map(([from, to]): EscalationChunk => {
+    const tensors = rows.tensors.map((t) => {
+      const size = t.data.length / rows.count;
+      return { ...t, shape: [to - from, ...t.shape.slice(1)], data: t.data.subarray(from * size, to * size) };
+    });
+    const encoded = encodeInferRequest({ inputs: tensors, outputs: [{ name: output, binary: true }] });
+    const headers: Record<string, string> = {
+      'content-type': encoded.contentType,
+      accept: 'application/json',
+    };
+    if (encoded.headerLength !== undefined) headers[HEADER_LENGTH_HEADER] = String(encoded.headerLength);
+    return {
+      body: encoded.body,
+      headers,
+      count: to - from,
+      read: async (response) => {
+        try {
+          const body = new Uint8Array(await response.arrayBuffer());
+          const decoded = decodeInferResponse(body, response.headers.get(HEADER_LENGTH_HEADER));
+          const out = decoded.outputs.find((o) => o.name === output);
+          if (out === undefined || out.datatype !== 'FP32' || labels === undefined) return undefined;
+          const predictions = predictionsFromOutput(out.data as Float32Array, signature.cascade.kind, labels);
+          return { version: decoded.model_version ?? '', predictions };
+        } catch {
+          return undefined;
+        }
+      },
+    };
+  });
+  return escalate(c, deps, input, originPath('v2', input, 'infer'), chunks);
+}
+
+/**
+ * Sends the chunks to the origin in parallel and merges the answers in order. A chunk the origin refuses as bad
+ * input (4xx) is passed through as the answer; a chunk it cannot serve fails the whole escalation
+ * (OriginUnavailableError: the caller degrades).
+ */
+async function escalate(
+  c: Context<AppEnv>,
+  deps: AnswerDeps,
+  input: CascadeInput,
+  path: string,
+  chunks: EscalationChunk[],
+): Promise<Escalated> {
   const pool = deps.pool(c);
   const settled = await Promise.allSettled(
-    chunks.map((texts) =>
+    chunks.map((chunk) =>
       pool.send({
         method: 'POST',
         path,
-        body: JSON.stringify({ texts }),
-        headers: originHeaders(c.get('requestId'), c.get('trace'), {
-          'content-type': 'application/json',
-          accept: 'application/json',
-        }),
+        body: chunk.body,
+        headers: originHeaders(c.get('requestId'), c.get('trace'), chunk.headers),
         deadline: input.deadline,
         priority: tierPriority(c),
       }),
@@ -413,16 +594,17 @@ async function escalate(c: Context<AppEnv>, deps: AnswerDeps, input: AnswerInput
   const predictions: Prediction[] = [];
   let version: string | undefined;
   for (const [i, r] of results.entries()) {
-    const parsed = ClassifyResponse.safeParse(await r.response.json().catch(() => undefined));
-    if (!parsed.success || parsed.data.predictions.length !== (chunks[i] as string[]).length) {
+    const chunk = chunks[i] as EscalationChunk;
+    const read = await chunk.read(r.response);
+    if (read === undefined || read.predictions.length !== chunk.count) {
       throw new OriginUnavailableError(
         'origin_error',
-        'origin answered with a body that is not a classify response',
+        'origin answered with a body that is not an answer for the items sent',
         attempts,
       );
     }
-    version ??= parsed.data.version;
-    predictions.push(...parsed.data.predictions);
+    version ??= read.version;
+    predictions.push(...read.predictions);
   }
   return { kind: 'answer', version: version as string, predictions, origin, attempts };
 }

@@ -6,8 +6,10 @@ export {
   type Answer,
   type AnswerDeps,
   type AnswerInput,
+  answerRows,
   answerTexts,
   type CachedAnswer,
+  type CascadeInput,
   type PassThrough,
   validCachedAnswer,
 } from './answer.ts';

@@ -1,5 +1,6 @@
 /**
- * The edge model: a release's student in onnxruntime-web, behind its featurizer. Loaded lazily once per isolate
+ * The edge model: a release's student in onnxruntime-web, behind its featurizer (text releases) or on the request's
+ * tensors directly (tensor releases: no featurizer, shared/protocol tensorSignature). Loaded lazily once per isolate
  * per release (the first request pays ORT init + session creation); the student's bytes are checked against the
  * manifest's sha256 first and a mismatch is refused for the isolate's lifetime.
  */
@@ -7,7 +8,14 @@ import { InferenceError } from '../../../shared/errors/index.ts';
 import { type Featurizer, featurizerFromManifest } from '../../../shared/featurizer/index.ts';
 import { type Artifact, checkArtifact, type Manifest } from '../../../shared/manifest/index.ts';
 import { isOutOfDistribution, type OodRule, SeenIds } from '../../../shared/ood/index.ts';
+import { type NumericDatatype, OIP_TO_ORT } from '../../../shared/protocol/datatypes.ts';
+import {
+  predictionsFromOutput,
+  type TensorModelSignature,
+  tensorSignature,
+} from '../../../shared/protocol/tensor.ts';
 import { type Prediction, predictionsFromProbabilities } from '../../../shared/protocol/text.ts';
+import type { PreparedRows } from '../../../shared/protocol/validate.ts';
 import { createOrtSession, type InferenceSession, ort } from './ort-wasm.ts';
 
 /** The featurizer method the edge calls (a small fake in tests). */
@@ -18,10 +26,15 @@ export interface EdgeRelease {
   manifest: Manifest;
   /** The student's bytes as embedded in the bundle (wrangler Data rule). */
   student: ArrayBuffer | Uint8Array;
-  /** @default featurizerFromManifest(manifest.featurizer) */
+  /** @default featurizerFromManifest(manifest.featurizer); none for tensor releases */
   featurizer?: EdgeFeaturizer;
   /** The OOD rule's seen-ids bitmap as embedded (required when the manifest has an `ood` rule). */
   seenIds?: ArrayBuffer | Uint8Array;
+}
+
+/** A tensor release: no featurizer, neither in its manifest nor given (tests give text releases a small one). */
+export function isTensorRelease(release: EdgeRelease): boolean {
+  return release.featurizer === undefined && release.manifest.featurizer === undefined;
 }
 
 /** An edge prediction: the label and scores, and for releases with an OOD rule the input's coverage and verdict. */
@@ -43,8 +56,10 @@ export class EdgeModel {
   readonly labels: readonly string[];
   readonly threshold: number;
   readonly artifact: Artifact;
+  /** Tensor releases: the public signature (inputs, cascade output); undefined for text releases. */
+  readonly tensor: TensorModelSignature | undefined;
   readonly #session: InferenceSession;
-  readonly #featurizer: EdgeFeaturizer;
+  readonly #featurizer: EdgeFeaturizer | undefined;
   readonly #input: string;
   readonly #output: string;
   readonly #ood: { seen: SeenIds; rule: OodRule } | undefined;
@@ -53,8 +68,9 @@ export class EdgeModel {
     release: EdgeRelease,
     artifact: Artifact,
     session: InferenceSession,
-    featurizer: EdgeFeaturizer,
+    featurizer: EdgeFeaturizer | undefined,
     ood: { seen: SeenIds; rule: OodRule } | undefined,
+    tensor: TensorModelSignature | undefined,
   ) {
     const m = release.manifest;
     this.name = m.name;
@@ -65,8 +81,10 @@ export class EdgeModel {
     this.#session = session;
     this.#featurizer = featurizer;
     this.#ood = ood;
+    this.tensor = tensor;
     this.#input = artifact.inputs[0]?.name ?? session.inputNames[0] ?? 'ids';
-    this.#output = artifact.outputs[0]?.name ?? session.outputNames[0] ?? 'probabilities';
+    this.#output =
+      tensor?.cascade.spec.name ?? artifact.outputs[0]?.name ?? session.outputNames[0] ?? 'probabilities';
   }
 
   /** Verifies the student's sha256 against the manifest, then creates its ORT-web session. */
@@ -92,9 +110,21 @@ export class EdgeModel {
       if (bad !== undefined) throw new ArtifactIntegrityError(`refusing ${m.name}@${m.version} ${bad}`);
       ood = { seen: new SeenIds(seen), rule: m.ood };
     }
-    const featurizer = release.featurizer ?? featurizerFromManifest(m.featurizer);
+    let tensor: TensorModelSignature | undefined;
+    try {
+      tensor = isTensorRelease(release) ? tensorSignature(m) : undefined;
+    } catch (err) {
+      throw new ArtifactIntegrityError(`refusing ${(err as Error).message}`);
+    }
+    const featurizer =
+      release.featurizer ?? (m.featurizer === undefined ? undefined : featurizerFromManifest(m.featurizer));
+    if (featurizer === undefined && tensor === undefined) {
+      throw new ArtifactIntegrityError(
+        `refusing ${m.name}@${m.version}: neither a featurizer nor tensor inputs and outputs in its manifest`,
+      );
+    }
     const session = await createOrtSession(bytes);
-    return new EdgeModel(release, artifact, session, featurizer, ood);
+    return new EdgeModel(release, artifact, session, featurizer, ood, tensor);
   }
 
   /**
@@ -103,6 +133,8 @@ export class EdgeModel {
    */
   async predict(texts: readonly string[]): Promise<EdgePrediction[]> {
     if (texts.length === 0) return [];
+    if (this.#featurizer === undefined)
+      throw new Error(`${this.name} is a tensor model: it has no featurizer`);
     const ids = this.#featurizer.featurizeBatch(texts);
     const length = ids.length / texts.length;
     const out = await this.#session.run({
@@ -118,6 +150,26 @@ export class EdgeModel {
       const c = ood.seen.coverage(ids, i, length);
       return { ...p, coverage: c.coverage, features: c.features, ood: isOutOfDistribution(c, ood.rule) };
     });
+  }
+
+  /**
+   * Classifies tensor rows (validated against the release's signature with shared/protocol `prepare`); one
+   * prediction per row, in order, read from the cascade output.
+   */
+  async predictRows(rows: PreparedRows): Promise<EdgePrediction[]> {
+    const tensor = this.tensor;
+    if (tensor === undefined) throw new Error(`${this.name} is a text model: it takes texts`);
+    if (rows.rows === 0) return [];
+    const feeds: Record<string, InstanceType<typeof ort.Tensor>> = {};
+    tensor.inputs.forEach((spec, i) => {
+      const type = OIP_TO_ORT[spec.datatype as NumericDatatype];
+      const dims = [rows.rows, ...(rows.dims[i] as number[])];
+      feeds[spec.name] = new ort.Tensor(type, rows.data[i] as never, dims);
+    });
+    const out = await this.#session.run(feeds);
+    const result = out[this.#output];
+    if (result === undefined) throw new Error(`edge model has no output '${this.#output}'`);
+    return predictionsFromOutput(result.data as Float32Array, tensor.cascade.kind, this.labels);
   }
 }
 

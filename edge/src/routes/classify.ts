@@ -1,7 +1,9 @@
 /** POST /v1/models/{model}[/versions/{version}]/classify: the public text API. */
 import type { Context } from 'hono';
+import { noTextRouteError } from '../../../shared/protocol/tensor.ts';
 import { parseClassifyRequest } from '../../../shared/protocol/text.ts';
 import { type AnswerDeps, answerTexts, parseEscalateHeader } from '../cascade/index.ts';
+import { isTensorRelease } from '../model/edge-model.ts';
 import type { AppEnv } from '../types.ts';
 import { modelParams, readJson, requestDeadline, requireJson } from './request.ts';
 
@@ -9,6 +11,9 @@ export function classifyHandler(deps: AnswerDeps) {
   return async function classify(c: Context<AppEnv>): Promise<Response> {
     const config = c.get('config');
     const { model, version } = modelParams(c);
+    // A tensor release (no featurizer) has no text route, at either tier.
+    const release = deps.releases().find((r) => r.manifest.name === model);
+    if (release !== undefined && isTensorRelease(release)) throw noTextRouteError(model);
     const mode = parseEscalateHeader(c.req.header('x-escalate'));
     const deadline = requestDeadline(c, config.requestDeadlineMs, deps.now());
     requireJson(c);

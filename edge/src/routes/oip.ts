@@ -1,9 +1,10 @@
 /**
  * Open Inference Protocol v2 at the edge. Health and server metadata are answered here. Model metadata, readiness
- * and infer are answered here when the model's release is at the edge and (for infer) the request speaks the text
- * signature (one BYTES input `text`, JSON or the binary extension; shared/protocol textSignature, the origin's
- * too). Everything else (raw tensor inputs, other models and versions) is proxied to the origin pool, signed, with
- * the request's deadline.
+ * and infer are answered here when the model's release is at the edge and (for infer) the request speaks its
+ * public signature: a text release's (one BYTES input `text`; shared/protocol textSignature) or a tensor release's
+ * (its inputs and cascade output; shared/protocol tensorSignature, validated with the origin's own `prepare`), JSON
+ * or the binary extension. Everything else (a text model's raw ids, outputs only the teacher has, other models and
+ * versions) is proxied to the origin pool, signed, with the request's deadline.
  */
 import type { Context } from 'hono';
 import { InferenceError } from '../../../shared/errors/index.ts';
@@ -15,10 +16,22 @@ import {
   parseHeaderLength,
   selectOutputs,
 } from '../../../shared/protocol/codec.ts';
-import { HEADER_LENGTH_HEADER } from '../../../shared/protocol/oip.ts';
+import { HEADER_LENGTH_HEADER, type InferRequest, type InferResponse } from '../../../shared/protocol/oip.ts';
+import {
+  outputFromPredictions,
+  type TensorModelSignature,
+  tensorSignature,
+} from '../../../shared/protocol/tensor.ts';
 import { oodParameters, textOutputs, textSignature, textsOfRequest } from '../../../shared/protocol/text.ts';
-import { type AnswerDeps, answerTexts, parseEscalateHeader } from '../cascade/index.ts';
-import { type EdgeRelease, loadEdgeModel } from '../model/edge-model.ts';
+import { prepare } from '../../../shared/protocol/validate.ts';
+import {
+  type Answer,
+  type AnswerDeps,
+  answerRows,
+  answerTexts,
+  parseEscalateHeader,
+} from '../cascade/index.ts';
+import { type EdgeRelease, isTensorRelease, loadEdgeModel } from '../model/edge-model.ts';
 import { originHeaders, tierPriority } from '../origin-client/index.ts';
 import type { AppEnv } from '../types.ts';
 import { modelParams, readBody, readJson, requestDeadline } from './request.ts';
@@ -29,6 +42,22 @@ export const SERVER_VERSION = '0.1.0';
 function releaseAt(deps: AnswerDeps, model: string, version: string | undefined): EdgeRelease | undefined {
   const r = deps.releases().find((x) => x.manifest.name === model);
   return r !== undefined && (version === undefined || version === r.manifest.version) ? r : undefined;
+}
+
+const signatures = new WeakMap<EdgeRelease, TensorModelSignature | undefined>();
+
+/** A tensor release's public signature (memoised); undefined for text releases and unservable manifests. */
+function tensorSignatureOf(release: EdgeRelease): TensorModelSignature | undefined {
+  if (!signatures.has(release)) {
+    let signature: TensorModelSignature | undefined;
+    try {
+      signature = isTensorRelease(release) ? tensorSignature(release.manifest) : undefined;
+    } catch {
+      signature = undefined; // the edge model refuses to load it too; the origin answers
+    }
+    signatures.set(release, signature);
+  }
+  return signatures.get(release);
 }
 
 export function liveHandler(c: Context<AppEnv>): Response {
@@ -88,6 +117,29 @@ export function modelMetadataHandler(deps: AnswerDeps) {
     const release = releaseAt(deps, model, version);
     if (release === undefined) return proxy(c, deps, undefined);
     const m = release.manifest;
+    const tensor = tensorSignatureOf(release);
+    if (tensor !== undefined) {
+      return c.json(
+        {
+          name: m.name,
+          versions: [m.version],
+          platform: 'onnxruntime-web',
+          inputs: tensor.inputs,
+          outputs: tensor.outputs,
+          parameters: {
+            version: m.version,
+            labels: m.labels,
+            threshold: m.threshold ?? 0.5,
+            text_route: false,
+            cascade_output: tensor.cascade.spec.name,
+            cascade_output_kind: tensor.cascade.kind,
+            served_at: 'edge',
+          },
+        },
+        200,
+        { 'x-served-by': 'edge', 'x-model-version': m.version },
+      );
+    }
     // The origin's signature for the same model (shared/protocol textSignature): one name, one signature.
     const { inputs, outputs } = textSignature(m.labels);
     const raw = m.artifacts[m.serving.origin]?.inputs ?? [];
@@ -161,11 +213,29 @@ export function inferHandler(deps: AnswerDeps) {
     const body = await readBody(c, config.maxBodyBytes);
     const release = releaseAt(deps, model, version);
     if (release === undefined) return proxy(c, deps, body);
-    // Text (BYTES) requests, JSON or binary, are answered here; raw tensors go to the origin as they are.
+    // Requests in the release's public signature, JSON or binary, are answered here; the rest go to the origin.
     const header = await inferHeader(c, body);
     if (header === undefined) return proxy(c, deps, body);
     // A malformed header is the client's 400 here, not a round trip to the origin.
-    if (!looksLikeText(inferRequestHeader(header.value))) return proxy(c, deps, body);
+    const parsedHeader = inferRequestHeader(header.value);
+    const deadline = requestDeadline(c, config.requestDeadlineMs, deps.now());
+    const tensor = tensorSignatureOf(release);
+    if (tensor !== undefined) {
+      // Outputs only the teacher has (the edge serves the cascade output) are the origin's to answer.
+      if (parsedHeader.outputs?.some((o) => o.name !== tensor.cascade.spec.name)) return proxy(c, deps, body);
+      const request = decodeInferRequest(body, {
+        headerLength: c.req.header(HEADER_LENGTH_HEADER),
+        json: header,
+      });
+      // The origin's validation, the origin's messages: wrong names, datatypes, shapes, row counts are 400s here.
+      const rows = prepare(tensor, request);
+      const answer = await answerRows(c, deps, { model, version, mode, deadline }, rows, tensor);
+      if ('passthrough' in answer) return passthrough(answer);
+      const labels = release.manifest.labels;
+      const output = outputFromPredictions(answer.predictions, tensor.cascade, labels);
+      return inferResponse(c, model, request, answer, selectOutputs(model, [output], request));
+    }
+    if (!looksLikeText(parsedHeader)) return proxy(c, deps, body);
     const request = decodeInferRequest(body, {
       headerLength: c.req.header(HEADER_LENGTH_HEADER),
       json: header,
@@ -174,37 +244,54 @@ export function inferHandler(deps: AnswerDeps) {
     const labels = release.manifest.labels;
     // Checked before any work: an unknown output is the client's 400.
     selectOutputs(model, textSignature(labels).outputs, request);
-    const deadline = requestDeadline(c, config.requestDeadlineMs, deps.now());
     const answer = await answerTexts(c, deps, { model, version, texts, mode, deadline });
-    if ('passthrough' in answer) {
-      return new Response(answer.passthrough.body, {
-        status: answer.passthrough.status,
-        headers: answer.headers,
-      });
-    }
+    if ('passthrough' in answer) return passthrough(answer);
     const probabilities = new Float32Array(answer.predictions.length * labels.length);
     answer.predictions.forEach((p, r) => {
       labels.forEach((l, j) => {
         probabilities[r * labels.length + j] = p.scores[l] ?? 0;
       });
     });
-    const encoded = encodeInferResponse({
-      model_name: model,
-      model_version: answer.version,
-      ...(request.id === undefined ? {} : { id: request.id }),
-      // OIP parameters hold scalars: per-item paths and counts are comma-separated strings.
-      parameters: {
-        served_by: answer.served_by,
-        served_by_items: answer.predictions.map((p) => p.served_by).join(','),
-        served_by_counts: answer.headers['x-served-by-counts'] ?? '',
-        ...oodParameters(answer.predictions),
-        request_id: c.get('requestId'),
-      },
-      // Only the outputs asked for, in the order asked (binary where asked); all of them when none are named.
-      outputs: selectOutputs(model, textOutputs(probabilities, labels), request),
-    });
-    const headers: Record<string, string> = { ...answer.headers, 'content-type': encoded.contentType };
-    if (encoded.headerLength !== undefined) headers[HEADER_LENGTH_HEADER] = String(encoded.headerLength);
-    return new Response(encoded.body as Uint8Array<ArrayBuffer> | string, { status: 200, headers });
+    // Only the outputs asked for, in the order asked (binary where asked); all of them when none are named.
+    return inferResponse(
+      c,
+      model,
+      request,
+      answer,
+      selectOutputs(model, textOutputs(probabilities, labels), request),
+    );
   };
+}
+
+function passthrough(answer: { passthrough: Response; headers: Record<string, string> }): Response {
+  return new Response(answer.passthrough.body, {
+    status: answer.passthrough.status,
+    headers: answer.headers,
+  });
+}
+
+/** The OIP answer: outputs, and how each item was served in `parameters` (scalars: comma-separated strings). */
+function inferResponse(
+  c: Context<AppEnv>,
+  model: string,
+  request: InferRequest,
+  answer: Answer,
+  outputs: InferResponse['outputs'],
+): Response {
+  const encoded = encodeInferResponse({
+    model_name: model,
+    model_version: answer.version,
+    ...(request.id === undefined ? {} : { id: request.id }),
+    parameters: {
+      served_by: answer.served_by,
+      served_by_items: answer.predictions.map((p) => p.served_by).join(','),
+      served_by_counts: answer.headers['x-served-by-counts'] ?? '',
+      ...oodParameters(answer.predictions),
+      request_id: c.get('requestId'),
+    },
+    outputs,
+  });
+  const headers: Record<string, string> = { ...answer.headers, 'content-type': encoded.contentType };
+  if (encoded.headerLength !== undefined) headers[HEADER_LENGTH_HEADER] = String(encoded.headerLength);
+  return new Response(encoded.body as Uint8Array<ArrayBuffer> | string, { status: 200, headers });
 }

@@ -1,6 +1,7 @@
 /**
  * Loopback origins for the edge's workerd tests (Node, real HTTP on 127.0.0.1). A control server creates origins on
- * demand so every test owns its own; each origin answers like the real origin's text API, verifies the edge's
+ * demand so every test owns its own; each origin answers like the real origin's text API (and, for tensor rows of
+ * the tiny tensor release, like a teacher on its OIP infer route), verifies the edge's
  * signature with shared/signing, records what it received, and follows a script of behaviours (status, delay,
  * reported queue depth, dropped connection) that tests set over HTTP.
  *
@@ -10,6 +11,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { decodeInferRequest, encodeInferResponse } from '../../../shared/protocol/index.ts';
 import { verifyRequest } from '../../../shared/signing/index.ts';
 import type { Behaviour, LoggedRequest } from '../fake-origin-api.ts';
 
@@ -71,6 +73,30 @@ function classifyAnswer(body: string, model: string, requestId: string): unknown
   };
 }
 
+/**
+ * A teacher for the tiny tensor release (input `x` [n, 3]): row [a, b, c] is spam (0.96) when a + c > b, else ham
+ * (0.96), answered as OIP JSON with the `probabilities` output.
+ */
+function tensorAnswer(raw: Buffer, headerLength: string | undefined, model: string): unknown | undefined {
+  const request = decodeInferRequest(new Uint8Array(raw), { headerLength });
+  const x = request.inputs.find((t) => t.name === 'x');
+  if (x === undefined || x.datatype !== 'FP32') return undefined;
+  const rows = x.shape[0] as number;
+  const probabilities = new Float32Array(rows * 2);
+  for (let r = 0; r < rows; r++) {
+    const [a, b, c] = Array.from(x.data.subarray(r * 3, r * 3 + 3) as Float32Array);
+    const spam = (a as number) + (c as number) > (b as number);
+    probabilities[2 * r] = spam ? 0.04 : 0.96;
+    probabilities[2 * r + 1] = spam ? 0.96 : 0.04;
+  }
+  const encoded = encodeInferResponse({
+    model_name: model,
+    model_version: 'origin-v1',
+    outputs: [{ name: 'probabilities', datatype: 'FP32', shape: [rows, 2], data: probabilities }],
+  });
+  return JSON.parse(encoded.body as string);
+}
+
 async function handleOrigin(
   origin: Origin,
   secret: string,
@@ -78,7 +104,8 @@ async function handleOrigin(
   res: ServerResponse,
 ): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://x');
-  const body = (await readAll(req)).toString('utf8');
+  const raw = await readAll(req);
+  const body = raw.toString('utf8');
   if (url.pathname === '/__behave') {
     const b = JSON.parse(body) as { queue?: Behaviour[]; default?: Behaviour };
     origin.queue = b.queue ?? [];
@@ -92,7 +119,7 @@ async function handleOrigin(
     secret,
     method: req.method ?? 'GET',
     path: req.url ?? '/',
-    body,
+    body: new Uint8Array(raw),
     headers,
   });
   origin.log.push({
@@ -131,6 +158,7 @@ async function handleOrigin(
   }
   const status = b.status ?? 200;
   const m = /^\/v1\/models\/([^/]+)(?:\/versions\/[^/]+)?\/classify$/.exec(url.pathname);
+  const infer = /^\/v2\/models\/([^/]+)(?:\/versions\/[^/]+)?\/infer$/.exec(url.pathname);
   let out: unknown = b.body;
   if (out === undefined) {
     if (status >= 400)
@@ -142,7 +170,18 @@ async function handleOrigin(
         },
       };
     else if (m !== null) out = classifyAnswer(body, decodeURIComponent(m[1] as string), requestId);
-    else out = { origin: true, path: url.pathname };
+    else if (infer !== null) {
+      try {
+        out = tensorAnswer(
+          raw,
+          headers['inference-header-content-length'],
+          decodeURIComponent(infer[1] as string),
+        );
+      } catch {
+        out = undefined;
+      }
+      out ??= { origin: true, path: url.pathname };
+    } else out = { origin: true, path: url.pathname };
   }
   json(res, status, out, extra);
 }

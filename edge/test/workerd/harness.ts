@@ -39,6 +39,11 @@ export const fakeFeaturizer: EdgeFeaturizer = {
 
 export interface TinyReleaseOptions {
   version?: string;
+  /**
+   * A tensor release instead (no featurizer): the tiny tensor student (x float32 [batch, 3] -> probabilities;
+   * [s,0,0] spam, [0,h,0] ham, [0,0,z] unsure) at the edge, a teacher of the same signature at the origin.
+   */
+  tensor?: boolean;
   threshold?: number;
   /** Record a wrong sha256 in the manifest (the edge must refuse the student). */
   wrongHash?: boolean;
@@ -49,7 +54,35 @@ export interface TinyReleaseOptions {
   ood?: { seen: number[]; minFeatures: number; minCoverage: number; wrongHash?: boolean };
 }
 
+/** The tiny tensor student's input width. */
+export const TINY_TENSOR_WIDTH = 3;
+
+async function tinyTensorRelease(options: TinyReleaseOptions): Promise<EdgeRelease> {
+  const student = Uint8Array.from(atob(inject('tinyTensorStudentB64')), (c) => c.charCodeAt(0));
+  const sha = options.wrongHash === true ? bytesToHex(new Uint8Array(32).fill(7)) : await sha256Hex(student);
+  const tensors = {
+    inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, TINY_TENSOR_WIDTH] }],
+    outputs: [{ name: 'probabilities', datatype: 'FP32', shape: [-1, 2] }],
+  };
+  const manifest: Manifest = parseManifest({
+    schema_version: 1,
+    name: 'spam',
+    version: options.version ?? 'tiny-tensor-1',
+    created: '2026-12-02T00:00:00Z',
+    labels: ['ham', 'spam'],
+    artifacts: {
+      teacher: { file: 'teacher.onnx', sha256: bytesToHex(new Uint8Array(32).fill(1)), bytes: 1, ...tensors },
+      student: { file: 'student.onnx', sha256: sha, bytes: student.byteLength, ...tensors },
+    },
+    serving: { origin: 'teacher', edge: 'student' },
+    cascade: { output: 'probabilities', kind: 'probabilities' },
+    threshold: options.threshold ?? 0.9,
+  });
+  return { manifest, student };
+}
+
 export async function tinyRelease(options: TinyReleaseOptions = {}): Promise<EdgeRelease> {
+  if (options.tensor === true) return tinyTensorRelease(options);
   const student = tinyStudentBytes();
   const sha = options.wrongHash === true ? bytesToHex(new Uint8Array(32).fill(7)) : await sha256Hex(student);
   const ood = options.ood;

@@ -10,8 +10,10 @@ import {
   isTextRequest,
   LABEL_OUTPUT,
   type ModelMetadata,
+  noTextRouteError,
   oodParameters,
   type Prediction,
+  prepare,
   selectOutputs,
   type Tensor,
   textOutputs,
@@ -38,7 +40,6 @@ import {
   withLabel,
 } from './text.ts';
 import type { BatchItem, BatchingOptions, ItemResult, Signature, SubmitMeta } from './types.ts';
-import { prepare } from './validate.ts';
 
 export interface ServedModelOptions {
   manifest: Manifest;
@@ -220,12 +221,7 @@ export class ServedModel implements Signature {
   classify(texts: readonly string[], meta: SubmitMeta = {}): Promise<Prediction[]> {
     const featurizer = this.#featurizer;
     if (featurizer === undefined) {
-      return Promise.reject(
-        new InferenceError(
-          'not_found',
-          `model '${this.name}' has no featurizer, so it has no text route; use /v2 infer`,
-        ),
-      );
+      return Promise.reject(noTextRouteError(this.name));
     }
     return classifyTexts(this, this.#featurize(texts), texts, meta, this.#ood).then((predictions) => {
       this.metrics.predicted(predictions);

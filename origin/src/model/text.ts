@@ -10,11 +10,11 @@ import {
   type NumericTensor,
   type Prediction,
   predictionsFromProbabilities,
+  shapeText,
   type Tensor,
   textOutputs,
 } from '../../../shared/protocol/index.ts';
 import type { BatchItem, ItemResult, Signature, SubmitMeta } from './types.ts';
-import { shapeText } from './validate.ts';
 
 /** Turns text into fixed-length token ids (shared/featurizer). */
 export interface Featurizer {

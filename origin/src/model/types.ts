@@ -1,6 +1,6 @@
 /** The shapes a served model version works in: its tensor signature, batch items and results, options. */
 import type { TensorSpec } from '../../../shared/manifest/index.ts';
-import type { NumericArray, NumericTensor } from '../../../shared/protocol/index.ts';
+import type { NumericTensor, PreparedRows } from '../../../shared/protocol/index.ts';
 
 /** A served version's tensors and what follows from them, fixed when it loads. */
 export interface Signature {
@@ -15,14 +15,8 @@ export interface Signature {
   readonly outputIndex: ReadonlyMap<string, number>;
 }
 
-/** A request's rows in the spec's input order. */
-export interface BatchItem {
-  rows: number;
-  /** Non-batch dims of each input (same order as the spec's inputs). */
-  dims: number[][];
-  data: NumericArray[];
-  key: string;
-}
+/** A request's rows in the spec's input order (validated by shared/protocol's prepare). */
+export type BatchItem = PreparedRows;
 
 /** Output tensors of one item, in the spec's output order. */
 export type ItemResult = NumericTensor[];

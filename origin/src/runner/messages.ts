@@ -1,21 +1,8 @@
 /** Messages between the runner pool (main thread) and its worker threads. */
 import type { FeaturizerRef } from '../../../shared/manifest/index.ts';
-import type { NumericArray } from '../../../shared/protocol/index.ts';
+import type { NumericArray, OrtType } from '../../../shared/protocol/index.ts';
 
-/** ORT's element type names. */
-export type OrtType =
-  | 'float32'
-  | 'float64'
-  | 'float16'
-  | 'int8'
-  | 'int16'
-  | 'int32'
-  | 'int64'
-  | 'uint8'
-  | 'uint16'
-  | 'uint32'
-  | 'uint64'
-  | 'bool';
+export type { OrtType };
 
 export interface WireTensor {
   name: string;

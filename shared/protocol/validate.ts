@@ -1,19 +1,43 @@
 /**
- * Checks a decoded OIP request against a version's signature (input names, datatypes, shapes with -1 for any
- * size, agreeing row counts) and turns it into a batch item. Every mismatch is a 400 naming it. (Requested outputs
- * are checked by the served model, which knows its public outputs.)
+ * Checks a decoded OIP request against a model's tensor signature (input names, datatypes, shapes with -1 for any
+ * size, agreeing row counts) and turns it into rows. Every mismatch is a 400 naming it. One path for both tiers:
+ * the origin validates before batching, the edge before its student runs, with the same messages. (Requested
+ * outputs are checked by whoever knows the public outputs, with selectOutputs.)
+ *
+ * Runs in workerd and Node.
  */
-import { InvalidInputError } from '../../../shared/errors/index.ts';
-import type { InferRequest, NumericArray, Tensor } from '../../../shared/protocol/index.ts';
-import { checkItemCount } from '../../../shared/protocol/limits.ts';
-import type { BatchItem, Signature } from './types.ts';
+import { InvalidInputError } from '../errors/index.ts';
+import type { TensorSpec } from '../manifest/index.ts';
+import type { NumericArray } from './datatypes.ts';
+import { checkItemCount } from './limits.ts';
+import type { InferRequest, Tensor } from './oip.ts';
+
+/** What validation needs to know of a model version's tensors. */
+export interface InputSignature {
+  readonly name: string;
+  readonly inputs: readonly TensorSpec[];
+  /** Every input and output has a dynamic first dimension: the rows of several requests stack into one batch. */
+  readonly batchable: boolean;
+  /** Some input has a dynamic inner dimension: only rows of equal inner shapes batch together (`key`). */
+  readonly dynamicInnerDims: boolean;
+}
+
+/** A request's rows, its inputs in the signature's order. */
+export interface PreparedRows {
+  rows: number;
+  /** Non-batch dims of each input (same order as the signature's inputs). */
+  dims: number[][];
+  data: NumericArray[];
+  /** Inner shapes of the inputs ('' unless the signature has dynamic inner dims). */
+  key: string;
+}
 
 export function shapeText(shape: readonly number[]): string {
   return `[${shape.join(',')}]`;
 }
 
-/** Validates a decoded request's inputs against the signature; returns the batch item. */
-export function prepare(model: Signature, request: Pick<InferRequest, 'inputs'>): BatchItem {
+/** Validates a decoded request's inputs against the signature; returns its rows. */
+export function prepare(model: InputSignature, request: Pick<InferRequest, 'inputs'>): PreparedRows {
   const byName = new Map<string, Tensor>();
   for (const t of request.inputs) {
     if (!model.inputs.some((s) => s.name === t.name)) {

@@ -1,0 +1,258 @@
+/**
+ * Tensor releases at the edge (no featurizer): OIP infer with tensor inputs, JSON and binary, answered by the
+ * student in onnxruntime-web with the same cascade as text, per row; validated with the origin's own `prepare`
+ * (shared/protocol), so refusals read the same at both tiers (test/e2e/signature.test.ts compares them live).
+ */
+import { describe, expect, it } from 'vitest';
+import { decodeInferResponse, encodeInferRequest } from '../../../shared/protocol/codec.ts';
+import { behave, originLog, setup } from './harness.ts';
+
+type InferJson = {
+  model_name: string;
+  model_version: string;
+  parameters: Record<string, string>;
+  outputs: Array<{ name: string; datatype: string; shape: number[]; data: number[] }>;
+};
+
+type ErrorJson = { error: { code: string; message: string } };
+
+/** A fresh tiny tensor release world, with POST helpers for JSON and binary OIP bodies. */
+async function tensorSetup() {
+  const { k, env, t, origin } = await setup({
+    key: { models: ['*'] },
+    release: { tensor: true },
+    app: { stats: { flushMs: 0 } },
+  });
+  const post = (path: string, body: BodyInit, headers: Record<string, string>) =>
+    t.call(
+      new Request(`https://edge.test${path}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${k.key}`, ...headers },
+        body,
+      }),
+      env,
+    );
+  const postJson = (body: unknown, path = '/v2/models/spam/infer', headers: Record<string, string> = {}) =>
+    post(path, typeof body === 'string' ? body : JSON.stringify(body), {
+      'content-type': 'application/json',
+      ...headers,
+    });
+  const get = (path: string) =>
+    t.call(new Request(`https://edge.test${path}`, { headers: { authorization: `Bearer ${k.key}` } }), env);
+  return { k, env, t, origin, post, postJson, get };
+}
+
+/** An `x` input of the given rows (each row 3 floats), JSON form. */
+const xInput = (rows: number[][]) => ({
+  inputs: [{ name: 'x', datatype: 'FP32', shape: [rows.length, 3], data: rows.flat() }],
+});
+
+/** A value no other test uses, so cache keys stay this test's own. */
+const salt = () => 1 + Math.random();
+
+const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
+
+describe('tensor releases at the edge (whole app, tiny tensor student in onnxruntime-web, loopback origin)', () => {
+  it('describes the public signature: the inputs and the cascade output, no text route', async () => {
+    const { get, postJson, origin } = await tensorSetup();
+    const meta = await get('/v2/models/spam');
+    expect(meta.headers.get('x-served-by')).toBe('edge');
+    expect(await meta.json()).toMatchObject({
+      name: 'spam',
+      versions: ['tiny-tensor-1'],
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 3] }],
+      outputs: [{ name: 'probabilities', datatype: 'FP32', shape: [-1, 2] }],
+      parameters: { text_route: false, cascade_output: 'probabilities', labels: ['ham', 'spam'] },
+    });
+    const text = await postJson({ text: 'hello' }, '/v1/models/spam/classify');
+    expect(text.status).toBe(404);
+    const err = (await text.json()) as ErrorJson;
+    expect(err.error.code).toBe('not_found');
+    expect(err.error.message).toMatch(
+      /no featurizer, so it has no text route; use POST \/v2\/models\/spam\/infer/,
+    );
+    expect(await originLog(origin)).toHaveLength(0);
+  });
+
+  it('answers confident rows at the edge, JSON in and out, with the student probabilities', async () => {
+    const { postJson, origin } = await tensorSetup();
+    const s = 3 + salt();
+    const res = await postJson({
+      id: 'j1',
+      ...xInput([
+        [s, 0, 0],
+        [0, s, 0],
+      ]),
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-served-by')).toBe('edge');
+    const out = (await res.json()) as InferJson;
+    expect(out).toMatchObject({ model_name: 'spam', model_version: 'tiny-tensor-1', id: 'j1' });
+    expect(out.parameters).toMatchObject({ served_by: 'edge', served_by_items: 'edge,edge' });
+    const [probs] = out.outputs;
+    expect(probs).toMatchObject({ name: 'probabilities', datatype: 'FP32', shape: [2, 2] });
+    const p = sigmoid(2 * s);
+    const expected = [1 - p, p, p, 1 - p];
+    probs?.data.forEach((v, i) => expect(v).toBeCloseTo(expected[i] as number, 5));
+    expect(await originLog(origin)).toHaveLength(0);
+  });
+
+  it('escalates only the unsure rows, as one binary OIP request for the cascade output, merged in order', async () => {
+    const { postJson, origin } = await tensorSetup();
+    const z = salt();
+    const rows = [
+      [4, 0, 0],
+      [0, 0, z], // unsure at the edge; the teacher says spam (a + c > b)
+      [0, 4, 0],
+      [0, 0.3 * z, 0.1], // ham at 0.65-0.77: unsure; the teacher says ham
+    ];
+    const res = await postJson(xInput(rows));
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-served-by')).toBe('origin');
+    expect(res.headers.get('x-escalation-reason')).toBe('low_confidence');
+    const out = (await res.json()) as InferJson;
+    expect(out.parameters).toMatchObject({
+      served_by_items: 'edge,origin,edge,origin',
+      served_by_counts: 'edge=2, origin=2',
+    });
+    const labels = [];
+    const data = out.outputs[0]?.data as number[];
+    for (let r = 0; r < 4; r++) labels.push((data[2 * r + 1] as number) > 0.5 ? 'spam' : 'ham');
+    expect(labels).toEqual(['spam', 'spam', 'ham', 'ham']);
+    expect(data[3]).toBeCloseTo(0.96, 5); // the origin's answer for row 1
+    const [req] = await originLog(origin);
+    expect(req?.path).toBe('/v2/models/spam/infer');
+    expect(req?.signature).toBe('ok');
+    const headerLength = Number(req?.headers['inference-header-content-length']);
+    const header = JSON.parse((req?.body as string).slice(0, headerLength));
+    expect(header.inputs).toEqual([
+      { name: 'x', datatype: 'FP32', shape: [2, 3], parameters: { binary_data_size: 24 } },
+    ]);
+    expect(header.outputs).toEqual([{ name: 'probabilities', parameters: { binary_data: true } }]);
+  });
+
+  it('speaks the binary extension both ways, and a row cached from JSON is a hit in binary', async () => {
+    const { post, postJson, origin } = await tensorSetup();
+    const s = 3 + salt();
+    const first = await postJson(xInput([[s, 0, 0]]));
+    expect(first.headers.get('x-cache')).toBe('MISS');
+    const encoded = encodeInferRequest({
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [2, 3], data: new Float32Array([s, 0, 0, 0, s, 0]) }],
+      outputs: [{ name: 'probabilities', binary: true }],
+    });
+    const res = await post('/v2/models/spam/infer', encoded.body as Uint8Array, {
+      'content-type': encoded.contentType,
+      'inference-header-content-length': String(encoded.headerLength),
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('application/octet-stream');
+    // Row 0 from the cache (stored by the JSON request), row 1 from the student.
+    expect(res.headers.get('x-served-by-counts')).toBe('cache=1, edge=1');
+    const out = decodeInferResponse(
+      new Uint8Array(await res.arrayBuffer()),
+      res.headers.get('inference-header-content-length'),
+    );
+    expect(out.outputs[0]).toMatchObject({ name: 'probabilities', datatype: 'FP32', shape: [2, 2] });
+    const data = Array.from(out.outputs[0]?.data as Float32Array);
+    expect(data[1]).toBeGreaterThan(0.99);
+    expect(data[2]).toBeGreaterThan(0.99);
+    expect(await originLog(origin)).toHaveLength(0);
+  });
+
+  it('degrades the unsure rows when the origin fails; the confident rows stay edge answers', async () => {
+    const { postJson, origin } = await tensorSetup();
+    await behave(origin, { default: { status: 503 } });
+    const res = await postJson(
+      xInput([
+        [4, 0, 0],
+        [0, 0, salt()],
+      ]),
+    );
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-served-by')).toBe('edge-degraded');
+    const out = (await res.json()) as InferJson;
+    expect(out.parameters.served_by_items).toBe('edge,edge-degraded');
+    expect(out.outputs[0]?.data[3]).toBeCloseTo(0.5, 5);
+  });
+
+  it('outputs only the teacher has are the origin`s to answer: the request is proxied as is', async () => {
+    const { postJson, origin } = await tensorSetup();
+    const body = { ...xInput([[4, 0, 0]]), outputs: [{ name: 'logits' }] };
+    const res = await postJson(body);
+    expect(res.headers.get('x-served-by')).toBe('origin');
+    const [req] = await originLog(origin);
+    expect(JSON.parse(req?.body as string)).toEqual(body);
+  });
+
+  it('refuses bad tensors with the same 400/413 JSON errors as the origin, never reaching it', async () => {
+    const { post, postJson, origin } = await tensorSetup();
+    const cases: Array<[string, unknown, number, RegExp]> = [
+      [
+        'wrong width',
+        { inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], data: [1, 2, 3, 4] }] },
+        400,
+        /input 'x' has shape \[1,4\], the model expects \[-1,3\]/,
+      ],
+      [
+        'wrong datatype',
+        { inputs: [{ name: 'x', datatype: 'INT32', shape: [1, 3], data: [1, 2, 3] }] },
+        400,
+        /input 'x' must be FP32, got INT32/,
+      ],
+      [
+        'unknown input',
+        { inputs: [{ name: 'y', datatype: 'FP32', shape: [1, 3], data: [1, 2, 3] }] },
+        400,
+        /model 'spam' has no input 'y'/,
+      ],
+      [
+        'data shorter than shape',
+        { inputs: [{ name: 'x', datatype: 'FP32', shape: [2, 3], data: [1, 2, 3] }] },
+        400,
+        /x/,
+      ],
+      ['NaN', '{"inputs":[{"name":"x","datatype":"FP32","shape":[1,3],"data":[1,NaN,3]}]}', 400, /./],
+      [
+        'empty batch',
+        { inputs: [{ name: 'x', datatype: 'FP32', shape: [0, 3], data: [] }] },
+        400,
+        /shape \[0,3\]/,
+      ],
+      [
+        'too many rows',
+        { inputs: [{ name: 'x', datatype: 'FP32', shape: [257, 3], data: new Array(771).fill(0) }] },
+        413,
+        /at most 256/,
+      ],
+      ['no inputs', { inputs: [] }, 400, /./],
+    ];
+    for (const [name, body, status, message] of cases) {
+      const res = await postJson(body);
+      expect(res.status, name).toBe(status);
+      const err = (await res.json()) as ErrorJson;
+      expect(err.error.code, name).toBe(status === 413 ? 'payload_too_large' : err.error.code);
+      expect(err.error.message, name).toMatch(message);
+    }
+    // Binary: a header length past the body, and binary data shorter than the shape.
+    const header = new TextEncoder().encode(
+      JSON.stringify({
+        inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 3], parameters: { binary_data_size: 8 } }],
+      }),
+    );
+    const short = new Uint8Array(header.length + 8);
+    short.set(header);
+    const binary = { 'content-type': 'application/octet-stream' };
+    const r1 = await post('/v2/models/spam/infer', short, {
+      ...binary,
+      'inference-header-content-length': String(short.length + 10),
+    });
+    expect(r1.status).toBe(400);
+    const r2 = await post('/v2/models/spam/infer', short, {
+      ...binary,
+      'inference-header-content-length': String(header.length),
+    });
+    expect(r2.status).toBe(400);
+    expect(((await r2.json()) as ErrorJson).error.code).toBe('invalid_input');
+    expect(await originLog(origin)).toHaveLength(0);
+  });
+});
