@@ -15,6 +15,7 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { featurizerFromManifest } from '../shared/featurizer/index.ts';
 import { checkArtifact, type Manifest, parseManifest, sortReleases } from '../shared/manifest/index.ts';
+import { tensorSignature } from '../shared/protocol/tensor.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MODELS = join(ROOT, 'models');
@@ -52,7 +53,11 @@ export async function verifyEdgeRelease(
   if (artifact === undefined) throw new Error(`${relative(ROOT, dir)}: manifest names no edge artifact`);
   const problem = await checkArtifact(artifact, readFileSync(join(dir, artifact.file)));
   if (problem !== undefined) throw new Error(`${relative(ROOT, dir)}/${problem}`);
-  featurizerFromManifest(manifest.featurizer);
+  // A text release's featurizer must be this code's; a tensor release's signature must fit its labels.
+  if (manifest.featurizer !== undefined) featurizerFromManifest(manifest.featurizer);
+  else if (tensorSignature(manifest) === undefined) {
+    throw new Error(`${relative(ROOT, dir)}: neither a featurizer nor tensor inputs and outputs in its manifest`);
+  }
   const seen = manifest.ood === undefined ? undefined : manifest.artifacts[manifest.ood.artifact];
   if (seen !== undefined) {
     const bad = await checkArtifact(seen, readFileSync(join(dir, seen.file)));
