@@ -1,6 +1,6 @@
 /**
  * Drift seen at the origin, over real HTTP: a text model with an OOD rule, a drift baseline and a planned edge
- * share, and one with none of them. Every answer of the classify route, OIP text infer and OIP raw ids infer is
+ * share, one with none of them, and a tensor model (no featurizer) whose cascade output is recorded the same way. Every answer of the classify route, OIP text infer and OIP raw ids infer is
  * recorded once in /metrics (score by label, coverage, ood), and the PSI gauge matches shared/drift's PSI of the
  * answered scores and coverage against the baseline.
  */
@@ -13,7 +13,7 @@ import type { BaselineSide } from '../../shared/manifest/index.ts';
 import { seenIdsBitmap } from '../../shared/ood/index.ts';
 import type { Prediction } from '../../shared/protocol/index.ts';
 import { infer } from '../test/client.ts';
-import { createModelRepository, type TempRepository, textModel } from '../test/fixtures.ts';
+import { createModelRepository, mlpVersion, rows, type TempRepository, textModel } from '../test/fixtures.ts';
 import { sample } from '../test/harness.ts';
 import { createLogger } from './logger.ts';
 import { startOriginServer } from './server.ts';
@@ -49,7 +49,19 @@ beforeAll(async () => {
       baseline: { source: 'test', origin: BASELINE },
     },
     { name: 'plain', version: '1', onnx: textModel(256, 32, 8, 11), featurizer: FEATURIZER },
+    mlpVersion('tensor', '1', [16, 8, 3], 5),
   ]);
+  // A tensor release: three labels over the MLP's probabilities (the cascade output, manifest.cascade).
+  const tensorManifest = join(repo.root, 'tensor', '1', 'manifest.json');
+  const tm = JSON.parse(await readFile(tensorManifest, 'utf8'));
+  await writeFile(
+    tensorManifest,
+    JSON.stringify({
+      ...tm,
+      labels: ['a', 'b', 'c'],
+      cascade: { output: 'probabilities', kind: 'probabilities' },
+    }),
+  );
   // The release's plan: the edge answers 95%, so 5% of edge traffic is escalated here.
   const path = join(repo.root, 'drift', '1', 'manifest.json');
   const manifest = JSON.parse(await readFile(path, 'utf8'));
@@ -151,6 +163,27 @@ describe('drift metrics over HTTP', () => {
       psi(BASELINE.coverage, histogram(answered.map((p) => p.coverage as number))) as number,
       9,
     );
+  });
+
+  it('records a tensor release`s answers from its cascade output, by predicted label', async () => {
+    const x = rows(6, 16, 3);
+    const res = await infer(`${origin.url}/v2/models/tensor/infer`, [
+      { name: 'input', datatype: 'FP32', shape: [6, 16], data: x },
+    ]);
+    expect(res.status).toBe(200);
+    const probs = res.response?.outputs[0]?.data as Float32Array;
+    const expected = { a: 0, b: 0, c: 0 } as Record<string, number>;
+    for (let r = 0; r < 6; r++) {
+      const row = Array.from(probs.subarray(r * 3, r * 3 + 3));
+      expected[['a', 'b', 'c'][row.indexOf(Math.max(...row))] as string]++;
+    }
+    const text = await scrape();
+    for (const label of ['a', 'b', 'c']) {
+      expect(
+        sample(text, 'nv_inference_prediction_score_count', { model: 'tensor', version: '1', label }),
+        label,
+      ).toBe(expected[label]);
+    }
   });
 
   it('a version without a baseline, OOD rule or plan gets the score histogram only', async () => {

@@ -6,6 +6,7 @@
 import { InferenceError, InvalidInputError } from '../../../shared/errors/index.ts';
 import type { Manifest, TensorSpec } from '../../../shared/manifest/index.ts';
 import {
+  type CascadeOutput,
   type InferRequest,
   isTextRequest,
   LABEL_OUTPUT,
@@ -13,14 +14,26 @@ import {
   noTextRouteError,
   oodParameters,
   type Prediction,
+  predictionsFromOutput,
   prepare,
   selectOutputs,
   type Tensor,
+  tensorSignature,
   textOutputs,
   textSignature,
   textsOfRequest,
 } from '../../../shared/protocol/index.ts';
 import { Batcher, type Clock } from '../batcher.ts';
+
+/** The cascade output of a tensor release, or undefined (text releases, raw models without one that fits). */
+function cascadeOutputOf(manifest: Manifest): CascadeOutput | undefined {
+  try {
+    return tensorSignature(manifest)?.cascade;
+  } catch {
+    return undefined;
+  }
+}
+
 import type { ModelMetrics } from '../metrics.ts';
 import { toWire } from '../runner/datatypes.ts';
 import type { FeaturizePool } from '../runner/featurize-pool.ts';
@@ -68,6 +81,8 @@ export class ServedModel implements Signature {
   readonly #pool: RunnerPool;
   readonly #featurizer: Featurizer | undefined;
   readonly #ood: OodCheck | undefined;
+  /** A tensor release's cascade output (shared/protocol tensorSignature): its answers feed the drift metrics. */
+  readonly #cascade: CascadeOutput | undefined;
   #offload: { pool: FeaturizePool; inlineChars: number } | undefined;
   #ready = false;
 
@@ -82,8 +97,9 @@ export class ServedModel implements Signature {
     this.#pool = options.pool;
     this.#featurizer = options.featurizer;
     this.#ood = options.ood;
+    this.#cascade = this.#featurizer === undefined ? cascadeOutputOf(manifest) : undefined;
     this.metrics.release({
-      labels: this.#featurizer === undefined ? [] : manifest.labels,
+      labels: this.#featurizer === undefined && this.#cascade === undefined ? [] : manifest.labels,
       coverage: this.#featurizer !== undefined && this.#ood !== undefined,
       baseline: manifest.baseline?.origin,
       expectedEdgeShare: manifest.expected_edge_share,
@@ -188,6 +204,12 @@ export class ServedModel implements Signature {
       const predictions = rawPredictions(this, item, result, this.#ood);
       this.metrics.predicted(predictions);
       parameters = oodParameters(predictions);
+    } else if (this.#cascade !== undefined) {
+      const out = result[this.outputIndex.get(this.#cascade.spec.name) as number];
+      if (out !== undefined && out.datatype === 'FP32') {
+        const data = out.data as Float32Array;
+        this.metrics.predicted(predictionsFromOutput(data, this.#cascade.kind, this.manifest.labels));
+      }
     }
     return { outputs: selectOutputs(this.name, this.#withDerived(result), request), parameters };
   }
