@@ -12,6 +12,8 @@
  *     - predict:   POST /v1/models/spam/classify, `cache-control: no-cache, no-store` (auth + validate + featurize +
  *                  student in onnxruntime-web, answered at the edge)
  *     - cache hit: the same POST without cache-control (L1 caches.default HIT)
+ *  5. When the bundle embeds a tensor release (no featurizer, e.g. digits): its cold start (a fresh Miniflare, the
+ *     first OIP infer of one zero row, `x-escalate: never`) and its warm predict, the same way.
  *
  * The last line printed is one JSON object. Env: BENCH_N (default 2000), BENCH_WARMUP (default 200).
  */
@@ -115,6 +117,57 @@ function miniflare(): Miniflare {
 }
 
 type Call = () => Promise<{ status: number; servedBy: string | null }>;
+
+/** The first embedded tensor release (edge/src/model/release.ts imports its manifest), or undefined. */
+function tensorRelease(): { name: string; body: string } | undefined {
+  const module = readFileSync(join(ROOT, 'edge', 'src', 'model', 'release.ts'), 'utf8');
+  for (const m of module.matchAll(/from '\.\.\/\.\.\/\.\.\/(models\/[^']+\/manifest\.json)'/g)) {
+    const manifest = JSON.parse(readFileSync(join(ROOT, m[1] as string), 'utf8')) as {
+      name: string;
+      featurizer?: unknown;
+      serving: { origin: string };
+      artifacts: Record<string, { inputs: Array<{ name: string; datatype: string; shape: number[] }> }>;
+    };
+    if (manifest.featurizer !== undefined) continue;
+    const inputs = manifest.artifacts[manifest.serving.origin]?.inputs ?? [];
+    if (
+      inputs.length === 0 ||
+      inputs.some((i) => i.datatype !== 'FP32' || i.shape.slice(1).some((d) => d < 1))
+    )
+      continue;
+    const body = JSON.stringify({
+      inputs: inputs.map((i) => {
+        const shape = [1, ...i.shape.slice(1)];
+        return {
+          name: i.name,
+          datatype: 'FP32',
+          shape,
+          data: new Array(shape.reduce((a, b) => a * b, 1)).fill(0),
+        };
+      }),
+    });
+    return { name: manifest.name, body };
+  }
+  return undefined;
+}
+
+/** One OIP infer of the tensor release's zero row, answered by the student (`x-escalate: never`). */
+function tensorCall(mf: Miniflare, release: { name: string; body: string }): Call {
+  return async () => {
+    const res = await mf.dispatchFetch(`http://edge.bench/v2/models/${release.name}/infer`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        authorization: `Bearer ${KEY}`,
+        'x-escalate': 'never',
+        'cache-control': 'no-cache, no-store',
+      },
+      body: release.body,
+    });
+    await res.arrayBuffer();
+    return { status: res.status, servedBy: res.headers.get('x-served-by') };
+  };
+}
 
 function calls(mf: Miniflare): { noop: Call; predict: Call; cacheHit: Call } {
   const post = (headers: Record<string, string>) => async () => {
@@ -225,7 +278,26 @@ async function main(): Promise<void> {
   const predict = await timed('predict', c.predict, 'edge');
   await c.cacheHit(); // fills L1
   const hit = await timed('cache hit', c.cacheHit, 'cache');
+  const tensor = tensorRelease();
+  const tensorWarm = tensor === undefined ? undefined : await timed('tensor', tensorCall(mf, tensor), 'edge');
   await mf.dispose();
+  let tensorCold: number | undefined;
+  if (tensor !== undefined) {
+    const samples: number[] = [];
+    for (let i = 0; i < COLD_SAMPLES; i++) {
+      const fresh = miniflare();
+      await fresh.ready;
+      const t0 = performance.now();
+      const r = await tensorCall(fresh, tensor)();
+      samples.push(round(performance.now() - t0, 1));
+      await fresh.dispose();
+      if (r.status !== 200 || r.servedBy !== 'edge') {
+        throw new Error(`cold tensor predict: got ${r.status} served by ${r.servedBy}`);
+      }
+    }
+    tensorCold = median(samples);
+    log(`cold tensor (${tensor.name}): first predict ${samples.join(', ')} ms`);
+  }
 
   const result = {
     bench: 'edge',
@@ -245,6 +317,14 @@ async function main(): Promise<void> {
     cold_first_noop_ms: coldOf('first_noop_ms'),
     cold_first_predict_after_noop_ms: coldOf('first_predict_after_noop_ms'),
     cold_worker_ready_ms: coldOf('ready_ms'),
+    ...(tensor === undefined
+      ? {}
+      : {
+          tensor_model: tensor.name,
+          tensor_predict_p50_ms: tensorWarm?.p50,
+          tensor_predict_p99_ms: tensorWarm?.p99,
+          cold_first_tensor_predict_ms: tensorCold,
+        }),
     worker_log_lines: logLines,
     bundle_raw_bytes: bundle.raw,
     bundle_gzip_bytes: bundle.gzip,

@@ -56,7 +56,9 @@ export async function verifyEdgeRelease(
   // A text release's featurizer must be this code's; a tensor release's signature must fit its labels.
   if (manifest.featurizer !== undefined) featurizerFromManifest(manifest.featurizer);
   else if (tensorSignature(manifest) === undefined) {
-    throw new Error(`${relative(ROOT, dir)}: neither a featurizer nor tensor inputs and outputs in its manifest`);
+    throw new Error(
+      `${relative(ROOT, dir)}: neither a featurizer nor tensor inputs and outputs in its manifest`,
+    );
   }
   const seen = manifest.ood === undefined ? undefined : manifest.artifacts[manifest.ood.artifact];
   if (seen !== undefined) {

@@ -175,7 +175,8 @@ describe('drift metrics over HTTP', () => {
     const expected = { a: 0, b: 0, c: 0 } as Record<string, number>;
     for (let r = 0; r < 6; r++) {
       const row = Array.from(probs.subarray(r * 3, r * 3 + 3));
-      expected[['a', 'b', 'c'][row.indexOf(Math.max(...row))] as string]++;
+      const label = ['a', 'b', 'c'][row.indexOf(Math.max(...row))] as string;
+      expected[label] = (expected[label] ?? 0) + 1;
     }
     const text = await scrape();
     for (const label of ['a', 'b', 'c']) {

@@ -64,20 +64,15 @@ export function parseHeaderLength(value: string | null | undefined, bodyLength: 
   return n;
 }
 
+/**
+ * Parses UTF-8 JSON; 400 `invalid_json` naming `what` when it is not (the input is not echoed: the same policy and
+ * wording as shared/http parseJsonBody, so both tiers refuse a bad body with the same message).
+ */
 function parseJson(bytes: Uint8Array, what: string): unknown {
-  let text: string;
   try {
-    text = decoder.decode(bytes);
+    return JSON.parse(decoder.decode(bytes));
   } catch {
-    throw new InferenceError('invalid_json', `${what} is not valid UTF-8`);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw new InferenceError(
-      'invalid_json',
-      `${what} is not valid JSON: ${(err as Error).message.slice(0, 200)}`,
-    );
+    throw new InferenceError('invalid_json', `${what} is not valid UTF-8 JSON`);
   }
 }
 

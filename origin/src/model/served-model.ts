@@ -3,7 +3,7 @@
  * queued, run as batches on the pool (batch.ts) and split back; texts go through the text route (text.ts).
  * warmUp() runs every worker once before the version reports ready.
  */
-import { InferenceError, InvalidInputError } from '../../../shared/errors/index.ts';
+import { InvalidInputError } from '../../../shared/errors/index.ts';
 import type { Manifest, TensorSpec } from '../../../shared/manifest/index.ts';
 import {
   type CascadeOutput,

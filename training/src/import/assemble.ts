@@ -11,7 +11,7 @@
  *   5. write teacher.onnx, student.onnx, manifest.json (sha256 of every artifact), eval.json and cascade.svg into
  *      models/<name>/<version>/, the version a hash of the inputs (same inputs, same folder, same bytes).
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { histogram, shares } from '../../../shared/drift/index.ts';
@@ -248,6 +248,33 @@ function rowsFingerprint(rows: LabelledRows): string {
     new Uint8Array(rows.labels.buffer),
   ];
   return sha256Hex(Buffer.concat(parts));
+}
+
+/**
+ * Re-measures a tensor release from its folder (its own ONNX files, threshold and cascade output) on labelled
+ * splits: what `npm run eval` prints for a tensor family.
+ */
+export async function measureTensorRelease(
+  dir: string,
+  manifest: Manifest,
+  splits: Record<string, LabelledRows>,
+): Promise<{ threshold: number } & Record<string, SplitFigures | number>> {
+  const signature = tensorSignature(manifest);
+  if (signature === undefined)
+    throw new TypeError(`${manifest.name}@${manifest.version} is not a tensor release`);
+  const bytesOf = (role: string) => readFile(join(dir, (manifest.artifacts[role] as { file: string }).file));
+  const teacher = new Uint8Array(await bytesOf(manifest.serving.origin));
+  const student = new Uint8Array(await bytesOf(manifest.serving.edge as string));
+  const threshold = manifest.threshold ?? 0.5;
+  const { spec, kind } = signature.cascade;
+  const k = manifest.labels.length;
+  const out: { threshold: number } & Record<string, SplitFigures | number> = { threshold };
+  for (const [name, rows] of Object.entries(splits)) {
+    const t = await probabilitiesOf(teacher, signature.inputs, rows, spec.name, kind, manifest.labels);
+    const st = await probabilitiesOf(student, signature.inputs, rows, spec.name, kind, manifest.labels);
+    out[name] = figures(st, t, rows.labels, k, threshold);
+  }
+  return out;
 }
 
 export async function assembleRelease(options: AssembleOptions): Promise<AssembleResult> {
