@@ -1,5 +1,7 @@
 /**
- * npm run bench:origin: one run, one model (the 1024-512-512-2 MLP), on this machine.
+ * npm run bench:origin: one run, two models, on this machine: the generated 1024-512-512-2 MLP (the reference
+ * since the first benchmark) and the real digits teacher (models/digits, a CNN: far more compute per row, where
+ * batching matters), each:
  *  (a) raw in-process session.run throughput at batch 1..256 (1 intra-op thread, as the server runs it)
  *  (b) HTTP-only ceiling: the server's echo route (decode + validate + encode, no inference)
  *  (c) the server with dynamic batching
@@ -8,16 +10,21 @@
  * from a sequential keep-alive client timed with performance.now() (autocannon's histogram is whole ms).
  * Two servers run in child processes (node origin/src/main.ts; max batch BENCH_MAX_BATCH with the echo route, and
  * max batch 1); each concurrency measures the three back to back. autocannon runs here.
- * The last line printed is one JSON object. Env: BENCH_DURATION_S (default 4), BENCH_MAX_BATCH (default 128).
+ * The last line printed is one JSON object: the MLP's figures at the top level (as before) and the digits
+ * teacher's under `digits` (absent when models/digits holds no release).
+ * Env: BENCH_DURATION_S (default 4), BENCH_MAX_BATCH (default 128).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
 import http from 'node:http';
-import { availableParallelism, loadavg } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import * as ort from 'onnxruntime-node';
 import { createModelRepository, mlpVersion, rows } from '../origin/test/fixtures.ts';
 import { encodeInferRequest } from '../shared/protocol/index.ts';
+import { listReleases } from '../training/src/release/registry.ts';
 
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 4);
 const MAX_BATCH = Number(process.env.BENCH_MAX_BATCH ?? 128);
@@ -29,7 +36,20 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const log = (line: string) => process.stdout.write(`${line}\n`);
 const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
 
-async function rawThroughput(bytes: Uint8Array): Promise<Array<{ batch: number; rows_per_s: number }>> {
+/** What one model's benchmark needs: its repository, ONNX bytes, input and a request row. */
+interface ModelUnderTest {
+  /** Label in the result. */
+  label: string;
+  /** The model's name in the repository (its URL). */
+  name: string;
+  repo: string;
+  onnx: Uint8Array;
+  input: string;
+  width: number;
+}
+
+async function rawThroughput(m: ModelUnderTest): Promise<Array<{ batch: number; rows_per_s: number }>> {
+  const bytes = m.onnx;
   const session = await ort.InferenceSession.create(bytes, {
     intraOpNumThreads: 1,
     interOpNumThreads: 1,
@@ -40,7 +60,7 @@ async function rawThroughput(bytes: Uint8Array): Promise<Array<{ batch: number; 
   const out: Array<{ batch: number; rows_per_s: number }> = [];
   for (const batch of RAW_BATCHES) {
     const feeds = {
-      input: new ort.Tensor('float32', rows(batch, DIMS[0] as number, batch), [batch, DIMS[0] as number]),
+      [m.input]: new ort.Tensor('float32', rows(batch, m.width, batch), [batch, m.width]),
     };
     for (let i = 0; i < 5; i++) await session.run(feeds);
     let runs = 0;
@@ -107,17 +127,22 @@ function stopServer(child: Child): Promise<void> {
   });
 }
 
-const body = encodeInferRequest({
-  inputs: [
-    { name: 'input', datatype: 'FP32', shape: [1, DIMS[0] as number], data: rows(1, DIMS[0] as number, 99) },
-  ],
-  binaryOutput: true,
-});
-const headers = {
-  'content-type': body.contentType,
-  'inference-header-content-length': String(body.headerLength),
-};
-const payload = Buffer.from(body.body as Uint8Array);
+/** One binary request of one row for the model, and its headers. */
+function requestOf(m: ModelUnderTest): { headers: Record<string, string>; payload: Buffer } {
+  const body = encodeInferRequest({
+    inputs: [{ name: m.input, datatype: 'FP32', shape: [1, m.width], data: rows(1, m.width, 99) }],
+    binaryOutput: true,
+  });
+  return {
+    headers: {
+      'content-type': body.contentType,
+      'inference-header-content-length': String(body.headerLength),
+    },
+    payload: Buffer.from(body.body as Uint8Array),
+  };
+}
+
+type Request = ReturnType<typeof requestOf>;
 
 interface Point {
   c: number;
@@ -128,8 +153,15 @@ interface Point {
   errors: number;
 }
 
-async function load(url: string, connections: number, seconds = DURATION_S): Promise<Point> {
-  const r = await autocannon({ url, connections, duration: seconds, method: 'POST', headers, body: payload });
+async function load(url: string, req: Request, connections: number, seconds = DURATION_S): Promise<Point> {
+  const r = await autocannon({
+    url,
+    connections,
+    duration: seconds,
+    method: 'POST',
+    headers: req.headers,
+    body: req.payload,
+  });
   return {
     c: connections,
     rps: Math.round(r.requests.average),
@@ -144,7 +176,8 @@ async function load(url: string, connections: number, seconds = DURATION_S): Pro
  * Sequential keep-alive clients, one per URL, taking turns in short slices (so background load hits each alike):
  * p50 latency per URL in ms with sub-ms precision.
  */
-async function sequentialP50(urls: string[], seconds: number): Promise<number[]> {
+async function sequentialP50(urls: string[], req: Request, seconds: number): Promise<number[]> {
+  const { headers, payload } = req;
   const clients = urls.map((url) => {
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     const target = new URL(url);
@@ -191,88 +224,144 @@ async function sequentialP50(urls: string[], seconds: number): Promise<number[]>
 
 const at = (points: Point[], c: number) => points.find((p) => p.c === c) as Point;
 
-async function main(): Promise<void> {
+/** The benchmark of one model: raw session throughput, then the echo ceiling, batched and unbatched servers. */
+async function benchModel(m: ModelUnderTest): Promise<Record<string, unknown>> {
   const started = performance.now();
   const loadAtStart = loadavg()[0] as number;
+  const req = requestOf(m);
+  log(`--- ${m.label}`);
+  const raw = await rawThroughput(m);
+  const best = raw.reduce((a, b) => (b.rows_per_s > a.rows_per_s ? b : a));
+
+  // Both servers run side by side (the idle one costs nothing) and the three measurements of each concurrency
+  // run back to back, so a change in background load on a shared machine hits all three alike.
+  const batchedServer = await startServer(m.repo, MAX_BATCH);
+  const unbatchedServer = await startServer(m.repo, 1).catch(async (err) => {
+    await stopServer(batchedServer);
+    throw err;
+  });
+  const ceiling: Point[] = [];
+  const batched: Point[] = [];
+  const unbatched: Point[] = [];
+  let batchedC1: number;
+  let unbatchedC1: number;
+  try {
+    const targets = [
+      { name: 'http-ceiling (echo)', url: `${batchedServer.url}/v2/models/${m.name}/echo`, points: ceiling },
+      {
+        name: `batched (max ${MAX_BATCH})`,
+        url: `${batchedServer.url}/v2/models/${m.name}/infer`,
+        points: batched,
+      },
+      {
+        name: 'unbatched (max 1)',
+        url: `${unbatchedServer.url}/v2/models/${m.name}/infer`,
+        points: unbatched,
+      },
+    ];
+    for (const t of targets) await load(t.url, req, 64, 1); // warm-up (JIT, arenas)
+    for (const c of CONCURRENCY) {
+      for (const t of targets) {
+        const p = await load(t.url, req, c);
+        t.points.push(p);
+        log(
+          `${t.name} c=${c}: ${p.rps} req/s, p50 ${p.p50_ms} ms, p99 ${p.p99_ms} ms, non2xx ${p.non2xx}, errors ${p.errors}`,
+        );
+      }
+    }
+    [batchedC1, unbatchedC1] = (await sequentialP50(
+      [`${batchedServer.url}/v2/models/${m.name}/infer`, `${unbatchedServer.url}/v2/models/${m.name}/infer`],
+      req,
+      4,
+    )) as [number, number];
+  } finally {
+    await Promise.all([stopServer(batchedServer), stopServer(unbatchedServer)]);
+  }
+  log(`c=1 sequential p50: batched ${round(batchedC1, 3)} ms, unbatched ${round(unbatchedC1, 3)} ms`);
+
+  const httpCeiling = Math.max(...ceiling.map((p) => p.rps));
+  const b64 = at(batched, 64);
+  const u64 = at(unbatched, 64);
+  return {
+    model: m.label,
+    load_avg_1m_at_start: round(loadAtStart, 2),
+    raw_best_rows_per_s: best.rows_per_s,
+    raw_best_batch: best.batch,
+    raw_rows_per_s: Object.fromEntries(raw.map((r) => [r.batch, r.rows_per_s])),
+    http_ceiling_rps: httpCeiling,
+    http_ceiling_rps_by_c: Object.fromEntries(ceiling.map((p) => [p.c, p.rps])),
+    batched_rps_c64: b64.rps,
+    unbatched_rps_c64: u64.rps,
+    batched_rps_by_c: Object.fromEntries(batched.map((p) => [p.c, p.rps])),
+    unbatched_rps_by_c: Object.fromEntries(unbatched.map((p) => [p.c, p.rps])),
+    efficiency: round(b64.rps / Math.min(best.rows_per_s, httpCeiling), 3),
+    speedup_c64: round(b64.rps / u64.rps, 2),
+    c1_p50_batched_ms: round(batchedC1, 3),
+    c1_p50_unbatched_ms: round(unbatchedC1, 3),
+    c1_p50_overhead_ms: round(batchedC1 - unbatchedC1, 3),
+    p99_ms_c64: b64.p99_ms,
+    non2xx: [...ceiling, ...batched, ...unbatched].reduce((n, p) => n + p.non2xx + p.errors, 0),
+    wall_s: round((performance.now() - started) / 1000, 0),
+  };
+}
+
+/** The newest digits release in a repository of its own (a link to it), or undefined. */
+async function digitsUnderTest(): Promise<(ModelUnderTest & { cleanup: () => Promise<void> }) | undefined> {
+  const latest = (await listReleases('digits')).at(-1);
+  if (latest === undefined) return undefined;
+  const m = latest.manifest;
+  const teacher = m.artifacts[m.serving.origin];
+  const input = teacher?.inputs[0];
+  if (teacher === undefined || input === undefined) return undefined;
+  const root = await mkdtemp(join(tmpdir(), 'bench-digits-'));
+  await symlink(join(latest.dir, '..'), join(root, 'digits'));
+  return {
+    label: `digits teacher ${m.version} (CNN)`,
+    name: 'digits',
+    repo: root,
+    onnx: new Uint8Array(await readFile(join(latest.dir, teacher.file))),
+    input: input.name,
+    width: input.shape[1] as number,
+    cleanup: () => rm(root, { recursive: true, force: true }),
+  };
+}
+
+async function main(): Promise<void> {
+  const started = performance.now();
   const version = mlpVersion('mlp', '1', DIMS);
   const repo = await createModelRepository([version]);
+  let mlp: Record<string, unknown>;
   try {
-    const raw = await rawThroughput(version.onnx);
-    const best = raw.reduce((a, b) => (b.rows_per_s > a.rows_per_s ? b : a));
-
-    // Both servers run side by side (the idle one costs nothing) and the three measurements of each concurrency
-    // run back to back, so a change in background load on a shared machine hits all three alike.
-    const batchedServer = await startServer(repo.root, MAX_BATCH);
-    const unbatchedServer = await startServer(repo.root, 1).catch(async (err) => {
-      await stopServer(batchedServer);
-      throw err;
+    mlp = await benchModel({
+      label: `mlp ${DIMS.join('-')}`,
+      name: 'mlp',
+      repo: repo.root,
+      onnx: version.onnx,
+      input: 'input',
+      width: DIMS[0] as number,
     });
-    const ceiling: Point[] = [];
-    const batched: Point[] = [];
-    const unbatched: Point[] = [];
-    let batchedC1: number;
-    let unbatchedC1: number;
-    try {
-      const targets = [
-        { name: 'http-ceiling (echo)', url: `${batchedServer.url}/v2/models/mlp/echo`, points: ceiling },
-        {
-          name: `batched (max ${MAX_BATCH})`,
-          url: `${batchedServer.url}/v2/models/mlp/infer`,
-          points: batched,
-        },
-        { name: 'unbatched (max 1)', url: `${unbatchedServer.url}/v2/models/mlp/infer`, points: unbatched },
-      ];
-      for (const t of targets) await load(t.url, 64, 1); // warm-up (JIT, arenas)
-      for (const c of CONCURRENCY) {
-        for (const t of targets) {
-          const p = await load(t.url, c);
-          t.points.push(p);
-          log(
-            `${t.name} c=${c}: ${p.rps} req/s, p50 ${p.p50_ms} ms, p99 ${p.p99_ms} ms, non2xx ${p.non2xx}, errors ${p.errors}`,
-          );
-        }
-      }
-      [batchedC1, unbatchedC1] = (await sequentialP50(
-        [`${batchedServer.url}/v2/models/mlp/infer`, `${unbatchedServer.url}/v2/models/mlp/infer`],
-        4,
-      )) as [number, number];
-    } finally {
-      await Promise.all([stopServer(batchedServer), stopServer(unbatchedServer)]);
-    }
-    log(`c=1 sequential p50: batched ${round(batchedC1, 3)} ms, unbatched ${round(unbatchedC1, 3)} ms`);
-
-    const httpCeiling = Math.max(...ceiling.map((p) => p.rps));
-    const b64 = at(batched, 64);
-    const u64 = at(unbatched, 64);
-    const result = {
-      bench: 'origin',
-      model: `mlp ${DIMS.join('-')}`,
-      cores: availableParallelism(),
-      load_avg_1m_at_start: round(loadAtStart, 2),
-      duration_s_per_point: DURATION_S,
-      max_batch: MAX_BATCH,
-      raw_best_rows_per_s: best.rows_per_s,
-      raw_best_batch: best.batch,
-      raw_rows_per_s: Object.fromEntries(raw.map((r) => [r.batch, r.rows_per_s])),
-      http_ceiling_rps: httpCeiling,
-      http_ceiling_rps_by_c: Object.fromEntries(ceiling.map((p) => [p.c, p.rps])),
-      batched_rps_c64: b64.rps,
-      unbatched_rps_c64: u64.rps,
-      batched_rps_by_c: Object.fromEntries(batched.map((p) => [p.c, p.rps])),
-      unbatched_rps_by_c: Object.fromEntries(unbatched.map((p) => [p.c, p.rps])),
-      efficiency: round(b64.rps / Math.min(best.rows_per_s, httpCeiling), 3),
-      speedup_c64: round(b64.rps / u64.rps, 2),
-      c1_p50_batched_ms: round(batchedC1, 3),
-      c1_p50_unbatched_ms: round(unbatchedC1, 3),
-      c1_p50_overhead_ms: round(batchedC1 - unbatchedC1, 3),
-      p99_ms_c64: b64.p99_ms,
-      non2xx: [...ceiling, ...batched, ...unbatched].reduce((n, p) => n + p.non2xx + p.errors, 0),
-      wall_s: round((performance.now() - started) / 1000, 0),
-    };
-    log(JSON.stringify(result));
   } finally {
     await repo.cleanup();
   }
+  const digits = await digitsUnderTest();
+  let digitsResult: Record<string, unknown> | undefined;
+  if (digits !== undefined) {
+    try {
+      digitsResult = await benchModel(digits);
+    } finally {
+      await digits.cleanup();
+    }
+  }
+  const result = {
+    bench: 'origin',
+    cores: availableParallelism(),
+    duration_s_per_point: DURATION_S,
+    max_batch: MAX_BATCH,
+    ...mlp,
+    ...(digitsResult === undefined ? {} : { digits: digitsResult }),
+    wall_s: round((performance.now() - started) / 1000, 0),
+  };
+  log(JSON.stringify(result));
 }
 
 await main();
