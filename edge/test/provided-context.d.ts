@@ -8,6 +8,10 @@ declare module 'vitest' {
     tinyStudentSha256: string;
     /** The tiny tensor student (no featurizer: x float32 [batch, 3] -> probabilities), base64. */
     tinyTensorStudentB64: string;
+    /** The tiny mixed-datatype student (INT64, INT32, UINT8, BOOL, FP16 inputs), base64. */
+    tinyMixedStudentB64: string;
+    /** A release made by the import path from generated models (JSON: {manifest, student: base64}). */
+    importedRelease: string;
     /** The loopback fake-origin factory (test/node/fake-origins.ts). */
     fakeOriginControl: string;
     /** The Upstash REST bridge in front of a real Redis. */

@@ -43,7 +43,7 @@ export interface TinyReleaseOptions {
    * A tensor release instead (no featurizer): the tiny tensor student (x float32 [batch, 3] -> probabilities;
    * [s,0,0] spam, [0,h,0] ham, [0,0,z] unsure) at the edge, a teacher of the same signature at the origin.
    */
-  tensor?: boolean;
+  tensor?: boolean | 'mixed';
   threshold?: number;
   /** Record a wrong sha256 in the manifest (the edge must refuse the student). */
   wrongHash?: boolean;
@@ -57,11 +57,19 @@ export interface TinyReleaseOptions {
 /** The tiny tensor student's input width. */
 export const TINY_TENSOR_WIDTH = 3;
 
+/** The mixed-datatype student's inputs (fixtures/tiny-student.ts TINY_MIXED_INPUTS), one column each. */
+export const TINY_MIXED_INPUTS = ['i64:INT64', 'i32:INT32', 'u8:UINT8', 'flag:BOOL', 'half:FP16'].map((s) => {
+  const [name, datatype] = s.split(':') as [string, string];
+  return { name, datatype, shape: [-1, 1] };
+});
+
 async function tinyTensorRelease(options: TinyReleaseOptions): Promise<EdgeRelease> {
-  const student = Uint8Array.from(atob(inject('tinyTensorStudentB64')), (c) => c.charCodeAt(0));
+  const mixed = options.tensor === 'mixed';
+  const b64 = inject(mixed ? 'tinyMixedStudentB64' : 'tinyTensorStudentB64');
+  const student = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
   const sha = options.wrongHash === true ? bytesToHex(new Uint8Array(32).fill(7)) : await sha256Hex(student);
   const tensors = {
-    inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, TINY_TENSOR_WIDTH] }],
+    inputs: mixed ? TINY_MIXED_INPUTS : [{ name: 'x', datatype: 'FP32', shape: [-1, TINY_TENSOR_WIDTH] }],
     outputs: [{ name: 'probabilities', datatype: 'FP32', shape: [-1, 2] }],
   };
   const manifest: Manifest = parseManifest({
@@ -82,7 +90,7 @@ async function tinyTensorRelease(options: TinyReleaseOptions): Promise<EdgeRelea
 }
 
 export async function tinyRelease(options: TinyReleaseOptions = {}): Promise<EdgeRelease> {
-  if (options.tensor === true) return tinyTensorRelease(options);
+  if (options.tensor !== undefined && options.tensor !== false) return tinyTensorRelease(options);
   const student = tinyStudentBytes();
   const sha = options.wrongHash === true ? bytesToHex(new Uint8Array(32).fill(7)) : await sha256Hex(student);
   const ood = options.ood;

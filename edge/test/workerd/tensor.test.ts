@@ -3,9 +3,12 @@
  * student in onnxruntime-web with the same cascade as text, per row; validated with the origin's own `prepare`
  * (shared/protocol), so refusals read the same at both tiers (test/e2e/signature.test.ts compares them live).
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
+import { parseManifest } from '../../../shared/manifest/index.ts';
 import { decodeInferResponse, encodeInferRequest } from '../../../shared/protocol/codec.ts';
-import { behave, originLog, setup } from './harness.ts';
+import { LINEAR_WIDTH, linearProbabilities, STUDENT_W } from '../../../training/src/import/fixtures.ts';
+import type { EdgeRelease } from '../../src/model/edge-model.ts';
+import { apiKey, behave, keysJson, newOrigins, originLog, setup, testApp, testEnv } from './harness.ts';
 
 type InferJson = {
   model_name: string;
@@ -256,5 +259,125 @@ describe('tensor releases at the edge (whole app, tiny tensor student in onnxrun
     expect(r2.status).toBe(400);
     expect(((await r2.json()) as ErrorJson).error.code).toBe('invalid_input');
     expect(await originLog(origin)).toHaveLength(0);
+  });
+});
+
+describe('tensor datatypes at the edge (tiny student over INT64, INT32, UINT8, BOOL and FP16 inputs)', () => {
+  /** spam probability of a row: sigmoid(2 * sum of its five inputs). */
+  const spamP = (sum: number) => 1 / (1 + Math.exp(-2 * sum));
+
+  it('answers binary requests with each datatype converted as ORT expects; FP16 in JSON is refused', async () => {
+    const { k, env, t, origin } = await setup({
+      key: { models: ['*'] },
+      release: { tensor: 'mixed' },
+      app: { stats: { flushMs: 0 } },
+    });
+    const post = (body: BodyInit, headers: Record<string, string>) =>
+      t.call(
+        new Request('https://edge.test/v2/models/spam/infer', {
+          method: 'POST',
+          headers: { authorization: `Bearer ${k.key}`, 'x-escalate': 'never', ...headers },
+          body,
+        }),
+        env,
+      );
+    const json = {
+      inputs: [
+        { name: 'i64', datatype: 'INT64', shape: [2, 1], data: [2, -3] },
+        { name: 'i32', datatype: 'INT32', shape: [2, 1], data: [0, 0] },
+        { name: 'u8', datatype: 'UINT8', shape: [2, 1], data: [1, 0] },
+        { name: 'flag', datatype: 'BOOL', shape: [2, 1], data: [true, false] },
+        { name: 'half', datatype: 'FP16', shape: [2, 1], data: [0.5, 0] },
+      ],
+    };
+    // FP16 travels as binary tensor data only (the shared codec's rule, the origin's too): in JSON it is a 400.
+    const res = await post(JSON.stringify(json), { 'content-type': 'application/json' });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as ErrorJson).error.message).toBe(
+      "tensor 'half': FP16 data must be sent as binary tensor data",
+    );
+
+    const encoded = encodeInferRequest({
+      inputs: [
+        { name: 'i64', datatype: 'INT64', shape: [2, 1], data: BigInt64Array.of(2n, -3n) },
+        { name: 'i32', datatype: 'INT32', shape: [2, 1], data: Int32Array.of(0, 0) },
+        { name: 'u8', datatype: 'UINT8', shape: [2, 1], data: Uint8Array.of(1, 0) },
+        { name: 'flag', datatype: 'BOOL', shape: [2, 1], data: Uint8Array.of(1, 0) },
+        // 0x3800 is 0.5 in IEEE half precision.
+        { name: 'half', datatype: 'FP16', shape: [2, 1], data: Uint16Array.of(0x3800, 0) },
+      ],
+      binaryOutput: true,
+    });
+    const bin = await post(encoded.body as Uint8Array, {
+      'content-type': encoded.contentType,
+      'inference-header-content-length': String(encoded.headerLength),
+      'cache-control': 'no-store',
+    });
+    expect(bin.status).toBe(200);
+    const decoded = decodeInferResponse(
+      new Uint8Array(await bin.arrayBuffer()),
+      bin.headers.get('inference-header-content-length'),
+    );
+    const probs = Array.from((decoded.outputs[0]?.data as Float32Array | undefined) ?? []);
+    expect(probs[1]).toBeCloseTo(spamP(4.5), 5);
+    expect(probs[3]).toBeCloseTo(spamP(-3), 5);
+
+    // A datatype other than the signature's is the origin's 400, here too.
+    const wrong = { inputs: [{ name: 'i64', datatype: 'INT32', shape: [1, 1], data: [1] }] };
+    const refused = await post(JSON.stringify(wrong), { 'content-type': 'application/json' });
+    expect(refused.status).toBe(400);
+    expect(((await refused.json()) as ErrorJson).error.message).toMatch(
+      /input 'i64' must be INT64, got INT32/,
+    );
+    expect(await originLog(origin)).toHaveLength(0);
+  });
+});
+
+describe('a release made by npm run import-model (generated models, imported in globalSetup)', () => {
+  it('is answered at the edge with its student, row by row, the unsure rows escalated', async () => {
+    const provided = JSON.parse(inject('importedRelease')) as { manifest: unknown; student: string };
+    const release: EdgeRelease = {
+      manifest: parseManifest(provided.manifest),
+      student: Uint8Array.from(atob(provided.student), (c) => c.charCodeAt(0)),
+    };
+    const k = await apiKey({ models: ['linear'] });
+    const [origin] = await newOrigins(1);
+    const env = testEnv({ API_KEYS: keysJson(k), ORIGIN_URLS: origin as string });
+    const t = testApp({ releases: () => [release], stats: { flushMs: 0 } });
+    const rows = [
+      [3, 0, -3, 0], // confidently 'a' for the student
+      [0.01, 0.02, 0.01, -0.01], // near the boundary: unsure
+    ];
+    const res = await t.call(
+      new Request('https://edge.test/v2/models/linear/infer', {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${k.key}`,
+          'content-type': 'application/json',
+          'cache-control': 'no-store',
+        },
+        body: JSON.stringify({
+          inputs: [{ name: 'x', datatype: 'FP32', shape: [2, LINEAR_WIDTH], data: rows.flat() }],
+        }),
+      }),
+      env,
+    );
+    expect(res.status).toBe(200);
+    const out = (await res.json()) as InferJson;
+    expect(out.model_version).toBe(release.manifest.version);
+    const items = out.parameters.served_by_items?.split(',');
+    expect(items?.[0]).toBe('edge');
+    const p0 = linearProbabilities(STUDENT_W, rows[0] as number[]);
+    p0.forEach((p, j) => {
+      expect(out.outputs[0]?.data[j]).toBeCloseTo(p, 5);
+    });
+    // The second row is below the release's threshold: the origin (here a fake answering the tiny tensor
+    // signature only) was asked for exactly that row, and its failure to answer degrades it.
+    expect(Math.max(...linearProbabilities(STUDENT_W, rows[1] as number[]))).toBeLessThan(
+      release.manifest.threshold as number,
+    );
+    expect(items?.[1]).toMatch(/^(origin|edge-degraded)$/);
+    const [req] = await originLog(origin as string);
+    expect(req?.path).toBe('/v2/models/linear/infer');
   });
 });

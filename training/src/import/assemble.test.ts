@@ -4,60 +4,32 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../../origin/src/logger.ts';
+import { startOriginServer } from '../../../origin/src/server.ts';
+import { infer } from '../../../origin/test/client.ts';
 import { chooseReleases, renderReleaseModule } from '../../../scripts/edge-release.ts';
 import { parseManifest } from '../../../shared/manifest/index.ts';
 import { tensorSignature } from '../../../shared/protocol/index.ts';
-import { Rng } from '../model/bag-mlp.ts';
-import { buildModel, node, tensor, valueInfo } from '../onnx/builder.ts';
 import { checkRelease } from '../release/registry.ts';
 import { assembleRelease, ImportRefusedError } from './assemble.ts';
-import { type LabelledRows, parseLabelledJsonl, toLabelledJsonl } from './labelled-set.ts';
+import {
+  LINEAR_LABELS,
+  LINEAR_WIDTH,
+  linearModel,
+  linearProbabilities,
+  linearRows,
+  STUDENT_W,
+  TEACHER_W,
+  TRUE_W,
+} from './fixtures.ts';
+import { parseLabelledJsonl, toLabelledJsonl } from './labelled-set.ts';
 import { onnxSignature } from './signature.ts';
 
 const run = promisify(execFile);
-const LABELS = ['a', 'b', 'c'];
-const WIDTH = 4;
-
-/** The rule the generated data follows: class = argmax(x W). */
-const TRUE_W = [1, 0, -1, 0, 1, -1, -1, 1, 0.5, 0.5, -0.5, 0];
-
-/** A linear classifier x [batch, width] -> `probabilities` [batch, 3] (Softmax unless `logits`). */
-function linearModel(
-  w: number[],
-  options: { width?: number; output?: string; logits?: boolean } = {},
-): Uint8Array {
-  const width = options.width ?? WIDTH;
-  const output = options.output ?? 'probabilities';
-  return buildModel({
-    name: 'linear',
-    nodes: options.logits
-      ? [node('MatMul', ['x', 'W'], [output])]
-      : [node('MatMul', ['x', 'W'], ['logits']), node('Softmax', ['logits'], [output], { axis: -1 })],
-    initializers: [tensor('W', 'float32', [width, 3], Float32Array.from(w.slice(0, width * 3)))],
-    inputs: [valueInfo('x', 'float32', ['batch', width])],
-    outputs: [valueInfo(output, 'float32', ['batch', 3])],
-  });
-}
-
-const TEACHER = linearModel(TRUE_W.map((v) => v * 8));
-// The student: the same rule, blurred (lower confidence, some mistakes).
-const STUDENT = linearModel(TRUE_W.map((v, i) => v * 2 + (i % 5 === 0 ? 0.6 : -0.2)));
-
-function labelledRows(n: number, seed: number): LabelledRows {
-  const rng = new Rng(seed);
-  const x = new Float32Array(n * WIDTH);
-  const labels = new Int32Array(n);
-  for (let r = 0; r < n; r++) {
-    const scores = [0, 0, 0];
-    for (let d = 0; d < WIDTH; d++) {
-      const v = rng.normal();
-      x[r * WIDTH + d] = v;
-      for (let c = 0; c < 3; c++) scores[c] = (scores[c] as number) + v * (TRUE_W[d * 3 + c] as number);
-    }
-    labels[r] = scores.indexOf(Math.max(...scores));
-  }
-  return { rows: n, dims: [[WIDTH]], data: [x], labels };
-}
+const LABELS = LINEAR_LABELS;
+const TEACHER = linearModel(TEACHER_W);
+const STUDENT = linearModel(STUDENT_W);
+const labelledRows = linearRows;
 
 let root: string;
 beforeAll(async () => {
@@ -91,7 +63,9 @@ describe('bring your own model: assembleRelease', () => {
       cascade: { output: 'probabilities', kind: 'probabilities' },
       expected_edge_share: result.validation.edge_share,
     });
-    expect(tensorSignature(manifest)?.inputs).toEqual([{ name: 'x', datatype: 'FP32', shape: [-1, WIDTH] }]);
+    expect(tensorSignature(manifest)?.inputs).toEqual([
+      { name: 'x', datatype: 'FP32', shape: [-1, LINEAR_WIDTH] },
+    ]);
     // The teacher is the rule itself; the student is worse; the cascade keeps the teacher's accuracy within the
     // tolerance on validation while the edge answers most rows.
     expect(result.validation.teacher_acc).toBeGreaterThan(0.97);
@@ -108,6 +82,28 @@ describe('bring your own model: assembleRelease', () => {
     const [chosen] = await chooseReleases('linear', undefined, root);
     expect(chosen?.manifest.version).toBe(manifest.version);
     expect(renderReleaseModule(chosen === undefined ? [] : [chosen])).toContain(`linear@${manifest.version}`);
+    // And the origin serves it from that folder: the teacher's probabilities over OIP (the edge's side of this
+    // path is edge/test/workerd/tensor.test.ts, on a release its globalSetup imports the same way).
+    const origin = await startOriginServer(
+      { modelRepository: root, executionProvider: 'cpu', maxBatch: 8 },
+      { logger: createLogger({ level: 'error' }) },
+    );
+    try {
+      const x = linearRows(3, 9).data[0] as Float32Array;
+      const res = await infer(`${origin.url}/v2/models/linear/infer`, [
+        { name: 'x', datatype: 'FP32', shape: [3, LINEAR_WIDTH], data: x },
+      ]);
+      expect(res.status).toBe(200);
+      const probs = Array.from(res.response?.outputs[0]?.data as Float32Array);
+      for (let r = 0; r < 3; r++) {
+        const want = linearProbabilities(TEACHER_W, x.subarray(r * LINEAR_WIDTH, (r + 1) * LINEAR_WIDTH));
+        want.forEach((p, j) => {
+          expect(probs[r * 3 + j]).toBeCloseTo(p, 5);
+        });
+      }
+    } finally {
+      await origin.server.stop();
+    }
   });
 
   it('is reproducible: the same inputs give the same version and the same bytes', async () => {

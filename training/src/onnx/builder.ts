@@ -15,13 +15,16 @@ type IAttributeProto = onnxProto.onnx.IAttributeProto;
 export const DataType = onnx.TensorProto.DataType as OnnxNS['TensorProto']['DataType'];
 
 /** Element types this project uses in graph inputs, outputs and initializers. */
-export type ElemType = 'float32' | 'int32' | 'int64' | 'int8';
+export type ElemType = 'float32' | 'float16' | 'int32' | 'int64' | 'int8' | 'uint8' | 'bool';
 
 const ELEM: Record<ElemType, number> = {
   float32: DataType.FLOAT,
+  float16: DataType.FLOAT16,
   int32: DataType.INT32,
   int64: DataType.INT64,
   int8: DataType.INT8,
+  uint8: DataType.UINT8,
+  bool: DataType.BOOL,
 };
 
 /** A dimension: a fixed size or a symbolic name (e.g. 'batch') for a dynamic one. */
