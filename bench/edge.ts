@@ -328,8 +328,15 @@ async function main(): Promise<void> {
     worker_log_lines: logLines,
     bundle_raw_bytes: bundle.raw,
     bundle_gzip_bytes: bundle.gzip,
+    // Module names without wrangler's content-hash prefix; several releases' students share a file name, so
+    // repeats get the start of their hash.
     bundle_modules: Object.fromEntries(
-      bundle.files.map((f) => [f.name.replace(/^[0-9a-f]{40}-/, ''), { raw: f.raw, gzip: f.gzip }]),
+      bundle.files.map((f) => {
+        const plain = f.name.replace(/^[0-9a-f]{40}-/, '');
+        const repeated =
+          bundle.files.filter((g) => g.name.replace(/^[0-9a-f]{40}-/, '') === plain).length > 1;
+        return [repeated ? `${plain}@${f.name.slice(0, 8)}` : plain, { raw: f.raw, gzip: f.gzip }];
+      }),
     ),
     fits_paid_10mib: bundle.gzip <= 10 * 2 ** 20,
     fits_free_3mib: bundle.gzip <= 3 * 2 ** 20,

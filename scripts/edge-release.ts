@@ -3,6 +3,7 @@
  * manifest (JSON) and student (.onnx, wrangler's Data rule) so `wrangler deploy` bundles them.
  *
  *   node scripts/edge-release.ts                      # latest release of every model that has an edge student
+ *   node scripts/edge-release.ts --latest 2           # the 2 latest of each (a stable and a candidate, side by side)
  *   node scripts/edge-release.ts --model spam --version 2026-11-23.4d52632f24
  *   node scripts/edge-release.ts --check              # exit 1 if release.ts is not what this would write (CI)
  *
@@ -68,12 +69,17 @@ export async function verifyEdgeRelease(
   return { studentFile: artifact.file, seenIdsFile: seen?.file };
 }
 
-/** The latest release with an edge student of each model (or of `model`, or exactly `model@version`). */
+/**
+ * The `latest` newest releases with an edge student of each model (or of `model`, or exactly `model@version`).
+ */
 export async function chooseReleases(
   model: string | undefined,
   version: string | undefined,
   root: string = MODELS,
+  latest = 1,
 ): Promise<Chosen[]> {
+  if (!Number.isInteger(latest) || latest < 1)
+    throw new Error(`--latest must be a positive integer, got ${latest}`);
   if (!existsSync(root)) return [];
   const names =
     model === undefined
@@ -94,15 +100,15 @@ export async function chooseReleases(
             c.manifest !== undefined && c.manifest.serving.edge !== undefined,
         ),
     );
-    const latest = candidates.at(-1);
-    if (latest === undefined) {
+    const newest = candidates.slice(-latest);
+    if (newest.length === 0) {
       if (model !== undefined)
         throw new Error(
           `no release of ${name}${version === undefined ? '' : `@${version}`} with an edge student`,
         );
       continue;
     }
-    chosen.push({ ...latest, ...(await verifyEdgeRelease(latest.dir, latest.manifest)) });
+    for (const c of newest) chosen.push({ ...c, ...(await verifyEdgeRelease(c.dir, c.manifest)) });
   }
   return chosen;
 }
@@ -149,7 +155,7 @@ ${entries.join('\n')}
 }
 
 async function main(): Promise<void> {
-  const chosen = await chooseReleases(arg('model'), arg('version'));
+  const chosen = await chooseReleases(arg('model'), arg('version'), MODELS, Number(arg('latest') ?? 1));
   const text = renderReleaseModule(chosen);
   const current = existsSync(OUT) ? readFileSync(OUT, 'utf8') : '';
   if (process.argv.includes('--check')) {

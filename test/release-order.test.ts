@@ -47,6 +47,11 @@ describe('the latest release', () => {
     expect(origin.map((f) => f.version)).toEqual(['2026-11-24.a']);
   });
 
+  it('edge:release --latest 2 embeds the two newest side by side (a stable and a candidate), oldest first', async () => {
+    const chosen = await chooseReleases(undefined, undefined, root, 2);
+    expect(chosen.map((c) => c.manifest.version)).toEqual(['2026-11-24.b', '2026-11-24.a']);
+  });
+
   it('is what a running origin serves for an unpinned request, with every version listed oldest first', async () => {
     const { server, url } = await startOriginServer(
       { modelRepository: root, versionPolicy: { kind: 'all' } },

@@ -27,7 +27,13 @@ import {
   type ServedBy,
 } from '../../../shared/protocol/text.ts';
 import type { CacheTier, ResultCache } from '../cache/index.ts';
-import { type EdgeModel, type EdgePrediction, type EdgeRelease, loadEdgeModel } from '../model/edge-model.ts';
+import {
+  type EdgeModel,
+  type EdgePrediction,
+  type EdgeRelease,
+  loadEdgeModel,
+  releaseFor,
+} from '../model/edge-model.ts';
 import {
   type OriginFailureReason,
   type OriginPool,
@@ -231,7 +237,10 @@ async function answerItems(
   const log = c.get('log');
   log.model = model;
   log.items = items.count;
-  const release = deps.releases().find((r) => r.manifest.name === model);
+  // The pinned version's release when embedded, else the model's latest (whose version then does not match: the
+  // request is routed past the edge as version_not_at_edge).
+  const releases = deps.releases();
+  const release = releaseFor(releases, model, version) ?? releaseFor(releases, model);
   const cache = deps.cache(c);
   const control = c.get('cacheControl');
   const slots = new Array<Slot | undefined>(items.count).fill(undefined);
@@ -517,7 +526,7 @@ function escalateRows(
   signature: TensorModelSignature,
   rows: { count: number; tensors: ReturnType<typeof selectRows> },
 ): Promise<Escalated> {
-  const labels = deps.releases().find((r) => r.manifest.name === input.model)?.manifest.labels;
+  const labels = releaseFor(deps.releases(), input.model)?.manifest.labels;
   const output = signature.cascade.spec.name;
   const chunks = chunkRanges(c, rows.count).map(([from, to]): EscalationChunk => {
     const tensors = rows.tensors.map((t) => {

@@ -6,7 +6,7 @@
  */
 import { InferenceError } from '../../../shared/errors/index.ts';
 import { type Featurizer, featurizerFromManifest } from '../../../shared/featurizer/index.ts';
-import { type Artifact, checkArtifact, type Manifest } from '../../../shared/manifest/index.ts';
+import { type Artifact, checkArtifact, type Manifest, sortReleases } from '../../../shared/manifest/index.ts';
 import { isOutOfDistribution, type OodRule, SeenIds } from '../../../shared/ood/index.ts';
 import { type NumericDatatype, OIP_TO_ORT } from '../../../shared/protocol/datatypes.ts';
 import {
@@ -225,4 +225,19 @@ export function loadEdgeModel(release: EdgeRelease, options: LoadEdgeModelOption
   });
   loaded.set(release, state);
   return state.promise;
+}
+
+/**
+ * The embedded release that answers `model`: exactly `version` when the request pins one (undefined when that
+ * version is not embedded), else the latest embedded release of the model (shared/manifest's release order, the
+ * rule the origin and edge:release use).
+ */
+export function releaseFor(
+  releases: readonly EdgeRelease[],
+  model: string,
+  version?: string,
+): EdgeRelease | undefined {
+  const mine = releases.filter((r) => r.manifest.name === model);
+  if (version !== undefined) return mine.find((r) => r.manifest.version === version);
+  return sortReleases(mine).at(-1);
 }

@@ -3,7 +3,7 @@ import type { Context } from 'hono';
 import { noTextRouteError } from '../../../shared/protocol/tensor.ts';
 import { parseClassifyRequest } from '../../../shared/protocol/text.ts';
 import { type AnswerDeps, answerTexts, parseEscalateHeader } from '../cascade/index.ts';
-import { isTensorRelease } from '../model/edge-model.ts';
+import { isTensorRelease, releaseFor } from '../model/edge-model.ts';
 import type { AppEnv } from '../types.ts';
 import { modelParams, readJson, requestDeadline, requireJson } from './request.ts';
 
@@ -12,7 +12,7 @@ export function classifyHandler(deps: AnswerDeps) {
     const config = c.get('config');
     const { model, version } = modelParams(c);
     // A tensor release (no featurizer) has no text route, at either tier.
-    const release = deps.releases().find((r) => r.manifest.name === model);
+    const release = releaseFor(deps.releases(), model);
     if (release !== undefined && isTensorRelease(release)) throw noTextRouteError(model);
     const mode = parseEscalateHeader(c.req.header('x-escalate'));
     const deadline = requestDeadline(c, config.requestDeadlineMs, deps.now());

@@ -9,6 +9,7 @@
 import type { Context } from 'hono';
 import { InferenceError } from '../../../shared/errors/index.ts';
 import { mediaType, parseJsonBody } from '../../../shared/http/index.ts';
+import { sortReleases } from '../../../shared/manifest/index.ts';
 import {
   decodeInferRequest,
   encodeInferResponse,
@@ -31,7 +32,7 @@ import {
   answerTexts,
   parseEscalateHeader,
 } from '../cascade/index.ts';
-import { type EdgeRelease, isTensorRelease, loadEdgeModel } from '../model/edge-model.ts';
+import { type EdgeRelease, isTensorRelease, loadEdgeModel, releaseFor } from '../model/edge-model.ts';
 import { originHeaders, tierPriority } from '../origin-client/index.ts';
 import type { AppEnv } from '../types.ts';
 import { modelParams, readBody, readJson, requestDeadline } from './request.ts';
@@ -40,8 +41,14 @@ export const SERVER_NAME = 'spam-edge';
 export const SERVER_VERSION = '0.1.0';
 
 function releaseAt(deps: AnswerDeps, model: string, version: string | undefined): EdgeRelease | undefined {
-  const r = deps.releases().find((x) => x.manifest.name === model);
-  return r !== undefined && (version === undefined || version === r.manifest.version) ? r : undefined;
+  return releaseFor(deps.releases(), model, version);
+}
+
+/** Every embedded version of a model, oldest first. */
+function embeddedVersions(deps: AnswerDeps, model: string): string[] {
+  return sortReleases(deps.releases().filter((r) => r.manifest.name === model)).map(
+    (r) => r.manifest.version,
+  );
 }
 
 const signatures = new WeakMap<EdgeRelease, TensorModelSignature | undefined>();
@@ -122,7 +129,7 @@ export function modelMetadataHandler(deps: AnswerDeps) {
       return c.json(
         {
           name: m.name,
-          versions: [m.version],
+          versions: embeddedVersions(deps, m.name),
           platform: 'onnxruntime-web',
           inputs: tensor.inputs,
           outputs: tensor.outputs,
@@ -146,7 +153,7 @@ export function modelMetadataHandler(deps: AnswerDeps) {
     return c.json(
       {
         name: m.name,
-        versions: [m.version],
+        versions: embeddedVersions(deps, m.name),
         platform: 'onnxruntime-web',
         inputs,
         outputs,

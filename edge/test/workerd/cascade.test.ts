@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { behave, classifyRequest, originLog, setup, unique } from './harness.ts';
+import { behave, classifyRequest, originLog, setup, testApp, tinyRelease, unique } from './harness.ts';
 
 type Classify = {
   model: string;
@@ -201,6 +201,25 @@ describe('edge cascade (whole app, real ORT-web student, loopback origin)', () =
       env,
     );
     expect(res.headers.get('x-served-by')).toBe('edge');
+  });
+
+  it('several releases of a model side by side: unpinned is the latest, a pinned version gets exactly that one', async () => {
+    const { k, env } = await setup();
+    const older = await tinyRelease({ version: 'tiny-1' });
+    const newer = await tinyRelease({ version: 'tiny-2' });
+    const t = testApp({ releases: () => [newer, older] });
+    const ask = async (path: string) => {
+      const res = await t.call(classifyRequest(k.key, { text: `spam ${unique()}` }, {}, path), env);
+      return [res.headers.get('x-served-by'), res.headers.get('x-model-version')];
+    };
+    expect(await ask('/v1/models/spam/classify')).toEqual(['edge', 'tiny-2']);
+    expect(await ask('/v1/models/spam/versions/tiny-1/classify')).toEqual(['edge', 'tiny-1']);
+    expect(await ask('/v1/models/spam/versions/tiny-2/classify')).toEqual(['edge', 'tiny-2']);
+    const meta = await t.call(
+      new Request('https://edge.test/v2/models/spam', { headers: { authorization: `Bearer ${k.key}` } }),
+      env,
+    );
+    expect(((await meta.json()) as { versions: string[] }).versions).toEqual(['tiny-1', 'tiny-2']);
   });
 
   it('refuses a student whose sha256 does not match its manifest: every request escalates', async () => {
