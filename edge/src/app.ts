@@ -19,6 +19,7 @@ import { type RequestIdOptions, requestId } from './middleware/request-id/index.
 import type { EdgeRelease } from './model/edge-model.ts';
 import { edgeReleases } from './model/release.ts';
 import { type OriginPoolOptions, poolFor } from './origin-client/index.ts';
+import { type RolloutBackend, RolloutStore, type RolloutStoreOptions } from './rollout/store.ts';
 import { statsHandler } from './routes/admin.ts';
 import { classifyHandler } from './routes/classify.ts';
 import {
@@ -30,6 +31,12 @@ import {
   serverMetadataHandler,
 } from './routes/oip.ts';
 import { requestWeight } from './routes/request.ts';
+import {
+  rolloutGetHandler,
+  rolloutPromoteHandler,
+  rolloutPutHandler,
+  rolloutRollbackHandler,
+} from './routes/rollout.ts';
 import { StatsRecorder, type StatsRecorderOptions, type StatsStore } from './stats/recorder.ts';
 import type { AppEnv } from './types.ts';
 import { redisFor, tierLimiter } from './upstash.ts';
@@ -49,6 +56,8 @@ export interface AppOptions {
   now?: () => number;
   /** The traffic and drift counters' flush policy (stats/recorder.ts). @default flush at most once a second */
   stats?: StatsRecorderOptions;
+  /** The rollout policy cache (rollout/store.ts). @default policies at most 5 s old */
+  rollout?: RolloutStoreOptions;
 }
 
 export function createApp(options: AppOptions = {}): Hono<AppEnv> {
@@ -59,9 +68,16 @@ export function createApp(options: AppOptions = {}): Hono<AppEnv> {
   const l0 = new MemoryCache<unknown>({ maxEntries: options.memoryCacheEntries ?? 1000 });
   // One per app (one app per isolate): counts are summed here and flushed to Upstash in one pipeline.
   const recorder = new StatsRecorder({ now, ...options.stats });
+  // One per app (one app per isolate): rollout policies cached for their TTL, the last known one kept.
+  const rollout = new RolloutStore({ now, ...options.rollout });
+  const rolloutBackend = (c: Context<AppEnv>): RolloutBackend | undefined => {
+    const upstash = c.get('config').upstash;
+    return upstash === undefined ? undefined : (redisFor(upstash) as unknown as RolloutBackend);
+  };
   const deps: AnswerDeps = {
     releases,
     now,
+    rollout: (c, model) => rollout.current(rolloutBackend(c), model),
     record: (c, answer) => {
       const config = c.get('config');
       const sinks = {
@@ -124,6 +140,11 @@ export function createApp(options: AppOptions = {}): Hono<AppEnv> {
 
   app.on('POST', PATHS.classify, classifyHandler(deps));
   app.get('/v1/admin/models/:model/stats', statsHandler(deps));
+  const rolloutDeps = { releases, now, rollout };
+  app.get('/v1/admin/models/:model/rollout', rolloutGetHandler(rolloutDeps));
+  app.put('/v1/admin/models/:model/rollout', rolloutPutHandler(rolloutDeps));
+  app.post('/v1/admin/models/:model/rollout/promote', rolloutPromoteHandler(rolloutDeps));
+  app.post('/v1/admin/models/:model/rollout/rollback', rolloutRollbackHandler(rolloutDeps));
   app.on('GET', PATHS.modelMetadata, modelMetadataHandler(deps));
   app.on('GET', PATHS.modelReady, modelReadyHandler(deps));
   app.on('POST', PATHS.infer, inferHandler(deps));

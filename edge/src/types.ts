@@ -42,6 +42,11 @@ export interface RequestLog {
   rate_limit?: string;
   error_code?: string;
   items?: number;
+  /** Which arm of the model's rollout answered (unpinned requests under a stored policy), and its revision. */
+  rollout_arm?: 'stable' | 'candidate';
+  rollout_revision?: number;
+  /** An admin's rollout change: who, what, from which revision to which. */
+  rollout_change?: Record<string, unknown>;
 }
 
 export interface AppVariables {

@@ -26,6 +26,7 @@ import {
   SERVED_BY,
   type ServedBy,
 } from '../../../shared/protocol/text.ts';
+import { type RolloutPolicy, trafficBucket, versionFor } from '../../../shared/rollout/index.ts';
 import type { CacheTier, ResultCache } from '../cache/index.ts';
 import {
   type EdgeModel,
@@ -93,12 +94,16 @@ export interface AnswerDeps {
   now: () => number;
   /** Counts an answer in the traffic and drift stats (off the request path). @default none */
   record?: (c: Context<AppEnv>, answer: Answer) => void;
+  /** The model's stored rollout policy (cached per isolate), if any. @default none: the latest release answers */
+  rollout?: (c: Context<AppEnv>, model: string) => Promise<RolloutPolicy | undefined>;
 }
 
 export interface CascadeInput {
   model: string;
-  /** The version the client asked for (path), if any. */
+  /** The version the client asked for (path), or the one the rollout policy chose, if any. */
   version: string | undefined;
+  /** Set when the rollout policy chose the version: which arm. */
+  arm?: 'stable' | 'candidate';
   mode: EscalateMode;
   /** Absolute deadline, ms since the epoch. */
   deadline: number;
@@ -226,12 +231,31 @@ function selectRowsOf(signature: InputSignature, rows: PreparedRows, indices: re
   return { count: indices.length, tensors: selectRows(signature, rows, indices) };
 }
 
+/**
+ * The version an unpinned request gets under the model's stored rollout policy (canary / A-B: the candidate for
+ * the callers whose bucket is below the weight, sticky per key or drawn per request; else stable). Pinned requests
+ * and models without a stored policy are left as they are.
+ */
+async function withRollout(c: Context<AppEnv>, deps: AnswerDeps, input: CascadeInput): Promise<CascadeInput> {
+  if (input.version !== undefined || deps.rollout === undefined) return input;
+  const policy = await deps.rollout(c, input.model);
+  if (policy === undefined) return input;
+  const bucket =
+    policy.stickiness === 'key' ? trafficBucket(input.model, c.get('principal').id) : Math.random();
+  const chosen = versionFor(policy, bucket);
+  const log = c.get('log');
+  log.rollout_arm = chosen.arm;
+  log.rollout_revision = policy.revision;
+  return { ...input, version: chosen.version, arm: chosen.arm };
+}
+
 async function answerItems(
   c: Context<AppEnv>,
   deps: AnswerDeps,
-  input: CascadeInput,
+  requested: CascadeInput,
   items: CascadeItems,
 ): Promise<Answer | PassThrough> {
+  const input = await withRollout(c, deps, requested);
   const { model, version, mode } = input;
   const config = c.get('config');
   const log = c.get('log');
@@ -291,6 +315,7 @@ async function answerItems(
     for (const [j, i] of misses.entries()) slots[i] = answered.slots[j];
   }
   cache.putMany(stored);
+  if (input.arm !== undefined) headers['x-rollout-arm'] = input.arm;
   const answer = merge(c, model, slots as Slot[], headers, xCache);
   deps.record?.(c, answer);
   return answer;
