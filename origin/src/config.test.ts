@@ -84,6 +84,17 @@ describe('loadConfig', () => {
     expect(() => loadConfig(secret, ['--max-batch'])).toThrow(/needs a value/);
   });
 
+  it('takes a version policy per model, with a default for the others', () => {
+    expect(
+      loadConfig({ ...secret, MODEL_VERSION_POLICY: 'latest:1;spam=latest:2;digits=specific:v1,v2' })
+        .versionPolicy,
+    ).toEqual({
+      kind: 'per-model',
+      default: { kind: 'latest', count: 1 },
+      models: { spam: { kind: 'latest', count: 2 }, digits: { kind: 'specific', versions: ['v1', 'v2'] } },
+    });
+  });
+
   it('names the setting, the expectation and the value in every error', () => {
     expect(() => loadConfig({ ...secret, ORIGIN_MAX_BATCH: 'abc' })).toThrow(
       /ORIGIN_MAX_BATCH: expected an integer between 1 and 4096, got "abc"/,
@@ -94,6 +105,12 @@ describe('loadConfig', () => {
     );
     expect(() => loadConfig({ ...secret, MODEL_VERSION_POLICY: 'newest' })).toThrow(
       /MODEL_VERSION_POLICY: expected 'latest:N'/,
+    );
+    expect(() => loadConfig({ ...secret, MODEL_VERSION_POLICY: 'spam=latest:2;spam=all' })).toThrow(
+      /MODEL_VERSION_POLICY: model 'spam' is given twice/,
+    );
+    expect(() => loadConfig({ ...secret, MODEL_VERSION_POLICY: 'Spam!=all' })).toThrow(
+      /MODEL_VERSION_POLICY: 'Spam!' is not a model name/,
     );
     expect(() => loadConfig({ ...secret, ORIGIN_PREFERRED_BATCH: '8,x' })).toThrow(/ORIGIN_PREFERRED_BATCH/);
     expect(() => loadConfig({ ...secret, ORIGIN_MAX_BATCH: '8', ORIGIN_PREFERRED_BATCH: '16' })).toThrow(

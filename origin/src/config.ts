@@ -4,11 +4,22 @@
  */
 import { z } from 'zod';
 
-/** Which versions of each model the origin serves. */
-export type VersionPolicy =
+/** Which versions of a model the origin serves. */
+export type SingleVersionPolicy =
   | { kind: 'latest'; count: number }
   | { kind: 'all' }
   | { kind: 'specific'; versions: string[] };
+
+/** One policy for every model, or one per model (a rollout's stable and candidate for one, the latest for others). */
+export type VersionPolicy =
+  | SingleVersionPolicy
+  | { kind: 'per-model'; default: SingleVersionPolicy; models: Record<string, SingleVersionPolicy> };
+
+/** The policy that applies to `model`. */
+export function policyFor(policy: VersionPolicy, model: string): SingleVersionPolicy {
+  if (policy.kind !== 'per-model') return policy;
+  return Object.hasOwn(policy.models, model) ? (policy.models[model] as SingleVersionPolicy) : policy.default;
+}
 
 export type ExecutionProviderSetting = 'cpu' | 'cuda' | 'auto';
 
@@ -119,8 +130,34 @@ const flag = z.union([
 
 const VERSION_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
-/** Parses `latest:N`, `latest`, `all` or `specific:v1,v2`. */
+const MODEL_RE = /^[a-z0-9][a-z0-9_.-]*$/;
+
+/**
+ * Parses `latest:N`, `latest`, `all` or `specific:v1,v2` for every model, or a `;`-separated list of per-model
+ * policies with an optional default: `latest:1;spam=latest:2;digits=specific:v1,v2`.
+ */
 export function parseVersionPolicy(text: string): VersionPolicy {
+  if (!text.includes('=')) return parseSinglePolicy(text);
+  let fallback: SingleVersionPolicy = { kind: 'latest', count: 1 };
+  const models: Record<string, SingleVersionPolicy> = {};
+  for (const part of text
+    .split(';')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
+    const eq = part.indexOf('=');
+    if (eq < 0) {
+      fallback = parseSinglePolicy(part);
+      continue;
+    }
+    const model = part.slice(0, eq).trim();
+    if (!MODEL_RE.test(model)) throw new Error(`'${model}' is not a model name (in '${text}')`);
+    if (Object.hasOwn(models, model)) throw new Error(`model '${model}' is given twice (in '${text}')`);
+    models[model] = parseSinglePolicy(part.slice(eq + 1));
+  }
+  return { kind: 'per-model', default: fallback, models };
+}
+
+function parseSinglePolicy(text: string): SingleVersionPolicy {
   const t = text.trim();
   if (t === 'all') return { kind: 'all' };
   if (t === 'latest') return { kind: 'latest', count: 1 };
@@ -137,10 +174,19 @@ export function parseVersionPolicy(text: string): VersionPolicy {
   throw new Error(`expected 'latest:N' (N >= 1), 'all' or 'specific:v1,v2', got '${text}'`);
 }
 
-const PolicyObject = z.union([
+const SinglePolicyObject = z.union([
   z.object({ kind: z.literal('latest'), count: z.number().int().min(1) }),
   z.object({ kind: z.literal('all') }),
   z.object({ kind: z.literal('specific'), versions: z.array(z.string().regex(VERSION_RE)).min(1) }),
+]);
+
+const PolicyObject = z.union([
+  SinglePolicyObject,
+  z.object({
+    kind: z.literal('per-model'),
+    default: SinglePolicyObject,
+    models: z.record(z.string().regex(MODEL_RE), SinglePolicyObject),
+  }),
 ]);
 
 const policy = z.unknown().transform((v, ctx): VersionPolicy => {

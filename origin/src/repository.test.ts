@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { mlpVersion } from '../test/fixtures.ts';
 import { useRepositories } from '../test/harness.ts';
+import { parseVersionPolicy } from './config.ts';
 import { discoverModels, verifyArtifacts } from './repository.ts';
 
 const SMALL = [16, 8, 2];
@@ -28,6 +29,17 @@ describe('discoverModels', () => {
     await expect(discoverModels(r.root, { kind: 'specific', versions: ['1', '7'] })).rejects.toThrow(
       /no model has: 7/,
     );
+    // Per model: a rollout's stable and candidate of one model, the latest of the others.
+    expect(ids(await discoverModels(r.root, parseVersionPolicy('latest:1;a=latest:2')))).toEqual([
+      'a/2',
+      'a/10',
+      'b/1',
+    ]);
+    expect(ids(await discoverModels(r.root, parseVersionPolicy('b=all; a=specific:1,10')))).toEqual([
+      'a/1',
+      'a/10',
+      'b/1',
+    ]);
   });
 
   it('names the file of a bad or misplaced manifest, and an empty or missing repository', async () => {

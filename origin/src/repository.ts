@@ -7,7 +7,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { checkArtifact, type Manifest, parseManifest, sortReleases } from '../../shared/manifest/index.ts';
-import type { VersionPolicy } from './config.ts';
+import { policyFor, type VersionPolicy } from './config.ts';
 
 export interface FoundVersion {
   name: string;
@@ -57,9 +57,12 @@ export async function discoverModels(repository: string, policy: VersionPolicy):
     throw new Error(`MODEL_REPOSITORY ${root} cannot be read: ${(err as Error).message}`);
   }
   const found: FoundVersion[] = [];
-  const wanted = policy.kind === 'specific' ? new Set(policy.versions) : undefined;
   const matched = new Set<string>();
+  const wantedAll = new Set<string>();
   for (const name of names) {
+    const own = policyFor(policy, name);
+    const wanted = own.kind === 'specific' ? new Set(own.versions) : undefined;
+    for (const v of wanted ?? []) wantedAll.add(v);
     const releases: FoundVersion[] = [];
     for (const version of await subdirs(join(root, name))) {
       // A folder without a manifest is not a version.
@@ -70,8 +73,8 @@ export async function discoverModels(repository: string, policy: VersionPolicy):
     if (releases.length === 0) continue;
     const ordered = sortReleases(releases);
     let picked: FoundVersion[];
-    if (policy.kind === 'all') picked = ordered;
-    else if (policy.kind === 'latest') picked = ordered.slice(-policy.count);
+    if (own.kind === 'all') picked = ordered;
+    else if (own.kind === 'latest') picked = ordered.slice(-own.count);
     else picked = ordered.filter((r) => wanted?.has(r.version));
     if (picked.length === 0) {
       throw new Error(
@@ -81,8 +84,8 @@ export async function discoverModels(repository: string, policy: VersionPolicy):
     for (const r of picked) matched.add(r.version);
     found.push(...picked);
   }
-  if (wanted !== undefined) {
-    const absent = [...wanted].filter((v) => !matched.has(v));
+  if (wantedAll.size > 0) {
+    const absent = [...wantedAll].filter((v) => !matched.has(v));
     if (absent.length > 0)
       throw new Error(`MODEL_VERSION_POLICY names version(s) no model has: ${absent.join(', ')}`);
   }
