@@ -78,6 +78,11 @@ export function createApp(options: AppOptions = {}): Hono<AppEnv> {
     releases,
     now,
     rollout: (c, model) => rollout.current(rolloutBackend(c), model),
+    countFields: (c, model, version, fields) => {
+      const upstash = c.get('config').upstash;
+      const store = upstash === undefined ? undefined : (redisFor(upstash) as unknown as StatsStore);
+      recorder.count(model, version, fields, store, (p) => c.executionCtx.waitUntil(p));
+    },
     record: (c, answer) => {
       const config = c.get('config');
       const sinks = {

@@ -44,6 +44,7 @@ import {
 } from '../origin-client/index.ts';
 import type { AppEnv } from '../types.ts';
 import { decide, type EscalateMode, type EscalationReason, route } from './policy.ts';
+import { type CountFields, compareOffPath } from './rollout.ts';
 
 /** What the cache holds per item: one text's answer (the model is in the key). */
 export interface CachedAnswer {
@@ -96,6 +97,8 @@ export interface AnswerDeps {
   record?: (c: Context<AppEnv>, answer: Answer) => void;
   /** The model's stored rollout policy (cached per isolate), if any. @default none: the latest release answers */
   rollout?: (c: Context<AppEnv>, model: string) => Promise<RolloutPolicy | undefined>;
+  /** Counts the rollout's shadow and audit comparisons (cascade/rollout.ts). @default none: not run */
+  countFields?: CountFields;
 }
 
 export interface CascadeInput {
@@ -114,7 +117,7 @@ export interface AnswerInput extends CascadeInput {
 }
 
 /** One request's items as the cascade handles them: texts or tensor rows. */
-interface CascadeItems {
+export interface CascadeItems {
   count: number;
   /** Bytes the items carry (the "heavy" routing rule). */
   bytes: number;
@@ -236,17 +239,21 @@ function selectRowsOf(signature: InputSignature, rows: PreparedRows, indices: re
  * the callers whose bucket is below the weight, sticky per key or drawn per request; else stable). Pinned requests
  * and models without a stored policy are left as they are.
  */
-async function withRollout(c: Context<AppEnv>, deps: AnswerDeps, input: CascadeInput): Promise<CascadeInput> {
-  if (input.version !== undefined || deps.rollout === undefined) return input;
+async function withRollout(
+  c: Context<AppEnv>,
+  deps: AnswerDeps,
+  input: CascadeInput,
+): Promise<{ input: CascadeInput; policy?: RolloutPolicy }> {
+  if (input.version !== undefined || deps.rollout === undefined) return { input };
   const policy = await deps.rollout(c, input.model);
-  if (policy === undefined) return input;
+  if (policy === undefined) return { input };
   const bucket =
     policy.stickiness === 'key' ? trafficBucket(input.model, c.get('principal').id) : Math.random();
   const chosen = versionFor(policy, bucket);
   const log = c.get('log');
   log.rollout_arm = chosen.arm;
   log.rollout_revision = policy.revision;
-  return { ...input, version: chosen.version, arm: chosen.arm };
+  return { input: { ...input, version: chosen.version, arm: chosen.arm }, policy };
 }
 
 async function answerItems(
@@ -255,7 +262,7 @@ async function answerItems(
   requested: CascadeInput,
   items: CascadeItems,
 ): Promise<Answer | PassThrough> {
-  const input = await withRollout(c, deps, requested);
+  const { input, policy } = await withRollout(c, deps, requested);
   const { model, version, mode } = input;
   const config = c.get('config');
   const log = c.get('log');
@@ -318,6 +325,8 @@ async function answerItems(
   if (input.arm !== undefined) headers['x-rollout-arm'] = input.arm;
   const answer = merge(c, model, slots as Slot[], headers, xCache);
   deps.record?.(c, answer);
+  // Shadow and audit comparisons: after the answer, never on its path.
+  compareOffPath(c, deps, input, items, answer, policy);
   return answer;
 }
 
@@ -490,7 +499,7 @@ function merge(
   };
 }
 
-type Escalated =
+export type Escalated =
   | { kind: 'answer'; version: string; predictions: Prediction[]; origin: string; attempts: number }
   | { kind: 'passthrough'; response: Response; origin: string; attempts: number };
 

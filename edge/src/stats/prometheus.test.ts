@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { EDGE_STATS_METRICS, escapeLabelValue, modelEdgeShare, toPrometheus } from './prometheus.ts';
-import type { VersionStats } from './report.ts';
+import { emptyStats, type VersionStats } from './report.ts';
 
 const stats = (over: Partial<VersionStats> = {}): VersionStats & { expected_edge_share: number | null } => ({
+  ...emptyStats('v1'),
   version: 'v1',
   requests: 4,
   items: 10,

@@ -23,6 +23,10 @@ export const EDGE_STATS_METRICS = {
   edge_expected_edge_share: "The release's planned edge share (manifest expected_edge_share, validation).",
   edge_prediction_psi:
     "PSI of the window's score or coverage histogram against the release's validation baseline.",
+  edge_rollout_samples:
+    'Items compared in the window by the rollout (kind: shadow = this version vs stable, audit = edge vs origin).',
+  edge_rollout_agreement:
+    'Share of the compared items whose labels agreed, over the window (kind: shadow, audit).',
 } as const;
 
 export type EdgeStatsMetric = keyof typeof EDGE_STATS_METRICS;
@@ -72,6 +76,14 @@ export function toPrometheus(model: string, minutes: number, versions: readonly 
     if (v.expected_edge_share !== null) add('edge_expected_edge_share', base, v.expected_edge_share);
     if (v.psi.score !== null) add('edge_prediction_psi', { ...base, kind: 'score' }, v.psi.score);
     if (v.psi.coverage !== null) add('edge_prediction_psi', { ...base, kind: 'coverage' }, v.psi.coverage);
+    for (const [kind, cmp] of [
+      ['shadow', v.shadow],
+      ['audit', v.audit],
+    ] as const) {
+      if (cmp.samples === 0) continue;
+      add('edge_rollout_samples', { ...base, kind }, cmp.samples);
+      if (cmp.agreement !== null) add('edge_rollout_agreement', { ...base, kind }, cmp.agreement);
+    }
   }
   const lines: string[] = [];
   for (const [name, samples] of series) {

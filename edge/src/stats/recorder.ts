@@ -6,7 +6,8 @@
  * - Upstash: one hash per model, version and minute, `edge:stats:v1:{model}:{version}:{minute}`, fields
  *   `req`, `items`, `sb:{served_by}`, `er:{escalation_reason}`, `sc:{score bin}`, `cv:{coverage bin}`,
  *   `fn:{feature-count bin}` (log2 buckets), `lb:{label}`, `ood` (score/coverage bins: shared/drift, 10 over
- *   [0, 1]); a set `edge:stats:v1:{model}:versions` lists the
+ *   [0, 1]); the rollout's comparisons (cascade/rollout.ts) add `sh:*` (shadow: candidate vs stable) and `au:*`
+ *   (audit: edge vs origin) fields; a set `edge:stats:v1:{model}:versions` lists the
  *   versions seen. Kept 8 days. Counts are summed in the isolate and written in one pipeline via `waitUntil` at most
  *   once per `flushMs` (a delayed flush is scheduled when counts wait, so they never sit longer, even when traffic
  *   stops; `maxPending` waiting fields flush at once): never on the request path, never an error. A failing or slow
@@ -134,14 +135,28 @@ export class StatsRecorder {
     waitUntil: (p: Promise<unknown>) => void,
   ): void {
     if (sinks.points !== undefined) this.#writePoints(sinks.points, model, version, items);
-    if (sinks.store === undefined) return;
+    this.count(model, version, answerFields(items), sinks.store, waitUntil);
+  }
+
+  /**
+   * Adds counter fields to the model version's current minute (what record() does for an answer; the rollout's
+   * shadow and audit comparisons add theirs: `sh:*`, `au:*`) and schedules the flush the same way.
+   */
+  count(
+    model: string,
+    version: string,
+    fields: ReadonlyMap<string, number>,
+    store: StatsStore | undefined,
+    waitUntil: (p: Promise<unknown>) => void,
+  ): void {
+    if (store === undefined) return;
     const key = minuteKey(model, version, Math.floor(this.#o.now() / 60_000));
     let hash = this.#pending.get(key);
     if (hash === undefined) {
       hash = new Map();
       this.#pending.set(key, hash);
     }
-    for (const [f, n] of answerFields(items)) {
+    for (const [f, n] of fields) {
       if (!hash.has(f)) this.#pendingFields++;
       hash.set(f, (hash.get(f) ?? 0) + n);
     }
@@ -153,10 +168,9 @@ export class StatsRecorder {
     versions.add(version);
     const wait = this.#o.flushMs - (this.#o.now() - this.#lastFlush);
     if (wait <= 0 || this.#pendingFields >= this.#o.maxPending) {
-      waitUntil(this.flush(sinks.store));
+      waitUntil(this.flush(store));
     } else if (!this.#scheduled) {
       this.#scheduled = true;
-      const store = sinks.store;
       waitUntil(new Promise((resolve) => setTimeout(resolve, wait)).then(() => this.flush(store)));
     }
   }

@@ -32,9 +32,25 @@ export interface VersionStats {
   ood: number;
   /** PSI against the release's validation baseline; null without a baseline or data. */
   psi: { score: number | null; coverage: number | null };
+  /**
+   * Rollout comparisons (cascade/rollout.ts). shadow: this version as the candidate against stable's answers
+   * (`origin`: the teachers on escalated items); audit: this version's confident edge answers against its teacher.
+   */
+  shadow: Comparison & { requests: number; errors: number; mean_ms: number | null; origin: Comparison };
+  audit: Comparison & { errors: number };
 }
 
-function emptyStats(version: string): VersionStats {
+/** Items compared, how many agreed, the agreement share (null without items) and the flips by direction. */
+export interface Comparison {
+  samples: number;
+  agree: number;
+  agreement: number | null;
+  flips: Record<string, number>;
+}
+
+const emptyComparison = (): Comparison => ({ samples: 0, agree: 0, agreement: null, flips: {} });
+
+export function emptyStats(version: string): VersionStats {
   return {
     version,
     requests: 0,
@@ -48,7 +64,23 @@ function emptyStats(version: string): VersionStats {
     labels: {},
     ood: 0,
     psi: { score: null, coverage: null },
+    shadow: { ...emptyComparison(), requests: 0, errors: 0, mean_ms: null, origin: emptyComparison() },
+    audit: { ...emptyComparison(), errors: 0 },
   };
+}
+
+/** Adds one `sh:*`, `sho:*` or `au:*` field to its comparison. */
+function addComparison(s: VersionStats, kind: string, name: string, n: number): void {
+  const target = kind === 'sh' ? s.shadow : kind === 'sho' ? s.shadow.origin : s.audit;
+  if (name === 'n') target.samples += n;
+  else if (name === 'agree') target.agree += n;
+  else if (name.startsWith('flip:')) {
+    const f = name.slice(5);
+    target.flips[f] = (Object.hasOwn(target.flips, f) ? (target.flips[f] as number) : 0) + n;
+  } else if (name === 'err' && kind === 'sh') s.shadow.errors += n;
+  else if (name === 'err' && kind === 'au') s.audit.errors += n;
+  else if (kind === 'sh' && name === 'req') s.shadow.requests += n;
+  else if (kind === 'sh' && name === 'ms') s.shadow.mean_ms = (s.shadow.mean_ms ?? 0) + n; // a sum until the end
 }
 
 function addField(s: VersionStats, field: string, n: number): void {
@@ -64,6 +96,7 @@ function addField(s: VersionStats, field: string, n: number): void {
   else if (kind === 'sb') bump(s.served_by);
   else if (kind === 'er') bump(s.escalation_reasons);
   else if (kind === 'lb') bump(s.labels);
+  else if (kind === 'sh' || kind === 'sho' || kind === 'au') addComparison(s, kind, name, n);
   else if (kind === 'sc' || kind === 'cv' || kind === 'fn') {
     const bin = Number(name);
     const h = kind === 'sc' ? s.score_histogram : kind === 'cv' ? s.coverage_histogram : s.features_histogram;
@@ -98,6 +131,13 @@ export async function readStats(
         const n = Number(value);
         if (Number.isFinite(n)) addField(s, field, n);
       }
+    }
+    for (const cmp of [s.shadow, s.shadow.origin, s.audit]) {
+      cmp.agreement = cmp.samples === 0 ? null : Number((cmp.agree / cmp.samples).toFixed(6));
+    }
+    if (s.shadow.mean_ms !== null) {
+      s.shadow.mean_ms =
+        s.shadow.requests === 0 ? null : Number((s.shadow.mean_ms / s.shadow.requests).toFixed(2));
     }
     let answered = 0;
     for (const n of Object.values(s.served_by)) answered += n;

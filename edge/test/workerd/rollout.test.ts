@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { RolloutPolicy } from '../../../shared/rollout/index.ts';
+import type { VersionStats } from '../../src/stats/report.ts';
 import {
   apiKey,
   classifyRequest,
@@ -158,6 +159,40 @@ describe('rollout admin API and canary routing (whole app, real Upstash bridge o
       reason: 'rolled back',
     });
     await until('v2');
+  });
+
+  it('shadow: the candidate runs off the request path and is compared; audit checks edge answers with the origin', async () => {
+    const w = await world();
+    const put = await w.call(w.a, w.admin.key, 'PUT', w.rolloutPath, {
+      stable: 'v1',
+      candidate: 'v2',
+      mode: 'shadow',
+      weight: 1,
+      audit_rate: 1,
+    });
+    expect(put.status).toBe(200);
+    const user = w.users[0]?.key as string;
+    // Confident texts (the edge answers) and an unsure one (the origin answers): the client always gets stable.
+    for (const text of [`spam ${unique()}`, `ham ${unique()}`, `hello ${unique()}`]) {
+      const res = await w.a.call(
+        classifyRequest(user, { text }, {}, `/v1/models/${w.model}/classify`),
+        w.env,
+      );
+      expect(res.status).toBe(200);
+      expect(res.headers.get('x-model-version') === 'v1' || res.headers.get('x-served-by') === 'origin').toBe(
+        true,
+      );
+      expect(res.headers.get('x-rollout-arm')).toBe('stable');
+    }
+    const stats = await w.call(w.a, w.admin.key, 'GET', `/v1/admin/models/${w.model}/stats?minutes=5`);
+    const versions = ((await stats.json()) as { versions: VersionStats[] }).versions;
+    const v2 = versions.find((v) => v.version === 'v2');
+    const v1 = versions.find((v) => v.version === 'v1');
+    // The same student weights: the shadow agrees on every item; the unsure item's teachers were compared too.
+    expect(v2?.shadow).toMatchObject({ requests: 3, samples: 3, agree: 3, agreement: 1, errors: 0 });
+    expect(v2?.shadow.origin.samples).toBe(1);
+    // Audit: the two confident edge answers, checked against the origin (its fake teacher agrees).
+    expect(v1?.audit).toMatchObject({ samples: 2, agree: 2, agreement: 1, errors: 0 });
   });
 
   it('without the shared store the admin routes are 503 and requests are answered by the latest release', async () => {
