@@ -37,6 +37,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('tinyStudentSha256', sha256Hex(student));
   project.provide('tinyTensorStudentB64', Buffer.from(makeTinyTensorStudent()).toString('base64'));
   project.provide('tinyMixedStudentB64', Buffer.from(makeTinyMixedStudent()).toString('base64'));
+  project.provide(
+    'tinyInvertedStudentB64',
+    Buffer.from(makeTinyStudent({ inverted: true })).toString('base64'),
+  );
 
   const imported = await mkdtemp(join(tmpdir(), 'edge-test-import-'));
   await assembleRelease({

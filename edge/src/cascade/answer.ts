@@ -44,7 +44,7 @@ import {
 } from '../origin-client/index.ts';
 import type { AppEnv } from '../types.ts';
 import { decide, type EscalateMode, type EscalationReason, route } from './policy.ts';
-import { type CountFields, compareOffPath } from './rollout.ts';
+import { type CountFields, compareOffPath, type GuardFields } from './rollout.ts';
 
 /** What the cache holds per item: one text's answer (the model is in the key). */
 export interface CachedAnswer {
@@ -99,6 +99,8 @@ export interface AnswerDeps {
   rollout?: (c: Context<AppEnv>, model: string) => Promise<RolloutPolicy | undefined>;
   /** Counts the rollout's shadow and audit comparisons (cascade/rollout.ts). @default none: not run */
   countFields?: CountFields;
+  /** Adds to a candidate's health counters and rolls it back past a guardrail (cascade/rollout.ts). */
+  guard?: GuardFields;
 }
 
 export interface CascadeInput {

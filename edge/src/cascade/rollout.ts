@@ -25,6 +25,50 @@ export type CountFields = (
   fields: Map<string, number>,
 ) => void;
 
+/**
+ * Adds to the candidate's health counters under the policy's revision (`n` candidate requests, `err` failed or
+ * degraded ones, `slow` ones over the latency bound, `cmp` compared items, `dis` disagreements) and rolls the policy
+ * back when a guardrail is passed (app.ts: Upstash + the rollout store).
+ */
+export type GuardFields = (
+  c: Context<AppEnv>,
+  policy: RolloutPolicy,
+  fields: Partial<Health>,
+) => Promise<void>;
+
+/** Health counters of a candidate under one policy revision. */
+export interface Health {
+  n: number;
+  err: number;
+  slow: number;
+  cmp: number;
+  dis: number;
+}
+
+/**
+ * Why the candidate must be rolled back, or undefined: error rate or disagreement above their bounds, or more than
+ * 5% of its requests slower than max_p95_ms (its p95 is then above the bound), each over at least min_samples.
+ */
+export function guardrailBreach(g: RolloutPolicy['guardrails'], h: Health): string | undefined {
+  if (h.n >= g.min_samples) {
+    const errors = h.err / h.n;
+    if (errors > g.max_error_rate) {
+      return `error rate ${errors.toFixed(3)} > ${g.max_error_rate} over ${h.n} candidate requests`;
+    }
+    const slow = h.slow / h.n;
+    if (slow > 0.05) {
+      return `latency p95 above ${g.max_p95_ms} ms (${(100 * slow).toFixed(1)}% of ${h.n} candidate requests slower)`;
+    }
+  }
+  if (h.cmp >= g.min_samples) {
+    const dis = h.dis / h.cmp;
+    if (dis > g.max_disagreement) {
+      return `disagreement with stable ${dis.toFixed(3)} > ${g.max_disagreement} over ${h.cmp} compared items`;
+    }
+  }
+  return undefined;
+}
+
 function tally(
   fields: Map<string, number>,
   prefix: string,
@@ -62,47 +106,55 @@ async function candidateLabels(
   return result.predictions.map((p) => p.label);
 }
 
+/**
+ * Runs `other` (a version) on the answer's items and compares with the answer: under shadow the candidate against
+ * stable's answer (prefix `sh`), under canary stable against the candidate's answer (prefix `cv`, the candidate's
+ * disagreement with stable). Counted under `countAs`; returns the fields.
+ */
 export async function runShadow(
   c: Context<AppEnv>,
   deps: AnswerDeps,
   input: CascadeInput,
   items: CascadeItems,
   answer: Answer,
-  candidate: string,
+  other: string,
   count: CountFields,
-): Promise<void> {
+  prefix: 'sh' | 'cv' = 'sh',
+  countAs: string = other,
+): Promise<Map<string, number>> {
   const fields = new Map<string, number>();
   const all = answer.predictions.map((_, i) => i);
-  const stable = answer.predictions.map((p) => p.label);
+  const answered = answer.predictions.map((p) => p.label);
   const started = Date.now();
   try {
-    tally(fields, 'sh', stable, await candidateLabels(c, deps, input, items, candidate, all, false));
-    fields.set('sh:ms', Date.now() - started);
-    fields.set('sh:req', 1);
-    // The items the stable teacher answered: the candidate's teacher answers them too.
+    tally(fields, prefix, answered, await candidateLabels(c, deps, input, items, other, all, false));
+    fields.set(`${prefix}:ms`, Date.now() - started);
+    fields.set(`${prefix}:req`, 1);
+    // The items the answering teacher took: the other version's teacher answers them too.
     const escalated = all.filter((i) => answer.predictions[i]?.served_by === 'origin');
-    if (escalated.length > 0) {
-      const origin = await candidateLabels(c, deps, input, items, candidate, escalated, true);
+    if (prefix === 'sh' && escalated.length > 0) {
+      const origin = await candidateLabels(c, deps, input, items, other, escalated, true);
       tally(
         fields,
         'sho',
-        escalated.map((i) => stable[i] as string),
+        escalated.map((i) => answered[i] as string),
         origin,
       );
     }
   } catch (err) {
-    fields.set('sh:err', 1);
+    fields.set(`${prefix}:err`, 1);
     console.error(
       JSON.stringify({
         level: 'warn',
-        msg: 'shadow comparison failed',
+        msg: 'rollout comparison failed',
         model: input.model,
-        candidate,
+        version: other,
         error: err instanceof Error ? err.message : String(err),
       }),
     );
   }
-  count(c, input.model, candidate, fields);
+  count(c, input.model, countAs, fields);
+  return fields;
 }
 
 /** The indices of confident edge answers sampled for audit at `rate`. */
@@ -149,7 +201,16 @@ export async function runAudit(
   count(c, input.model, version, fields);
 }
 
-/** Starts the policy's comparisons for an answer, off the request path. */
+/** Compared and disagreeing items of a comparison's fields. */
+function compared(fields: Map<string, number>, prefix: string): { cmp: number; dis: number } {
+  const n = fields.get(`${prefix}:n`) ?? 0;
+  return { cmp: n, dis: n - (fields.get(`${prefix}:agree`) ?? 0) };
+}
+
+/**
+ * Starts the policy's comparisons for an answer, off the request path: shadow, audit, and under canary / A-B the
+ * candidate's health (its requests, errors, slow requests, disagreement with stable) for the guardrails.
+ */
 export function compareOffPath(
   c: Context<AppEnv>,
   deps: AnswerDeps,
@@ -160,9 +221,28 @@ export function compareOffPath(
 ): void {
   const count = deps.countFields;
   if (policy === undefined || count === undefined) return;
-  const wait = (p: Promise<void>) => c.executionCtx.waitUntil(p);
-  if (policy.mode === 'shadow' && policy.candidate !== null && Math.random() < policy.weight) {
-    wait(runShadow(c, deps, input, items, answer, policy.candidate, count));
+  const wait = (p: Promise<unknown>) => c.executionCtx.waitUntil(p);
+  const guard = deps.guard;
+  const candidate = policy.candidate;
+  if (candidate !== null && policy.mode === 'shadow' && Math.random() < policy.weight) {
+    wait(
+      runShadow(c, deps, input, items, answer, candidate, count).then((fields) =>
+        guard?.(c, policy, compared(fields, 'sh')),
+      ),
+    );
+  }
+  if (candidate !== null && input.arm === 'candidate' && (policy.mode === 'canary' || policy.mode === 'ab')) {
+    const latencyMs = Date.now() - c.get('startedAt');
+    const health = {
+      n: 1,
+      err: answer.served_by === 'edge-degraded' ? 1 : 0,
+      slow: latencyMs > policy.guardrails.max_p95_ms ? 1 : 0,
+    };
+    wait(
+      runShadow(c, deps, input, items, answer, policy.stable, count, 'cv', candidate).then((fields) =>
+        guard?.(c, policy, { ...health, ...compared(fields, 'cv') }),
+      ),
+    );
   }
   const audited = auditSample(answer, policy.audit_rate);
   if (audited.length > 0) wait(runAudit(c, deps, input, items, answer, audited, count));

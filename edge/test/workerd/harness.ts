@@ -47,6 +47,8 @@ export interface TinyReleaseOptions {
   threshold?: number;
   /** Record a wrong sha256 in the manifest (the edge must refuse the student). */
   wrongHash?: boolean;
+  /** The inverted tiny student: confidently wrong on "spam" and "ham" (a deliberately bad candidate). */
+  inverted?: boolean;
   /**
    * An OOD rule with a seen-ids bitmap marking these ids (the fake featurizer: 1 "spam", 2 "ham", 3 any other
    * word). @default no rule
@@ -91,7 +93,10 @@ async function tinyTensorRelease(options: TinyReleaseOptions): Promise<EdgeRelea
 
 export async function tinyRelease(options: TinyReleaseOptions = {}): Promise<EdgeRelease> {
   if (options.tensor !== undefined && options.tensor !== false) return tinyTensorRelease(options);
-  const student = tinyStudentBytes();
+  const student =
+    options.inverted === true
+      ? Uint8Array.from(atob(inject('tinyInvertedStudentB64')), (ch) => ch.charCodeAt(0))
+      : tinyStudentBytes();
   const sha = options.wrongHash === true ? bytesToHex(new Uint8Array(32).fill(7)) : await sha256Hex(student);
   const ood = options.ood;
   const seenIds = new Uint8Array(8);

@@ -20,10 +20,10 @@ type PolicyAnswer = { policy: RolloutPolicy; stored?: boolean; versions: string[
 type ErrorJson = { error: { code: string; message: string } };
 
 /** A model name no other test uses, with two embedded releases (v1 older, v2 newer) of the tiny student. */
-async function world(options: { ttlMs?: number } = {}) {
+async function world(options: { ttlMs?: number; badCandidate?: boolean } = {}) {
   const model = `m${unique()}`;
   const v1 = await tinyRelease({ version: 'v1' });
-  const v2 = await tinyRelease({ version: 'v2' });
+  const v2 = await tinyRelease({ version: 'v2', inverted: options.badCandidate === true });
   const rename = (r: typeof v1) => ({ ...r, manifest: { ...r.manifest, name: model } });
   const releases = [rename(v1), rename(v2)];
   const admin = await apiKey({ scopes: ['admin', 'infer'], models: ['*'] });
@@ -193,6 +193,32 @@ describe('rollout admin API and canary routing (whole app, real Upstash bridge o
     expect(v2?.shadow.origin.samples).toBe(1);
     // Audit: the two confident edge answers, checked against the origin (its fake teacher agrees).
     expect(v1?.audit).toMatchObject({ samples: 2, agree: 2, agreement: 1, errors: 0 });
+  });
+
+  it('a deliberately bad candidate under canary is rolled back automatically, with the reason recorded', async () => {
+    const w = await world({ badCandidate: true });
+    await w.call(w.a, w.admin.key, 'PUT', w.rolloutPath, {
+      stable: 'v1',
+      candidate: 'v2',
+      mode: 'canary',
+      weight: 1,
+      guardrails: { min_samples: 10, max_disagreement: 0.2 },
+    });
+    const user = w.users[0]?.key as string;
+    let requests = 0;
+    let version: string | null = 'v2';
+    while (version === 'v2' && requests < 30) {
+      version = await w.versionSeen(w.a, user);
+      requests++;
+    }
+    // Rolled back after the 10th compared item: the candidate answered 10 requests (every one wrong), then stable.
+    expect(version).toBe('v1');
+    expect(requests).toBe(11);
+    const got = (await (await w.call(w.a, w.admin.key, 'GET', w.rolloutPath)).json()) as PolicyAnswer;
+    expect(got.policy).toMatchObject({ mode: 'off', stable: 'v1', candidate: 'v2', updated_by: 'guardrail' });
+    expect(got.policy.reason).toMatch(
+      /^automatic rollback of v2: disagreement with stable 1\.000 > 0\.2 over 10 compared items$/,
+    );
   });
 
   it('without the shared store the admin routes are 503 and requests are answered by the latest release', async () => {
