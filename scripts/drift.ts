@@ -4,15 +4,9 @@
  * reasons, label mix, out-of-distribution answers and PSI against the release's validation baseline (flagged above
  * shared/drift PSI_ALERT). Without --url/--key it reads the stack `npm start` is running (.wrangler/local-stack.json).
  */
-import { existsSync, readFileSync } from 'node:fs';
 import type { VersionStats } from '../edge/src/stats/report.ts';
 import { PSI_ALERT } from '../shared/drift/index.ts';
-import { LOCAL_STACK_FILE } from './stack.ts';
-
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
+import { adminCall, arg, renderTable } from './admin-client.ts';
 
 const pct = (x: number | undefined) => `${(100 * (x ?? 0)).toFixed(1)}%`;
 const mix = (r: Record<string, number>) =>
@@ -71,43 +65,19 @@ export function driftTable(
     'labels',
     'escalations',
   ];
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
-  const line = (cells: readonly string[]) =>
-    cells
-      .map((c, i) => c.padEnd(widths[i] as number))
-      .join('  ')
-      .trimEnd();
   return [
     `${model}: the last ${minutes} minute(s) at the edge (PSI against the release's validation baseline; (!) above ${PSI_ALERT} over ${PSI_MIN_ITEMS}+ items)`,
-    line(head),
-    ...rows.map(line),
+    ...renderTable(head, rows),
     ...(rows.length === 0 ? ['(no traffic counted yet)'] : []),
   ];
 }
 
 async function main(): Promise<void> {
-  let url = arg('url');
-  let key = arg('key');
-  if ((url === undefined || key === undefined) && existsSync(LOCAL_STACK_FILE)) {
-    const local = JSON.parse(readFileSync(LOCAL_STACK_FILE, 'utf8')) as { edgeUrl: string; adminKey: string };
-    url ??= local.edgeUrl;
-    key ??= local.adminKey;
-  }
-  if (url === undefined || key === undefined) {
-    throw new Error(`no stack to ask: start one with npm start, or pass --url <edge> --key <admin key>`);
-  }
   const model = arg('model') ?? 'spam';
   const minutes = arg('minutes') ?? '60';
-  const res = await fetch(`${url}/v1/admin/models/${encodeURIComponent(model)}/stats?minutes=${minutes}`, {
-    headers: { authorization: `Bearer ${key}` },
-  });
-  const body = (await res.json()) as {
-    versions?: Array<VersionStats & { expected_edge_share: number | null; model_edge_share: number | null }>;
-    error?: { code: string; message: string };
-  };
-  if (!res.ok || body.versions === undefined) {
-    throw new Error(`edge answered ${res.status}: ${body.error?.code ?? ''} ${body.error?.message ?? ''}`);
-  }
+  const body = await adminCall<{
+    versions: Array<VersionStats & { expected_edge_share: number | null; model_edge_share: number | null }>;
+  }>('GET', `/v1/admin/models/${encodeURIComponent(model)}/stats?minutes=${minutes}`);
   for (const line of driftTable(model, Number(minutes), body.versions)) console.log(line);
 }
 
