@@ -146,6 +146,15 @@ export function exportTeacher(weights: CnnWeights, options: DigitsExportOptions)
     );
   });
   denseNodes('flat', weights.dense, nodes);
+  return digitsModel(options, nodes, inits);
+}
+
+/** A digits graph with the family's signature: `input` [batch, 784] -> `probabilities` [batch, 10]. */
+function digitsModel(
+  options: DigitsExportOptions,
+  nodes: ReturnType<typeof node>[],
+  inits: ReturnType<typeof tensor>[],
+): Uint8Array {
   return buildModel({
     name: options.name,
     nodes,
@@ -172,12 +181,5 @@ export function exportStudent(model: QuantizedMlp, options: DigitsExportOptions)
     );
   });
   denseNodes(INPUT_NAME, model.dense, nodes);
-  return buildModel({
-    name: options.name,
-    nodes,
-    initializers: inits,
-    inputs: [valueInfo(INPUT_NAME, 'float32', ['batch', PIXELS])],
-    outputs: [valueInfo(OUTPUT_NAME, 'float32', ['batch', CLASSES])],
-    ...(options.docString !== undefined ? { docString: options.docString } : {}),
-  });
+  return digitsModel(options, nodes, inits);
 }
