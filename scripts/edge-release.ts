@@ -2,8 +2,9 @@
  * Chooses the release(s) the edge Worker embeds and writes edge/src/model/release.ts, which imports their
  * manifest (JSON) and student (.onnx, wrangler's Data rule) so `wrangler deploy` bundles them.
  *
- *   node scripts/edge-release.ts                      # latest release of every model that has an edge student
- *   node scripts/edge-release.ts --latest 2           # the 2 latest of each (a stable and a candidate, side by side)
+ *   node scripts/edge-release.ts                      # the 2 latest releases of every model with an edge student
+ *                                                     # (a stable and a candidate, side by side, for rollouts)
+ *   node scripts/edge-release.ts --latest 1           # only the latest of each
  *   node scripts/edge-release.ts --model spam --version 2026-11-23.4d52632f24
  *   node scripts/edge-release.ts --check              # exit 1 if release.ts is not what this would write (CI)
  *
@@ -155,7 +156,7 @@ ${entries.join('\n')}
 }
 
 async function main(): Promise<void> {
-  const chosen = await chooseReleases(arg('model'), arg('version'), MODELS, Number(arg('latest') ?? 1));
+  const chosen = await chooseReleases(arg('model'), arg('version'), MODELS, Number(arg('latest') ?? 2));
   const text = renderReleaseModule(chosen);
   const current = existsSync(OUT) ? readFileSync(OUT, 'utf8') : '';
   if (process.argv.includes('--check')) {

@@ -314,6 +314,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         ORIGIN_PORT: String(port),
         ORIGIN_HOST: '127.0.0.1',
         MODEL_REPOSITORY: join(ROOT, 'models'),
+        // The two newest releases of each model, as the edge bundle embeds them (a stable and a candidate).
+        MODEL_VERSION_POLICY: 'latest:2',
         ORIGIN_SIGNING_SECRET: signingSecret,
         ...options.originEnv,
       };
