@@ -221,6 +221,43 @@ describe('rollout admin API and canary routing (whole app, real Upstash bridge o
     );
   });
 
+  it('tensor requests follow the policy too: canary routes rows to the candidate, shadow compares row by row', async () => {
+    const model = `t${unique()}`;
+    const rename = async (version: string) => {
+      const r = await tinyRelease({ version, tensor: true });
+      return { ...r, manifest: { ...r.manifest, name: model } };
+    };
+    const releases = [await rename('t1'), await rename('t2')];
+    const admin = await apiKey({ scopes: ['admin', 'infer'], models: ['*'] });
+    const [origin] = await newOrigins(1);
+    const env = testEnv({ API_KEYS: keysJson(admin), ORIGIN_URLS: origin as string });
+    const t = testApp({ releases: () => releases, stats: { flushMs: 0 } });
+    const call = (method: string, path: string, body?: unknown) =>
+      t.call(
+        new Request(`https://edge.test${path}`, {
+          method,
+          headers: { authorization: `Bearer ${admin.key}`, 'content-type': 'application/json' },
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        }),
+        env,
+      );
+    const rows = { inputs: [{ name: 'x', datatype: 'FP32', shape: [2, 3], data: [4, 0, 0, 0, 4, 0] }] };
+    const rollout = `/v1/admin/models/${model}/rollout`;
+    await call('PUT', rollout, { stable: 't1', candidate: 't2', mode: 'canary', weight: 1 });
+    const canary = await call('POST', `/v2/models/${model}/infer`, rows);
+    expect(canary.status).toBe(200);
+    expect(canary.headers.get('x-model-version')).toBe('t2');
+    expect(canary.headers.get('x-rollout-arm')).toBe('candidate');
+    await call('PUT', rollout, { stable: 't1', candidate: 't2', mode: 'shadow', weight: 1, revision: 1 });
+    const shadowed = await call('POST', `/v2/models/${model}/infer`, rows);
+    expect(shadowed.headers.get('x-model-version')).toBe('t1');
+    const stats = await call('GET', `/v1/admin/models/${model}/stats?minutes=5`);
+    const t2 = ((await stats.json()) as { versions: VersionStats[] }).versions.find(
+      (v) => v.version === 't2',
+    );
+    expect(t2?.shadow).toMatchObject({ requests: 1, samples: 2, agreement: 1 });
+  });
+
   it('without the shared store the admin routes are 503 and requests are answered by the latest release', async () => {
     const w = await world();
     const env = { ...w.env, UPSTASH_REDIS_REST_URL: '', UPSTASH_REDIS_REST_TOKEN: '' } as Env;
