@@ -562,7 +562,10 @@ function escalateRows(
   signature: TensorModelSignature,
   rows: { count: number; tensors: ReturnType<typeof selectRows> },
 ): Promise<Escalated> {
-  const labels = releaseFor(deps.releases(), input.model)?.manifest.labels;
+  // The labels of the version asked of the origin (a rollout candidate may order them differently).
+  const releases = deps.releases();
+  const labels = (releaseFor(releases, input.model, input.version) ?? releaseFor(releases, input.model))
+    ?.manifest.labels;
   const output = signature.cascade.spec.name;
   const chunks = chunkRanges(c, rows.count).map(([from, to]): EscalationChunk => {
     const tensors = rows.tensors.map((t) => {
