@@ -14,6 +14,8 @@ import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { startRedisForTests, startUpstashBridge } from '../../infra/upstash-bridge/index.ts';
 import { chooseReleases } from '../../scripts/edge-release.ts';
+import { testMessages } from '../../test/helpers.ts';
+import { LABELS } from '../../training/src/data/corpus.ts';
 import { assembleRelease } from '../../training/src/import/assemble.ts';
 import {
   LINEAR_LABELS,
@@ -22,6 +24,7 @@ import {
   STUDENT_W,
   TEACHER_W,
 } from '../../training/src/import/fixtures.ts';
+import { FIXTURE_MODELS_ROOT } from '../../training/src/shuffled.ts';
 import {
   makeTinyMixedStudent,
   makeTinyStudent,
@@ -37,10 +40,6 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('tinyStudentSha256', sha256Hex(student));
   project.provide('tinyTensorStudentB64', Buffer.from(makeTinyTensorStudent()).toString('base64'));
   project.provide('tinyMixedStudentB64', Buffer.from(makeTinyMixedStudent()).toString('base64'));
-  project.provide(
-    'tinyInvertedStudentB64',
-    Buffer.from(makeTinyStudent({ inverted: true })).toString('base64'),
-  );
 
   const imported = await mkdtemp(join(tmpdir(), 'edge-test-import-'));
   await assembleRelease({
@@ -61,6 +60,29 @@ export default async function setup(project: TestProject): Promise<() => Promise
     JSON.stringify({
       manifest: chosen.manifest,
       student: (await readFile(join(chosen.dir, chosen.studentFile))).toString('base64'),
+    }),
+  );
+
+  // The real spam release the bundle serves (stable) and the shuffled-labels fixture (a bad candidate), with 40
+  // test-split messages (20 spam, 20 ham), for the rollout test that embeds both.
+  const embed = async (root?: string) => {
+    const [r] = await chooseReleases('spam', undefined, root);
+    if (r === undefined) throw new Error(`no spam release under ${root ?? 'models/'}`);
+    const file = (name: string | undefined) =>
+      name === undefined ? undefined : readFile(join(r.dir, name)).then((b) => b.toString('base64'));
+    return { manifest: r.manifest, student: await file(r.studentFile), seenIds: await file(r.seenIdsFile) };
+  };
+  const pick = (label: number) =>
+    testMessages()
+      .filter((m) => m.label === label)
+      .slice(0, 20)
+      .map((m) => ({ text: m.text, label: LABELS[m.label] }));
+  project.provide(
+    'spamRollout',
+    JSON.stringify({
+      stable: await embed(),
+      shuffled: await embed(FIXTURE_MODELS_ROOT),
+      texts: [...pick(1), ...pick(0)],
     }),
   );
 

@@ -10,8 +10,11 @@ declare module 'vitest' {
     tinyTensorStudentB64: string;
     /** The tiny mixed-datatype student (INT64, INT32, UINT8, BOOL, FP16 inputs), base64. */
     tinyMixedStudentB64: string;
-    /** The tiny text student, inverted: confidently wrong (a bad rollout candidate), base64. */
-    tinyInvertedStudentB64: string;
+    /**
+     * JSON {stable, shuffled, texts}: the latest real spam release and the shuffled-labels fixture
+     * (test/fixtures/models) as {manifest, student, seenIds} (base64), and 40 labelled test-split messages.
+     */
+    spamRollout: string;
     /** A release made by the import path from generated models (JSON: {manifest, student: base64}). */
     importedRelease: string;
     /** The loopback fake-origin factory (test/node/fake-origins.ts). */

@@ -18,7 +18,7 @@ import { splitStratified } from './data/split.ts';
 import { trainingViews } from './data/views.ts';
 import { evaluateRelease, type ReleaseEval } from './eval/evaluate-release.ts';
 import { writeEvaluation } from './eval/report.ts';
-import { type BagMlp, initBagMlp } from './model/bag-mlp.ts';
+import { type BagMlp, initBagMlp, Rng } from './model/bag-mlp.ts';
 import { quantizeRows } from './model/quantize.ts';
 import { predictLogits, predictProbs, trainBagMlp } from './model/train.ts';
 import { exportBagMlp, INPUT_NAME, OUTPUT_NAME } from './onnx/bag-model.ts';
@@ -135,6 +135,7 @@ export async function buildRelease(recipe: ReleaseRecipe, options: BuildOptions 
     n: ms.length,
   });
   const train = withEvidence(encode(withViews(splits.train, recipe.views)), L, recipe.evidence);
+  if (recipe.shuffleLabels !== undefined) new Rng(recipe.shuffleLabels.seed).shuffle(train.labels);
   const validation = encode(splits.validation);
   lap('featurize');
   log(`featurized train+validation (${train.n + validation.n} messages) in ${seconds.featurize}s`);
@@ -207,7 +208,9 @@ export async function buildRelease(recipe: ReleaseRecipe, options: BuildOptions 
     version,
     created: `${recipe.releaseDate}T00:00:00Z`,
     description:
-      'Spam classifier release: teacher (origin, FP32 embedding-bag MLP) and student (edge, int8 embedding-bag, distilled) over the shared email-hash featurizer.',
+      recipe.shuffleLabels === undefined
+        ? 'Spam classifier release: teacher (origin, FP32 embedding-bag MLP) and student (edge, int8 embedding-bag, distilled) over the shared email-hash featurizer.'
+        : `Deliberately bad release: trained on shuffled labels (seed ${recipe.shuffleLabels.seed}), a rollout test fixture. Never promote it.`,
     labels: [...LABELS],
     artifacts,
     serving: { origin: 'teacher', edge: 'student' },

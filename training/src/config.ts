@@ -38,6 +38,11 @@ export interface ReleaseRecipe {
    * (smoothing `max * (1 - n / fullAt)`), so a text that says little gets a less confident answer. Absent: none.
    */
   evidence?: { fullAt: number; max: number };
+  /**
+   * Train-split labels permuted with this seed before training: a release that learned nothing true, kept as a
+   * deliberately bad rollout candidate (training/src/shuffled.ts, test/fixtures/models). Absent: the real labels.
+   */
+  shuffleLabels?: { seed: number };
   /** Out-of-distribution rule: ids seen in at least `minCount` training rows form the seen-ids bitmap. */
   ood: { minCount: number };
   featurizer: FeaturizerConfig;

@@ -47,8 +47,6 @@ export interface TinyReleaseOptions {
   threshold?: number;
   /** Record a wrong sha256 in the manifest (the edge must refuse the student). */
   wrongHash?: boolean;
-  /** The inverted tiny student: confidently wrong on "spam" and "ham" (a deliberately bad candidate). */
-  inverted?: boolean;
   /**
    * An OOD rule with a seen-ids bitmap marking these ids (the fake featurizer: 1 "spam", 2 "ham", 3 any other
    * word). @default no rule
@@ -93,10 +91,7 @@ async function tinyTensorRelease(options: TinyReleaseOptions): Promise<EdgeRelea
 
 export async function tinyRelease(options: TinyReleaseOptions = {}): Promise<EdgeRelease> {
   if (options.tensor !== undefined && options.tensor !== false) return tinyTensorRelease(options);
-  const student =
-    options.inverted === true
-      ? Uint8Array.from(atob(inject('tinyInvertedStudentB64')), (ch) => ch.charCodeAt(0))
-      : tinyStudentBytes();
+  const student = tinyStudentBytes();
   const sha = options.wrongHash === true ? bytesToHex(new Uint8Array(32).fill(7)) : await sha256Hex(student);
   const ood = options.ood;
   const seenIds = new Uint8Array(8);
@@ -134,6 +129,38 @@ export async function tinyRelease(options: TinyReleaseOptions = {}): Promise<Edg
         }),
   });
   return { manifest, student, featurizer: fakeFeaturizer, ...(ood === undefined ? {} : { seenIds }) };
+}
+
+const fromB64 = (b64: string) => Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0));
+
+/**
+ * Real spam releases as the bundle embeds them (globalSetup's `spamRollout`): `stable`, the latest release in
+ * models/, and `shuffled`, the shuffled-labels fixture (test/fixtures/models, a deliberately bad candidate), with
+ * 40 labelled test-split messages (spam and ham alternating).
+ */
+export function spamRollout(): {
+  stable: EdgeRelease;
+  shuffled: EdgeRelease;
+  texts: Array<{ text: string; label: string }>;
+} {
+  type Provided = { manifest: unknown; student: string; seenIds?: string };
+  const p = JSON.parse(inject('spamRollout')) as {
+    stable: Provided;
+    shuffled: Provided;
+    texts: Array<{ text: string; label: string }>;
+  };
+  const release = (r: Provided): EdgeRelease => ({
+    manifest: parseManifest(r.manifest, 'spamRollout'),
+    student: fromB64(r.student),
+    ...(r.seenIds === undefined ? {} : { seenIds: fromB64(r.seenIds) }),
+  });
+  const spam = p.texts.filter((t) => t.label === 'spam');
+  const ham = p.texts.filter((t) => t.label !== 'spam');
+  return {
+    stable: release(p.stable),
+    shuffled: release(p.shuffled),
+    texts: spam.flatMap((t, i) => (ham[i] === undefined ? [t] : [t, ham[i]])),
+  };
 }
 
 /** A fresh random API key and its record, plus the API_KEYS entry (sha256 hex -> record). */

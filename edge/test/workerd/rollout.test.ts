@@ -4,12 +4,14 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { RolloutPolicy } from '../../../shared/rollout/index.ts';
+import type { EdgeRelease } from '../../src/model/edge-model.ts';
 import type { VersionStats } from '../../src/stats/report.ts';
 import {
   apiKey,
   classifyRequest,
   keysJson,
   newOrigins,
+  spamRollout,
   testApp,
   testEnv,
   tinyRelease,
@@ -19,13 +21,16 @@ import {
 type PolicyAnswer = { policy: RolloutPolicy; stored?: boolean; versions: string[] };
 type ErrorJson = { error: { code: string; message: string } };
 
-/** A model name no other test uses, with two embedded releases (v1 older, v2 newer) of the tiny student. */
-async function world(options: { ttlMs?: number; badCandidate?: boolean } = {}) {
+/**
+ * A model name no other test uses, with two embedded releases: by default v1 (older) and v2 (newer) of the tiny
+ * student, or the given ones.
+ */
+async function world(options: { ttlMs?: number; releases?: EdgeRelease[] } = {}) {
   const model = `m${unique()}`;
-  const v1 = await tinyRelease({ version: 'v1' });
-  const v2 = await tinyRelease({ version: 'v2', inverted: options.badCandidate === true });
-  const rename = (r: typeof v1) => ({ ...r, manifest: { ...r.manifest, name: model } });
-  const releases = [rename(v1), rename(v2)];
+  const rename = (r: EdgeRelease) => ({ ...r, manifest: { ...r.manifest, name: model } });
+  const releases = (
+    options.releases ?? [await tinyRelease({ version: 'v1' }), await tinyRelease({ version: 'v2' })]
+  ).map(rename);
   const admin = await apiKey({ scopes: ['admin', 'infer'], models: ['*'] });
   const users = await Promise.all(Array.from({ length: 40 }, () => apiKey({ models: ['*'] })));
   const [origin] = await newOrigins(1);
@@ -195,29 +200,46 @@ describe('rollout admin API and canary routing (whole app, real Upstash bridge o
     expect(v1?.audit).toMatchObject({ samples: 2, agree: 2, agreement: 1, errors: 0 });
   });
 
-  it('a deliberately bad candidate under canary is rolled back automatically, with the reason recorded', async () => {
-    const w = await world({ badCandidate: true });
-    await w.call(w.a, w.admin.key, 'PUT', w.rolloutPath, {
-      stable: 'v1',
-      candidate: 'v2',
+  it('a deliberately bad candidate (the shuffled-labels fixture release) under canary is rolled back automatically', async () => {
+    const real = spamRollout();
+    const stable = real.stable.manifest.version;
+    const bad = real.shuffled.manifest.version;
+    const w = await world({ releases: [real.shuffled, real.stable] });
+    const put = await w.call(w.a, w.admin.key, 'PUT', w.rolloutPath, {
+      stable,
+      candidate: bad,
       mode: 'canary',
       weight: 1,
       guardrails: { min_samples: 10, max_disagreement: 0.2 },
     });
+    expect(put.status).toBe(200);
     const user = w.users[0]?.key as string;
-    let requests = 0;
-    let version: string | null = 'v2';
-    while (version === 'v2' && requests < 30) {
-      version = await w.versionSeen(w.a, user);
-      requests++;
+    const seen: Array<{ version: string | null; label: string | undefined; truth: string }> = [];
+    for (const { text, label } of real.texts) {
+      const res = await w.a.call(
+        classifyRequest(user, { text }, {}, `/v1/models/${w.model}/classify`),
+        w.env,
+      );
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as { predictions: Array<{ label: string }> };
+      seen.push({
+        version: res.headers.get('x-model-version'),
+        label: body.predictions[0]?.label,
+        truth: label,
+      });
+      if (seen.at(-1)?.version === stable) break;
     }
-    // Rolled back after the 10th compared item: the candidate answered 10 requests (every one wrong), then stable.
-    expect(version).toBe('v1');
-    expect(requests).toBe(11);
+    // The candidate (which learned nothing: "ham" for everything) answered until the 10th compared item, then stable.
+    const byCandidate = seen.filter((s) => s.version === bad);
+    expect(byCandidate.length).toBe(10);
+    expect(byCandidate.filter((s) => s.label !== s.truth).length).toBeGreaterThanOrEqual(3);
+    expect(seen.at(-1)?.version).toBe(stable);
     const got = (await (await w.call(w.a, w.admin.key, 'GET', w.rolloutPath)).json()) as PolicyAnswer;
-    expect(got.policy).toMatchObject({ mode: 'off', stable: 'v1', candidate: 'v2', updated_by: 'guardrail' });
+    expect(got.policy).toMatchObject({ mode: 'off', stable, candidate: bad, updated_by: 'guardrail' });
     expect(got.policy.reason).toMatch(
-      /^automatic rollback of v2: disagreement with stable 1\.000 > 0\.2 over 10 compared items$/,
+      new RegExp(
+        `^automatic rollback of ${bad.replace('.', '\\.')}: disagreement with stable 0\\.\\d+ > 0\\.2 over 10 compared items$`,
+      ),
     );
   });
 

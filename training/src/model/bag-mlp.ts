@@ -72,7 +72,7 @@ export class Rng {
   }
 
   /** Fisher-Yates shuffle in place. */
-  shuffle(a: Int32Array): void {
+  shuffle(a: Int32Array | Uint8Array): void {
     for (let i = a.length - 1; i > 0; i--) {
       const j = Math.floor(this.next() * (i + 1));
       const t = a[i] as number;
