@@ -9,7 +9,7 @@
  *   ab --candidate V [--weight 0.5]         the same, for an A-B comparison
  *   audit --rate 0.05                       a share of confident edge answers is re-checked by the origin
  *   promote                                 the candidate becomes stable
- *   rollback                                back to stable only
+ *   rollback                                back to stable only; right after a promote, undoes it
  */
 import type { VersionStats } from '../edge/src/stats/report.ts';
 import type { RolloutPolicy, RolloutPolicyInput } from '../shared/rollout/index.ts';
@@ -29,7 +29,15 @@ export function nextPolicy(
   current: RolloutPolicy,
   argv: readonly string[],
 ): RolloutPolicyInput & { revision: number } {
-  const { model: _m, revision, updated_at: _a, updated_by: _b, reason: _r, ...fields } = current;
+  const {
+    model: _m,
+    revision,
+    updated_at: _a,
+    updated_by: _b,
+    reason: _r,
+    promoted_from: _p,
+    ...fields
+  } = current;
   const number = (name: string, fallback: number) => {
     const v = arg(name, argv);
     if (v === undefined) return fallback;
@@ -54,6 +62,9 @@ export function statusLines(answer: PolicyAnswer, versions: readonly VersionStat
     `stable ${p.stable}, candidate ${p.candidate ?? '-'}, mode ${p.mode}, weight ${pct(p.weight)}, stickiness ${p.stickiness}, audit ${pct(p.audit_rate)}`,
     `guardrails: min ${g.min_samples} samples, error rate <= ${pct(g.max_error_rate)}, p95 <= ${g.max_p95_ms} ms, disagreement <= ${pct(g.max_disagreement)}`,
     `embedded at the edge: ${answer.versions.join(', ')}`,
+    ...(p.promoted_from === undefined
+      ? []
+      : [`promoted from ${p.promoted_from}: rollback now makes ${p.promoted_from} stable again`]),
   ];
   const rows = versions.map((v) => [
     v.version,

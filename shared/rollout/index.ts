@@ -77,6 +77,11 @@ export const RolloutPolicy = PolicyFields.extend({
   updated_by: z.string(),
   /** Why the last change happened (e.g. an automatic rollback's reason). */
   reason: z.string().max(500).optional(),
+  /**
+   * Set by promote only: the stable version the promotion replaced, so that the next rollback undoes it. Every
+   * other change clears it.
+   */
+  promoted_from: Version.optional(),
 }).superRefine(coherent);
 export type RolloutPolicy = z.infer<typeof RolloutPolicy>;
 

@@ -51,8 +51,9 @@ export function createGuard(
       };
       const breach = guardrailBreach(policy.guardrails, health);
       if (breach === undefined) return;
+      const { promoted_from: _p, ...current } = policy;
       const next: RolloutPolicy = {
-        ...policy,
+        ...current,
         mode: 'off',
         weight: 0,
         revision: policy.revision + 1,

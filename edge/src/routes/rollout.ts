@@ -6,7 +6,9 @@
  *   PUT  /v1/admin/models/{model}/rollout            replace it (shared/rollout RolloutPolicyInput; optional
  *                                                    `revision`: the one the change is based on, else the current)
  *   POST /v1/admin/models/{model}/rollout/promote    the candidate becomes stable; mode off
- *   POST /v1/admin/models/{model}/rollout/rollback   mode off: every request gets the stable version again
+ *   POST /v1/admin/models/{model}/rollout/rollback   mode off: every request gets the stable version again; right
+ *                                                    after a promote (nothing in traffic), the version it replaced
+ *                                                    becomes stable again (the promoted one stays as candidate)
  *
  * Versions must be embedded in this edge bundle (400 naming the ones that are). A change based on an older revision
  * than the stored one is 409 `conflict`. Every change is logged with who (the key id) and what.
@@ -172,14 +174,16 @@ export function rolloutPromoteHandler(deps: RolloutRouteDeps) {
     if (policy.candidate === null) {
       throw new InvalidInputError(`'${policy.model}' has no candidate to promote (stable: ${policy.stable})`);
     }
-    const { model: _m, revision: _r, updated_at: _a, updated_by: _b, reason: _x, ...fields } = policy;
-    return change(
-      c,
-      deps,
-      policy,
-      { ...fields, stable: policy.candidate, candidate: null, mode: 'off', weight: 0, reason: 'promoted' },
-      'promote',
-    );
+    const next = {
+      ...changeable(policy),
+      stable: policy.candidate,
+      candidate: null,
+      mode: 'off' as const,
+      weight: 0,
+      promoted_from: policy.stable,
+      reason: 'promoted',
+    };
+    return change(c, deps, policy, next, 'promote');
   };
 }
 
@@ -187,7 +191,26 @@ export function rolloutRollbackHandler(deps: RolloutRouteDeps) {
   return async function rollback(c: Context<AppEnv>): Promise<Response> {
     requireAdmin(c);
     const { policy } = await inForce(c, deps, c.req.param('model') as string);
-    const { model: _m, revision: _r, updated_at: _a, updated_by: _b, reason: _x, ...fields } = policy;
+    const fields = changeable(policy);
+    if (policy.mode === 'off' && policy.promoted_from !== undefined) {
+      const reason = `rolled back to ${policy.promoted_from} (undoing the promotion of ${policy.stable})`;
+      const next = { ...fields, stable: policy.promoted_from, candidate: policy.stable, weight: 0, reason };
+      return change(c, deps, policy, next, 'rollback');
+    }
     return change(c, deps, policy, { ...fields, mode: 'off', weight: 0, reason: 'rolled back' }, 'rollback');
   };
+}
+
+/** A policy's admin-set fields: without the bookkeeping every change rewrites (revision, who, why, promoted_from). */
+function changeable(policy: RolloutPolicy) {
+  const {
+    model: _m,
+    revision: _r,
+    updated_at: _a,
+    updated_by: _b,
+    reason: _x,
+    promoted_from: _p,
+    ...fields
+  } = policy;
+  return fields;
 }

@@ -164,6 +164,29 @@ describe('rollout admin API and canary routing (whole app, real Upstash bridge o
       reason: 'rolled back',
     });
     await until('v2');
+    // Right after a promote, rollback undoes it; a second rollback changes nothing more.
+    const promotedAgain = await w.call(w.a, w.admin.key, 'POST', `${w.rolloutPath}/promote`);
+    expect(((await promotedAgain.json()) as PolicyAnswer).policy).toMatchObject({
+      stable: 'v1',
+      candidate: null,
+      promoted_from: 'v2',
+    });
+    await until('v1');
+    const undone = await w.call(w.a, w.admin.key, 'POST', `${w.rolloutPath}/rollback`);
+    const undonePolicy = ((await undone.json()) as PolicyAnswer).policy;
+    expect(undonePolicy).toMatchObject({
+      stable: 'v2',
+      candidate: 'v1',
+      mode: 'off',
+      reason: 'rolled back to v2 (undoing the promotion of v1)',
+    });
+    expect(undonePolicy.promoted_from).toBeUndefined();
+    await until('v2');
+    const again = await w.call(w.a, w.admin.key, 'POST', `${w.rolloutPath}/rollback`);
+    expect(((await again.json()) as PolicyAnswer).policy).toMatchObject({
+      stable: 'v2',
+      reason: 'rolled back',
+    });
   });
 
   it('shadow: the candidate runs off the request path and is compared; audit checks edge answers with the origin', async () => {
