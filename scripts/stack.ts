@@ -78,6 +78,11 @@ export interface StackOptions {
    * is stale, so the edge embeds the latest student. @default true
    */
   ensureEdgeRelease?: boolean;
+  /**
+   * The Worker script wrangler dev bundles instead of wrangler.toml's `main` (bindings and vars still from
+   * wrangler.toml), e.g. an entry that serves other embedded releases (bench/rollout.ts). @default main
+   */
+  edgeEntry?: string;
   /** Longest wait for an origin to become ready. @default 120000 */
   originReadyTimeoutMs?: number;
   /** Longest wait for an edge to answer /v2/health/live. @default 180000 */
@@ -434,6 +439,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
           [
             WRANGLER,
             'dev',
+            ...(options.edgeEntry === undefined ? [] : [options.edgeEntry]),
             '--config',
             join(ROOT, 'wrangler.toml'),
             '--ip',

@@ -85,7 +85,7 @@ export function createApp(options: AppOptions = {}): Hono<AppEnv> {
       const store = upstash === undefined ? undefined : (redisFor(upstash) as unknown as StatsStore);
       recorder.count(model, version, fields, store, (p) => c.executionCtx.waitUntil(p));
     },
-    record: (c, answer) => {
+    record: (c, answer, meta) => {
       const config = c.get('config');
       const sinks = {
         store: config.upstash === undefined ? undefined : (redisFor(config.upstash) as unknown as StatsStore),
@@ -100,7 +100,7 @@ export function createApp(options: AppOptions = {}): Hono<AppEnv> {
         else items.push(p);
       });
       for (const [version, items] of byVersion) {
-        recorder.record(answer.model, version, items, sinks, (p) => c.executionCtx.waitUntil(p));
+        recorder.record(answer.model, version, items, sinks, (p) => c.executionCtx.waitUntil(p), meta);
       }
     },
     pool: (c) => poolFor(c.get('config'), options.pool),

@@ -6,6 +6,7 @@
  */
 import type { Context } from 'hono';
 import { z } from 'zod';
+import { InferenceError } from '../../../shared/errors/index.ts';
 import { cacheKey, sha256Hex } from '../../../shared/hash/index.ts';
 import {
   decodeInferResponse,
@@ -42,9 +43,10 @@ import {
   originHeaders,
   tierPriority,
 } from '../origin-client/index.ts';
+import type { RequestMeta } from '../stats/recorder.ts';
 import type { AppEnv } from '../types.ts';
 import { decide, type EscalateMode, type EscalationReason, route } from './policy.ts';
-import { type CountFields, compareOffPath, type GuardFields } from './rollout.ts';
+import { type CountFields, compareOffPath, countFailure, type GuardFields } from './rollout.ts';
 
 /** What the cache holds per item: one text's answer (the model is in the key). */
 export interface CachedAnswer {
@@ -93,8 +95,11 @@ export interface AnswerDeps {
   pool: (c: Context<AppEnv>) => OriginPool;
   cache: (c: Context<AppEnv>) => ResultCache<CachedAnswer>;
   now: () => number;
-  /** Counts an answer in the traffic and drift stats (off the request path). @default none */
-  record?: (c: Context<AppEnv>, answer: Answer) => void;
+  /**
+   * Counts an answer in the traffic and drift stats (off the request path), with its request's rollout arm and
+   * latency. @default none
+   */
+  record?: (c: Context<AppEnv>, answer: Answer, meta: RequestMeta) => void;
   /** The model's stored rollout policy (cached per isolate), if any. @default none: the latest release answers */
   rollout?: (c: Context<AppEnv>, model: string) => Promise<RolloutPolicy | undefined>;
   /** Counts the rollout's shadow and audit comparisons (cascade/rollout.ts). @default none: not run */
@@ -265,6 +270,24 @@ async function answerItems(
   items: CascadeItems,
 ): Promise<Answer | PassThrough> {
   const { input, policy } = await withRollout(c, deps, requested);
+  try {
+    const answer = await answerVersion(c, deps, input, policy, items);
+    if ('passthrough' in answer && answer.passthrough.status >= 500) countFailure(c, deps, input, policy);
+    return answer;
+  } catch (err) {
+    // The system's failures (5xx) count against the version, and against a candidate's guardrails.
+    if (!(err instanceof InferenceError) || err.status >= 500) countFailure(c, deps, input, policy);
+    throw err;
+  }
+}
+
+async function answerVersion(
+  c: Context<AppEnv>,
+  deps: AnswerDeps,
+  input: CascadeInput,
+  policy: RolloutPolicy | undefined,
+  items: CascadeItems,
+): Promise<Answer | PassThrough> {
   const { model, version, mode } = input;
   const config = c.get('config');
   const log = c.get('log');
@@ -326,7 +349,7 @@ async function answerItems(
   cache.putMany(stored);
   if (input.arm !== undefined) headers['x-rollout-arm'] = input.arm;
   const answer = merge(c, model, slots as Slot[], headers, xCache);
-  deps.record?.(c, answer);
+  deps.record?.(c, answer, { arm: input.arm, ms: Date.now() - c.get('startedAt') });
   // Shadow and audit comparisons: after the answer, never on its path.
   compareOffPath(c, deps, input, items, answer, policy);
   return answer;

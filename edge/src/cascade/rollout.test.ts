@@ -1,6 +1,9 @@
+import type { Context } from 'hono';
 import { describe, expect, it } from 'vitest';
-import { Guardrails } from '../../../shared/rollout/index.ts';
-import { guardrailBreach } from './rollout.ts';
+import { Guardrails, RolloutPolicy } from '../../../shared/rollout/index.ts';
+import type { AppEnv } from '../types.ts';
+import type { AnswerDeps, CascadeInput } from './answer.ts';
+import { countFailure, guardrailBreach } from './rollout.ts';
 
 const g = Guardrails.parse({
   min_samples: 100,
@@ -30,5 +33,47 @@ describe('guardrailBreach', () => {
     expect(guardrailBreach(g, h({ cmp: 100, dis: 21 }))).toMatch(
       /^disagreement with stable 0\.210 > 0\.2 over 100/,
     );
+  });
+});
+
+describe('countFailure', () => {
+  const policy = (mode: 'canary' | 'shadow') =>
+    RolloutPolicy.parse({
+      model: 'm',
+      stable: 'v1',
+      candidate: 'v2',
+      mode,
+      weight: 0.5,
+      revision: 3,
+      updated_at: '2026-12-02T00:00:00Z',
+      updated_by: 'test',
+    });
+  const run = (input: Partial<CascadeInput>, p: RolloutPolicy | undefined) => {
+    const counted: Array<[string, string, Record<string, number>]> = [];
+    const guarded: unknown[] = [];
+    const deps = {
+      releases: () => [],
+      countFields: (_c, model, version, fields) => counted.push([model, version, Object.fromEntries(fields)]),
+      guard: async (_c, _p, fields) => {
+        guarded.push(fields);
+      },
+    } as Partial<AnswerDeps> as AnswerDeps;
+    const waits: Array<Promise<unknown>> = [];
+    const c = {
+      executionCtx: { waitUntil: (w: Promise<unknown>) => waits.push(w) },
+    } as unknown as Context<AppEnv>;
+    countFailure(c, deps, { model: 'm', version: 'v2', mode: 'auto', deadline: 0, ...input }, p);
+    return { counted, guarded, waits };
+  };
+
+  it('counts a failed request under its version, and as a candidate error under canary / A-B only', async () => {
+    const canary = run({ arm: 'candidate' }, policy('canary'));
+    expect(canary.counted).toEqual([['m', 'v2', { fail: 1 }]]);
+    await Promise.all(canary.waits);
+    expect(canary.guarded).toEqual([{ n: 1, err: 1 }]);
+    expect(run({ version: 'v1', arm: 'stable' }, policy('canary')).guarded).toEqual([]);
+    expect(run({ arm: 'candidate' }, policy('shadow')).guarded).toEqual([]);
+    // No version chosen and none embedded: nothing to count under.
+    expect(run({ version: undefined }, undefined).counted).toEqual([]);
   });
 });

@@ -201,6 +201,29 @@ export async function runAudit(
   count(c, input.model, version, fields);
 }
 
+/**
+ * Counts a request that got no answer (a 5xx): `fail` under its version in the stats, and under canary / A-B an
+ * error in the candidate's health for the guardrails (off the request path).
+ */
+export function countFailure(
+  c: Context<AppEnv>,
+  deps: AnswerDeps,
+  input: CascadeInput,
+  policy: RolloutPolicy | undefined,
+): void {
+  const version = input.version ?? releaseFor(deps.releases(), input.model)?.manifest.version;
+  if (version !== undefined) deps.countFields?.(c, input.model, version, new Map([['fail', 1]]));
+  const guard = deps.guard;
+  if (
+    guard !== undefined &&
+    policy !== undefined &&
+    input.arm === 'candidate' &&
+    (policy.mode === 'canary' || policy.mode === 'ab')
+  ) {
+    c.executionCtx.waitUntil(guard(c, policy, { n: 1, err: 1 }));
+  }
+}
+
 /** Compared and disagreeing items of a comparison's fields. */
 function compared(fields: Map<string, number>, prefix: string): { cmp: number; dis: number } {
   const n = fields.get(`${prefix}:n`) ?? 0;

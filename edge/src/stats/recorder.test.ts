@@ -6,11 +6,13 @@ import {
   answerFields,
   type DataPointSink,
   featureBin,
+  LATENCY_BINS,
+  latencyBin,
   minuteKey,
   StatsRecorder,
   type StatsStore,
 } from './recorder.ts';
-import { readStats, type StatsReader } from './report.ts';
+import { latencyQuantile, readStats, type StatsReader } from './report.ts';
 
 function realRedis(): Redis {
   const e = env as Env;
@@ -33,6 +35,24 @@ const items = [
 describe('edge stats recorder', () => {
   it('bins feature counts: 0, then log2 buckets, the last one open', () => {
     expect([0, 1, 2, 3, 4, 1023, 1024, 5000].map(featureBin)).toEqual([0, 1, 2, 2, 3, 10, 11, 11]);
+  });
+
+  it('bins latencies: under 1 ms, then log2 ms buckets, the last one open; quantiles are bin upper bounds', () => {
+    expect([0, 0.5, 1, 1.9, 2, 3, 1000, 8192, 1e9, Number.NaN].map(latencyBin)).toEqual([
+      0, 0, 1, 1, 2, 2, 10, 14, 14, 0,
+    ]);
+    expect(LATENCY_BINS).toBe(15);
+    const h = new Array<number>(LATENCY_BINS).fill(0);
+    expect(latencyQuantile(h, 0.5)).toBeNull();
+    h[2] = 90; // [2, 4) ms
+    h[6] = 10; // [32, 64) ms
+    expect([0.5, 0.9, 0.95, 0.99].map((q) => latencyQuantile(h, q))).toEqual([4, 4, 64, 64]);
+  });
+
+  it('adds the request latency bin and its rollout arm when given', () => {
+    const fields = Object.fromEntries(answerFields(items.slice(0, 1), { arm: 'candidate', ms: 5 }));
+    expect(fields).toMatchObject({ req: 1, 'lat:3': 1, 'arm:candidate': 1 });
+    expect(Object.keys(answerFields(items.slice(0, 1), { ms: 0.2 }))).not.toContain('arm:stable');
   });
 
   it('turns an answer into counter fields (bins from shared/drift)', () => {
@@ -61,9 +81,13 @@ describe('edge stats recorder', () => {
     const recorder = new StatsRecorder({ flushMs: 150, now: () => now });
     const ctx = createExecutionContext();
     const store = redis as unknown as StatsStore;
-    recorder.record(model, 'v1', items, { store }, (p) => ctx.waitUntil(p));
-    recorder.record(model, 'v1', items.slice(0, 1), { store }, (p) => ctx.waitUntil(p));
-    recorder.record(model, 'v2', items.slice(2), { store }, (p) => ctx.waitUntil(p));
+    recorder.record(model, 'v1', items, { store }, (p) => ctx.waitUntil(p), { arm: 'stable', ms: 3 });
+    recorder.record(model, 'v1', items.slice(0, 1), { store }, (p) => ctx.waitUntil(p), { ms: 40 });
+    recorder.record(model, 'v2', items.slice(2), { store }, (p) => ctx.waitUntil(p), {
+      arm: 'candidate',
+      ms: 9,
+    });
+    recorder.count(model, 'v2', new Map([['fail', 1]]), store, (p) => ctx.waitUntil(p));
     // Not written yet: the flush waits up to flushMs, off the request path.
     expect(await redis.hgetall(minuteKey(model, 'v1', Math.floor(now / 60_000)))).toBeNull();
     await waitOnExecutionContext(ctx);
@@ -86,6 +110,9 @@ describe('edge stats recorder', () => {
       escalation_reasons: { out_of_distribution: 1 },
       labels: { spam: 3, ham: 1 },
       ood: 1,
+      arms: { stable: 1 },
+      latency_ms: { p50: 4, p95: 64, p99: 64 },
+      errors: { failed_requests: 0, degraded_items: 0, rate: 0 },
     });
     expect(v1?.score_histogram).toEqual([0, 0, 0, 0, 0, 0, 1, 0, 0, 3]);
     // 300 features, twice: log2 bucket 9 (256-511).
@@ -94,7 +121,13 @@ describe('edge stats recorder', () => {
       (0.25 - 0.5) * Math.log(0.25 / 0.5) + (0.75 - 0.5) * Math.log(0.75 / 0.5),
       5,
     );
-    expect(v2).toMatchObject({ requests: 1, items: 1, psi: { score: null, coverage: null } });
+    expect(v2).toMatchObject({
+      requests: 1,
+      items: 1,
+      psi: { score: null, coverage: null },
+      arms: { candidate: 1 },
+      errors: { failed_requests: 1, rate: 0.5 },
+    });
     // The window: the minute after holds nothing.
     const later = await readStats(redis as unknown as StatsReader, model, 1, now + 60_000, () => undefined);
     expect(later.find((s) => s.version === 'v1')?.requests).toBe(0);
@@ -135,15 +168,19 @@ describe('edge stats recorder', () => {
     const points: unknown[] = [];
     const sink: DataPointSink = { writeDataPoint: (p) => points.push(p) };
     const recorder = new StatsRecorder();
-    recorder.record('spam', 'v1', items, { points: sink }, () => {});
+    recorder.record('spam', 'v1', items, { points: sink }, () => {}, { arm: 'candidate', ms: 12 });
     expect(points[1]).toEqual({
       indexes: ['spam'],
-      blobs: ['spam', 'v1', 'origin', 'ham', 'out_of_distribution', 'ood'],
-      doubles: [0.62, 0.4, 1],
+      blobs: ['spam', 'v1', 'origin', 'ham', 'out_of_distribution', 'ood', 'candidate'],
+      doubles: [0.62, 0.4, 1, 12],
     });
-    expect(points[2]).toMatchObject({ doubles: [1, -1, 1] });
+    expect(points[2]).toMatchObject({ doubles: [1, -1, 1, 12] });
     const many = Array.from({ length: 300 }, () => items[0] as (typeof items)[number]);
     recorder.record('spam', 'v1', many, { points: sink }, () => {});
     expect(points).toHaveLength(3 + 250);
+    expect(points.at(-1)).toMatchObject({
+      blobs: ['spam', 'v1', 'edge', 'spam', '', '', ''],
+      doubles: [0.97, 0.95, 1, -1],
+    });
   });
 });

@@ -6,15 +6,16 @@
  * - Upstash: one hash per model, version and minute, `edge:stats:v1:{model}:{version}:{minute}`, fields
  *   `req`, `items`, `sb:{served_by}`, `er:{escalation_reason}`, `sc:{score bin}`, `cv:{coverage bin}`,
  *   `fn:{feature-count bin}` (log2 buckets), `lb:{label}`, `ood` (score/coverage bins: shared/drift, 10 over
- *   [0, 1]); the rollout's comparisons (cascade/rollout.ts) add `sh:*` (shadow: candidate vs stable) and `au:*`
+ *   [0, 1]), per request `lat:{latency bin}` (log2 ms buckets, see latencyBin), `arm:{stable|candidate}` when a
+ *   rollout policy chose the version, and `fail` for requests that failed (no answer); the rollout's comparisons (cascade/rollout.ts) add `sh:*` (shadow: candidate vs stable) and `au:*`
  *   (audit: edge vs origin) fields; a set `edge:stats:v1:{model}:versions` lists the
  *   versions seen. Kept 8 days. Counts are summed in the isolate and written in one pipeline via `waitUntil` at most
  *   once per `flushMs` (a delayed flush is scheduled when counts wait, so they never sit longer, even when traffic
  *   stops; `maxPending` waiting fields flush at once): never on the request path, never an error. A failing or slow
  *   Redis drops that batch with one logged reason; an evicted isolate loses at most one interval.
  * - Analytics Engine (production's sink, queried with its SQL API, see edge/README.md): `indexes [model]`,
- *   `blobs [model, version, served_by, label, escalation_reason, ood]`, `doubles [score, coverage (-1 when
- *   unknown), 1]`; at most 250 points per request (the platform's limit per invocation), the rest counted only
+ *   `blobs [model, version, served_by, label, escalation_reason, ood, arm ('' without a rollout)]`, `doubles
+ *   [score, coverage (-1 when unknown), 1, the request's latency in ms]`; at most 250 points per request (the platform's limit per invocation), the rest counted only
  *   in Upstash.
  */
 import { binOf } from '../../../shared/drift/index.ts';
@@ -29,6 +30,14 @@ export interface RecordedItem {
   features?: number | undefined;
   ood?: boolean | undefined;
   escalation_reason?: string | undefined;
+}
+
+/** What the recorder needs of the request an answer belongs to. */
+export interface RequestMeta {
+  /** The rollout arm that chose the version, when a policy did. */
+  arm?: 'stable' | 'candidate' | undefined;
+  /** The request's time at the edge until its answer, ms. */
+  ms: number;
 }
 
 /** The Upstash calls used (a pipeline of HINCRBY, EXPIRE, SADD), so tests can pass a small fake. */
@@ -81,12 +90,24 @@ export function featureBin(features: number): number {
   return features <= 0 ? 0 : Math.min(FEATURE_BINS - 1, Math.floor(Math.log2(features)) + 1);
 }
 
-/** The counter fields one answer adds. */
-export function answerFields(items: readonly RecordedItem[]): Map<string, number> {
+/** Bins of the latency histogram: under 1 ms, then log2 buckets [1, 2), [2, 4) ... [8192 ms, inf) (15 bins). */
+export const LATENCY_BINS = 15;
+
+/** The latency bin of a duration in ms: 0 under 1 ms, else floor(log2(ms)) + 1, at most LATENCY_BINS - 1. */
+export function latencyBin(ms: number): number {
+  return !(ms >= 1) ? 0 : Math.min(LATENCY_BINS - 1, Math.floor(Math.log2(ms)) + 1);
+}
+
+/** The counter fields one answer adds (with `meta`, its request's latency bin and arm). */
+export function answerFields(items: readonly RecordedItem[], meta?: RequestMeta): Map<string, number> {
   const fields = new Map<string, number>();
   const add = (f: string, n = 1) => fields.set(f, (fields.get(f) ?? 0) + n);
   add('req');
   add('items', items.length);
+  if (meta !== undefined) {
+    add(`lat:${latencyBin(meta.ms)}`);
+    if (meta.arm !== undefined) add(`arm:${meta.arm}`);
+  }
   for (const p of items) {
     add(`sb:${p.served_by}`);
     if (p.escalation_reason !== undefined) {
@@ -133,9 +154,10 @@ export class StatsRecorder {
     items: readonly RecordedItem[],
     sinks: { store?: StatsStore | undefined; points?: DataPointSink | undefined },
     waitUntil: (p: Promise<unknown>) => void,
+    meta?: RequestMeta,
   ): void {
-    if (sinks.points !== undefined) this.#writePoints(sinks.points, model, version, items);
-    this.count(model, version, answerFields(items), sinks.store, waitUntil);
+    if (sinks.points !== undefined) this.#writePoints(sinks.points, model, version, items, meta);
+    this.count(model, version, answerFields(items, meta), sinks.store, waitUntil);
   }
 
   /**
@@ -212,7 +234,13 @@ export class StatsRecorder {
     }
   }
 
-  #writePoints(sink: DataPointSink, model: string, version: string, items: readonly RecordedItem[]): void {
+  #writePoints(
+    sink: DataPointSink,
+    model: string,
+    version: string,
+    items: readonly RecordedItem[],
+    meta: RequestMeta | undefined,
+  ): void {
     try {
       for (const p of items.slice(0, MAX_DATA_POINTS)) {
         sink.writeDataPoint({
@@ -224,8 +252,9 @@ export class StatsRecorder {
             p.label,
             p.escalation_reason ?? '',
             p.ood === true ? 'ood' : '',
+            meta?.arm ?? '',
           ],
-          doubles: [p.score, p.coverage ?? -1, 1],
+          doubles: [p.score, p.coverage ?? -1, 1, meta?.ms ?? -1],
         });
       }
     } catch (err) {

@@ -7,7 +7,7 @@
  */
 import { DRIFT_BINS, psi } from '../../../shared/drift/index.ts';
 import type { BaselineSide } from '../../../shared/manifest/index.ts';
-import { FEATURE_BINS, minuteKey, versionsKey } from './recorder.ts';
+import { FEATURE_BINS, LATENCY_BINS, minuteKey, versionsKey } from './recorder.ts';
 
 /** The Upstash calls used: SMEMBERS, then one pipeline of HGETALL. */
 export interface StatsReader {
@@ -38,6 +38,27 @@ export interface VersionStats {
    */
   shadow: Comparison & { requests: number; errors: number; mean_ms: number | null; origin: Comparison };
   audit: Comparison & { errors: number };
+  /** Requests per rollout arm (canary / A-B: which arm the policy put them in). */
+  arms: Record<string, number>;
+  /** Requests per latency bin (recorder.ts latencyBin: under 1 ms, then log2 ms buckets). */
+  latency_histogram: number[];
+  /** Latency quantiles from the histogram (each a bin's upper bound, ms); null without data. */
+  latency_ms: { p50: number | null; p95: number | null; p99: number | null };
+  /** Requests that failed (no answer) and items answered degraded (the origin failed). */
+  errors: { failed_requests: number; degraded_items: number; rate: number | null };
+}
+
+/** The upper bound (ms) of the bin holding quantile q of a latency histogram; null when empty. */
+export function latencyQuantile(histogram: readonly number[], q: number): number | null {
+  let total = 0;
+  for (const n of histogram) total += n;
+  if (total === 0) return null;
+  let seen = 0;
+  for (const [bin, n] of histogram.entries()) {
+    seen += n;
+    if (seen >= q * total) return 2 ** bin;
+  }
+  return 2 ** (histogram.length - 1);
 }
 
 /** Items compared, how many agreed, the agreement share (null without items) and the flips by direction. */
@@ -66,6 +87,10 @@ export function emptyStats(version: string): VersionStats {
     psi: { score: null, coverage: null },
     shadow: { ...emptyComparison(), requests: 0, errors: 0, mean_ms: null, origin: emptyComparison() },
     audit: { ...emptyComparison(), errors: 0 },
+    arms: {},
+    latency_histogram: new Array<number>(LATENCY_BINS).fill(0),
+    latency_ms: { p50: null, p95: null, p99: null },
+    errors: { failed_requests: 0, degraded_items: 0, rate: null },
   };
 }
 
@@ -91,15 +116,24 @@ function addField(s: VersionStats, field: string, n: number): void {
     r[name] = (Object.hasOwn(r, name) ? (r[name] as number) : 0) + n;
   };
   if (kind === 'req') s.requests += n;
+  else if (kind === 'fail') s.errors.failed_requests += n;
+  else if (kind === 'arm') bump(s.arms);
   else if (kind === 'items') s.items += n;
   else if (kind === 'ood') s.ood += n;
   else if (kind === 'sb') bump(s.served_by);
   else if (kind === 'er') bump(s.escalation_reasons);
   else if (kind === 'lb') bump(s.labels);
   else if (kind === 'sh' || kind === 'sho' || kind === 'au') addComparison(s, kind, name, n);
-  else if (kind === 'sc' || kind === 'cv' || kind === 'fn') {
+  else if (kind === 'sc' || kind === 'cv' || kind === 'fn' || kind === 'lat') {
     const bin = Number(name);
-    const h = kind === 'sc' ? s.score_histogram : kind === 'cv' ? s.coverage_histogram : s.features_histogram;
+    const h =
+      kind === 'sc'
+        ? s.score_histogram
+        : kind === 'cv'
+          ? s.coverage_histogram
+          : kind === 'fn'
+            ? s.features_histogram
+            : s.latency_histogram;
     if (Number.isInteger(bin) && bin >= 0 && bin < h.length) h[bin] = (h[bin] as number) + n;
   }
 }
@@ -139,6 +173,14 @@ export async function readStats(
       s.shadow.mean_ms =
         s.shadow.requests === 0 ? null : Number((s.shadow.mean_ms / s.shadow.requests).toFixed(2));
     }
+    s.latency_ms = {
+      p50: latencyQuantile(s.latency_histogram, 0.5),
+      p95: latencyQuantile(s.latency_histogram, 0.95),
+      p99: latencyQuantile(s.latency_histogram, 0.99),
+    };
+    s.errors.degraded_items = s.served_by['edge-degraded'] ?? 0;
+    const tried = s.requests + s.errors.failed_requests;
+    s.errors.rate = tried === 0 ? null : Number((s.errors.failed_requests / tried).toFixed(6));
     let answered = 0;
     for (const n of Object.values(s.served_by)) answered += n;
     for (const [k, n] of Object.entries(s.served_by)) {

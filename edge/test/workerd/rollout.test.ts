@@ -221,6 +221,11 @@ describe('rollout admin API and canary routing (whole app, real Upstash bridge o
     expect(v2?.shadow.origin.samples).toBe(1);
     // Audit: the two confident edge answers, checked against the origin (its fake teacher agrees).
     expect(v1?.audit).toMatchObject({ samples: 2, agree: 2, agreement: 1, errors: 0 });
+    // Per version: the arm the policy chose, the latency histogram and its quantiles, no failures.
+    expect(v1?.arms).toEqual({ stable: v1?.requests });
+    expect(v1?.latency_histogram.reduce((a, b) => a + b, 0)).toBe(v1?.requests);
+    expect(v1?.latency_ms.p50).toBeGreaterThan(0);
+    expect(v1?.errors).toEqual({ failed_requests: 0, degraded_items: 0, rate: 0 });
   });
 
   it('a deliberately bad candidate (the shuffled-labels fixture release) under canary is rolled back automatically', async () => {
