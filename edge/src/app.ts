@@ -19,7 +19,7 @@ import { type RequestIdOptions, requestId } from './middleware/request-id/index.
 import type { EdgeRelease } from './model/edge-model.ts';
 import { edgeReleases } from './model/release.ts';
 import { type OriginPoolOptions, poolFor } from './origin-client/index.ts';
-import { createGuard, type HealthBackend } from './rollout/guard.ts';
+import { createGuard, type GuardOptions, type HealthBackend } from './rollout/guard.ts';
 import { type RolloutBackend, RolloutStore, type RolloutStoreOptions } from './rollout/store.ts';
 import { statsHandler } from './routes/admin.ts';
 import { classifyHandler } from './routes/classify.ts';
@@ -59,6 +59,8 @@ export interface AppOptions {
   stats?: StatsRecorderOptions;
   /** The rollout policy cache (rollout/store.ts). @default policies at most 5 s old */
   rollout?: RolloutStoreOptions;
+  /** How often a candidate's health counts are written and judged (rollout/guard.ts). @default at most once a second */
+  guard?: GuardOptions;
 }
 
 export function createApp(options: AppOptions = {}): Hono<AppEnv> {
@@ -79,7 +81,10 @@ export function createApp(options: AppOptions = {}): Hono<AppEnv> {
     releases,
     now,
     rollout: (c, model) => rollout.current(rolloutBackend(c), model),
-    guard: createGuard(rollout, (c) => rolloutBackend(c) as HealthBackend | undefined, now),
+    guard: createGuard(rollout, (c) => rolloutBackend(c) as HealthBackend | undefined, {
+      now,
+      ...options.guard,
+    }),
     countFields: (c, model, version, fields) => {
       const upstash = c.get('config').upstash;
       const store = upstash === undefined ? undefined : (redisFor(upstash) as unknown as StatsStore);

@@ -36,7 +36,12 @@ async function world(options: { ttlMs?: number; releases?: EdgeRelease[] } = {})
   const [origin] = await newOrigins(1);
   const env = testEnv({ API_KEYS: keysJson(admin, ...users), ORIGIN_URLS: origin as string });
   const pop = () =>
-    testApp({ releases: () => releases, rollout: { ttlMs: options.ttlMs ?? 5000 }, stats: { flushMs: 0 } });
+    testApp({
+      releases: () => releases,
+      rollout: { ttlMs: options.ttlMs ?? 5000 },
+      stats: { flushMs: 0 },
+      guard: { flushMs: 0 },
+    });
   const a = pop();
   const b = pop();
   const call = (t: ReturnType<typeof pop>, key: string, method: string, path: string, body?: unknown) =>
