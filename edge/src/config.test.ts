@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadConfig, parseConfig } from './config.ts';
+import { limitFor, loadConfig, parseConfig } from './config.ts';
 
 const HASH = 'a'.repeat(64);
 
@@ -14,8 +14,8 @@ describe('edge config', () => {
       rateAlgorithm: 'sliding',
       rateFailMode: 'open',
       rateTimeoutMs: 200,
-      edgeMaxItems: 8,
-      edgeMaxBytes: 65536,
+      edgeMaxItems: { default: 8, models: new Map() },
+      edgeMaxBytes: { default: 65536, models: new Map() },
       maxBodyBytes: 1048576,
       breakerFailureThreshold: 5,
       breakerCooldownMs: 10000,
@@ -107,6 +107,27 @@ describe('edge config', () => {
     ],
   ])('rejects %o naming the variable', (env, message) => {
     expect(() => parseConfig(env)).toThrow(message);
+  });
+
+  it('edge limits take per-model overrides (EDGE_MAX_ITEMS=8;digits=64) and refuse malformed ones naming the variable', () => {
+    const c = parseConfig({ EDGE_MAX_ITEMS: '8; digits=64', EDGE_MAX_BYTES: 'digits=262144' });
+    expect([limitFor(c.edgeMaxItems, 'digits'), limitFor(c.edgeMaxItems, 'spam')]).toEqual([64, 8]);
+    expect([limitFor(c.edgeMaxBytes, 'digits'), limitFor(c.edgeMaxBytes, 'spam')]).toEqual([262144, 65536]);
+    expect(limitFor(c.edgeMaxItems, '__proto__')).toBe(8);
+    for (const bad of [
+      '8;9',
+      'x',
+      '8;digits=',
+      '8;digits=0',
+      '8;di gits=2',
+      '8;digits=2;digits=3',
+      '1e3',
+      '8;=4',
+    ]) {
+      expect(() => parseConfig({ EDGE_MAX_ITEMS: bad }), bad).toThrow(
+        /^EDGE_MAX_ITEMS must be an integer in \[1, 10000\]/,
+      );
+    }
   });
 
   it('loadConfig parses once per env object', () => {

@@ -40,15 +40,21 @@ export interface EdgeConfig {
   rateFailMode: 'open' | 'closed';
   /** RATE_LIMIT_TIMEOUT_MS: longest wait for the rate limiter before the fail mode applies. @default 200 */
   rateTimeoutMs: number;
-  /** EDGE_MAX_ITEMS: more texts than this in one request go to the origin. @default 8 */
-  edgeMaxItems: number;
+  /**
+   * EDGE_MAX_ITEMS: more items (texts or tensor rows) than this in one request go to the origin; per model with
+   * `8;digits=64` (limitFor). @default 8
+   */
+  edgeMaxItems: PerModelLimit;
   /**
    * Most texts in one request to the origin (ORIGIN_MAX_ITEMS): larger escalations are split into parallel requests
    * of at most this many and merged in order. Keep it <= the origin's ORIGIN_MAX_BATCH. @default 64
    */
   originMaxItems: number;
-  /** EDGE_MAX_BYTES: more UTF-8 text bytes than this in one request go to the origin. @default 65536 */
-  edgeMaxBytes: number;
+  /**
+   * EDGE_MAX_BYTES: more input bytes (UTF-8 text, tensor data) than this in one request go to the origin; per model
+   * like EDGE_MAX_ITEMS. @default 65536
+   */
+  edgeMaxBytes: PerModelLimit;
   /** MAX_BODY_BYTES: larger request bodies get 413. @default 1048576 */
   maxBodyBytes: number;
   /** BREAKER_FAILURE_THRESHOLD: consecutive failures that open an origin's circuit. @default 5 */
@@ -118,6 +124,55 @@ function int(env: ConfigEnv, name: keyof ConfigEnv, fallback: number, min: numbe
     throw new TypeError(`${name} must be an integer in [${min}, ${max}], got ${JSON.stringify(raw)}`);
   }
   return n;
+}
+
+/** A limit with per-model overrides (`8;digits=64`): the default, and the models that differ. */
+export interface PerModelLimit {
+  default: number;
+  models: ReadonlyMap<string, number>;
+}
+
+/** The limit that applies to `model`. */
+export function limitFor(limit: PerModelLimit, model: string): number {
+  return limit.models.get(model) ?? limit.default;
+}
+
+const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+/** `n` or `n;model=m;...` (the default may be left out: `digits=64` keeps `fallback` for the others). */
+function perModelInt(
+  env: ConfigEnv,
+  name: keyof ConfigEnv,
+  fallback: number,
+  min: number,
+  max: number,
+): PerModelLimit {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return { default: fallback, models: new Map() };
+  const bad = (why: string): never => {
+    throw new TypeError(
+      `${name} must be an integer in [${min}, ${max}], optionally followed by ;<model>=<integer> overrides: ${why}`,
+    );
+  };
+  const number = (v: string) => {
+    const n = Number(v);
+    return /^\d{1,12}$/.test(v) && n >= min && n <= max ? n : bad(`got ${JSON.stringify(v)}`);
+  };
+  let value: number | undefined;
+  const models = new Map<string, number>();
+  for (const part of raw.split(';').map((p) => p.trim())) {
+    const eq = part.indexOf('=');
+    if (eq < 0) {
+      if (value !== undefined) bad('two defaults');
+      value = number(part);
+      continue;
+    }
+    const model = part.slice(0, eq).trim();
+    if (!MODEL_NAME.test(model)) bad(`${JSON.stringify(model)} is not a model name`);
+    if (models.has(model)) bad(`${model} is given twice`);
+    models.set(model, number(part.slice(eq + 1).trim()));
+  }
+  return { default: value ?? fallback, models };
 }
 
 function oneOf<T extends string>(
@@ -305,9 +360,9 @@ export function parseConfig(env: ConfigEnv): EdgeConfig {
     rateAlgorithm: oneOf(env, 'RATE_LIMIT_ALGORITHM', ['sliding', 'token-bucket'] as const, 'sliding'),
     rateFailMode: oneOf(env, 'RATE_LIMIT_FAIL_MODE', ['open', 'closed'] as const, 'open'),
     rateTimeoutMs: int(env, 'RATE_LIMIT_TIMEOUT_MS', 200, 1, 60_000),
-    edgeMaxItems: int(env, 'EDGE_MAX_ITEMS', 8, 1, 10_000),
+    edgeMaxItems: perModelInt(env, 'EDGE_MAX_ITEMS', 8, 1, 10_000),
     originMaxItems: int(env, 'ORIGIN_MAX_ITEMS', 64, 1, 256),
-    edgeMaxBytes: int(env, 'EDGE_MAX_BYTES', 65_536, 1, 100_000_000),
+    edgeMaxBytes: perModelInt(env, 'EDGE_MAX_BYTES', 65_536, 1, 100_000_000),
     maxBodyBytes: int(env, 'MAX_BODY_BYTES', 1_048_576, 1, 100_000_000),
     breakerFailureThreshold: int(env, 'BREAKER_FAILURE_THRESHOLD', 5, 1, 1000),
     breakerCooldownMs: int(env, 'BREAKER_COOLDOWN_MS', 10_000, 1, 3_600_000),

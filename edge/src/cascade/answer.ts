@@ -29,6 +29,7 @@ import {
 } from '../../../shared/protocol/text.ts';
 import { type RolloutPolicy, trafficBucket, versionFor } from '../../../shared/rollout/index.ts';
 import type { CacheTier, ResultCache } from '../cache/index.ts';
+import { limitFor } from '../config.ts';
 import {
   type EdgeModel,
   type EdgePrediction,
@@ -387,8 +388,8 @@ async function answerMisses(
     edgeModelReady: edgeModel !== undefined,
     items: misses.length,
     bytes: misses.length === items.count ? items.bytes : (items.bytes * misses.length) / items.count,
-    maxItems: config.edgeMaxItems,
-    maxBytes: config.edgeMaxBytes,
+    maxItems: limitFor(config.edgeMaxItems, input.model),
+    maxBytes: limitFor(config.edgeMaxBytes, input.model),
   });
   let edgePredictions: Prediction[] | undefined;
   let escalated: number[];

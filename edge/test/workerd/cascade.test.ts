@@ -167,6 +167,21 @@ describe('edge cascade (whole app, real ORT-web student, loopback origin)', () =
     expect(res.headers.get('x-served-by')).toBe('origin');
   });
 
+  it('EDGE_MAX_ITEMS takes per-model overrides (2;spam=3;digits=64: spam escalates past 3 items)', async () => {
+    const { k, env, t } = await setup({
+      env: { EDGE_MAX_ITEMS: '2;spam=3;digits=64' },
+      app: { stats: { flushMs: 0 } },
+    });
+    const texts = (n: number) => Array.from({ length: n }, () => `spam ${unique()}`);
+    const three = await t.call(classifyRequest(k.key, { texts: texts(3) }), env);
+    expect([three.headers.get('x-served-by'), three.headers.get('x-escalation-reason')]).toEqual([
+      'edge',
+      null,
+    ]);
+    const four = await t.call(classifyRequest(k.key, { texts: texts(4) }), env);
+    expect(four.headers.get('x-escalation-reason')).toBe('too_many_items');
+  });
+
   it('escalates heavy requests: more UTF-8 bytes than EDGE_MAX_BYTES', async () => {
     const { k, env, t } = await setup({ env: { EDGE_MAX_BYTES: '20' } });
     const res = await t.call(classifyRequest(k.key, { text: `spam ${'é'.repeat(10)} ${unique()}` }), env);
