@@ -6,12 +6,22 @@
  * Health and server metadata need no key; `/v1/*` and `/v2/models/*` do. Exactly one `onError` turns every
  * error into the shared JSON body `{error: {code, message, request_id}}`; unknown routes are 404 `not_found`.
  */
-import { type Context, Hono } from 'hono';
+import { type Context, Hono, type MiddlewareHandler } from 'hono';
 import { errorBody, InferenceError } from '../../shared/errors/index.ts';
 import { PATHS } from '../../shared/protocol/paths.ts';
 import { type L1Cache, MemoryCache, ResultCache } from './cache/index.ts';
 import { type Answer, type AnswerDeps, type CachedAnswer, validCachedAnswer } from './cascade/index.ts';
 import { loadConfig } from './config.ts';
+import { JOB_DEADLINE_MS, jobCaller, jobConfig } from './jobs/caller.ts';
+import {
+  type JobRouteDeps,
+  jobCancelHandler,
+  jobListHandler,
+  jobResultsHandler,
+  jobStatusHandler,
+  jobSubmitHandler,
+  type QuotaStore,
+} from './jobs/routes.ts';
 import { auth } from './middleware/auth/index.ts';
 import { cacheControl } from './middleware/cache-control/index.ts';
 import { rateLimit } from './middleware/rate-limit/index.ts';
@@ -61,7 +71,12 @@ export interface AppOptions {
   rollout?: RolloutStoreOptions;
   /** How often a candidate's health counts are written and judged (rollout/guard.ts). @default at most once a second */
   guard?: GuardOptions;
+  /** Where job chunks are sent (tests capture them). @default the JOBS_QUEUE binding */
+  jobsQueue?: (c: Context<AppEnv>) => Queue;
 }
+
+/** The job submission routes (edge only: the origin has no jobs). */
+const JOB_PATHS = ['/v1/models/:model/jobs', '/v1/models/:model/versions/:version/jobs'];
 
 export function createApp(options: AppOptions = {}): Hono<AppEnv> {
   const releases = options.releases ?? edgeReleases;
@@ -125,7 +140,8 @@ export function createApp(options: AppOptions = {}): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.use(requestId({ write: options.log }));
   app.use(async function config(c, next) {
-    c.set('config', loadConfig(c.env));
+    const caller = jobCaller(c.env);
+    c.set('config', caller === undefined ? loadConfig(c.env) : jobConfig(loadConfig(c.env), JOB_DEADLINE_MS));
     await next();
   });
 
@@ -133,7 +149,15 @@ export function createApp(options: AppOptions = {}): Hono<AppEnv> {
   app.get(PATHS.ready, readyHandler(deps));
   app.get(PATHS.server, serverMetadataHandler);
 
-  const authenticate = auth({ keys: (c) => c.get('config').apiKeys });
+  const byKey = auth({ keys: (c) => c.get('config').apiKeys });
+  // A job's chunk (jobs/caller.ts) runs as its owner, with no key to present; every HTTP request presents one.
+  const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
+    const caller = jobCaller(c.env);
+    if (caller === undefined) return byKey(c, next);
+    c.set('principal', caller.principal);
+    c.get('log').principal = caller.principal.name;
+    await next();
+  };
   const limit = rateLimit({
     settings: (c) => {
       const config = c.get('config');
@@ -147,8 +171,11 @@ export function createApp(options: AppOptions = {}): Hono<AppEnv> {
     },
     weight: requestWeight,
   });
-  app.use('/v1/*', authenticate, limit, cacheControl());
-  app.use('/v2/models/*', authenticate, limit, cacheControl());
+  // Jobs count against the daily row quota, not the request rate: a chunk's internal request is not limited.
+  const limitHttp: MiddlewareHandler<AppEnv> = (c, next) =>
+    jobCaller(c.env) === undefined ? limit(c, next) : next();
+  app.use('/v1/*', authenticate, limitHttp, cacheControl());
+  app.use('/v2/models/*', authenticate, limitHttp, cacheControl());
 
   app.on('POST', PATHS.classify, classifyHandler(deps));
   app.get('/v1/admin/models/:model/stats', statsHandler(deps));
@@ -157,6 +184,20 @@ export function createApp(options: AppOptions = {}): Hono<AppEnv> {
   app.put('/v1/admin/models/:model/rollout', rolloutPutHandler(rolloutDeps));
   app.post('/v1/admin/models/:model/rollout/promote', rolloutPromoteHandler(rolloutDeps));
   app.post('/v1/admin/models/:model/rollout/rollback', rolloutRollbackHandler(rolloutDeps));
+  const jobDeps: JobRouteDeps = {
+    releases,
+    now,
+    queue: options.jobsQueue,
+    quotaStore: (c) => {
+      const upstash = c.get('config').upstash;
+      return upstash === undefined ? undefined : (redisFor(upstash) as unknown as QuotaStore);
+    },
+  };
+  app.on('POST', JOB_PATHS, jobSubmitHandler(jobDeps));
+  app.get('/v1/jobs', jobListHandler());
+  app.get('/v1/jobs/:id', jobStatusHandler());
+  app.delete('/v1/jobs/:id', jobCancelHandler());
+  app.get('/v1/jobs/:id/results', jobResultsHandler());
   app.on('GET', PATHS.modelMetadata, modelMetadataHandler(deps));
   app.on('GET', PATHS.modelReady, modelReadyHandler(deps));
   app.on('POST', PATHS.infer, inferHandler(deps));
@@ -164,7 +205,7 @@ export function createApp(options: AppOptions = {}): Hono<AppEnv> {
   const notAllowed = (c: Context<AppEnv>) => {
     throw new InferenceError('method_not_allowed', `${c.req.method} is not allowed here`);
   };
-  for (const path of [...PATHS.classify, ...PATHS.infer]) app.all(path, notAllowed);
+  for (const path of [...PATHS.classify, ...PATHS.infer, ...JOB_PATHS]) app.all(path, notAllowed);
 
   app.notFound((c) => {
     const { status, body } = errorBody(

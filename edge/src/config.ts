@@ -16,7 +16,12 @@ export interface RateTier {
    * client cannot set its own. @default none (the origin's default, its lowest level)
    */
   priority?: number;
+  /** Rows this tier's keys may submit in asynchronous jobs per UTC day. @default DEFAULT_JOB_ROWS_PER_DAY */
+  job_rows_per_day?: number;
 }
+
+/** Job rows per key and UTC day when its tier names none. */
+export const DEFAULT_JOB_ROWS_PER_DAY = 100_000;
 
 export interface EdgeConfig {
   /** Origin base URLs (ORIGIN_URLS, comma-separated). Empty: every escalation degrades to the edge answer. */
@@ -57,6 +62,12 @@ export interface EdgeConfig {
   edgeMaxBytes: PerModelLimit;
   /** MAX_BODY_BYTES: larger request bodies get 413. @default 1048576 */
   maxBodyBytes: number;
+  /** JOB_MAX_ROWS: most rows in one asynchronous job. @default 50000 */
+  jobMaxRows: number;
+  /** JOB_MAX_BYTES: most body bytes of one job (streamed to R2, never held whole). @default 16777216 */
+  jobMaxBytes: number;
+  /** JOB_CHUNK_ROWS: rows per queue message (chunk), at most a synchronous request's 256. @default 256 */
+  jobChunkRows: number;
   /** BREAKER_FAILURE_THRESHOLD: consecutive failures that open an origin's circuit. @default 5 */
   breakerFailureThreshold: number;
   /** BREAKER_COOLDOWN_MS: how long a circuit stays open before one half-open probe. @default 10000 */
@@ -110,6 +121,9 @@ type EdgeVars = Pick<
   | 'MAX_BODY_BYTES'
   | 'BREAKER_FAILURE_THRESHOLD'
   | 'BREAKER_COOLDOWN_MS'
+  | 'JOB_MAX_ROWS'
+  | 'JOB_MAX_BYTES'
+  | 'JOB_CHUNK_ROWS'
   | 'API_KEYS'
   | 'ORIGIN_SIGNING_SECRET'
   | 'UPSTASH_REDIS_REST_URL'
@@ -264,10 +278,19 @@ export function parseRateTiers(raw: string | undefined): Record<string, RateTier
         `RATE_LIMIT_TIERS.${tier}.priority must be an integer from 1 (highest) to 16, got ${JSON.stringify(v.priority)}`,
       );
     }
+    if (
+      v.job_rows_per_day !== undefined &&
+      (!Number.isInteger(v.job_rows_per_day) || (v.job_rows_per_day as number) < 0)
+    ) {
+      throw new TypeError(
+        `RATE_LIMIT_TIERS.${tier}.job_rows_per_day must be an integer >= 0, got ${JSON.stringify(v.job_rows_per_day)}`,
+      );
+    }
     tiers[tier] = {
       limit: v.limit as number,
       window: v.window as RateTier['window'],
       ...(v.priority === undefined ? {} : { priority: v.priority as number }),
+      ...(v.job_rows_per_day === undefined ? {} : { job_rows_per_day: v.job_rows_per_day as number }),
     };
   }
   return tiers;
@@ -364,6 +387,9 @@ export function parseConfig(env: ConfigEnv): EdgeConfig {
     originMaxItems: int(env, 'ORIGIN_MAX_ITEMS', 64, 1, 256),
     edgeMaxBytes: perModelInt(env, 'EDGE_MAX_BYTES', 65_536, 1, 100_000_000),
     maxBodyBytes: int(env, 'MAX_BODY_BYTES', 1_048_576, 1, 100_000_000),
+    jobMaxRows: int(env, 'JOB_MAX_ROWS', 50_000, 1, 1_000_000),
+    jobMaxBytes: int(env, 'JOB_MAX_BYTES', 16 * 1024 * 1024, 1, 100_000_000),
+    jobChunkRows: int(env, 'JOB_CHUNK_ROWS', 256, 1, 256),
     breakerFailureThreshold: int(env, 'BREAKER_FAILURE_THRESHOLD', 5, 1, 1000),
     breakerCooldownMs: int(env, 'BREAKER_COOLDOWN_MS', 10_000, 1, 3_600_000),
     apiKeys,

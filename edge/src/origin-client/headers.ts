@@ -6,6 +6,7 @@
 import type { Context } from 'hono';
 import { formatTraceparent } from '../../../shared/http/index.ts';
 import { rateTierOf } from '../config.ts';
+import { jobCaller } from '../jobs/caller.ts';
 import type { AppEnv, Trace } from '../types.ts';
 
 /**
@@ -27,7 +28,12 @@ export function originHeaders(
   return headers;
 }
 
-/** The origin priority of the caller's tier (RATE_LIMIT_TIERS `priority`), or undefined for the origin's default. */
+/**
+ * The origin priority of the caller's tier (RATE_LIMIT_TIERS `priority`), or undefined for the origin's default
+ * (its lowest level), which jobs always get.
+ */
 export function tierPriority(c: Context<AppEnv>): number | undefined {
+  // A job's escalations go at the origin's default priority, its lowest level (jobs/caller.ts).
+  if (jobCaller(c.env) !== undefined) return undefined;
   return rateTierOf(c.get('config').rateTiers, c.get('principal').tier)?.priority;
 }

@@ -46,7 +46,8 @@ const lenient = new TextDecoder();
  * refuses it then), at most MAX_ITEMS_PER_REQUEST.
  */
 export async function requestWeight(c: Context<AppEnv>): Promise<number> {
-  if (c.req.method !== 'POST') return 1;
+  // A job submission is one request (its rows count against the daily job quota); its body is streamed, never read here.
+  if (c.req.method !== 'POST' || c.req.path.endsWith('/jobs')) return 1;
   const headerLength = Number(c.req.header(HEADER_LENGTH_HEADER));
   let parsed: unknown;
   try {

@@ -1,0 +1,146 @@
+/**
+ * The queue consumer: each message is one chunk of one job. The chunk's Durable Object says whether this delivery
+ * runs it (`claim`: exactly-once results from at-least-once delivery); the rows are read from R2 and answered by
+ * the app itself through the synchronous cascade (an internal request as the job's owner: caller.ts), the results
+ * written to R2 in input order, and the chunk recorded done. A failure the chunk may recover from (the origin
+ * down past degrading, a timeout, a thrown error) goes back to the queue with a backoff (`retry`), and after
+ * `max_retries` to the dead-letter queue, whose consumer records the chunk as failed; a refusal (4xx: the key
+ * revoked, the model gone) fails the chunk at once.
+ */
+
+import { loadConfig } from '../config.ts';
+import { jobEnv } from './caller.ts';
+import type { ChunkMessage, JobSpec } from './coordinator.ts';
+
+/** What the consumer needs of the app: its fetch. */
+export interface JobApp {
+  fetch(request: Request, env: Env, ctx: ExecutionContext): Response | Promise<Response>;
+}
+
+/** The object key of a chunk's results. */
+export const resultKey = (spec: Pick<JobSpec, 'prefix'>, chunk: number) =>
+  `${spec.prefix}out/${chunk}.ndjson`;
+
+/** A chunk the job cannot recover by retrying (the owner's key revoked, the model refused the rows...). */
+export class ChunkRefused extends Error {}
+
+const stub = (env: Env, job: string) => env.JOBS.get(env.JOBS.idFromName(job));
+
+/** Runs one chunk: claim, read, answer through the app, write the results, complete. */
+export async function runChunk(
+  app: JobApp,
+  env: Env,
+  ctx: ExecutionContext,
+  msg: ChunkMessage,
+): Promise<string> {
+  const job = stub(env, msg.job);
+  const claim = await job.claim(msg.chunk);
+  if (!claim.run) return `skipped (${claim.why})`;
+  const spec = claim.spec;
+  try {
+    const principal = [...loadConfig(env).apiKeys.values()].find((k) => k.id === spec.owner);
+    if (principal === undefined) throw new ChunkRefused("the job owner's API key no longer exists");
+    const input = await env.JOBS_BUCKET.get(spec.chunks[msg.chunk]?.key ?? '');
+    if (input === null) throw new ChunkRefused('the chunk input is gone from storage');
+    const texts = (await input.text())
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l) as string);
+    const path = `/v1/models/${encodeURIComponent(spec.model)}${spec.version === null ? '' : `/versions/${encodeURIComponent(spec.version)}`}/classify`;
+    const res = await app.fetch(
+      new Request(`https://jobs.internal${path}`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'x-request-id': `${spec.id}.${msg.chunk}.${claim.attempt}`,
+        },
+        body: JSON.stringify({ texts }),
+      }),
+      jobEnv(env, { principal, job: spec.id, chunk: msg.chunk }),
+      ctx,
+    );
+    const body = (await res.json().catch(() => ({}))) as {
+      version?: string;
+      predictions?: Array<Record<string, unknown>>;
+      error?: { code: string; message: string };
+    };
+    if (res.status !== 200 || body.predictions?.length !== texts.length) {
+      const why = `${res.status} ${body.error?.code ?? ''}: ${body.error?.message ?? 'no predictions'}`;
+      if (res.status >= 400 && res.status < 500 && res.status !== 429) throw new ChunkRefused(why);
+      throw new Error(why);
+    }
+    const first = spec.chunks[msg.chunk]?.first ?? 0;
+    const counts: Record<string, number> = {};
+    const lines = body.predictions.map((p, i) => {
+      const servedBy = String(p.served_by);
+      counts[servedBy] = (counts[servedBy] ?? 0) + 1;
+      return JSON.stringify({ index: first + i, ...p, version: p.version ?? body.version });
+    });
+    await env.JOBS_BUCKET.put(resultKey(spec, msg.chunk), `${lines.join('\n')}\n`);
+    await job.complete(msg.chunk, counts);
+    return 'done';
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    if (err instanceof ChunkRefused) {
+      await job.fail(msg.chunk, why);
+      return `failed (${why})`;
+    }
+    await job.release(msg.chunk, why);
+    throw err;
+  }
+}
+
+/** Backoff of a retried chunk: 2, 4, 8... seconds, at most a minute. */
+export const retryDelaySeconds = (attempts: number) => Math.min(60, 2 ** Math.max(1, attempts));
+
+/** The Worker's `queue` handler for the jobs queue and its dead-letter queue. */
+export function createJobConsumer(app: JobApp) {
+  return async function queue(
+    batch: MessageBatch<ChunkMessage>,
+    env: Env,
+    ctx: ExecutionContext,
+  ): Promise<void> {
+    const dead = batch.queue.endsWith('-dlq');
+    for (const msg of batch.messages) {
+      const body = msg.body as Partial<ChunkMessage> | null;
+      if (typeof body?.job !== 'string' || !Number.isInteger(body.chunk)) {
+        // Not one of ours: nothing to run or record; acknowledged so it does not loop.
+        console.error(
+          JSON.stringify({ level: 'warn', msg: 'job queue message ignored: not {job, chunk}', id: msg.id }),
+        );
+        msg.ack();
+        continue;
+      }
+      try {
+        if (dead) {
+          await stub(env, msg.body.job).fail(msg.body.chunk, 'dead-lettered after the queue retries');
+        } else {
+          const outcome = await runChunk(app, env, ctx, msg.body);
+          console.log(
+            JSON.stringify({
+              level: 'info',
+              msg: 'job chunk',
+              job: msg.body.job,
+              chunk: msg.body.chunk,
+              attempts: msg.attempts,
+              outcome,
+            }),
+          );
+        }
+        msg.ack();
+      } catch (err) {
+        console.error(
+          JSON.stringify({
+            level: 'warn',
+            msg: 'job chunk failed; retrying',
+            job: msg.body.job,
+            chunk: msg.body.chunk,
+            attempts: msg.attempts,
+            error: err instanceof Error ? err.message : String(err),
+          }),
+        );
+        msg.retry({ delaySeconds: retryDelaySeconds(msg.attempts) });
+      }
+    }
+  };
+}
