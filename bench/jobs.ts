@@ -1,0 +1,170 @@
+/**
+ * npm run bench:jobs: one asynchronous job through the whole local stack (scripts/stack.ts: the real origin, the
+ * Upstash bridge over a real Redis, the edge Worker in workerd via wrangler dev with its local R2, Queue and
+ * Durable Object), against the same rows sent synchronously.
+ *
+ * Rows: the release recipe's test split repeated until BENCH_ROWS (default 20,000), each repeat varied (a suffix)
+ * so the cache answers none. The job is NDJSON, submitted once; JOB_FAULT_EVERY=7 makes the first delivery of
+ * every 7th chunk fail, so the retry path runs too. Its rows/s is rows / (submission to `succeeded`, results read).
+ * The synchronous run sends the same rows to POST /v1/models/spam/classify, 8 texts per request, concurrency 8,
+ * `x-escalate: auto`, cache bypassed, on the same stack in the same run.
+ * The last line printed is one JSON object.
+ * Env: BENCH_ROWS (default 20000), BENCH_SYNC_ROWS (rows of the synchronous run, default all; its rate is per row).
+ */
+import { startStack } from '../scripts/stack.ts';
+import { classify, testMessages } from '../test/helpers.ts';
+import { LABELS } from '../training/src/data/corpus.ts';
+
+function envInt(name: string, fallback: number, min: number, max: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new TypeError(`${name} must be an integer in [${min}, ${max}], got ${raw}`);
+  return n;
+}
+
+const ROWS = envInt('BENCH_ROWS', 20_000, 100, 50_000);
+const SYNC_ROWS = envInt('BENCH_SYNC_ROWS', ROWS, 100, 50_000);
+const FAULT_EVERY = 7;
+const log = (line: string) => process.stdout.write(`${line}\n`);
+const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Row {
+  text: string;
+  label: string;
+}
+
+function rows(n: number, tag: string): Row[] {
+  const split = testMessages();
+  return Array.from({ length: n }, (_, i) => {
+    const m = split[i % split.length] as (typeof split)[number];
+    return { text: `${m.text}\n${tag}-${Math.floor(i / split.length)}`, label: LABELS[m.label] as string };
+  });
+}
+
+async function main(): Promise<void> {
+  log('bench:jobs: starting the stack (origin, bridge over Redis, edge in workerd with local R2/Queue/DO)');
+  const stack = await startStack({
+    sharedState: 'test',
+    keys: [{ name: 'bench', tier: 'bench' }],
+    edgeVars: {
+      RATE_LIMIT_TIERS: JSON.stringify({
+        bench: { limit: 10_000_000, window: '60 s', job_rows_per_day: 10_000_000 },
+      }),
+      JOB_FAULT_EVERY: String(FAULT_EVERY),
+    },
+  });
+  try {
+    const key = stack.apiKeys[0]?.key as string;
+    const auth = { authorization: `Bearer ${key}` };
+    await classify(stack.edgeUrl, key, ['warm-up'], {
+      'cache-control': 'no-cache, no-store',
+      'x-escalate': 'always',
+    });
+
+    // The job.
+    const jobRows = rows(ROWS, `job-${Date.now()}`);
+    const body = `${jobRows.map((r) => JSON.stringify({ text: r.text })).join('\n')}\n`;
+    log(`bench:jobs: submitting ${ROWS} rows (${(body.length / 1e6).toFixed(1)} MB NDJSON)`);
+    const t0 = performance.now();
+    const submitted = await fetch(`${stack.edgeUrl}/v1/models/spam/jobs`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/x-ndjson' },
+      body,
+    });
+    const job = (await submitted.json()) as { id: string; status_url: string; results_url: string };
+    if (submitted.status !== 202) throw new Error(`submission: ${submitted.status} ${JSON.stringify(job)}`);
+    const submitS = (performance.now() - t0) / 1000;
+    let view: Record<string, unknown> & { status: string; progress: { rows_done: number } };
+    for (;;) {
+      view = (await (
+        await fetch(`${stack.edgeUrl}/v1/jobs/${job.id}`, { headers: auth })
+      ).json()) as typeof view;
+      if (!['queued', 'running'].includes(view.status)) break;
+      await sleep(500);
+    }
+    const results = await fetch(`${stack.edgeUrl}/v1/jobs/${job.id}/results`, { headers: auth });
+    const lines = (await results.text())
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { index: number; label?: string; served_by?: string; error?: unknown });
+    const jobS = (performance.now() - t0) / 1000;
+    const seen = new Map<number, number>();
+    for (const l of lines) seen.set(l.index, (seen.get(l.index) ?? 0) + 1);
+    const lost = jobRows.filter((_, i) => !seen.has(i)).length;
+    const duplicated = [...seen.values()].filter((n) => n > 1).length;
+    const answered = lines.filter((l) => l.label !== undefined);
+    const correct = answered.filter((l) => l.label === jobRows[l.index]?.label).length;
+    const servedBy: Record<string, number> = {};
+    for (const l of answered) servedBy[String(l.served_by)] = (servedBy[String(l.served_by)] ?? 0) + 1;
+    const edgeShare = (servedBy.edge ?? 0) / Math.max(1, answered.length);
+    log(
+      `  job ${job.id}: ${view.status} in ${round(jobS, 1)} s (submission ${round(submitS, 2)} s), ${answered.length} answered, ${lost} lost, ${duplicated} duplicated`,
+    );
+
+    // The same rows synchronously: 8 texts per request, concurrency 8, cache bypassed.
+    const syncRows = rows(SYNC_ROWS, `sync-${Date.now()}`);
+    let next = 0;
+    let syncCorrect = 0;
+    let syncAnswered = 0;
+    let syncErrors = 0;
+    const t1 = performance.now();
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (next < syncRows.length) {
+          const batch = syncRows.slice(next, next + 8);
+          next += 8;
+          const r = await classify(
+            stack.edgeUrl,
+            key,
+            batch.map((b) => b.text),
+            { 'cache-control': 'no-cache, no-store', 'x-escalate': 'auto' },
+          );
+          const predictions = (r.body as { predictions?: Array<{ label: string }> }).predictions;
+          if (r.status !== 200 || predictions === undefined) {
+            syncErrors++;
+            continue;
+          }
+          predictions.forEach((p, i) => {
+            syncAnswered++;
+            if (p.label === batch[i]?.label) syncCorrect++;
+          });
+        }
+      }),
+    );
+    const syncS = (performance.now() - t1) / 1000;
+    const rowsPerS = ROWS / jobS;
+    const syncRowsPerS = syncRows.length / syncS;
+    log(`  sync: ${syncRows.length} rows in ${round(syncS, 1)} s (${syncErrors} failed requests)`);
+    log(
+      JSON.stringify({
+        bench: 'jobs',
+        rows: ROWS,
+        job_status: view.status,
+        wall_s: round(jobS, 2),
+        submit_s: round(submitS, 2),
+        rows_per_s: round(rowsPerS, 1),
+        sync_rows: syncRows.length,
+        sync_wall_s: round(syncS, 2),
+        sync_rows_per_s: round(syncRowsPerS, 1),
+        speedup: round(rowsPerS / syncRowsPerS, 2),
+        lost,
+        duplicated,
+        dead_lettered: (view.errors as unknown[] | undefined)?.length ?? 0,
+        fault_every_chunks: FAULT_EVERY,
+        served_by: servedBy,
+        edge_share: round(edgeShare, 4),
+        accuracy: round(correct / Math.max(1, answered.length), 4),
+        sync_accuracy: round(syncCorrect / Math.max(1, syncAnswered), 4),
+        sync_failed_requests: syncErrors,
+        note: 'local stack (wrangler dev, local Queue/R2/DO); job wall = submission to results read; sync = 8 texts/request at concurrency 8, cache bypassed',
+      }),
+    );
+  } finally {
+    await stack.stop();
+  }
+}
+
+await main();
