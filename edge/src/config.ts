@@ -64,7 +64,7 @@ export interface EdgeConfig {
   maxBodyBytes: number;
   /** JOB_MAX_ROWS: most rows in one asynchronous job. @default 50000 */
   jobMaxRows: number;
-  /** JOB_MAX_BYTES: most body bytes of one job (streamed to R2, never held whole). @default 16777216 */
+  /** JOB_MAX_BYTES: most (decompressed) body bytes of one job (streamed to R2, never held whole). @default 268435456 */
   jobMaxBytes: number;
   /** JOB_CHUNK_ROWS: rows per queue message (chunk), at most a synchronous request's 256. @default 256 */
   jobChunkRows: number;
@@ -388,7 +388,7 @@ export function parseConfig(env: ConfigEnv): EdgeConfig {
     edgeMaxBytes: perModelInt(env, 'EDGE_MAX_BYTES', 65_536, 1, 100_000_000),
     maxBodyBytes: int(env, 'MAX_BODY_BYTES', 1_048_576, 1, 100_000_000),
     jobMaxRows: int(env, 'JOB_MAX_ROWS', 50_000, 1, 1_000_000),
-    jobMaxBytes: int(env, 'JOB_MAX_BYTES', 16 * 1024 * 1024, 1, 100_000_000),
+    jobMaxBytes: int(env, 'JOB_MAX_BYTES', 256 * 1024 * 1024, 1, 4 * 1024 * 1024 * 1024),
     jobChunkRows: int(env, 'JOB_CHUNK_ROWS', 256, 1, 256),
     breakerFailureThreshold: int(env, 'BREAKER_FAILURE_THRESHOLD', 5, 1, 1000),
     breakerCooldownMs: int(env, 'BREAKER_COOLDOWN_MS', 10_000, 1, 3_600_000),

@@ -38,6 +38,12 @@ export async function runChunk(
   if (!claim.run) return `skipped (${claim.why})`;
   const spec = claim.spec;
   try {
+    // Fault injection for benchmarks and drills (JOB_FAULT_EVERY=N, off by default): the first delivery of every
+    // Nth chunk fails as a lost isolate would, so the retry path runs.
+    const every = Number(env.JOB_FAULT_EVERY ?? '');
+    if (Number.isInteger(every) && every > 0 && msg.chunk % every === 0 && claim.attempt === 1) {
+      throw new Error('injected fault (JOB_FAULT_EVERY)');
+    }
     const principal = [...loadConfig(env).apiKeys.values()].find((k) => k.id === spec.owner);
     if (principal === undefined) throw new ChunkRefused("the job owner's API key no longer exists");
     const input = await env.JOBS_BUCKET.get(spec.chunks[msg.chunk]?.key ?? '');
@@ -90,8 +96,8 @@ export async function runChunk(
   }
 }
 
-/** Backoff of a retried chunk: 2, 4, 8... seconds, at most a minute. */
-export const retryDelaySeconds = (attempts: number) => Math.min(60, 2 ** Math.max(1, attempts));
+/** Backoff of a retried chunk: 1, 2, 4... seconds after its 1st, 2nd, 3rd delivery, at most a minute. */
+export const retryDelaySeconds = (attempts: number) => Math.min(60, 2 ** Math.max(0, attempts - 1));
 
 /** The Worker's `queue` handler for the jobs queue and its dead-letter queue. */
 export function createJobConsumer(app: JobApp) {
@@ -101,7 +107,10 @@ export function createJobConsumer(app: JobApp) {
     ctx: ExecutionContext,
   ): Promise<void> {
     const dead = batch.queue.endsWith('-dlq');
-    for (const msg of batch.messages) {
+    // The batch's chunks run side by side: their R2, Durable Object and origin waits overlap.
+    await Promise.all(batch.messages.map((msg) => handle(msg)));
+
+    async function handle(msg: Message<ChunkMessage>): Promise<void> {
       const body = msg.body as Partial<ChunkMessage> | null;
       if (typeof body?.job !== 'string' || !Number.isInteger(body.chunk)) {
         // Not one of ours: nothing to run or record; acknowledged so it does not loop.
@@ -109,13 +118,14 @@ export function createJobConsumer(app: JobApp) {
           JSON.stringify({ level: 'warn', msg: 'job queue message ignored: not {job, chunk}', id: msg.id }),
         );
         msg.ack();
-        continue;
+        return;
       }
       try {
         if (dead) {
           await stub(env, msg.body.job).fail(msg.body.chunk, 'dead-lettered after the queue retries');
         } else {
-          const outcome = await runChunk(app, env, ctx, msg.body);
+          const started = Date.now();
+          const outcome = await runChunk(app, env, ctx, msg.body as ChunkMessage);
           console.log(
             JSON.stringify({
               level: 'info',
@@ -124,6 +134,8 @@ export function createJobConsumer(app: JobApp) {
               chunk: msg.body.chunk,
               attempts: msg.attempts,
               outcome,
+              ms: Date.now() - started,
+              batch: batch.messages.length,
             }),
           );
         }

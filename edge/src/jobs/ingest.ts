@@ -16,7 +16,7 @@ export interface JobLimits {
   chunkRows: number;
   /** Bytes per chunk (the internal request's body). */
   chunkBytes: number;
-  /** Longest NDJSON line. */
+  /** Longest NDJSON line (one row): MAX_BODY_BYTES. */
   maxLineBytes: number;
 }
 
@@ -31,6 +31,21 @@ export interface StoredInput {
   rows: number;
   bytes: number;
   chunks: StoredChunk[];
+}
+
+/** UTF-8 byte length without encoding. */
+function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const code = s.charCodeAt(i);
+    if (code < 0x80) n += 1;
+    else if (code < 0x800) n += 2;
+    else if (code >= 0xd800 && code <= 0xdbff && i + 1 < s.length) {
+      n += 4;
+      i++;
+    } else n += 3;
+  }
+  return n;
 }
 
 const tooLarge = (what: string) => new InferenceError('payload_too_large', what);
@@ -72,11 +87,10 @@ export class ChunkWriter {
       throw tooLarge(`the job holds more than ${this.#limits.maxRows} rows (JOB_MAX_ROWS); split it`);
     }
     const line = JSON.stringify(text);
-    // UTF-16 length x 3 bounds the UTF-8 bytes without encoding twice.
-    if (this.#lines.length > 0 && this.#lineBytes + line.length * 3 > this.#limits.chunkBytes)
-      await this.#flush();
+    const bytes = utf8Length(line) + 1;
+    if (this.#lines.length > 0 && this.#lineBytes + bytes > this.#limits.chunkBytes) await this.#flush();
     this.#lines.push(line);
-    this.#lineBytes += line.length * 3;
+    this.#lineBytes += bytes;
     this.#rows++;
     if (this.#lines.length >= this.#limits.chunkRows) await this.#flush();
   }
@@ -129,7 +143,16 @@ export async function storeNdjson(
   };
   try {
     for (;;) {
-      const { done, value } = await reader.read();
+      let next: ReadableStreamReadResult<Uint8Array>;
+      try {
+        next = await reader.read();
+      } catch (err) {
+        // A gzip body that does not decompress, or a client that went away mid-body.
+        throw new InvalidInputError(
+          `line ${line + 1}: the body could not be read (${err instanceof Error ? err.message : String(err)})`,
+        );
+      }
+      const { done, value } = next;
       if (done) break;
       bytes += value.byteLength;
       if (bytes > limits.maxBytes) {
@@ -149,7 +172,9 @@ export async function storeNdjson(
         nl = pending.indexOf('\n');
       }
       if (pending.length > limits.maxLineBytes) {
-        throw tooLarge(`line ${line + 1} is longer than ${limits.maxLineBytes} bytes (JOB_MAX_LINE_BYTES)`);
+        throw tooLarge(
+          `line ${line + 1} is longer than ${limits.maxLineBytes} bytes (MAX_BODY_BYTES, the most one row may hold)`,
+        );
       }
     }
     try {

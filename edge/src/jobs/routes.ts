@@ -42,10 +42,8 @@ export interface QuotaStore {
 const NDJSON_TYPES = new Set(['application/x-ndjson', 'application/jsonl', 'application/ndjson']);
 const JOB_ID = /^job_[0-9a-f]{32}$/;
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
-/** The longest NDJSON line: one text of a job. */
-const MAX_LINE_BYTES = 256 * 1024;
-/** Bytes of one chunk's internal request body at most. */
-const CHUNK_BYTES = 512 * 1024;
+/** Bytes of one chunk's internal request body at most (a single larger row makes a chunk of its own). */
+const CHUNK_BYTES = 2 * 1024 * 1024;
 
 function bindings(c: Context<AppEnv>): {
   bucket: R2Bucket;
@@ -191,15 +189,26 @@ export function jobSubmitHandler(deps: JobRouteDeps) {
       maxBytes: config.jobMaxBytes,
       chunkRows: config.jobChunkRows,
       chunkBytes: CHUNK_BYTES,
-      maxLineBytes: MAX_LINE_BYTES,
+      // One row may be as large as a whole synchronous request.
+      maxLineBytes: config.maxBodyBytes,
     };
     // Each submission writes under a prefix of its own: two racing retries never overwrite each other's parts.
     const prefix = `jobs/${principal.id}/${id}/${crypto.randomUUID()}/`;
     const writer = new ChunkWriter(bucket, prefix, limits);
     let stored: StoredInput;
     if (ndjson) {
-      const body = c.req.raw.body;
-      if (body === null) throw new InvalidInputError('the job holds no rows');
+      const raw = c.req.raw.body;
+      if (raw === null) throw new InvalidInputError('the job holds no rows');
+      const encoding = (c.req.header('content-encoding') ?? 'identity').trim().toLowerCase();
+      if (encoding !== 'identity' && encoding !== 'gzip') {
+        throw new InferenceError(
+          'unsupported_media_type',
+          `content-encoding must be gzip or identity, got ${JSON.stringify(encoding.slice(0, 40))}`,
+        );
+      }
+      // Over the platform's request body limit (100 MB on Free and Pro plans), send the NDJSON gzipped: the limits
+      // count the decompressed bytes.
+      const body = encoding === 'gzip' ? raw.pipeThrough(new DecompressionStream('gzip')) : raw;
       stored = await storeNdjson(body, writer, limits);
     } else {
       const raw = await readBody(c, config.maxBodyBytes);

@@ -364,6 +364,31 @@ describe('asynchronous jobs (whole app, local R2, Durable Object, queue consumer
     });
     expect(notMine.status).toBe(403);
     expect((await w.call(w.owner.key, 'PUT', '/v1/models/spam/jobs', '"a"')).status).toBe(405);
+    // gzip: the limits count decompressed bytes; a body that does not decompress is a 400.
+    const plain = new Blob([`${ndjson(texts(300)).join('\n')}\n`]).stream();
+    const gz = await new Response(plain.pipeThrough(new CompressionStream('gzip'))).arrayBuffer();
+    const zipped = await w.call(w.owner.key, 'POST', '/v1/models/spam/jobs', gz, {
+      'content-type': 'application/x-ndjson',
+      'content-encoding': 'gzip',
+    });
+    expect(zipped.status).toBe(202);
+    expect(((await zipped.json()) as Job).progress).toMatchObject({ rows_total: 300, chunks_total: 2 });
+    const broken = await w.call(
+      w.owner.key,
+      'POST',
+      '/v1/models/spam/jobs',
+      new Uint8Array([0x1f, 0x8b, 1, 2, 3]),
+      {
+        'content-type': 'application/x-ndjson',
+        'content-encoding': 'gzip',
+      },
+    );
+    expect(broken.status).toBe(400);
+    const br = await w.call(w.owner.key, 'POST', '/v1/models/spam/jobs', 'x', {
+      'content-type': 'application/x-ndjson',
+      'content-encoding': 'br',
+    });
+    expect(br.status).toBe(415);
   });
 
   it("jobs count against the key's daily row quota (429 naming it), not the request rate limit", async () => {
