@@ -59,6 +59,8 @@ export async function runChunk(
         headers: {
           'content-type': 'application/json',
           'x-request-id': `${spec.id}.${msg.chunk}.${claim.attempt}`,
+          // A job reads the cache (a row answered before is free) but does not fill it with its bulk rows.
+          'cache-control': 'no-store',
         },
         body: JSON.stringify({ texts }),
       }),
