@@ -71,9 +71,11 @@ export default async function start(): Promise<void> {
   const base = stack.edgeUrl;
   const apiKey = stack.apiKeys[0]?.key ?? '';
   const adminKey = stack.apiKeys[1]?.key ?? '';
-  // `npm run drift` reads the running stack's edge URL and admin key from here (git-ignored, owner-only).
+  // `npm run drift` / `rollout` read the running stack's edge URL and keys from here (git-ignored, owner-only).
   mkdirSync('.wrangler', { recursive: true });
-  writeFileSync(LOCAL_STACK_FILE, `${JSON.stringify({ edgeUrl: base, adminKey })}\n`, { mode: 0o600 });
+  writeFileSync(LOCAL_STACK_FILE, `${JSON.stringify({ edgeUrl: base, adminKey, demoKey: apiKey })}\n`, {
+    mode: 0o600,
+  });
   process.stdout.write(
     [
       '',
@@ -87,6 +89,11 @@ export default async function start(): Promise<void> {
       `    curl -s ${base}/v1/models/spam/classify \\`,
       `      -H 'authorization: Bearer ${apiKey}' -H 'content-type: application/json' \\`,
       `      -d '{"text":"Subject: WIN a FREE cruise!!! Click http://win.example.com now"}'`,
+      '',
+      '  A job (the test split, asynchronously; README "Jobs"):',
+      '    npm run -s test-split > test-split.ndjson',
+      `    curl -s ${base}/v1/models/spam/jobs -H 'authorization: Bearer ${apiKey}' \\`,
+      "      -H 'content-type: application/x-ndjson' --data-binary @test-split.ndjson",
       '',
       '  Ctrl-C stops everything.',
       '',
