@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { cloudflareTest } from '@cloudflare/vitest-plugin';
 import { defineProject } from 'vitest/config';
-import { TEST_SIGNING_SECRET } from './test/node/secrets.ts';
+import { TEST_SIGNING_SECRET, TEST_WEBHOOK_SECRET } from './test/node/secrets.ts';
 
 // The edge Worker's tests, inside workerd (Cloudflare vitest plugin + Miniflare), configured from the repo's
 // wrangler.toml. globalSetup (Node) starts the loopback fake origins and the Upstash bridge over a real Redis
@@ -17,6 +17,7 @@ export default defineProject({
           ORIGIN_URLS: '',
           API_KEYS: '{}',
           ORIGIN_SIGNING_SECRET: TEST_SIGNING_SECRET,
+          WEBHOOK_SIGNING_SECRET: TEST_WEBHOOK_SECRET,
           UPSTASH_REDIS_REST_URL: inject('upstashUrl'),
           UPSTASH_REDIS_REST_TOKEN: inject('upstashToken'),
         },

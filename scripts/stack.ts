@@ -393,6 +393,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const edgeVars: Record<string, string> = {
       ORIGIN_URLS: origins.map((o) => o.url).join(','),
       ORIGIN_SIGNING_SECRET: signingSecret,
+      WEBHOOK_SIGNING_SECRET: randomBytes(32).toString('hex'),
       ...(state === undefined
         ? {}
         : { UPSTASH_REDIS_REST_URL: state.url, UPSTASH_REDIS_REST_TOKEN: state.token }),

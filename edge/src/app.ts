@@ -21,6 +21,7 @@ import {
   jobStatusHandler,
   jobSubmitHandler,
   type QuotaStore,
+  webhookSecretHandler,
 } from './jobs/routes.ts';
 import { auth } from './middleware/auth/index.ts';
 import { cacheControl } from './middleware/cache-control/index.ts';
@@ -195,6 +196,7 @@ export function createApp(options: AppOptions = {}): Hono<AppEnv> {
   };
   app.on('POST', JOB_PATHS, jobSubmitHandler(jobDeps));
   app.get('/v1/jobs', jobListHandler());
+  app.get('/v1/jobs/webhook-secret', webhookSecretHandler());
   app.get('/v1/jobs/:id', jobStatusHandler());
   app.delete('/v1/jobs/:id', jobCancelHandler());
   app.get('/v1/jobs/:id/results', jobResultsHandler());

@@ -6,6 +6,13 @@
  * queued for longer than `STUCK_MS` is sent again, and after `MAX_ATTEMPTS` recorded as failed.
  */
 import { DurableObject } from 'cloudflare:workers';
+import {
+  deliverWebhook,
+  WEBHOOK_MAX_ATTEMPTS,
+  WEBHOOK_TIMEOUT_MS,
+  webhookBackoffMs,
+  webhookSecretFor,
+} from './webhook.ts';
 
 export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'partially_failed' | 'cancelled';
 export type ChunkState = 'queued' | 'running' | 'done' | 'failed';
@@ -25,6 +32,8 @@ export interface JobSpec {
   /** R2 prefix of the job's objects (`jobs/{owner}/{id}/`). */
   prefix: string;
   created_at: string;
+  /** Where the completion webhook goes, if any (jobs/webhook.ts). */
+  webhook?: string | null;
 }
 
 /** A queue message: one chunk of one job. */
@@ -60,6 +69,14 @@ export interface JobView {
     chunks_total: number;
   };
   served_by: Record<string, number>;
+  /** The completion webhook's delivery, when one was asked for. */
+  webhook: {
+    url: string;
+    state: 'waiting' | 'pending' | 'sending' | 'delivered' | 'failed';
+    attempts: number;
+    last_status: number | null;
+    last_error: string | null;
+  } | null;
   /** Failed chunks: their first and last row index and why. */
   errors: Array<{ chunk: number; first_row: number; last_row: number; error: string }>;
 }
@@ -82,6 +99,9 @@ export class JobCoordinator extends DurableObject<Env> {
     this.#sql.exec(`CREATE TABLE IF NOT EXISTS chunk (
       n INTEGER PRIMARY KEY, rows INTEGER NOT NULL, first INTEGER NOT NULL, state TEXT NOT NULL,
       attempts INTEGER NOT NULL DEFAULT 0, updated_at INTEGER NOT NULL, counts TEXT, error TEXT)`);
+    this.#sql.exec(`CREATE TABLE IF NOT EXISTS webhook (
+      url TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER,
+      last_status INTEGER, last_error TEXT)`);
   }
 
   #spec(): JobSpec | undefined {
@@ -105,6 +125,9 @@ export class JobCoordinator extends DurableObject<Env> {
         now,
       );
     });
+    if (typeof spec.webhook === 'string') {
+      this.#sql.exec("INSERT INTO webhook (url, state) VALUES (?, 'waiting')", spec.webhook);
+    }
     await this.ctx.storage.setAlarm(now + ALARM_EVERY_MS);
     return { created: true, spec };
   }
@@ -165,6 +188,9 @@ export class JobCoordinator extends DurableObject<Env> {
             ? 'running'
             : 'queued';
     const iso = (v: SqlStorageValue) => (v === null ? null : new Date(Number(v)).toISOString());
+    const hook = this.#sql
+      .exec<Row>('SELECT url, state, attempts, last_status, last_error FROM webhook')
+      .toArray()[0];
     return {
       id: spec.id,
       model: spec.model,
@@ -176,6 +202,16 @@ export class JobCoordinator extends DurableObject<Env> {
       finished_at: iso(job.finished_at as SqlStorageValue),
       progress,
       served_by: servedBy,
+      webhook:
+        hook === undefined
+          ? null
+          : {
+              url: String(hook.url),
+              state: hook.state as NonNullable<JobView['webhook']>['state'],
+              attempts: Number(hook.attempts),
+              last_status: hook.last_status === null ? null : Number(hook.last_status),
+              last_error: hook.last_error === null ? null : String(hook.last_error),
+            },
       errors,
     };
   }
@@ -266,14 +302,61 @@ export class JobCoordinator extends DurableObject<Env> {
     const open = this.#sql
       .exec<Row>("SELECT COUNT(*) AS n FROM chunk WHERE state IN ('queued', 'running')")
       .one();
-    if (Number(open.n) === 0)
-      this.#sql.exec('UPDATE job SET finished_at = COALESCE(finished_at, ?)', Date.now());
+    if (Number(open.n) > 0) return;
+    const now = Date.now();
+    this.#sql.exec('UPDATE job SET finished_at = COALESCE(finished_at, ?)', now);
+    // The completion webhook goes out from the alarm (never on the consumer's path), now.
+    const armed = this.#sql.exec(
+      "UPDATE webhook SET state = 'pending', next_at = ? WHERE state = 'waiting'",
+      now,
+    );
+    if (armed.rowsWritten > 0) void this.ctx.storage.setAlarm(now);
+  }
+
+  /**
+   * Delivers the completion webhook if one is due at `now`: signed with the owner's webhook secret; on failure the
+   * next attempt is scheduled (backoff), after WEBHOOK_MAX_ATTEMPTS it is given up. Returns the state after.
+   */
+  async deliverDueWebhook(now: number, fetcher: typeof fetch = fetch): Promise<string | undefined> {
+    const hook = this.#sql.exec<Row>('SELECT url, state, attempts, next_at FROM webhook').toArray()[0];
+    const due = (hook?.state === 'pending' || hook?.state === 'sending') && Number(hook.next_at) <= now;
+    if (hook === undefined || !due) return hook?.state as string | undefined;
+    // Leased before the first await: an alarm and a direct call never deliver the same attempt twice; a lease whose
+    // holder died expires after twice the timeout.
+    this.#sql.exec("UPDATE webhook SET state = 'sending', next_at = ?", now + 2 * WEBHOOK_TIMEOUT_MS);
+    const spec = this.#spec() as JobSpec;
+    const secret = this.env.WEBHOOK_SIGNING_SECRET ?? '';
+    const view = await this.view();
+    const result =
+      secret.length < 16
+        ? { status: 0, error: 'WEBHOOK_SIGNING_SECRET is not set on this edge' }
+        : await deliverWebhook(
+            String(hook.url),
+            await webhookSecretFor(secret, spec.owner),
+            { event: 'job.finished', job: view },
+            fetcher,
+          );
+    const attempts = Number(hook.attempts) + 1;
+    const state =
+      result.error === null ? 'delivered' : attempts >= WEBHOOK_MAX_ATTEMPTS ? 'failed' : 'pending';
+    const next = state === 'pending' ? now + webhookBackoffMs(attempts) : null;
+    this.#sql.exec(
+      'UPDATE webhook SET state = ?, attempts = ?, next_at = ?, last_status = ?, last_error = ?',
+      state,
+      attempts,
+      next,
+      result.status === 0 ? null : result.status,
+      result.error,
+    );
+    if (next !== null) await this.ctx.storage.setAlarm(next);
+    return state;
   }
 
   /** Every minute while the job is open: chunks queued or running for longer than STUCK_MS are sent again. */
   override async alarm(): Promise<void> {
     const spec = this.#spec();
     if (spec === undefined) return;
+    await this.deliverDueWebhook(Date.now());
     const job = this.#sql.exec<Row>('SELECT cancelled, finished_at FROM job').one();
     if (Number(job.cancelled) === 1 || job.finished_at !== null) return;
     await this.requeueStuck(Date.now());

@@ -22,6 +22,7 @@ import type { AppEnv } from '../types.ts';
 import { resultKey } from './consumer.ts';
 import type { ChunkMessage, JobCoordinator, JobSpec, JobView } from './coordinator.ts';
 import { ChunkWriter, type JobLimits, type StoredInput, storeNdjson, storeTexts } from './ingest.ts';
+import { checkWebhookUrl, webhookSecretFor } from './webhook.ts';
 
 /** What the routes need of the app: the embedded releases and the shared store for quotas. */
 export interface JobRouteDeps {
@@ -161,6 +162,14 @@ export function jobSubmitHandler(deps: JobRouteDeps) {
       );
     }
     const principal = c.get('principal');
+    const hook = c.req.header('x-webhook-url');
+    const webhook = hook === undefined ? null : checkWebhookUrl(hook);
+    if (webhook !== null && (c.env.WEBHOOK_SIGNING_SECRET ?? '').length < 16) {
+      throw new InferenceError(
+        'unavailable',
+        'job webhooks are not configured on this edge (WEBHOOK_SIGNING_SECRET)',
+      );
+    }
     const idempotency = c.req.header('idempotency-key');
     if (idempotency !== undefined && !IDEMPOTENCY_KEY.test(idempotency)) {
       throw new InferenceError('invalid_header', 'Idempotency-Key must be 1-255 printable ASCII characters');
@@ -232,6 +241,7 @@ export function jobSubmitHandler(deps: JobRouteDeps) {
       chunks: stored.chunks,
       prefix,
       created_at: new Date(deps.now()).toISOString(),
+      webhook,
     };
     const created = await stub.create(spec);
     if (!created.created) {
@@ -265,6 +275,25 @@ export function jobSubmitHandler(deps: JobRouteDeps) {
     log.items = stored.rows;
     const view = (await stub.view()) as JobView;
     return c.json(present(c, view), 202, { location: `/v1/jobs/${id}` });
+  };
+}
+
+/** GET /v1/jobs/webhook-secret: the calling key's secret for verifying its job webhooks (jobs/webhook.ts). */
+export function webhookSecretHandler() {
+  return async function webhookSecret(c: Context<AppEnv>): Promise<Response> {
+    const root = c.env.WEBHOOK_SIGNING_SECRET ?? '';
+    if (root.length < 16) {
+      throw new InferenceError(
+        'unavailable',
+        'job webhooks are not configured on this edge (WEBHOOK_SIGNING_SECRET)',
+      );
+    }
+    c.header('cache-control', 'no-store');
+    return c.json({
+      secret: await webhookSecretFor(root, c.get('principal').id),
+      signature:
+        'x-signature = hex HMAC-SHA256(secret, "v1\\nPOST\\n<path>\\n<x-signature-timestamp>\\n<x-signature-nonce>\\n<sha256 hex of the body>")',
+    });
   };
 }
 

@@ -11,6 +11,7 @@ import {
 } from 'cloudflare:test';
 import { env as bindings } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
+import { MemoryNonceStore, verifyRequest } from '../../../shared/signing/index.ts';
 import { createJobConsumer, type JobApp } from '../../src/jobs/consumer.ts';
 import {
   type ChunkMessage,
@@ -19,12 +20,15 @@ import {
   MAX_ATTEMPTS,
   STUCK_MS,
 } from '../../src/jobs/coordinator.ts';
+import { webhookSecretFor } from '../../src/jobs/webhook.ts';
+import { TEST_WEBHOOK_SECRET } from '../node/secrets.ts';
 import {
   apiKey,
   behave,
   classifyRequest,
   keysJson,
   newOrigins,
+  originLog,
   testApp,
   testEnv,
   tinyRelease,
@@ -436,5 +440,74 @@ describe('asynchronous jobs (whole app, local R2, Durable Object, queue consumer
       status: 'failed',
       errors: [{ chunk: 0, error: `no result after ${MAX_ATTEMPTS} attempts (stuck)` }],
     });
+  });
+
+  it("completion webhook: signed with the key's own secret, retried after a failure, recorded in the status", async () => {
+    const w = await world();
+    const [hooks] = await newOrigins(1);
+    // A receiver, not an origin: scripted bodies (the fake origin would refuse the webhook's signature with 401).
+    await behave(hooks as string, { queue: [{ status: 500, body: {} }], default: { status: 204, body: '' } });
+    const confident = Array.from({ length: 20 }, (_, i) => `${i % 2 === 0 ? 'spam' : 'ham'} ${unique()}`);
+    for (const bad of [
+      'http://example.com/hook',
+      'ftp://127.0.0.1/x',
+      'not a url',
+      'https://u:p@example.com/',
+    ]) {
+      expect((await w.submit(w.owner.key, ndjson(confident), { 'x-webhook-url': bad })).status, bad).toBe(
+        400,
+      );
+    }
+    const res = await w.submit(w.owner.key, ndjson(confident), {
+      'x-webhook-url': `${hooks}/hooks/jobs?k=1`,
+    });
+    const job = (await res.json()) as Job;
+    expect(job.webhook).toMatchObject({ state: 'waiting', attempts: 0 });
+    await w.deliver(w.sent);
+    const stub = bindings.JOBS.get(bindings.JOBS.idFromName(job.id));
+    // The first attempt is due at once: the DO's alarm may make it by itself, or this call does (never both).
+    const hookState = async () => (await w.status()).body.webhook;
+    for (let wait = 0; (await hookState())?.attempts === 0 && wait < 100; wait++) {
+      await runInDurableObject(stub, (i: JobCoordinator) => i.deliverDueWebhook(Date.now()));
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(await hookState()).toMatchObject({ state: 'pending', attempts: 1, last_status: 500 });
+    // The retry is due 30 s later.
+    const at = (ms: number) =>
+      runInDurableObject(stub, (i: JobCoordinator) => i.deliverDueWebhook(Date.now() + ms));
+    expect(await at(1000)).toBe('pending');
+    expect(await at(31_000)).toBe('delivered');
+    expect((await w.status()).body.webhook).toMatchObject({
+      state: 'delivered',
+      attempts: 2,
+      last_status: 204,
+    });
+    const got = (await originLog(hooks as string)).filter((r) => r.path.startsWith('/hooks/'));
+    expect(got.map((r) => r.path)).toEqual(['/hooks/jobs?k=1', '/hooks/jobs?k=1']);
+    const secret = await webhookSecretFor(TEST_WEBHOOK_SECRET, w.owner.record.id);
+    for (const r of got) {
+      const verified = await verifyRequest({
+        secret,
+        method: 'POST',
+        path: r.path,
+        body: r.body,
+        headers: r.headers,
+        nonceStore: new MemoryNonceStore(),
+      });
+      expect(verified).toEqual({ ok: true });
+      expect(JSON.parse(r.body)).toMatchObject({
+        event: 'job.finished',
+        job: { id: job.id, status: 'succeeded' },
+      });
+    }
+    // Each key reads its own secret; another key's differs.
+    const mine = (await (await w.call(w.owner.key, 'GET', '/v1/jobs/webhook-secret')).json()) as {
+      secret: string;
+    };
+    const theirs = (await (await w.call(w.other.key, 'GET', '/v1/jobs/webhook-secret')).json()) as {
+      secret: string;
+    };
+    expect(mine.secret).toBe(secret);
+    expect(theirs.secret).not.toBe(secret);
   });
 });
