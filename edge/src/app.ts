@@ -30,6 +30,13 @@ import { type RequestIdOptions, requestId } from './middleware/request-id/index.
 import type { EdgeRelease } from './model/edge-model.ts';
 import { edgeReleases } from './model/release.ts';
 import { type OriginPoolOptions, poolFor } from './origin-client/index.ts';
+import {
+  reviewExportHandler,
+  reviewItemHandler,
+  reviewLabelHandler,
+  reviewListHandler,
+  reviewQueue,
+} from './review/routes.ts';
 import { createGuard, type GuardOptions, type HealthBackend } from './rollout/guard.ts';
 import { type RolloutBackend, RolloutStore, type RolloutStoreOptions } from './rollout/store.ts';
 import { statsHandler } from './routes/admin.ts';
@@ -97,6 +104,18 @@ export function createApp(options: AppOptions = {}): Hono<AppEnv> {
     releases,
     now,
     rollout: (c, model) => rollout.current(rolloutBackend(c), model),
+    review: (c, items) => {
+      c.executionCtx.waitUntil(
+        reviewQueue(c.env)
+          .add(items)
+          .then(() => undefined)
+          .catch((err: unknown) => {
+            console.error(
+              JSON.stringify({ level: 'warn', msg: 'review items not queued', error: String(err) }),
+            );
+          }),
+      );
+    },
     guard: createGuard(rollout, (c) => rolloutBackend(c) as HealthBackend | undefined, {
       now,
       ...options.guard,
@@ -200,6 +219,10 @@ export function createApp(options: AppOptions = {}): Hono<AppEnv> {
   app.get('/v1/jobs/:id', jobStatusHandler());
   app.delete('/v1/jobs/:id', jobCancelHandler());
   app.get('/v1/jobs/:id/results', jobResultsHandler());
+  app.get('/v1/review', reviewListHandler());
+  app.get('/v1/review/export', reviewExportHandler());
+  app.get('/v1/review/:id', reviewItemHandler());
+  app.post('/v1/review/:id', reviewLabelHandler());
   app.on('GET', PATHS.modelMetadata, modelMetadataHandler(deps));
   app.on('GET', PATHS.modelReady, modelReadyHandler(deps));
   app.on('POST', PATHS.infer, inferHandler(deps));

@@ -14,3 +14,4 @@ export default {
 } satisfies ExportedHandler<Env, ChunkMessage>;
 
 export { JobCoordinator } from './jobs/coordinator.ts';
+export { ReviewQueue } from './review/queue.ts';

@@ -13,7 +13,10 @@ export interface Behaviour {
   queueDepth?: number;
   /** Drop the connection without answering. @default false */
   drop?: boolean;
-  /** Response body; default: a classify answer (texts containing "spam" are spam, 0.97). */
+  /**
+   * Response body; default: a classify answer (texts containing "spam" are spam, 0.97; "unsure" ham at 0.6;
+   * "strange" out of distribution).
+   */
   body?: unknown;
 }
 

@@ -103,6 +103,11 @@ export const Manifest = z.object({
   /** Edge answers when the student's top probability >= threshold; below it escalates. */
   threshold: z.number().min(0).max(1).optional(),
   /**
+   * Human review: an item the teacher answers with a top probability below this goes to the review queue (as does an
+   * out-of-distribution one). @default DEFAULT_REVIEW_THRESHOLD
+   */
+  review_threshold: z.number().min(0).max(1).optional(),
+  /**
    * Out-of-distribution rule (shared/ood): the artifact holding the seen-ids bitmap, and the calibrated bounds (from
    * validation) below which an input is out of distribution: too few feature ids, or too small a share of them seen
    * in training.
@@ -157,3 +162,9 @@ export function parseManifest(json: unknown, source = 'manifest.json'): Manifest
   }
   return m;
 }
+
+/**
+ * The review threshold of releases that name none: a teacher answer whose top probability is under 0.75 (for two
+ * labels, a 3:1 call or weaker) is not one a client should act on without a human.
+ */
+export const DEFAULT_REVIEW_THRESHOLD = 0.75;

@@ -43,6 +43,11 @@ export const Prediction = z.object({
   ood: z.boolean().optional(),
   /** Why the edge sent this item to the origin (absent when it did not). */
   escalation_reason: z.string().optional(),
+  /**
+   * No model is sure of this item (the teacher under the release's review threshold, or out of distribution): it
+   * went to the human-review queue. Absent otherwise.
+   */
+  review: z.boolean().optional(),
 });
 export type Prediction = z.infer<typeof Prediction>;
 

@@ -8,6 +8,7 @@ import type { Context } from 'hono';
 import { z } from 'zod';
 import { InferenceError } from '../../../shared/errors/index.ts';
 import { cacheKey, sha256Hex } from '../../../shared/hash/index.ts';
+import { DEFAULT_REVIEW_THRESHOLD } from '../../../shared/manifest/index.ts';
 import {
   decodeInferResponse,
   encodeInferRequest,
@@ -44,6 +45,7 @@ import {
   originHeaders,
   tierPriority,
 } from '../origin-client/index.ts';
+import type { ReviewReason, ReviewSubmission } from '../review/queue.ts';
 import type { RequestMeta } from '../stats/recorder.ts';
 import type { AppEnv } from '../types.ts';
 import { decide, type EscalateMode, type EscalationReason, route } from './policy.ts';
@@ -107,6 +109,8 @@ export interface AnswerDeps {
   countFields?: CountFields;
   /** Adds to a candidate's health counters and rolls it back past a guardrail (cascade/rollout.ts). */
   guard?: GuardFields;
+  /** Sends items no model is sure of to the human-review queue (off the request path). @default none */
+  review?: (c: Context<AppEnv>, items: ReviewSubmission[]) => void;
 }
 
 export interface CascadeInput {
@@ -133,6 +137,8 @@ export interface CascadeItems {
   keyInput(i: number): Promise<unknown>;
   /** The edge model's predictions for some items, in the order given. */
   predict(model: EdgeModel, indices: readonly number[]): Promise<EdgePrediction[]>;
+  /** The input a reviewer reads for item `i` (texts); undefined where there is none to show (tensor rows). */
+  reviewInput?(i: number): string | undefined;
   /** The origin's predictions for some items, in the order given. */
   escalate(
     c: Context<AppEnv>,
@@ -150,6 +156,14 @@ interface Slot {
   prediction: Prediction;
   version: string;
   servedBy: ServedBy;
+  /** Set when the item goes to human review: why, and the student's answer when the edge ran. */
+  review?: { reason: ReviewReason; student: Prediction | undefined };
+}
+
+/** Why an answered item needs a human, or undefined: the teacher unsure, or the input out of distribution. */
+function reviewReason(prediction: Prediction, threshold: number): ReviewReason | undefined {
+  if (prediction.ood === true) return 'out_of_distribution';
+  return prediction.score < threshold ? 'teacher_unsure' : undefined;
 }
 
 function minScore(predictions: readonly Prediction[]): number {
@@ -203,6 +217,7 @@ export function answerTexts(
     count: texts.length,
     bytes: texts.reduce((n, t) => n + utf8Length(t), 0),
     keyInput: async (i) => ({ text: texts[i] }),
+    reviewInput: (i) => texts[i],
     predict: (model, indices) => model.predict(pick(indices)),
     escalate: (c, deps, input, indices) => escalateTexts(c, deps, input, pick(indices)),
   });
@@ -350,6 +365,7 @@ async function answerVersion(
   cache.putMany(stored);
   if (input.arm !== undefined) headers['x-rollout-arm'] = input.arm;
   const answer = merge(c, model, slots as Slot[], headers, xCache);
+  queueForReview(c, deps, answer, slots as Slot[], items, release);
   deps.record?.(c, answer, { arm: input.arm, ms: Date.now() - c.get('startedAt') });
   // Shadow and audit comparisons: after the answer, never on its path.
   compareOffPath(c, deps, input, items, answer, policy);
@@ -459,14 +475,22 @@ async function answerMisses(
       await result.response.body?.cancel();
       return await degrade('origin_rejected');
     }
+    const reviewAt = release?.manifest.review_threshold ?? DEFAULT_REVIEW_THRESHOLD;
     for (const [k, j] of escalated.entries()) {
       const prediction = result.predictions[k] as Prediction;
+      const review = reviewReason(prediction, reviewAt);
       slots[j] = {
-        prediction: { ...prediction, ...reasonOf(j) },
+        prediction: { ...prediction, ...reasonOf(j), ...(review === undefined ? {} : { review: true }) },
         version: result.version,
         servedBy: 'origin',
+        ...(review === undefined ? {} : { review: { reason: review, student: edgePredictions?.[j] } }),
       };
-      store(misses[j] as number, { version: result.version, prediction, source: 'origin' });
+      // Cached as answered: a later hit still says the item went to review.
+      store(misses[j] as number, {
+        version: result.version,
+        prediction: review === undefined ? prediction : { ...prediction, review: true },
+        source: 'origin',
+      });
     }
     return { slots: slots as Slot[] };
   } catch (err) {
@@ -479,6 +503,45 @@ async function answerMisses(
     }
     return await degrade(err.reason);
   }
+}
+
+/** Hands the answer's items marked for review to the review queue (texts only: a reviewer reads the input). */
+function queueForReview(
+  c: Context<AppEnv>,
+  deps: AnswerDeps,
+  answer: Answer,
+  slots: readonly Slot[],
+  items: CascadeItems,
+  release: EdgeRelease | undefined,
+): void {
+  if (deps.review === undefined || items.reviewInput === undefined) return;
+  if (!slots.some((s) => s.review !== undefined)) return;
+  const submissions: Array<Promise<ReviewSubmission | undefined>> = slots.map(async (slot, i) => {
+    const text = slot.review === undefined ? undefined : items.reviewInput?.(i);
+    if (slot.review === undefined || text === undefined) return undefined;
+    const p = slot.prediction;
+    return {
+      id: `rv_${(await sha256Hex(`${answer.model}\u0000${text}`)).slice(0, 32)}`,
+      model: answer.model,
+      version: slot.version,
+      labels: Object.keys(p.scores).length > 0 ? Object.keys(p.scores) : (release?.manifest.labels ?? []),
+      text,
+      reason: slot.review.reason,
+      answer: { label: p.label, score: p.score, served_by: slot.servedBy },
+      student:
+        slot.review.student === undefined
+          ? null
+          : { label: slot.review.student.label, score: slot.review.student.score },
+      request_id: c.get('requestId'),
+    };
+  });
+  const review = deps.review;
+  c.executionCtx.waitUntil(
+    Promise.all(submissions).then((all) => {
+      const ready = all.filter((s): s is ReviewSubmission => s !== undefined);
+      if (ready.length > 0) review(c, ready);
+    }),
+  );
 }
 
 /** Cheapest first, as SERVED_BY lists them. */

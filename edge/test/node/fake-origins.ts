@@ -62,10 +62,13 @@ function classifyAnswer(body: string, model: string, requestId: string): unknown
     version: 'origin-v1',
     predictions: texts.map((t) => {
       const spam = /spam/i.test(t);
+      // "unsure": the teacher leans ham at 0.6 (under any review threshold); "strange": out of distribution.
+      if (/unsure/i.test(t)) return { label: 'ham', score: 0.6, scores: { ham: 0.6, spam: 0.4 } };
       return {
         label: spam ? 'spam' : 'ham',
         score: 0.97,
         scores: { ham: spam ? 0.03 : 0.97, spam: spam ? 0.97 : 0.03 },
+        ...(/strange/i.test(t) ? { ood: true, coverage: 0.1, features: 3 } : {}),
       };
     }),
     served_by: 'origin',
