@@ -2,6 +2,7 @@
  * corpus -> split -> featurize -> teacher -> distilled student -> int8 -> ONNX -> verify -> evaluate -> release.
  * Everything is seeded; the same recipe on the same corpus writes the same version id and byte-identical files.
  */
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import {
   createFeaturizer,
@@ -14,7 +15,7 @@ import { seenIdsBitmap } from '../../shared/ood/index.ts';
 import { mulberry32 } from '../../shared/random/index.ts';
 import type { ReleaseRecipe } from './config.ts';
 import { CORPUS_SOURCE, corpusFingerprint, LABELS, loadCorpus, type Message } from './data/corpus.ts';
-import { splitStratified } from './data/split.ts';
+import { splitWithExtra } from './data/extra.ts';
 import { trainingViews } from './data/views.ts';
 import { evaluateRelease, type ReleaseEval } from './eval/evaluate-release.ts';
 import { writeEvaluation } from './eval/report.ts';
@@ -37,6 +38,11 @@ export const TRAINER_VERSION = '1.1.0';
 export interface BuildOptions {
   /** Registry root. @default models/ at the repository root */
   root?: string;
+  /**
+   * Extra labelled messages (the review queue's export: data/extra.ts), placed by their own keys; the corpus splits
+   * stay as they are. They change the release version. @default none
+   */
+  extra?: readonly Message[];
   /** Progress lines. @default console.log */
   log?: (line: string) => void;
 }
@@ -103,7 +109,9 @@ export async function buildRelease(recipe: ReleaseRecipe, options: BuildOptions 
 
   const corpus = loadCorpus();
   const fingerprint = corpusFingerprint(corpus);
-  const splits = splitStratified(corpus, recipe.split);
+  const extra = options.extra ?? [];
+  const splits = splitWithExtra(corpus, extra, recipe.split);
+  if (extra.length > 0) log(`extra labelled data: ${JSON.stringify(splits.extra)}`);
   const count = (ms: readonly Message[]) => ({
     total: ms.length,
     ham: ms.filter((m) => m.label === 0).length,
@@ -120,6 +128,13 @@ export async function buildRelease(recipe: ReleaseRecipe, options: BuildOptions 
   const version = releaseVersion(recipe.releaseDate, {
     recipe,
     fingerprint,
+    ...(extra.length === 0
+      ? {}
+      : {
+          extra: createHash('sha256')
+            .update(extra.map((m) => `${m.key}\t${m.label}\t${m.checksum}`).join('\n'))
+            .digest('hex'),
+        }),
     featurizer: `${FEATURIZER_NAME}@${FEATURIZER_VERSION}`,
     trainer: TRAINER_VERSION,
   });
