@@ -8,6 +8,7 @@
  * revoked, the model gone) fails the chunk at once.
  */
 
+import { predictionsFromOutput } from '../../../shared/protocol/tensor.ts';
 import { loadConfig } from '../config.ts';
 import { jobEnv } from './caller.ts';
 import type { ChunkMessage, JobSpec } from './coordinator.ts';
@@ -25,6 +26,63 @@ export const resultKey = (spec: Pick<JobSpec, 'prefix'>, chunk: number) =>
 export class ChunkRefused extends Error {}
 
 const stub = (env: Env, job: string) => env.JOBS.get(env.JOBS.idFromName(job));
+
+/** One tensor row as stored: each input's values, flattened. */
+type TensorRow = Record<string, Array<number | boolean>>;
+
+/** A chunk's internal request and how to read its answer into one result object per row. */
+interface ChunkCall {
+  path: string;
+  body: unknown;
+  read(body: Record<string, unknown>): Array<Record<string, unknown>> | undefined;
+}
+
+const versionPath = (spec: JobSpec) =>
+  `/${encodeURIComponent(spec.model)}${spec.version === null ? '' : `/versions/${encodeURIComponent(spec.version)}`}`;
+
+/** Texts: the text API; each result is the item's prediction, with the version that answered. */
+function textCall(spec: JobSpec, texts: string[]): ChunkCall {
+  return {
+    path: `/v1/models${versionPath(spec)}/classify`,
+    body: { texts },
+    read: (body) => {
+      const predictions = body.predictions as Array<Record<string, unknown>> | undefined;
+      return predictions?.map((p) => ({ ...p, version: p.version ?? body.version }));
+    },
+  };
+}
+
+/**
+ * Tensor rows: one OIP infer request (JSON tensors, the rows stacked along the batch dimension); each result is the
+ * row's label, score and scores from the cascade output, and who answered it (`parameters.served_by_items`).
+ */
+function tensorCall(spec: JobSpec, rows: TensorRow[]): ChunkCall {
+  const tensor = spec.tensor as NonNullable<JobSpec['tensor']>;
+  return {
+    path: `/v2/models${versionPath(spec)}/infer`,
+    body: {
+      inputs: tensor.inputs.map((i) => ({
+        name: i.name,
+        datatype: i.datatype,
+        shape: [rows.length, ...i.shape.slice(1)],
+        data: rows.flatMap((r) => r[i.name] ?? []),
+      })),
+      outputs: [{ name: tensor.output.name }],
+    },
+    read: (body) => {
+      const outputs = body.outputs as Array<{ name: string; data: number[] }> | undefined;
+      const out = outputs?.find((o) => o.name === tensor.output.name);
+      if (out === undefined) return undefined;
+      const params = (body.parameters ?? {}) as { served_by_items?: string };
+      const servedBy = String(params.served_by_items ?? '').split(',');
+      return predictionsFromOutput(out.data, tensor.output.kind, tensor.labels).map((p, i) => ({
+        ...p,
+        served_by: servedBy[i] ?? 'unknown',
+        version: body.model_version,
+      }));
+    },
+  };
+}
 
 /** Runs one chunk: claim, read, answer through the app, write the results, complete. */
 export async function runChunk(
@@ -48,13 +106,14 @@ export async function runChunk(
     if (principal === undefined) throw new ChunkRefused("the job owner's API key no longer exists");
     const input = await env.JOBS_BUCKET.get(spec.chunks[msg.chunk]?.key ?? '');
     if (input === null) throw new ChunkRefused('the chunk input is gone from storage');
-    const texts = (await input.text())
+    const rows = (await input.text())
       .split('\n')
       .filter((l) => l !== '')
-      .map((l) => JSON.parse(l) as string);
-    const path = `/v1/models/${encodeURIComponent(spec.model)}${spec.version === null ? '' : `/versions/${encodeURIComponent(spec.version)}`}/classify`;
+      .map((l) => JSON.parse(l) as unknown);
+    const call =
+      spec.tensor == null ? textCall(spec, rows as string[]) : tensorCall(spec, rows as TensorRow[]);
     const res = await app.fetch(
-      new Request(`https://jobs.internal${path}`, {
+      new Request(`https://jobs.internal${call.path}`, {
         method: 'POST',
         headers: {
           'content-type': 'application/json',
@@ -62,27 +121,26 @@ export async function runChunk(
           // A job reads the cache (a row answered before is free) but does not fill it with its bulk rows.
           'cache-control': 'no-store',
         },
-        body: JSON.stringify({ texts }),
+        body: JSON.stringify(call.body),
       }),
       jobEnv(env, { principal, job: spec.id, chunk: msg.chunk }),
       ctx,
     );
-    const body = (await res.json().catch(() => ({}))) as {
-      version?: string;
-      predictions?: Array<Record<string, unknown>>;
+    const body = (await res.json().catch(() => ({}))) as Record<string, unknown> & {
       error?: { code: string; message: string };
     };
-    if (res.status !== 200 || body.predictions?.length !== texts.length) {
+    const predictions = res.status === 200 ? call.read(body) : undefined;
+    if (predictions === undefined || predictions.length !== rows.length) {
       const why = `${res.status} ${body.error?.code ?? ''}: ${body.error?.message ?? 'no predictions'}`;
       if (res.status >= 400 && res.status < 500 && res.status !== 429) throw new ChunkRefused(why);
       throw new Error(why);
     }
     const first = spec.chunks[msg.chunk]?.first ?? 0;
     const counts: Record<string, number> = {};
-    const lines = body.predictions.map((p, i) => {
+    const lines = predictions.map((p, i) => {
       const servedBy = String(p.served_by);
       counts[servedBy] = (counts[servedBy] ?? 0) + 1;
-      return JSON.stringify({ index: first + i, ...p, version: p.version ?? body.version });
+      return JSON.stringify({ index: first + i, ...p });
     });
     await env.JOBS_BUCKET.put(resultKey(spec, msg.chunk), `${lines.join('\n')}\n`);
     await job.complete(msg.chunk, counts);

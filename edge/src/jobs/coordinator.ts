@@ -34,6 +34,12 @@ export interface JobSpec {
   created_at: string;
   /** Where the completion webhook goes, if any (jobs/webhook.ts). */
   webhook?: string | null;
+  /** A tensor model's job: its inputs, cascade output and labels (rows go to the OIP infer route). */
+  tensor?: {
+    inputs: Array<{ name: string; datatype: string; shape: number[] }>;
+    output: { name: string; kind: 'probabilities' | 'score' };
+    labels: string[];
+  } | null;
 }
 
 /** A queue message: one chunk of one job. */

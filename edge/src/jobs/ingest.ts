@@ -66,6 +66,63 @@ export function textOf(value: unknown, where: string): string {
   throw new InvalidInputError(`${where}: expected a JSON string or {"text": "..."}`);
 }
 
+/** A tensor job's input, one row per line: per input its datatype and per-row element count. */
+export interface RowSignature {
+  inputs: Array<{ name: string; datatype: string; shape: number[] }>;
+}
+
+const BOOL_OR_NUMBER = (datatype: string) => (datatype === 'BOOL' ? 'boolean' : 'number');
+
+function flatten(value: unknown, out: unknown[], depth = 0): boolean {
+  if (!Array.isArray(value)) {
+    out.push(value);
+    return true;
+  }
+  if (depth > 8) return false;
+  for (const v of value) if (!flatten(v, out, depth + 1)) return false;
+  return true;
+}
+
+/**
+ * One row of a tensor job, as a line's value: `{"<input>": <values of one row, nested or flat>, ...}` for every
+ * input of the model and nothing else; numbers finite (booleans for BOOL), as many as one row holds. Returns the
+ * row with each input flattened.
+ */
+export function rowOf(value: unknown, signature: RowSignature, where: string): Record<string, unknown[]> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new InvalidInputError(
+      `${where}: expected one row: {${signature.inputs.map((i) => `"${i.name}": [...]`).join(', ')}}`,
+    );
+  }
+  const names = signature.inputs.map((i) => i.name);
+  const extra = Object.keys(value).filter((k) => !names.includes(k));
+  if (extra.length > 0) throw new InvalidInputError(`${where}: unknown input(s) ${extra.join(', ')}`);
+  const row: Record<string, unknown[]> = {};
+  for (const input of signature.inputs) {
+    const raw = (value as Record<string, unknown>)[input.name];
+    if (raw === undefined) throw new InvalidInputError(`${where}: input ${input.name} is missing`);
+    const flat: unknown[] = [];
+    if (!flatten(raw, flat)) throw new InvalidInputError(`${where}: input ${input.name} is nested too deep`);
+    const want = input.shape.slice(1).reduce((a, b) => a * b, 1);
+    if (flat.length !== want) {
+      throw new InvalidInputError(
+        `${where}: input ${input.name} holds ${flat.length} values; one row holds ${want}`,
+      );
+    }
+    const type = BOOL_OR_NUMBER(input.datatype);
+    const bad = flat.findIndex(
+      (v) => typeof v !== type || (type === 'number' && !Number.isFinite(v as number)),
+    );
+    if (bad >= 0) {
+      throw new InvalidInputError(
+        `${where}: input ${input.name}[${bad}] is not a finite ${input.datatype} value`,
+      );
+    }
+    row[input.name] = flat;
+  }
+  return row;
+}
+
 /** Writes rows into chunk objects as they fill; `discard()` deletes every object written. */
 export class ChunkWriter {
   readonly #bucket: R2Bucket;
@@ -82,11 +139,11 @@ export class ChunkWriter {
     this.#limits = limits;
   }
 
-  async add(text: string): Promise<void> {
+  async add(row: string | Record<string, unknown[]>): Promise<void> {
     if (this.#rows >= this.#limits.maxRows) {
       throw tooLarge(`the job holds more than ${this.#limits.maxRows} rows (JOB_MAX_ROWS); split it`);
     }
-    const line = JSON.stringify(text);
+    const line = JSON.stringify(row);
     const bytes = utf8Length(line) + 1;
     if (this.#lines.length > 0 && this.#lineBytes + bytes > this.#limits.chunkBytes) await this.#flush();
     this.#lines.push(line);
@@ -123,6 +180,7 @@ export async function storeNdjson(
   body: ReadableStream<Uint8Array>,
   writer: ChunkWriter,
   limits: JobLimits,
+  signature?: RowSignature,
 ): Promise<StoredInput> {
   const reader = body.getReader();
   const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
@@ -139,7 +197,8 @@ export async function storeNdjson(
     } catch {
       throw new InvalidInputError(`line ${line}: not valid JSON`);
     }
-    await writer.add(textOf(value, `line ${line}`));
+    const where = `line ${line}`;
+    await writer.add(signature === undefined ? textOf(value, where) : rowOf(value, signature, where));
   };
   try {
     for (;;) {

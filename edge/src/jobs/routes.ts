@@ -15,6 +15,7 @@ import type { Context } from 'hono';
 import { InferenceError, InvalidInputError } from '../../../shared/errors/index.ts';
 import { bytesToHex, sha256Hex } from '../../../shared/hash/index.ts';
 import { mediaType } from '../../../shared/http/index.ts';
+import { type TensorModelSignature, tensorSignature } from '../../../shared/protocol/tensor.ts';
 import { DEFAULT_JOB_ROWS_PER_DAY, rateTierOf } from '../config.ts';
 import { type EdgeRelease, isTensorRelease, releaseFor } from '../model/edge-model.ts';
 import { modelParams, readBody, readJson } from '../routes/request.ts';
@@ -89,6 +90,25 @@ async function visibleJob(
   return { ...found, stub };
 }
 
+/**
+ * A tensor release's job signature: every input JSON-encodable (FP16 travels only as binary data, BYTES is a text
+ * model's business: 400 for those), the cascade output and the labels.
+ */
+function tensorJob(release: EdgeRelease): NonNullable<JobSpec['tensor']> {
+  const signature = tensorSignature(release.manifest) as TensorModelSignature;
+  const unsupported = signature.inputs.filter((i) => i.datatype === 'FP16' || i.datatype === 'BYTES');
+  if (unsupported.length > 0) {
+    throw new InvalidInputError(
+      `jobs carry rows as JSON, which cannot hold ${unsupported.map((i) => `${i.name} (${i.datatype})`).join(', ')}: send those to /v2/models/${release.manifest.name}/infer as binary data`,
+    );
+  }
+  return {
+    inputs: signature.inputs.map((i) => ({ name: i.name, datatype: i.datatype, shape: [...i.shape] })),
+    output: { name: signature.cascade.spec.name, kind: signature.cascade.kind },
+    labels: [...release.manifest.labels],
+  };
+}
+
 /** Seconds until the next UTC midnight (when the daily quota resets). */
 const untilMidnight = (now: number) => Math.ceil((86_400_000 - (now % 86_400_000)) / 1000);
 
@@ -141,13 +161,15 @@ export function jobSubmitHandler(deps: JobRouteDeps) {
     const { bucket, jobs, queue: bound } = bindings(c);
     const queue = deps.queue?.(c) ?? bound;
     const release = releaseFor(deps.releases(), model);
-    if (release !== undefined && isTensorRelease(release)) {
-      throw new InvalidInputError(
-        `'${model}' is a tensor model: jobs take texts (tensor rows: send them to /v2/models/${model}/infer)`,
-      );
-    }
+    const tensor = release !== undefined && isTensorRelease(release) ? tensorJob(release) : null;
     const type = mediaType(c.req.header('content-type'));
     const ndjson = NDJSON_TYPES.has(type ?? '');
+    if (tensor !== null && !ndjson) {
+      throw new InferenceError(
+        'unsupported_media_type',
+        `'${model}' is a tensor model: a job is application/x-ndjson, one row per line ({${tensor.inputs.map((i) => `"${i.name}": [...]`).join(', ')}})`,
+      );
+    }
     if (!ndjson && type !== 'application/json') {
       throw new InferenceError(
         'unsupported_media_type',
@@ -218,7 +240,7 @@ export function jobSubmitHandler(deps: JobRouteDeps) {
       // Over the platform's request body limit (100 MB on Free and Pro plans), send the NDJSON gzipped: the limits
       // count the decompressed bytes.
       const body = encoding === 'gzip' ? raw.pipeThrough(new DecompressionStream('gzip')) : raw;
-      stored = await storeNdjson(body, writer, limits);
+      stored = await storeNdjson(body, writer, limits, tensor ?? undefined);
     } else {
       const raw = await readBody(c, config.maxBodyBytes);
       stored = await storeTexts(await readJson(c), writer, raw.byteLength);
@@ -242,6 +264,7 @@ export function jobSubmitHandler(deps: JobRouteDeps) {
       prefix,
       created_at: new Date(deps.now()).toISOString(),
       webhook,
+      tensor,
     };
     const created = await stub.create(spec);
     if (!created.created) {

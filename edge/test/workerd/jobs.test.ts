@@ -510,4 +510,96 @@ describe('asynchronous jobs (whole app, local R2, Durable Object, queue consumer
     expect(mine.secret).toBe(secret);
     expect(theirs.secret).not.toBe(secret);
   });
+
+  it('a tensor model takes rows: one {"input": [...]} per line, answered through the OIP route, row by row', async () => {
+    const owner = await apiKey({ models: ['*'] });
+    const [origin] = await newOrigins(1);
+    const env = testEnv({ API_KEYS: keysJson(owner), ORIGIN_URLS: origin as string });
+    const release = await tinyRelease({ version: 't1', tensor: true });
+    const mixed = await tinyRelease({ version: 'm1', tensor: 'mixed' });
+    const model = `t${unique()}`;
+    const sent: ChunkMessage[] = [];
+    const queue = {
+      sendBatch: async (m: Iterable<{ body: ChunkMessage }>) => void sent.push(...[...m].map((x) => x.body)),
+    };
+    const t = testApp({
+      releases: () => [
+        { ...release, manifest: { ...release.manifest, name: model } },
+        { ...mixed, manifest: { ...mixed.manifest, name: `${model}-mixed` } },
+      ],
+      stats: { flushMs: 0 },
+      jobsQueue: () => queue as unknown as Queue,
+    });
+    const submit = (m: string, lines: string[], type = 'application/x-ndjson') =>
+      t.call(
+        new Request(`https://edge.test/v1/models/${m}/jobs`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${owner.key}`, 'content-type': type },
+          body: `${lines.join('\n')}\n`,
+        }),
+        env,
+      );
+    const rows = [
+      [3, 0, 0],
+      [0, 3, 0],
+      [0, 0, 1],
+      [[4], [0], [0]],
+    ];
+    const res = await submit(
+      model,
+      rows.map((x) => JSON.stringify({ x })),
+    );
+    expect(res.status).toBe(202);
+    const job = (await res.json()) as Job;
+    const batch = createMessageBatch<ChunkMessage>(
+      'inference-jobs',
+      sent.map((body, i) => ({ id: `t${i}`, timestamp: Date.now(), attempts: 1, body })),
+    );
+    const ctx = createExecutionContext();
+    await createJobConsumer(t.app)(batch, env, ctx);
+    await getQueueResult(batch, ctx);
+    const out = await t.call(
+      new Request(`https://edge.test/v1/jobs/${job.id}/results`, {
+        headers: { authorization: `Bearer ${owner.key}` },
+      }),
+      env,
+    );
+    const lines = (await out.text())
+      .trim()
+      .split('\n')
+      .map(
+        (l) =>
+          JSON.parse(l) as {
+            index: number;
+            label: string;
+            served_by: string;
+            scores: Record<string, number>;
+          },
+      );
+    expect(lines.map((l) => [l.index, l.label, l.served_by])).toEqual([
+      [0, 'spam', 'edge'],
+      [1, 'ham', 'edge'],
+      [2, expect.any(String), 'origin'],
+      [3, 'spam', 'edge'],
+    ]);
+    expect(Object.keys(lines[0]?.scores ?? {})).toEqual(['ham', 'spam']);
+
+    for (const [line, message] of [
+      ['{"x": [1, 2]}', /^line 1: input x holds 2 values; one row holds 3$/],
+      ['{"x": [1, 2, "3"]}', /^line 1: input x\[2\] is not a finite FP32 value$/],
+      ['{"x": [1, 2, 1e999]}', /^line 1: input x\[2\] is not a finite FP32 value$/],
+      ['{"y": [1, 2, 3]}', /^line 1: unknown input\(s\) y$/],
+      ['{}', /^line 1: input x is missing$/],
+      ['[1, 2, 3]', /^line 1: expected one row: \{"x": \[\.\.\.\]\}$/],
+    ] as const) {
+      const bad = await submit(model, [line]);
+      const body = (await bad.json()) as ErrorJson;
+      expect({ line, status: bad.status }).toEqual({ line, status: 400 });
+      expect(body.error.message).toMatch(message);
+    }
+    expect((await submit(model, ['{"x": [1, 0, 0]}'], 'application/json')).status).toBe(415);
+    const fp16 = await submit(`${model}-mixed`, ['{}']);
+    expect(fp16.status).toBe(400);
+    expect(((await fp16.json()) as ErrorJson).error.message).toMatch(/cannot hold half \(FP16\)/);
+  });
 });
