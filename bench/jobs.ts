@@ -143,6 +143,8 @@ async function main(): Promise<void> {
     );
     const syncS = (performance.now() - t1) / 1000;
     const rowsPerS = ROWS / jobS;
+    // From the first chunk's start to the last chunk's end (the job's own timestamps), without ingest and polling.
+    const processingS = (Date.parse(String(view.finished_at)) - Date.parse(String(view.started_at))) / 1000;
     const syncRowsPerS = syncRows.length / syncS;
     log(`  sync: ${syncRows.length} rows in ${round(syncS, 1)} s (${syncErrors} failed requests)`);
     log(
@@ -153,6 +155,9 @@ async function main(): Promise<void> {
         wall_s: round(jobS, 2),
         submit_s: round(submitS, 2),
         rows_per_s: round(rowsPerS, 1),
+        ingest_mb_per_s: round(body.length / 1e6 / submitS, 1),
+        processing_s: round(processingS, 2),
+        processing_rows_per_s: round(ROWS / processingS, 1),
         sync_rows: syncRows.length,
         sync_wall_s: round(syncS, 2),
         sync_rows_per_s: round(syncRowsPerS, 1),
