@@ -14,22 +14,12 @@ import { createHash } from 'node:crypto';
 import { startStack } from '../scripts/stack.ts';
 import { classify, percentile, testMessages } from '../test/helpers.ts';
 import { LABELS } from '../training/src/data/corpus.ts';
-
-function envNumber(name: string, fallback: number, min: number, max: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n < min || n > max)
-    throw new TypeError(`${name} must be a number in [${min}, ${max}], got ${raw}`);
-  return n;
-}
+import { envNumber, log, round } from './lib.ts';
 
 const CONCURRENCY = Math.trunc(envNumber('BENCH_CONCURRENCY', 4, 1, 1024));
 const REPEAT_SHARE = envNumber('BENCH_REPEAT_SHARE', 0.2, 0, 1);
 const LIMIT = Math.trunc(envNumber('BENCH_LIMIT', Number.MAX_SAFE_INTEGER, 1, Number.MAX_SAFE_INTEGER));
 
-const log = (line: string) => process.stdout.write(`${line}\n`);
-const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
 const order = (s: string) => createHash('sha256').update(`bench-e2e:${s}`).digest('hex');
 
 interface Outcome {

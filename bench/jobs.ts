@@ -15,22 +15,11 @@ import { gzipSync } from 'node:zlib';
 import { startStack } from '../scripts/stack.ts';
 import { classify, testMessages } from '../test/helpers.ts';
 import { LABELS } from '../training/src/data/corpus.ts';
-
-function envInt(name: string, fallback: number, min: number, max: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max)
-    throw new TypeError(`${name} must be an integer in [${min}, ${max}], got ${raw}`);
-  return n;
-}
+import { envInt, log, round, sleep } from './lib.ts';
 
 const ROWS = envInt('BENCH_ROWS', 20_000, 100, 50_000);
 const SYNC_ROWS = envInt('BENCH_SYNC_ROWS', ROWS, 100, 50_000);
 const FAULT_EVERY = 7;
-const log = (line: string) => process.stdout.write(`${line}\n`);
-const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Row {
   text: string;

@@ -31,17 +31,9 @@ import { startStack } from '../scripts/stack.ts';
 import type { RolloutPolicy } from '../shared/rollout/index.ts';
 import { classify, percentile, testMessages } from '../test/helpers.ts';
 import { FIXTURE_MODELS_ROOT } from '../training/src/shuffled.ts';
+import { envInt, log, round, sleep } from './lib.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
-
-function envInt(name: string, fallback: number, min: number, max: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max)
-    throw new TypeError(`${name} must be an integer in [${min}, ${max}], got ${raw}`);
-  return n;
-}
 
 // API_KEYS travels to workerd in one environment string: about 600 keys fit (spawn E2BIG beyond ~128 KB).
 const KEYS = envInt('BENCH_KEYS', 500, 50, 600);
@@ -50,10 +42,6 @@ const CONCURRENCY = envInt('BENCH_CONCURRENCY', 4, 1, 256);
 const CANARY_WEIGHT = 0.1;
 const BAD_MAX_REQUESTS = 20_000;
 const BYPASS = { 'cache-control': 'no-cache, no-store' };
-
-const log = (line: string) => process.stdout.write(`${line}\n`);
-const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The edge bundle's entry for this run: the app over the three releases (git-ignored, under .wrangler/). */
 async function writeEdgeEntry(): Promise<{ entry: string; stable: string; good: string; bad: string }> {

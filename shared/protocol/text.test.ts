@@ -5,6 +5,7 @@ import {
   oodParameters,
   parseClassifyRequest,
   predictionsFromProbabilities,
+  utf8Length,
 } from './text.ts';
 
 describe('parseClassifyRequest', () => {
@@ -59,5 +60,25 @@ describe('oodParameters', () => {
       ood_items: 'false,true,false',
     });
     expect(oodParameters([{}, {}])).toEqual({});
+  });
+});
+
+describe('utf8Length', () => {
+  it('counts what TextEncoder writes: ASCII, 2-, 3- and 4-byte characters, lone surrogates as U+FFFD', () => {
+    const enc = new TextEncoder();
+    for (const s of [
+      '',
+      'abc',
+      'é€',
+      '🙂x',
+      'مرحبا',
+      '\ud800',
+      '\ud800\u00e9',
+      'a\udc00b',
+      '\udbff\udfff',
+      `${'x'.repeat(1000)}🙂`,
+    ]) {
+      expect(utf8Length(s), JSON.stringify(s)).toBe(enc.encode(s).length);
+    }
   });
 });

@@ -201,3 +201,18 @@ export function oodParameters(
     ood_items: predictions.map((p) => String(p.ood === true)).join(','),
   };
 }
+
+/** The UTF-8 byte length of a string as TextEncoder would encode it (a lone surrogate as U+FFFD, 3 bytes), without encoding. */
+export function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const code = s.charCodeAt(i);
+    if (code < 0x80) n += 1;
+    else if (code < 0x800) n += 2;
+    else if (code >= 0xd800 && code <= 0xdbff && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n += 4;
+      i++;
+    } else n += 3;
+  }
+  return n;
+}

@@ -27,6 +27,7 @@ import {
   Prediction as PredictionSchema,
   SERVED_BY,
   type ServedBy,
+  utf8Length,
 } from '../../../shared/protocol/text.ts';
 import { type RolloutPolicy, trafficBucket, versionFor } from '../../../shared/rollout/index.ts';
 import type { CacheTier, ResultCache } from '../cache/index.ts';
@@ -170,21 +171,6 @@ function minScore(predictions: readonly Prediction[]): number {
   let m = 1;
   for (const p of predictions) if (p.score < m) m = p.score;
   return m;
-}
-
-/** UTF-8 byte length without encoding. */
-function utf8Length(s: string): number {
-  let n = 0;
-  for (let i = 0; i < s.length; i++) {
-    const code = s.charCodeAt(i);
-    if (code < 0x80) n += 1;
-    else if (code < 0x800) n += 2;
-    else if (code >= 0xd800 && code <= 0xdbff && i + 1 < s.length) {
-      n += 4;
-      i++;
-    } else n += 3;
-  }
-  return n;
 }
 
 async function edgeModelFor(

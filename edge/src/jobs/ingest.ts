@@ -6,6 +6,7 @@
  * limit): nothing half-stored. A small JSON body `{"texts": [...]}` goes through the same writer.
  */
 import { InferenceError, InvalidInputError } from '../../../shared/errors/index.ts';
+import { utf8Length } from '../../../shared/protocol/text.ts';
 
 export interface JobLimits {
   /** JOB_MAX_ROWS: most rows in one job. */
@@ -31,21 +32,6 @@ export interface StoredInput {
   rows: number;
   bytes: number;
   chunks: StoredChunk[];
-}
-
-/** UTF-8 byte length without encoding. */
-function utf8Length(s: string): number {
-  let n = 0;
-  for (let i = 0; i < s.length; i++) {
-    const code = s.charCodeAt(i);
-    if (code < 0x80) n += 1;
-    else if (code < 0x800) n += 2;
-    else if (code >= 0xd800 && code <= 0xdbff && i + 1 < s.length) {
-      n += 4;
-      i++;
-    } else n += 3;
-  }
-  return n;
 }
 
 const tooLarge = (what: string) => new InferenceError('payload_too_large', what);
