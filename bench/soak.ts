@@ -1,0 +1,165 @@
+/**
+ * npm run bench:soak: steady load through the whole local stack (scripts/stack.ts: the real origin, the Upstash
+ * bridge over a real Redis, the edge Worker in workerd via wrangler dev) for a while, watching for leaks and
+ * slow-downs: resident memory (RSS, from /proc) of the origin process and of the edge's workerd process, sampled
+ * every 5 s, latency p50/p99 per minute, errors.
+ *
+ * Traffic, at a fixed concurrency: test-split messages through POST /v1/models/spam/classify, each text made unique
+ * per request (so every request does the work: cache bypassed), with every 10th request `x-escalate: always` (the
+ * origin's path too), and every 20th an OIP infer request of a digits row (the tensor path).
+ * RSS drift = (RSS at the end - RSS after the first minute) / RSS after the first minute: the first minute is
+ * warm-up (sessions, JIT, pools).
+ * Goals (issue #15): rss_drift_origin and rss_drift_edge <= 0.05, p99 of the last minute within 20% of the first
+ * (after warm-up: minute 2 is "first"), zero errors.
+ * The last line printed is one JSON object.
+ * Env: BENCH_SOAK_SECONDS (default 300), BENCH_CONCURRENCY (default 4).
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { startStack } from '../scripts/stack.ts';
+import { classify, percentile, testMessages } from '../test/helpers.ts';
+import { envInt, log, round, sleep } from './lib.ts';
+
+const SECONDS = envInt('BENCH_SOAK_SECONDS', 300, 60, 24 * 3600);
+const CONCURRENCY = envInt('BENCH_CONCURRENCY', 4, 1, 256);
+
+/** Resident set size of one process, KiB (VmRSS), or 0 when it is gone. */
+function rssKiB(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m === null ? 0 : Number(m[1]);
+  } catch {
+    return 0;
+  }
+}
+
+/** The workerd processes in a process group (wrangler dev runs workerd under its own Node process). */
+function workerdPids(group: number): number[] {
+  const out = execFileSync('ps', ['-o', 'pid=,comm=', '-g', String(group)], { encoding: 'utf8' });
+  return out
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/))
+    .filter(([, comm]) => comm === 'workerd')
+    .map(([pid]) => Number(pid));
+}
+
+interface Done {
+  at: number;
+  ms: number;
+  ok: boolean;
+}
+
+async function main(): Promise<void> {
+  log(`bench:soak: starting the stack; ${SECONDS} s of load at concurrency ${CONCURRENCY}`);
+  const stack = await startStack({
+    sharedState: 'test',
+    keys: [{ name: 'soak', tier: 'soak' }],
+    edgeVars: { RATE_LIMIT_TIERS: JSON.stringify({ soak: { limit: 100_000_000, window: '60 s' } }) },
+  });
+  try {
+    const key = stack.apiKeys[0]?.key as string;
+    const originPid = stack.origins[0]?.process.pid as number;
+    const edgeGroup = stack.edge.process.pid as number;
+    const edgePids = workerdPids(edgeGroup);
+    if (edgePids.length === 0) throw new Error('no workerd process found under the edge');
+    const edgeRss = () => edgePids.reduce((n, pid) => n + rssKiB(pid), 0);
+    const texts = testMessages().map((m) => m.text);
+    const digitsRow = Array.from({ length: 784 }, (_, i) => ((i * 37) % 255) / 255);
+    const bypass = { 'cache-control': 'no-cache, no-store' };
+
+    const done: Done[] = [];
+    const samples: Array<{ t: number; origin: number; edge: number }> = [];
+    const t0 = performance.now();
+    const end = t0 + SECONDS * 1000;
+    let n = 0;
+    const sampler = (async () => {
+      while (performance.now() < end) {
+        samples.push({ t: (performance.now() - t0) / 1000, origin: rssKiB(originPid), edge: edgeRss() });
+        await sleep(5000);
+      }
+    })();
+    await Promise.all(
+      Array.from({ length: CONCURRENCY }, async () => {
+        while (performance.now() < end) {
+          const i = n++;
+          const started = performance.now();
+          let ok: boolean;
+          if (i % 20 === 19) {
+            const res = await fetch(`${stack.edgeUrl}/v2/models/digits/infer`, {
+              method: 'POST',
+              headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', ...bypass },
+              body: JSON.stringify({
+                inputs: [
+                  {
+                    name: 'input',
+                    datatype: 'FP32',
+                    shape: [1, 784],
+                    data: digitsRow.map((v) => (v + i * 1e-6) % 1),
+                  },
+                ],
+              }),
+            });
+            await res.arrayBuffer();
+            ok = res.status === 200;
+          } else {
+            const text = `${texts[i % texts.length]}\n[soak ${i}]`;
+            const headers = i % 10 === 9 ? { ...bypass, 'x-escalate': 'always' } : bypass;
+            ok = (await classify(stack.edgeUrl, key, [text], headers)).status === 200;
+          }
+          done.push({ at: (performance.now() - t0) / 1000, ms: performance.now() - started, ok });
+        }
+      }),
+    );
+    await sampler;
+    samples.push({ t: (performance.now() - t0) / 1000, origin: rssKiB(originPid), edge: edgeRss() });
+
+    const minutes = Math.floor(SECONDS / 60);
+    const perMinute = Array.from({ length: minutes }, (_, m) => {
+      const ms = done.filter((d) => d.at >= m * 60 && d.at < (m + 1) * 60).map((d) => d.ms);
+      return {
+        minute: m + 1,
+        requests: ms.length,
+        p50_ms: round(percentile(ms, 50), 2),
+        p99_ms: round(percentile(ms, 99), 2),
+      };
+    });
+    for (const m of perMinute)
+      log(`  minute ${m.minute}: ${m.requests} requests, p50 ${m.p50_ms} ms, p99 ${m.p99_ms} ms`);
+    const afterWarmUp = samples.find((s) => s.t >= 60) ?? (samples[0] as (typeof samples)[number]);
+    const last = samples.at(-1) as (typeof samples)[number];
+    const drift = (a: number, b: number) => (a === 0 ? null : round((b - a) / a, 4));
+    const first = perMinute[1] ?? perMinute[0];
+    const lastMinute = perMinute.at(-1);
+    log(
+      JSON.stringify({
+        bench: 'soak',
+        seconds: SECONDS,
+        concurrency: CONCURRENCY,
+        requests: done.length,
+        errors: done.filter((d) => !d.ok).length,
+        rps: round(done.length / SECONDS, 1),
+        rss_origin_mb_start: round(afterWarmUp.origin / 1024, 1),
+        rss_origin_mb_end: round(last.origin / 1024, 1),
+        rss_drift_origin: drift(afterWarmUp.origin, last.origin),
+        rss_edge_mb_start: round(afterWarmUp.edge / 1024, 1),
+        rss_edge_mb_end: round(last.edge / 1024, 1),
+        rss_drift_edge: drift(afterWarmUp.edge, last.edge),
+        p99_first_min_ms: first?.p99_ms ?? null,
+        p99_last_min_ms: lastMinute?.p99_ms ?? null,
+        p99_last_vs_first:
+          first === undefined || lastMinute === undefined ? null : round(lastMinute.p99_ms / first.p99_ms, 3),
+        per_minute: perMinute,
+        rss_samples_mb: samples.map((s) => [
+          round(s.t, 0),
+          round(s.origin / 1024, 1),
+          round(s.edge / 1024, 1),
+        ]),
+        note: 'RSS from /proc (origin: its Node process incl. worker threads; edge: workerd under wrangler dev); start = after the first minute (warm-up); p99 first = minute 2',
+      }),
+    );
+  } finally {
+    await stack.stop();
+  }
+}
+
+await main();
