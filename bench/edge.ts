@@ -17,14 +17,13 @@
  *
  * The last line printed is one JSON object. Env: BENCH_N (default 2000), BENCH_WARMUP (default 200).
  */
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { gzipSync } from 'node:zlib';
-import { convertV4MiniflareOptions, Miniflare } from 'miniflare';
+import type { Miniflare } from 'miniflare';
+import { buildEdgeBundle, edgeMiniflare } from './lib.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const OUT = join(ROOT, 'bench', 'out', 'edge');
@@ -47,72 +46,25 @@ On Mon, Sep 23, 2002, Bob wrote:
 I pushed a fix for the linker flags this morning; can you rerun the nightly job and check the logs?
 Thanks, Alice`;
 
-function compatibilityDate(): string {
-  const m = /^compatibility_date\s*=\s*"([^"]+)"/m.exec(readFileSync(join(ROOT, 'wrangler.toml'), 'utf8'));
-  if (m === null) throw new Error('wrangler.toml has no compatibility_date');
-  return m[1] as string;
-}
-
-function build(): { files: Array<{ name: string; raw: number; gzip: number }>; raw: number; gzip: number } {
-  rmSync(OUT, { recursive: true, force: true });
-  execFileSync(
-    join(ROOT, 'node_modules', '.bin', 'wrangler'),
-    ['deploy', '--dry-run', '--env', '', '--outdir', OUT],
-    {
-      cwd: ROOT,
-      stdio: ['ignore', 'ignore', 'inherit'],
-    },
-  );
-  const files = readdirSync(OUT)
-    .filter((f) => !f.endsWith('.map') && f !== 'README.md')
-    .map((name) => {
-      const bytes = readFileSync(join(OUT, name));
-      return { name, raw: statSync(join(OUT, name)).size, gzip: gzipSync(bytes, { level: 9 }).length };
-    });
-  return { files, raw: files.reduce((a, f) => a + f.raw, 0), gzip: files.reduce((a, f) => a + f.gzip, 0) };
-}
+const build = () => buildEdgeBundle(OUT);
 
 function miniflare(): Miniflare {
   const hash = createHash('sha256').update(KEY).digest('hex');
-  // miniflare 5 takes a new option shape; convertV4MiniflareOptions accepts the familiar (v4) one.
-  return new Miniflare(
-    convertV4MiniflareOptions({
-      // The Worker's per-request log lines are counted (they are part of the work) but not printed.
-      handleStructuredLogs: (entry) => {
-        logLines++;
-        if (entry.level === 'error') process.stderr.write(`${entry.message}\n`);
-      },
-      workers: [
-        {
-          name: 'edge',
-          // The bundle's modules as wrangler wrote them: the .wasm precompiled, the .onnx and .bin (the seen-ids
-          // bitmap) as ArrayBuffers (wrangler.toml's Data rule).
-          modulesRoot: OUT,
-          modules: readdirSync(OUT)
-            .filter((f) => !f.endsWith('.map') && f !== 'README.md')
-            // The entry module comes first.
-            .sort((a, b) => Number(b === 'index.js') - Number(a === 'index.js'))
-            .map((f) => ({
-              type: f.endsWith('.wasm')
-                ? ('CompiledWasm' as const)
-                : f.endsWith('.onnx') || f.endsWith('.bin')
-                  ? ('Data' as const)
-                  : ('ESModule' as const),
-              path: join(OUT, f),
-            })),
-          compatibilityDate: compatibilityDate(),
-          cacheAPI: true,
-          bindings: {
-            API_KEYS: JSON.stringify({ [hash]: { name: 'bench', models: ['*'], tier: 'pro' } }),
-            ORIGIN_URLS: '',
-            ORIGIN_SIGNING_SECRET: '',
-            UPSTASH_REDIS_REST_URL: '',
-            UPSTASH_REDIS_REST_TOKEN: '',
-            CACHE_TTL_SECONDS: '300',
-          },
-        },
-      ],
-    }),
+  // The Worker's per-request log lines are counted (they are part of the work) but not printed.
+  return edgeMiniflare(
+    OUT,
+    {
+      API_KEYS: JSON.stringify({ [hash]: { name: 'bench', models: ['*'], tier: 'pro' } }),
+      ORIGIN_URLS: '',
+      ORIGIN_SIGNING_SECRET: '',
+      UPSTASH_REDIS_REST_URL: '',
+      UPSTASH_REDIS_REST_TOKEN: '',
+      CACHE_TTL_SECONDS: '300',
+    },
+    (entry) => {
+      logLines++;
+      if (entry.level === 'error') process.stderr.write(`${entry.message}\n`);
+    },
   );
 }
 

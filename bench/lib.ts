@@ -1,4 +1,12 @@
-/** What the stack benchmarks share: settings from the environment, output, rounding. */
+/** What the stack benchmarks share: settings from the environment, output, rounding, the edge bundle in Miniflare. */
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import { convertV4MiniflareOptions, Miniflare } from 'miniflare';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 /** A number from `name` in the environment, `fallback` when unset; throws naming the variable when out of range. */
 export function envNumber(name: string, fallback: number, min: number, max: number): number {
@@ -23,3 +31,73 @@ export const log = (line: string) => process.stdout.write(`${line}\n`);
 export const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function compatibilityDate(): string {
+  const m = /^compatibility_date\s*=\s*"([^"]+)"/m.exec(readFileSync(join(ROOT, 'wrangler.toml'), 'utf8'));
+  if (m === null) throw new Error('wrangler.toml has no compatibility_date');
+  return m[1] as string;
+}
+
+/** The edge bundle exactly as `wrangler deploy` would upload it (`--dry-run --outdir out`), with its sizes. */
+export function buildEdgeBundle(out: string): {
+  files: Array<{ name: string; raw: number; gzip: number }>;
+  raw: number;
+  gzip: number;
+} {
+  rmSync(out, { recursive: true, force: true });
+  execFileSync(
+    join(ROOT, 'node_modules', '.bin', 'wrangler'),
+    ['deploy', '--dry-run', '--env', '', '--outdir', out],
+    {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
+  const files = readdirSync(out)
+    .filter((f) => !f.endsWith('.map') && f !== 'README.md')
+    .map((name) => {
+      const bytes = readFileSync(join(out, name));
+      return { name, raw: statSync(join(out, name)).size, gzip: gzipSync(bytes, { level: 9 }).length };
+    });
+  return { files, raw: files.reduce((a, f) => a + f.raw, 0), gzip: files.reduce((a, f) => a + f.gzip, 0) };
+}
+
+/**
+ * The built bundle in workerd through Miniflare directly (no wrangler dev proxy or inspector: FACTS.md), with the
+ * given vars and secrets; `onLog` receives the Worker's structured log lines.
+ */
+export function edgeMiniflare(
+  out: string,
+  bindings: Record<string, string>,
+  onLog: (entry: { level: string; message: string }) => void,
+): Miniflare {
+  // miniflare 5 takes a new option shape; convertV4MiniflareOptions accepts the familiar (v4) one.
+  return new Miniflare(
+    convertV4MiniflareOptions({
+      handleStructuredLogs: onLog,
+      workers: [
+        {
+          name: 'edge',
+          // The bundle's modules as wrangler wrote them: the .wasm precompiled, the .onnx and .bin (the seen-ids
+          // bitmap) as ArrayBuffers (wrangler.toml's Data rule).
+          modulesRoot: out,
+          modules: readdirSync(out)
+            .filter((f) => !f.endsWith('.map') && f !== 'README.md')
+            // The entry module comes first.
+            .sort((a, b) => Number(b === 'index.js') - Number(a === 'index.js'))
+            .map((f) => ({
+              type: f.endsWith('.wasm')
+                ? ('CompiledWasm' as const)
+                : f.endsWith('.onnx') || f.endsWith('.bin')
+                  ? ('Data' as const)
+                  : ('ESModule' as const),
+              path: join(out, f),
+            })),
+          compatibilityDate: compatibilityDate(),
+          cacheAPI: true,
+          bindings,
+        },
+      ],
+    }),
+  );
+}
