@@ -12,7 +12,9 @@
  * RSS drift = (RSS at the end - RSS after the first minute) / RSS after the first minute: the first minute is
  * warm-up (sessions, JIT, pools).
  * Goals (issue #15): rss_drift_origin and rss_drift_edge <= 0.05, p99 of the last minute within 20% of the first
- * (after warm-up: minute 2 is "first"), zero errors.
+ * (after warm-up: minute 2 is "first"), zero errors. The RSS slope over the second half of the run tells a leak
+ * (it keeps growing) from tables still filling (the origin's signature nonce store fills for its 5-minute replay
+ * window, then stays flat: a 15-minute run shows it).
  * The last line printed is one JSON object.
  * Env: BENCH_SOAK_SECONDS (default 300), BENCH_CONCURRENCY (default 4).
  */
@@ -151,6 +153,17 @@ async function main(): Promise<void> {
     const afterWarmUp = samples.find((s) => s.t >= 60) ?? (samples[0] as (typeof samples)[number]);
     const last = samples.at(-1) as (typeof samples)[number];
     const drift = (a: number, b: number) => (a === 0 ? null : round((b - a) / a, 4));
+    // Growth per minute over the second half of the run (a least-squares slope): a leak keeps a slope, a process that
+    // is still filling its bounded tables (the origin's nonce store fills for its 5-minute replay window) flattens.
+    const slope = (pick: (s: (typeof samples)[number]) => number) => {
+      const half = samples.filter((x) => x.t >= SECONDS / 2);
+      if (half.length < 3) return null;
+      const mt = half.reduce((a, x) => a + x.t, 0) / half.length;
+      const my = half.reduce((a, x) => a + pick(x), 0) / half.length;
+      const num = half.reduce((a, x) => a + (x.t - mt) * (pick(x) - my), 0);
+      const den = half.reduce((a, x) => a + (x.t - mt) ** 2, 0);
+      return den === 0 ? null : round(((num / den) * 60) / 1024, 2);
+    };
     const first = perMinute[1] ?? perMinute[0];
     const lastMinute = perMinute.at(-1);
     log(
@@ -168,6 +181,8 @@ async function main(): Promise<void> {
         rss_edge_mb_start: round(afterWarmUp.edge / 1024, 1),
         rss_edge_mb_end: round(last.edge / 1024, 1),
         rss_drift_edge: drift(afterWarmUp.edge, last.edge),
+        rss_slope_origin_mb_per_min_second_half: slope((x) => x.origin),
+        rss_slope_edge_mb_per_min_second_half: slope((x) => x.edge),
         p99_first_min_ms: first?.p99_ms ?? null,
         p99_last_min_ms: lastMinute?.p99_ms ?? null,
         p99_last_vs_first:
