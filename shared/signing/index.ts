@@ -39,7 +39,8 @@ const TIMESTAMP_RE = /^[0-9]{1,16}$/;
 
 const keyCache = new Map<string, Promise<CryptoKey>>();
 
-function hmacKey(secret: string): Promise<CryptoKey> {
+/** The HMAC-SHA256 key of a secret, imported once and cached (the edge also derives per-key webhook secrets with it). */
+export function hmacKey(secret: string): Promise<CryptoKey> {
   let key = keyCache.get(secret);
   if (key === undefined) {
     if (keyCache.size >= 16) keyCache.clear();

@@ -401,12 +401,19 @@ export function jobListHandler() {
     if (!/^[\w.-]{1,128}$/.test(owner)) throw new InvalidInputError('owner: expected a key id');
     const cursor = c.req.query('cursor');
     const { bucket, jobs } = bindings(c);
-    const page = await bucket.list({
-      prefix: `jobs/${owner}/`,
-      delimiter: '/',
-      limit: 50,
-      ...(cursor === undefined ? {} : { cursor }),
-    });
+    const page = await bucket
+      .list({
+        prefix: `jobs/${owner}/`,
+        delimiter: '/',
+        limit: 50,
+        ...(cursor === undefined ? {} : { cursor }),
+      })
+      .catch((err: unknown) => {
+        // R2 refuses a cursor it did not hand out: the client's mistake, not ours.
+        if (cursor !== undefined)
+          throw new InvalidInputError('cursor: expected the cursor of the previous page');
+        throw err;
+      });
     const ids = page.delimitedPrefixes.map((p) => p.split('/')[2] as string).filter((id) => JOB_ID.test(id));
     const views = await Promise.all(ids.map((id) => stubOf(jobs, id).view()));
     return c.json({

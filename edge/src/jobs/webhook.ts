@@ -9,7 +9,7 @@
  */
 import { InvalidInputError } from '../../../shared/errors/index.ts';
 import { bytesToHex } from '../../../shared/hash/index.ts';
-import { signRequest } from '../../../shared/signing/index.ts';
+import { hmacKey, signRequest } from '../../../shared/signing/index.ts';
 
 export const WEBHOOK_MAX_ATTEMPTS = 6;
 /** Longest wait for the receiver, ms. */
@@ -20,13 +20,7 @@ export const webhookBackoffMs = (failed: number) => 30_000 * 2 ** Math.max(0, fa
 
 /** The webhook secret of one API key (hex): HMAC-SHA256(WEBHOOK_SIGNING_SECRET, "webhook:" + key id). */
 export async function webhookSecretFor(secret: string, keyId: string): Promise<string> {
-  const key = await crypto.subtle.importKey(
-    'raw',
-    new TextEncoder().encode(secret),
-    { name: 'HMAC', hash: 'SHA-256' },
-    false,
-    ['sign'],
-  );
+  const key = await hmacKey(secret);
   const mac = await crypto.subtle.sign('HMAC', key, new TextEncoder().encode(`webhook:${keyId}`));
   return bytesToHex(new Uint8Array(mac));
 }

@@ -308,6 +308,10 @@ describe('asynchronous jobs (whole app, local R2, Durable Object, queue consumer
     expect(((await own.json()) as { jobs: Job[] }).jobs.map((j) => j.id)).toEqual([job.id]);
     expect((await w.status(w.owner.key, 'job_0123456789abcdef0123456789abcdef')).status).toBe(404);
     expect((await w.status(w.owner.key, '..%2F..%2Fadmin')).status).toBe(404);
+    // A cursor that is not one of this list's: never a 500 (local R2 ignores it; production R2 refuses it: 400).
+    const badCursor = await w.call(w.owner.key, 'GET', '/v1/jobs?cursor=not-a-cursor%00');
+    expect(badCursor.status).toBeLessThan(500);
+    expect(await badCursor.json()).toBeTypeOf('object');
   });
 
   it('oversized jobs are 413 naming the limit; malformed lines are 400 naming the line, with nothing stored', async () => {
