@@ -6,6 +6,7 @@
  *   nv_inference_request_failure            counter    requests failed, label reason (the error code)
  *   nv_inference_count                      counter    rows inferred
  *   nv_inference_exec_count                 counter    batches executed (mean batch = count / exec_count)
+ *   nv_inference_exec_inline_count          counter    of those, batches run on the event loop (ORIGIN_INLINE_MAX_MS)
  *   nv_inference_request_duration_seconds   histogram  end to end, request received -> response ready
  *   nv_inference_queue_duration_seconds     histogram  time queued before its batch started
  *   nv_inference_compute_duration_seconds   histogram  session.run time per batch
@@ -59,7 +60,7 @@ export interface ModelMetrics {
   success(durationSeconds: number): void;
   failure(reason: string, durationSeconds: number): void;
   queued(seconds: number): void;
-  executed(rows: number, computeSeconds: number): void;
+  executed(rows: number, computeSeconds: number, inline?: boolean): void;
   /** Declares the release's labels, baseline and plan (once, before the first prediction). */
   release(release: ModelRelease): void;
   /** Records answered predictions, each once: score by label, coverage and ood when present. */
@@ -146,6 +147,10 @@ export function createMetrics(options: CreateMetricsOptions = {}): OriginMetrics
   });
   const count = counter('nv_inference_count', 'Rows inferred');
   const execCount = counter('nv_inference_exec_count', 'Batches executed');
+  const inlineCount = counter(
+    'nv_inference_exec_inline_count',
+    'Batches run on the event loop instead of a runner worker (ORIGIN_INLINE_MAX_MS)',
+  );
   const requestDuration = histogram(
     'nv_inference_request_duration_seconds',
     'End-to-end request duration at the origin',
@@ -237,6 +242,7 @@ export function createMetrics(options: CreateMetricsOptions = {}): OriginMetrics
       const compute = computeDuration.labels(labels);
       const rowsCounter = count.labels(labels);
       const execs = execCount.labels(labels);
+      const inlines = inlineCount.labels(labels);
       const failures = new Map<string, Counter.Internal>();
       const key = `${name}\u0000${version}`;
       const state: DriftState = drift.get(key) ?? {
@@ -263,6 +269,7 @@ export function createMetrics(options: CreateMetricsOptions = {}): OriginMetrics
       ok.inc(0);
       rowsCounter.inc(0);
       execs.inc(0);
+      inlines.inc(0);
       return {
         success(seconds) {
           ok.inc();
@@ -280,9 +287,10 @@ export function createMetrics(options: CreateMetricsOptions = {}): OriginMetrics
         queued(seconds) {
           queue.observe(seconds);
         },
-        executed(rows, seconds) {
+        executed(rows, seconds, inline) {
           rowsCounter.inc(rows);
           execs.inc();
+          if (inline === true) inlines.inc();
           compute.observe(seconds);
         },
         release(release) {

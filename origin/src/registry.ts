@@ -13,7 +13,7 @@ import type { OriginMetrics } from './metrics.ts';
 import { type BatchingOptions, type Featurizer, ServedModel } from './model/index.ts';
 import { discoverModels, verifyArtifacts } from './repository.ts';
 import { FeaturizePool } from './runner/featurize-pool.ts';
-import { type PoolLogger, RunnerPool } from './runner/pool.ts';
+import { type InlineRunOptions, type PoolLogger, RunnerPool } from './runner/pool.ts';
 import { resolveSpec } from './spec.ts';
 
 /** Builds the featurizer a manifest names (shared/featurizer's createFeaturizer, wired in main.ts). */
@@ -37,6 +37,8 @@ export interface RegistryOptions {
   featurizing: { workers: number; inlineChars: number };
   /** Crashed-worker replacements per version within a window (RunnerPool's maxRestarts / restartWindowMs). */
   workerRestarts?: { max: number; windowMs: number };
+  /** Inline runs of short batches while a request is alone (RunnerPool's `inline`). @default off */
+  inline?: InlineRunOptions;
   clock?: Clock;
 }
 
@@ -86,6 +88,7 @@ export class ModelRegistry {
           ...(options.workerRestarts === undefined
             ? {}
             : { maxRestarts: options.workerRestarts.max, restartWindowMs: options.workerRestarts.windowMs }),
+          ...(options.inline === undefined ? {} : { inline: options.inline }),
         });
         const artifact = f.manifest.artifacts[f.manifest.serving.origin];
         let model: ServedModel;

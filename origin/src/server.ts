@@ -170,6 +170,8 @@ export function createOriginServer(config: OriginConfig, deps: OriginServerDeps 
           },
           featurizing: { workers: config.featurizeWorkers, inlineChars: config.featurizeInlineChars },
           workerRestarts: { max: config.maxWorkerRestarts, windowMs: config.workerRestartWindowMs },
+          // In flight counts the request being run itself: 1 means it is alone.
+          inline: { maxMs: config.inlineMaxMs, alone: () => inflight <= 1 },
           metrics,
           logger,
           ...(deps.featurizerFactory === undefined ? {} : { featurizerFactory: deps.featurizerFactory }),

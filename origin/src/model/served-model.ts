@@ -1,7 +1,7 @@
 /**
  * One served model version: its signature, its runner pool and its batcher. Requests are validated (validate.ts),
  * queued, run as batches on the pool (batch.ts) and split back; texts go through the text route (text.ts).
- * warmUp() runs every worker once before the version reports ready.
+ * warmUp() runs every worker (and the inline session, when the pool has one) once before the version reports ready.
  */
 import { InvalidInputError } from '../../../shared/errors/index.ts';
 import type { Manifest, TensorSpec } from '../../../shared/manifest/index.ts';
@@ -297,9 +297,11 @@ export class ServedModel implements Signature {
     const sizes = this.batchable ? [...new Set([1, this.batcher.maxBatchRows])] : [1];
     for (const rows of sizes) {
       const runs = Array.from({ length: this.#pool.size }, () =>
-        this.#pool.run(zeros(this.inputs, rows, this.batchable).map(toWire)),
+        this.#pool.run(zeros(this.inputs, rows, this.batchable).map(toWire), 'worker'),
       );
       await Promise.all(runs);
+      if (this.#pool.hasInline)
+        await this.#pool.run(zeros(this.inputs, rows, this.batchable).map(toWire), 'inline');
     }
     if (this.#featurizer !== undefined) checkTextRoute(this, this.#featurizer);
     this.#ready = true;
@@ -318,7 +320,7 @@ export class ServedModel implements Signature {
       if (items.length === 1) throw runFailure(err);
       throw err;
     }
-    this.metrics.executed(total, run.computeMs / 1000);
+    this.metrics.executed(total, run.computeMs / 1000, run.inline === true);
     return splitOutputs(this, run.outputs, items, total);
   }
 

@@ -124,3 +124,71 @@ describe('RunnerPool: crashed workers', () => {
     }
   });
 });
+
+describe('RunnerPool: inline runs', () => {
+  const small = slowModel(2, 512);
+  let alone = true;
+  let inlinePool: RunnerPool;
+  beforeAll(async () => {
+    inlinePool = await RunnerPool.create({
+      modelBytes: small,
+      executionProvider: 'cpu',
+      inline: { maxMs: 50, alone: () => alone },
+    });
+  });
+  afterAll(async () => {
+    await inlinePool?.close();
+  });
+
+  it('runs a measured, cheap batch on the calling thread while its request is alone, with the same answers', async () => {
+    expect(inlinePool.hasInline).toBe(true);
+    // Nothing measured yet: the first run goes to a worker and gives the cost of one row.
+    const first = await inlinePool.run(feeds(1, 4), 'auto');
+    expect(first.inline).toBeUndefined();
+    expect(inlinePool.estimateMs(1)).toBeGreaterThan(0);
+    const viaInline = await inlinePool.run(feeds(1, 4), 'auto');
+    expect(viaInline.inline).toBe(true);
+    expect(inlinePool.inlineRuns).toBe(1);
+    expect(viaInline.outputs[0]?.data).toEqual(first.outputs[0]?.data);
+    expect(viaInline.outputs[0]?.dims).toEqual([1, 2]);
+  });
+
+  it('hands the batch to a worker when other requests are in flight or the batch is too costly', async () => {
+    const before = inlinePool.inlineRuns;
+    alone = false;
+    expect((await inlinePool.run(feeds(1))).inline).toBeUndefined();
+    alone = true;
+    // 512 rows were never measured and no larger size was: unknown cost, so a worker runs it.
+    expect((await inlinePool.run(feeds(512))).inline).toBeUndefined();
+    expect(inlinePool.estimateMs(512)).toBeGreaterThan(0);
+    expect(inlinePool.inlineRuns).toBe(before);
+  });
+
+  it('estimates an unmeasured size from the next larger measured one', () => {
+    expect(inlinePool.estimateMs(300)).toBe(inlinePool.estimateMs(512));
+    expect(inlinePool.estimateMs(1000)).toBeUndefined();
+  });
+
+  it('keeps every run on workers when maxMs is 0, and refuses a forced inline run without a session', async () => {
+    const off = await RunnerPool.create({
+      modelBytes: small,
+      executionProvider: 'cpu',
+      inline: { maxMs: 0, alone: () => true },
+    });
+    try {
+      expect(off.hasInline).toBe(false);
+      await off.run(feeds(1));
+      expect((await off.run(feeds(1))).inline).toBeUndefined();
+      await expect(off.run(feeds(1), 'inline')).rejects.toThrow('this pool has no inline session');
+    } finally {
+      await off.close();
+    }
+  });
+
+  it('reports a bad input from an inline run as an error, as a worker would', async () => {
+    const bad = [{ name: 'input', type: 'float32' as const, dims: [1, 7], data: new Float32Array(7) }];
+    await expect(inlinePool.run(bad, 'inline')).rejects.toThrow(/input/i);
+    // The session stays usable.
+    expect((await inlinePool.run(feeds(1), 'inline')).outputs[0]?.dims).toEqual([1, 2]);
+  });
+});

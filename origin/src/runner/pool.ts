@@ -6,8 +6,10 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import type * as Ort from 'onnxruntime-node';
 import { InferenceError } from '../../../shared/errors/index.ts';
 import type { RunReply, ValueInfo, WireTensor, WorkerInit, WorkerMessage, WorkerReady } from './messages.ts';
+import { runFeeds, sessionOptions } from './session.ts';
 import { startAll } from './start.ts';
 
 export interface PoolLogger {
@@ -37,16 +39,47 @@ export interface RunnerPoolOptions {
   restartWindowMs?: number;
   /** Clock for the restart window, ms. @default Date.now */
   now?: () => number;
+  /**
+   * Inline runs (CPU only): with it the pool also holds a session on the calling thread and runs a batch there,
+   * skipping the two thread hand-offs, when every worker is idle, nothing waits, `alone()` says no other request
+   * is in flight, and the batch's measured cost (the last runs of that many rows, or of the next larger measured
+   * size) is at most `maxMs`. Such a run blocks the event loop for that long, which costs nothing while the request
+   * is alone; any load sends the work to the workers. `maxMs` 0 turns it off. @default off
+   */
+  inline?: InlineRunOptions;
+}
+
+export interface InlineRunOptions {
+  /** Longest estimated run allowed on the calling thread, ms (0: never). */
+  maxMs: number;
+  /** True when the request being run is the only one in flight. */
+  alone: () => boolean;
+}
+
+/** Where run() runs a batch: decided per batch (auto), or forced (warm-up runs each session). */
+export type RunPlace = 'auto' | 'worker' | 'inline';
+
+/** The pool's own session on the calling thread (inline runs). */
+interface InlineSession {
+  ort: typeof Ort;
+  session: Ort.InferenceSession;
+  maxMs: number;
+  alone: () => boolean;
+  busy: boolean;
 }
 
 export interface RunResult {
   outputs: WireTensor[];
   /** Time inside session.run, ms. */
   computeMs: number;
+  /** Set when the batch ran on the calling thread (RunnerPoolOptions.inline). */
+  inline?: true;
 }
 
 interface Pending {
   id: number;
+  /** The batch's first dimension (the cost table's key). */
+  rows: number;
   resolve: (r: RunResult) => void;
   reject: (err: unknown) => void;
 }
@@ -102,11 +135,16 @@ export class RunnerPool {
    */
   readonly #waiting: Array<{
     feeds: WireTensor[];
+    rows: number;
     resolve: (r: RunResult) => void;
     reject: (e: unknown) => void;
   }> = [];
   #nextId = 1;
   #closed = false;
+  #inline: InlineSession | undefined;
+  #inlineRuns = 0;
+  /** Recent run time by batch rows, ms (an exponential moving average per size). */
+  readonly #costMs = new Map<number, number>();
   #info: WorkerReady | undefined;
 
   private constructor(init: WorkerInit, label: string, logger: PoolLogger, options: RunnerPoolOptions) {
@@ -139,6 +177,22 @@ export class RunnerPool {
       () => pool.#spawn(),
       () => pool.close(),
     );
+    const inline = options.inline;
+    if (inline !== undefined && inline.maxMs > 0 && pool.provider === 'cpu') {
+      try {
+        const ort = await import('onnxruntime-node');
+        const session = await ort.InferenceSession.create(init.modelBytes, {
+          ...sessionOptions(init.intraOpThreads),
+          executionProviders: ['cpu'],
+        });
+        pool.#inline = { ort, session, maxMs: inline.maxMs, alone: inline.alone, busy: false };
+      } catch (err) {
+        pool.#logger.warn(
+          { model: pool.#label, err: (err as Error).message },
+          'inline session failed to load; every batch runs on a worker',
+        );
+      }
+    }
     return pool;
   }
 
@@ -160,6 +214,34 @@ export class RunnerPool {
   /** Live workers. */
   get size(): number {
     return this.#slots.size;
+  }
+  /** Whether the pool holds an inline session (see RunnerPoolOptions.inline). */
+  get hasInline(): boolean {
+    return this.#inline !== undefined;
+  }
+  /** Batches run inline so far. */
+  get inlineRuns(): number {
+    return this.#inlineRuns;
+  }
+
+  /** Expected time of a batch of `rows`: the average of that size, else of the next larger size measured. */
+  estimateMs(rows: number): number | undefined {
+    const exact = this.#costMs.get(rows);
+    if (exact !== undefined) return exact;
+    let best: number | undefined;
+    let bestRows = Number.POSITIVE_INFINITY;
+    for (const [r, ms] of this.#costMs) {
+      if (r > rows && r < bestRows) {
+        best = ms;
+        bestRows = r;
+      }
+    }
+    return best;
+  }
+
+  #record(rows: number, ms: number): void {
+    const prev = this.#costMs.get(rows);
+    this.#costMs.set(rows, prev === undefined ? ms : prev + 0.2 * (ms - prev));
   }
 
   #spawn(): Promise<Slot> {
@@ -277,24 +359,27 @@ export class RunnerPool {
     if (pending === undefined || pending.id !== reply.id) return;
     slot.pending = undefined;
     this.#release(slot);
-    if (reply.type === 'result') pending.resolve({ outputs: reply.outputs, computeMs: reply.computeMs });
-    else pending.reject(new Error(reply.message));
+    if (reply.type === 'result') {
+      this.#record(pending.rows, reply.computeMs);
+      pending.resolve({ outputs: reply.outputs, computeMs: reply.computeMs });
+    } else pending.reject(new Error(reply.message));
   }
 
   #release(slot: Slot): void {
     const next = this.#waiting.shift();
-    if (next !== undefined) this.#dispatch(slot, next.feeds, next.resolve, next.reject);
+    if (next !== undefined) this.#dispatch(slot, next.feeds, next.rows, next.resolve, next.reject);
     else this.#idle.push(slot);
   }
 
   #dispatch(
     slot: Slot,
     feeds: WireTensor[],
+    rows: number,
     resolve: (r: RunResult) => void,
     reject: (e: unknown) => void,
   ): void {
     const id = this.#nextId++;
-    slot.pending = { id, resolve, reject };
+    slot.pending = { id, rows, resolve, reject };
     const transfer = new Set<ArrayBuffer>();
     for (const f of feeds) transfer.add(f.data.buffer as ArrayBuffer);
     try {
@@ -310,18 +395,44 @@ export class RunnerPool {
    * Runs one batch on an idle worker. The feeds' buffers are transferred (detached here): pass arrays the caller
    * owns outright, never views of shared or pooled memory.
    */
-  run(feeds: WireTensor[]): Promise<RunResult> {
+  run(feeds: WireTensor[], place: RunPlace = 'auto'): Promise<RunResult> {
     if (this.#closed) return Promise.reject(new InferenceError('unavailable', 'the runner pool is closed'));
     if (this.#slots.size === 0)
       return Promise.reject(new InferenceError('unavailable', 'no inference worker is running'));
+    const rows = feeds[0]?.dims[0] ?? 1;
+    const inline = this.#inline;
+    if (place === 'inline' || (place === 'auto' && this.#inlineFits(rows))) {
+      if (inline === undefined) return Promise.reject(new Error('this pool has no inline session'));
+      return this.#runInline(inline, feeds, rows);
+    }
     return new Promise((resolve, reject) => {
       const slot = this.#idle.pop();
-      if (slot === undefined) this.#waiting.push({ feeds, resolve, reject });
-      else this.#dispatch(slot, feeds, resolve, reject);
+      if (slot === undefined) this.#waiting.push({ feeds, rows, resolve, reject });
+      else this.#dispatch(slot, feeds, rows, resolve, reject);
     });
   }
 
-  /** Stops every worker; in-flight batches fail with 503. */
+  /** An inline run suits this batch now (see RunnerPoolOptions.inline). */
+  #inlineFits(rows: number): boolean {
+    const inline = this.#inline;
+    if (inline === undefined || inline.busy || this.#waiting.length > 0) return false;
+    if (this.#idle.length !== this.#slots.size || !inline.alone()) return false;
+    const ms = this.estimateMs(rows);
+    return ms !== undefined && ms <= inline.maxMs;
+  }
+
+  async #runInline(inline: InlineSession, feeds: WireTensor[], rows: number): Promise<RunResult> {
+    inline.busy = true;
+    try {
+      const result = await runFeeds(inline.ort, inline.session, feeds);
+      this.#inlineRuns++;
+      this.#record(rows, result.computeMs);
+      return { ...result, inline: true };
+    } finally {
+      inline.busy = false;
+    }
+  }
+
   /**
    * Stops every worker. A batch still running is cut: its callers get 503 at once, and its worker is terminated
    * only once session.run has returned, because terminating a thread inside session.run aborts the whole process
@@ -331,6 +442,10 @@ export class RunnerPool {
   async close(): Promise<void> {
     this.#closed = true;
     this.#idle.length = 0;
+    const inline = this.#inline;
+    this.#inline = undefined;
+    // A run still on it finishes first (its caller gets its answer); the session is then left to the GC.
+    if (inline !== undefined && !inline.busy) await inline.session.release().catch(() => {});
     for (const w of this.#waiting.splice(0))
       w.reject(new InferenceError('unavailable', 'the runner pool is closed'));
     const busy = new Set<Worker>();

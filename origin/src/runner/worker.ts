@@ -6,15 +6,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
-import type {
-  OrtType,
-  RunReply,
-  RunRequest,
-  ValueInfo,
-  WireTensor,
-  WorkerInit,
-  WorkerMessage,
-} from './messages.ts';
+import type { RunReply, RunRequest, ValueInfo, WorkerInit, WorkerMessage } from './messages.ts';
+import { runFeeds, sessionOptions } from './session.ts';
 
 const CUDA_LIBS = ['libonnxruntime_providers_shared.so', 'libonnxruntime_providers_cuda.so'];
 
@@ -31,12 +24,7 @@ async function createSession(init: WorkerInit): Promise<{
   provider: 'cpu' | 'cuda';
   fallbackReason?: string;
 }> {
-  const options: ort.InferenceSession.SessionOptions = {
-    intraOpNumThreads: init.intraOpThreads,
-    interOpNumThreads: 1,
-    executionMode: 'sequential',
-    graphOptimizationLevel: 'all',
-  };
+  const options = sessionOptions(init.intraOpThreads);
   let fallbackReason: string | undefined;
   if (init.executionProvider !== 'cpu') {
     const missing =
@@ -95,18 +83,8 @@ async function main(): Promise<void> {
     let reply: RunReply;
     const transfer = new Set<ArrayBuffer>();
     try {
-      const feeds: Record<string, ort.Tensor> = {};
-      for (const t of msg.feeds) feeds[t.name] = new ort.Tensor(t.type, t.data as never, t.dims);
-      const start = performance.now();
-      const results = await session.run(feeds);
-      const computeMs = performance.now() - start;
-      const outputs: WireTensor[] = [];
-      for (const name of session.outputNames) {
-        const t = results[name] as ort.Tensor;
-        const data = t.data as WireTensor['data'];
-        transfer.add(data.buffer as ArrayBuffer);
-        outputs.push({ name, type: t.type as OrtType, dims: [...t.dims], data });
-      }
+      const { outputs, computeMs } = await runFeeds(ort, session, msg.feeds);
+      for (const o of outputs) transfer.add(o.data.buffer as ArrayBuffer);
       reply = { type: 'result', id: msg.id, outputs, computeMs };
     } catch (err) {
       reply = { type: 'error', id: msg.id, message: (err as Error).message };
