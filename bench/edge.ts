@@ -6,7 +6,11 @@
  *  2. That bundle in Miniflare (the `miniflare` package wrangler ships; same workerd) with one bench API key,
  *     no origins and no Upstash (so rate limiting and the L2 cache are off: the numbers are the edge's own work).
  *  3. Cold: a fresh Miniflare per sample, the first prediction after it is ready (ORT init + session creation +
- *     featurize + run). Median of BENCH_COLD_SAMPLES (default 3).
+ *     featurize + run). Median of BENCH_COLD_SAMPLES (default 3). Its phases come from the Worker's own
+ *     'edge model loaded' log line (edge-model.ts LoadPhases: verify, wasm instantiation, session creation with
+ *     ORT's init, first run). Another fresh isolate answers the no-op route first, then its first prediction:
+ *     `isolate_rss_mb` is workerd's RSS growth (/proc) over that first prediction (Workers cap an isolate at
+ *     128 MB).
  *  4. Warm, sequential over loopback, timed with performance.now() around dispatchFetch + body read:
  *     - noop:      GET /v2/health/live (request id, trace, log line; no auth, no model)
  *     - predict:   POST /v1/models/spam/classify, `cache-control: no-cache, no-store` (auth + validate + featurize +
@@ -18,7 +22,7 @@
  * The last line printed is one JSON object. Env: BENCH_N (default 2000), BENCH_WARMUP (default 200).
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +36,8 @@ const WARMUP = Number(process.env.BENCH_WARMUP ?? 200);
 const COLD_SAMPLES = Number(process.env.BENCH_COLD_SAMPLES ?? 3);
 const KEY = 'sk_bench_0123456789abcdef';
 let logLines = 0;
+/** The Worker's 'edge model loaded' lines (load phases, ms), in order. */
+const loads: Array<Record<string, number | string>> = [];
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
 const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
@@ -64,6 +70,11 @@ function miniflare(): Miniflare {
     (entry) => {
       logLines++;
       if (entry.level === 'error') process.stderr.write(`${entry.message}\n`);
+      if (entry.message.includes('"msg":"edge model loaded"')) {
+        try {
+          loads.push(JSON.parse(entry.message) as Record<string, number | string>);
+        } catch {}
+      }
     },
   );
 }
@@ -170,8 +181,50 @@ async function timed(
   return stats;
 }
 
+/** The newest workerd process started by this one (Miniflare's), or undefined. */
+function workerdPid(): number | undefined {
+  let newest: { pid: number; start: number } | undefined;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // After the command: ppid is field 4 and starttime 22 (1-based, man 5 proc).
+      if (comm !== 'workerd' || Number(fields[1]) !== process.pid) continue;
+      const start = Number(fields[19]);
+      if (newest === undefined || start >= newest.start) newest = { pid: Number(entry), start };
+    } catch {} // gone
+  }
+  return newest?.pid;
+}
+
+/** Resident set size of a process, MiB (0 when unknown). */
+function rssMiB(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m === null ? 0 : Number(m[1]) / 1024;
+  } catch {
+    return 0;
+  }
+}
+
+type Phases = {
+  verify_ms: number;
+  wasm_instantiate_ms: number;
+  session_ms: number;
+  first_run_ms: number;
+  total_ms: number;
+};
+
 interface ColdSample {
   ready_ms: number;
+  /** The load phases of the first predict's model (the Worker's 'edge model loaded' line). */
+  phases: Phases | undefined;
+  /** workerd's RSS after the first (no-op) request, MiB, and its growth over the first prediction. */
+  rss_before_predict_mb: number;
+  isolate_rss_mb: number;
   /** The isolate's first request is a prediction: JS startup + ORT init + session + first run. */
   first_predict_ms: number;
   /** Another fresh isolate: its first request is the no-op route (JS startup only)... */
@@ -185,9 +238,11 @@ async function cold(): Promise<ColdSample> {
   const a = miniflare();
   await a.ready;
   const t1 = performance.now();
+  const loaded = loads.length;
   const r = await calls(a).predict();
   const t2 = performance.now();
   await a.dispose();
+  const line = loads.slice(loaded).find((l) => l.model === 'spam');
   if (r.status !== 200 || r.servedBy !== 'edge')
     throw new Error(`cold predict: got ${r.status} served by ${r.servedBy}`);
   const b = miniflare();
@@ -195,11 +250,26 @@ async function cold(): Promise<ColdSample> {
   const t3 = performance.now();
   await calls(b).noop();
   const t4 = performance.now();
+  const pid = workerdPid();
+  const before = rssMiB(pid);
   await calls(b).predict();
   const t5 = performance.now();
+  const after = rssMiB(pid);
   await b.dispose();
+  const phases =
+    line === undefined
+      ? undefined
+      : (Object.fromEntries(
+          ['verify_ms', 'wasm_instantiate_ms', 'session_ms', 'first_run_ms', 'total_ms'].map((k) => [
+            k,
+            Number(line[k]),
+          ]),
+        ) as Phases);
   return {
     ready_ms: round(t1 - t0, 1),
+    phases,
+    rss_before_predict_mb: round(before, 1),
+    isolate_rss_mb: round(after - before, 1),
     first_predict_ms: round(t2 - t1, 1),
     first_noop_ms: round(t4 - t3, 1),
     first_predict_after_noop_ms: round(t5 - t4, 1),
@@ -218,7 +288,12 @@ async function main(): Promise<void> {
 
   const colds: ColdSample[] = [];
   for (let i = 0; i < COLD_SAMPLES; i++) colds.push(await cold());
-  const coldOf = (k: keyof ColdSample) => median(colds.map((c) => c[k]));
+  const coldOf = (k: Exclude<keyof ColdSample, 'phases'>) => median(colds.map((c) => c[k]));
+  const phaseOf = (k: keyof Phases) => median(colds.map((c) => c.phases?.[k] ?? Number.NaN));
+  for (const c of colds)
+    log(
+      `cold phases: ${JSON.stringify(c.phases)}; workerd RSS ${c.rss_before_predict_mb} MiB + ${c.isolate_rss_mb} MiB over the first predict`,
+    );
   log(
     `cold: first predict ${colds.map((c) => c.first_predict_ms).join(', ')} ms; first noop ${colds.map((c) => c.first_noop_ms).join(', ')} ms then first predict ${colds.map((c) => c.first_predict_after_noop_ms).join(', ')} ms (worker ready in ${colds.map((c) => c.ready_ms).join(', ')} ms)`,
   );
@@ -269,6 +344,15 @@ async function main(): Promise<void> {
     cold_first_noop_ms: coldOf('first_noop_ms'),
     cold_first_predict_after_noop_ms: coldOf('first_predict_after_noop_ms'),
     cold_worker_ready_ms: coldOf('ready_ms'),
+    cold_phases_ms: {
+      verify: phaseOf('verify_ms'),
+      wasm_instantiate: phaseOf('wasm_instantiate_ms'),
+      session: phaseOf('session_ms'),
+      first_run: phaseOf('first_run_ms'),
+      model_load_total: phaseOf('total_ms'),
+    },
+    isolate_rss_mb: coldOf('isolate_rss_mb'),
+    workerd_rss_before_predict_mb: coldOf('rss_before_predict_mb'),
     ...(tensor === undefined
       ? {}
       : {

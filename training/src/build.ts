@@ -33,7 +33,7 @@ import {
 import { verifyExports } from './verify.ts';
 
 /** Bump when the trainer or export changes what a recipe produces. */
-export const TRAINER_VERSION = '1.1.0';
+export const TRAINER_VERSION = '1.2.0';
 
 export interface BuildOptions {
   /** Registry root. @default models/ at the repository root */

@@ -21,6 +21,31 @@ describe('EdgeModel (real onnxruntime-web in workerd, tiny student)', () => {
     expect(await model.predict([])).toEqual([]);
   });
 
+  it('reports where its load went (verify, wasm, session, first run) and still loads when the warm-up run cannot', async () => {
+    const model = await EdgeModel.load(await tinyRelease());
+    const phases = model.loadPhases;
+    expect(Object.keys(phases ?? {}).sort()).toEqual([
+      'first_run_ms',
+      'session_ms',
+      'total_ms',
+      'verify_ms',
+      'wasm_instantiate_ms',
+    ]);
+    for (const v of Object.values(phases ?? {})) expect(v).toBeGreaterThanOrEqual(0);
+    // A manifest whose input shape the model refuses: the warm-up run fails quietly, predictions still work.
+    const release = await tinyRelease();
+    const m = release.manifest;
+    const role = m.serving.edge as string;
+    const artifact = m.artifacts[role];
+    if (artifact === undefined) throw new Error('tiny release has no edge artifact');
+    const wrong = { ...artifact, inputs: artifact.inputs.map((i) => ({ ...i, shape: [-1, 3, 3] })) };
+    const loaded = await EdgeModel.load({
+      ...release,
+      manifest: { ...m, artifacts: { ...m.artifacts, [role]: wrong } },
+    });
+    expect((await loaded.predict(['spam offer']))[0]?.label).toBe('spam');
+  });
+
   it('refuses a student whose sha256 does not match the manifest', async () => {
     const release = await tinyRelease({ wrongHash: true });
     await expect(EdgeModel.load(release)).rejects.toThrow(ArtifactIntegrityError);

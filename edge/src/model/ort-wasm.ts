@@ -32,11 +32,22 @@ function configure(): void {
 
 const original = WebAssembly.instantiate;
 let patchDepth = 0;
+/** How long the last instantiation of ORT's module took, ms (cold-start phase `ort_init_ms`). */
+let instantiateMs: number | undefined;
+
+/** The time of ORT's wasm instantiation since the last call, ms; undefined when none happened. */
+export function takeInstantiateMs(): number | undefined {
+  const ms = instantiateMs;
+  instantiateMs = undefined;
+  return ms;
+}
 
 /** Answers ORT's placeholder bytes with the precompiled Module, in the `{instance, module}` shape it expects. */
 async function instantiatePrecompiled(source: unknown, imports?: WebAssembly.Imports): Promise<unknown> {
   if (source instanceof WebAssembly.Module) return original(source, imports);
+  const started = performance.now();
   const instance = await original(ortWasmModule, imports);
+  instantiateMs = performance.now() - started;
   return { instance, module: ortWasmModule };
 }
 
