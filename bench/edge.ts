@@ -132,9 +132,18 @@ function tensorCall(mf: Miniflare, release: { name: string; body: string }): Cal
   };
 }
 
-function calls(mf: Miniflare): { noop: Call; predict: Call; cacheHit: Call } {
+/** The embedded spam versions, oldest first (edge/src/model/release.ts imports their manifests). */
+function spamVersions(): string[] {
+  const module = readFileSync(join(ROOT, 'edge', 'src', 'model', 'release.ts'), 'utf8');
+  return [...module.matchAll(/from '\.\.\/\.\.\/\.\.\/models\/spam\/([^/']+)\/manifest\.json'/g)]
+    .map((m) => m[1] as string)
+    .sort();
+}
+
+function calls(mf: Miniflare, version?: string): { noop: Call; predict: Call; cacheHit: Call } {
+  const path = version === undefined ? 'spam' : `spam/versions/${version}`;
   const post = (headers: Record<string, string>) => async () => {
-    const res = await mf.dispatchFetch('http://edge.bench/v1/models/spam/classify', {
+    const res = await mf.dispatchFetch(`http://edge.bench/v1/models/${path}/classify`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}`, ...headers },
       body: JSON.stringify({ text: TEXT }),
@@ -300,14 +309,23 @@ async function main(): Promise<void> {
 
   const mf = miniflare();
   await mf.ready;
+  const warmLoads = loads.length;
   const c = calls(mf);
   const noop = await timed('noop', c.noop, 'none');
   const predict = await timed('predict', c.predict, 'edge');
+  // The same text on the previous embedded spam release (same run: a ratio that does not depend on the machine).
+  const previous = spamVersions().at(-2);
+  const predictPrevious =
+    previous === undefined
+      ? undefined
+      : await timed(`predict ${previous}`, calls(mf, previous).predict, 'edge');
   await c.cacheHit(); // fills L1
   const hit = await timed('cache hit', c.cacheHit, 'cache');
   const tensor = tensorRelease();
   const tensorWarm = tensor === undefined ? undefined : await timed('tensor', tensorCall(mf, tensor), 'edge');
   await mf.dispose();
+  // In that isolate the spam model loaded first, then the tensor model: the second pays no ORT init.
+  const secondLoad = loads.slice(warmLoads).find((l) => tensor !== undefined && l.model === tensor.name);
   let tensorCold: number | undefined;
   if (tensor !== undefined) {
     const samples: number[] = [];
@@ -339,6 +357,13 @@ async function main(): Promise<void> {
     cache_hit_p50_ms: hit.p50,
     cache_hit_p99_ms: hit.p99,
     predict_minus_noop_p50_ms: round(predict.p50 - noop.p50),
+    ...(predictPrevious === undefined
+      ? {}
+      : {
+          previous_release: previous,
+          predict_previous_release_p50_ms: predictPrevious.p50,
+          predict_minus_noop_previous_release_p50_ms: round(predictPrevious.p50 - noop.p50),
+        }),
     cache_hit_minus_noop_p50_ms: round(hit.p50 - noop.p50),
     cold_first_predict_ms: coldOf('first_predict_ms'),
     cold_first_noop_ms: coldOf('first_noop_ms'),
@@ -360,6 +385,7 @@ async function main(): Promise<void> {
           tensor_predict_p50_ms: tensorWarm?.p50,
           tensor_predict_p99_ms: tensorWarm?.p99,
           cold_first_tensor_predict_ms: tensorCold,
+          second_model_same_isolate_phases_ms: secondLoad,
         }),
     worker_log_lines: logLines,
     bundle_raw_bytes: bundle.raw,

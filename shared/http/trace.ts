@@ -15,10 +15,13 @@ export interface Trace {
 
 const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$/;
 
+/** '00'..'ff' by byte value. */
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
 function randomHex(bytes: number): string {
   const b = crypto.getRandomValues(new Uint8Array(bytes));
   let s = '';
-  for (const x of b) s += x.toString(16).padStart(2, '0');
+  for (let i = 0; i < b.length; i++) s += HEX[b[i] as number];
   return s;
 }
 

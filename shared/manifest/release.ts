@@ -8,9 +8,15 @@
 import { sha256Hex } from '../hash/index.ts';
 import type { Artifact, Manifest } from './schema.ts';
 
+/**
+ * One collator for every comparison: `localeCompare` with options builds a collator per call, which made sorting
+ * the embedded releases ~10% of an edge prediction's CPU (workerd profile, #15).
+ */
+const NATURAL = new Intl.Collator('en', { numeric: true, sensitivity: 'base' });
+
 /** Natural order of version names: '2' < '10', 'v2' < 'v10', '1.2.0' < '1.10.0'; ties broken by code units. */
 export function compareVersions(a: string, b: string): number {
-  return a.localeCompare(b, 'en', { numeric: true, sensitivity: 'base' }) || (a < b ? -1 : a > b ? 1 : 0);
+  return NATURAL.compare(a, b) || (a < b ? -1 : a > b ? 1 : 0);
 }
 
 function instant(created: string): number {
