@@ -50,7 +50,8 @@ const RAW_BATCHES = [1, 2, 4, 8, 16, 32, 64, 128, 256];
 const DIMS = [1024, 512, 512, 2];
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SETUP = loadSetup();
-const ALL_CPUS = `0-${availableParallelism() - 1}`;
+const CORES = availableParallelism();
+const ALL_CPUS = `0-${CORES - 1}`;
 
 /** A realistic message for the spam text route (~700 characters, headers and body). */
 const SPAM_TEXT = [
@@ -271,6 +272,27 @@ async function sequentialP50(urls: string[], req: LoadRequest, seconds: number):
   });
 }
 
+/** The server's own compute accounting (Prometheus): seconds inside session.run, batches, inline batches. */
+async function computeTotals(
+  server: Child,
+  model: string,
+): Promise<{ seconds: number; batches: number; inline: number }> {
+  const text = await (await fetch(`${server.url}/metrics`)).text();
+  const sum = (metric: string) => {
+    let total = 0;
+    for (const line of text.split('\n')) {
+      if (line.startsWith(`${metric}{`) && line.includes(`model="${model}"`))
+        total += Number(line.slice(line.lastIndexOf(' ') + 1));
+    }
+    return total;
+  };
+  return {
+    seconds: sum('nv_inference_compute_duration_seconds_sum'),
+    batches: sum('nv_inference_compute_duration_seconds_count'),
+    inline: sum('nv_inference_exec_inline_count'),
+  };
+}
+
 const at = (points: Measured[], c: number) => points.find((p) => p.c === c) as Measured;
 
 /** POSTs the request once and returns the answer's bytes and content type (the bare servers answer the same). */
@@ -333,6 +355,7 @@ async function benchModel(
   const batched: Measured[] = [];
   const unbatched: Measured[] = [];
   let noInlineC1: Measured | undefined;
+  let c1Compute: { mean_ms: number; inline_share: number } | undefined;
   let c1Seq: number[] | undefined;
   let bare: Record<string, Measured[]> | undefined;
   try {
@@ -366,7 +389,17 @@ async function benchModel(
     await load(SETUP, infer(noInline), m.request, 1, 2);
     for (const c of CONCURRENCY) {
       for (const t of targets) {
+        const before =
+          c === 1 && t.server === batchedServer ? await computeTotals(batchedServer, m.name) : undefined;
         const p = await measure(t.server, t.url, m.request, c);
+        if (before !== undefined && t.points === batched) {
+          const after = await computeTotals(batchedServer, m.name);
+          const batches = after.batches - before.batches;
+          c1Compute = {
+            mean_ms: (1000 * (after.seconds - before.seconds)) / Math.max(1, batches),
+            inline_share: (after.inline - before.inline) / Math.max(1, batches),
+          };
+        }
         t.points.push(p);
         log(
           `${t.name} c=${c}: ${p.rps} req/s, p50 ${p.p50_ms} ms, p99 ${p.p99_ms} ms, cpu ${p.cpu_us_per_req.total} us/req (main ${p.cpu_us_per_req.main}), non2xx ${p.non2xx}, errors ${p.errors}`,
@@ -416,6 +449,8 @@ async function benchModel(
     c1_p50_batched_ms: round(batchedC1, 3),
     c1_p50_unbatched_ms: round(unbatchedC1, 3),
     c1_p50_overhead_ms: round(batchedC1 - unbatchedC1, 3),
+    c1_server_compute_mean_ms: c1Compute === undefined ? undefined : round(c1Compute.mean_ms, 3),
+    c1_inline_share: c1Compute === undefined ? undefined : round(c1Compute.inline_share, 3),
     c1_p50_batched_no_inline_ms: round(noInlineC1?.p50_ms ?? Number.NaN, 3),
     c1_rps_batched_no_inline: noInlineC1?.rps,
     p99_ms_c64: b64.p99_ms,
@@ -439,6 +474,11 @@ async function benchModel(
       c1_p50_echo_ms: round(echoC1, 3),
       c1_p50_floor_ms: round(floor, 3),
       c1_overhead_vs_floor_ms: round(batchedC1 - floor, 3),
+      // The same with the server's own mean session.run time at c=1 in place of the raw in-process p50: what is
+      // left is the request path itself (a run inside the server is slower than in a hot loop: colder caches).
+      ...(c1Compute === undefined
+        ? {}
+        : { c1_overhead_vs_in_server_floor_ms: round(batchedC1 - echoC1 - c1Compute.mean_ms, 3) }),
       c1_rps_ratio: round(at(batched, 1).rps / at(ceiling, 1).rps, 3),
       cpu_us_per_req_echo_c64: at(ceiling, 64).cpu_us_per_req,
     });
@@ -576,7 +616,7 @@ async function main(): Promise<void> {
 
   const result = {
     bench: 'origin',
-    cores: availableParallelism(),
+    cores: CORES,
     load_generator: SETUP.generator,
     pinned: SETUP.pinned,
     duration_s_per_point: DURATION_S,
