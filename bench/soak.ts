@@ -9,16 +9,18 @@
  * Traffic, at a fixed concurrency: test-split messages through POST /v1/models/spam/classify, each text made unique
  * per request (so every request does the work: cache bypassed), with every 10th request `x-escalate: always` (the
  * origin's path too), and every 20th an OIP infer request of a digits row (the tensor path).
- * RSS drift = (RSS at the end - RSS after the first minute) / RSS after the first minute: the first minute is
- * warm-up (sessions, JIT, pools).
+ * RSS drift = (RSS at the end - RSS after the warm-up) / RSS after the warm-up (BENCH_SOAK_WARMUP_S, default the
+ * first minute: sessions, JIT, pools).
  * Goals (issue #15): rss_drift_origin and rss_drift_edge <= 0.05, p99 of the last minute within 20% of the first
  * (after warm-up: minute 2 is "first"), zero errors. The RSS slope over the second half of the run tells a leak
- * (it keeps growing) from tables still filling (the origin's signature nonce store fills for its replay window,
- * then stays flat: a 15-minute run with the default 5-minute window shows it; this bench sets a 60 s window so the
- * store is full by the end of the warm-up minute).
+ * (it keeps growing) from a process still settling (it flattens). Measured (#15): under this load the origin's RSS
+ * rises ~30 MB over its first ~3.5 minutes and is flat from then on (15-minute runs too), with the default 5-minute
+ * signature window or 60 s, with glibc's arenas capped (MALLOC_ARENA_MAX=2) or not; `origin_memory_*` (V8 heap,
+ * memory outside it, from the origin's own metrics) say where it is. The origin runs with a 60 s signature window
+ * here, so its replay-nonce store (traffic x window) is full within the warm-up.
  * The last line printed is one JSON object.
- * Env: BENCH_SOAK_SECONDS (default 300), BENCH_CONCURRENCY (default 4), BENCH_SOAK_SIGNATURE_WINDOW_MS (default
- * 60000: the origin's ORIGIN_SIGNATURE_WINDOW_MS).
+ * Env: BENCH_SOAK_SECONDS (default 300), BENCH_SOAK_WARMUP_S (default 60), BENCH_CONCURRENCY (default 4),
+ * BENCH_SOAK_SIGNATURE_WINDOW_MS (default 60000: the origin's ORIGIN_SIGNATURE_WINDOW_MS).
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -30,6 +32,7 @@ import { buildEdgeBundle, edgeMiniflare, envInt, log, round, sleep } from './lib
 
 const SECONDS = envInt('BENCH_SOAK_SECONDS', 300, 60, 24 * 3600);
 const CONCURRENCY = envInt('BENCH_CONCURRENCY', 4, 1, 256);
+const WARM_UP_S = envInt('BENCH_SOAK_WARMUP_S', 60, 0, 24 * 3600);
 const SIGNATURE_WINDOW_MS = envInt('BENCH_SOAK_SIGNATURE_WINDOW_MS', 60_000, 1_000, 3_600_000);
 
 /** Resident set size of one process, KiB (VmRSS), or 0 when it is gone. */
@@ -65,9 +68,8 @@ async function main(): Promise<void> {
   const stack = await startStack({
     sharedState: 'test',
     keys: [{ name: 'soak', tier: 'soak' }],
-    // The origin's replay-nonce store holds every signature of its window (traffic x window): with the default 5
-    // minutes it fills for 5 minutes (+8% RSS in a 5-minute run, flat from then on in a 15-minute one), so a 5-minute
-    // drift would measure the table filling, not a leak. A 60 s window fills within the warm-up minute.
+    // The origin's replay-nonce store holds every signature of its window (traffic x window): a 60 s window is full
+    // within the warm-up minute.
     originEnv: { ORIGIN_SIGNATURE_WINDOW_MS: String(SIGNATURE_WINDOW_MS) },
     edgeVars: { RATE_LIMIT_TIERS: JSON.stringify({ soak: { limit: 100_000_000, window: '60 s' } }) },
   });
@@ -99,9 +101,34 @@ async function main(): Promise<void> {
     const t0 = performance.now();
     const end = t0 + SECONDS * 1000;
     let n = 0;
+    // Where the origin's memory is (prom-client's process metrics), when the warm-up ends and at the end: V8's heap,
+    // memory outside it (ArrayBuffers, ORT's arenas, native) and RSS.
+    const originUrl = stack.origins[0]?.url as string;
+    const heaps: Array<Record<string, number>> = [];
+    const sampleHeap = async () => {
+      try {
+        const text = await (await fetch(`${originUrl}/metrics`)).text();
+        const value = (name: string) => {
+          const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+          return line === undefined ? Number.NaN : round(Number(line.slice(name.length + 1)) / 2 ** 20, 1);
+        };
+        heaps.push({
+          heap_used_mb: value('nodejs_heap_size_used_bytes'),
+          heap_total_mb: value('nodejs_heap_size_total_bytes'),
+          external_mb: value('nodejs_external_memory_bytes'),
+          rss_mb: value('process_resident_memory_bytes'),
+        });
+      } catch {}
+    };
     const sampler = (async () => {
+      let heapTaken = false;
       while (performance.now() < end) {
-        samples.push({ t: (performance.now() - t0) / 1000, origin: rssKiB(originPid), edge: edgeRss() });
+        const t = (performance.now() - t0) / 1000;
+        samples.push({ t, origin: rssKiB(originPid), edge: edgeRss() });
+        if (!heapTaken && t >= WARM_UP_S) {
+          heapTaken = true;
+          await sampleHeap();
+        }
         await sleep(5000);
       }
     })();
@@ -144,6 +171,7 @@ async function main(): Promise<void> {
     );
     await sampler;
     samples.push({ t: (performance.now() - t0) / 1000, origin: rssKiB(originPid), edge: edgeRss() });
+    await sampleHeap();
 
     const minutes = Math.floor(SECONDS / 60);
     const perMinute = Array.from({ length: minutes }, (_, m) => {
@@ -157,11 +185,11 @@ async function main(): Promise<void> {
     });
     for (const m of perMinute)
       log(`  minute ${m.minute}: ${m.requests} requests, p50 ${m.p50_ms} ms, p99 ${m.p99_ms} ms`);
-    const afterWarmUp = samples.find((s) => s.t >= 60) ?? (samples[0] as (typeof samples)[number]);
+    const afterWarmUp = samples.find((s) => s.t >= WARM_UP_S) ?? (samples[0] as (typeof samples)[number]);
     const last = samples.at(-1) as (typeof samples)[number];
     const drift = (a: number, b: number) => (a === 0 ? null : round((b - a) / a, 4));
     // Growth per minute over the second half of the run (a least-squares slope): a leak keeps a slope, a process that
-    // is still filling its bounded tables (the origin's nonce store fills for its 5-minute replay window) flattens.
+    // is still settling flattens.
     const slope = (pick: (s: (typeof samples)[number]) => number) => {
       const half = samples.filter((x) => x.t >= SECONDS / 2);
       if (half.length < 3) return null;
@@ -179,6 +207,7 @@ async function main(): Promise<void> {
         seconds: SECONDS,
         concurrency: CONCURRENCY,
         origin_signature_window_ms: SIGNATURE_WINDOW_MS,
+        warm_up_s: WARM_UP_S,
         requests: done.length,
         errors: done.filter((d) => !d.ok).length,
         worker_error_lines: errorLines,
@@ -190,6 +219,8 @@ async function main(): Promise<void> {
         rss_edge_mb_end: round(last.edge / 1024, 1),
         rss_drift_edge: drift(afterWarmUp.edge, last.edge),
         rss_slope_origin_mb_per_min_second_half: slope((x) => x.origin),
+        origin_memory_after_warm_up: heaps.length === 2 ? heaps[0] : undefined,
+        origin_memory_end: heaps.at(-1),
         rss_slope_edge_mb_per_min_second_half: slope((x) => x.edge),
         p99_first_min_ms: first?.p99_ms ?? null,
         p99_last_min_ms: lastMinute?.p99_ms ?? null,
@@ -201,7 +232,7 @@ async function main(): Promise<void> {
           round(s.origin / 1024, 1),
           round(s.edge / 1024, 1),
         ]),
-        note: 'RSS from /proc (origin: its Node process incl. worker threads; edge: the deploy bundle in workerd via Miniflare, wired to the stack origin and Upstash bridge); start = after the first minute (warm-up); p99 first = minute 2',
+        note: 'RSS from /proc (origin: its Node process incl. worker threads; edge: the deploy bundle in workerd via Miniflare, wired to the stack origin and Upstash bridge); start = after the warm-up (warm_up_s); p99 first = minute 2',
       }),
     );
     await mf.dispose();
