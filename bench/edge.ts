@@ -11,11 +11,13 @@
  *     ORT's init, first run). Another fresh isolate answers the no-op route first, then its first prediction:
  *     `isolate_rss_mb` is workerd's RSS growth (/proc) over that first prediction (Workers cap an isolate at
  *     128 MB).
- *  4. Warm, sequential over loopback, timed with performance.now() around dispatchFetch + body read:
+ *  4. Warm, sequential over loopback, timed with performance.now() around dispatchFetch + body read, the calls
+ *     below in rotation (blocks of 50 each), so their differences are same-run comparisons:
  *     - noop:      GET /v2/health/live (request id, trace, log line; no auth, no model)
  *     - predict:   POST /v1/models/spam/classify, `cache-control: no-cache, no-store` (auth + validate + featurize +
  *                  student in onnxruntime-web, answered at the edge)
  *     - cache hit: the same POST without cache-control (L1 caches.default HIT)
+ *     - the predict POST pinned to the previous embedded spam release (`/versions/{v}/classify`)
  *  5. When the bundle embeds a tensor release (no featurizer, e.g. digits): its cold start (a fresh Miniflare, the
  *     first OIP infer of one zero row, `x-escalate: never`) and its warm predict, the same way.
  *
@@ -162,32 +164,52 @@ function calls(mf: Miniflare, version?: string): { noop: Call; predict: Call; ca
   };
 }
 
-async function timed(
-  name: string,
-  call: Call,
-  expectServedBy: string,
-): Promise<{ p50: number; p99: number; mean: number }> {
-  for (let i = 0; i < WARMUP; i++) await call();
-  const ms: number[] = [];
-  for (let i = 0; i < N; i++) {
-    const t0 = performance.now();
-    const r = await call();
-    ms.push(performance.now() - t0);
-    if (r.status !== 200 || r.servedBy !== expectServedBy) {
+interface Timed {
+  name: string;
+  call: Call;
+  expectServedBy: string;
+}
+
+type Stats = { p50: number; p99: number; mean: number };
+
+/**
+ * Times several calls in rotation, blocks of 50 each, so drift over the run (JIT, GC, a busy neighbour) hits them
+ * alike and their differences are same-run comparisons. BENCH_WARMUP calls of each first, then BENCH_N of each.
+ */
+async function timedRotation(calls: Timed[]): Promise<Stats[]> {
+  const check = (t: Timed, r: { status: number; servedBy: string | null }) => {
+    if (r.status !== 200 || r.servedBy !== t.expectServedBy) {
       throw new Error(
-        `${name}: expected 200 served by ${expectServedBy}, got ${r.status} served by ${r.servedBy}`,
+        `${t.name}: expected 200 served by ${t.expectServedBy}, got ${r.status} served by ${r.servedBy}`,
       );
     }
-  }
-  ms.sort((a, b) => a - b);
-  const q = (p: number) => ms[Math.min(ms.length - 1, Math.floor(p * ms.length))] as number;
-  const stats = {
-    p50: round(q(0.5)),
-    p99: round(q(0.99)),
-    mean: round(ms.reduce((a, b) => a + b, 0) / ms.length),
   };
-  log(`${name.padEnd(10)} p50 ${stats.p50} ms  p99 ${stats.p99} ms  mean ${stats.mean} ms  (n=${N})`);
-  return stats;
+  for (const t of calls) for (let i = 0; i < WARMUP; i++) check(t, await t.call());
+  const ms = calls.map(() => [] as number[]);
+  const BLOCK = 50;
+  for (let done = 0; done < N; done += BLOCK) {
+    for (const [j, t] of calls.entries()) {
+      for (let i = 0; i < Math.min(BLOCK, N - done); i++) {
+        const t0 = performance.now();
+        const r = await t.call();
+        (ms[j] as number[]).push(performance.now() - t0);
+        check(t, r);
+      }
+    }
+  }
+  return calls.map((t, j) => {
+    const xs = (ms[j] as number[]).sort((a, b) => a - b);
+    const q = (p: number) => xs[Math.min(xs.length - 1, Math.floor(p * xs.length))] as number;
+    const stats = {
+      p50: round(q(0.5)),
+      p99: round(q(0.99)),
+      mean: round(xs.reduce((a, b) => a + b, 0) / xs.length),
+    };
+    log(
+      `${t.name.padEnd(10)} p50 ${stats.p50} ms  p99 ${stats.p99} ms  mean ${stats.mean} ms  (n=${xs.length})`,
+    );
+    return stats;
+  });
 }
 
 /** The newest workerd process started by this one (Miniflare's), or undefined. */
@@ -311,18 +333,25 @@ async function main(): Promise<void> {
   await mf.ready;
   const warmLoads = loads.length;
   const c = calls(mf);
-  const noop = await timed('noop', c.noop, 'none');
-  const predict = await timed('predict', c.predict, 'edge');
-  // The same text on the previous embedded spam release (same run: a ratio that does not depend on the machine).
+  // The same text on the previous embedded spam release too (same run: a ratio that does not depend on the machine).
   const previous = spamVersions().at(-2);
-  const predictPrevious =
-    previous === undefined
-      ? undefined
-      : await timed(`predict ${previous}`, calls(mf, previous).predict, 'edge');
-  await c.cacheHit(); // fills L1
-  const hit = await timed('cache hit', c.cacheHit, 'cache');
   const tensor = tensorRelease();
-  const tensorWarm = tensor === undefined ? undefined : await timed('tensor', tensorCall(mf, tensor), 'edge');
+  await c.cacheHit(); // fills L1
+  const timedCalls: Timed[] = [
+    { name: 'noop', call: c.noop, expectServedBy: 'none' },
+    { name: 'predict', call: c.predict, expectServedBy: 'edge' },
+    { name: 'cache hit', call: c.cacheHit, expectServedBy: 'cache' },
+    ...(previous === undefined
+      ? []
+      : [{ name: `predict ${previous}`, call: calls(mf, previous).predict, expectServedBy: 'edge' }]),
+    ...(tensor === undefined
+      ? []
+      : [{ name: 'tensor', call: tensorCall(mf, tensor), expectServedBy: 'edge' }]),
+  ];
+  const stats = await timedRotation(timedCalls);
+  const [noop, predict, hit] = stats as [Stats, Stats, Stats];
+  const predictPrevious = previous === undefined ? undefined : stats[3];
+  const tensorWarm = tensor === undefined ? undefined : stats.at(-1);
   await mf.dispose();
   // In that isolate the spam model loaded first, then the tensor model: the second pays no ORT init.
   const secondLoad = loads.slice(warmLoads).find((l) => tensor !== undefined && l.model === tensor.name);

@@ -7,7 +7,7 @@
  * measures the server. CPU time per request (from /proc) does not depend on how busy the other core was.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
@@ -96,6 +96,11 @@ function runWrk(
     const script = join(tmpdir(), `bench-wrk-${process.pid}.lua`);
     writeFileSync(script, WRK_SCRIPT);
     scratch = { script, body: join(tmpdir(), `bench-wrk-${process.pid}.body`) };
+    const files = scratch;
+    process.once('exit', () => {
+      rmSync(files.script, { force: true });
+      rmSync(files.body, { force: true });
+    });
   }
   const { script, body } = scratch;
   writeFileSync(body, req.body);
