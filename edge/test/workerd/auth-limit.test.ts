@@ -63,22 +63,35 @@ describe('edge rate limit (whole app, real Upstash bridge over Redis)', () => {
   });
 
   it('weighs a request by its items, on OIP and the text API alike', async () => {
-    const { k, env, t } = await setup({ env: { RATE_LIMIT_TIERS: '{"pro":{"limit":6,"window":"60 s"}}' } });
-    const oip = await t.call(
-      new Request('https://edge.test/v2/models/spam/infer', {
-        method: 'POST',
-        headers: { authorization: `Bearer ${k.key}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ inputs: [{ name: 'text', datatype: 'BYTES', shape: [2], data: ['a', 'b'] }] }),
-      }),
-      env,
-    );
-    expect(oip.status).toBe(200);
-    expect(oip.headers.get('ratelimit-remaining')).toBe('4');
-    const four = Array.from({ length: 4 }, () => `spam ${unique()}`);
-    const texts = await t.call(classifyRequest(k.key, { texts: four }), env);
-    expect(texts.status).toBe(200);
-    expect(texts.headers.get('ratelimit-remaining')).toBe('0');
-    expect((await t.call(classifyRequest(k.key, { text: `spam ${unique()}` }), env)).status).toBe(429);
+    let seen: Array<number | string | null> = [];
+    // A sliding window that rolls over mid-run weighs the earlier requests down (CI met it once): run again, with a
+    // new key, then.
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const window = Math.floor(Date.now() / 60_000);
+      const { k, env, t } = await setup({ env: { RATE_LIMIT_TIERS: '{"pro":{"limit":6,"window":"60 s"}}' } });
+      const oip = await t.call(
+        new Request('https://edge.test/v2/models/spam/infer', {
+          method: 'POST',
+          headers: { authorization: `Bearer ${k.key}`, 'content-type': 'application/json' },
+          body: JSON.stringify({
+            inputs: [{ name: 'text', datatype: 'BYTES', shape: [2], data: ['a', 'b'] }],
+          }),
+        }),
+        env,
+      );
+      const four = Array.from({ length: 4 }, () => `spam ${unique()}`);
+      const texts = await t.call(classifyRequest(k.key, { texts: four }), env);
+      const over = await t.call(classifyRequest(k.key, { text: `spam ${unique()}` }), env);
+      seen = [
+        oip.status,
+        oip.headers.get('ratelimit-remaining'),
+        texts.status,
+        texts.headers.get('ratelimit-remaining'),
+        over.status,
+      ];
+      if (Math.floor(Date.now() / 60_000) === window) break;
+    }
+    expect(seen).toEqual([200, '4', 200, '0', 429]);
   });
 
   it('limits per key id, not per name: two keys named alike have their own counters', async () => {
