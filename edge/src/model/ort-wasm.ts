@@ -32,7 +32,7 @@ function configure(): void {
 
 const original = WebAssembly.instantiate;
 let patchDepth = 0;
-/** How long the last instantiation of ORT's module took, ms (cold-start phase `ort_init_ms`). */
+/** How long the last instantiation of ORT's module took, ms (the cold-start phase `wasm_instantiate_ms`). */
 let instantiateMs: number | undefined;
 
 /** The time of ORT's wasm instantiation since the last call, ms; undefined when none happened. */

@@ -1,7 +1,7 @@
 /**
  * A pool of runner worker threads for one model version, each owning its own ORT session. run() hands a batch to
  * an idle worker (or waits for one); a worker that dies fails its in-flight batch with 503 `unavailable` and is
- * replaced.
+ * replaced. With `inline`, a short batch of a lone request runs on the calling thread instead (no hand-off).
  */
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -392,8 +392,9 @@ export class RunnerPool {
   }
 
   /**
-   * Runs one batch on an idle worker. The feeds' buffers are transferred (detached here): pass arrays the caller
-   * owns outright, never views of shared or pooled memory.
+   * Runs one batch on an idle worker, or on the calling thread when an inline run suits it (`place` 'auto'; see
+   * RunnerPoolOptions.inline) or is asked for. A worker's feeds are transferred (detached here): pass arrays the
+   * caller owns outright, never views of shared or pooled memory.
    */
   run(feeds: WireTensor[], place: RunPlace = 'auto'): Promise<RunResult> {
     if (this.#closed) return Promise.reject(new InferenceError('unavailable', 'the runner pool is closed'));
