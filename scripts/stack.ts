@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import defaultRateTiers from '../edge/src/rate-tiers.json' with { type: 'json' };
 import { startRedisForTests, startUpstashBridge, type UpstashBridge } from '../infra/upstash-bridge/index.ts';
+import { ORIGIN_NODE_FLAGS } from '../origin/src/node-flags.ts';
 import { findRedis } from './local-redis.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -324,7 +325,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         ORIGIN_SIGNING_SECRET: signingSecret,
         ...options.originEnv,
       };
-      const spawnIt = () => launch(`origin-${index}`, ['origin/src/main.ts'], env, log);
+      const spawnIt = () => launch(`origin-${index}`, [...ORIGIN_NODE_FLAGS, 'origin/src/main.ts'], env, log);
       const handle: OriginHandle = {
         url: `http://127.0.0.1:${port}`,
         port,

@@ -5,6 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { ORIGIN_NODE_FLAGS } from '../../origin/src/node-flags.ts';
 
 const repo = (path: string) => fileURLToPath(new URL(`../../${path}`, import.meta.url));
 const pkg = JSON.parse(readFileSync(repo('package.json'), 'utf8'));
@@ -84,20 +85,30 @@ describe('infra/origin/Dockerfile', () => {
     ).toContain('ORIGIN_EXECUTION_PROVIDER=cuda');
   });
 
-  it.each(['cpu', 'gpu'])('%s: runs `node origin/src/main.ts` as a non-root user on port 8000', (stage) => {
-    const user = inStage(stage, 'USER');
-    expect(user).toHaveLength(1);
-    expect(user[0]?.args).toMatch(/^[1-9]\d{3,}:[1-9]\d{3,}$/);
-    expect(inStage(stage, 'CMD').at(-1)?.args).toBe('["node", "origin/src/main.ts"]');
-    expect(existsSync(repo('origin/src/main.ts'))).toBe(true);
-    expect(inStage(stage, 'EXPOSE').map((i) => i.args)).toEqual(['8000']);
-    const env = inStage(stage, 'ENV')
-      .map((i) => i.args)
-      .join(' ');
-    expect(env).toContain('ORIGIN_PORT=8000');
-    expect(env).toContain('MODEL_REPOSITORY=/app/models');
-    expect(inStage(stage, 'HEALTHCHECK')[0]?.args).toContain('/v2/health/ready');
-  });
+  it.each(['cpu', 'gpu'])(
+    '%s: runs `node <V8 flags> origin/src/main.ts` as a non-root user on port 8000',
+    (stage) => {
+      const user = inStage(stage, 'USER');
+      expect(user).toHaveLength(1);
+      expect(user[0]?.args).toMatch(/^[1-9]\d{3,}:[1-9]\d{3,}$/);
+      expect(inStage(stage, 'CMD').at(-1)?.args).toBe(
+        JSON.stringify(['node', ...ORIGIN_NODE_FLAGS, 'origin/src/main.ts']).replaceAll(',', ', '),
+      );
+      expect(existsSync(repo('origin/src/main.ts'))).toBe(true);
+      // `npm run start:origin` starts it the same way.
+      const scripts = (
+        JSON.parse(readFileSync(repo('package.json'), 'utf8')) as { scripts: Record<string, string> }
+      ).scripts;
+      expect(scripts['start:origin']).toBe(['node', ...ORIGIN_NODE_FLAGS, 'origin/src/main.ts'].join(' '));
+      expect(inStage(stage, 'EXPOSE').map((i) => i.args)).toEqual(['8000']);
+      const env = inStage(stage, 'ENV')
+        .map((i) => i.args)
+        .join(' ');
+      expect(env).toContain('ORIGIN_PORT=8000');
+      expect(env).toContain('MODEL_REPOSITORY=/app/models');
+      expect(inStage(stage, 'HEALTHCHECK')[0]?.args).toContain('/v2/health/ready');
+    },
+  );
 
   it('copies only paths that exist and that Dockerfile.dockerignore lets into the build context', () => {
     const ignore = readFileSync(repo('infra/origin/Dockerfile.dockerignore'), 'utf8');
