@@ -10,16 +10,15 @@
  * per request (so every request does the work: cache bypassed), with every 10th request `x-escalate: always` (the
  * origin's path too), and every 20th an OIP infer request of a digits row (the tensor path).
  * RSS drift = (RSS at the end - RSS after the warm-up) / RSS after the warm-up (BENCH_SOAK_WARMUP_S, default the
- * first minute: sessions, JIT, pools).
+ * first two minutes: sessions, JIT, pools; under this load workerd's RSS rises until ~75-100 s, then holds).
  * Goals (issue #15): rss_drift_origin and rss_drift_edge <= 0.05, p99 of the last minute within 20% of the first
  * (after warm-up: minute 2 is "first"), zero errors. The RSS slope over the second half of the run tells a leak
- * (it keeps growing) from a process still settling (it flattens). Measured (#15): under this load the origin's RSS
- * rises ~30 MB over its first ~3.5 minutes and is flat from then on (15-minute runs too), with the default 5-minute
- * signature window or 60 s, with glibc's arenas capped (MALLOC_ARENA_MAX=2) or not; `origin_memory_*` (V8 heap,
- * memory outside it, from the origin's own metrics) say where it is. The origin runs with a 60 s signature window
- * here, so its replay-nonce store (traffic x window) is full within the warm-up.
+ * (it keeps growing) from a process still settling (it flattens). `origin_memory_*` (V8 heap, memory outside it,
+ * from the origin's own metrics) say where the origin's memory is: its growth over the first minutes was V8's young
+ * generation sizing itself, now fixed at start (origin/src/node-flags.ts). The origin runs with a 60 s signature
+ * window here, so its replay-nonce store (traffic x window) is full within the warm-up.
  * The last line printed is one JSON object.
- * Env: BENCH_SOAK_SECONDS (default 300), BENCH_SOAK_WARMUP_S (default 60), BENCH_CONCURRENCY (default 4),
+ * Env: BENCH_SOAK_SECONDS (default 300), BENCH_SOAK_WARMUP_S (default 120), BENCH_CONCURRENCY (default 4),
  * BENCH_SOAK_SIGNATURE_WINDOW_MS (default 60000: the origin's ORIGIN_SIGNATURE_WINDOW_MS).
  */
 import { execFileSync } from 'node:child_process';
@@ -32,7 +31,7 @@ import { buildEdgeBundle, edgeMiniflare, envInt, log, round, sleep } from './lib
 
 const SECONDS = envInt('BENCH_SOAK_SECONDS', 300, 60, 24 * 3600);
 const CONCURRENCY = envInt('BENCH_CONCURRENCY', 4, 1, 256);
-const WARM_UP_S = envInt('BENCH_SOAK_WARMUP_S', 60, 0, 24 * 3600);
+const WARM_UP_S = envInt('BENCH_SOAK_WARMUP_S', 120, 0, 24 * 3600);
 const SIGNATURE_WINDOW_MS = envInt('BENCH_SOAK_SIGNATURE_WINDOW_MS', 60_000, 1_000, 3_600_000);
 
 /** Resident set size of one process, KiB (VmRSS), or 0 when it is gone. */
