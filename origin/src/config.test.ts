@@ -23,6 +23,7 @@ describe('loadConfig', () => {
       maxBodyBytes: 8 * 1024 * 1024,
       priorityLevels: 2,
       defaultPriority: 2,
+      inlineMaxMs: 0.5,
       echoRoute: false,
       logLevel: 'info',
     });
@@ -46,6 +47,7 @@ describe('loadConfig', () => {
       ORIGIN_MAX_BODY_BYTES: '65536',
       ORIGIN_PRIORITY_LEVELS: '3',
       ORIGIN_DEFAULT_PRIORITY: '2',
+      ORIGIN_INLINE_MAX_MS: '0',
       ORIGIN_ECHO_ROUTE: 'true',
       LOG_LEVEL: 'warn',
     });
@@ -66,6 +68,7 @@ describe('loadConfig', () => {
       maxBodyBytes: 65536,
       priorityLevels: 3,
       defaultPriority: 2,
+      inlineMaxMs: 0,
       echoRoute: true,
       logLevel: 'warn',
     });
@@ -118,6 +121,10 @@ describe('loadConfig', () => {
     );
     expect(() => loadConfig({ ...secret, ORIGIN_ALLOW_UNSIGNED: 'maybe' })).toThrow(/ORIGIN_ALLOW_UNSIGNED/);
     expect(() => loadConfig({ ...secret, LOG_LEVEL: 'loud' })).toThrow(/LOG_LEVEL/);
+    expect(() => loadConfig({ ...secret, ORIGIN_INLINE_MAX_MS: '-1' })).toThrow(/ORIGIN_INLINE_MAX_MS/);
+    expect(() => loadConfig({ ...secret, ORIGIN_INLINE_MAX_MS: 'fast' })).toThrow(
+      /ORIGIN_INLINE_MAX_MS: expected a number of ms >= 0/,
+    );
     expect(() =>
       loadConfig({ ...secret, ORIGIN_PRIORITY_LEVELS: '2', ORIGIN_DEFAULT_PRIORITY: '3' }),
     ).toThrow(/ORIGIN_DEFAULT_PRIORITY: 3 exceeds ORIGIN_PRIORITY_LEVELS 2/);

@@ -630,4 +630,23 @@ describe('observability', () => {
     expect(text).toMatch(/^process_cpu_user_seconds_total /m);
     expect(text).toMatch(/^nodejs_eventloop_lag_seconds /m);
   });
+
+  it('runs the small batch of a lone request on the event loop (inline) and counts it, with the same answer', async () => {
+    const labels = '{model="mlp",version="2"}';
+    const inlineBefore =
+      seriesValue((await get('/metrics')).text, `nv_inference_exec_inline_count${labels}`) ?? 0;
+    // Sequential requests: each is alone in flight, and the 16-8-2 MLP runs far under ORIGIN_INLINE_MAX_MS.
+    const input = fp32(1, 31);
+    const want = await reference.run({
+      input: new ort.Tensor('float32', input.data as Float32Array, [1, 16]),
+    });
+    for (let i = 0; i < 3; i++) {
+      const r = await infer(`${origin.url}/v2/models/mlp/versions/2/infer`, [input]);
+      expect(r.status).toBe(200);
+      expectClose(r.response?.outputs[0]?.data as Float32Array, want.probabilities?.data as Float32Array);
+    }
+    const inlineAfter =
+      seriesValue((await get('/metrics')).text, `nv_inference_exec_inline_count${labels}`) ?? 0;
+    expect(inlineAfter - inlineBefore).toBe(3);
+  });
 });

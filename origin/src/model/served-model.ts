@@ -292,16 +292,23 @@ export class ServedModel implements Signature {
     return this.#offload?.pool.featurized ?? 0;
   }
 
-  /** Runs every worker once at batch 1 and once at the max batch, checks the text route, then marks ready. */
+  /**
+   * Runs every worker (and the inline session) at batch 1 and at the max batch, checks the text route, then marks
+   * ready. Twice: a session's first runs are slow (lazy initialisation), so the run-time estimates that decide
+   * inline runs are taken from the second pass.
+   */
   async warmUp(): Promise<void> {
     const sizes = this.batchable ? [...new Set([1, this.batcher.maxBatchRows])] : [1];
-    for (const rows of sizes) {
-      const runs = Array.from({ length: this.#pool.size }, () =>
-        this.#pool.run(zeros(this.inputs, rows, this.batchable).map(toWire), 'worker'),
-      );
-      await Promise.all(runs);
-      if (this.#pool.hasInline)
-        await this.#pool.run(zeros(this.inputs, rows, this.batchable).map(toWire), 'inline');
+    for (let pass = 0; pass < 2; pass++) {
+      if (pass === 1) this.#pool.forgetCosts();
+      for (const rows of sizes) {
+        const runs = Array.from({ length: this.#pool.size }, () =>
+          this.#pool.run(zeros(this.inputs, rows, this.batchable).map(toWire), 'worker'),
+        );
+        await Promise.all(runs);
+        if (this.#pool.hasInline)
+          await this.#pool.run(zeros(this.inputs, rows, this.batchable).map(toWire), 'inline');
+      }
     }
     if (this.#featurizer !== undefined) checkTextRoute(this, this.#featurizer);
     this.#ready = true;

@@ -239,6 +239,11 @@ export class RunnerPool {
     return best;
   }
 
+  /** Drops the run-time estimates (after the cold first runs of a warm-up). */
+  forgetCosts(): void {
+    this.#costMs.clear();
+  }
+
   #record(rows: number, ms: number): void {
     const prev = this.#costMs.get(rows);
     this.#costMs.set(rows, prev === undefined ? ms : prev + 0.2 * (ms - prev));
