@@ -29,7 +29,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Miniflare } from 'miniflare';
-import { buildEdgeBundle, edgeMiniflare } from './lib.ts';
+import { buildEdgeBundle, edgeMiniflare, rssKiB } from './lib.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const OUT = join(ROOT, 'bench', 'out', 'edge');
@@ -231,15 +231,7 @@ function workerdPid(): number | undefined {
 }
 
 /** Resident set size of a process, MiB (0 when unknown). */
-function rssMiB(pid: number | undefined): number {
-  if (pid === undefined) return 0;
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m === null ? 0 : Number(m[1]) / 1024;
-  } catch {
-    return 0;
-  }
-}
+const rssMiB = (pid: number | undefined) => (pid === undefined ? 0 : rssKiB(pid) / 1024);
 
 type Phases = {
   verify_ms: number;

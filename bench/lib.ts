@@ -32,6 +32,16 @@ export const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Resident set size of one process, KiB (VmRSS from /proc), or 0 when it is gone. */
+export function rssKiB(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m === null ? 0 : Number(m[1]);
+  } catch {
+    return 0;
+  }
+}
+
 function compatibilityDate(): string {
   const m = /^compatibility_date\s*=\s*"([^"]+)"/m.exec(readFileSync(join(ROOT, 'wrangler.toml'), 'utf8'));
   if (m === null) throw new Error('wrangler.toml has no compatibility_date');

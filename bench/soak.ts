@@ -22,27 +22,16 @@
  * BENCH_SOAK_SIGNATURE_WINDOW_MS (default 60000: the origin's ORIGIN_SIGNATURE_WINDOW_MS).
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startStack } from '../scripts/stack.ts';
 import { percentile, testMessages } from '../test/helpers.ts';
-import { buildEdgeBundle, edgeMiniflare, envInt, log, round, sleep } from './lib.ts';
+import { buildEdgeBundle, edgeMiniflare, envInt, log, round, rssKiB, sleep } from './lib.ts';
 
 const SECONDS = envInt('BENCH_SOAK_SECONDS', 300, 60, 24 * 3600);
 const CONCURRENCY = envInt('BENCH_CONCURRENCY', 4, 1, 256);
 const WARM_UP_S = envInt('BENCH_SOAK_WARMUP_S', 120, 0, 24 * 3600);
 const SIGNATURE_WINDOW_MS = envInt('BENCH_SOAK_SIGNATURE_WINDOW_MS', 60_000, 1_000, 3_600_000);
-
-/** Resident set size of one process, KiB (VmRSS), or 0 when it is gone. */
-function rssKiB(pid: number): number {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m === null ? 0 : Number(m[1]);
-  } catch {
-    return 0;
-  }
-}
 
 const OUT = join(fileURLToPath(new URL('..', import.meta.url)), 'bench', 'out', 'soak-edge');
 
