@@ -169,6 +169,14 @@ describe('RunnerPool: inline runs', () => {
     expect(inlinePool.estimateMs(1000)).toBeUndefined();
   });
 
+  it('forgets its estimates (the warm-up drops its cold first pass) and measures again from the next run', async () => {
+    inlinePool.forgetCosts();
+    expect(inlinePool.estimateMs(1)).toBeUndefined();
+    // Unmeasured: not inline, whatever the machine's speed; the worker's run measures it again.
+    expect((await inlinePool.run(feeds(1))).inline).toBeUndefined();
+    expect(inlinePool.estimateMs(1)).toBeGreaterThan(0);
+  });
+
   it('keeps every run on workers when maxMs is 0, and refuses a forced inline run without a session', async () => {
     const off = await RunnerPool.create({
       modelBytes: small,
