@@ -8,17 +8,20 @@
  * edge-degraded; accuracy against the labels; latency p50/p95/p99 overall and per path (client-side, including
  * wrangler dev's local proxy, which adds a few ms; see FACTS.md).
  * The last line printed is one JSON object.
- * Env: BENCH_CONCURRENCY (default 4), BENCH_REPEAT_SHARE (default 0.2), BENCH_LIMIT (messages; default all).
+ * Env: BENCH_CONCURRENCY (default 4), BENCH_REPEAT_SHARE (default 0.2), BENCH_LIMIT (messages; default all),
+ * BENCH_SMOKE=1 (60 messages).
  */
 import { createHash } from 'node:crypto';
 import { startStack } from '../scripts/stack.ts';
 import { classify, percentile, testMessages } from '../test/helpers.ts';
 import { LABELS } from '../training/src/data/corpus.ts';
-import { envNumber, log, round } from './lib.ts';
+import { envNumber, log, result, round, smokeOr } from './lib.ts';
 
 const CONCURRENCY = Math.trunc(envNumber('BENCH_CONCURRENCY', 4, 1, 1024));
 const REPEAT_SHARE = envNumber('BENCH_REPEAT_SHARE', 0.2, 0, 1);
-const LIMIT = Math.trunc(envNumber('BENCH_LIMIT', Number.MAX_SAFE_INTEGER, 1, Number.MAX_SAFE_INTEGER));
+const LIMIT = Math.trunc(
+  envNumber('BENCH_LIMIT', smokeOr(Number.MAX_SAFE_INTEGER, 60), 1, Number.MAX_SAFE_INTEGER),
+);
 
 const order = (s: string) => createHash('sha256').update(`bench-e2e:${s}`).digest('hex');
 
@@ -101,34 +104,32 @@ async function main(): Promise<void> {
     }
     const all = outcomes.map((o) => o.ms);
     const firstPass = outcomes.length - repeats.length;
-    log(
-      JSON.stringify({
-        bench: 'e2e',
-        split: 'test',
-        requests: outcomes.length,
-        messages: messages.length,
-        repeats: repeats.length,
-        concurrency: CONCURRENCY,
-        wall_s: round(wallS, 2),
-        throughput_rps: round(outcomes.length / wallS, 1),
-        edge_share: share('edge'),
-        cache_share: share('cache'),
-        origin_share: share('origin'),
-        degraded_share: share('edge-degraded'),
-        error_share: round(outcomes.filter((o) => o.status !== 200).length / outcomes.length, 4),
-        first_pass_requests: firstPass,
-        accuracy: round(answered.filter((o) => o.correct).length / Math.max(1, answered.length), 4),
-        accuracy_first_pass: round(
-          answeredFirst.filter((o) => o.correct).length / Math.max(1, answeredFirst.length),
-          4,
-        ),
-        p50_ms: round(percentile(all, 50), 2),
-        p95_ms: round(percentile(all, 95), 2),
-        p99_ms: round(percentile(all, 99), 2),
-        paths,
-        note: 'client-side latency through wrangler dev (local proxy adds a few ms); accuracy counts repeats too; accuracy_first_pass is each test-split message once',
-      }),
-    );
+    result({
+      bench: 'e2e',
+      split: 'test',
+      requests: outcomes.length,
+      messages: messages.length,
+      repeats: repeats.length,
+      concurrency: CONCURRENCY,
+      wall_s: round(wallS, 2),
+      throughput_rps: round(outcomes.length / wallS, 1),
+      edge_share: share('edge'),
+      cache_share: share('cache'),
+      origin_share: share('origin'),
+      degraded_share: share('edge-degraded'),
+      error_share: round(outcomes.filter((o) => o.status !== 200).length / outcomes.length, 4),
+      first_pass_requests: firstPass,
+      accuracy: round(answered.filter((o) => o.correct).length / Math.max(1, answered.length), 4),
+      accuracy_first_pass: round(
+        answeredFirst.filter((o) => o.correct).length / Math.max(1, answeredFirst.length),
+        4,
+      ),
+      p50_ms: round(percentile(all, 50), 2),
+      p95_ms: round(percentile(all, 95), 2),
+      p99_ms: round(percentile(all, 99), 2),
+      paths,
+      note: 'client-side latency through wrangler dev (local proxy adds a few ms); accuracy counts repeats too; accuracy_first_pass is each test-split message once',
+    });
   } finally {
     await stack.stop();
   }

@@ -21,7 +21,8 @@
  *  5. When the bundle embeds a tensor release (no featurizer, e.g. digits): its cold start (a fresh Miniflare, the
  *     first OIP infer of one zero row, `x-escalate: never`) and its warm predict, the same way.
  *
- * The last line printed is one JSON object. Env: BENCH_N (default 2000), BENCH_WARMUP (default 200).
+ * The last line printed is one JSON object. Env: BENCH_N (default 2000), BENCH_WARMUP (default 200),
+ * BENCH_COLD_SAMPLES (default 3), BENCH_SMOKE=1 (50 timed calls of each, 10 warm-up, one cold sample).
  */
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -29,20 +30,17 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Miniflare } from 'miniflare';
-import { buildEdgeBundle, edgeMiniflare, rssKiB } from './lib.ts';
+import { buildEdgeBundle, edgeMiniflare, envInt, log, result, round, rssKiB, smokeOr } from './lib.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const OUT = join(ROOT, 'bench', 'out', 'edge');
-const N = Number(process.env.BENCH_N ?? 2000);
-const WARMUP = Number(process.env.BENCH_WARMUP ?? 200);
-const COLD_SAMPLES = Number(process.env.BENCH_COLD_SAMPLES ?? 3);
+const N = envInt('BENCH_N', smokeOr(2000, 50), 1, 10_000_000);
+const WARMUP = envInt('BENCH_WARMUP', smokeOr(200, 10), 0, 1_000_000);
+const COLD_SAMPLES = envInt('BENCH_COLD_SAMPLES', smokeOr(3, 1), 1, 100);
 const KEY = 'sk_bench_0123456789abcdef';
 let logLines = 0;
 /** The Worker's 'edge model loaded' lines (load phases, ms), in order. */
 const loads: Array<Record<string, number | string>> = [];
-
-const log = (line: string) => process.stdout.write(`${line}\n`);
-const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
 
 const TEXT = `From: Alice <alice@lists.example.org>
 To: dev@lists.example.org
@@ -365,7 +363,7 @@ async function main(): Promise<void> {
     log(`cold tensor (${tensor.name}): first predict ${samples.join(', ')} ms`);
   }
 
-  const result = {
+  result({
     bench: 'edge',
     runtime: 'workerd via miniflare (bundle from wrangler deploy --dry-run)',
     n: N,
@@ -423,8 +421,7 @@ async function main(): Promise<void> {
     ),
     fits_paid_10mib: bundle.gzip <= 10 * 2 ** 20,
     fits_free_3mib: bundle.gzip <= 3 * 2 ** 20,
-  };
-  log(JSON.stringify(result));
+  });
 }
 
 main().catch((err: unknown) => {

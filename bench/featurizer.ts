@@ -6,7 +6,8 @@
  * Beside it, the out-of-distribution check (shared/ood: coverage of the featurized ids against the default
  * release's seen-ids bitmap, what the edge adds per item before the student runs) on the normal message, as a share
  * of its featurization.
- * The last line printed is one JSON object. Env: BENCH_SIZE (default 32768), BENCH_ROUNDS (7), BENCH_REPS (20).
+ * The last line printed is one JSON object. Env: BENCH_SIZE (default 32768), BENCH_ROUNDS (7), BENCH_REPS (20),
+ * BENCH_SMOKE=1 (3 rounds of 2).
  */
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -15,10 +16,11 @@ import { hostileMessages, normalMessage } from '../shared/featurizer/hostile.ts'
 import { createFeaturizer } from '../shared/featurizer/index.ts';
 import { SeenIds } from '../shared/ood/index.ts';
 import { listReleases } from '../training/src/release/registry.ts';
+import { envInt, result, smokeOr } from './lib.ts';
 
-const SIZE = Number(process.env.BENCH_SIZE ?? 32 * 1024);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
-const REPS = Number(process.env.BENCH_REPS ?? 20);
+const SIZE = envInt('BENCH_SIZE', 32 * 1024, 1024, 16 * 2 ** 20);
+const ROUNDS = envInt('BENCH_ROUNDS', smokeOr(7, 3), 1, 1000);
+const REPS = envInt('BENCH_REPS', smokeOr(20, 2), 1, 100_000);
 
 const f = createFeaturizer();
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
@@ -64,19 +66,17 @@ if (sink === 0) throw new Error('the normal message has no features');
 console.log(
   `ood check: ${(coverageMs * 1000).toFixed(2)} us per message (${ids.length} ids), ${((100 * coverageMs) / normalMs).toFixed(2)}% of its featurization`,
 );
-console.log(
-  JSON.stringify({
-    bench: 'featurizer',
-    size_chars: SIZE,
-    load_avg_1m_at_start: round3(load),
-    normal_ms: round3(normalMs),
-    worst_ms: worst.ms,
-    worst_ratio: worst.ratio,
-    worst_input: worst.name,
-    goal_worst_ratio: 5,
-    goal_met: worst.ratio <= 5,
-    inputs: Object.fromEntries(rows.map((r) => [r.name, r.ratio])),
-    ood_check_us: round3(coverageMs * 1000),
-    ood_check_share_of_featurize: round3(coverageMs / normalMs),
-  }),
-);
+result({
+  bench: 'featurizer',
+  size_chars: SIZE,
+  load_avg_1m_at_start: round3(load),
+  normal_ms: round3(normalMs),
+  worst_ms: worst.ms,
+  worst_ratio: worst.ratio,
+  worst_input: worst.name,
+  goal_worst_ratio: 5,
+  goal_met: worst.ratio <= 5,
+  inputs: Object.fromEntries(rows.map((r) => [r.name, r.ratio])),
+  ood_check_us: round3(coverageMs * 1000),
+  ood_check_share_of_featurize: round3(coverageMs / normalMs),
+});

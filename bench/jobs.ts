@@ -9,15 +9,16 @@
  * The synchronous run sends the same rows to POST /v1/models/spam/classify, 8 texts per request, concurrency 8,
  * `x-escalate: auto`, cache bypassed, on the same stack in the same run.
  * The last line printed is one JSON object.
- * Env: BENCH_ROWS (default 20000), BENCH_SYNC_ROWS (rows of the synchronous run, default all; its rate is per row).
+ * Env: BENCH_ROWS (default 20000), BENCH_SYNC_ROWS (rows of the synchronous run, default all; its rate is per row),
+ * BENCH_SMOKE=1 (400 rows in chunks of 25, so the fault and retry path still runs).
  */
 import { gzipSync } from 'node:zlib';
 import { startStack } from '../scripts/stack.ts';
 import { classify, testMessages } from '../test/helpers.ts';
 import { LABELS } from '../training/src/data/corpus.ts';
-import { envInt, log, round, sleep } from './lib.ts';
+import { envInt, log, result, round, SMOKE, sleep, smokeOr } from './lib.ts';
 
-const ROWS = envInt('BENCH_ROWS', 20_000, 100, 50_000);
+const ROWS = envInt('BENCH_ROWS', smokeOr(20_000, 400), 100, 50_000);
 const SYNC_ROWS = envInt('BENCH_SYNC_ROWS', ROWS, 100, 50_000);
 const FAULT_EVERY = 7;
 
@@ -44,6 +45,8 @@ async function main(): Promise<void> {
         bench: { limit: 10_000_000, window: '60 s', job_rows_per_day: 10_000_000 },
       }),
       JOB_FAULT_EVERY: String(FAULT_EVERY),
+      // A smoke run's few rows still make enough chunks for the retry path to run.
+      ...(SMOKE ? { JOB_CHUNK_ROWS: '25' } : {}),
     },
     ...(process.env.BENCH_LOG === '1'
       ? { log: (label: string, line: string) => console.error(`${label} ${line}`) }
@@ -136,33 +139,31 @@ async function main(): Promise<void> {
     const processingS = (Date.parse(String(view.finished_at)) - Date.parse(String(view.started_at))) / 1000;
     const syncRowsPerS = syncRows.length / syncS;
     log(`  sync: ${syncRows.length} rows in ${round(syncS, 1)} s (${syncErrors} failed requests)`);
-    log(
-      JSON.stringify({
-        bench: 'jobs',
-        rows: ROWS,
-        job_status: view.status,
-        wall_s: round(jobS, 2),
-        submit_s: round(submitS, 2),
-        rows_per_s: round(rowsPerS, 1),
-        ingest_mb_per_s: round(body.length / 1e6 / submitS, 1),
-        processing_s: round(processingS, 2),
-        processing_rows_per_s: round(ROWS / processingS, 1),
-        sync_rows: syncRows.length,
-        sync_wall_s: round(syncS, 2),
-        sync_rows_per_s: round(syncRowsPerS, 1),
-        speedup: round(rowsPerS / syncRowsPerS, 2),
-        lost,
-        duplicated,
-        dead_lettered: (view.errors as unknown[] | undefined)?.length ?? 0,
-        fault_every_chunks: FAULT_EVERY,
-        served_by: servedBy,
-        edge_share: round(edgeShare, 4),
-        accuracy: round(correct / Math.max(1, answered.length), 4),
-        sync_accuracy: round(syncCorrect / Math.max(1, syncAnswered), 4),
-        sync_failed_requests: syncErrors,
-        note: 'local stack (wrangler dev, local Queue/R2/DO); job wall = submission to results read; sync = 8 texts/request at concurrency 8, cache bypassed',
-      }),
-    );
+    result({
+      bench: 'jobs',
+      rows: ROWS,
+      job_status: view.status,
+      wall_s: round(jobS, 2),
+      submit_s: round(submitS, 2),
+      rows_per_s: round(rowsPerS, 1),
+      ingest_mb_per_s: round(body.length / 1e6 / submitS, 1),
+      processing_s: round(processingS, 2),
+      processing_rows_per_s: round(ROWS / processingS, 1),
+      sync_rows: syncRows.length,
+      sync_wall_s: round(syncS, 2),
+      sync_rows_per_s: round(syncRowsPerS, 1),
+      speedup: round(rowsPerS / syncRowsPerS, 2),
+      lost,
+      duplicated,
+      dead_lettered: (view.errors as unknown[] | undefined)?.length ?? 0,
+      fault_every_chunks: FAULT_EVERY,
+      served_by: servedBy,
+      edge_share: round(edgeShare, 4),
+      accuracy: round(correct / Math.max(1, answered.length), 4),
+      sync_accuracy: round(syncCorrect / Math.max(1, syncAnswered), 4),
+      sync_failed_requests: syncErrors,
+      note: 'local stack (wrangler dev, local Queue/R2/DO); job wall = submission to results read; sync = 8 texts/request at concurrency 8, cache bypassed',
+    });
   } finally {
     await stack.stop();
   }

@@ -8,6 +8,20 @@ import { convertV4MiniflareOptions, Miniflare } from 'miniflare';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
+/**
+ * BENCH_SMOKE=1: the benchmark's whole code path end to end with tiny counts and short phases (`npm run
+ * bench:smoke` runs every benchmark so in CI). Its figures mean nothing; its JSON line says `"smoke": true`.
+ */
+export const SMOKE = process.env.BENCH_SMOKE === '1';
+
+/** `full` in a real run, `smoke` under BENCH_SMOKE=1 (the default of a setting; the environment still wins). */
+export const smokeOr = <T>(full: T, smoke: T): T => (SMOKE ? smoke : full);
+
+/** Prints the benchmark's result: one JSON line, the last thing it prints (`smoke: true` under BENCH_SMOKE=1). */
+export function result(fields: Record<string, unknown>): void {
+  log(JSON.stringify(SMOKE ? { ...fields, smoke: true } : fields));
+}
+
 /** A number from `name` in the environment, `fallback` when unset; throws naming the variable when out of range. */
 export function envNumber(name: string, fallback: number, min: number, max: number): number {
   const raw = process.env[name];

@@ -19,7 +19,7 @@
  * The last line printed is one JSON object: the MLP's figures at the top level (as before), the digits teacher's
  * under `digits`, the spam teacher's under `spam_text` (each absent when models/ holds no release).
  * Env: BENCH_DURATION_S (default 4), BENCH_MAX_BATCH (default 128), BENCH_LOAD (wrk | autocannon), BENCH_PIN (0
- * to not pin).
+ * to not pin), BENCH_SMOKE=1 (1 s per point, c=1 and 64 only, raw batches 1, 8 and 64).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -32,7 +32,7 @@ import { createModelRepository, mlpVersion, rows } from '../origin/test/fixtures
 import { featurizerFromManifest } from '../shared/featurizer/index.ts';
 import { encodeInferRequest } from '../shared/protocol/index.ts';
 import { listReleases } from '../training/src/release/registry.ts';
-import { envInt, log, round } from './lib.ts';
+import { envInt, log, result, round, smokeOr } from './lib.ts';
 import {
   cpuPerRequest,
   type LoadPoint,
@@ -43,10 +43,15 @@ import {
   threadCpu,
 } from './load.ts';
 
-const DURATION_S = envInt('BENCH_DURATION_S', 4, 1, 600);
+const DURATION_S = envInt('BENCH_DURATION_S', smokeOr(4, 1), 1, 600);
 const MAX_BATCH = envInt('BENCH_MAX_BATCH', 128, 1, 4096);
-const CONCURRENCY = [1, 16, 64, 256];
-const RAW_BATCHES = [1, 2, 4, 8, 16, 32, 64, 128, 256];
+// A smoke run keeps the points its fields are read from (c=1 and c=64) and fewer raw batch sizes.
+const CONCURRENCY = smokeOr([1, 16, 64, 256], [1, 64]);
+const RAW_BATCHES = smokeOr([1, 2, 4, 8, 16, 32, 64, 128, 256], [1, 8, 64]);
+/** Time per raw batch size, ms. */
+const RAW_MS = smokeOr(500, 100);
+/** Warm-up load per server, s. */
+const WARM_UP_S = smokeOr(2, 1);
 const DIMS = [1024, 512, 512, 2];
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SETUP = loadSetup();
@@ -102,7 +107,7 @@ async function rawThroughput(m: ModelUnderTest): Promise<{
     for (let i = 0; i < 20; i++) await session.run(feeds);
     const times: number[] = [];
     const start = performance.now();
-    while (performance.now() - start < 500) {
+    while (performance.now() - start < RAW_MS) {
       const t = performance.now();
       await session.run(feeds);
       times.push(performance.now() - t);
@@ -257,7 +262,7 @@ async function sequentialP50(urls: string[], req: LoadRequest, seconds: number):
       });
     return { agent, once, times: [] as number[] };
   });
-  for (const c of clients) for (let i = 0; i < 200; i++) await c.once();
+  for (const c of clients) for (let i = 0; i < smokeOr(200, 20); i++) await c.once();
   const slices = 8;
   for (let s = 0; s < slices; s++) {
     for (const c of clients) {
@@ -316,7 +321,7 @@ async function bareFloors(echoUrl: string, req: LoadRequest): Promise<Record<str
     for (const kind of ['http', 'hono'] as const) {
       const server = await startBare(kind, file, answer.contentType);
       try {
-        await load(SETUP, `${server.url}/v2/models/mlp/echo`, req, 64, 2);
+        await load(SETUP, `${server.url}/v2/models/mlp/echo`, req, 64, WARM_UP_S);
         out[kind] = [];
         for (const c of [1, 64]) {
           const p = await measure(server, `${server.url}/v2/models/mlp/echo`, req, c);
@@ -385,8 +390,8 @@ async function benchModel(
       },
       { name: 'unbatched (max 1)', server: unbatchedServer, url: infer(unbatchedServer), points: unbatched },
     ];
-    for (const t of targets) await load(SETUP, t.url, m.request, 64, 2); // warm-up (JIT, arenas)
-    await load(SETUP, infer(noInline), m.request, 1, 2);
+    for (const t of targets) await load(SETUP, t.url, m.request, 64, WARM_UP_S); // warm-up (JIT, arenas)
+    await load(SETUP, infer(noInline), m.request, 1, WARM_UP_S);
     for (const c of CONCURRENCY) {
       for (const t of targets) {
         const before =
@@ -420,7 +425,7 @@ async function benchModel(
           ...(m.echo ? [`${batchedServer.url}/v2/models/${m.name}/echo`] : []),
         ],
         m.request,
-        4,
+        smokeOr(4, 1),
       );
     }
     if (options.bare === true)
@@ -581,7 +586,7 @@ async function main(): Promise<void> {
       const featurizer = featurizerFromManifest(s.manifest.featurizer);
       const ids = featurizer.featurize(SPAM_TEXT);
       const times: number[] = [];
-      for (let i = 0; i < 2000; i++) {
+      for (let i = 0; i < smokeOr(2000, 200); i++) {
         const t = performance.now();
         featurizer.featurize(SPAM_TEXT);
         times.push(performance.now() - t);
@@ -614,7 +619,7 @@ async function main(): Promise<void> {
     }
   }
 
-  const result = {
+  const fields = {
     bench: 'origin',
     cores: CORES,
     load_generator: SETUP.generator,
@@ -627,7 +632,7 @@ async function main(): Promise<void> {
     wall_s: round((performance.now() - started) / 1000, 0),
   };
   if (SETUP.pinned) pinSelf(ALL_CPUS);
-  log(JSON.stringify(result));
+  result(fields);
 }
 
 await main();

@@ -19,18 +19,23 @@
  * window here, so its replay-nonce store (traffic x window) is full within the warm-up.
  * The last line printed is one JSON object.
  * Env: BENCH_SOAK_SECONDS (default 300), BENCH_SOAK_WARMUP_S (default 120), BENCH_CONCURRENCY (default 4),
- * BENCH_SOAK_SIGNATURE_WINDOW_MS (default 60000: the origin's ORIGIN_SIGNATURE_WINDOW_MS).
+ * BENCH_SOAK_SIGNATURE_WINDOW_MS (default 60000: the origin's ORIGIN_SIGNATURE_WINDOW_MS), BENCH_SOAK_WINDOW_S (the
+ * latency window, default 60), BENCH_SMOKE=1 (20 s, 5 s warm-up, 5 s windows, RSS every second).
  */
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startStack } from '../scripts/stack.ts';
 import { percentile, testMessages } from '../test/helpers.ts';
-import { buildEdgeBundle, edgeMiniflare, envInt, log, round, rssKiB, sleep } from './lib.ts';
+import { buildEdgeBundle, edgeMiniflare, envInt, log, result, round, rssKiB, sleep, smokeOr } from './lib.ts';
 
-const SECONDS = envInt('BENCH_SOAK_SECONDS', 300, 60, 24 * 3600);
+const SECONDS = envInt('BENCH_SOAK_SECONDS', smokeOr(300, 20), 10, 24 * 3600);
 const CONCURRENCY = envInt('BENCH_CONCURRENCY', 4, 1, 256);
-const WARM_UP_S = envInt('BENCH_SOAK_WARMUP_S', 120, 0, 24 * 3600);
+const WARM_UP_S = envInt('BENCH_SOAK_WARMUP_S', smokeOr(120, 5), 0, 24 * 3600);
+/** The latency window ("minute"): p50/p99 per window, first (the second window) vs last. */
+const WINDOW_S = envInt('BENCH_SOAK_WINDOW_S', smokeOr(60, 5), 1, 3600);
+/** How often RSS is sampled. */
+const SAMPLE_MS = smokeOr(5000, 1000);
 const SIGNATURE_WINDOW_MS = envInt('BENCH_SOAK_SIGNATURE_WINDOW_MS', 60_000, 1_000, 3_600_000);
 
 const OUT = join(fileURLToPath(new URL('..', import.meta.url)), 'bench', 'out', 'soak-edge');
@@ -117,7 +122,7 @@ async function main(): Promise<void> {
           heapTaken = true;
           await sampleHeap();
         }
-        await sleep(5000);
+        await sleep(SAMPLE_MS);
       }
     })();
     await Promise.all(
@@ -161,9 +166,9 @@ async function main(): Promise<void> {
     samples.push({ t: (performance.now() - t0) / 1000, origin: rssKiB(originPid), edge: edgeRss() });
     await sampleHeap();
 
-    const minutes = Math.floor(SECONDS / 60);
+    const minutes = Math.max(1, Math.floor(SECONDS / WINDOW_S));
     const perMinute = Array.from({ length: minutes }, (_, m) => {
-      const ms = done.filter((d) => d.at >= m * 60 && d.at < (m + 1) * 60).map((d) => d.ms);
+      const ms = done.filter((d) => d.at >= m * WINDOW_S && d.at < (m + 1) * WINDOW_S).map((d) => d.ms);
       return {
         minute: m + 1,
         requests: ms.length,
@@ -189,40 +194,35 @@ async function main(): Promise<void> {
     };
     const first = perMinute[1] ?? perMinute[0];
     const lastMinute = perMinute.at(-1);
-    log(
-      JSON.stringify({
-        bench: 'soak',
-        seconds: SECONDS,
-        concurrency: CONCURRENCY,
-        origin_signature_window_ms: SIGNATURE_WINDOW_MS,
-        warm_up_s: WARM_UP_S,
-        requests: done.length,
-        errors: done.filter((d) => !d.ok).length,
-        worker_error_lines: errorLines,
-        rps: round(done.length / SECONDS, 1),
-        rss_origin_mb_start: round(afterWarmUp.origin / 1024, 1),
-        rss_origin_mb_end: round(last.origin / 1024, 1),
-        rss_drift_origin: drift(afterWarmUp.origin, last.origin),
-        rss_edge_mb_start: round(afterWarmUp.edge / 1024, 1),
-        rss_edge_mb_end: round(last.edge / 1024, 1),
-        rss_drift_edge: drift(afterWarmUp.edge, last.edge),
-        rss_slope_origin_mb_per_min_second_half: slope((x) => x.origin),
-        origin_memory_after_warm_up: heaps.length === 2 ? heaps[0] : undefined,
-        origin_memory_end: heaps.at(-1),
-        rss_slope_edge_mb_per_min_second_half: slope((x) => x.edge),
-        p99_first_min_ms: first?.p99_ms ?? null,
-        p99_last_min_ms: lastMinute?.p99_ms ?? null,
-        p99_last_vs_first:
-          first === undefined || lastMinute === undefined ? null : round(lastMinute.p99_ms / first.p99_ms, 3),
-        per_minute: perMinute,
-        rss_samples_mb: samples.map((s) => [
-          round(s.t, 0),
-          round(s.origin / 1024, 1),
-          round(s.edge / 1024, 1),
-        ]),
-        note: 'RSS from /proc (origin: its Node process incl. worker threads; edge: the deploy bundle in workerd via Miniflare, wired to the stack origin and Upstash bridge); start = after the warm-up (warm_up_s); p99 first = minute 2',
-      }),
-    );
+    result({
+      bench: 'soak',
+      seconds: SECONDS,
+      window_s: WINDOW_S,
+      concurrency: CONCURRENCY,
+      origin_signature_window_ms: SIGNATURE_WINDOW_MS,
+      warm_up_s: WARM_UP_S,
+      requests: done.length,
+      errors: done.filter((d) => !d.ok).length,
+      worker_error_lines: errorLines,
+      rps: round(done.length / SECONDS, 1),
+      rss_origin_mb_start: round(afterWarmUp.origin / 1024, 1),
+      rss_origin_mb_end: round(last.origin / 1024, 1),
+      rss_drift_origin: drift(afterWarmUp.origin, last.origin),
+      rss_edge_mb_start: round(afterWarmUp.edge / 1024, 1),
+      rss_edge_mb_end: round(last.edge / 1024, 1),
+      rss_drift_edge: drift(afterWarmUp.edge, last.edge),
+      rss_slope_origin_mb_per_min_second_half: slope((x) => x.origin),
+      origin_memory_after_warm_up: heaps.length === 2 ? heaps[0] : undefined,
+      origin_memory_end: heaps.at(-1),
+      rss_slope_edge_mb_per_min_second_half: slope((x) => x.edge),
+      p99_first_min_ms: first?.p99_ms ?? null,
+      p99_last_min_ms: lastMinute?.p99_ms ?? null,
+      p99_last_vs_first:
+        first === undefined || lastMinute === undefined ? null : round(lastMinute.p99_ms / first.p99_ms, 3),
+      per_minute: perMinute,
+      rss_samples_mb: samples.map((s) => [round(s.t, 0), round(s.origin / 1024, 1), round(s.edge / 1024, 1)]),
+      note: 'RSS from /proc (origin: its Node process incl. worker threads; edge: the deploy bundle in workerd via Miniflare, wired to the stack origin and Upstash bridge); start = after the warm-up (warm_up_s); p99 first = minute 2 (per_minute: windows of window_s)',
+    });
     await mf.dispose();
   } finally {
     await stack.stop();

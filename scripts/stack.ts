@@ -163,6 +163,45 @@ function checkPositive(name: string, v: number | undefined, fallback: number): n
   return n;
 }
 
+/** What a child printed: its last lines, and the first one that says it failed (see startupErrors). */
+interface ChildOutput {
+  tail: string[];
+  firstError: string | undefined;
+}
+const TAIL_LINES = 20;
+const outputs = new WeakMap<ChildProcess, ChildOutput>();
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI colour codes are what it strips
+const ANSI = /\u001b\[[0-9;]*m/g;
+
+/** Says whether a line a component printed means that it failed to start. */
+export type StartupErrorTest = (line: string) => boolean;
+
+/**
+ * The lines that say a component failed:
+ *  - wrangler: its `✘ [ERROR]` marker (wrangler dev keeps running after refusing a Worker, so the process alone
+ *    never tells). Only that: wrangler dev also prints plain `Error: getaddrinfo ENOTFOUND` lines offline (its
+ *    Request.cf fetch) and carries on.
+ *  - node (the origin): an uncaught JavaScript error (`TypeError: ...`) or a pino record at level error or fatal
+ *    ('origin failed to start').
+ */
+export const startupErrors: { wrangler: StartupErrorTest; node: StartupErrorTest } = {
+  wrangler: (line) => line.replace(ANSI, '').includes('✘ [ERROR]'),
+  node: (line) => {
+    const text = line.replace(ANSI, '').trim();
+    if (/^(?:Uncaught )?(?:[A-Z][A-Za-z]*)?Error(?: \[[A-Z_]+\])?:/.test(text)) return true;
+    return text.startsWith('{') && /"level":(?:50|60)\b/.test(text);
+  },
+};
+
+/** Why a child did not start: its first error line, else its last lines; '' when it printed nothing. */
+function whyNotStarted(child: ChildProcess): string {
+  const out = outputs.get(child);
+  if (out === undefined) return '';
+  if (out.firstError !== undefined) return `: ${out.firstError.slice(0, 500)}`;
+  return out.tail.length === 0 ? '' : `; its last lines:\n  ${out.tail.join('\n  ').slice(-2000)}`;
+}
+
 /** Every process group this module started and has not seen exit, for the last-resort exit hook. */
 const live = new Set<ChildProcess>();
 let exitHookInstalled = false;
@@ -176,11 +215,12 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
-function launch(
+export function launch(
   label: string,
   args: string[],
   env: Record<string, string>,
   log: StackOptions['log'],
+  failed: StartupErrorTest = startupErrors.node,
 ): ChildProcess {
   if (!exitHookInstalled) {
     exitHookInstalled = true;
@@ -196,9 +236,16 @@ function launch(
   });
   live.add(child);
   child.once('exit', () => live.delete(child));
+  const output: ChildOutput = { tail: [], firstError: undefined };
+  outputs.set(child, output);
   const forward = (chunk: Buffer) => {
-    if (log === undefined) return;
-    for (const line of chunk.toString('utf8').split('\n')) if (line.trim() !== '') log(label, line);
+    for (const line of chunk.toString('utf8').split('\n')) {
+      if (line.trim() === '') continue;
+      output.tail.push(line.replace(ANSI, ''));
+      if (output.tail.length > TAIL_LINES) output.tail.shift();
+      if (output.firstError === undefined && failed(line)) output.firstError = line.replace(ANSI, '').trim();
+      log?.(label, line);
+    }
   };
   child.stdout?.on('data', forward);
   child.stderr?.on('data', forward);
@@ -228,15 +275,26 @@ async function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
   killGroup(child, 'SIGKILL');
 }
 
-async function waitReady(url: string, what: string, child: ChildProcess, timeoutMs: number): Promise<void> {
+/**
+ * Polls `url` until it answers 2xx. Fails at once, saying why, when the child exits first or prints an error line
+ * (startupErrors: wrangler dev refusing the Worker keeps running), and after 10 s of 500s (up but misconfigured).
+ */
+export async function waitReady(
+  url: string,
+  what: string,
+  child: ChildProcess,
+  timeoutMs: number,
+): Promise<void> {
   const until = Date.now() + timeoutMs;
   // A server that answers 500 again and again is up but misconfigured: say why instead of waiting it out.
   let failingSince: number | undefined;
   while (Date.now() < until) {
     if (!running(child))
       throw new Error(
-        `${what} exited (code ${child.exitCode}, signal ${child.signalCode}) before it was ready`,
+        `${what} exited (code ${child.exitCode}, signal ${child.signalCode}) before it was ready${whyNotStarted(child)}`,
       );
+    const failed = outputs.get(child)?.firstError;
+    if (failed !== undefined) throw new Error(`${what} failed to start: ${failed.slice(0, 500)}`);
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
       const body = await res.text();
@@ -251,7 +309,7 @@ async function waitReady(url: string, what: string, child: ChildProcess, timeout
     }
     await new Promise((r) => setTimeout(r, 200));
   }
-  throw new Error(`${what} was not ready at ${url} within ${timeoutMs} ms`);
+  throw new Error(`${what} was not ready at ${url} within ${timeoutMs} ms${whyNotStarted(child)}`);
 }
 
 /** The limits of each tier as the edge will see them: RATE_LIMIT_TIERS when set, else edge/src/rate-tiers.json. */
@@ -458,6 +516,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
           ],
           { WRANGLER_SEND_METRICS: 'false', CI: '1' },
           log,
+          startupErrors.wrangler,
         );
       const handle: EdgeHandle = {
         url: `http://127.0.0.1:${edgePort}`,

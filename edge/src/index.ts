@@ -1,17 +1,10 @@
 /**
- * The edge Worker's entry: the only default export (HTTP through the app, the jobs queue and its dead-letter queue
- * through the consumer), and the Durable Object classes wrangler.toml binds.
+ * The edge Worker's entry: the only default export (edge/src/worker.ts: HTTP through the app, the jobs queue and
+ * its dead-letter queue through the consumer), and the Durable Object classes wrangler.toml binds.
  */
-import { createApp } from './app.ts';
-import { createJobConsumer } from './jobs/consumer.ts';
-import type { ChunkMessage } from './jobs/coordinator.ts';
+import { createWorker } from './worker.ts';
 
-const app = createApp();
-
-export default {
-  fetch: app.fetch,
-  queue: createJobConsumer(app),
-} satisfies ExportedHandler<Env, ChunkMessage>;
+export default createWorker();
 
 export { JobCoordinator } from './jobs/coordinator.ts';
 export { ReviewQueue } from './review/queue.ts';
