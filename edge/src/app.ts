@@ -57,6 +57,10 @@ import {
   rolloutRollbackHandler,
 } from './routes/rollout.ts';
 import { StatsRecorder, type StatsRecorderOptions, type StatsStore } from './stats/recorder.ts';
+import { principalOf } from './tenants/principal.ts';
+import { KeyResolver, type ResolverOptions } from './tenants/resolver.ts';
+import { tenantRoutes } from './tenants/routes.ts';
+import { TenantStore } from './tenants/store.ts';
 import type { AppEnv } from './types.ts';
 import { redisFor, tierLimiter } from './upstash.ts';
 
@@ -79,6 +83,8 @@ export interface AppOptions {
   rollout?: RolloutStoreOptions;
   /** How often a candidate's health counts are written and judged (rollout/guard.ts). @default at most once a second */
   guard?: GuardOptions;
+  /** The key resolver's isolate cache (tenants/resolver.ts). @default records trusted 10 s, 10,000 of them */
+  keys?: ResolverOptions;
   /** Where job chunks are sent (tests capture them). @default the JOBS_QUEUE binding */
   jobsQueue?: (c: Context<AppEnv>) => Queue;
 }
@@ -169,7 +175,20 @@ export function createApp(options: AppOptions = {}): Hono<AppEnv> {
   app.get(PATHS.ready, readyHandler(deps));
   app.get(PATHS.server, serverMetadataHandler);
 
-  const byKey = auth({ keys: (c) => c.get('config').apiKeys });
+  // One per app (one app per isolate): key records cached for `freshMs`, then KV, then D1.
+  const resolver = new KeyResolver({ now, ...options.keys });
+  const byKey = auth({
+    keys: (c) => c.get('config').apiKeys,
+    resolve: async (c, hash) => {
+      if (c.env.DB === undefined) return undefined; // no tenant store bound: bootstrap keys only
+      const found = await resolver.resolve(hash, {
+        store: new TenantStore(c.env.DB, now),
+        kv: c.env.KEYS,
+        waitUntil: (p) => c.executionCtx.waitUntil(p),
+      });
+      return found === undefined ? undefined : principalOf(found, now());
+    },
+  });
   // A job's chunk (jobs/caller.ts) runs as its owner, with no key to present; every HTTP request presents one.
   const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
     const caller = jobCaller(c.env);
@@ -199,6 +218,19 @@ export function createApp(options: AppOptions = {}): Hono<AppEnv> {
 
   app.on('POST', PATHS.classify, classifyHandler(deps));
   app.get('/v1/admin/models/:model/stats', statsHandler(deps));
+
+  const tenants = tenantRoutes({ resolver, now });
+  app.post('/v1/admin/tenants', tenants.createTenant);
+  app.get('/v1/admin/tenants', tenants.listTenants);
+  app.get('/v1/admin/tenants/:id', tenants.getTenant);
+  app.patch('/v1/admin/tenants/:id', tenants.patchTenant);
+  app.post('/v1/admin/keys', tenants.createKey);
+  app.get('/v1/admin/keys', tenants.listKeys);
+  app.get('/v1/admin/keys/:id', tenants.getKey);
+  app.patch('/v1/admin/keys/:id', tenants.patchKey);
+  app.post('/v1/admin/keys/:id/rotate', tenants.rotateKey);
+  app.post('/v1/admin/keys/:id/revoke', tenants.revokeKey);
+  app.get('/v1/admin/audit', tenants.audit);
   const rolloutDeps = { releases, now, rollout };
   app.get('/v1/admin/models/:model/rollout', rolloutGetHandler(rolloutDeps));
   app.put('/v1/admin/models/:model/rollout', rolloutPutHandler(rolloutDeps));

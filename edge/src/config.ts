@@ -6,6 +6,7 @@
 
 import { memoize } from './lib/memo.ts';
 import defaultRateTiers from './rate-tiers.json' with { type: 'json' };
+import { KEY_ENVS, type KeyEnv } from './tenants/key-format.ts';
 
 /** One tier: `limit` requests per `window` (an @upstash/ratelimit duration such as "60 s"), and its priority. */
 export interface RateTier {
@@ -72,20 +73,26 @@ export interface EdgeConfig {
   breakerFailureThreshold: number;
   /** BREAKER_COOLDOWN_MS: how long a circuit stays open before one half-open probe. @default 10000 */
   breakerCooldownMs: number;
-  /** API_KEYS secret, parsed: sha256 hex of a key -> principal. */
+  /** API_KEYS secret, parsed: sha256 hex of a key -> principal (the bootstrap keys; the rest live in D1). */
   apiKeys: Map<string, KeyRecord>;
+  /** KEY_ENV: the environment marker of the keys this edge creates (`sk_<env>_...`). @default 'live' */
+  keyEnv: KeyEnv;
   /** ORIGIN_SIGNING_SECRET: HMAC secret shared with the origin. */
   signingSecret: string;
   /** Upstash REST endpoint and token; undefined: rate limiting and the L2 cache are off (local dev only). */
   upstash: { url: string; token: string } | undefined;
 }
 
-/** What a key may do: `infer` (the model routes), `admin` (rollout), `reviewer` (the review queue). */
-export const KEY_SCOPES = ['infer', 'admin', 'reviewer'] as const;
+/**
+ * What a key may do: `infer` (the model routes), `reviewer` (the review queue), `tenant_admin` (its own tenant's
+ * keys, audit and usage), `admin` (everything: tenants, keys, rollout, stats).
+ */
+export const KEY_SCOPES = ['infer', 'admin', 'reviewer', 'tenant_admin'] as const;
 export type KeyScope = (typeof KEY_SCOPES)[number];
 
 /**
- * One API key's record in API_KEYS (`{"<sha256 hex of the key>": record}`); the key itself is never stored.
+ * One API key's record in API_KEYS (`{"<sha256 hex of the key>": record}`): the bootstrap keys (root/admin keys that
+ * exist before any tenant does); every other key lives in D1 (edge/src/tenants/). The key itself is never stored.
  * `id` is unique and is what rate limits and tenancy count by; `name` is for people and logs.
  */
 export interface KeyRecord {
@@ -97,9 +104,11 @@ export interface KeyRecord {
   tier: string;
   /** @default ['infer'] */
   scopes: KeyScope[];
+  /** The tenant it acts for. @default 'bootstrap' */
+  tenant?: string;
 }
 
-const KEY_FIELDS = new Set(['id', 'name', 'models', 'tier', 'scopes']);
+const KEY_FIELDS = new Set(['id', 'name', 'models', 'tier', 'scopes', 'tenant']);
 const KEY_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** The env fields this module reads (wrangler vars and secrets are strings; missing ones are undefined). */
@@ -125,6 +134,7 @@ type EdgeVars = Pick<
   | 'JOB_MAX_BYTES'
   | 'JOB_CHUNK_ROWS'
   | 'API_KEYS'
+  | 'KEY_ENV'
   | 'ORIGIN_SIGNING_SECRET'
   | 'UPSTASH_REDIS_REST_URL'
   | 'UPSTASH_REDIS_REST_TOKEN'
@@ -321,7 +331,7 @@ export function parseApiKeys(raw: string | undefined): Map<string, KeyRecord> {
     const unknown = Object.keys(v).filter((f) => !KEY_FIELDS.has(f));
     if (unknown.length > 0) {
       throw new TypeError(
-        `API_KEYS (${v.name}) has unknown field(s) ${unknown.join(', ')}; a record has id, name, models, tier, scopes`,
+        `API_KEYS (${v.name}) has unknown field(s) ${unknown.join(', ')}; a record has id, name, models, tier, scopes, tenant`,
       );
     }
     const id = v.id ?? `key_${hash.slice(0, 16)}`;
@@ -340,15 +350,26 @@ export function parseApiKeys(raw: string | undefined): Map<string, KeyRecord> {
         `API_KEYS (${v.name}).scopes must be a non-empty array of ${KEY_SCOPES.join(' | ')}`,
       );
     }
+    if (v.tenant !== undefined && (typeof v.tenant !== 'string' || !KEY_ID.test(v.tenant))) {
+      throw new TypeError(`API_KEYS (${v.name}).tenant must be 1-64 letters, digits, _ or -`);
+    }
     keys.set(hash, {
       id,
       name: v.name,
       models: v.models as string[],
       tier: v.tier,
       scopes: [...new Set(scopes as KeyScope[])],
+      ...(v.tenant === undefined ? {} : { tenant: v.tenant as string }),
     });
   }
   return keys;
+}
+
+function keyEnvOf(raw: string | undefined): KeyEnv {
+  if (raw === undefined || raw === '') return 'live';
+  if (!(KEY_ENVS as readonly string[]).includes(raw))
+    throw new TypeError(`KEY_ENV must be one of ${KEY_ENVS.join(' | ')}, got ${JSON.stringify(raw)}`);
+  return raw as KeyEnv;
 }
 
 export function parseConfig(env: ConfigEnv): EdgeConfig {
@@ -393,6 +414,7 @@ export function parseConfig(env: ConfigEnv): EdgeConfig {
     breakerFailureThreshold: int(env, 'BREAKER_FAILURE_THRESHOLD', 5, 1, 1000),
     breakerCooldownMs: int(env, 'BREAKER_COOLDOWN_MS', 10_000, 1, 3_600_000),
     apiKeys,
+    keyEnv: keyEnvOf(env.KEY_ENV),
     signingSecret,
     upstash: url === '' ? undefined : { url, token },
   };

@@ -4,9 +4,19 @@
  */
 import type { Trace } from '../../shared/http/index.ts';
 import type { EdgeConfig, KeyRecord } from './config.ts';
+import type { Quotas } from './tenants/store.ts';
 
-/** Who called: the API key's record (never the key itself). */
-export type Principal = KeyRecord;
+/** Who called: the API key's record and its tenant's (never the key itself). */
+export interface Principal extends KeyRecord {
+  tenant: string;
+  /** Origin regions the tenant's data may go to; ['*'] = any. */
+  regions: string[];
+  quotas: Quotas;
+  /** The API_KEYS bootstrap secret, or the key store (D1 through KV and the isolate cache). */
+  source: 'bootstrap' | 'store';
+  /** A store key's and its tenant's versions when read: older than their revocation epochs means stale. */
+  versions?: { key: number; tenant: number };
+}
 
 /** A request's W3C trace context (shared/http parses and formats it). */
 export type { Trace } from '../../shared/http/index.ts';
@@ -58,6 +68,8 @@ export interface AppVariables {
   log: RequestLog;
   config: EdgeConfig;
   principal: Principal;
+  /** The presented secret's SHA-256 (hex): how a store key is looked up again (never the secret; never logged). */
+  keyHash: string;
   cacheControl: CacheControl;
   /** The request body once read (routes/request.ts readBody). */
   body: Uint8Array | undefined;

@@ -38,7 +38,8 @@ const encoder = new TextEncoder();
 /** Most elements one tensor may hold (guards allocations driven by a claimed shape). */
 export const MAX_TENSOR_ELEMENTS = 64 * 1024 * 1024;
 
-function zodMessage(issues: ReadonlyArray<{ path: PropertyKey[]; message: string }>): string {
+/** The first issues of a failed zod parse, as `path: message; ...`. */
+export function zodMessage(issues: ReadonlyArray<{ path: PropertyKey[]; message: string }>): string {
   return issues
     .slice(0, 5)
     .map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`)

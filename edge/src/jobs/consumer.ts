@@ -10,6 +10,7 @@
 
 import { predictionsFromOutput } from '../../../shared/protocol/tensor.ts';
 import { loadConfig } from '../config.ts';
+import { ownerPrincipal } from '../tenants/principal.ts';
 import { jobEnv } from './caller.ts';
 import type { ChunkMessage, JobSpec } from './coordinator.ts';
 
@@ -102,8 +103,9 @@ export async function runChunk(
     if (Number.isInteger(every) && every > 0 && msg.chunk % every === 0 && claim.attempt === 1) {
       throw new Error('injected fault (JOB_FAULT_EVERY)');
     }
-    const principal = [...loadConfig(env).apiKeys.values()].find((k) => k.id === spec.owner);
-    if (principal === undefined) throw new ChunkRefused("the job owner's API key no longer exists");
+    const principal = await ownerPrincipal(loadConfig(env).apiKeys, env.DB, spec.owner, Date.now());
+    if (principal === undefined)
+      throw new ChunkRefused("the job owner's API key no longer exists or may not be used");
     const input = await env.JOBS_BUCKET.get(spec.chunks[msg.chunk]?.key ?? '');
     if (input === null) throw new ChunkRefused('the chunk input is gone from storage');
     const rows = (await input.text())

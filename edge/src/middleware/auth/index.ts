@@ -1,23 +1,36 @@
 /**
- * API-key auth: `Authorization: Bearer <key>`. Keys are stored only as SHA-256 hashes (the API_KEYS secret), each
- * with a name, allowed models and a rate tier. The presented key is hashed and compared in constant time with
- * every stored hash (no early exit), so response time does not depend on which bytes matched.
+ * API-key auth: `Authorization: Bearer <key>`. Keys are stored only as SHA-256 hashes; the lookup is by hash, never
+ * a scan, so its cost does not depend on how many keys exist:
+ *
+ *   sha256(key) -> the bootstrap table (API_KEYS secret: root/admin keys, a Map lookup)
+ *               -> the key format and checksum (tenants/key-format.ts: junk is refused here, with no I/O)
+ *               -> `resolve` (tenants/: isolate cache -> KV projection -> D1)
+ *
+ * (A hash-keyed Map needs no constant-time compare: timing can only say which hash prefixes exist, and choosing a
+ * key whose hash has a given prefix is a preimage search.)
  *
  * - no Authorization header          -> 401 unauthorized, `WWW-Authenticate: Bearer realm="..."`
  * - not `Bearer <token68>`           -> 400 invalid_header, `WWW-Authenticate: Bearer error="invalid_request"`
- * - unknown key                      -> 401 unauthorized, `WWW-Authenticate: Bearer error="invalid_token"`
+ * - unknown or malformed key         -> 401 unauthorized, `WWW-Authenticate: Bearer error="invalid_token"`
+ * - revoked / disabled / expired key -> 401 key_revoked / key_disabled / key_expired (tenants/principal.ts)
  * - model outside the key's scope    -> 403 forbidden (`assertModelAllowed`, called once the model is known)
  */
 import type { Context, MiddlewareHandler } from 'hono';
 import { InferenceError } from '../../../../shared/errors/index.ts';
-import { hexToBytes, toBytes } from '../../../../shared/hash/index.ts';
+import { sha256Hex } from '../../../../shared/hash/index.ts';
 import type { KeyRecord } from '../../config.ts';
-import { memoize } from '../../lib/memo.ts';
+import { parseKey } from '../../tenants/key-format.ts';
+import { bootstrapPrincipal } from '../../tenants/principal.ts';
 import type { AppEnv, Principal } from '../../types.ts';
 
 export interface AuthOptions {
-  /** The key table (sha256 hex -> record), read per request (e.g. from the API_KEYS secret via config). */
+  /** The bootstrap key table (sha256 hex -> record), read per request (the API_KEYS secret via config). */
   keys: (c: Context<AppEnv>) => ReadonlyMap<string, KeyRecord>;
+  /**
+   * A well-formed key's principal by its hash, or undefined when no key has it; throws the refusal of a key that
+   * exists but may not be used (revoked, disabled, expired). @default none: only bootstrap keys
+   */
+  resolve?: (c: Context<AppEnv>, hash: string) => Promise<Principal | undefined>;
   /** Realm named in WWW-Authenticate. @default 'edge' */
   realm?: string;
 }
@@ -25,48 +38,20 @@ export interface AuthOptions {
 /** `Bearer <token68>`; the scheme name is case-insensitive (RFC 7235 section 2.1). */
 const BEARER = /^Bearer +([A-Za-z0-9._~+/-]+=*) *$/i;
 
-/** Constant-time equality of two equal-length byte arrays (workerd's timingSafeEqual when present). */
-export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  const subtle = crypto.subtle as SubtleCrypto & {
-    timingSafeEqual?: (a: Uint8Array, b: Uint8Array) => boolean;
-  };
-  if (typeof subtle.timingSafeEqual === 'function') return subtle.timingSafeEqual(a, b);
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= (a[i] as number) ^ (b[i] as number);
-  return diff === 0;
-}
-
-async function sha256Bytes(text: string): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.digest('SHA-256', toBytes(text) as Uint8Array<ArrayBuffer>));
-}
-
-const decoded = new WeakMap<ReadonlyMap<string, KeyRecord>, Array<[Uint8Array, KeyRecord]>>();
-
-function table(keys: ReadonlyMap<string, KeyRecord>): Array<[Uint8Array, KeyRecord]> {
-  return memoize(decoded, keys, () => [...keys].map(([hex, rec]) => [hexToBytes(hex), rec]));
-}
-
-/** Finds the key's record by comparing its hash with every stored hash in constant time. */
-export async function findKey(
-  keys: ReadonlyMap<string, KeyRecord>,
-  token: string,
-): Promise<KeyRecord | undefined> {
-  const digest = await sha256Bytes(token);
-  let found: KeyRecord | undefined;
-  for (const [hash, rec] of table(keys)) {
-    if (constantTimeEqual(hash, digest) && found === undefined) found = rec;
-  }
-  return found;
-}
-
 export function auth(options: AuthOptions): MiddlewareHandler<AppEnv> {
   if (typeof options?.keys !== 'function') {
     throw new TypeError(`auth: keys must be a function returning the key table, got ${typeof options?.keys}`);
   }
+  if (options.resolve !== undefined && typeof options.resolve !== 'function') {
+    throw new TypeError(`auth: resolve must be a function, got ${typeof options.resolve}`);
+  }
   const realm = options.realm ?? 'edge';
   if (!/^[\w .-]{1,64}$/.test(realm))
     throw new TypeError(`auth: realm must be 1-64 word characters, got ${JSON.stringify(realm)}`);
+  const invalid = () =>
+    new InferenceError('unauthorized', 'invalid API key', {
+      headers: { 'WWW-Authenticate': `Bearer realm="${realm}", error="invalid_token"` },
+    });
   return async function authMiddleware(c, next) {
     const header = c.req.header('authorization');
     if (header === undefined || header === '') {
@@ -80,13 +65,17 @@ export function auth(options: AuthOptions): MiddlewareHandler<AppEnv> {
         headers: { 'WWW-Authenticate': `Bearer realm="${realm}", error="invalid_request"` },
       });
     }
-    const principal = await findKey(options.keys(c), m[1] as string);
-    if (principal === undefined) {
-      throw new InferenceError('unauthorized', 'invalid API key', {
-        headers: { 'WWW-Authenticate': `Bearer realm="${realm}", error="invalid_token"` },
-      });
+    const token = m[1] as string;
+    const hash = await sha256Hex(token);
+    const bootstrap = options.keys(c).get(hash);
+    let principal: Principal | undefined;
+    if (bootstrap !== undefined) principal = bootstrapPrincipal(bootstrap);
+    else if (options.resolve !== undefined && parseKey(token) !== undefined) {
+      principal = await options.resolve(c, hash);
     }
+    if (principal === undefined) throw invalid();
     c.set('principal', principal);
+    c.set('keyHash', hash);
     c.get('log').principal = principal.name;
     await next();
   };

@@ -1,0 +1,197 @@
+/**
+ * From a presented secret's SHA-256 to its key and tenant, on the request path:
+ *
+ *   per-isolate cache (fresh `freshMs`, 10 s) -> Workers KV projection (`key:<hash>`, `tenant:<id>`, read with a
+ *   `cacheTtl`) -> D1 (the store of record; what it finds is written back to KV off the request path)
+ *
+ * Lookups are by hash and id, never a scan: the cost does not depend on how many keys exist. An unknown hash is
+ * remembered in the isolate for `freshMs` too (KV caches misses as well), so junk with a valid checksum costs one
+ * D1 query per isolate and 10 s at most.
+ *
+ * How stale an answer can be (the bound tests pin): a change reaches KV when the admin API writes it; another
+ * isolate serves its cached copy for at most `freshMs`, then KV's (which may lag up to ~60 s at other locations).
+ * The revocation epoch (epochs.ts), read in the rate limiter's Redis round trip, cuts that to about a second:
+ * a cached record older than its epoch is reloaded from D1 (`refresh`).
+ */
+import type { ApiKey, Tenant, TenantStore } from './store.ts';
+
+export type KeyKv = Pick<KVNamespace, 'get' | 'put'>;
+
+/** What KV holds per secret hash. */
+export interface KeyEntry {
+  key: ApiKey;
+  secret_expires_at: number | null;
+}
+
+export interface Resolved {
+  key: ApiKey;
+  /** When this secret stops working (a rotated-out secret's grace end); null: with the key. */
+  secretExpiresAt: number | null;
+  tenant: Tenant;
+}
+
+export const kvKeyName = (hash: string) => `key:${hash}`;
+export const kvTenantName = (id: string) => `tenant:${id}`;
+
+/** Writes the KV projection of a key (one entry per secret hash). */
+export async function projectKey(
+  kv: KeyKv,
+  key: ApiKey,
+  secrets: Array<{ hash: string; expiresAt: number | null }>,
+) {
+  await Promise.all(
+    secrets.map((s) =>
+      kv.put(kvKeyName(s.hash), JSON.stringify({ key, secret_expires_at: s.expiresAt } satisfies KeyEntry)),
+    ),
+  );
+}
+
+export async function projectTenant(kv: KeyKv, tenant: Tenant) {
+  await kv.put(kvTenantName(tenant.id), JSON.stringify(tenant));
+}
+
+export interface ResolverOptions {
+  /** Clock, ms. @default Date.now */
+  now?: () => number;
+  /** How long an isolate trusts its cached record (and a miss), ms. @default 10000 */
+  freshMs?: number;
+  /** Records cached per isolate (least recently used out). @default 10000 */
+  maxEntries?: number;
+  /** KV's edge cache TTL for these reads, s (Cloudflare's minimum is 60). @default 60 */
+  kvCacheTtl?: number;
+}
+
+/** Where the resolver reads: the store of record, the projection (absent: D1 only), and where background work goes. */
+export interface ResolverSources {
+  store: Pick<TenantStore, 'findSecret' | 'getTenant'>;
+  kv: KeyKv | undefined;
+  waitUntil: (p: Promise<unknown>) => void;
+}
+
+class Lru<V> {
+  readonly #map = new Map<string, { value: V; at: number }>();
+  readonly max: number;
+  constructor(max: number) {
+    this.max = max;
+  }
+  get(k: string): { value: V; at: number } | undefined {
+    const e = this.#map.get(k);
+    if (e !== undefined) {
+      this.#map.delete(k);
+      this.#map.set(k, e);
+    }
+    return e;
+  }
+  set(k: string, value: V, at: number): void {
+    this.#map.delete(k);
+    this.#map.set(k, { value, at });
+    if (this.#map.size > this.max) this.#map.delete(this.#map.keys().next().value as string);
+  }
+  delete(k: string): void {
+    this.#map.delete(k);
+  }
+  get size(): number {
+    return this.#map.size;
+  }
+}
+
+export class KeyResolver {
+  readonly #now: () => number;
+  readonly #freshMs: number;
+  readonly #kvCacheTtl: number;
+  readonly #keys: Lru<KeyEntry | null>;
+  readonly #tenants: Lru<Tenant | null>;
+
+  constructor(options: ResolverOptions = {}) {
+    this.#now = options.now ?? Date.now;
+    this.#freshMs = options.freshMs ?? 10_000;
+    this.#kvCacheTtl = options.kvCacheTtl ?? 60;
+    const max = options.maxEntries ?? 10_000;
+    if (!Number.isFinite(this.#freshMs) || this.#freshMs < 0)
+      throw new TypeError(`freshMs must be a number >= 0, got ${this.#freshMs}`);
+    if (!Number.isInteger(max) || max < 1)
+      throw new TypeError(`maxEntries must be an integer >= 1, got ${max}`);
+    if (!Number.isInteger(this.#kvCacheTtl) || this.#kvCacheTtl < 60)
+      throw new TypeError(
+        `kvCacheTtl must be an integer >= 60 (Cloudflare's minimum), got ${this.#kvCacheTtl}`,
+      );
+    this.#keys = new Lru(max);
+    this.#tenants = new Lru(max);
+  }
+
+  /** The key and tenant of a secret's hash, or undefined when no key has it. */
+  async resolve(hash: string, src: ResolverSources): Promise<Resolved | undefined> {
+    const entry = await this.#key(hash, src, false);
+    if (entry === null) return undefined;
+    const tenant = await this.#tenant(entry.key.tenant, src, false);
+    if (tenant === null) return undefined;
+    return { key: entry.key, secretExpiresAt: entry.secret_expires_at, tenant };
+  }
+
+  /** As resolve, from D1 itself (a revocation epoch said the cached record is stale); refreshes KV too. */
+  async refresh(hash: string, src: ResolverSources): Promise<Resolved | undefined> {
+    const entry = await this.#key(hash, src, true);
+    if (entry === null) return undefined;
+    const tenant = await this.#tenant(entry.key.tenant, src, true);
+    if (tenant === null) return undefined;
+    return { key: entry.key, secretExpiresAt: entry.secret_expires_at, tenant };
+  }
+
+  /** Forgets what this isolate cached (the admin API calls it after a change it made). */
+  forget(change: { hash?: string; tenant?: string }): void {
+    if (change.hash !== undefined) this.#keys.delete(change.hash);
+    if (change.tenant !== undefined) this.#tenants.delete(change.tenant);
+  }
+
+  async #key(hash: string, src: ResolverSources, fromStore: boolean): Promise<KeyEntry | null> {
+    const now = this.#now();
+    if (!fromStore) {
+      const cached = this.#keys.get(hash);
+      if (cached !== undefined && now - cached.at < this.#freshMs) return cached.value;
+      const projected =
+        src.kv === undefined
+          ? null
+          : await src.kv.get<KeyEntry>(kvKeyName(hash), { type: 'json', cacheTtl: this.#kvCacheTtl });
+      if (projected !== null) {
+        this.#keys.set(hash, projected, now);
+        return projected;
+      }
+    }
+    const found = await src.store.findSecret(hash);
+    const entry: KeyEntry | null =
+      found === undefined ? null : { key: found.key, secret_expires_at: found.secretExpiresAt };
+    this.#keys.set(hash, entry, now);
+    if (entry !== null && src.kv !== undefined) {
+      src.waitUntil(
+        projectKey(src.kv, entry.key, [{ hash, expiresAt: entry.secret_expires_at }]).catch(warn),
+      );
+    }
+    return entry;
+  }
+
+  async #tenant(id: string, src: ResolverSources, fromStore: boolean): Promise<Tenant | null> {
+    const now = this.#now();
+    if (!fromStore) {
+      const cached = this.#tenants.get(id);
+      if (cached !== undefined && now - cached.at < this.#freshMs) return cached.value;
+      const projected =
+        src.kv === undefined
+          ? null
+          : await src.kv.get<Tenant>(kvTenantName(id), { type: 'json', cacheTtl: this.#kvCacheTtl });
+      if (projected !== null) {
+        this.#tenants.set(id, projected, now);
+        return projected;
+      }
+    }
+    const tenant = (await src.store.getTenant(id)) ?? null;
+    this.#tenants.set(id, tenant, now);
+    if (tenant !== null && src.kv !== undefined) src.waitUntil(projectTenant(src.kv, tenant).catch(warn));
+    return tenant;
+  }
+}
+
+function warn(err: unknown): void {
+  console.warn(
+    JSON.stringify({ level: 'warn', msg: 'key projection not written to KV', error: String(err) }),
+  );
+}
