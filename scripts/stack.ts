@@ -323,6 +323,48 @@ function tierLimits(vars: Record<string, string>): Record<string, { limit: numbe
   }
 }
 
+/**
+ * Applies the tenant store's D1 migrations (edge/migrations) to a local state folder, as `wrangler d1 migrations
+ * apply DB --local` does (idempotent: applied ones are recorded).
+ */
+export async function applyD1Migrations(persistTo: string): Promise<void> {
+  const child = spawn(
+    process.execPath,
+    [
+      WRANGLER,
+      'd1',
+      'migrations',
+      'apply',
+      'DB',
+      '--local',
+      '--persist-to',
+      persistTo,
+      '--config',
+      join(ROOT, 'wrangler.toml'),
+    ],
+    {
+      cwd: ROOT,
+      env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let out = '';
+  child.stdout?.on('data', (b: Buffer) => {
+    out += b.toString('utf8');
+  });
+  child.stderr?.on('data', (b: Buffer) => {
+    out += b.toString('utf8');
+  });
+  const code = await exitOf(child);
+  if (code !== 0) {
+    const first =
+      out.split('\n').find((l) => startupErrors.wrangler(l)) ?? out.trim().split('\n').slice(-5).join('\n');
+    throw new Error(
+      `the D1 migrations did not apply (exit ${code}): ${first.replace(ANSI, '').slice(0, 500)}`,
+    );
+  }
+}
+
 /** Runs scripts/edge-release.ts when its --check finds edge/src/model/release.ts out of date. */
 export function ensureEdgeRelease(log?: StackOptions['log']): void {
   const script = join(ROOT, 'scripts/edge-release.ts');
@@ -453,6 +495,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       ORIGIN_URLS: origins.map((o) => o.url).join(','),
       ORIGIN_SIGNING_SECRET: signingSecret,
       WEBHOOK_SIGNING_SECRET: randomBytes(32).toString('hex'),
+      // Keys created on the local stack say so: sk_dev_...
+      KEY_ENV: 'dev',
       ...(state === undefined
         ? {}
         : { UPSTASH_REDIS_REST_URL: state.url, UPSTASH_REDIS_REST_TOKEN: state.token }),
@@ -493,8 +537,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       const envFile = join(tmp, `edge-${index}.env`);
       const lines = Object.entries({ ...edgeVars, ...extraVars }).map(([k, v]) => `${k}='${v}'`);
       writeFileSync(envFile, `${lines.join('\n')}\n`, { mode: 0o600 });
-      const launchEdge = async (): Promise<ChildProcess> =>
-        launch(
+      const state = join(tmp, `wrangler-state-${index}`);
+      const launchEdge = async (): Promise<ChildProcess> => {
+        await applyD1Migrations(state);
+        return launch(
           `edge-${index}`,
           [
             WRANGLER,
@@ -512,12 +558,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
             envFile,
             '--show-interactive-dev-session=false',
             '--persist-to',
-            join(tmp, `wrangler-state-${index}`),
+            state,
           ],
           { WRANGLER_SEND_METRICS: 'false', CI: '1' },
           log,
           startupErrors.wrangler,
         );
+      };
       const handle: EdgeHandle = {
         url: `http://127.0.0.1:${edgePort}`,
         port: edgePort,

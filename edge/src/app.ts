@@ -25,7 +25,7 @@ import {
 } from './jobs/routes.ts';
 import { auth } from './middleware/auth/index.ts';
 import { cacheControl } from './middleware/cache-control/index.ts';
-import { rateLimit } from './middleware/rate-limit/index.ts';
+import { rateLimit, type TripReads } from './middleware/rate-limit/index.ts';
 import { type RequestIdOptions, requestId } from './middleware/request-id/index.ts';
 import type { EdgeRelease } from './model/edge-model.ts';
 import { edgeReleases } from './model/release.ts';
@@ -57,12 +57,13 @@ import {
   rolloutRollbackHandler,
 } from './routes/rollout.ts';
 import { StatsRecorder, type StatsRecorderOptions, type StatsStore } from './stats/recorder.ts';
+import { epochKeys, isStale } from './tenants/epochs.ts';
 import { principalOf } from './tenants/principal.ts';
 import { KeyResolver, type ResolverOptions } from './tenants/resolver.ts';
 import { tenantRoutes } from './tenants/routes.ts';
 import { TenantStore } from './tenants/store.ts';
 import type { AppEnv } from './types.ts';
-import { redisFor, tierLimiter } from './upstash.ts';
+import { redisFor, sameTrip, tierLimiter } from './upstash.ts';
 
 export interface AppOptions {
   /** The releases whose students the edge serves. @default the bundle's (model/release.ts) */
@@ -177,18 +178,42 @@ export function createApp(options: AppOptions = {}): Hono<AppEnv> {
 
   // One per app (one app per isolate): key records cached for `freshMs`, then KV, then D1.
   const resolver = new KeyResolver({ now, ...options.keys });
+  const keySources = (c: Context<AppEnv>, db: D1Database) => ({
+    store: new TenantStore(db, now),
+    kv: c.env.KEYS,
+    waitUntil: (p: Promise<unknown>) => c.executionCtx.waitUntil(p),
+  });
   const byKey = auth({
     keys: (c) => c.get('config').apiKeys,
     resolve: async (c, hash) => {
       if (c.env.DB === undefined) return undefined; // no tenant store bound: bootstrap keys only
-      const found = await resolver.resolve(hash, {
-        store: new TenantStore(c.env.DB, now),
-        kv: c.env.KEYS,
-        waitUntil: (p) => c.executionCtx.waitUntil(p),
-      });
+      const found = await resolver.resolve(hash, keySources(c, c.env.DB));
       return found === undefined ? undefined : principalOf(found, now());
     },
   });
+  /**
+   * The key's and tenant's revocation epochs, read in the rate limiter's round trip: newer than the cached record
+   * means it changed (revoked, disabled, rotated, re-scoped) at some PoP: read it again from D1 and apply it.
+   */
+  const epochReads = (c: Context<AppEnv>): TripReads | undefined => {
+    const p = c.get('principal');
+    const db = c.env.DB;
+    if (p.source !== 'store' || p.versions === undefined || db === undefined) return undefined;
+    const versions = p.versions;
+    return {
+      keys: [epochKeys.key(p.id), epochKeys.tenant(p.tenant)],
+      check: async (values) => {
+        if (!isStale(versions, [values[0], values[1]])) return;
+        const fresh = await resolver.refresh(c.get('keyHash'), keySources(c, db));
+        if (fresh === undefined) {
+          throw new InferenceError('unauthorized', 'invalid API key', {
+            headers: { 'WWW-Authenticate': 'Bearer realm="edge", error="invalid_token"' },
+          });
+        }
+        c.set('principal', principalOf(fresh, now()));
+      },
+    };
+  };
   // A job's chunk (jobs/caller.ts) runs as its owner, with no key to present; every HTTP request presents one.
   const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
     const caller = jobCaller(c.env);
@@ -201,11 +226,16 @@ export function createApp(options: AppOptions = {}): Hono<AppEnv> {
     settings: (c) => {
       const config = c.get('config');
       const principal = c.get('principal');
+      const upstash = config.upstash;
+      const reads = epochReads(c);
       return {
         limiter: tierLimiter(config, principal.tier),
         identifier: principal.id,
         failMode: config.rateFailMode,
         timeoutMs: config.rateTimeoutMs,
+        ...(upstash === undefined
+          ? {}
+          : { trip: sameTrip(upstash), ...(reads === undefined ? {} : { reads }) }),
       };
     },
     weight: requestWeight,

@@ -7,6 +7,7 @@ import { Ratelimit } from '@upstash/ratelimit';
 import { Redis } from '@upstash/redis/cloudflare';
 import { type EdgeConfig, type RateTier, rateTierOf } from './config.ts';
 import { memoize } from './lib/memo.ts';
+import type { SameTrip } from './middleware/rate-limit/index.ts';
 
 const clients = new Map<string, Redis>();
 
@@ -26,6 +27,100 @@ export function redisFor(upstash: NonNullable<EdgeConfig['upstash']>): Redis {
   );
 }
 
+type Pipeline = ReturnType<Redis['pipeline']>;
+
+/**
+ * One Redis round trip: commands added while it is open are sent together as one pipeline by `exec`, each caller
+ * getting its own command's result or error. The rate limiters' scripts, the revocation epochs and the quota
+ * counters of a request share one (middleware/rate-limit).
+ */
+export class RoundTrip {
+  readonly #calls: Array<{
+    add: (p: Pipeline) => void;
+    resolve: (v: unknown) => void;
+    reject: (e: unknown) => void;
+  }> = [];
+
+  add<T>(add: (p: Pipeline) => void): Promise<T> {
+    return new Promise<T>((resolve, reject) =>
+      this.#calls.push({ add, resolve: resolve as (v: unknown) => void, reject }),
+    );
+  }
+
+  get size(): number {
+    return this.#calls.length;
+  }
+
+  /** Sends every added command in one pipeline (nothing when none was added). */
+  async exec(redis: Pick<Redis, 'pipeline'>): Promise<void> {
+    const calls = this.#calls.splice(0);
+    if (calls.length === 0) return;
+    try {
+      const p = redis.pipeline();
+      for (const c of calls) c.add(p);
+      const results = (await p.exec({ keepErrors: true })) as Array<{ result: unknown; error?: string }>;
+      calls.forEach((c, i) => {
+        const r = results[i];
+        if (r === undefined) c.reject(new Error('the pipeline returned fewer results than commands'));
+        else if (r.error !== undefined) c.reject(new Error(r.error));
+        else c.resolve(r.result);
+      });
+    } catch (err) {
+      for (const c of calls) c.reject(err);
+    }
+  }
+}
+
+/**
+ * The Redis @upstash/ratelimit is given: while a trip is open (`during`), its `evalsha` joins the trip instead of
+ * being sent alone. Its single-region algorithms call evalsha synchronously inside `limit()`, so the trip is open
+ * exactly while the middleware calls `limit()`. A NOSCRIPT answer makes ratelimit send `eval`, which goes straight
+ * to Redis (the first request after a Redis restart pays one more round trip).
+ */
+class TripRedis {
+  readonly redis: Redis;
+  trip: RoundTrip | undefined;
+  constructor(redis: Redis) {
+    this.redis = redis;
+  }
+  evalsha(sha: string, keys: string[], args: unknown[]): Promise<unknown> {
+    const trip = this.trip;
+    return trip === undefined
+      ? this.redis.evalsha(sha, keys, args)
+      : trip.add((p) => p.evalsha(sha, keys, args));
+  }
+  eval(script: string, keys: string[], args: unknown[]): Promise<unknown> {
+    return this.redis.eval(script, keys, args);
+  }
+}
+
+const tripRedises = new Map<string, TripRedis>();
+
+function tripRedisFor(upstash: NonNullable<EdgeConfig['upstash']>): TripRedis {
+  return memoize(tripRedises, `${upstash.url}\n${upstash.token}`, () => new TripRedis(redisFor(upstash)));
+}
+
+/** Runs `fn` (synchronous: it starts the limiters' calls) with the round trip `trip` open for them. */
+export function during<T>(upstash: NonNullable<EdgeConfig['upstash']>, trip: RoundTrip, fn: () => T): T {
+  const r = tripRedisFor(upstash);
+  r.trip = trip;
+  try {
+    return fn();
+  } finally {
+    r.trip = undefined;
+  }
+}
+
+/** One Redis round trip for a request's rate limit and reads (middleware/rate-limit SameTrip). */
+export function sameTrip(upstash: NonNullable<EdgeConfig['upstash']>): SameTrip {
+  const trip = new RoundTrip();
+  return {
+    during: (fn) => during(upstash, trip, fn),
+    mget: (keys) => trip.add<unknown[]>((p) => p.mget(...keys)),
+    exec: () => trip.exec(redisFor(upstash)),
+  };
+}
+
 const limiters = new Map<string, Ratelimit>();
 
 /** The limiter of one tier (sliding window by default, token bucket as an option), one instance per isolate. */
@@ -40,7 +135,8 @@ export function tierLimiter(config: EdgeConfig, tierName: string): Ratelimit | u
     id,
     () =>
       new Ratelimit({
-        redis: redisFor(upstash),
+        // Its scripts join the request's round trip (`during`).
+        redis: tripRedisFor(upstash) as unknown as Redis,
         limiter:
           config.rateAlgorithm === 'token-bucket'
             ? Ratelimit.tokenBucket(tier.limit, tier.window, tier.limit)

@@ -18,6 +18,7 @@ beforeAll(async () => {
       { name: 'e2e-pro', tier: 'pro' },
       { name: 'e2e-tiny', tier: 'tiny' },
       { name: 'e2e-other-model', tier: 'pro', models: ['not-spam'] },
+      { name: 'e2e-admin', tier: 'pro', scopes: ['admin'] },
     ],
     edgeVars: {
       RATE_LIMIT_TIERS: JSON.stringify({
@@ -27,6 +28,7 @@ beforeAll(async () => {
       // Generous timeout: the point is the limiter's exactness, not its latency under a 1,000-request burst.
       RATE_LIMIT_TIMEOUT_MS: '20000',
       RATE_LIMIT_FAIL_MODE: 'closed',
+      KEY_ENV: 'dev',
     },
   });
   [pro, tiny, otherModel] = stack.apiKeys as [StackKey, StackKey, StackKey];
@@ -105,3 +107,38 @@ describe('rate limiting', () => {
     }
   }, 180_000);
 });
+
+describe('tenants and keys through wrangler dev (local D1 migrated by the stack, local KV)', () => {
+  it('an admin creates a tenant and a key; the key answers; revoked, it is refused with key_revoked', async () => {
+    const adminKey = stack.apiKeys.find((k) => k.scopes.includes('admin'))?.key as string;
+    const call = async (method: string, path: string, body?: unknown) => {
+      const res = await fetch(`${stack.edgeUrl}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    };
+    const tenant = await call('POST', '/v1/admin/tenants', {
+      name: 'e2e tenant',
+      tier: 'pro',
+      models: ['spam'],
+    });
+    expect(tenant.status).toBe(201);
+    const created = await call('POST', '/v1/admin/keys', {
+      tenant: tenant.body.id,
+      name: 'e2e',
+      scopes: ['infer'],
+    });
+    expect(created.status).toBe(201);
+    const key = created.body.key as string;
+    expect(key).toMatch(/^sk_dev_/);
+    expect((await classify(stack.edgeUrl, key, text())).status).toBe(200);
+    const id = (created.body.record as { id: string }).id;
+    expect((await call('POST', `/v1/admin/keys/${id}/revoke`)).status).toBe(200);
+    const refused = await classify(stack.edgeUrl, key, text());
+    expect([refused.status, errorCode(refused.body)]).toEqual([401, 'key_revoked']);
+  });
+});
+
+const text = () => [`Subject: tenant test ${Math.random()}`];

@@ -26,7 +26,7 @@ import { InferenceError, InvalidInputError } from '../../../shared/errors/index.
 import { sha256Hex } from '../../../shared/hash/index.ts';
 import { zodMessage } from '../../../shared/protocol/codec.ts';
 import { KEY_SCOPES, rateTierOf } from '../config.ts';
-import { readJson, requireJson } from '../routes/request.ts';
+import { readBody, readJson, requireJson } from '../routes/request.ts';
 import type { AppEnv, Principal } from '../types.ts';
 import { redisFor } from '../upstash.ts';
 import { bumpEpochs } from './epochs.ts';
@@ -72,7 +72,10 @@ const KeyPatch = z.strictObject({
 const Rotate = z.strictObject({ grace_seconds: z.number().int().min(0).max(GRACE_MAX_S).optional() });
 
 async function body<T>(c: Context<AppEnv>, schema: z.ZodType<T>, emptyOk = false): Promise<T> {
-  const raw = c.req.header('content-length') === '0' && emptyOk ? {} : await (requireJson(c), readJson(c));
+  // A body-less POST (rotate, revoke) is an empty object; anything sent must be JSON.
+  const empty = emptyOk && (await readBody(c, c.get('config').maxBodyBytes)).length === 0;
+  if (!empty) requireJson(c);
+  const raw = empty ? {} : await readJson(c);
   const parsed = schema.safeParse(raw);
   if (!parsed.success)
     throw new InvalidInputError(`invalid request body: ${zodMessage(parsed.error.issues)}`);

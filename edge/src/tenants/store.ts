@@ -403,7 +403,8 @@ export class TenantStore {
   }
 
   /**
-   * A new current secret; the others stop working at `graceUntil` (those already ending sooner keep their end).
+   * A new current secret; every other one stops working at `graceUntil` at the latest (one already ending sooner
+   * keeps its end; a rotation with no grace ends them all now, as after a leak).
    */
   async rotateKey(
     id: string,

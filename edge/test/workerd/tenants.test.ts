@@ -36,7 +36,7 @@ function counting<T extends object>(target: T, counter: { calls: number }): T {
 }
 
 /** A clock the test moves, an admin bootstrap key, two app instances ("isolates") over one env. */
-async function world() {
+async function world(vars: Record<string, string> = {}) {
   let now = Date.now();
   const clock = () => now;
   const release = await tinyRelease();
@@ -44,7 +44,7 @@ async function world() {
   const [origin] = await newOrigins(1);
   const d1 = { calls: 0 };
   const kv = { calls: 0 };
-  const base = testEnv({ API_KEYS: keysJson(admin), ORIGIN_URLS: origin as string });
+  const base = testEnv({ API_KEYS: keysJson(admin), ORIGIN_URLS: origin as string, ...vars });
   const env = { ...base, DB: counting(base.DB, d1), KEYS: counting(base.KEYS, kv) } as Env;
   const isolate = () => testApp({ releases: () => [release], now: clock });
   const a = isolate();
@@ -182,30 +182,66 @@ describe('tenants and keys (workerd, local D1 + KV)', () => {
     expect(r.record.start).not.toBe(k.record.start);
     expect((await w.classify(w.a, k.key)).status).toBe(200);
     expect((await w.classify(w.b, r.key)).status).toBe(200);
+    // A bare POST (no body, no content type) rotates with no grace: the secrets it replaced stop at once.
+    const bare = await w.a.call(
+      new Request(`https://edge.test/v1/admin/keys/${k.record.id}/rotate`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${w.admin.key}` },
+      }),
+      w.env,
+    );
+    expect(bare.status).toBe(200);
+    const latest = (await bare.json()) as KeyAnswer;
+    expect((await w.classify(w.a, latest.key)).status).toBe(200);
+    expect(await code(await w.classify(w.a, r.key))).toBe('key_expired');
+    // A rotation ends every older secret by its own grace at the latest: the first one stops now too.
+    expect(await code(await w.classify(w.a, k.key))).toBe('key_expired');
     w.advance(61_000);
     for (const isolate of [w.a, w.b]) {
       const old = await w.classify(isolate, k.key);
       expect(old.status).toBe(401);
       expect(await code(old)).toBe('key_expired');
-      expect((await w.classify(isolate, r.key)).status).toBe(200);
+      expect((await w.classify(isolate, latest.key)).status).toBe(200);
     }
   });
 
-  it('revocation: refused at once where it was made, and on another isolate within its cache bound (10 s)', async () => {
+  it("revocation reaches another isolate at once: the epoch comes back in its rate limiter's round trip", async () => {
+    const w = await world();
+    const t = await w.tenant();
+    const k = await w.key({ tenant: t.id });
+    expect((await w.classify(w.b, k.key)).status).toBe(200); // b caches the record (trusted 10 s)
+    const res = await w.call(w.a, w.admin.key, 'POST', `/v1/admin/keys/${k.record.id}/revoke`);
+    expect(((await res.json()) as { record: Json }).record).toMatchObject({ revoked: true });
+    for (const isolate of [w.a, w.b]) {
+      const refused = await w.classify(isolate, k.key); // no time passes
+      expect([refused.status, await code(refused)]).toEqual([401, 'key_revoked']);
+    }
+    // A revoked key cannot be rotated back to life.
+    const again = await w.call(w.a, w.admin.key, 'POST', `/v1/admin/keys/${k.record.id}/rotate`, {});
+    expect(again.status).toBe(409);
+  });
+
+  it('without the shared store (no epochs), another isolate follows within its cache bound: 10 s', async () => {
+    const w = await world({ UPSTASH_REDIS_REST_URL: '', UPSTASH_REDIS_REST_TOKEN: '' });
+    const t = await w.tenant();
+    const k = await w.key({ tenant: t.id });
+    expect((await w.classify(w.b, k.key)).status).toBe(200);
+    await w.call(w.a, w.admin.key, 'POST', `/v1/admin/keys/${k.record.id}/revoke`);
+    expect((await w.classify(w.b, k.key)).status).toBe(200); // b's copy, 0 s old
+    w.advance(10_001);
+    const there = await w.classify(w.b, k.key);
+    expect([there.status, await code(there)]).toEqual([401, 'key_revoked']);
+  });
+
+  it('a disable and a re-scope reach another isolate at once too', async () => {
     const w = await world();
     const t = await w.tenant();
     const k = await w.key({ tenant: t.id });
     expect((await w.classify(w.b, k.key)).status).toBe(200);
-    const res = await w.call(w.a, w.admin.key, 'POST', `/v1/admin/keys/${k.record.id}/revoke`);
-    expect(((await res.json()) as { record: Json }).record).toMatchObject({ revoked: true });
-    const here = await w.classify(w.a, k.key);
-    expect([here.status, await code(here)]).toEqual([401, 'key_revoked']);
-    w.advance(10_001);
-    const there = await w.classify(w.b, k.key);
-    expect([there.status, await code(there)]).toEqual([401, 'key_revoked']);
-    // A revoked key cannot be rotated back to life.
-    const again = await w.call(w.a, w.admin.key, 'POST', `/v1/admin/keys/${k.record.id}/rotate`, {});
-    expect(again.status).toBe(409);
+    await w.call(w.a, w.admin.key, 'PATCH', `/v1/admin/keys/${k.record.id}`, { scopes: ['reviewer'] });
+    expect((await w.classify(w.b, k.key)).status).toBe(403); // no infer scope any more
+    await w.call(w.a, w.admin.key, 'PATCH', `/v1/admin/tenants/${t.id}`, { disabled: true });
+    expect(await code(await w.classify(w.b, k.key))).toBe('key_disabled');
   });
 
   it('expiry, disable and enable, a disabled tenant', async () => {

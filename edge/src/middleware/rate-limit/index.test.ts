@@ -2,10 +2,10 @@ import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
 import { env } from 'cloudflare:workers';
 import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
-import { errorBody } from '../../../../shared/errors/index.ts';
+import { errorBody, InferenceError } from '../../../../shared/errors/index.ts';
 import { parseConfig } from '../../config.ts';
 import type { AppEnv } from '../../types.ts';
-import { tierLimiter } from '../../upstash.ts';
+import { redisFor, sameTrip, tierLimiter } from '../../upstash.ts';
 import { requestId } from '../request-id/index.ts';
 import { type Limiter, type RateLimitSettings, rateLimit } from './index.ts';
 
@@ -192,6 +192,64 @@ describe('rateLimit middleware with @upstash/ratelimit on the real Upstash bridg
     for (let i = 0; i < 3; i++) await a.request();
     expect((await a.request()).status).toBe(429);
     expect((await b.request()).status).toBe(200);
+  });
+
+  it.each(['sliding', 'token-bucket'] as const)(
+    "%s: the limiter's script and the reads travel in ONE request to Upstash (a pipeline), results to each",
+    async (algorithm) => {
+      const cfg = config(algorithm);
+      const upstash = cfg.upstash as NonNullable<typeof cfg.upstash>;
+      const id = `trip-${crypto.randomUUID()}`;
+      const epochKey = `test:epoch:${id}`;
+      await redisFor(upstash).set(epochKey, 7);
+      const seen: unknown[][] = [];
+      const a = app(() => ({
+        limiter: tierLimiter(cfg, 'tiny'),
+        identifier: id,
+        timeoutMs: 2000,
+        trip: sameTrip(upstash),
+        reads: { keys: [epochKey, `${epochKey}:none`], check: async (v) => void seen.push(v) },
+      }));
+      await a.request(); // loads the script into Redis (NOSCRIPT -> EVAL) if this Redis has not seen it yet
+      const realFetch = globalThis.fetch;
+      const urls: string[] = [];
+      globalThis.fetch = ((input: RequestInfo | URL, init?: RequestInit) => {
+        urls.push(String(input instanceof Request ? input.url : input));
+        return realFetch(input, init);
+      }) as typeof fetch;
+      let res: Response;
+      try {
+        res = await a.request();
+      } finally {
+        globalThis.fetch = realFetch;
+      }
+      expect(res.status).toBe(200);
+      expect(res.headers.get('ratelimit-remaining')).toBe('1');
+      expect(urls).toEqual([`${upstash.url}/pipeline`]);
+      expect(seen).toEqual([
+        [7, null],
+        [7, null],
+      ]);
+    },
+  );
+
+  it('a read check that throws refuses the request before its limit applies', async () => {
+    const cfg = config('sliding');
+    const upstash = cfg.upstash as NonNullable<typeof cfg.upstash>;
+    const res = await app(() => ({
+      limiter: tierLimiter(cfg, 'tiny'),
+      identifier: `trip-${crypto.randomUUID()}`,
+      timeoutMs: 2000,
+      trip: sameTrip(upstash),
+      reads: {
+        keys: ['test:epoch:any'],
+        check: async () => {
+          throw new InferenceError('key_revoked', 'this API key was revoked');
+        },
+      },
+    })).request();
+    expect(res.status).toBe(401);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('key_revoked');
   });
 
   it('fails open against an unreachable Upstash URL', async () => {

@@ -25,6 +25,27 @@ export interface RateLimitSettings {
   failMode?: 'open' | 'closed';
   /** Longest wait for the limiter, ms. @default 200 */
   timeoutMs?: number;
+  /**
+   * One Redis round trip for the limiter's script and `reads` (upstash.ts RoundTrip): `during(fn)` keeps it open
+   * while `fn` starts the limiter's call, `exec()` sends it. @default none: the limiter calls Redis on its own
+   */
+  trip?: SameTrip;
+  /** Keys read in that round trip (the revocation epochs); ignored without `trip`. @default none */
+  reads?: TripReads;
+}
+
+/** One round trip shared by the limiter and the reads. */
+export interface SameTrip {
+  during<T>(fn: () => T): T;
+  mget(keys: string[]): Promise<unknown[]>;
+  exec(): Promise<void>;
+}
+
+/** What to read in the limiter's round trip, and what to do with it before the limit's answer applies. */
+export interface TripReads {
+  keys: string[];
+  /** May throw (a revoked key: 401); not called when the round trip failed (the caller's caches bound it). */
+  check: (values: unknown[]) => Promise<void>;
 }
 
 /** How much of the limit a request uses (e.g. its items): at least 1. */
@@ -67,10 +88,24 @@ export function rateLimit(options: RateLimitOptions): MiddlewareHandler<AppEnv> 
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
       throw new TypeError(`rateLimit: timeoutMs must be a positive number, got ${timeoutMs}`);
     }
-    const outcome = await withTimeout(
-      Promise.resolve().then(() => (s.limiter as Limiter).limit(s.identifier, { rate: weight })),
-      timeoutMs,
-    );
+    const limiter = s.limiter;
+    const call = () => limiter.limit(s.identifier, { rate: weight });
+    let limited: Promise<Awaited<ReturnType<Limiter['limit']>>>;
+    let read: Promise<unknown[]> | undefined;
+    if (s.trip === undefined) limited = Promise.resolve().then(call);
+    else {
+      limited = s.trip.during(call);
+      read = s.reads === undefined || s.reads.keys.length === 0 ? undefined : s.trip.mget(s.reads.keys);
+      read?.catch(() => undefined);
+      void s.trip.exec();
+    }
+    const outcome = await withTimeout(limited, timeoutMs);
+    // The reads came back with the limiter's answer (one pipeline): a revoked or changed key is caught here,
+    // before its rate limit applies.
+    if (outcome.kind === 'value' && read !== undefined && s.reads !== undefined) {
+      const values = await read.catch(() => undefined);
+      if (values !== undefined) await s.reads.check(values);
+    }
     if (outcome.kind !== 'value' || outcome.value.reason === 'timeout') {
       const reason = failureReason(outcome, timeoutMs);
       const mode = s.failMode ?? 'open';
