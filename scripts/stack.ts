@@ -241,9 +241,10 @@ export function launch(
   const forward = (chunk: Buffer) => {
     for (const line of chunk.toString('utf8').split('\n')) {
       if (line.trim() === '') continue;
-      output.tail.push(line.replace(ANSI, ''));
+      const plain = line.replace(ANSI, '');
+      output.tail.push(plain);
       if (output.tail.length > TAIL_LINES) output.tail.shift();
-      if (output.firstError === undefined && failed(line)) output.firstError = line.replace(ANSI, '').trim();
+      if (output.firstError === undefined && failed(plain)) output.firstError = plain.trim();
       log?.(label, line);
     }
   };

@@ -47,10 +47,6 @@ export class RoundTrip {
     );
   }
 
-  get size(): number {
-    return this.#calls.length;
-  }
-
   /** Sends every added command in one pipeline (nothing when none was added). */
   async exec(redis: Pick<Redis, 'pipeline'>): Promise<void> {
     const calls = this.#calls.splice(0);

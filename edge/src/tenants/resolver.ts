@@ -10,10 +10,11 @@
  *
  * How stale an answer can be (the bound tests pin): a change reaches KV when the admin API writes it; another
  * isolate serves its cached copy for at most `freshMs`, then KV's (which may lag up to ~60 s at other locations).
+ * A failing KV or D1 is 503 `unavailable` (store.ts storeCall), never a 500.
  * The revocation epoch (epochs.ts), read in the rate limiter's Redis round trip, cuts that to about a second:
  * a cached record older than its epoch is reloaded from D1 (`refresh`).
  */
-import type { ApiKey, Tenant, TenantStore } from './store.ts';
+import { type ApiKey, storeCall, type Tenant, type TenantStore } from './store.ts';
 
 export type KeyKv = Pick<KVNamespace, 'get' | 'put'>;
 
@@ -120,73 +121,65 @@ export class KeyResolver {
   }
 
   /** The key and tenant of a secret's hash, or undefined when no key has it. */
-  async resolve(hash: string, src: ResolverSources): Promise<Resolved | undefined> {
-    const entry = await this.#key(hash, src, false);
-    if (entry === null) return undefined;
-    const tenant = await this.#tenant(entry.key.tenant, src, false);
-    if (tenant === null) return undefined;
-    return { key: entry.key, secretExpiresAt: entry.secret_expires_at, tenant };
+  resolve(hash: string, src: ResolverSources): Promise<Resolved | undefined> {
+    return storeCall(() => this.#resolve(hash, src, false));
   }
 
   /** As resolve, from D1 itself (a revocation epoch said the cached record is stale); refreshes KV too. */
-  async refresh(hash: string, src: ResolverSources): Promise<Resolved | undefined> {
-    const entry = await this.#key(hash, src, true);
-    if (entry === null) return undefined;
-    const tenant = await this.#tenant(entry.key.tenant, src, true);
-    if (tenant === null) return undefined;
-    return { key: entry.key, secretExpiresAt: entry.secret_expires_at, tenant };
+  refresh(hash: string, src: ResolverSources): Promise<Resolved | undefined> {
+    return storeCall(() => this.#resolve(hash, src, true));
   }
 
   /** Forgets what this isolate cached (the admin API calls it after a change it made). */
   forget(change: { hash?: string; tenant?: string }): void {
-    if (change.hash !== undefined) this.#keys.delete(change.hash);
-    if (change.tenant !== undefined) this.#tenants.delete(change.tenant);
+    if (change.hash !== undefined) this.#keys.delete(kvKeyName(change.hash));
+    if (change.tenant !== undefined) this.#tenants.delete(kvTenantName(change.tenant));
   }
 
-  async #key(hash: string, src: ResolverSources, fromStore: boolean): Promise<KeyEntry | null> {
+  async #resolve(hash: string, src: ResolverSources, fromStore: boolean): Promise<Resolved | undefined> {
+    const entry = await this.#read(this.#keys, kvKeyName(hash), src, fromStore, async () => {
+      const found = await src.store.findSecret(hash);
+      return found === undefined ? null : { key: found.key, secret_expires_at: found.secretExpiresAt };
+    });
+    if (entry === null) return undefined;
+    const tenant = await this.#read(
+      this.#tenants,
+      kvTenantName(entry.key.tenant),
+      src,
+      fromStore,
+      async () => (await src.store.getTenant(entry.key.tenant)) ?? null,
+    );
+    if (tenant === null) return undefined;
+    return { key: entry.key, secretExpiresAt: entry.secret_expires_at, tenant };
+  }
+
+  /**
+   * One record by its KV name: the isolate's copy while fresh, else KV's, else `load` from D1 (written back to KV
+   * off the request path); `fromStore` goes to D1 at once. Misses are cached in the isolate too.
+   */
+  async #read<V extends object>(
+    lru: Lru<V | null>,
+    name: string,
+    src: ResolverSources,
+    fromStore: boolean,
+    load: () => Promise<V | null>,
+  ): Promise<V | null> {
     const now = this.#now();
     if (!fromStore) {
-      const cached = this.#keys.get(hash);
+      const cached = lru.get(name);
       if (cached !== undefined && now - cached.at < this.#freshMs) return cached.value;
       const projected =
-        src.kv === undefined
-          ? null
-          : await src.kv.get<KeyEntry>(kvKeyName(hash), { type: 'json', cacheTtl: this.#kvCacheTtl });
+        src.kv === undefined ? null : await src.kv.get<V>(name, { type: 'json', cacheTtl: this.#kvCacheTtl });
       if (projected !== null) {
-        this.#keys.set(hash, projected, now);
+        lru.set(name, projected, now);
         return projected;
       }
     }
-    const found = await src.store.findSecret(hash);
-    const entry: KeyEntry | null =
-      found === undefined ? null : { key: found.key, secret_expires_at: found.secretExpiresAt };
-    this.#keys.set(hash, entry, now);
-    if (entry !== null && src.kv !== undefined) {
-      src.waitUntil(
-        projectKey(src.kv, entry.key, [{ hash, expiresAt: entry.secret_expires_at }]).catch(warn),
-      );
-    }
-    return entry;
-  }
-
-  async #tenant(id: string, src: ResolverSources, fromStore: boolean): Promise<Tenant | null> {
-    const now = this.#now();
-    if (!fromStore) {
-      const cached = this.#tenants.get(id);
-      if (cached !== undefined && now - cached.at < this.#freshMs) return cached.value;
-      const projected =
-        src.kv === undefined
-          ? null
-          : await src.kv.get<Tenant>(kvTenantName(id), { type: 'json', cacheTtl: this.#kvCacheTtl });
-      if (projected !== null) {
-        this.#tenants.set(id, projected, now);
-        return projected;
-      }
-    }
-    const tenant = (await src.store.getTenant(id)) ?? null;
-    this.#tenants.set(id, tenant, now);
-    if (tenant !== null && src.kv !== undefined) src.waitUntil(projectTenant(src.kv, tenant).catch(warn));
-    return tenant;
+    const value = await load();
+    lru.set(name, value, now);
+    const kv = src.kv;
+    if (value !== null && kv !== undefined) src.waitUntil(kv.put(name, JSON.stringify(value)).catch(warn));
+    return value;
   }
 }
 

@@ -32,7 +32,7 @@ import { redisFor } from '../upstash.ts';
 import { bumpEpochs } from './epochs.ts';
 import { generateKey, type KeyEnv, keyStart } from './key-format.ts';
 import { type KeyResolver, projectKey, projectTenant } from './resolver.ts';
-import { type Actor, type ApiKey, type Tenant, TenantStore } from './store.ts';
+import { type Actor, type ApiKey, storeCall, type Tenant, TenantStore } from './store.ts';
 
 export interface TenantRouteDeps {
   resolver: KeyResolver;
@@ -228,16 +228,15 @@ async function publish(
   }
   const upstash = c.get('config').upstash;
   if (upstash !== undefined) {
-    const bump = bumpEpochs(redisFor(upstash), {
+    await bumpEpochs(redisFor(upstash), {
       ...(change.key === undefined ? {} : { key: change.key }),
       ...(change.tenant === undefined ? {} : { tenant: change.tenant }),
     }).catch((err: unknown) =>
+      // The change stands (D1, KV); other PoPs then follow within their caches' bound instead of about a second.
       console.warn(
         JSON.stringify({ level: 'warn', msg: 'revocation epoch not written', error: String(err) }),
       ),
     );
-    c.executionCtx.waitUntil(bump);
-    await bump;
   }
 }
 
@@ -248,7 +247,7 @@ export function tenantRoutes(deps: TenantRouteDeps) {
     return { key, hash: await sha256Hex(key), start: keyStart(key) };
   };
 
-  return {
+  const handlers = {
     async createTenant(c: Context<AppEnv>) {
       requireAdmin(c.get('principal'));
       const input = await body(c, TenantCreate);
@@ -398,4 +397,14 @@ export function tenantRoutes(deps: TenantRouteDeps) {
       });
     },
   };
+  // A failing D1 or KV is a 503 for every route, not a 500.
+  type Handler = (c: Context<AppEnv>) => Promise<Response>;
+  const guarded =
+    (h: Handler): Handler =>
+    (c) =>
+      storeCall(() => h(c));
+  return Object.fromEntries(Object.entries(handlers).map(([name, h]) => [name, guarded(h)])) as Record<
+    keyof typeof handlers,
+    Handler
+  >;
 }

@@ -7,6 +7,7 @@
  * record older than the epoch is known to be stale.
  */
 
+import { InferenceError, OverloadedError } from '../../../shared/errors/index.ts';
 import type { KeyScope as Scope } from '../config.ts';
 
 /** A tenant's quotas; an absent field is no quota. */
@@ -72,6 +73,20 @@ export interface Actor {
 
 export type TenantDb = Pick<D1Database, 'prepare' | 'batch'>;
 
+/**
+ * Runs work on the tenant store (D1, KV): a failure of the store itself (an outage, a missing migration) becomes
+ * 503 `unavailable` + Retry-After, logged with its cause, instead of a 500; the API's own refusals pass as they are.
+ */
+export async function storeCall<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (err instanceof InferenceError) throw err;
+    console.error(JSON.stringify({ level: 'error', msg: 'tenant store failed', error: String(err) }));
+    throw new OverloadedError('unavailable', 'the key store is unavailable; retry shortly', 1);
+  }
+}
+
 export interface Page<T> {
   items: T[];
   /** Pass as `cursor` for the next page; null on the last. */
@@ -133,6 +148,21 @@ function auditOf(r: Row): AuditEntry {
     target: String(r.target),
     detail: json(r.detail, {}),
     request_id: (r.request_id as string | null) ?? null,
+  };
+}
+
+/** A JSON column's value: undefined (not changed), null, or the JSON text. */
+const jsonColumn = (v: unknown) => (v === undefined ? undefined : v === null ? null : JSON.stringify(v));
+
+/**
+ * `col = ?` for each column given (undefined: left as it is; names come from this file, never from input), plus
+ * the version bump every change makes and `updated_at`.
+ */
+function assignments(columns: Record<string, unknown>, at: number): { sql: string; values: unknown[] } {
+  const set = Object.entries(columns).filter(([, v]) => v !== undefined);
+  return {
+    sql: [...set.map(([k]) => `${k} = ?`), 'version = version + 1', 'updated_at = ?'].join(', '),
+    values: [...set.map(([, v]) => v), at],
   };
 }
 
@@ -234,30 +264,19 @@ export class TenantStore {
   ): Promise<Tenant | undefined> {
     if ((await this.getTenant(id)) === undefined) return undefined;
     const at = this.#now();
-    const sets: string[] = [];
-    const values: unknown[] = [];
-    for (const field of ['name', 'tier'] as const) {
-      if (patch[field] !== undefined) {
-        sets.push(`${field} = ?`);
-        values.push(patch[field]);
-      }
-    }
-    for (const field of ['models', 'regions', 'quotas'] as const) {
-      if (patch[field] !== undefined) {
-        sets.push(`${field} = ?`);
-        values.push(JSON.stringify(patch[field]));
-      }
-    }
-    if (patch.disabled !== undefined) {
-      sets.push('disabled_at = ?');
-      values.push(patch.disabled ? at : null);
-    }
+    const set = assignments(
+      {
+        name: patch.name,
+        tier: patch.tier,
+        models: jsonColumn(patch.models),
+        regions: jsonColumn(patch.regions),
+        quotas: jsonColumn(patch.quotas),
+        disabled_at: patch.disabled === undefined ? undefined : patch.disabled ? at : null,
+      },
+      at,
+    );
     const [, changed] = await this.#db.batch<Row>([
-      this.#db
-        .prepare(
-          `UPDATE tenants SET ${[...sets, 'version = version + 1', 'updated_at = ?'].join(', ')} WHERE id = ?`,
-        )
-        .bind(...values, at, id),
+      this.#db.prepare(`UPDATE tenants SET ${set.sql} WHERE id = ?`).bind(...set.values, id),
       this.#db.prepare('SELECT * FROM tenants WHERE id = ?').bind(id),
       this.#audit(actor, 'tenant.update', id, id, patch, at),
     ]);
@@ -365,36 +384,20 @@ export class TenantStore {
     action = 'key.update',
   ): Promise<ApiKey | undefined> {
     const at = this.#now();
-    const sets: string[] = [];
-    const values: unknown[] = [];
-    if (patch.name !== undefined) {
-      sets.push('name = ?');
-      values.push(patch.name);
-    }
-    if (patch.scopes !== undefined) {
-      sets.push('scopes = ?');
-      values.push(JSON.stringify(patch.scopes));
-    }
-    if (patch.models !== undefined) {
-      sets.push('models = ?');
-      values.push(patch.models === null ? null : JSON.stringify(patch.models));
-    }
-    if (patch.expires_at !== undefined) {
-      sets.push('expires_at = ?');
-      values.push(patch.expires_at);
-    }
-    if (patch.disabled !== undefined) {
-      sets.push('disabled_at = ?');
-      values.push(patch.disabled ? at : null);
-    }
+    const set = assignments(
+      {
+        name: patch.name,
+        scopes: jsonColumn(patch.scopes),
+        models: jsonColumn(patch.models),
+        expires_at: patch.expires_at,
+        disabled_at: patch.disabled === undefined ? undefined : patch.disabled ? at : null,
+      },
+      at,
+    );
     const key = await this.getKey(id);
     if (key === undefined) return undefined;
     const [, changed] = await this.#db.batch<Row>([
-      this.#db
-        .prepare(
-          `UPDATE api_keys SET ${[...sets, 'version = version + 1', 'updated_at = ?'].join(', ')} WHERE id = ?`,
-        )
-        .bind(...values, at, id),
+      this.#db.prepare(`UPDATE api_keys SET ${set.sql} WHERE id = ?`).bind(...set.values, id),
       this.#db.prepare(`${KEY_SELECT} WHERE k.id = ?`).bind(id),
       this.#audit(actor, action, key.tenant, id, patch, at),
     ]);

@@ -233,6 +233,60 @@ describe('tenants and keys (workerd, local D1 + KV)', () => {
     expect([there.status, await code(there)]).toEqual([401, 'key_revoked']);
   });
 
+  it("the epochs are read even when the key's tier has no rate limit (alone, in one round trip)", async () => {
+    const w = await world();
+    const t = await w.tenant({ tier: 'free' });
+    const k = await w.key({ tenant: t.id });
+    // Isolate b's configuration has no 'free' tier: the key's requests are not rate limited there.
+    const unlimited = {
+      ...w.env,
+      RATE_LIMIT_TIERS: JSON.stringify({ pro: { limit: 1000, window: '60 s' } }),
+    } as Env;
+    const classifyB = () =>
+      w.b.call(
+        classifyRequest(k.key, { text: `spam ${unique()}` }, { 'cache-control': 'no-cache, no-store' }),
+        unlimited,
+      );
+    const ok = await classifyB();
+    expect([ok.status, ok.headers.get('ratelimit-limit')]).toEqual([200, null]);
+    await w.call(w.a, w.admin.key, 'POST', `/v1/admin/keys/${k.record.id}/revoke`);
+    expect(await code(await classifyB())).toBe('key_revoked');
+  });
+
+  it('a failing D1 or KV is 503 unavailable with Retry-After, never a 500', async () => {
+    const w = await world();
+    const broken = {
+      prepare: () => {
+        throw new Error('D1_ERROR: no such table: tenants');
+      },
+      batch: async () => {
+        throw new Error('D1_ERROR: network connection lost');
+      },
+    };
+    const kvDown = {
+      get: async () => {
+        throw new Error('KV GET failed: 500 Internal Server Error');
+      },
+      put: async () => {
+        throw new Error('KV PUT failed');
+      },
+    };
+    const env = { ...w.env, DB: broken, KEYS: kvDown } as unknown as Env;
+    const admin = await w.a.call(
+      new Request('https://edge.test/v1/admin/tenants', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${w.admin.key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'x', tier: 'pro' }),
+      }),
+      env,
+    );
+    const auth = await w.a.call(classifyRequest(generateKey('test'), { text: 'hello' }), env);
+    for (const res of [admin, auth]) {
+      expect([res.status, await code(res)]).toEqual([503, 'unavailable']);
+      expect(res.headers.get('retry-after')).toBe('1');
+    }
+  });
+
   it('a disable and a re-scope reach another isolate at once too', async () => {
     const w = await world();
     const t = await w.tenant();

@@ -79,32 +79,33 @@ export function rateLimit(options: RateLimitOptions): MiddlewareHandler<AppEnv> 
   const now = options.now ?? Date.now;
   return async function rateLimitMiddleware(c, next) {
     const s = options.settings(c);
-    if (s.limiter === undefined) {
-      c.get('log').rate_limit = 'off';
-      return next();
-    }
-    const weight = Math.max(1, Math.floor((await options.weight?.(c)) ?? 1));
     const timeoutMs = s.timeoutMs ?? 200;
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
       throw new TypeError(`rateLimit: timeoutMs must be a positive number, got ${timeoutMs}`);
     }
     const limiter = s.limiter;
-    const call = () => limiter.limit(s.identifier, { rate: weight });
-    let limited: Promise<Awaited<ReturnType<Limiter['limit']>>>;
-    let read: Promise<unknown[]> | undefined;
-    if (s.trip === undefined) limited = Promise.resolve().then(call);
-    else {
-      limited = s.trip.during(call);
-      read = s.reads === undefined || s.reads.keys.length === 0 ? undefined : s.trip.mget(s.reads.keys);
-      read?.catch(() => undefined);
-      void s.trip.exec();
+    const weight = limiter === undefined ? 1 : Math.max(1, Math.floor((await options.weight?.(c)) ?? 1));
+    const call = () => (limiter as Limiter).limit(s.identifier, { rate: weight });
+    const trip = s.trip;
+    let limited: ReturnType<Limiter['limit']> | undefined;
+    if (limiter !== undefined)
+      limited = trip === undefined ? Promise.resolve().then(call) : trip.during(call);
+    // The reads travel in the limiter's pipeline (alone when this request has no limit).
+    const reads =
+      trip !== undefined && s.reads !== undefined && s.reads.keys.length > 0 ? s.reads : undefined;
+    const read = reads === undefined ? undefined : trip?.mget(reads.keys);
+    read?.catch(() => undefined);
+    void trip?.exec();
+    const outcome = limited === undefined ? undefined : await withTimeout(limited, timeoutMs);
+    // A revoked or changed key is caught here, before its rate limit applies. When the round trip failed, the
+    // caller's caches bound how stale its record is.
+    if (reads !== undefined && read !== undefined && (outcome === undefined || outcome.kind === 'value')) {
+      const got = await withTimeout(read, timeoutMs);
+      if (got.kind === 'value') await reads.check(got.value);
     }
-    const outcome = await withTimeout(limited, timeoutMs);
-    // The reads came back with the limiter's answer (one pipeline): a revoked or changed key is caught here,
-    // before its rate limit applies.
-    if (outcome.kind === 'value' && read !== undefined && s.reads !== undefined) {
-      const values = await read.catch(() => undefined);
-      if (values !== undefined) await s.reads.check(values);
+    if (outcome === undefined) {
+      c.get('log').rate_limit = 'off';
+      return next();
     }
     if (outcome.kind !== 'value' || outcome.value.reason === 'timeout') {
       const reason = failureReason(outcome, timeoutMs);
