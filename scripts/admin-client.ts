@@ -1,7 +1,7 @@
 /**
- * What the admin CLIs (npm run drift, npm run rollout) share: `--name value` arguments, the edge to ask and the
- * admin key (`--url`/`--key`, else the stack `npm start` is running: .wrangler/local-stack.json), one JSON call,
- * and a plain text table.
+ * What the admin CLIs (npm run drift, npm run rollout, npm run keys) share: `--name value` arguments, the edge to
+ * ask and the admin key (`--url`/`--key`, else the stack `npm start` is running: .wrangler/local-stack.json), one
+ * JSON call (a refusal throws an AdminError with the edge's code and message), and a plain text table.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { LOCAL_STACK_FILE } from './stack.ts';
@@ -11,10 +11,10 @@ export function arg(name: string, argv: readonly string[] = process.argv): strin
   return i >= 0 ? argv[i + 1] : undefined;
 }
 
-/** The edge URL and admin key to use; throws naming both ways to give them. */
-export function adminTarget(): { url: string; key: string } {
-  let url = arg('url');
-  let key = arg('key');
+/** The edge URL and admin key to use (`--url`/`--key` in `argv`, else the local stack); throws naming both ways. */
+export function adminTarget(argv: readonly string[] = process.argv): AdminTarget {
+  let url = arg('url', argv);
+  let key = arg('key', argv);
   if ((url === undefined || key === undefined) && existsSync(LOCAL_STACK_FILE)) {
     const local = JSON.parse(readFileSync(LOCAL_STACK_FILE, 'utf8')) as { edgeUrl: string; adminKey: string };
     url ??= local.edgeUrl;
@@ -26,24 +26,80 @@ export function adminTarget(): { url: string; key: string } {
   return { url, key };
 }
 
-/** One admin call; throws with the edge's error code and message on a non-2xx answer. */
-export async function adminCall<T>(method: string, path: string, body?: unknown): Promise<T> {
-  const { url, key } = adminTarget();
-  const res = await fetch(`${url}${path}`, {
+export interface AdminTarget {
+  url: string;
+  key: string;
+}
+
+/** A non-2xx answer: its HTTP status and the edge's error `code` and `detail` (its message). */
+export class AdminError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly detail: string;
+  constructor(status: number, code: string, detail: string) {
+    super(`edge answered ${status}: ${code} ${detail}`);
+    this.name = 'AdminError';
+    this.status = status;
+    this.code = code;
+    this.detail = detail;
+  }
+}
+
+async function send(
+  target: AdminTarget,
+  method: string,
+  path: string,
+  body: unknown,
+): Promise<{ res: Response; text: string }> {
+  const res = await fetch(`${target.url}${path}`, {
     method,
     headers: {
-      authorization: `Bearer ${key}`,
+      authorization: `Bearer ${target.key}`,
       ...(body === undefined ? {} : { 'content-type': 'application/json' }),
     },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
-  const parsed = (await res.json().catch(() => ({}))) as T & { error?: { code: string; message: string } };
-  if (!res.ok) {
-    throw new Error(
-      `edge answered ${res.status}: ${parsed.error?.code ?? ''} ${parsed.error?.message ?? ''}`,
-    );
+  return { res, text: await res.text() };
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return {};
   }
-  return parsed;
+}
+
+function errorOf(status: number, parsed: unknown): AdminError {
+  const error = (parsed as { error?: { code?: string; message?: string } } | null)?.error;
+  return new AdminError(status, error?.code ?? '', error?.message ?? '');
+}
+
+/**
+ * One admin call; throws an AdminError with the edge's error code and message on a non-2xx answer. `target`
+ * defaults to adminTarget() (this process's --url/--key, else the local stack).
+ */
+export async function adminCall<T>(
+  method: string,
+  path: string,
+  body?: unknown,
+  target: AdminTarget = adminTarget(),
+): Promise<T> {
+  const { res, text } = await send(target, method, path, body);
+  const parsed = parseJson(text);
+  if (!res.ok) throw errorOf(res.status, parsed);
+  return parsed as T;
+}
+
+/** The same for an answer that is not JSON (CSV, NDJSON): its body as text. */
+export async function adminText(
+  method: string,
+  path: string,
+  target: AdminTarget = adminTarget(),
+): Promise<string> {
+  const { res, text } = await send(target, method, path, undefined);
+  if (!res.ok) throw errorOf(res.status, parseJson(text));
+  return text;
 }
 
 /** Columns padded to their widest cell, two spaces apart, no trailing spaces. */

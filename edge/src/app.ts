@@ -49,7 +49,7 @@ import {
   readyHandler,
   serverMetadataHandler,
 } from './routes/oip.ts';
-import { requestWeight } from './routes/request.ts';
+import { quotaItems, requestWeight } from './routes/request.ts';
 import {
   rolloutGetHandler,
   rolloutPromoteHandler,
@@ -63,7 +63,11 @@ import { KeyResolver, type ResolverOptions } from './tenants/resolver.ts';
 import { tenantRoutes } from './tenants/routes.ts';
 import { TenantStore } from './tenants/store.ts';
 import type { AppEnv } from './types.ts';
-import { redisFor, sameTrip, tierLimiter } from './upstash.ts';
+import { redisFor, sameTrip, tierLimiter, usageStore } from './upstash.ts';
+import { meterUsage } from './usage/meter.ts';
+import { quotaCounters } from './usage/quota.ts';
+import { UsageRecorder, type UsageRecorderOptions } from './usage/recorder.ts';
+import { type UsageReader, usageHandler } from './usage/routes.ts';
 
 export interface AppOptions {
   /** The releases whose students the edge serves. @default the bundle's (model/release.ts) */
@@ -86,6 +90,8 @@ export interface AppOptions {
   guard?: GuardOptions;
   /** The key resolver's isolate cache (tenants/resolver.ts). @default records trusted 10 s, 10,000 of them */
   keys?: ResolverOptions;
+  /** The usage meter's flush and retry policy (usage/recorder.ts). @default flush at most once a second */
+  usage?: UsageRecorderOptions;
   /** Where job chunks are sent (tests capture them). @default the JOBS_QUEUE binding */
   jobsQueue?: (c: Context<AppEnv>) => Queue;
 }
@@ -101,6 +107,8 @@ export function createApp(options: AppOptions = {}): Hono<AppEnv> {
   const l0 = new MemoryCache<unknown>({ maxEntries: options.memoryCacheEntries ?? 1000 });
   // One per app (one app per isolate): counts are summed here and flushed to Upstash in one pipeline.
   const recorder = new StatsRecorder({ now, ...options.stats });
+  // One per app (one app per isolate): usage summed here, written in batches that are retried until they land.
+  const usage = new UsageRecorder({ now, ...options.usage });
   // One per app (one app per isolate): rollout policies cached for their TTL, the last known one kept.
   const rollout = new RolloutStore({ now, ...options.rollout });
   const rolloutBackend = (c: Context<AppEnv>): RolloutBackend | undefined => {
@@ -228,23 +236,43 @@ export function createApp(options: AppOptions = {}): Hono<AppEnv> {
       const principal = c.get('principal');
       const upstash = config.upstash;
       const reads = epochReads(c);
+      // Bootstrap keys share the pseudo-tenant 'bootstrap': no tenant limit, no quota.
+      const store = principal.source === 'store';
+      const tenantLimiter = store ? tierLimiter(config, principal.tier, 'tenant') : undefined;
       return {
         limiter: tierLimiter(config, principal.tier),
         identifier: principal.id,
         failMode: config.rateFailMode,
         timeoutMs: config.rateTimeoutMs,
+        ...(tenantLimiter === undefined
+          ? {}
+          : { shared: { limiter: tenantLimiter, identifier: principal.tenant } }),
         ...(upstash === undefined
           ? {}
-          : { trip: sameTrip(upstash), ...(reads === undefined ? {} : { reads }) }),
+          : {
+              trip: sameTrip(upstash),
+              ...(reads === undefined ? {} : { reads }),
+              ...(store ? { quotas: quotaCounters(principal.tenant, principal.quotas, now()) } : {}),
+            }),
       };
     },
     weight: requestWeight,
+    quotaWeight: quotaItems,
   });
   // Jobs count against the daily row quota, not the request rate: a chunk's internal request is not limited.
   const limitHttp: MiddlewareHandler<AppEnv> = (c, next) =>
     jobCaller(c.env) === undefined ? limit(c, next) : next();
-  app.use('/v1/*', authenticate, limitHttp, cacheControl());
-  app.use('/v2/models/*', authenticate, limitHttp, cacheControl());
+  // Between auth and the limits: refusals by the limits and quotas are metered too.
+  const meter = meterUsage({
+    recorder: usage,
+    store: (c) => {
+      const upstash = c.get('config').upstash;
+      return upstash === undefined ? undefined : usageStore(upstash);
+    },
+    internal: (c) => jobCaller(c.env) !== undefined,
+  });
+  app.use('/v1/*', authenticate, meter, limitHttp, cacheControl());
+  app.use('/v2/models/*', authenticate, meter, limitHttp, cacheControl());
 
   app.on('POST', PATHS.classify, classifyHandler(deps));
   app.get('/v1/admin/models/:model/stats', statsHandler(deps));
@@ -261,6 +289,16 @@ export function createApp(options: AppOptions = {}): Hono<AppEnv> {
   app.post('/v1/admin/keys/:id/rotate', tenants.rotateKey);
   app.post('/v1/admin/keys/:id/revoke', tenants.revokeKey);
   app.get('/v1/admin/audit', tenants.audit);
+  app.get(
+    '/v1/usage',
+    usageHandler({
+      now,
+      reader: (c) => {
+        const upstash = c.get('config').upstash;
+        return upstash === undefined ? undefined : (redisFor(upstash) as unknown as UsageReader);
+      },
+    }),
+  );
   const rolloutDeps = { releases, now, rollout };
   app.get('/v1/admin/models/:model/rollout', rolloutGetHandler(rolloutDeps));
   app.put('/v1/admin/models/:model/rollout', rolloutPutHandler(rolloutDeps));

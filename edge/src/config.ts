@@ -19,6 +19,11 @@ export interface RateTier {
   priority?: number;
   /** Rows this tier's keys may submit in asynchronous jobs per UTC day. @default DEFAULT_JOB_ROWS_PER_DAY */
   job_rows_per_day?: number;
+  /**
+   * Items per `window` shared by all keys of one tenant (store keys; bootstrap keys have no tenant limit).
+   * @default none: each key's own `limit` only
+   */
+  tenant_limit?: number;
 }
 
 /** Job rows per key and UTC day when its tier names none. */
@@ -296,11 +301,20 @@ export function parseRateTiers(raw: string | undefined): Record<string, RateTier
         `RATE_LIMIT_TIERS.${tier}.job_rows_per_day must be an integer >= 0, got ${JSON.stringify(v.job_rows_per_day)}`,
       );
     }
+    if (
+      v.tenant_limit !== undefined &&
+      (!Number.isInteger(v.tenant_limit) || (v.tenant_limit as number) < 1)
+    ) {
+      throw new TypeError(
+        `RATE_LIMIT_TIERS.${tier}.tenant_limit must be an integer >= 1, got ${JSON.stringify(v.tenant_limit)}`,
+      );
+    }
     tiers[tier] = {
       limit: v.limit as number,
       window: v.window as RateTier['window'],
       ...(v.priority === undefined ? {} : { priority: v.priority as number }),
       ...(v.job_rows_per_day === undefined ? {} : { job_rows_per_day: v.job_rows_per_day as number }),
+      ...(v.tenant_limit === undefined ? {} : { tenant_limit: v.tenant_limit as number }),
     };
   }
   return tiers;

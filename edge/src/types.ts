@@ -44,6 +44,10 @@ export interface RequestLog {
   escalation_reason?: string;
   /** Items sent to the origin. */
   escalated?: number;
+  /** The model run time the origin reported for this request's escalated items, ms (usage: origin compute). */
+  origin_compute_ms?: number;
+  /** Rows of a job this request submitted. */
+  job_rows?: number;
   /** The origin's status when it refused escalated items the edge then answered (degraded). */
   origin_status?: number;
   degraded_reason?: string;

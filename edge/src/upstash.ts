@@ -8,6 +8,7 @@ import { Redis } from '@upstash/redis/cloudflare';
 import { type EdgeConfig, type RateTier, rateTierOf } from './config.ts';
 import { memoize } from './lib/memo.ts';
 import type { SameTrip } from './middleware/rate-limit/index.ts';
+import { USAGE_SCRIPT, type UsageStore } from './usage/recorder.ts';
 
 const clients = new Map<string, Redis>();
 
@@ -113,19 +114,39 @@ export function sameTrip(upstash: NonNullable<EdgeConfig['upstash']>): SameTrip 
   return {
     during: (fn) => during(upstash, trip, fn),
     mget: (keys) => trip.add<unknown[]>((p) => p.mget(...keys)),
+    incrby: (key, n, ttlSeconds) => {
+      const value = trip.add<number>((p) => p.incrby(key, n));
+      trip.add((p) => p.expire(key, ttlSeconds)).catch(() => undefined);
+      return value;
+    },
     exec: () => trip.exec(redisFor(upstash)),
+    refund: async (keys, n) => {
+      if (keys.length === 0) return;
+      const p = redisFor(upstash).pipeline();
+      for (const key of keys) p.decrby(key, n);
+      await p.exec();
+    },
   };
 }
 
 const limiters = new Map<string, Ratelimit>();
 
-/** The limiter of one tier (sliding window by default, token bucket as an option), one instance per isolate. */
-export function tierLimiter(config: EdgeConfig, tierName: string): Ratelimit | undefined {
+/**
+ * The limiter of one tier (sliding window by default, token bucket as an option), one instance per isolate: per key
+ * (`limit`), or per tenant (`tenant_limit`, undefined when the tier has none).
+ */
+export function tierLimiter(
+  config: EdgeConfig,
+  tierName: string,
+  scope: 'key' | 'tenant' = 'key',
+): Ratelimit | undefined {
   const upstash = config.upstash;
   if (upstash === undefined) return undefined;
   const tier: RateTier | undefined = rateTierOf(config.rateTiers, tierName);
   if (tier === undefined) return undefined;
-  const id = `${upstash.url}\n${upstash.token}\n${tierName}\n${config.rateAlgorithm}\n${tier.limit}\n${tier.window}`;
+  const limit = scope === 'key' ? tier.limit : tier.tenant_limit;
+  if (limit === undefined) return undefined;
+  const id = `${upstash.url}\n${upstash.token}\n${tierName}\n${scope}\n${config.rateAlgorithm}\n${limit}\n${tier.window}`;
   return memoize(
     limiters,
     id,
@@ -135,9 +156,9 @@ export function tierLimiter(config: EdgeConfig, tierName: string): Ratelimit | u
         redis: tripRedisFor(upstash) as unknown as Redis,
         limiter:
           config.rateAlgorithm === 'token-bucket'
-            ? Ratelimit.tokenBucket(tier.limit, tier.window, tier.limit)
-            : Ratelimit.slidingWindow(tier.limit, tier.window),
-        prefix: `edge:rl:${tierName}`,
+            ? Ratelimit.tokenBucket(limit, tier.window, limit)
+            : Ratelimit.slidingWindow(limit, tier.window),
+        prefix: scope === 'key' ? `edge:rl:${tierName}` : `edge:rlt:${tierName}`,
         // Blocked keys are answered from this isolate's memory until their window resets.
         ephemeralCache: new Map(),
         // The middleware applies its own timeout and fail mode.
@@ -145,4 +166,14 @@ export function tierLimiter(config: EdgeConfig, tierName: string): Ratelimit | u
         analytics: false,
       }),
   );
+}
+
+const usageScripts = new Map<string, UsageStore>();
+
+/** The usage batch script (usage/recorder.ts) on this Upstash: EVALSHA, EVAL when Redis lost it. */
+export function usageStore(upstash: NonNullable<EdgeConfig['upstash']>): UsageStore {
+  return memoize(usageScripts, `${upstash.url}\n${upstash.token}`, () => {
+    const script = redisFor(upstash).createScript<unknown>(USAGE_SCRIPT);
+    return { exec: (keys, args) => script.exec(keys, args) };
+  });
 }

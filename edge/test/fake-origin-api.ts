@@ -11,6 +11,8 @@ export interface Behaviour {
   delayMs?: number;
   /** Sent as `x-queue-depth`. @default not sent */
   queueDepth?: number;
+  /** Sent as `Server-Timing: compute;dur=<ms>` (the model run time the edge meters). @default not sent */
+  computeMs?: number;
   /** Drop the connection without answering. @default false */
   drop?: boolean;
   /**

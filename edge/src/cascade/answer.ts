@@ -30,35 +30,20 @@ import {
   utf8Length,
 } from '../../../shared/protocol/text.ts';
 import { type RolloutPolicy, trafficBucket, versionFor } from '../../../shared/rollout/index.ts';
-import type { CacheTier, ResultCache } from '../cache/index.ts';
+import type { CacheTier } from '../cache/index.ts';
 import { limitFor } from '../config.ts';
-import {
-  type EdgeModel,
-  type EdgePrediction,
-  type EdgeRelease,
-  loadEdgeModel,
-  releaseFor,
-} from '../model/edge-model.ts';
+import { type EdgeModel, type EdgeRelease, loadEdgeModel, releaseFor } from '../model/edge-model.ts';
 import {
   type OriginFailureReason,
-  type OriginPool,
   OriginUnavailableError,
   originHeaders,
   tierPriority,
 } from '../origin-client/index.ts';
 import type { ReviewReason, ReviewSubmission } from '../review/queue.ts';
-import type { RequestMeta } from '../stats/recorder.ts';
 import type { AppEnv } from '../types.ts';
-import { decide, type EscalateMode, type EscalationReason, route } from './policy.ts';
-import { type CountFields, compareOffPath, countFailure, type GuardFields } from './rollout.ts';
-
-/** What the cache holds per item: one text's answer (the model is in the key). */
-export interface CachedAnswer {
-  version: string;
-  prediction: Prediction;
-  /** Who computed it: `x-escalate: always` accepts only the origin's. */
-  source: 'edge' | 'origin';
-}
+import { decide, type EscalationReason, route } from './policy.ts';
+import { compareOffPath, countFailure } from './rollout.ts';
+import type { Answer, AnswerDeps, CachedAnswer, CascadeInput, CascadeItems, Escalated } from './types.ts';
 
 const CachedAnswerSchema = z.object({
   version: z.string(),
@@ -72,81 +57,14 @@ export function validCachedAnswer(value: unknown): CachedAnswer | undefined {
   return parsed.success ? (parsed.data as CachedAnswer) : undefined;
 }
 
-export interface Answer {
-  model: string;
-  /** The version of the most expensive path's answer (the edge release, the origin's, or the cached one's). */
-  version: string;
-  /** One per text, in order, each with the `served_by` of the path that answered it. */
-  predictions: Array<Prediction & { served_by: ServedBy }>;
-  /** The most expensive path any item took: origin > edge-degraded > edge > cache. */
-  served_by: ServedBy;
-  /** Items per path, every path listed. */
-  served_by_counts: Record<ServedBy, number>;
-  /** The release version that answered each item (the edge's, the origin's or the cached one's). */
-  item_versions: string[];
-  /** Response headers describing how it was answered (x-served-by, x-served-by-counts, x-cache, ...). */
-  headers: Record<string, string>;
-}
-
 /** A non-2xx answer from the origin (e.g. its 404 for a version it lacks) when the edge has no answer of its own. */
 export interface PassThrough {
   passthrough: Response;
   headers: Record<string, string>;
 }
 
-export interface AnswerDeps {
-  releases: () => EdgeRelease[];
-  pool: (c: Context<AppEnv>) => OriginPool;
-  cache: (c: Context<AppEnv>) => ResultCache<CachedAnswer>;
-  now: () => number;
-  /**
-   * Counts an answer in the traffic and drift stats (off the request path), with its request's rollout arm and
-   * latency. @default none
-   */
-  record?: (c: Context<AppEnv>, answer: Answer, meta: RequestMeta) => void;
-  /** The model's stored rollout policy (cached per isolate), if any. @default none: the latest release answers */
-  rollout?: (c: Context<AppEnv>, model: string) => Promise<RolloutPolicy | undefined>;
-  /** Counts the rollout's shadow and audit comparisons (cascade/rollout.ts). @default none: not run */
-  countFields?: CountFields;
-  /** Adds to a candidate's health counters and rolls it back past a guardrail (cascade/rollout.ts). */
-  guard?: GuardFields;
-  /** Sends items no model is sure of to the human-review queue (off the request path). @default none */
-  review?: (c: Context<AppEnv>, items: ReviewSubmission[]) => void;
-}
-
-export interface CascadeInput {
-  model: string;
-  /** The version the client asked for (path), or the one the rollout policy chose, if any. */
-  version: string | undefined;
-  /** Set when the rollout policy chose the version: which arm. */
-  arm?: 'stable' | 'candidate';
-  mode: EscalateMode;
-  /** Absolute deadline, ms since the epoch. */
-  deadline: number;
-}
-
 export interface AnswerInput extends CascadeInput {
   texts: string[];
-}
-
-/** One request's items as the cascade handles them: texts or tensor rows. */
-export interface CascadeItems {
-  count: number;
-  /** Bytes the items carry (the "heavy" routing rule). */
-  bytes: number;
-  /** The cache key's input for item `i` (the model, version and tenant are added). */
-  keyInput(i: number): Promise<unknown>;
-  /** The edge model's predictions for some items, in the order given. */
-  predict(model: EdgeModel, indices: readonly number[]): Promise<EdgePrediction[]>;
-  /** The input a reviewer reads for item `i` (texts); undefined where there is none to show (tensor rows). */
-  reviewInput?(i: number): string | undefined;
-  /** The origin's predictions for some items, in the order given. */
-  escalate(
-    c: Context<AppEnv>,
-    deps: AnswerDeps,
-    input: CascadeInput,
-    indices: readonly number[],
-  ): Promise<Escalated>;
 }
 
 /** Why escalated items got the edge's answer: the pool's failure, or the origin refusing input the edge accepted. */
@@ -461,6 +379,7 @@ async function answerMisses(
       await result.response.body?.cancel();
       return await degrade('origin_rejected');
     }
+    log.origin_compute_ms = (log.origin_compute_ms ?? 0) + result.computeMs;
     const reviewAt = release?.manifest.review_threshold ?? DEFAULT_REVIEW_THRESHOLD;
     for (const [k, j] of escalated.entries()) {
       const prediction = result.predictions[k] as Prediction;
@@ -573,10 +492,6 @@ function merge(
     },
   };
 }
-
-export type Escalated =
-  | { kind: 'answer'; version: string; predictions: Prediction[]; origin: string; attempts: number }
-  | { kind: 'passthrough'; response: Response; origin: string; attempts: number };
 
 /** One origin request of an escalation: its body and headers, and how to read its predictions back. */
 interface EscalationChunk {
@@ -727,5 +642,6 @@ async function escalate(
     version ??= read.version;
     predictions.push(...read.predictions);
   }
-  return { kind: 'answer', version: version as string, predictions, origin, attempts };
+  const computeMs = results.reduce((n, r) => n + r.computeMs, 0);
+  return { kind: 'answer', version: version as string, predictions, origin, attempts, computeMs };
 }

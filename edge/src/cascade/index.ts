@@ -1,15 +1,12 @@
 /**
  * The cascade: cache -> edge model -> decide -> origin -> degraded answer. policy.ts decides (route before the
- * edge model, decide after it); answer.ts runs the flow for the routes.
+ * edge model, decide after it); answer.ts runs the flow for the routes; types.ts holds the types answer.ts and
+ * rollout.ts share.
  */
 export {
-  type Answer,
-  type AnswerDeps,
   type AnswerInput,
   answerRows,
   answerTexts,
-  type CachedAnswer,
-  type CascadeInput,
   type PassThrough,
   validCachedAnswer,
 } from './answer.ts';
@@ -22,3 +19,4 @@ export {
   type RouteInput,
   route,
 } from './policy.ts';
+export type { Answer, AnswerDeps, CachedAnswer, CascadeInput } from './types.ts';

@@ -2,8 +2,8 @@ import type { Context } from 'hono';
 import { describe, expect, it } from 'vitest';
 import { Guardrails, RolloutPolicy } from '../../../shared/rollout/index.ts';
 import type { AppEnv } from '../types.ts';
-import type { AnswerDeps, CascadeInput } from './answer.ts';
 import { countFailure, guardrailBreach } from './rollout.ts';
+import type { AnswerDeps, CascadeInput } from './types.ts';
 
 const g = Guardrails.parse({
   min_samples: 100,

@@ -15,35 +15,7 @@ import type { Context } from 'hono';
 import type { RolloutPolicy } from '../../../shared/rollout/index.ts';
 import { loadEdgeModel, releaseFor } from '../model/edge-model.ts';
 import type { AppEnv } from '../types.ts';
-import type { Answer, AnswerDeps, CascadeInput, CascadeItems } from './answer.ts';
-
-/** Counts comparison fields for a model version (the stats recorder's `count`). */
-export type CountFields = (
-  c: Context<AppEnv>,
-  model: string,
-  version: string,
-  fields: Map<string, number>,
-) => void;
-
-/**
- * Adds to the candidate's health counters under the policy's revision (`n` candidate requests, `err` failed or
- * degraded ones, `slow` ones over the latency bound, `cmp` compared items, `dis` disagreements) and rolls the policy
- * back when a guardrail is passed (app.ts: Upstash + the rollout store).
- */
-export type GuardFields = (
-  c: Context<AppEnv>,
-  policy: RolloutPolicy,
-  fields: Partial<Health>,
-) => Promise<void>;
-
-/** Health counters of a candidate under one policy revision. */
-export interface Health {
-  n: number;
-  err: number;
-  slow: number;
-  cmp: number;
-  dis: number;
-}
+import type { Answer, AnswerDeps, CascadeInput, CascadeItems, CountFields, Health } from './types.ts';
 
 /**
  * Why the candidate must be rolled back, or undefined: error rate or disagreement above their bounds, or more than

@@ -7,25 +7,9 @@
  * schedules them at its lowest level (its default).
  */
 import type { EdgeConfig } from '../config.ts';
-import type { Principal } from '../types.ts';
 
-const JOB_CALLER = Symbol('job caller');
-
-export interface JobCaller {
-  principal: Principal;
-  job: string;
-  chunk: number;
-}
-
-/** The env a chunk's internal request runs with: the real bindings plus the job's caller. */
-export function jobEnv(env: Env, caller: JobCaller): Env {
-  return { ...env, [JOB_CALLER]: caller } as Env;
-}
-
-/** The job caller of an internal request, or undefined for every request that came over HTTP. */
-export function jobCaller(env: Env): JobCaller | undefined {
-  return (env as unknown as Record<symbol, JobCaller | undefined>)[JOB_CALLER];
-}
+/** The marker itself lives in lib/ (origin-client reads it too, and must not depend on jobs/). */
+export { type JobCaller, jobCaller, jobEnv } from '../lib/job-caller.ts';
 
 /** A chunk's deadline: its escalations are large, low-priority batches. */
 export const JOB_DEADLINE_MS = 60_000;

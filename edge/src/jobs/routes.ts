@@ -20,6 +20,7 @@ import { DEFAULT_JOB_ROWS_PER_DAY, rateTierOf } from '../config.ts';
 import { type EdgeRelease, isTensorRelease, releaseFor } from '../model/edge-model.ts';
 import { modelParams, readBody, readJson } from '../routes/request.ts';
 import type { AppEnv } from '../types.ts';
+import { quotaCounters } from '../usage/quota.ts';
 import { resultKey } from './consumer.ts';
 import type { ChunkMessage, JobCoordinator, JobSpec, JobView } from './coordinator.ts';
 import { ChunkWriter, type JobLimits, type StoredInput, storeNdjson, storeTexts } from './ingest.ts';
@@ -140,8 +141,9 @@ async function chargeQuota(
     );
     return none;
   }
+  const charged = [key];
   const refund = async () => {
-    await store.decrby(key, rows).catch(() => {});
+    await Promise.all(charged.map((k) => store.decrby(k, rows).catch(() => {})));
   };
   if (used > limit) {
     await refund();
@@ -150,6 +152,31 @@ async function chargeQuota(
       `this job of ${rows} rows would pass the key's quota of ${limit} job rows per day (tier ${principal.tier}, ${Math.max(0, used - rows)} used today); it resets at 00:00 UTC`,
       { headers: { 'Retry-After': String(untilMidnight(now)) } },
     );
+  }
+  // Job rows count against the tenant's item quotas too (store keys; bootstrap keys have none).
+  if (principal.source === 'store') {
+    for (const q of quotaCounters(principal.tenant, principal.quotas, now)) {
+      let value: number;
+      try {
+        value = await store.incrby(q.key, rows);
+        charged.push(q.key);
+        await store.expire(q.key, q.ttlSeconds);
+      } catch (err) {
+        if (config.rateFailMode === 'closed') {
+          await refund();
+          throw new InferenceError('unavailable', 'the quota could not be checked; retry', { cause: err });
+        }
+        continue;
+      }
+      if (value > q.limit) {
+        await refund();
+        throw new InferenceError(
+          'quota_exceeded',
+          `this job of ${rows} rows would pass the tenant's quota of ${q.limit} ${q.name.replace(/_/g, ' ')} (${Math.max(0, value - rows)} used); it resets at ${new Date(q.resetAt).toISOString()}`,
+          { headers: { 'Retry-After': String(Math.max(1, q.retryAfter)) } },
+        );
+      }
+    }
   }
   return refund;
 }
@@ -296,6 +323,7 @@ export function jobSubmitHandler(deps: JobRouteDeps) {
     const log = c.get('log');
     log.model = model;
     log.items = stored.rows;
+    log.job_rows = stored.rows;
     const view = (await stub.view()) as JobView;
     return c.json(present(c, view), 202, { location: `/v1/jobs/${id}` });
   };

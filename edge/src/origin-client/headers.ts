@@ -6,7 +6,7 @@
 import type { Context } from 'hono';
 import { formatTraceparent } from '../../../shared/http/index.ts';
 import { rateTierOf } from '../config.ts';
-import { jobCaller } from '../jobs/caller.ts';
+import { jobCaller } from '../lib/job-caller.ts';
 import type { AppEnv, Trace } from '../types.ts';
 
 /**

@@ -37,6 +37,24 @@ export interface OriginResult {
   origin: string;
   /** Attempts made (1 or 2). */
   attempts: number;
+  /** The model run time the origin reports for this request (`Server-Timing: compute;dur=`), ms; 0 when none. */
+  computeMs: number;
+}
+
+/** The `compute` entry's duration of a `Server-Timing` header, ms (0 when absent or malformed). */
+export function computeMsOf(serverTiming: string | null): number {
+  if (serverTiming === null) return 0;
+  for (const entry of serverTiming.split(',')) {
+    const [name, ...params] = entry.split(';');
+    if (name?.trim() !== 'compute') continue;
+    for (const param of params) {
+      const [k, v] = param.split('=');
+      if (k?.trim() !== 'dur' || v === undefined) continue;
+      const ms = Number(v.trim());
+      return Number.isFinite(ms) && ms >= 0 ? ms : 0;
+    }
+  }
+  return 0;
 }
 
 export type SignFn = (req: {
@@ -208,7 +226,12 @@ export class OriginPool {
       last = await this.#attempt(origin, req, remaining);
       if (last.kind === 'response') {
         if (last.reason === undefined)
-          return { response: last.response, origin: origin.url, attempts: attempt };
+          return {
+            response: last.response,
+            origin: origin.url,
+            attempts: attempt,
+            computeMs: computeMsOf(last.response.headers.get('server-timing')),
+          };
         await last.response.body?.cancel();
       }
       if (!last.retryable) break;

@@ -8,7 +8,8 @@
  */
 import type { Context } from 'hono';
 import type { RolloutPolicy } from '../../../shared/rollout/index.ts';
-import { type GuardFields, guardrailBreach, type Health } from '../cascade/rollout.ts';
+import { guardrailBreach } from '../cascade/rollout.ts';
+import type { GuardFields, Health } from '../cascade/types.ts';
 import type { AppEnv } from '../types.ts';
 import type { RolloutBackend, RolloutStore } from './store.ts';
 

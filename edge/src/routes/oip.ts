@@ -35,7 +35,7 @@ import {
 import { type EdgeRelease, isTensorRelease, loadEdgeModel, releaseFor } from '../model/edge-model.ts';
 import { originHeaders, tierPriority } from '../origin-client/index.ts';
 import type { AppEnv } from '../types.ts';
-import { modelParams, readBody, readJson, requestDeadline } from './request.ts';
+import { modelParams, readBody, readJson, requestDeadline, requestWeight } from './request.ts';
 
 export const SERVER_NAME = 'spam-edge';
 export const SERVER_VERSION = '0.1.0';
@@ -109,6 +109,9 @@ async function proxy(c: Context<AppEnv>, deps: AnswerDeps, body: Uint8Array | un
   log.served_by = 'proxy';
   log.origin = result.origin;
   log.origin_attempts = result.attempts;
+  log.origin_compute_ms = result.computeMs;
+  // Inference passed through: its rows, for usage (the limiter read the same body).
+  if (body !== undefined && c.req.method === 'POST') log.items = await requestWeight(c);
   const out = new Headers();
   for (const name of ['content-type', HEADER_LENGTH_HEADER, 'x-model-version']) {
     const v = result.response.headers.get(name);

@@ -73,6 +73,13 @@ export async function requestWeight(c: Context<AppEnv>): Promise<number> {
   return Math.min(MAX_ITEMS_PER_REQUEST, Math.max(1, items));
 }
 
+/** Items a request charges to its tenant's quotas: an inference request's items (classify, infer), else 0. */
+export async function quotaItems(c: Context<AppEnv>): Promise<number> {
+  const path = c.req.path;
+  if (c.req.method !== 'POST' || !(path.endsWith('/classify') || path.endsWith('/infer'))) return 0;
+  return requestWeight(c);
+}
+
 /** 415 unless the request says it is JSON. */
 export function requireJson(c: Context<AppEnv>): void {
   if (mediaType(c.req.header('content-type')) !== JSON_CONTENT_TYPE) {

@@ -101,7 +101,7 @@ function query(c: Context<AppEnv>): { cursor?: string; limit?: number; tenant?: 
 const isAdmin = (p: Principal) => p.scopes.includes('admin');
 
 /** 403 unless the caller is an admin, or a tenant_admin of `tenant`. */
-function requireTenantAccess(p: Principal, tenant: string): void {
+export function requireTenantAccess(p: Principal, tenant: string): void {
   if (isAdmin(p)) return;
   if (!p.scopes.includes('tenant_admin'))
     throw new InferenceError('forbidden', 'this API key has no admin scope');

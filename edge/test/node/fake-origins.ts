@@ -148,8 +148,10 @@ async function handleOrigin(
     });
     if (res.destroyed || res.writableEnded) return;
   }
-  const extra: Record<string, string> =
-    b.queueDepth === undefined ? {} : { 'x-queue-depth': String(b.queueDepth) };
+  const extra: Record<string, string> = {
+    ...(b.queueDepth === undefined ? {} : { 'x-queue-depth': String(b.queueDepth) }),
+    ...(b.computeMs === undefined ? {} : { 'server-timing': `compute;dur=${b.computeMs}` }),
+  };
   const requestId = headers['x-request-id'] ?? 'none';
   if (!verdict.ok && b.body === undefined) {
     return json(

@@ -212,6 +212,9 @@ export function testApp(options: AppOptions = {}) {
   const lines: Array<Record<string, unknown>> = [];
   const app = createApp({
     log: (line) => lines.push(JSON.parse(line) as Record<string, unknown>),
+    // Stats and usage written after every request: the test waits on its waitUntil, not on a flush timer.
+    stats: { flushMs: 0 },
+    usage: { flushMs: 0 },
     ...options,
   });
   return {

@@ -6,99 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { sha256Hex } from '../../../shared/hash/index.ts';
 import { generateKey } from '../../src/tenants/key-format.ts';
-import {
-  apiKey,
-  classifyRequest,
-  keysJson,
-  newOrigins,
-  testApp,
-  testEnv,
-  tinyRelease,
-  unique,
-} from './harness.ts';
-
-type Json = Record<string, unknown>;
-type ErrorJson = { error: { code: string; message: string } };
-type KeyAnswer = { key: string; record: Json & { id: string; start: string; tenant: string } };
-
-/** Counts calls to the bindings the auth path may touch. */
-function counting<T extends object>(target: T, counter: { calls: number }): T {
-  return new Proxy(target, {
-    get(t, prop, receiver) {
-      const v = Reflect.get(t, prop, receiver);
-      if (typeof v !== 'function') return v;
-      return (...args: unknown[]) => {
-        counter.calls++;
-        return (v as (...a: unknown[]) => unknown).apply(t, args);
-      };
-    },
-  });
-}
-
-/** A clock the test moves, an admin bootstrap key, two app instances ("isolates") over one env. */
-async function world(vars: Record<string, string> = {}) {
-  let now = Date.now();
-  const clock = () => now;
-  const release = await tinyRelease();
-  const admin = await apiKey({ scopes: ['admin', 'infer'], models: ['*'] });
-  const [origin] = await newOrigins(1);
-  const d1 = { calls: 0 };
-  const kv = { calls: 0 };
-  const base = testEnv({ API_KEYS: keysJson(admin), ORIGIN_URLS: origin as string, ...vars });
-  const env = { ...base, DB: counting(base.DB, d1), KEYS: counting(base.KEYS, kv) } as Env;
-  const isolate = () => testApp({ releases: () => [release], now: clock });
-  const a = isolate();
-  const b = isolate();
-  const call = (t: ReturnType<typeof isolate>, key: string, method: string, path: string, body?: unknown) =>
-    t.call(
-      new Request(`https://edge.test${path}`, {
-        method,
-        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-        ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
-      }),
-      env,
-    );
-  const classify = (t: ReturnType<typeof isolate>, key: string) =>
-    t.call(
-      classifyRequest(key, { text: `spam ${unique()}` }, { 'cache-control': 'no-cache, no-store' }),
-      env,
-    );
-  const tenant = async (body: Json = {}) => {
-    const res = await call(a, admin.key, 'POST', '/v1/admin/tenants', {
-      name: `t-${unique()}`,
-      tier: 'pro',
-      ...body,
-    });
-    expect(res.status).toBe(201);
-    return (await res.json()) as Json & { id: string };
-  };
-  const key = async (body: Json, as = admin.key) => {
-    const res = await call(a, as, 'POST', '/v1/admin/keys', {
-      name: `k-${unique()}`,
-      scopes: ['infer'],
-      ...body,
-    });
-    expect(res.status, JSON.stringify(await res.clone().json())).toBe(201);
-    return (await res.json()) as KeyAnswer;
-  };
-  return {
-    a,
-    b,
-    admin,
-    env,
-    d1,
-    kv,
-    call,
-    classify,
-    tenant,
-    key,
-    advance: (ms: number) => {
-      now += ms;
-    },
-  };
-}
-
-const code = async (res: Response) => ((await res.json()) as ErrorJson).error.code;
+import { classifyRequest, unique } from './harness.ts';
+import { code, type ErrorJson, type Json, type KeyAnswer, world } from './tenant-world.ts';
 
 describe('tenants and keys (workerd, local D1 + KV)', () => {
   it('creates a tenant and a key shown once; the key works at once on another isolate', async () => {
@@ -301,7 +210,7 @@ describe('tenants and keys (workerd, local D1 + KV)', () => {
   it('expiry, disable and enable, a disabled tenant', async () => {
     const w = await world();
     const t = await w.tenant();
-    const expiring = await w.key({ tenant: t.id, expires_at: new Date(Date.now() + 30_000).toISOString() });
+    const expiring = await w.key({ tenant: t.id, expires_at: new Date(w.now() + 30_000).toISOString() });
     const k = await w.key({ tenant: t.id });
     expect((await w.classify(w.a, expiring.key)).status).toBe(200);
     const off = await w.call(w.a, w.admin.key, 'PATCH', `/v1/admin/keys/${k.record.id}`, { disabled: true });

@@ -85,6 +85,8 @@ export class ServedModel implements Signature {
   readonly #cascade: CascadeOutput | undefined;
   #offload: { pool: FeaturizePool; inlineChars: number } | undefined;
   #ready = false;
+  /** Items whose request wants its compute share (SubmitMeta.cost). */
+  readonly #costs = new WeakMap<BatchItem, { computeMs: number }>();
 
   constructor(options: ServedModelOptions) {
     const { manifest, inputs, outputs } = options;
@@ -227,6 +229,7 @@ export class ServedModel implements Signature {
 
   /** Runs a prepared item through the batcher. */
   run(item: BatchItem, meta: SubmitMeta = {}): Promise<ItemResult> {
+    if (meta.cost !== undefined) this.#costs.set(item, meta.cost);
     return this.batcher.submit(item, meta);
   }
 
@@ -328,6 +331,10 @@ export class ServedModel implements Signature {
       throw err;
     }
     this.metrics.executed(total, run.computeMs / 1000, run.inline === true);
+    for (const it of items) {
+      const cost = this.#costs.get(it);
+      if (cost !== undefined) cost.computeMs += (run.computeMs * it.rows) / total;
+    }
     return splitOutputs(this, run.outputs, items, total);
   }
 

@@ -27,6 +27,11 @@ export interface SubmitMeta {
   deadline?: number;
   /** Aborts when the client is gone: the request is dropped if it has not run yet. */
   signal?: AbortSignal;
+  /**
+   * Where this request's share of its batches' compute time is added (ms; a batch's run time split by rows), for
+   * the `Server-Timing: compute` header the edge meters per tenant.
+   */
+  cost?: { computeMs: number };
 }
 
 export interface BatchingOptions {

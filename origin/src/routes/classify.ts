@@ -13,7 +13,7 @@ import {
 } from '../../../shared/protocol/index.ts';
 import type { AppEnv } from '../env.ts';
 import type { RouteDeps } from './deps.ts';
-import { observeFailure, observeSuccess } from './observe.ts';
+import { computeTiming, observeFailure, observeSuccess } from './observe.ts';
 import { deadlineFrom, priorityFrom, requireJson } from './request.ts';
 
 export function classifyHandler(deps: RouteDeps) {
@@ -37,11 +37,12 @@ export function classifyHandler(deps: RouteDeps) {
       }
       const deadline = deadlineFrom(c.req.header('x-deadline-ms'), started, config.defaultTimeoutMs);
       const priority = priorityFrom(c.req.header('x-priority'));
+      const cost = { computeMs: 0 };
       const predictions = await model.classify(
         texts,
         priority === undefined
-          ? { deadline, signal: c.req.raw.signal }
-          : { deadline, priority, signal: c.req.raw.signal },
+          ? { deadline, signal: c.req.raw.signal, cost }
+          : { deadline, priority, signal: c.req.raw.signal, cost },
       );
       const body: ClassifyResponse = {
         model: model.name,
@@ -52,6 +53,7 @@ export function classifyHandler(deps: RouteDeps) {
       };
       const headers = observeSuccess(c, model, JSON_CONTENT_TYPE, started);
       headers['x-served-by'] = 'origin';
+      headers['server-timing'] = computeTiming(cost.computeMs);
       return new Response(JSON.stringify(body), { status: 200, headers });
     } catch (err) {
       throw observeFailure(c, model, err, started);

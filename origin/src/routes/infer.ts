@@ -13,7 +13,7 @@ import {
 } from '../../../shared/protocol/index.ts';
 import type { AppEnv } from '../env.ts';
 import type { RouteDeps } from './deps.ts';
-import { observeFailure, observeSuccess } from './observe.ts';
+import { computeTiming, observeFailure, observeSuccess } from './observe.ts';
 import { checkContentType, deadlineFrom, priorityFrom } from './request.ts';
 
 function handler(deps: RouteDeps, echo: boolean) {
@@ -26,6 +26,7 @@ function handler(deps: RouteDeps, echo: boolean) {
       checkContentType(c.req.header('content-type'), headerLength !== undefined);
       const request = decodeInferRequest(c.get('body') ?? new Uint8Array(0), { headerLength });
       let answer: Awaited<ReturnType<typeof model.infer>>;
+      const cost = { computeMs: 0 };
       if (echo) {
         answer = model.echo(request);
       } else {
@@ -34,7 +35,7 @@ function handler(deps: RouteDeps, echo: boolean) {
         const signal = c.req.raw.signal; // aborts when the client (the edge's abandoned attempt) goes away
         answer = await model.infer(
           request,
-          priority === undefined ? { deadline, signal } : { deadline, priority, signal },
+          priority === undefined ? { deadline, signal, cost } : { deadline, priority, signal, cost },
         );
       }
       const encoded = encodeInferResponse({
@@ -47,6 +48,7 @@ function handler(deps: RouteDeps, echo: boolean) {
       });
       const headers = observeSuccess(c, model, encoded.contentType, echo ? undefined : started);
       if (encoded.headerLength !== undefined) headers[HEADER_LENGTH_HEADER] = String(encoded.headerLength);
+      if (!echo) headers['server-timing'] = computeTiming(cost.computeMs);
       return new Response(encoded.body as Uint8Array<ArrayBuffer> | string, { status: 200, headers });
     } catch (err) {
       throw observeFailure(c, model, err, echo ? undefined : started);

@@ -28,6 +28,14 @@ export function observeSuccess(
 }
 
 /**
+ * The `Server-Timing` entry of a model answer: its share of the model's run time, ms (the edge meters it per
+ * tenant as origin compute).
+ */
+export function computeTiming(ms: number): string {
+  return `compute;dur=${ms.toFixed(3)}`;
+}
+
+/**
  * A model route failed with `err`: the error answer (built by onError) carries x-model-version and x-queue-depth
  * too, and the failure metric counts it under its error code (unless `started` is undefined: the echo route).
  * Returns `err`, for `throw observeFailure(...)`.

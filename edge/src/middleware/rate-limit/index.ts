@@ -1,8 +1,14 @@
 /**
- * Rate limiting per API key (its id) and tier, weighted by the request's items (`weight`), with @upstash/ratelimit (sliding window by default, token bucket as an
- * option). Sets `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` (seconds until the window resets) on
- * every limited response; over the limit: 429 `rate_limited` + `Retry-After`. The limiter's background work
- * (`pending`) goes to `waitUntil`.
+ * Rate limiting per API key (its id) and per tenant (all its keys together), weighted by the request's items
+ * (`weight`), with @upstash/ratelimit (sliding window by default, token bucket as an option), and the tenant's item
+ * quotas (atomic INCRBY counters per UTC day and month). The limiters' scripts, the quota counters and the key's
+ * revocation epochs (`reads`) travel in ONE Redis round trip (`trip`).
+ *
+ * Sets `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` (seconds until the window resets; the tighter of
+ * the key's and the tenant's limits) on every limited response; over a limit: 429 `rate_limited` + `Retry-After`;
+ * over a quota: 429 `quota_exceeded` + `Retry-After` (seconds to the quota's reset). Items charged to a quota are
+ * given back when the request is refused (by this middleware or by anything after it: its status is >= 400), so a
+ * quota counts served items only. The limiter's background work (`pending`) and refunds go to `waitUntil`.
  *
  * When Redis errors or does not answer within the timeout the request goes through (fail open) with the reason
  * logged; `failMode: 'closed'` answers 503 `unavailable` + `Retry-After` instead.
@@ -32,13 +38,35 @@ export interface RateLimitSettings {
   trip?: SameTrip;
   /** Keys read in that round trip (the revocation epochs); ignored without `trip`. @default none */
   reads?: TripReads;
+  /** A second limit shared by everyone with the same `identifier` (the tenant). @default none */
+  shared?: { limiter: Limiter; identifier: string };
+  /** Quota counters this request's items are charged to, in the same round trip; need `trip`. @default none */
+  quotas?: QuotaCounter[];
+}
+
+/** One quota counter: its Redis key, its limit and when it resets. */
+export interface QuotaCounter {
+  /** What it counts, as the client reads it: `items_per_day`, `items_per_month`. */
+  name: string;
+  key: string;
+  limit: number;
+  /** When the counter's period ends, ms since the epoch. */
+  resetAt: number;
+  /** Seconds from now until then (the `Retry-After` of a refusal). */
+  retryAfter: number;
+  /** The counter key's lifetime, seconds (longer than its period). */
+  ttlSeconds: number;
 }
 
 /** One round trip shared by the limiter and the reads. */
 export interface SameTrip {
   during<T>(fn: () => T): T;
   mget(keys: string[]): Promise<unknown[]>;
+  /** INCRBY `n` (and EXPIRE) in the round trip: the new value. */
+  incrby(key: string, n: number, ttlSeconds: number): Promise<number>;
   exec(): Promise<void>;
+  /** Gives `n` back to each counter, in a round trip of its own (a refused request's refund). */
+  refund(keys: string[], n: number): Promise<void>;
 }
 
 /** What to read in the limiter's round trip, and what to do with it before the limit's answer applies. */
@@ -56,6 +84,8 @@ export interface RateLimitOptions {
   settings: (c: Context<AppEnv>) => RateLimitSettings;
   /** How much of the limit each request uses. @default 1 */
   weight?: RequestWeight;
+  /** How many items a request charges to the quotas (0: none, e.g. a read). @default `weight` */
+  quotaWeight?: (c: Context<AppEnv>) => number | Promise<number>;
   /** Where a fail-open/closed reason is reported. @default console.warn of a JSON line */
   warn?: (event: Record<string, unknown>) => void;
   /** Clock, ms. @default Date.now */
@@ -83,59 +113,132 @@ export function rateLimit(options: RateLimitOptions): MiddlewareHandler<AppEnv> 
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
       throw new TypeError(`rateLimit: timeoutMs must be a positive number, got ${timeoutMs}`);
     }
-    const limiter = s.limiter;
-    const weight = limiter === undefined ? 1 : Math.max(1, Math.floor((await options.weight?.(c)) ?? 1));
-    const call = () => (limiter as Limiter).limit(s.identifier, { rate: weight });
     const trip = s.trip;
-    let limited: ReturnType<Limiter['limit']> | undefined;
-    if (limiter !== undefined)
-      limited = trip === undefined ? Promise.resolve().then(call) : trip.during(call);
-    // The reads travel in the limiter's pipeline (alone when this request has no limit).
+    const limiters = [
+      ...(s.limiter === undefined ? [] : [{ limiter: s.limiter, identifier: s.identifier, whose: 'the' }]),
+      ...(s.shared === undefined ? [] : [{ ...s.shared, whose: "the tenant's" }]),
+    ];
+    const quotas = trip === undefined ? [] : (s.quotas ?? []);
+    const weight =
+      limiters.length === 0 && quotas.length === 0
+        ? 1
+        : Math.max(1, Math.floor((await options.weight?.(c)) ?? 1));
+    const charge =
+      quotas.length === 0
+        ? 0
+        : Math.max(0, Math.floor(await (options.quotaWeight ?? options.weight ?? (() => 1))(c)));
+    const charged = charge === 0 ? [] : quotas;
+
+    // Everything below joins one pipeline (the limiters' scripts, the counters, the reads), sent by exec().
+    const limited = limiters.map(({ limiter, identifier }) => {
+      const call = () => limiter.limit(identifier, { rate: weight });
+      return trip === undefined ? Promise.resolve().then(call) : trip.during(call);
+    });
+    const counted =
+      charged.length === 0 || trip === undefined
+        ? undefined
+        : Promise.all(charged.map((q) => trip.incrby(q.key, charge, q.ttlSeconds)));
+    counted?.catch(() => undefined);
     const reads =
       trip !== undefined && s.reads !== undefined && s.reads.keys.length > 0 ? s.reads : undefined;
     const read = reads === undefined ? undefined : trip?.mget(reads.keys);
     read?.catch(() => undefined);
     void trip?.exec();
-    const outcome = limited === undefined ? undefined : await withTimeout(limited, timeoutMs);
-    // A revoked or changed key is caught here, before its rate limit applies. When the round trip failed, the
-    // caller's caches bound how stale its record is.
-    if (reads !== undefined && read !== undefined && (outcome === undefined || outcome.kind === 'value')) {
-      const got = await withTimeout(read, timeoutMs);
-      if (got.kind === 'value') await reads.check(got.value);
-    }
-    if (outcome === undefined) {
-      c.get('log').rate_limit = 'off';
-      return next();
-    }
-    if (outcome.kind !== 'value' || outcome.value.reason === 'timeout') {
-      const reason = failureReason(outcome, timeoutMs);
-      const mode = s.failMode ?? 'open';
-      c.get('log').rate_limit = `fail_${mode}`;
-      warn({ msg: `rate limiter unavailable, failing ${mode}`, reason, request_id: c.get('requestId') });
-      if (mode === 'closed') {
-        throw new OverloadedError('unavailable', 'rate limiter unavailable; try again shortly', 1);
-      }
-      return next();
-    }
-    const r = outcome.value;
-    c.executionCtx.waitUntil(r.pending.catch(() => undefined));
-    const resetSeconds = Math.max(0, Math.ceil((r.reset - now()) / 1000));
-    const headers = {
-      'RateLimit-Limit': String(r.limit),
-      'RateLimit-Remaining': String(Math.max(0, r.remaining)),
-      'RateLimit-Reset': String(resetSeconds),
-    };
-    c.get('log').rate_limit = r.success ? 'pass' : r.reason === 'cacheBlock' ? 'blocked_cached' : 'blocked';
-    if (!r.success) {
-      throw new InferenceError(
-        'rate_limited',
-        `rate limit of ${r.limit} items per window exceeded (this request: ${weight}); retry after ${Math.max(1, resetSeconds)} s`,
-        {
-          headers: { ...headers, 'Retry-After': String(Math.max(1, resetSeconds)) },
-        },
+
+    const outcomes = await Promise.all(limited.map((l) => withTimeout(l, timeoutMs)));
+    const counts = counted === undefined ? undefined : await withTimeout(counted, timeoutMs);
+    // Items are charged once the counters answered; refused from here on, they are given back.
+    let refunded = counts?.kind !== 'value';
+    const refund = () => {
+      if (refunded || trip === undefined) return;
+      refunded = true;
+      c.executionCtx.waitUntil(
+        trip
+          .refund(
+            charged.map((q) => q.key),
+            charge,
+          )
+          .catch((err: unknown) => {
+            warn({ msg: 'quota refund failed', reason: String(err), request_id: c.get('requestId') });
+          }),
       );
+    };
+    try {
+      // A revoked or changed key is caught here, before its limits apply. When the round trip failed, the
+      // caller's caches bound how stale its record is.
+      if (reads !== undefined && read !== undefined && !outcomes.some((o) => o.kind !== 'value')) {
+        const got = await withTimeout(read, timeoutMs);
+        if (got.kind === 'value') await reads.check(got.value);
+      }
+      const failed = outcomes.find((o) => o.kind !== 'value' || o.value.reason === 'timeout');
+      const quotaFailed = counts !== undefined && counts.kind !== 'value' ? counts : undefined;
+      if (failed !== undefined || quotaFailed !== undefined) {
+        const reason = failureReason((failed ?? quotaFailed) as TimedOutcome<unknown>, timeoutMs);
+        const mode = s.failMode ?? 'open';
+        c.get('log').rate_limit = `fail_${mode}`;
+        warn({ msg: `rate limiter unavailable, failing ${mode}`, reason, request_id: c.get('requestId') });
+        if (mode === 'closed') {
+          throw new OverloadedError('unavailable', 'rate limiter unavailable; try again shortly', 1);
+        }
+      }
+      const results = outcomes.flatMap((o, i) =>
+        o.kind === 'value' && o.value.reason !== 'timeout'
+          ? [{ ...o.value, whose: (limiters[i] as { whose: string }).whose }]
+          : [],
+      );
+      for (const r of results) c.executionCtx.waitUntil(r.pending.catch(() => undefined));
+      // The tighter limit is the one the client sees: the refused one, else the one with less left.
+      const shown =
+        results.find((r) => !r.success) ??
+        results.reduce<(typeof results)[number] | undefined>(
+          (a, r) => (a === undefined || r.remaining < a.remaining ? r : a),
+          undefined,
+        );
+      let headers: Record<string, string> = {};
+      if (shown !== undefined) {
+        const resetSeconds = Math.max(0, Math.ceil((shown.reset - now()) / 1000));
+        headers = {
+          'RateLimit-Limit': String(shown.limit),
+          'RateLimit-Remaining': String(Math.max(0, shown.remaining)),
+          'RateLimit-Reset': String(resetSeconds),
+        };
+        if (failed === undefined) {
+          c.get('log').rate_limit = shown.success
+            ? 'pass'
+            : shown.reason === 'cacheBlock'
+              ? 'blocked_cached'
+              : 'blocked';
+        }
+        if (!shown.success) {
+          const retry = Math.max(1, resetSeconds);
+          throw new InferenceError(
+            'rate_limited',
+            `${shown.whose} rate limit of ${shown.limit} items per window exceeded (this request: ${weight}); retry after ${retry} s`,
+            { headers: { ...headers, 'Retry-After': String(retry) } },
+          );
+        }
+      } else if (failed === undefined && quotaFailed === undefined) {
+        c.get('log').rate_limit = 'off';
+      }
+      if (counts?.kind === 'value') {
+        const over = charged.filter((q, i) => (counts.value[i] as number) > q.limit);
+        if (over.length > 0) {
+          const q = over.reduce((a, b) => (b.retryAfter > a.retryAfter ? b : a));
+          const retry = Math.max(1, q.retryAfter);
+          c.get('log').rate_limit = 'quota';
+          throw new InferenceError(
+            'quota_exceeded',
+            `the tenant's quota of ${q.limit} ${q.name.replace(/_/g, ' ')} is used up (this request: ${charge}); it resets at ${new Date(q.resetAt).toISOString()}`,
+            { headers: { ...headers, 'Retry-After': String(retry) } },
+          );
+        }
+      }
+      await next();
+      if (c.error !== undefined || c.res.status >= 400) refund();
+      for (const [k, v] of Object.entries(headers)) c.header(k, v);
+    } catch (err) {
+      refund();
+      throw err;
     }
-    await next();
-    for (const [k, v] of Object.entries(headers)) c.header(k, v);
   };
 }
