@@ -162,6 +162,7 @@ describe('inference', () => {
     const r = await infer(`${origin.url}/v2/models/mlp/infer`, [t], { id: 'req-1' });
     expect(r.status).toBe(200);
     expect(r.headers.get('x-queue-depth')).toMatch(/^[0-9]+$/);
+    expect(r.headers.get('server-timing')).toMatch(/^compute;dur=\d+\.\d{3}$/);
     expect(r.headers.get('x-model-version')).toBe('2');
     expect(r.headers.get('content-type')).toBe('application/octet-stream');
     expect(r.response).toMatchObject({ model_name: 'mlp', model_version: '2', id: 'req-1' });
@@ -246,6 +247,9 @@ describe('text route', () => {
     );
     expect(one.status).toBe(200);
     expect(one.headers.get('x-served-by')).toBe('origin');
+    // Its share of the model's run time, which the edge meters per tenant as origin compute.
+    expect(one.headers.get('server-timing')).toMatch(/^compute;dur=\d+\.\d{3}$/);
+    expect(Number(one.headers.get('server-timing')?.split('=')[1])).toBeGreaterThan(0);
     const body = one.json();
     expect(body).toMatchObject({ model: 'spam', version: '1', served_by: 'origin', request_id: 'text-1' });
     expect(body.predictions).toHaveLength(1);

@@ -3,7 +3,7 @@ import { signRequest } from '../../../shared/signing/index.ts';
 import { TEST_SIGNING_SECRET } from '../../test/node/secrets.ts';
 import { behave, newOrigins, originLog } from '../../test/workerd/harness.ts';
 import { OriginUnavailableError } from './errors.ts';
-import { OriginPool, type OriginPoolOptions } from './pool.ts';
+import { computeMsOf, OriginPool, type OriginPoolOptions } from './pool.ts';
 
 const sign: OriginPoolOptions['sign'] = async (req) => ({
   ...(await signRequest({ secret: TEST_SIGNING_SECRET, ...req })),
@@ -204,5 +204,20 @@ describe('OriginPool against loopback origins (real HTTP)', () => {
       /attemptTimeoutMs must be a positive number, got 0/,
     );
     expect(() => new OriginPool({ urls: [], failureThreshold: 0 })).toThrow(/failureThreshold/);
+  });
+});
+
+describe("computeMsOf (the origin's Server-Timing compute entry)", () => {
+  it.each([
+    [null, 0],
+    ['compute;dur=2.500', 2.5],
+    ['db;dur=9, compute;desc="run";dur=0.125', 0.125],
+    ['compute', 0],
+    ['compute;dur=abc', 0],
+    ['compute;dur=-3', 0],
+    [`${'compute;'.repeat(10_000)}dur=1`, 1],
+    ['total;dur=5', 0],
+  ])('%s -> %s ms', (header, ms) => {
+    expect(computeMsOf(header as string | null)).toBe(ms);
   });
 });
