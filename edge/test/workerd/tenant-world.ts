@@ -4,6 +4,7 @@
  * tenants and keys through the admin API.
  */
 import { expect } from 'vitest';
+import type { AppOptions } from '../../src/app.ts';
 import {
   apiKey,
   classifyRequest,
@@ -34,7 +35,7 @@ function counting<T extends object>(target: T, counter: { calls: number }): T {
 }
 
 /** A clock the test moves, an admin bootstrap key, two app instances ("isolates") over one env. */
-export async function world(vars: Record<string, string> = {}) {
+export async function world(vars: Record<string, string> = {}, app: AppOptions = {}) {
   let now = Date.now();
   const clock = () => now;
   const release = await tinyRelease();
@@ -44,7 +45,7 @@ export async function world(vars: Record<string, string> = {}) {
   const kv = { calls: 0 };
   const base = testEnv({ API_KEYS: keysJson(admin), ORIGIN_URLS: origin as string, ...vars });
   const env = { ...base, DB: counting(base.DB, d1), KEYS: counting(base.KEYS, kv) } as Env;
-  const isolate = () => testApp({ releases: () => [release], now: clock });
+  const isolate = () => testApp({ releases: () => [release], now: clock, ...app });
   const a = isolate();
   const b = isolate();
   const call = (t: ReturnType<typeof isolate>, key: string, method: string, path: string, body?: unknown) =>

@@ -112,6 +112,46 @@ describe('quotas and tenant limits (workerd, local D1 + KV, Upstash bridge over 
   });
 });
 
+describe('job rows and quotas (workerd, local R2 + Durable Object, chunks captured)', () => {
+  it("a job's rows are charged to the tenant's quota at submission (429 quota_exceeded past it) and metered as job_rows", async () => {
+    const sent: unknown[] = [];
+    const queue = {
+      send: async (body: unknown) => void sent.push(body),
+      sendBatch: async (messages: Iterable<{ body: unknown }>) => {
+        for (const m of messages) sent.push(m.body);
+      },
+    } as unknown as Queue;
+    const w = await world({}, { jobsQueue: () => queue });
+    const t = await w.tenant({ quotas: { items_per_day: 50 } });
+    const k = await w.key({ tenant: t.id });
+    const job = (n: number) =>
+      w.a.call(
+        new Request('https://edge.test/v1/models/spam/jobs', {
+          method: 'POST',
+          headers: { authorization: `Bearer ${k.key}`, 'content-type': 'application/x-ndjson' },
+          body: `${texts(n)
+            .texts.map((x) => JSON.stringify(x))
+            .join('\n')}\n`,
+        }),
+        w.env,
+      );
+    expect((await job(30)).status).toBe(202);
+    expect(sent.length).toBeGreaterThan(0);
+    const over = await job(30);
+    expect([over.status, await code(over.clone())]).toEqual([429, 'quota_exceeded']);
+    expect(((await over.json()) as { error: { message: string } }).error.message).toMatch(
+      /job of 30 rows would pass the tenant's quota of 50 items per day \(30 used\)/,
+    );
+    // The refused job's rows were given back: 20 synchronous items still fit, then nothing.
+    expect((await send(w, w.b, k.key, texts(20))).status).toBe(200);
+    expect(await code(await send(w, w.b, k.key, texts(1)))).toBe('quota_exceeded');
+    const report = (await (await usage(w, w.admin.key, `tenant=${t.id}&group_by=key`)).json()) as UsageJson;
+    expect(report.rows).toHaveLength(1);
+    expect(report.rows[0]).toMatchObject({ requests: 4, items: 20, job_rows: 30 });
+    expect(report.rows[0]?.refused).toEqual({ quota_exceeded: 2 });
+  });
+});
+
 describe('exact usage (workerd, two isolates, Upstash bridge over real Redis)', () => {
   it('counts every item once, by key and model, with refusals, origin compute and what the edge saved', {
     timeout: 120_000,
