@@ -170,7 +170,7 @@ function assignments(columns: Record<string, unknown>, at: number): { sql: strin
 const KEY_SELECT = `SELECT k.*, (SELECT s.start FROM key_secrets s WHERE s.key_id = k.id ORDER BY s.created_at DESC, s.rowid DESC LIMIT 1) AS start FROM api_keys k`;
 
 /** A key by one of its secrets' hash, with that secret's end (primary-key lookup on key_secrets). */
-const FIND_SECRET = `SELECT k.*, m.expires_at AS secret_expires_at, (SELECT s.start FROM key_secrets s WHERE s.key_id = k.id ORDER BY s.created_at DESC, s.rowid DESC LIMIT 1) AS start FROM key_secrets m JOIN api_keys k ON k.id = m.key_id WHERE m.hash = ?`;
+export const FIND_SECRET = `SELECT k.*, m.expires_at AS secret_expires_at, (SELECT s.start FROM key_secrets s WHERE s.key_id = k.id ORDER BY s.created_at DESC, s.rowid DESC LIMIT 1) AS start FROM key_secrets m JOIN api_keys k ON k.id = m.key_id WHERE m.hash = ?`;
 
 /** A new id: prefix + 16 hex characters from the CSPRNG. */
 export function newId(prefix: 'ten' | 'key'): string {

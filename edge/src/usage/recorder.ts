@@ -112,8 +112,9 @@ interface Batch {
   tries: number;
 }
 
-const emptyBatch = (id: string): Batch => ({
-  id,
+/** A batch gets its id when it is first sent (`id` empty until then). */
+const emptyBatch = (): Batch => ({
+  id: '',
   counts: new Map(),
   sets: new Map(),
   last: new Map(),
@@ -165,7 +166,8 @@ export function scriptCall(
 /** One isolate's usage meter (the app keeps one). */
 export class UsageRecorder {
   readonly #o: Required<UsageRecorderOptions>;
-  readonly #isolate = crypto.randomUUID();
+  /** This isolate's batch-id prefix: drawn at the first batch (a Worker may not draw random values at start-up). */
+  #isolate: string | undefined;
   #seq = 0;
   #pending: Batch;
   #pendingFields = 0;
@@ -188,10 +190,11 @@ export class UsageRecorder {
       warn: options.warn ?? ((e) => console.warn(JSON.stringify({ level: 'warn', ...e }))),
     };
     this.#lastFlush = this.#o.now();
-    this.#pending = emptyBatch(this.#nextId());
+    this.#pending = emptyBatch();
   }
 
   #nextId(): string {
+    this.#isolate ??= crypto.randomUUID();
     return `${this.#isolate}:${this.#seq++}`;
   }
 
@@ -250,8 +253,9 @@ export class UsageRecorder {
     this.#scheduled = false;
     this.#lastFlush = this.#o.now();
     if (this.#pending.counts.size > 0 || this.#pending.sets.size > 0) {
+      this.#pending.id = this.#nextId();
       this.#retry.push(this.#pending);
-      this.#pending = emptyBatch(this.#nextId());
+      this.#pending = emptyBatch();
       this.#pendingFields = 0;
     }
     // One writer at a time per isolate: batches land in order and a retry never races its first try.
