@@ -195,10 +195,10 @@ describe('npm run keys: output', () => {
       ],
       NOW,
     );
-    expect(lines[0]).toMatch(/^id +tenant +name +scopes +start +created +expires +state$/);
-    expect(lines[1]).toMatch(/^key_1 +ten_1 +ci +infer +sk_dev_AbCd +2026-11-30 10:11 +- +active$/);
+    expect(lines[0]).toMatch(/^id +tenant +name +scopes +start +created +expires +last used +state$/);
+    expect(lines[1]).toMatch(/^key_1 +ten_1 +ci +infer +sk_dev_AbCd +2026-11-30 10:11 +- +- +active$/);
     expect(lines[2]).toMatch(/ revoked$/);
-    expect(lines[3]).toMatch(/infer,reviewer .* 2026-12-01 11:00 +expired$/);
+    expect(lines[3]).toMatch(/infer,reviewer .* 2026-12-01 11:00 +- +expired$/);
     expect(lines[4]).toMatch(/ disabled$/);
     expect(keyTable([], NOW)).toEqual(['(no keys)']);
   });

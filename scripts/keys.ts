@@ -70,6 +70,8 @@ export interface KeyView {
   disabled_at: string | null;
   revoked: boolean;
   revoked_at: string | null;
+  /** From the usage counters (minute precision); null when never used. */
+  last_used?: string | null;
 }
 
 /** The answer of create and rotate: the only time the secret is seen. */
@@ -384,7 +386,7 @@ export function keyState(k: KeyView, now: number): 'revoked' | 'expired' | 'disa
 export function keyTable(keys: readonly KeyView[], now: number): string[] {
   if (keys.length === 0) return ['(no keys)'];
   return renderTable(
-    ['id', 'tenant', 'name', 'scopes', 'start', 'created', 'expires', 'state'],
+    ['id', 'tenant', 'name', 'scopes', 'start', 'created', 'expires', 'last used', 'state'],
     keys.map((k) => [
       k.id,
       k.tenant,
@@ -393,6 +395,7 @@ export function keyTable(keys: readonly KeyView[], now: number): string[] {
       k.start,
       when(k.created_at),
       when(k.expires_at),
+      when(k.last_used ?? null),
       keyState(k, now),
     ]),
   );

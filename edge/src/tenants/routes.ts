@@ -29,6 +29,7 @@ import { KEY_SCOPES, rateTierOf } from '../config.ts';
 import { readBody, readJson, requireJson } from '../routes/request.ts';
 import type { AppEnv, Principal } from '../types.ts';
 import { redisFor } from '../upstash.ts';
+import { type LastUsedReader, lastUsedOf } from '../usage/recorder.ts';
 import { bumpEpochs } from './epochs.ts';
 import { generateKey, type KeyEnv, keyStart } from './key-format.ts';
 import { type KeyResolver, projectKey, projectTenant } from './resolver.ts';
@@ -158,7 +159,8 @@ export function tenantView(t: Tenant) {
   };
 }
 
-export function keyView(k: ApiKey) {
+/** A key as the API shows it; `last_used` (from the usage counters) where the route read it. */
+export function keyView(k: ApiKey, lastUsed?: ReadonlyMap<string, string | null>) {
   return {
     id: k.id,
     tenant: k.tenant,
@@ -173,7 +175,17 @@ export function keyView(k: ApiKey) {
     disabled_at: iso(k.disabled_at),
     revoked: k.revoked_at !== null,
     revoked_at: iso(k.revoked_at),
+    ...(lastUsed === undefined ? {} : { last_used: lastUsed.get(k.id) ?? null }),
   };
+}
+
+/** The keys' last uses (usage/recorder.ts lastUsedOf), through this edge's Upstash when it has one. */
+function lastUses(c: Context<AppEnv>, keys: readonly ApiKey[]): Promise<Map<string, string | null>> {
+  const upstash = c.get('config').upstash;
+  return lastUsedOf(
+    upstash === undefined ? undefined : (redisFor(upstash) as unknown as LastUsedReader),
+    keys,
+  );
 }
 
 async function tenantOr404(store: TenantStore, id: string): Promise<Tenant> {
@@ -330,12 +342,14 @@ export function tenantRoutes(deps: TenantRouteDeps) {
       const tenant = q.tenant ?? (isAdmin(p) ? undefined : p.tenant);
       if (tenant !== undefined) requireTenantAccess(p, tenant);
       const page = await storeOf(c, deps).listKeys({ ...q, ...(tenant === undefined ? {} : { tenant }) });
-      return c.json({ keys: page.items.map(keyView), cursor: page.cursor });
+      const used = await lastUses(c, page.items);
+      return c.json({ keys: page.items.map((k) => keyView(k, used)), cursor: page.cursor });
     },
 
     async getKey(c: Context<AppEnv>) {
       const store = storeOf(c, deps);
-      return c.json(keyView(await keyFor(c, store, c.req.param('id') as string)));
+      const key = await keyFor(c, store, c.req.param('id') as string);
+      return c.json(keyView(key, await lastUses(c, [key])));
     },
 
     async patchKey(c: Context<AppEnv>) {

@@ -313,3 +313,33 @@ export class UsageRecorder {
     });
   }
 }
+
+/** The Upstash reads `lastUsedOf` makes (one pipeline of ZSCORE). */
+export interface LastUsedReader {
+  pipeline(): { zscore(key: string, member: string): unknown; exec(): Promise<unknown[]> };
+}
+
+/**
+ * Each key's last use (ISO time, minute precision; null when never used or unknown), from the usage counters in one
+ * round trip. Best effort: without the store, or when it fails, every key reads null.
+ */
+export async function lastUsedOf(
+  reader: LastUsedReader | undefined,
+  keys: ReadonlyArray<{ id: string; tenant: string }>,
+): Promise<Map<string, string | null>> {
+  const out = new Map<string, string | null>(keys.map((k) => [k.id, null]));
+  if (reader === undefined || keys.length === 0) return out;
+  try {
+    const p = reader.pipeline();
+    for (const k of keys) p.zscore(usageKeys.last(k.tenant), k.id);
+    const minutes = await withTimeout(p.exec(), 1000);
+    if (minutes.kind !== 'value') return out;
+    keys.forEach((k, i) => {
+      const m = Number(minutes.value[i]);
+      if (minutes.value[i] !== null && Number.isFinite(m)) out.set(k.id, new Date(m * 60_000).toISOString());
+    });
+  } catch {
+    // best effort: null
+  }
+  return out;
+}

@@ -271,6 +271,19 @@ describe('exact usage (workerd, two isolates, Upstash bridge over real Redis)', 
       const res = await usage(w, w.admin.key, q);
       expect([q, res.status, await code(res)]).toEqual([q, 400, 'invalid_input']);
     }
+    // last_used comes from the usage counters (minute precision): set for a used key, null for an unused one.
+    const unused = await w.key({ tenant: t.id });
+    const shown = (await (
+      await w.call(w.a, w.admin.key, 'GET', `/v1/admin/keys/${k.record.id}`)
+    ).json()) as Json;
+    expect(shown.last_used).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:00\.000Z$/);
+    const listed = (await (
+      await w.call(w.a, w.admin.key, 'GET', `/v1/admin/keys?tenant=${t.id}`)
+    ).json()) as {
+      keys: Json[];
+    };
+    expect(listed.keys.find((x) => x.id === unused.record.id)?.last_used).toBeNull();
+    expect(listed.keys.find((x) => x.id === k.record.id)?.last_used).toBe(shown.last_used);
     const missing = await usage(w, w.admin.key, 'tenant=ten_nope');
     expect([missing.status, await code(missing)]).toEqual([404, 'not_found']);
     // An admin without a tenant sees every tenant's usage, grouped by tenant.

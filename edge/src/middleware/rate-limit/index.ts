@@ -202,7 +202,7 @@ export function rateLimit(options: RateLimitOptions): MiddlewareHandler<AppEnv> 
           'RateLimit-Remaining': String(Math.max(0, shown.remaining)),
           'RateLimit-Reset': String(resetSeconds),
         };
-        if (failed === undefined) {
+        if (failed === undefined && quotaFailed === undefined) {
           c.get('log').rate_limit = shown.success
             ? 'pass'
             : shown.reason === 'cacheBlock'
