@@ -1,13 +1,23 @@
 /**
  * The local stack says at once why a component failed to start, instead of waiting out its readiness timeout:
  * real child processes (small node scripts) for the rules, and real wrangler dev refusing a Worker entry that does
- * not export the Durable Object classes wrangler.toml binds (the bench:rollout break of issue #22).
+ * not export the Durable Object classes wrangler.toml binds (the bench:rollout break of issue #22). Its edges share
+ * one tenant store (edge-0's local D1 and KV folders; bench:keys uses it across two edges).
  */
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { freePort, launch, startStack, startupErrors, waitReady } from './stack.ts';
+import {
+  freePort,
+  launch,
+  shareTenantStore,
+  startStack,
+  startupErrors,
+  TENANT_STORE_DIRS,
+  waitReady,
+} from './stack.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 
@@ -87,6 +97,36 @@ describe('waitReady', () => {
     await expect(
       waitReady(`http://127.0.0.1:${await freePort()}/ready`, 'origin-y', child, 60_000),
     ).rejects.toThrow(/exited \(code 2.*its last lines:\n {2}config: MODEL_REPOSITORY is empty/s);
+  });
+});
+
+describe('shareTenantStore', () => {
+  it("links a further edge's D1 and KV folders to edge-0's (created when missing), the rest stays its own; idempotent", () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'stack-share-'));
+    try {
+      const [primary, other] = [join(tmp, 'wrangler-state-0'), join(tmp, 'wrangler-state-1')];
+      shareTenantStore(primary, other);
+      shareTenantStore(primary, other);
+      for (const dir of TENANT_STORE_DIRS) expect(existsSync(join(primary, dir))).toBe(true);
+      writeFileSync(join(primary, 'v3/d1/db.sqlite'), 'one database');
+      expect(readFileSync(join(other, 'v3/d1/db.sqlite'), 'utf8')).toBe('one database');
+      mkdirSync(join(other, 'v3/do'), { recursive: true });
+      expect(existsSync(join(primary, 'v3/do'))).toBe(false);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a state folder that already holds a tenant store of its own', () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'stack-share-'));
+    try {
+      mkdirSync(join(tmp, 'wrangler-state-1/v3/d1'), { recursive: true });
+      expect(() => shareTenantStore(join(tmp, 'wrangler-state-0'), join(tmp, 'wrangler-state-1'))).toThrow(
+        /holds a tenant store of its own/,
+      );
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
   });
 });
 

@@ -9,7 +9,16 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -106,6 +115,11 @@ export interface OriginHandle {
 export interface EdgeHandle {
   url: string;
   port: number;
+  /**
+   * Its wrangler dev `--persist-to` folder (Durable Objects, cache, R2, queues of its own). Its `v3/d1` and
+   * `v3/kv` are edge-0's (see TENANT_STORE_DIRS): every edge of a stack reads and writes one tenant store.
+   */
+  statePath: string;
   /** The running child (replaced by restart()). */
   process: ChildProcess;
   /** Stops this edge (its whole process group: wrangler and workerd). */
@@ -131,7 +145,10 @@ export interface Stack {
   redis: { url: string; describe: string; process: ChildProcess | undefined } | undefined;
   /** A line saying where shared state lives (for banners). */
   sharedStateDescription: string;
-  /** Starts another edge (a fresh PoP: own workerd, own L1 cache) with the same configuration and shared state. */
+  /**
+   * Starts another edge (a fresh PoP: own workerd, own L1 cache, own Durable Objects) with the same configuration,
+   * shared state and tenant store (edge-0's local D1 and KV: TENANT_STORE_DIRS).
+   */
   startEdge(extraVars?: Record<string, string>): Promise<EdgeHandle>;
   /** Stops every process this stack started, the bridge and the Redis. Idempotent. */
   stop(): Promise<void>;
@@ -324,18 +341,14 @@ function tierLimits(vars: Record<string, string>): Record<string, { limit: numbe
   }
 }
 
-/**
- * Applies the tenant store's D1 migrations (edge/migrations) to a local state folder, as `wrangler d1 migrations
- * apply DB --local` does (idempotent: applied ones are recorded).
- */
-export async function applyD1Migrations(persistTo: string): Promise<void> {
+/** Runs `wrangler d1 <args> DB --local --persist-to <persistTo>` on the tenant store; throws saying `what` failed. */
+async function wranglerD1(args: string[], persistTo: string, what: string): Promise<void> {
   const child = spawn(
     process.execPath,
     [
       WRANGLER,
       'd1',
-      'migrations',
-      'apply',
+      ...args,
       'DB',
       '--local',
       '--persist-to',
@@ -349,20 +362,65 @@ export async function applyD1Migrations(persistTo: string): Promise<void> {
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
+  // Only the end matters (the reason it failed); `d1 execute` prints every statement's result.
   let out = '';
-  child.stdout?.on('data', (b: Buffer) => {
-    out += b.toString('utf8');
-  });
-  child.stderr?.on('data', (b: Buffer) => {
-    out += b.toString('utf8');
-  });
+  const keep = (b: Buffer) => {
+    out = (out + b.toString('utf8')).slice(-20_000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
   const code = await exitOf(child);
   if (code !== 0) {
     const first =
       out.split('\n').find((l) => startupErrors.wrangler(l)) ?? out.trim().split('\n').slice(-5).join('\n');
-    throw new Error(
-      `the D1 migrations did not apply (exit ${code}): ${first.replace(ANSI, '').slice(0, 500)}`,
-    );
+    throw new Error(`${what} (exit ${code}): ${first.replace(ANSI, '').slice(0, 500)}`);
+  }
+}
+
+/**
+ * Applies the tenant store's D1 migrations (edge/migrations) to a local state folder, as `wrangler d1 migrations
+ * apply DB --local` does (idempotent: applied ones are recorded).
+ */
+export async function applyD1Migrations(persistTo: string): Promise<void> {
+  await wranglerD1(['migrations', 'apply'], persistTo, 'the D1 migrations did not apply');
+}
+
+/**
+ * Runs a SQL file on a local state folder's tenant store (`wrangler d1 execute DB --local --file`), e.g. to seed it
+ * in bulk (bench/keys.ts: 100,000 keys, 24 MB of SQL, in ~8 s). Edges may run on it meanwhile (TENANT_STORE_DIRS).
+ */
+export async function executeD1File(persistTo: string, file: string): Promise<void> {
+  await wranglerD1(['execute', '--file', file], persistTo, `wrangler d1 execute --file ${file} failed`);
+}
+
+/**
+ * The folders of a wrangler dev state (`--persist-to`) that hold the tenant store: local D1
+ * (`v3/d1/miniflare-D1DatabaseObject/<id>.sqlite`) and local KV (`v3/kv`). On Cloudflare both are global: a key
+ * created at one PoP works at every PoP. Locally each `wrangler dev` has its own state, so the stack's further
+ * edges get these folders as symlinks to edge-0's (shareTenantStore); the rest (Durable Objects, the cache API,
+ * R2, queues) stays per edge, as per PoP or per object as on Cloudflare. The D1 database is SQLite in WAL mode (its
+ * -wal and -shm files lie next to it), shared between processes by SQLite's own locking: two edges and `wrangler d1
+ * execute --local` used it at once without an error (bench:keys: reads at both, admin writes at both, a 24 MB seed
+ * while both ran), and a change at one edge is read at the other at once.
+ */
+export const TENANT_STORE_DIRS = ['v3/d1', 'v3/kv'] as const;
+
+/**
+ * Makes `state`'s tenant store folders (TENANT_STORE_DIRS) links to `primary`'s, creating `primary`'s first when
+ * missing. Idempotent; refuses a state folder that already has a tenant store of its own.
+ */
+export function shareTenantStore(primary: string, state: string): void {
+  for (const dir of TENANT_STORE_DIRS) {
+    const target = resolve(primary, dir);
+    const link = join(state, dir);
+    mkdirSync(target, { recursive: true });
+    mkdirSync(join(link, '..'), { recursive: true });
+    const existing = lstatSync(link, { throwIfNoEntry: false });
+    if (existing !== undefined) {
+      if (existing.isSymbolicLink() && resolve(link, '..', readlinkSync(link)) === target) continue;
+      throw new Error(`${link} exists and is not a link to ${target}: it holds a tenant store of its own`);
+    }
+    symlinkSync(target, link, 'dir');
   }
 }
 
@@ -539,6 +597,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       const lines = Object.entries({ ...edgeVars, ...extraVars }).map(([k, v]) => `${k}='${v}'`);
       writeFileSync(envFile, `${lines.join('\n')}\n`, { mode: 0o600 });
       const state = join(tmp, `wrangler-state-${index}`);
+      // One tenant store for all edges, as D1 and KV are global on Cloudflare: edge-0's (TENANT_STORE_DIRS).
+      if (index > 0) shareTenantStore(join(tmp, 'wrangler-state-0'), state);
       const launchEdge = async (): Promise<ChildProcess> => {
         await applyD1Migrations(state);
         return launch(
@@ -569,6 +629,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       const handle: EdgeHandle = {
         url: `http://127.0.0.1:${edgePort}`,
         port: edgePort,
+        statePath: state,
         process: await launchEdge(),
         stop: () => stopChild(handle.process, 10_000),
         exited: () => exitOf(handle.process),

@@ -2,6 +2,7 @@
  * L0: a small LRU in the isolate's memory, in front of `caches.default`. Isolates serve many requests, so hot keys
  * are answered without a cache round trip; entries expire with the same TTL as the other tiers.
  */
+import { Lru } from '../lib/lru.ts';
 
 export interface MemoryCacheOptions {
   /** Most entries held; the least recently used go first. 0 disables the cache. @default 1000 */
@@ -13,7 +14,7 @@ export interface MemoryCacheOptions {
 export class MemoryCache<T> {
   readonly maxEntries: number;
   readonly #now: () => number;
-  readonly #entries = new Map<string, { value: T; expiresAt: number }>();
+  readonly #entries: Lru<{ value: T; expiresAt: number }>;
 
   constructor(options: MemoryCacheOptions = {}) {
     const maxEntries = options.maxEntries ?? 1000;
@@ -21,6 +22,7 @@ export class MemoryCache<T> {
       throw new TypeError(`MemoryCache: maxEntries must be an integer >= 0, got ${maxEntries}`);
     }
     this.maxEntries = maxEntries;
+    this.#entries = new Lru(maxEntries);
     this.#now = options.now ?? Date.now;
   }
 
@@ -31,19 +33,15 @@ export class MemoryCache<T> {
   get(key: string): T | undefined {
     const e = this.#entries.get(key);
     if (e === undefined) return undefined;
-    this.#entries.delete(key);
-    if (e.expiresAt <= this.#now()) return undefined;
-    this.#entries.set(key, e);
+    if (e.expiresAt <= this.#now()) {
+      this.#entries.delete(key);
+      return undefined;
+    }
     return e.value;
   }
 
   set(key: string, value: T, ttlSeconds: number): void {
     if (this.maxEntries === 0 || ttlSeconds <= 0) return;
-    this.#entries.delete(key);
     this.#entries.set(key, { value, expiresAt: this.#now() + ttlSeconds * 1000 });
-    while (this.#entries.size > this.maxEntries) {
-      const oldest = this.#entries.keys().next().value as string;
-      this.#entries.delete(oldest);
-    }
   }
 }

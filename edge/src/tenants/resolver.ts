@@ -14,6 +14,7 @@
  * The revocation epoch (epochs.ts), read in the rate limiter's Redis round trip, cuts that to about a second:
  * a cached record older than its epoch is reloaded from D1 (`refresh`).
  */
+import { Lru } from '../lib/lru.ts';
 import { type ApiKey, storeCall, type Tenant, type TenantStore } from './store.ts';
 
 export type KeyKv = Pick<KVNamespace, 'get' | 'put'>;
@@ -69,39 +70,15 @@ export interface ResolverSources {
   waitUntil: (p: Promise<unknown>) => void;
 }
 
-class Lru<V> {
-  readonly #map = new Map<string, { value: V; at: number }>();
-  readonly max: number;
-  constructor(max: number) {
-    this.max = max;
-  }
-  get(k: string): { value: V; at: number } | undefined {
-    const e = this.#map.get(k);
-    if (e !== undefined) {
-      this.#map.delete(k);
-      this.#map.set(k, e);
-    }
-    return e;
-  }
-  set(k: string, value: V, at: number): void {
-    this.#map.delete(k);
-    this.#map.set(k, { value, at });
-    if (this.#map.size > this.max) this.#map.delete(this.#map.keys().next().value as string);
-  }
-  delete(k: string): void {
-    this.#map.delete(k);
-  }
-  get size(): number {
-    return this.#map.size;
-  }
-}
+/** A record (or a miss) as this isolate read it, and when. */
+type Cached<V> = { value: V; at: number };
 
 export class KeyResolver {
   readonly #now: () => number;
   readonly #freshMs: number;
   readonly #kvCacheTtl: number;
-  readonly #keys: Lru<KeyEntry | null>;
-  readonly #tenants: Lru<Tenant | null>;
+  readonly #keys: Lru<Cached<KeyEntry | null>>;
+  readonly #tenants: Lru<Cached<Tenant | null>>;
 
   constructor(options: ResolverOptions = {}) {
     this.#now = options.now ?? Date.now;
@@ -158,7 +135,7 @@ export class KeyResolver {
    * off the request path); `fromStore` goes to D1 at once. Misses are cached in the isolate too.
    */
   async #read<V extends object>(
-    lru: Lru<V | null>,
+    lru: Lru<Cached<V | null>>,
     name: string,
     src: ResolverSources,
     fromStore: boolean,
@@ -171,12 +148,12 @@ export class KeyResolver {
       const projected =
         src.kv === undefined ? null : await src.kv.get<V>(name, { type: 'json', cacheTtl: this.#kvCacheTtl });
       if (projected !== null) {
-        lru.set(name, projected, now);
+        lru.set(name, { value: projected, at: now });
         return projected;
       }
     }
     const value = await load();
-    lru.set(name, value, now);
+    lru.set(name, { value, at: now });
     const kv = src.kv;
     if (value !== null && kv !== undefined) src.waitUntil(kv.put(name, JSON.stringify(value)).catch(warn));
     return value;
