@@ -1,6 +1,6 @@
 /**
  * Auth cost does not grow with the number of keys: 100,000 keys bulk-seeded into the local D1 (multi-row INSERTs,
- * not the admin API), then a key is resolved with the same binding calls as in a table of one, and the lookup's
+ * not the admin API), then a key is resolved with the same binding calls as in a table of a few, and the lookup's
  * query plan searches by primary key (never a scan). CPU per request is measured by `npm run bench:keys`, not here.
  */
 import { describe, expect, it } from 'vitest';
@@ -46,7 +46,7 @@ async function seed(db: D1Database, tenant: string, count: number): Promise<void
 }
 
 describe('100,000 keys (workerd, local D1 + KV)', () => {
-  it('a key among 100,000 is resolved with the same binding calls as among one, by primary key', {
+  it('a key among 100,000 more is resolved with the same binding calls as among a few, by primary key', {
     timeout: 120_000,
   }, async () => {
     const calls = async (seeded: number) => {
@@ -73,10 +73,10 @@ describe('100,000 keys (workerd, local D1 + KV)', () => {
       const rows = await w.env.DB.prepare('SELECT COUNT(*) AS n FROM key_secrets').first<{ n: number }>();
       return { kvHit, isolateHit, d1Miss, rows: rows?.n ?? 0, db: w.env.DB };
     };
+    // The local D1 is shared by the run's other tests: "one" is the table as they left it (a few dozen keys).
     const one = await calls(0);
     const many = await calls(SEEDED);
-    expect(many.rows).toBeGreaterThanOrEqual(SEEDED + 1);
-    expect(one.rows).toBeLessThan(10);
+    expect(many.rows).toBeGreaterThanOrEqual(one.rows + SEEDED);
     expect([many.kvHit, many.isolateHit, many.d1Miss]).toEqual([one.kvHit, one.isolateHit, one.d1Miss]);
     expect(many.isolateHit).toEqual([0, 0]);
     const plan = await many.db
