@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { mulberry32 } from '../../../shared/random/index.ts';
-import { EVERYDAY_TEXTS } from './everyday.ts';
+import { EVERYDAY_STYLES, EVERYDAY_TEXTS } from './everyday.ts';
 import { messageView, plainParts, prefix, trainingViews, VIEWS } from './views.ts';
 
 const MIME = [
@@ -61,10 +61,26 @@ describe('header-less views of a message', () => {
     expect(trainingViews('Subject: only headers\n\n', mulberry32(1))).toEqual(['only headers']);
   });
 
-  it('the everyday fixture is labelled, varied and never empty', () => {
-    expect(EVERYDAY_TEXTS.length).toBeGreaterThanOrEqual(50);
-    expect(new Set(EVERYDAY_TEXTS.map((t) => t.style)).size).toBe(10);
-    expect(EVERYDAY_TEXTS.filter((t) => t.label === 0).length).toBeGreaterThan(20);
-    for (const t of EVERYDAY_TEXTS) expect(t.text.trim()).not.toBe('');
+  it('the everyday fixture is labelled, varied, unique and never empty', () => {
+    expect(EVERYDAY_TEXTS.length).toBeGreaterThanOrEqual(300);
+    expect(EVERYDAY_TEXTS.filter((t) => t.label === 0).length).toBeGreaterThanOrEqual(200);
+    expect(EVERYDAY_TEXTS.filter((t) => t.label === 1).length).toBeGreaterThanOrEqual(100);
+    // Every style is used, and each style is all ham or all spam.
+    expect(new Set(EVERYDAY_TEXTS.map((t) => t.style))).toEqual(new Set(EVERYDAY_STYLES));
+    for (const style of EVERYDAY_STYLES)
+      expect(new Set(EVERYDAY_TEXTS.filter((t) => t.style === style).map((t) => t.label)).size, style).toBe(
+        1,
+      );
+    // Unique, also up to case, spacing and trailing punctuation.
+    const key = (text: string) =>
+      text
+        .toLowerCase()
+        .replace(/\s+/g, ' ')
+        .replace(/[\s.!?]+$/, '');
+    expect(new Set(EVERYDAY_TEXTS.map((t) => key(t.text))).size).toBe(EVERYDAY_TEXTS.length);
+    for (const t of EVERYDAY_TEXTS) {
+      expect(t.text.trim()).not.toBe('');
+      expect(t.text.length).toBeLessThanOrEqual(400);
+    }
   });
 });
