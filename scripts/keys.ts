@@ -27,6 +27,7 @@
  * key is never printed.
  */
 import { readFileSync } from 'node:fs';
+import { GROUPS, type Group, type UsageRow } from '../edge/src/usage/report.ts';
 import {
   AdminError,
   type AdminTarget,
@@ -92,26 +93,12 @@ export interface AuditEntryView {
   request_id: string | null;
 }
 
-export const GROUP_BY = ['tenant', 'key', 'model', 'day', 'hour'] as const;
-export type GroupBy = (typeof GROUP_BY)[number];
+/** What usage can be grouped by, and a usage row: the edge's own (edge/src/usage/report.ts). */
+export const GROUP_BY = GROUPS;
+export type GroupBy = Group;
+export type { UsageRow };
 export const FORMATS = ['table', 'json', 'csv', 'ndjson'] as const;
 export type Format = (typeof FORMATS)[number];
-
-export interface UsageRow {
-  tenant?: string;
-  key?: string;
-  model?: string;
-  day?: string;
-  hour?: string;
-  requests: number;
-  items: number;
-  job_rows: number;
-  served_by: Partial<Record<'edge' | 'origin' | 'cache' | 'edge-degraded', number>>;
-  refused: Record<string, number>;
-  origin_compute_ms: number;
-  edge_saved_ms: number | null;
-  last_used?: string | null;
-}
 
 export interface UsageAnswer {
   tenant: string | null;

@@ -5,29 +5,17 @@
  * with refusals, origin compute and what the edge saved, as JSON, CSV and NDJSON.
  */
 import { describe, expect, it } from 'vitest';
+import type { UsageRow } from '../../src/usage/report.ts';
 import { behave, classifyRequest, unique } from './harness.ts';
 import { code, type Json, world } from './tenant-world.ts';
 
 type World = Awaited<ReturnType<typeof world>>;
 type Isolate = World['a'];
-type UsageRowJson = {
-  tenant?: string;
-  key?: string;
-  model?: string;
-  day?: string;
-  requests: number;
-  items: number;
-  job_rows: number;
-  served_by: Record<string, number>;
-  refused: Record<string, number>;
-  origin_compute_ms: number;
-  edge_saved_ms: number | null;
-  last_used?: string | null;
-};
+
 type UsageJson = {
   tenant: string | null;
   group_by: string[];
-  rows: UsageRowJson[];
+  rows: UsageRow[];
   origin_ms_per_item: number | null;
   dropped: number;
 };
@@ -220,7 +208,7 @@ describe('exact usage (workerd, two isolates, Upstash bridge over real Redis)', 
     expect(computeMs).toBeCloseTo(2.5 * escalatedCalls, 3);
     const originItems = report.rows.reduce((n, r) => n + (r.served_by.origin ?? 0), 0);
     expect(report.origin_ms_per_item).toBeCloseTo(computeMs / originItems, 3);
-    const row0 = report.rows[0] as UsageRowJson;
+    const row0 = report.rows[0] as UsageRow;
     expect(row0.edge_saved_ms).toBeCloseTo(
       ((row0.served_by.edge ?? 0) + (row0.served_by.cache ?? 0)) * (computeMs / originItems),
       2,
@@ -242,7 +230,7 @@ describe('exact usage (workerd, two isolates, Upstash bridge over real Redis)', 
     const parsed = (await nd.text())
       .trim()
       .split('\n')
-      .map((l) => JSON.parse(l) as UsageRowJson);
+      .map((l) => JSON.parse(l) as UsageRow);
     expect(parsed.reduce((n, r) => n + r.items, 0)).toBe(served);
   });
 
