@@ -57,6 +57,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateKey, keyStart } from '../edge/src/tenants/key-format.ts';
+import { adminCall as callAdmin } from '../scripts/admin-client.ts';
 import { type EdgeHandle, executeD1File, startStack } from '../scripts/stack.ts';
 import { errorCode, percentile, testMessages } from '../test/helpers.ts';
 import { envInt, log, result, round, sleep, smokeOr } from './lib.ts';
@@ -430,16 +431,8 @@ async function main(): Promise<void> {
     const [a, b] = [stack.edgeUrl, second.url];
     log(`bench:keys: stack up in ${round((performance.now() - started) / 1000, 1)} s`);
     const admin = stack.apiKeys[0]?.key as string;
-    const adminCall = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
-      const res = await fetch(`${a}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
-      const json = (await res.json()) as T;
-      if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
-      return json;
-    };
+    const adminCall = <T>(method: string, path: string, body?: unknown): Promise<T> =>
+      callAdmin<T>(method, path, body, { url: a, key: admin });
     const newTenant = async (name: string, quotas?: { items_per_day: number }) =>
       (
         await adminCall<{ id: string }>('POST', '/v1/admin/tenants', {

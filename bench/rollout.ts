@@ -27,6 +27,7 @@ import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { VersionStats } from '../edge/src/stats/report.ts';
+import { adminCall as callAdmin } from '../scripts/admin-client.ts';
 import { chooseReleases, renderEdgeEntry, renderReleaseModule } from '../scripts/edge-release.ts';
 import { startStack } from '../scripts/stack.ts';
 import type { RolloutPolicy } from '../shared/rollout/index.ts';
@@ -148,16 +149,8 @@ async function main(): Promise<void> {
       );
       return out;
     };
-    const adminCall = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
-      const res = await fetch(`${stack.edgeUrl}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
-      const json = (await res.json()) as T;
-      if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
-      return json;
-    };
+    const adminCall = <T>(method: string, path: string, body?: unknown): Promise<T> =>
+      callAdmin<T>(method, path, body, { url: stack.edgeUrl, key: admin });
     const rolloutPath = '/v1/admin/models/spam/rollout';
     const policyNow = async () => (await adminCall<{ policy: RolloutPolicy }>('GET', rolloutPath)).policy;
     const put = (body: Record<string, unknown>) =>
