@@ -9,6 +9,7 @@ const base = {
   escalation_reasons: { low_confidence: 3 },
   labels: { spam: 4, ham: 8 },
   ood: 1,
+  unsure: 2,
   psi: { score: 0.31, coverage: 0.02 },
   expected_edge_share: 0.9,
   model_edge_share: 0.8,
@@ -18,9 +19,11 @@ describe('npm run drift table', () => {
   it('prints one row per version with shares, PSI (flagged above the bound) and the label mix', () => {
     const lines = driftTable('spam', 60, [base]);
     expect(lines[0]).toMatch(/^spam: the last 60 minute\(s\)/);
-    expect(lines[1]).toMatch(/^version +requests +items +edge +edge \(no cache\) +edge plan +origin/);
+    expect(lines[1]).toMatch(
+      /^version +requests +items +edge +edge \(no cache\) +edge plan +origin .* ood +unsure +psi score/,
+    );
     expect(lines[2]).toMatch(
-      /^v1 +10 +120 +75\.0% +80\.0% +90\.0% +25\.0% +0\.0% +0\.0% +1 +0\.310 \(!\) +0\.020 +ham 8, spam 4 +low_confidence 3$/,
+      /^v1 +10 +120 +75\.0% +80\.0% +90\.0% +25\.0% +0\.0% +0\.0% +1 +2 +0\.310 \(!\) +0\.020 +ham 8, spam 4 +low_confidence 3$/,
     );
     expect(driftTable('spam', 5, [])).toContain('(no traffic counted yet)');
   });

@@ -29,7 +29,15 @@ export function driftTable(
   versions: ReadonlyArray<
     { expected_edge_share?: number | null; model_edge_share?: number | null } & Pick<
       VersionStats,
-      'version' | 'requests' | 'items' | 'served_by_share' | 'escalation_reasons' | 'labels' | 'ood' | 'psi'
+      | 'version'
+      | 'requests'
+      | 'items'
+      | 'served_by_share'
+      | 'escalation_reasons'
+      | 'labels'
+      | 'ood'
+      | 'unsure'
+      | 'psi'
     >
   >,
 ): string[] {
@@ -44,6 +52,7 @@ export function driftTable(
     pct(v.served_by_share.cache),
     pct(v.served_by_share['edge-degraded']),
     String(v.ood),
+    String(v.unsure),
     psiText(v.psi.score, v.items),
     psiText(v.psi.coverage, v.items),
     mix(v.labels),
@@ -60,6 +69,7 @@ export function driftTable(
     'cache',
     'degraded',
     'ood',
+    'unsure',
     'psi score',
     'psi cov',
     'labels',

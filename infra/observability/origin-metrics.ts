@@ -19,6 +19,7 @@ export const ORIGIN_METRICS: Readonly<Record<string, MetricType>> = {
   nv_inference_prediction_score: 'histogram', // top-class score, by predicted label
   nv_inference_prediction_coverage: 'histogram', // input coverage, releases with an OOD rule
   nv_inference_prediction_ood: 'counter', // answers marked ood: true
+  nv_inference_prediction_unsure: 'counter', // answers marked unsure: true (the decision rule's default label)
   nv_inference_prediction_psi: 'gauge', // last hour vs manifest.baseline.origin, kind score | coverage
   nv_model_expected_escalation_share: 'gauge', // 1 - manifest expected_edge_share
   // prom-client default metrics the dashboard and alerts use

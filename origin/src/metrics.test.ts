@@ -60,6 +60,7 @@ describe('drift metrics', () => {
     const cov = (le: string) => sample(text, 'nv_inference_prediction_coverage_bucket', { ...ALL, le });
     expect(['0.4', '0.5', '0.8', '0.9', '1', '+Inf'].map(cov)).toEqual([0, 1, 1, 2, 5, 5]);
     expect(sample(text, 'nv_inference_prediction_ood', ALL)).toBe(1);
+    expect(sample(text, 'nv_inference_prediction_unsure', ALL)).toBe(0);
     expect(sample(text, 'nv_model_expected_escalation_share', ALL)).toBeCloseTo(0.05, 12);
   });
 
@@ -99,6 +100,20 @@ describe('drift metrics', () => {
     // The cumulative histograms keep everything.
     const text = await scrape();
     expect(sample(text, 'nv_inference_prediction_score_count', { ...ALL, label: 'spam' })).toBe(1);
+  });
+
+  it('counts unsure answers and observes their confidence (top probability) under the label answered', async () => {
+    const { model, scrape } = setup();
+    model.predicted([
+      p('ham', 0.15, { scores: { ham: 0.15, spam: 0.85 }, unsure: true }),
+      p('ham', 0.95, { scores: { ham: 0.95, spam: 0.05 } }),
+    ]);
+    const text = await scrape();
+    expect(sample(text, 'nv_inference_prediction_unsure', ALL)).toBe(1);
+    const bucket = (le: string) =>
+      sample(text, 'nv_inference_prediction_score_bucket', { ...ALL, label: 'ham', le });
+    // 0.85 and 0.95, not 0.15: nothing under 0.8.
+    expect(['0.2', '0.8', '0.9', '1'].map(bucket)).toEqual([0, 0, 1, 2]);
   });
 
   it('without a baseline there is no PSI series, and without coverage no coverage observation', async () => {

@@ -15,9 +15,12 @@
  *
  * Drift of what the origin answers (text models; every answer is traffic the edge escalated), per model version:
  *
- *   nv_inference_prediction_score           histogram  top-class score of each answer, label `label` (the answer)
+ *   nv_inference_prediction_score           histogram  top-class probability of each answer (confidenceOf),
+ *                                                      label `label` (the label answered)
  *   nv_inference_prediction_coverage        histogram  input coverage (shared/ood), releases with an OOD rule only
  *   nv_inference_prediction_ood             counter    answers marked `ood: true`
+ *   nv_inference_prediction_unsure          counter    answers marked `unsure: true` (the decision rule answered
+ *                                                      the release's default label)
  *   nv_inference_prediction_psi             gauge      PSI of the last hour against `manifest.baseline.origin`,
  *                                                      label kind = score | coverage; absent without a baseline
  *   nv_model_expected_escalation_share      gauge      1 - the manifest's expected_edge_share (the planned share
@@ -27,7 +30,9 @@
  * include their upper edge while the drift bins include their lower one, so a value exactly on an edge (coverage
  * 0.5, say) lands one bucket lower in the histogram than in the PSI; the PSI uses the drift bins, like the baseline.
  */
+
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { confidenceOf } from '../../shared/decision/index.ts';
 import { binOf, DRIFT_BINS, psi } from '../../shared/drift/index.ts';
 import type { BaselineSide } from '../../shared/manifest/index.ts';
 import type { Prediction } from '../../shared/protocol/index.ts';
@@ -179,6 +184,10 @@ export function createMetrics(options: CreateMetricsOptions = {}): OriginMetrics
     registers,
   });
   const ood = counter('nv_inference_prediction_ood', 'Answered predictions marked out of distribution');
+  const unsure = counter(
+    'nv_inference_prediction_unsure',
+    "Answered predictions marked unsure (under the release decision rule's cutoff: its default label answered)",
+  );
   const expectedEscalation = new Gauge({
     name: 'nv_model_expected_escalation_share',
     help: "Planned share of edge traffic escalated to the origin: 1 - the manifest's expected_edge_share",
@@ -265,6 +274,7 @@ export function createMetrics(options: CreateMetricsOptions = {}): OriginMetrics
       };
       const cov = coverage.labels(labels);
       const oods = ood.labels(labels);
+      const unsures = unsure.labels(labels);
       // Make the series exist at zero from the start, so rates and ratios work before the first request.
       ok.inc(0);
       rowsCounter.inc(0);
@@ -301,6 +311,7 @@ export function createMetrics(options: CreateMetricsOptions = {}): OriginMetrics
             start();
           };
           for (const label of release.labels) zero(`score ${label}`, () => score.zero({ ...labels, label }));
+          if (release.labels.length > 0) zero('unsure', () => unsures.inc(0));
           if (release.coverage) {
             zero('coverage', () => coverage.zero(labels));
             oods.inc(0);
@@ -312,8 +323,10 @@ export function createMetrics(options: CreateMetricsOptions = {}): OriginMetrics
         predicted(predictions) {
           const t = now();
           for (const p of predictions) {
-            scoreOf(p.label).observe(p.score);
-            state.score.add(p.score, t);
+            const confidence = confidenceOf(p);
+            scoreOf(p.label).observe(confidence);
+            state.score.add(confidence, t);
+            if (p.unsure === true) unsures.inc();
             if (p.coverage !== undefined) {
               state.zeroed.add('coverage');
               cov.observe(p.coverage);

@@ -133,6 +133,30 @@ export const Manifest = z.object({
       origin: BaselineSide.optional(),
     })
     .optional(),
+  /**
+   * The decision rule (shared/decision), chosen on validation: per served artifact role (e.g. teacher, student),
+   * per label, the smallest probability at which that label is answered; under it the answer is `default_label`,
+   * marked `unsure: true`. Scores are never changed. Absent: the most probable label, never unsure.
+   */
+  decision: z
+    .object({
+      /** The safe default (for spam: ham). */
+      default_label: z.string().min(1),
+      cutoffs: z.record(z.string().min(1), z.record(z.string().min(1), z.number().min(0).max(1))),
+      /** How the cutoffs were chosen (cost ratio, targets, the data they were chosen on). */
+      basis: z.string().optional(),
+    })
+    .optional(),
+  /**
+   * Temperature scaling fitted on validation (negative log-likelihood), already folded into each artifact's last
+   * layer: the served probabilities are the calibrated ones. Recorded per artifact role for the evaluation.
+   */
+  calibration: z
+    .record(
+      z.string().min(1),
+      z.object({ method: z.literal('temperature'), temperature: z.number().positive() }),
+    )
+    .optional(),
   /** Expected share of traffic the edge answers at the threshold (from eval on validation). */
   expected_edge_share: z.number().min(0).max(1).optional(),
   training_data: z
@@ -159,6 +183,20 @@ export function parseManifest(json: unknown, source = 'manifest.json'): Manifest
         `${source} is not a valid manifest: serving or ood names artifact '${role}' that is not listed`,
       );
     }
+  }
+  if (m.decision !== undefined) {
+    const { default_label, cutoffs } = m.decision;
+    const problem = !m.labels.includes(default_label)
+      ? `decision.default_label '${default_label}' is not one of the labels`
+      : Object.entries(cutoffs)
+          .flatMap(([role, byLabel]) => [
+            ...(role in m.artifacts ? [] : [`decision.cutoffs names artifact '${role}' that is not listed`]),
+            ...Object.keys(byLabel)
+              .filter((l) => !m.labels.includes(l))
+              .map((l) => `decision.cutoffs.${role} names label '${l}' that is not one of the labels`),
+          ])
+          .at(0);
+    if (problem !== undefined) throw new TypeError(`${source} is not a valid manifest: ${problem}`);
   }
   return m;
 }

@@ -4,6 +4,7 @@
  * origin alike. Runs in workerd and Node.
  */
 import { z } from 'zod';
+import { decideRow, type LabelRule } from '../decision/index.ts';
 import { InvalidInputError } from '../errors/index.ts';
 import type { TensorSpec } from '../manifest/index.ts';
 import { checkItemCount, MAX_ITEMS_PER_REQUEST } from './limits.ts';
@@ -41,6 +42,11 @@ export const Prediction = z.object({
   features: z.number().int().nonnegative().optional(),
   /** The model that answered found the input out of distribution: a client may route it to a human. */
   ood: z.boolean().optional(),
+  /**
+   * The model's top label was under the release's cutoff for it (manifest `decision`): `label` is the release's safe
+   * default (for spam: ham) and `score` that label's probability; `scores` are unchanged. Absent otherwise.
+   */
+  unsure: z.boolean().optional(),
   /** Why the edge sent this item to the origin (absent when it did not). */
   escalation_reason: z.string().optional(),
   /**
@@ -88,12 +94,14 @@ export function parseClassifyRequest(json: unknown): string[] {
 }
 
 /**
- * Maps class probabilities (row-major [rows, labels.length]) to predictions: the label of the highest
- * probability, that probability as `score`, and every label's probability in `scores`.
+ * Maps class probabilities (row-major [rows, labels.length]) to predictions: every label's probability in
+ * `scores`, the label answered (the most probable one, or under the release's decision rule the safe default when
+ * that one is under its cutoff, `unsure: true`; shared/decision) and its probability as `score`.
  */
 export function predictionsFromProbabilities(
   probabilities: ArrayLike<number>,
   labels: readonly string[],
+  rule?: LabelRule,
 ): Prediction[] {
   const k = labels.length;
   if (k === 0 || probabilities.length % k !== 0) {
@@ -101,14 +109,14 @@ export function predictionsFromProbabilities(
   }
   const out: Prediction[] = [];
   for (let r = 0; r < probabilities.length / k; r++) {
-    let best = 0;
     const scores: Record<string, number> = {};
-    for (let j = 0; j < k; j++) {
-      const p = probabilities[r * k + j] as number;
-      scores[labels[j] as string] = p;
-      if (p > (probabilities[r * k + best] as number)) best = j;
-    }
-    out.push({ label: labels[best] as string, score: probabilities[r * k + best] as number, scores });
+    for (let j = 0; j < k; j++) scores[labels[j] as string] = probabilities[r * k + j] as number;
+    const d = decideRow(probabilities, labels, rule, r * k);
+    out.push(
+      d.unsure
+        ? { label: d.label, score: d.score, scores, unsure: true }
+        : { label: d.label, score: d.score, scores },
+    );
   }
   return out;
 }
@@ -120,7 +128,7 @@ export const LABEL_OUTPUT = 'label';
 
 /**
  * A text model's public OIP signature, the same at the edge and the origin: input `text` (BYTES [-1], one text per
- * row) and outputs `probabilities` (FP32 [-1, labels]) and `label` (BYTES [-1], the most probable label).
+ * row) and outputs `probabilities` (FP32 [-1, labels]) and `label` (BYTES [-1], the label answered: the most probable one, or the release decision rule's default where it is unsure).
  */
 export function textSignature(labels: readonly string[]): { inputs: TensorSpec[]; outputs: TensorSpec[] } {
   return {
@@ -170,10 +178,14 @@ export function textsOfRequest(model: string, inputs: readonly Tensor[]): string
   return input.data;
 }
 
-/** A text model's outputs for rows of class probabilities (row-major [rows, labels.length]). */
+/**
+ * A text model's outputs for rows of class probabilities (row-major [rows, labels.length]); `label` holds the labels
+ * answered (the predictions' labels, decided by the release's rule) or, without them, the most probable ones.
+ */
 export function textOutputs(
   probabilities: Float32Array,
   labels: readonly string[],
+  answered?: readonly string[],
 ): [NumericTensor, BytesTensor] {
   const rows = labels.length === 0 ? 0 : probabilities.length / labels.length;
   return [
@@ -182,7 +194,10 @@ export function textOutputs(
       name: LABEL_OUTPUT,
       datatype: 'BYTES',
       shape: [rows],
-      data: predictionsFromProbabilities(probabilities, labels).map((p) => p.label),
+      data:
+        answered === undefined
+          ? predictionsFromProbabilities(probabilities, labels).map((p) => p.label)
+          : [...answered],
     },
   ];
 }

@@ -6,6 +6,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Stack, startStack } from '../../scripts/stack.ts';
+import { decideRow, labelRule } from '../../shared/decision/index.ts';
+import { parseManifest } from '../../shared/manifest/index.ts';
+import { EVERYDAY_TEXTS } from '../../training/src/data/everyday.ts';
 import { fuzzRequest, rng, runFuzz, signFuzz } from '../fuzz.ts';
 import { classify, isErrorShape, testMessages } from '../helpers.ts';
 
@@ -87,6 +90,41 @@ describe('the cascade through the whole stack', () => {
     expect(r.headers.get('x-served-by-counts')).toBe('edge=2, origin=1');
     expect(body.predictions[0]?.label).toBe('spam');
     expect(body.predictions[2]).toEqual(body.predictions[0]);
+  });
+
+  it('labels by the release decision rule identically at both tiers (student at the edge, teacher at the origin)', async () => {
+    const { readFileSync, readdirSync } = await import('node:fs');
+    const dir = readdirSync('models/spam').sort().at(-1) as string;
+    const manifest = parseManifest(JSON.parse(readFileSync(`models/spam/${dir}/manifest.json`, 'utf8')));
+    expect(manifest.decision?.default_label).toBe('ham');
+    // Short everyday texts: many lean spam without clearing the cutoff, so the rule's unsure branch is exercised.
+    const texts = EVERYDAY_TEXTS.slice(0, 120).map((t) => t.text);
+    const nocache = { 'cache-control': 'no-cache, no-store' };
+    for (const [tier, headers, role, servedBy] of [
+      ['edge', { ...nocache, 'x-escalate': 'never' }, manifest.serving.edge, 'edge'],
+      ['origin', { ...nocache, 'x-escalate': 'always' }, manifest.serving.origin, 'origin'],
+    ] as const) {
+      const r = await classify(stack.edgeUrl, key, texts, headers);
+      expect(r.status, tier).toBe(200);
+      const body = r.body as Body & {
+        predictions: Array<Pred & { scores: Record<string, number>; unsure?: boolean }>;
+      };
+      expect(body.version).toBe(manifest.version);
+      const rule = labelRule(manifest, role);
+      let unsure = 0;
+      for (const p of body.predictions) {
+        expect(p.served_by).toBe(servedBy);
+        const d = decideRow(
+          manifest.labels.map((l) => p.scores[l] as number),
+          manifest.labels,
+          rule,
+        );
+        expect([p.label, p.unsure === true], `${tier}: ${JSON.stringify(p)}`).toEqual([d.label, d.unsure]);
+        expect(p.score).toBe(p.scores[p.label]);
+        if (p.unsure === true) unsure++;
+      }
+      expect(unsure, `${tier}: some items under the cutoff`).toBeGreaterThan(0);
+    }
   });
 
   it('escalates on x-escalate: always', async () => {

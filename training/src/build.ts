@@ -16,10 +16,11 @@ import { mulberry32 } from '../../shared/random/index.ts';
 import type { ReleaseRecipe } from './config.ts';
 import { CORPUS_SOURCE, corpusFingerprint, LABELS, loadCorpus, type Message } from './data/corpus.ts';
 import { splitWithExtra } from './data/extra.ts';
-import { trainingViews } from './data/views.ts';
+import { messageView, trainingViews, VIEWS } from './data/views.ts';
 import { evaluateRelease, type ReleaseEval } from './eval/evaluate-release.ts';
 import { writeEvaluation } from './eval/report.ts';
 import { type BagMlp, initBagMlp, Rng } from './model/bag-mlp.ts';
+import { fitTemperature, foldTemperature, type TemperatureFit } from './model/calibrate.ts';
 import { quantizeRows } from './model/quantize.ts';
 import { predictLogits, predictProbs, trainBagMlp } from './model/train.ts';
 import { exportBagMlp, INPUT_NAME, OUTPUT_NAME } from './onnx/bag-model.ts';
@@ -59,6 +60,7 @@ export interface Encoded {
   labels: Uint8Array;
   n: number;
   smoothing?: Float32Array;
+  smoothingTarget?: number[];
 }
 
 function accuracy(model: BagMlp, d: Encoded): number {
@@ -89,7 +91,10 @@ export function withEvidence(d: Encoded, L: number, evidence: ReleaseRecipe['evi
     for (let j = i * L; j < (i + 1) * L; j++) if (d.ids[j] !== 0) n++;
     smoothing[i] = evidence.max * Math.max(0, 1 - n / evidence.fullAt);
   }
-  return { ...d, smoothing };
+  if (evidence.target === 'uniform') return { ...d, smoothing };
+  const counts = [0, 0];
+  for (const y of d.labels) counts[y] = (counts[y] ?? 0) + 1;
+  return { ...d, smoothing, smoothingTarget: counts.map((c) => c / Math.max(1, d.n)) };
 }
 
 /** The smallest power of ten at or above `v` (1e-9 at least). */
@@ -152,6 +157,12 @@ export async function buildRelease(recipe: ReleaseRecipe, options: BuildOptions 
   const train = withEvidence(encode(withViews(splits.train, recipe.views)), L, recipe.evidence);
   if (recipe.shuffleLabels !== undefined) new Rng(recipe.shuffleLabels.seed).shuffle(train.labels);
   const validation = encode(splits.validation);
+  // What calibration is fitted on: the validation messages and their header-less views (how clients send text).
+  const calibrationSet = encode(
+    VIEWS.flatMap((view) =>
+      splits.validation.map((m) => ({ ...m, text: view === 'full' ? m.text : messageView(m.text, view) })),
+    ),
+  );
   lap('featurize');
   log(`featurized train+validation (${train.n + validation.n} messages) in ${seconds.featurize}s`);
 
@@ -183,6 +194,27 @@ export async function buildRelease(recipe: ReleaseRecipe, options: BuildOptions 
     onEpoch: () => `val_acc ${(100 * accuracy(student, validation)).toFixed(2)}% (fp32)`,
   });
   lap('student');
+
+  // Temperature scaling, fitted after distillation (the student learned from the teacher's raw logits) and folded
+  // into each model's last layer, so the exported files serve calibrated probabilities.
+  const calibration: Record<string, TemperatureFit> = {};
+  if (recipe.calibration !== undefined) {
+    for (const [role, model] of [
+      ['teacher', teacher],
+      ['student', student],
+    ] as const) {
+      const fit = fitTemperature(
+        predictLogits(model, calibrationSet.ids, calibrationSet.n),
+        calibrationSet.labels,
+        LABELS.length,
+      );
+      foldTemperature(model, fit.temperature);
+      calibration[role] = fit;
+      log(
+        `[${role}] temperature ${fit.temperature.toFixed(4)}: validation NLL ${fit.nll_before.toFixed(4)} -> ${fit.nll_after.toFixed(4)}`,
+      );
+    }
+  }
 
   const table = quantizeRows(student);
   const doc = `${recipe.name} ${version}`;
@@ -230,6 +262,16 @@ export async function buildRelease(recipe: ReleaseRecipe, options: BuildOptions 
     artifacts,
     serving: { origin: 'teacher', edge: 'student' },
     featurizer: featurizerRef(recipe.featurizer),
+    ...(recipe.calibration === undefined
+      ? {}
+      : {
+          calibration: Object.fromEntries(
+            Object.entries(calibration).map(([role, fit]) => [
+              role,
+              { method: 'temperature' as const, temperature: Number(fit.temperature.toPrecision(6)) },
+            ]),
+          ),
+        }),
     // Calibrated by the evaluation below (written with the threshold).
     ood: { artifact: 'seen_ids', min_count: recipe.ood.minCount, min_features: 0, min_coverage: 0 },
     training_data: {
@@ -245,7 +287,7 @@ export async function buildRelease(recipe: ReleaseRecipe, options: BuildOptions 
     },
   });
 
-  const evaluation = await evaluateRelease(dir, manifest, splits, recipe.thresholdTolerance);
+  const evaluation = await evaluateRelease(dir, manifest, splits, recipe.thresholdTolerance, recipe.decision);
   const describe = (m: BagMlp, r: ReleaseRecipe['teacher']) => ({
     architecture: `embedding-bag(mean) ${m.shape.rows}x${m.shape.dim} -> ${[...m.shape.hidden, m.shape.classes].join(' -> ')} softmax`,
     parameters: m.emb.length + m.layers.reduce((a, l) => a + l.w.length + l.b.length, 0),
@@ -263,6 +305,14 @@ export async function buildRelease(recipe: ReleaseRecipe, options: BuildOptions 
     },
     training: {
       trainer: `hand-written bag-mlp trainer ${TRAINER_VERSION}`,
+      ...(recipe.calibration === undefined
+        ? {}
+        : {
+            calibration: {
+              fitted_on: `validation messages and their header-less views (${calibrationSet.n})`,
+              ...calibration,
+            },
+          }),
       teacher_loss: teacherLosses,
       student_loss: studentLosses,
     },

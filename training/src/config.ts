@@ -35,9 +35,12 @@ export interface ReleaseRecipe {
   views?: { snippets: number; seed: number };
   /**
    * Evidence-based label smoothing: an example with n < `fullAt` feature ids trains toward a softer target
-   * (smoothing `max * (1 - n / fullAt)`), so a text that says little gets a less confident answer. Absent: none.
+   * (smoothing `max * (1 - n / fullAt)`), so a text that says little gets a less confident answer. `target`: where
+   * the softer target points, `prior` (the training split's class shares: a text that says little is pulled
+   * toward the base rate, so its label leans to the common class) or `uniform` (1 / classes: toward a coin flip,
+   * which made short texts' labels arbitrary). Absent: none.
    */
-  evidence?: { fullAt: number; max: number };
+  evidence?: { fullAt: number; max: number; target: 'prior' | 'uniform' };
   /**
    * Train-split labels permuted with this seed before training: a release that learned nothing true, kept as a
    * deliberately bad rollout candidate (training/src/shuffled.ts, test/fixtures/models). Absent: the real labels.
@@ -51,18 +54,37 @@ export interface ReleaseRecipe {
     /** Distillation from the teacher's logits on the train split. */
     distill: { temperature: number; alpha: number };
   };
+  /**
+   * Temperature scaling of teacher and student (model/calibrate.ts), fitted on the validation messages and their
+   * header-less views and folded into each model's last layer: the served probabilities are calibrated. Absent: none.
+   */
+  calibration?: { method: 'temperature' };
+  /**
+   * The decision rule written into the manifest (shared/decision), chosen on validation per model: the spam cutoff
+   * is the cost-aware one, `costRatio / (1 + costRatio)` on calibrated probabilities (a ham answered spam costs
+   * `costRatio` missed spams), raised until the ham false-positive rate is at most `hamFprTarget` on the validation
+   * messages and on each header-less view; ham is sure from `hamCutoff`; below either, `defaultLabel`, unsure.
+   */
+  decision?: DecisionRecipe;
   /** Cascade rule: most edge answers with cascade accuracy >= teacher accuracy - tolerance (validation). */
   thresholdTolerance: number;
   /** Largest student ONNX file accepted (bytes). */
   maxStudentBytes: number;
 }
 
+export interface DecisionRecipe {
+  defaultLabel: string;
+  costRatio: number;
+  hamFprTarget: number;
+  hamCutoff: number;
+}
+
 export const RELEASE_RECIPE: ReleaseRecipe = {
   name: 'spam',
-  releaseDate: '2026-12-02',
+  releaseDate: '2026-12-07',
   split: { train: 0.7, validation: 0.15, salt: 'split-v1' },
   views: { snippets: 2, seed: 7 },
-  evidence: { fullAt: 48, max: 0.9 },
+  evidence: { fullAt: 48, max: 0.9, target: 'prior' },
   ood: { minCount: 2 },
   featurizer: { ...DEFAULT_FEATURIZER_CONFIG },
   teacher: {
@@ -94,6 +116,8 @@ export const RELEASE_RECIPE: ReleaseRecipe = {
     },
     distill: { temperature: 2, alpha: 0.5 },
   },
+  calibration: { method: 'temperature' },
+  decision: { defaultLabel: 'ham', costRatio: 9, hamFprTarget: 0.005, hamCutoff: 0.75 },
   thresholdTolerance: 0.002,
   maxStudentBytes: 1_000_000,
 };

@@ -162,7 +162,14 @@ async function evaluateSpam(): Promise<Record<string, unknown>> {
   const manifest = await readManifest(dir);
   console.log(`evaluating ${manifest.name}/${manifest.version} (${dir})`);
   const splits = splitStratified(loadCorpus(), RELEASE_RECIPE.split);
-  const evaluation = await evaluateRelease(dir, manifest, splits, RELEASE_RECIPE.thresholdTolerance);
+  // A release with a decision rule gets it re-chosen on validation (as the threshold is); one without keeps none.
+  const evaluation = await evaluateRelease(
+    dir,
+    manifest,
+    splits,
+    RELEASE_RECIPE.thresholdTolerance,
+    manifest.decision === undefined ? undefined : RELEASE_RECIPE.decision,
+  );
   const written = await writeEvaluation(dir, manifest, evaluation, await readPipelineSections(dir));
   const after = await checkRelease(dir);
   if (after.length > 0) throw new Error(`release check failed after writing: ${after.join('; ')}`);

@@ -4,8 +4,10 @@
  * (the text API and OIP infer with a BYTES input: answerTexts) or tensor rows (OIP infer of a tensor release:
  * answerRows); only how an item is keyed, predicted and escalated differs (CascadeItems).
  */
+
 import type { Context } from 'hono';
 import { z } from 'zod';
+import { confidenceOf } from '../../../shared/decision/index.ts';
 import { InferenceError } from '../../../shared/errors/index.ts';
 import { cacheKey, sha256Hex } from '../../../shared/hash/index.ts';
 import { DEFAULT_REVIEW_THRESHOLD } from '../../../shared/manifest/index.ts';
@@ -82,12 +84,12 @@ interface Slot {
 /** Why an answered item needs a human, or undefined: the teacher unsure, or the input out of distribution. */
 function reviewReason(prediction: Prediction, threshold: number): ReviewReason | undefined {
   if (prediction.ood === true) return 'out_of_distribution';
-  return prediction.score < threshold ? 'teacher_unsure' : undefined;
+  return confidenceOf(prediction) < threshold ? 'teacher_unsure' : undefined;
 }
 
 function minScore(predictions: readonly Prediction[]): number {
   let m = 1;
-  for (const p of predictions) if (p.score < m) m = p.score;
+  for (const p of predictions) m = Math.min(m, confidenceOf(p));
   return m;
 }
 
@@ -331,7 +333,7 @@ async function answerMisses(
       }
       slots[j] = { prediction, version: edgeModel.version, servedBy: 'edge' };
       // Only confident, in-distribution edge answers are cached (x-escalate: never can return the others).
-      if (prediction.score >= edgeModel.threshold && prediction.ood !== true) {
+      if (confidenceOf(prediction) >= edgeModel.threshold && prediction.ood !== true && !prediction.unsure) {
         store(misses[j] as number, { version: edgeModel.version, prediction, source: 'edge' });
       }
     }

@@ -76,6 +76,18 @@ describe('cascade decide (after the edge model, per item)', () => {
       ),
     ).toEqual(['out_of_distribution', 'low_confidence']);
   });
+  it('reads confidence from the top score, and escalates what the decision rule calls unsure', () => {
+    const sureSpam = { label: 'spam', score: 0.97, scores: { ham: 0.03, spam: 0.97 } };
+    // A spam-leaning item under the spam cutoff is answered ham with score 0.2: still confident 0.8, but unsure.
+    const unsure = { label: 'ham', score: 0.2, scores: { ham: 0.2, spam: 0.8 }, unsure: true };
+    const leaning = { label: 'ham', score: 0.2, scores: { ham: 0.2, spam: 0.8 } };
+    expect(decide('auto', [sureSpam, unsure, leaning], 0.75)).toEqual([
+      undefined,
+      'low_confidence',
+      undefined,
+    ]);
+    expect(decide('never', [unsure], 0.75)).toEqual([undefined]);
+  });
   it('never escalates on x-escalate: never', () => {
     expect(decide('never', [{ score: 0.5 }, { score: 0.1, ood: true }], 0.9)).toEqual([undefined, undefined]);
   });

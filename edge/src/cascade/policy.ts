@@ -12,6 +12,7 @@
  * edge's CPU budget for the request). An item the release's OOD rule calls out of distribution escalates too
  * (`out_of_distribution`), whatever its confidence: the student does not know what it does not know.
  */
+import { confidenceOf } from '../../../shared/decision/index.ts';
 import { InferenceError } from '../../../shared/errors/index.ts';
 
 export type EscalateMode = 'auto' | 'always' | 'never';
@@ -84,11 +85,17 @@ export function route(input: RouteInput): Decision {
 
 /**
  * Escalation decided per item from the edge model's answers: out of distribution (the release's OOD rule, when it
- * has one) first, then a confidence (top-class probability) below the threshold; undefined when the edge answers.
+ * has one) first, then a confidence (top-class probability, shared/decision confidenceOf) below the threshold or an
+ * answer the release's decision rule calls unsure; undefined when the edge answers.
  */
 export function decide(
   mode: EscalateMode,
-  items: ReadonlyArray<{ score: number; ood?: boolean | undefined }>,
+  items: ReadonlyArray<{
+    score: number;
+    scores?: Readonly<Record<string, number>>;
+    ood?: boolean | undefined;
+    unsure?: boolean | undefined;
+  }>,
   threshold: number,
 ): Array<EscalationReason | undefined> {
   return items.map((p) =>
@@ -96,7 +103,7 @@ export function decide(
       ? undefined
       : p.ood === true
         ? 'out_of_distribution'
-        : !(p.score >= threshold)
+        : !(confidenceOf(p) >= threshold) || p.unsure === true
           ? 'low_confidence'
           : undefined,
   );

@@ -4,6 +4,7 @@
  * per release (the first request pays ORT init + session creation); the student's bytes are checked against the
  * manifest's sha256 first and a mismatch is refused for the isolate's lifetime.
  */
+import { type LabelRule, labelRule } from '../../../shared/decision/index.ts';
 import { InferenceError } from '../../../shared/errors/index.ts';
 import { type Featurizer, featurizerFromManifest } from '../../../shared/featurizer/index.ts';
 import { type Artifact, checkArtifact, type Manifest, sortReleases } from '../../../shared/manifest/index.ts';
@@ -82,6 +83,8 @@ export class EdgeModel {
   readonly #input: string;
   readonly #output: string;
   readonly #ood: { seen: SeenIds; rule: OodRule } | undefined;
+  /** The release's decision rule for the edge artifact (shared/decision); undefined: argmax. */
+  readonly #rule: LabelRule | undefined;
   /** Where the load's time went. */
   loadPhases: LoadPhases | undefined;
 
@@ -102,6 +105,7 @@ export class EdgeModel {
     this.#session = session;
     this.#featurizer = featurizer;
     this.#ood = ood;
+    this.#rule = labelRule(m, m.serving.edge);
     this.tensor = tensor;
     this.#input = artifact.inputs[0]?.name ?? session.inputNames[0] ?? 'ids';
     this.#output =
@@ -195,8 +199,9 @@ export class EdgeModel {
     });
     const probs = out[this.#output];
     if (probs === undefined) throw new Error(`edge model has no output '${this.#output}'`);
-    // `score` (the top class's probability) is the item's confidence.
-    const predictions = predictionsFromProbabilities(probs.data as Float32Array, this.labels);
+    // Labelled by the release's decision rule for the student (shared/decision); confidenceOf() is the item's
+    // confidence.
+    const predictions = predictionsFromProbabilities(probs.data as Float32Array, this.labels, this.#rule);
     const ood = this.#ood;
     if (ood === undefined) return predictions;
     return predictions.map((p, i) => {

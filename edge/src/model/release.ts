@@ -5,18 +5,18 @@ import manifest0 from '../../../models/digits/2026-12-02.480f30adec/manifest.jso
 import student0 from '../../../models/digits/2026-12-02.480f30adec/student.onnx';
 import manifest1 from '../../../models/digits/2026-12-02.58800d48f4/manifest.json' with { type: 'json' };
 import student1 from '../../../models/digits/2026-12-02.58800d48f4/student.onnx';
-import manifest2 from '../../../models/spam/2026-12-02.35012f33c9/manifest.json' with { type: 'json' };
-import seenIds2 from '../../../models/spam/2026-12-02.35012f33c9/seen-ids.bin';
-import student2 from '../../../models/spam/2026-12-02.35012f33c9/student.onnx';
-import manifest3 from '../../../models/spam/2026-12-02.55037a32c6/manifest.json' with { type: 'json' };
-import seenIds3 from '../../../models/spam/2026-12-02.55037a32c6/seen-ids.bin';
-import student3 from '../../../models/spam/2026-12-02.55037a32c6/student.onnx';
+import manifest2 from '../../../models/spam/2026-12-02.55037a32c6/manifest.json' with { type: 'json' };
+import seenIds2 from '../../../models/spam/2026-12-02.55037a32c6/seen-ids.bin';
+import student2 from '../../../models/spam/2026-12-02.55037a32c6/student.onnx';
+import manifest3 from '../../../models/spam/2026-12-07.563707c0e1/manifest.json' with { type: 'json' };
+import seenIds3 from '../../../models/spam/2026-12-07.563707c0e1/seen-ids.bin';
+import student3 from '../../../models/spam/2026-12-07.563707c0e1/student.onnx';
 import { parseManifest } from '../../../shared/manifest/index.ts';
 import type { EdgeRelease } from './edge-model.ts';
 
 let releases: EdgeRelease[] | undefined;
 
-/** The embedded releases (digits@2026-12-02.480f30adec, digits@2026-12-02.58800d48f4, spam@2026-12-02.35012f33c9, spam@2026-12-02.55037a32c6), parsed on first use. */
+/** The embedded releases (digits@2026-12-02.480f30adec, digits@2026-12-02.58800d48f4, spam@2026-12-02.55037a32c6, spam@2026-12-07.563707c0e1), parsed on first use. */
 export function edgeReleases(): EdgeRelease[] {
   releases ??= [
     {
@@ -28,12 +28,12 @@ export function edgeReleases(): EdgeRelease[] {
       student: student1,
     },
     {
-      manifest: parseManifest(manifest2, 'models/spam/2026-12-02.35012f33c9/manifest.json'),
+      manifest: parseManifest(manifest2, 'models/spam/2026-12-02.55037a32c6/manifest.json'),
       student: student2,
       seenIds: seenIds2,
     },
     {
-      manifest: parseManifest(manifest3, 'models/spam/2026-12-02.55037a32c6/manifest.json'),
+      manifest: parseManifest(manifest3, 'models/spam/2026-12-07.563707c0e1/manifest.json'),
       student: student3,
       seenIds: seenIds3,
     },

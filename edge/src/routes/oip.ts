@@ -167,6 +167,8 @@ export function modelMetadataHandler(deps: AnswerDeps) {
           text_route: true,
           ...(raw.length > 0 ? { raw_inputs: raw } : {}),
           ...(m.ood === undefined ? {} : { ood: m.ood }),
+          // The decision rule (shared/decision): the labels answered; clients wanting their own cutoffs read scores.
+          ...(m.decision === undefined ? {} : { decision: m.decision }),
           served_at: 'edge',
         },
       },
@@ -268,7 +270,15 @@ export function inferHandler(deps: AnswerDeps) {
       model,
       request,
       answer,
-      selectOutputs(model, textOutputs(probabilities, labels), request),
+      selectOutputs(
+        model,
+        textOutputs(
+          probabilities,
+          labels,
+          answer.predictions.map((p) => p.label),
+        ),
+        request,
+      ),
     );
   };
 }

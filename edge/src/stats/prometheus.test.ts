@@ -15,6 +15,7 @@ const stats = (over: Partial<VersionStats> = {}): VersionStats & { expected_edge
   features_histogram: [],
   labels: { ham: 7, spam: 3 },
   ood: 1,
+  unsure: 4,
   psi: { score: 0.3, coverage: null },
   expected_edge_share: 0.9,
   ...over,
@@ -31,6 +32,7 @@ describe('edge stats in the Prometheus text format', () => {
     expect(lines).toContain('edge_window_items{model="spam",version="v2",served_by="cache"} 3');
     expect(lines).toContain('edge_model_edge_share{model="spam",version="v1"} 0.75');
     expect(lines).toContain('edge_prediction_psi{model="spam",version="v1",kind="score"} 0.3');
+    expect(lines).toContain('edge_window_unsure_items{model="spam",version="v1"} 4');
     // Only cache hits: no model answered, so no share (not 0, not NaN); no coverage PSI without a baseline.
     expect(text).not.toContain('edge_model_edge_share{model="spam",version="v2"}');
     expect(text).not.toContain('kind="coverage"');

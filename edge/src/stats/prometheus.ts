@@ -18,6 +18,8 @@ export const EDGE_STATS_METRICS = {
   edge_window_escalations: 'Items escalated from the edge in the window, by reason.',
   edge_window_labels: 'Items answered in the window, by predicted label.',
   edge_window_ood_items: 'Items answered with ood: true in the window.',
+  edge_window_unsure_items:
+    'Items answered with unsure: true (the decision rule answered its default label) in the window.',
   edge_model_edge_share:
     'Share of the items a model answered (cache hits excluded) that the edge answered itself, over the window.',
   edge_expected_edge_share: "The release's planned edge share (manifest expected_edge_share, validation).",
@@ -71,6 +73,7 @@ export function toPrometheus(model: string, minutes: number, versions: readonly 
       add('edge_window_escalations', { ...base, reason }, n);
     for (const [label, n] of Object.entries(v.labels)) add('edge_window_labels', { ...base, label }, n);
     add('edge_window_ood_items', base, v.ood);
+    add('edge_window_unsure_items', base, v.unsure);
     const share = modelEdgeShare(v.served_by);
     if (share !== null) add('edge_model_edge_share', base, Number(share.toFixed(6)));
     if (v.expected_edge_share !== null) add('edge_expected_edge_share', base, v.expected_edge_share);

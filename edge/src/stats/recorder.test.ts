@@ -55,6 +55,29 @@ describe('edge stats recorder', () => {
     expect(Object.keys(answerFields(items.slice(0, 1), { ms: 0.2 }))).not.toContain('arm:stable');
   });
 
+  it('counts unsure answers, and bins their confidence (top probability), not the default label score', () => {
+    const unsure = {
+      served_by: 'origin',
+      label: 'ham',
+      score: 0.18,
+      scores: { ham: 0.18, spam: 0.82 },
+      unsure: true,
+    };
+    const fields = Object.fromEntries(answerFields([unsure]));
+    expect(fields).toMatchObject({ unsure: 1, 'sc:8': 1, 'lb:ham': 1 });
+    expect(fields).not.toHaveProperty('sc:1');
+    const points: Array<{ blobs: string[]; doubles: number[] }> = [];
+    new StatsRecorder().record(
+      'spam',
+      'v1',
+      [unsure],
+      { points: { writeDataPoint: (p) => points.push(p as never) } },
+      () => {},
+    );
+    expect(points[0]?.blobs[7]).toBe('unsure');
+    expect(points[0]?.doubles[0]).toBe(0.82);
+  });
+
   it('turns an answer into counter fields (bins from shared/drift)', () => {
     expect(Object.fromEntries(answerFields(items))).toEqual({
       req: 1,
@@ -171,7 +194,7 @@ describe('edge stats recorder', () => {
     recorder.record('spam', 'v1', items, { points: sink }, () => {}, { arm: 'candidate', ms: 12 });
     expect(points[1]).toEqual({
       indexes: ['spam'],
-      blobs: ['spam', 'v1', 'origin', 'ham', 'out_of_distribution', 'ood', 'candidate'],
+      blobs: ['spam', 'v1', 'origin', 'ham', 'out_of_distribution', 'ood', 'candidate', ''],
       doubles: [0.62, 0.4, 1, 12],
     });
     expect(points[2]).toMatchObject({ doubles: [1, -1, 1, 12] });
@@ -179,7 +202,7 @@ describe('edge stats recorder', () => {
     recorder.record('spam', 'v1', many, { points: sink }, () => {});
     expect(points).toHaveLength(3 + 250);
     expect(points.at(-1)).toMatchObject({
-      blobs: ['spam', 'v1', 'edge', 'spam', '', '', ''],
+      blobs: ['spam', 'v1', 'edge', 'spam', '', '', '', ''],
       doubles: [0.97, 0.95, 1, -1],
     });
   });

@@ -18,6 +18,7 @@
  *   [score, coverage (-1 when unknown), 1, the request's latency in ms]`; at most 250 points per request (the platform's limit per invocation), the rest counted only
  *   in Upstash.
  */
+import { confidenceOf } from '../../../shared/decision/index.ts';
 import { binOf } from '../../../shared/drift/index.ts';
 import { withTimeout } from '../../../shared/timeout/index.ts';
 
@@ -26,9 +27,11 @@ export interface RecordedItem {
   served_by: string;
   label: string;
   score: number;
+  scores?: Readonly<Record<string, number>> | undefined;
   coverage?: number | undefined;
   features?: number | undefined;
   ood?: boolean | undefined;
+  unsure?: boolean | undefined;
   escalation_reason?: string | undefined;
 }
 
@@ -113,11 +116,13 @@ export function answerFields(items: readonly RecordedItem[], meta?: RequestMeta)
     if (p.escalation_reason !== undefined) {
       for (const r of p.escalation_reason.split(',')) add(`er:${r.trim()}`);
     }
-    add(`sc:${binOf(p.score)}`);
+    // The model's confidence (top probability), whatever label the decision rule answered.
+    add(`sc:${binOf(confidenceOf(p))}`);
     if (p.coverage !== undefined) add(`cv:${binOf(p.coverage)}`);
     if (p.features !== undefined) add(`fn:${featureBin(p.features)}`);
     add(`lb:${p.label}`);
     if (p.ood === true) add('ood');
+    if (p.unsure === true) add('unsure');
   }
   return fields;
 }
@@ -253,8 +258,9 @@ export class StatsRecorder {
             p.escalation_reason ?? '',
             p.ood === true ? 'ood' : '',
             meta?.arm ?? '',
+            p.unsure === true ? 'unsure' : '',
           ],
-          doubles: [p.score, p.coverage ?? -1, 1, meta?.ms ?? -1],
+          doubles: [confidenceOf(p), p.coverage ?? -1, 1, meta?.ms ?? -1],
         });
       }
     } catch (err) {

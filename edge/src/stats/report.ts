@@ -30,6 +30,8 @@ export interface VersionStats {
   features_histogram: number[];
   labels: Record<string, number>;
   ood: number;
+  /** Items answered `unsure: true` (the release's decision rule answered its default label). */
+  unsure: number;
   /** PSI against the release's validation baseline; null without a baseline or data. */
   psi: { score: number | null; coverage: number | null };
   /**
@@ -84,6 +86,7 @@ export function emptyStats(version: string): VersionStats {
     features_histogram: new Array<number>(FEATURE_BINS).fill(0),
     labels: {},
     ood: 0,
+    unsure: 0,
     psi: { score: null, coverage: null },
     shadow: { ...emptyComparison(), requests: 0, errors: 0, mean_ms: null, origin: emptyComparison() },
     audit: { ...emptyComparison(), errors: 0 },
@@ -120,6 +123,7 @@ function addField(s: VersionStats, field: string, n: number): void {
   else if (kind === 'arm') bump(s.arms);
   else if (kind === 'items') s.items += n;
   else if (kind === 'ood') s.ood += n;
+  else if (kind === 'unsure') s.unsure += n;
   else if (kind === 'sb') bump(s.served_by);
   else if (kind === 'er') bump(s.escalation_reasons);
   else if (kind === 'lb') bump(s.labels);

@@ -169,6 +169,8 @@ export class ServedModel implements Signature {
         // A text model also takes its featurized ids directly (the ONNX model's own inputs), in place of `text`.
         ...(this.hasFeaturizer ? { raw_inputs: this.inputs } : {}),
         ...(this.#ood === undefined ? {} : { ood: this.#ood.rule }),
+        // The decision rule (shared/decision): the labels answered; clients wanting their own cutoffs read scores.
+        ...(this.manifest.decision === undefined ? {} : { decision: this.manifest.decision }),
       },
     };
   }
@@ -194,7 +196,15 @@ export class ServedModel implements Signature {
       const predictions = labelRows(this, probs, ids, texts.length, this.#ood);
       this.metrics.predicted(predictions);
       return {
-        outputs: selectOutputs(this.name, textOutputs(probs, this.manifest.labels), request),
+        outputs: selectOutputs(
+          this.name,
+          textOutputs(
+            probs,
+            this.manifest.labels,
+            predictions.map((p) => p.label),
+          ),
+          request,
+        ),
         parameters: oodParameters(predictions),
       };
     }

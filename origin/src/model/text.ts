@@ -3,6 +3,7 @@
  * input) -> one batch item -> probabilities -> one labelled prediction per text. checkTextRoute() refuses, at
  * load, a model and featurizer that do not fit together.
  */
+import { type LabelRule, labelRule } from '../../../shared/decision/index.ts';
 import { InferenceError } from '../../../shared/errors/index.ts';
 import type { Manifest, TensorSpec } from '../../../shared/manifest/index.ts';
 import { type Coverage, isOutOfDistribution, type OodRule, type SeenIds } from '../../../shared/ood/index.ts';
@@ -24,7 +25,7 @@ export interface Featurizer {
 /** What the text route needs of a served version. */
 export interface TextModel extends Signature {
   readonly version: string;
-  readonly manifest: Pick<Manifest, 'labels'>;
+  readonly manifest: Pick<Manifest, 'labels' | 'decision' | 'serving'>;
   run(item: BatchItem, meta?: SubmitMeta): Promise<ItemResult>;
 }
 
@@ -86,7 +87,7 @@ export function labelRows(
   rows: number,
   ood?: OodCheck,
 ): Prediction[] {
-  const predictions = predictionsFromProbabilities(probs, model.manifest.labels);
+  const predictions = predictionsFromProbabilities(probs, model.manifest.labels, originRule(model));
   if (ood === undefined) return predictions;
   const coverage = ood.seen.coverageRows(ids, rows);
   return predictions.map((p, i) => {
@@ -108,7 +109,12 @@ export function rawPredictions(
   const probs = (result[probabilitiesIndex(model)] as NumericTensor).data as Float32Array;
   const ids = item.data[0];
   if (ids instanceof Int32Array) return labelRows(model, probs, ids, item.rows, ood);
-  return predictionsFromProbabilities(probs, model.manifest.labels);
+  return predictionsFromProbabilities(probs, model.manifest.labels, originRule(model));
+}
+
+/** The release's decision rule as the origin's artifact (the teacher) answers by it (shared/decision). */
+function originRule(model: Pick<TextModel, 'manifest'>): LabelRule | undefined {
+  return labelRule(model.manifest, model.manifest.serving.origin);
 }
 
 /** Runs texts as one batch item: their ids and class probabilities, row-major [texts.length, labels]. */
@@ -136,7 +142,13 @@ export async function runTexts(
 /** The raw path's outputs plus the text signature's derived `label` (from the probabilities). */
 export function withLabel(model: TextModel, result: ItemResult): Tensor[] {
   const probs = result[probabilitiesIndex(model)] as NumericTensor;
-  const [, label] = textOutputs(probs.data as Float32Array, model.manifest.labels);
+  const data = probs.data as Float32Array;
+  const answered = predictionsFromProbabilities(data, model.manifest.labels, originRule(model));
+  const [, label] = textOutputs(
+    data,
+    model.manifest.labels,
+    answered.map((p) => p.label),
+  );
   return [...result, label];
 }
 

@@ -3,7 +3,8 @@
  * check of how the models behave outside the corpus. No ham text may come back as confident spam.
  *
  * How the set was written: by hand, for this test (issue #24), not copied from any corpus; only the evaluation
- * (eval/evaluate-release.ts) and its tests import it, never the training data. 363 texts, 242 ham and 121 spam:
+ * (eval/evaluate-release.ts) and tests import it (test/e2e/cascade.test.ts sends some through the stack), never
+ * the training data. 363 texts, 242 ham and 121 spam:
  * - ham: greetings, scheduling, receipts (order confirmations, payment receipts with amounts and order numbers),
  *   notifications (shipping updates, password-changed notices, calendar reminders, 2FA codes, bank alerts: no links
  *   to click, or plain first-party ones), one-line notes, chat (slang, emoji, typos, a little French, Spanish and

@@ -5,13 +5,16 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { decideRow, type LabelRule, labelRule } from '../../../shared/decision/index.ts';
 import { histogram, shares } from '../../../shared/drift/index.ts';
 import { featurizerFromManifest } from '../../../shared/featurizer/index.ts';
 import type { BaselineSide, Manifest } from '../../../shared/manifest/index.ts';
 import { type Coverage, isOutOfDistribution, type OodRule, SeenIds } from '../../../shared/ood/index.ts';
+import type { DecisionRecipe } from '../config.ts';
 import type { Message } from '../data/corpus.ts';
 import { EVERYDAY_TEXTS } from '../data/everyday.ts';
 import { messageView, VIEWS, type ViewName } from '../data/views.ts';
+import { uncalibrate } from '../model/calibrate.ts';
 import { openModel } from '../onnx/run.ts';
 import {
   type BinaryMetrics,
@@ -19,6 +22,7 @@ import {
   type CascadePoint,
   cascadeCurve,
   chooseThreshold,
+  expectedCalibrationError,
 } from './metrics.ts';
 import { calibrateOod, type EscalationStats, escalationStats } from './ood.ts';
 
@@ -43,23 +47,32 @@ export interface ViewEval {
   cascade: ViewMetrics & { edge_share: number };
   /** Answers marked `ood: true` (escalated as out of distribution, and so answered by the teacher, flagged). */
   ood_answers: number;
-  /** Ham answered as spam at or above the threshold without an OOD flag (the everyday sanity check: 0). */
+  /** Ham the cascade answered spam, sure (not `unsure`) and without an OOD flag (the everyday sanity check: 0). */
   confident_spam_on_ham: number;
   /** How the threshold and the OOD rule escalate the student's errors. */
   escalation: EscalationStats;
 }
 
+/** Of the labels answered (the release's decision rule applied; without one, the argmax). */
 export interface ViewMetrics {
   accuracy: number;
-  /** Ham predicted spam / ham. */
+  /** Ham answered spam / ham. */
   ham_fpr: number;
-  /** Spam predicted spam / spam. */
+  /** Spam answered spam / spam. */
   spam_recall: number;
   errors: number;
+  /** Answers marked `unsure: true` (the default label answered under a cutoff) / all. */
+  unsure_share: number;
+  /** Expected calibration error of the served probabilities (10 bins over the top-class probability). */
+  ece: number;
+  /** The same before temperature scaling (absent for releases without calibration). */
+  ece_uncalibrated?: number;
 }
 
 export interface ReleaseEval {
   threshold: number;
+  /** The decision rule chosen on validation (manifest.decision), for releases that have one. */
+  decision?: NonNullable<Manifest['decision']>;
   tolerance: number;
   validation: SplitEval;
   test: SplitEval;
@@ -159,59 +172,142 @@ function splitEval(
   };
 }
 
+/**
+ * The decision rule for one model from its validation scores (calibrated spam probabilities): the spam cutoff is
+ * the cost-aware one, costRatio / (1 + costRatio), raised until at most `hamFprTarget` of the ham of every set
+ * (the validation messages and each header-less view) is answered spam; ham is sure from `hamCutoff`. Rounded up
+ * to 6 decimals, so the rounded cutoff still meets the target.
+ */
+export function chooseCutoffs(
+  sets: ReadonlyArray<{ spam: ArrayLike<number>; labels: ArrayLike<number> }>,
+  recipe: DecisionRecipe,
+): { spam: number; ham: number } {
+  let cutoff = recipe.costRatio / (1 + recipe.costRatio);
+  for (const s of sets) {
+    const ham: number[] = [];
+    for (let i = 0; i < s.labels.length; i++) if (s.labels[i] === 0) ham.push(s.spam[i] as number);
+    ham.sort((a, b) => b - a);
+    // At most `allowed` ham at or above the cutoff: it must sit above the (allowed+1)-th highest ham score.
+    const allowed = Math.floor(recipe.hamFprTarget * ham.length);
+    const above = ham[allowed];
+    if (above !== undefined && above >= cutoff) cutoff = Math.floor(above * 1e6 + 1) / 1e6;
+  }
+  return { spam: Math.min(1, Number(cutoff.toFixed(6))), ham: recipe.hamCutoff };
+}
+
 export async function evaluateRelease(
   dir: string,
   manifest: Manifest,
   splits: { validation: readonly Message[]; test: readonly Message[] },
   tolerance = 0.002,
+  decisionRecipe?: DecisionRecipe,
 ): Promise<ReleaseEval> {
   const seen = await loadSeenIds(dir, manifest);
   const val = await splitScores(dir, manifest, splits.validation, seen);
   const valCurve = cascadeCurve(val.student, val.teacher, val.labels);
   const teacherValAcc = binaryMetrics(val.teacher, val.labels).accuracy;
   const threshold = chooseThreshold(valCurve, teacherValAcc, tolerance).threshold;
-  // The OOD rule, on validation too: the full split bounds the edge share, its header-less views are what it is for.
-  let rule: OodRule | undefined;
+  // The validation split's header-less views: the OOD rule is for them, the decision rule must hold on them.
   const valViews: Scores[] = [];
-  if (seen !== undefined) {
+  if (seen !== undefined || decisionRecipe !== undefined) {
     for (const view of VIEWS.filter((v) => v !== 'full')) {
       const texts = splits.validation.map((m) => ({ text: messageView(m.text, view), label: m.label }));
       valViews.push(await splitScores(dir, manifest, texts, seen));
     }
-    rule = calibrateOod(val, valViews, threshold).rule;
   }
+  // The OOD rule, on validation too: the full split bounds the edge share, its header-less views are what it is for.
+  const rule = seen === undefined ? undefined : calibrateOod(val, valViews, threshold).rule;
+  const decision =
+    decisionRecipe === undefined ? undefined : chooseDecision(manifest, [val, ...valViews], decisionRecipe);
+  const judge = judgeOf({ ...manifest, ...(decision === undefined ? {} : { decision }) });
   const noRule: OodRule = { min_features: 0, min_coverage: 0 };
-  const baseline = driftBaseline(manifest.labels, val, valViews, threshold, rule ?? noRule);
-  // The test split is scored only after the threshold and the rule are fixed.
+  const baseline = driftBaseline(manifest.labels, val, valViews, threshold, rule ?? noRule, judge);
+  // The test split is scored only after the threshold and the rules are fixed.
   const test = await splitScores(dir, manifest, splits.test, seen);
   const testCurve = cascadeCurve(test.student, test.teacher, test.labels);
   const views = {} as Record<ViewName, ViewEval>;
   for (const view of VIEWS) {
     const texts = splits.test.map((m) => ({ text: messageView(m.text, view), label: m.label }));
-    views[view] = viewEval(await splitScores(dir, manifest, texts, seen), threshold, rule ?? noRule);
+    views[view] = viewEval(await splitScores(dir, manifest, texts, seen), threshold, rule ?? noRule, judge);
   }
   const everydayScores = await splitScores(dir, manifest, EVERYDAY_TEXTS, seen);
   return {
     threshold,
     tolerance,
+    ...(decision === undefined ? {} : { decision }),
     ...(rule === undefined ? {} : { ood: rule }),
     validation: splitEval(splits.validation, val, threshold, valCurve),
     test: splitEval(splits.test, test, threshold, testCurve),
     views,
-    everyday: viewEval(everydayScores, threshold, rule ?? noRule),
+    everyday: viewEval(everydayScores, threshold, rule ?? noRule, judge),
     baseline,
   };
 }
 
-/** One tier's baseline from spam probabilities and coverages (binary labels: spam when p >= 0.5). */
+function chooseDecision(
+  manifest: Manifest,
+  sets: readonly Scores[],
+  recipe: DecisionRecipe,
+): NonNullable<Manifest['decision']> {
+  const spamLabel = manifest.labels.find((l) => l !== recipe.defaultLabel) as string;
+  const cutoffsOf = (side: 'teacher' | 'student') => {
+    const c = chooseCutoffs(
+      sets.map((s) => ({ spam: s[side], labels: s.labels })),
+      recipe,
+    );
+    return { [spamLabel]: c.spam, [recipe.defaultLabel]: c.ham };
+  };
+  return {
+    default_label: recipe.defaultLabel,
+    cutoffs: {
+      [manifest.serving.origin]: cutoffsOf('teacher'),
+      ...(manifest.serving.edge === undefined ? {} : { [manifest.serving.edge]: cutoffsOf('student') }),
+    },
+    basis:
+      `cost ratio ${recipe.costRatio} (a ham answered ${spamLabel} costs ${recipe.costRatio} missed ${spamLabel}): ` +
+      `${spamLabel} from ${(recipe.costRatio / (1 + recipe.costRatio)).toFixed(4)}, raised until ham FPR <= ` +
+      `${recipe.hamFprTarget} on the validation messages and each header-less view; ${recipe.defaultLabel} sure from ` +
+      `${recipe.hamCutoff}; calibrated probabilities`,
+  };
+}
+
+/** How a release labels one item per model: the shared decision rule over [ham, spam] probabilities. */
+interface Judge {
+  /** 1 = spam answered, 0 = ham answered; `unsure` when the rule answered its default. */
+  teacher(pSpam: number): { label: 0 | 1; unsure: boolean };
+  student(pSpam: number): { label: 0 | 1; unsure: boolean };
+  /** Temperatures folded into the artifacts (1 when none), to report the uncalibrated ECE. */
+  temperature: { teacher: number | undefined; student: number | undefined };
+}
+
+function judgeOf(manifest: Manifest): Judge {
+  const spam = manifest.labels.indexOf('spam') >= 0 ? manifest.labels.indexOf('spam') : 1;
+  const make = (rule: LabelRule | undefined) => (pSpam: number) => {
+    const row = manifest.labels.map((_, j) => (j === spam ? pSpam : 1 - pSpam));
+    const d = decideRow(row, manifest.labels, rule);
+    return { label: (d.label === manifest.labels[spam] ? 1 : 0) as 0 | 1, unsure: d.unsure };
+  };
+  const edge = manifest.serving.edge ?? 'student';
+  return {
+    teacher: make(labelRule(manifest, manifest.serving.origin)),
+    student: make(labelRule(manifest, edge)),
+    temperature: {
+      teacher: manifest.calibration?.[manifest.serving.origin]?.temperature,
+      student: manifest.calibration?.[edge]?.temperature,
+    },
+  };
+}
+
+/** One tier's baseline from spam probabilities and coverages (labels as the tier's decision rule answers them). */
 function baselineSide(
   labels: readonly string[],
   spam: readonly number[],
   coverage: readonly Coverage[],
+  judge: Judge['teacher'],
 ): BaselineSide {
   const spamLabel = labels.includes('spam') ? 'spam' : (labels[1] as string);
   const hamLabel = labels.find((l) => l !== spamLabel) as string;
-  const spamShare = spam.filter((p) => p >= 0.5).length / Math.max(1, spam.length);
+  const spamShare = spam.filter((p) => judge(p).label === 1).length / Math.max(1, spam.length);
   const round = (xs: number[]) => xs.map((x) => Number(x.toFixed(6)));
   return {
     n: spam.length,
@@ -231,6 +327,7 @@ function driftBaseline(
   views: readonly Scores[],
   threshold: number,
   rule: OodRule,
+  judge: Judge,
 ): NonNullable<Manifest['baseline']> {
   const escalatedTeacher: number[] = [];
   const escalatedCoverage: Coverage[] = [];
@@ -238,7 +335,8 @@ function driftBaseline(
     for (let i = 0; i < s.labels.length; i++) {
       const p = s.student[i] as number;
       const c = s.coverage[i] as Coverage;
-      if (Math.max(p, 1 - p) >= threshold && !isOutOfDistribution(c, rule)) continue;
+      if (Math.max(p, 1 - p) >= threshold && !judge.student(p).unsure && !isOutOfDistribution(c, rule))
+        continue;
       escalatedTeacher.push(s.teacher[i] as number);
       escalatedCoverage.push(c);
     }
@@ -246,8 +344,8 @@ function driftBaseline(
   return {
     source:
       'validation split (edge: every message; origin: messages and header-less views the edge escalates)',
-    edge: baselineSide(labels, Array.from(val.student), val.coverage),
-    origin: baselineSide(labels, escalatedTeacher, escalatedCoverage),
+    edge: baselineSide(labels, Array.from(val.student), val.coverage, judge.student),
+    origin: baselineSide(labels, escalatedTeacher, escalatedCoverage, judge.teacher),
   };
 }
 
@@ -260,62 +358,95 @@ export async function evaluateTexts(
 ): Promise<ViewEval> {
   const seen = await loadSeenIds(dir, manifest);
   const rule = manifest.ood ?? { min_features: 0, min_coverage: 0 };
-  return viewEval(await splitScores(dir, manifest, texts, seen), threshold, rule);
+  return viewEval(await splitScores(dir, manifest, texts, seen), threshold, rule, judgeOf(manifest));
 }
 
-function viewMetrics(predicted: ArrayLike<number>, labels: ArrayLike<number>): ViewMetrics {
+function viewMetrics(
+  answered: ArrayLike<number>,
+  unsure: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  spam: ArrayLike<number>,
+  temperature: number | undefined,
+): ViewMetrics {
   let errors = 0;
   let ham = 0;
   let hamFp = 0;
-  let spam = 0;
+  let spamN = 0;
   let spamTp = 0;
+  let unsureN = 0;
   for (let i = 0; i < labels.length; i++) {
     const y = labels[i] as number;
-    const p = predicted[i] as number;
+    const p = answered[i] as number;
     if (p !== y) errors++;
+    if (unsure[i] === 1) unsureN++;
     if (y === 0) {
       ham++;
       if (p === 1) hamFp++;
     } else {
-      spam++;
+      spamN++;
       if (p === 1) spamTp++;
     }
   }
+  const n = Math.max(1, labels.length);
   return {
-    accuracy: 1 - errors / Math.max(1, labels.length),
+    accuracy: 1 - errors / n,
     ham_fpr: hamFp / Math.max(1, ham),
-    spam_recall: spamTp / Math.max(1, spam),
+    spam_recall: spamTp / Math.max(1, spamN),
     errors,
+    unsure_share: unsureN / n,
+    ece: expectedCalibrationError(spam, labels),
+    ...(temperature === undefined
+      ? {}
+      : {
+          ece_uncalibrated: expectedCalibrationError(
+            Array.from(spam, (p) => uncalibrate(p, temperature)),
+            labels,
+          ),
+        }),
   };
 }
 
-function viewEval(s: Scores, threshold: number, rule: OodRule): ViewEval {
+function viewEval(s: Scores, threshold: number, rule: OodRule, judge: Judge): ViewEval {
   const n = s.labels.length;
   const teacher = new Uint8Array(n);
   const student = new Uint8Array(n);
   const cascade = new Uint8Array(n);
+  const teacherUnsure = new Uint8Array(n);
+  const studentUnsure = new Uint8Array(n);
+  const cascadeUnsure = new Uint8Array(n);
+  const cascadeSpam = new Float64Array(n);
   let edge = 0;
   let confidentSpamOnHam = 0;
   let oodAnswers = 0;
   for (let i = 0; i < n; i++) {
     const st = s.student[i] as number;
     const tp = s.teacher[i] as number;
-    teacher[i] = tp >= 0.5 ? 1 : 0;
-    student[i] = st >= 0.5 ? 1 : 0;
+    const t = judge.teacher(tp);
+    const sd = judge.student(st);
+    teacher[i] = t.label;
+    teacherUnsure[i] = t.unsure ? 1 : 0;
+    student[i] = sd.label;
+    studentUnsure[i] = sd.unsure ? 1 : 0;
     const ood = isOutOfDistribution(s.coverage[i] as Coverage, rule);
-    const atEdge = Math.max(st, 1 - st) >= threshold && !ood;
+    // As the edge decides (cascade/policy.ts decide): confident, in distribution and not unsure.
+    const atEdge = Math.max(st, 1 - st) >= threshold && !ood && !sd.unsure;
     if (atEdge) edge++;
     // The teacher's answer to an out-of-distribution input says so (`ood: true`): a client can send it to a human.
     if (!atEdge && ood) oodAnswers++;
-    const p = atEdge ? st : tp;
-    cascade[i] = p >= 0.5 ? 1 : 0;
-    if (s.labels[i] === 0 && p >= threshold && !ood) confidentSpamOnHam++;
+    const answer = atEdge ? sd : t;
+    cascade[i] = answer.label;
+    cascadeUnsure[i] = answer.unsure ? 1 : 0;
+    cascadeSpam[i] = atEdge ? st : tp;
+    if (s.labels[i] === 0 && answer.label === 1 && !answer.unsure && !(ood && !atEdge)) confidentSpamOnHam++;
   }
   return {
     n,
-    teacher: viewMetrics(teacher, s.labels),
-    student: viewMetrics(student, s.labels),
-    cascade: { ...viewMetrics(cascade, s.labels), edge_share: edge / Math.max(1, n) },
+    teacher: viewMetrics(teacher, teacherUnsure, s.labels, s.teacher, judge.temperature.teacher),
+    student: viewMetrics(student, studentUnsure, s.labels, s.student, judge.temperature.student),
+    cascade: {
+      ...viewMetrics(cascade, cascadeUnsure, s.labels, cascadeSpam, undefined),
+      edge_share: edge / Math.max(1, n),
+    },
     ood_answers: oodAnswers,
     confident_spam_on_ham: confidentSpamOnHam,
     escalation: escalationStats(s, threshold, rule),

@@ -97,6 +97,21 @@ describe('BagMlp gradients (finite differences)', () => {
       expect((dlogits[k] as number) * n).toBeCloseTo((p[k] as number) - 0.5, 12);
   });
 
+  it('smoothing toward a class prior trains a text that says nothing toward the base rate, not a coin flip', () => {
+    const m = initBagMlp({ rows: 11, dim: 3, hidden: [], classes: 2, maxLength: L }, 5, Float64Array, 0.7);
+    const { ids, n } = batch();
+    const acts = forward(m, ids, n);
+    const p = softmax(acts.logits, 2);
+    const prior = [0.7, 0.3];
+    const smoothing = new Float32Array(n).fill(1);
+    const { dlogits } = lossAndGrad(acts, 2, { labels, smoothing, smoothingTarget: prior });
+    for (let k = 0; k < 2 * n; k++)
+      expect((dlogits[k] as number) * n).toBeCloseTo((p[k] as number) - (prior[k % 2] as number), 12);
+    expect(
+      gradCheck([4], { labels, smoothing: Float32Array.from([0, 0.9, 0.3, 0.5]), smoothingTarget: prior }),
+    ).toBeLessThan(1e-5);
+  });
+
   it('pure distillation (alpha 1) pulls the student towards the teacher', () => {
     expect(gradCheck([], { labels, teacherLogits, temperature: 2, alpha: 1 })).toBeLessThan(1e-5);
   });

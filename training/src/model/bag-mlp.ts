@@ -287,6 +287,11 @@ export interface LossTargets {
    * a softer target). @default none (0)
    */
   smoothing?: Float32Array;
+  /**
+   * Where smoothing moves the target: a class distribution (e.g. the training prior), so an example that says
+   * little is pulled toward the base rate rather than toward a coin flip. @default uniform (1 / classes each)
+   */
+  smoothingTarget?: ArrayLike<number>;
 }
 
 /**
@@ -312,7 +317,8 @@ export function lossAndGrad(
     const e = t.smoothing?.[i] ?? 0;
     for (let c = 0; c < classes; c++) {
       const k = i * classes + c;
-      const target = (1 - e) * (c === y ? 1 : 0) + e / classes;
+      const target =
+        (1 - e) * (c === y ? 1 : 0) + e * ((t.smoothingTarget?.[c] as number | undefined) ?? 1 / classes);
       let g = (1 - alpha) * ((p[k] as number) - target);
       if (target > 0) loss -= (1 - alpha) * target * Math.log(Math.max(p[k] as number, 1e-300));
       if (pT !== undefined && qT !== undefined) {

@@ -50,6 +50,8 @@ export interface TrainData {
   n: number;
   /** Label smoothing per example (see LossTargets.smoothing). @default none */
   smoothing?: Float32Array;
+  /** Class distribution smoothing moves toward (see LossTargets.smoothingTarget). @default uniform */
+  smoothingTarget?: readonly number[];
 }
 
 class AdamState {
@@ -165,6 +167,7 @@ export function trainBagMlp(model: BagMlp, data: TrainData, options: TrainOption
       const { loss, dlogits } = lossAndGrad(acts, classes, {
         labels: batchLabels.subarray(0, n),
         ...(data.smoothing !== undefined ? { smoothing: batchSmoothing.subarray(0, n) } : {}),
+        ...(data.smoothingTarget !== undefined ? { smoothingTarget: data.smoothingTarget } : {}),
         ...(soft !== undefined ? { teacherLogits: soft } : {}),
         temperature: options.temperature ?? 1,
         alpha: options.alpha ?? 0,
