@@ -5,7 +5,7 @@
  *   node scripts/edge-release.ts                      # the 2 latest releases of every model with an edge student
  *                                                     # (a stable and a candidate, side by side, for rollouts)
  *   node scripts/edge-release.ts --latest 1           # only the latest of each
- *   node scripts/edge-release.ts --model spam --version 2026-12-02.55037a32c6
+ *   node scripts/edge-release.ts --model spam --version 2026-12-07.563707c0e1
  *   node scripts/edge-release.ts --check              # exit 1 if release.ts is not what this would write (CI)
  *
  * "Latest" = the last release in shared/manifest's release order (created, then version), the rule the origin's
