@@ -27,7 +27,8 @@ import { auth } from './middleware/auth/index.ts';
 import { cacheControl } from './middleware/cache-control/index.ts';
 import { rateLimit, type TripReads } from './middleware/rate-limit/index.ts';
 import { type RequestIdOptions, requestId } from './middleware/request-id/index.ts';
-import type { EdgeRelease } from './model/edge-model.ts';
+import { EdgeModel, type EdgeRelease } from './model/edge-model.ts';
+import { RegistryReader, type RegistryReaderOptions } from './model/registry.ts';
 import { edgeReleases } from './model/release.ts';
 import { type OriginPoolOptions, poolFor } from './origin-client/index.ts';
 import {
@@ -49,6 +50,7 @@ import {
   readyHandler,
   serverMetadataHandler,
 } from './routes/oip.ts';
+import { registryListHandler, registryPublishHandler, registryPutHandler } from './routes/registry.ts';
 import { quotaItems, requestWeight } from './routes/request.ts';
 import {
   rolloutGetHandler,
@@ -94,6 +96,11 @@ export interface AppOptions {
   usage?: UsageRecorderOptions;
   /** Where job chunks are sent (tests capture them). @default the JOBS_QUEUE binding */
   jobsQueue?: (c: Context<AppEnv>) => Queue;
+  /**
+   * Versions pulled from the model registry (model/registry.ts). @default 2 loaded versions per isolate, indexes
+   * trusted 30 s, sessions created by EdgeModel.load
+   */
+  registry?: Partial<RegistryReaderOptions>;
 }
 
 /** The job submission routes (edge only: the origin has no jobs). */
@@ -115,8 +122,12 @@ export function createApp(options: AppOptions = {}): Hono<AppEnv> {
     const upstash = c.get('config').upstash;
     return upstash === undefined ? undefined : (redisFor(upstash) as unknown as RolloutBackend);
   };
+  // One per app (one app per isolate): registry versions loaded here, a bounded number at a time.
+  const registry = new RegistryReader({ load: (r) => EdgeModel.load(r), now, ...options.registry });
   const deps: AnswerDeps = {
     releases,
+    registry: (c, model, version) =>
+      registry.lookup(c.env.MODELS, model, version, (p) => c.executionCtx.waitUntil(p)),
     now,
     rollout: (c, model) => rollout.current(rolloutBackend(c), model),
     review: (c, items) => {
@@ -299,7 +310,17 @@ export function createApp(options: AppOptions = {}): Hono<AppEnv> {
       },
     }),
   );
-  const rolloutDeps = { releases, now, rollout };
+  const rolloutDeps = {
+    releases,
+    now,
+    rollout,
+    published: (c: Context<AppEnv>, model: string) =>
+      c.env.MODELS === undefined ? Promise.resolve([]) : registry.publishedVersions(c.env.MODELS, model),
+  };
+  const registryDeps = { releases, now, reader: registry };
+  app.get('/v1/admin/registry/:model', registryListHandler(registryDeps));
+  app.put('/v1/admin/registry/:model/:version/:file', registryPutHandler());
+  app.post('/v1/admin/registry/:model/:version/publish', registryPublishHandler(registryDeps));
   app.get('/v1/admin/models/:model/rollout', rolloutGetHandler(rolloutDeps));
   app.put('/v1/admin/models/:model/rollout', rolloutPutHandler(rolloutDeps));
   app.post('/v1/admin/models/:model/rollout/promote', rolloutPromoteHandler(rolloutDeps));

@@ -58,9 +58,13 @@ export interface RequestLog {
   items?: number;
   /** Which arm of the model's rollout answered (unpinned requests under a stored policy), and its revision. */
   rollout_arm?: 'stable' | 'candidate';
+  /** A version the bundle does not embed, looked up in the model registry: hit, loading, absent or refused. */
+  registry?: 'hit' | 'loading' | 'absent' | 'refused';
   rollout_revision?: number;
   /** An admin's rollout change: who, what, from which revision to which. */
   rollout_change?: Record<string, unknown>;
+  /** A release published to the model registry through the admin API (`model/version`). */
+  registry_publish?: string;
 }
 
 export interface AppVariables {

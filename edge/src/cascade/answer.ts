@@ -96,9 +96,11 @@ function minScore(predictions: readonly Prediction[]): number {
 async function edgeModelFor(
   release: EdgeRelease | undefined,
   version: string | undefined,
+  loaded: EdgeModel | undefined,
 ): Promise<EdgeModel | undefined> {
   if (release === undefined) return undefined;
   if (version !== undefined && version !== release.manifest.version) return undefined;
+  if (loaded !== undefined) return loaded;
   try {
     return await loadEdgeModel(release);
   } catch {
@@ -215,10 +217,25 @@ async function answerVersion(
   const log = c.get('log');
   log.model = model;
   log.items = items.count;
-  // The pinned version's release when embedded, else the model's latest (whose version then does not match: the
-  // request is routed past the edge as version_not_at_edge).
+  // The pinned version's release when embedded, else from the model registry when loaded there (while it loads the
+  // request is routed past the edge as model_loading), else the model's latest (whose version then does not match:
+  // the request is routed past the edge as version_not_at_edge).
   const releases = deps.releases();
-  const release = releaseFor(releases, model, version) ?? releaseFor(releases, model);
+  let release = releaseFor(releases, model, version);
+  let loaded: EdgeModel | undefined;
+  let loading = false;
+  if (release === undefined && version !== undefined && deps.registry !== undefined) {
+    const found = deps.registry(c, model, version);
+    if (found.state === 'ready') {
+      release = found.release;
+      loaded = found.model;
+      log.registry = 'hit';
+    } else {
+      loading = found.state === 'loading';
+      log.registry = found.state;
+    }
+  }
+  release ??= releaseFor(releases, model);
   const cache = deps.cache(c);
   const control = c.get('cacheControl');
   const slots = new Array<Slot | undefined>(items.count).fill(undefined);
@@ -259,6 +276,8 @@ async function answerVersion(
   if (misses.length > 0) {
     const answered = await answerMisses(c, deps, input, items, {
       release,
+      loaded,
+      loading,
       misses,
       headers,
       store,
@@ -280,6 +299,10 @@ async function answerVersion(
 
 interface MissContext {
   release: EdgeRelease | undefined;
+  /** The release's model when the registry already loaded it (EdgeModel of a registry version). */
+  loaded?: EdgeModel | undefined;
+  /** The requested version is loading from the registry. */
+  loading?: boolean;
   /** Indices of the items the cache did not answer. */
   misses: number[];
   /** Response headers being built (escalation and degraded reasons are added here). */
@@ -296,17 +319,18 @@ async function answerMisses(
   ctx: MissContext,
 ): Promise<{ slots: Slot[] } | PassThrough> {
   const { mode, version } = input;
-  const { release, misses, headers, store } = ctx;
+  const { release, misses, headers, store, loaded, loading } = ctx;
   const config = c.get('config');
   const log = c.get('log');
   const slots = new Array<Slot | undefined>(misses.length).fill(undefined);
 
   // 2. Route the misses past the edge, or run the edge model on them and escalate the unsure items.
-  const edgeModel = await edgeModelFor(release, version);
+  const edgeModel = await edgeModelFor(release, version, loaded);
   const routed = route({
     mode,
     modelAtEdge: release !== undefined,
     versionAtEdge: version === undefined || version === release?.manifest.version,
+    versionLoading: loading === true,
     edgeModelReady: edgeModel !== undefined,
     items: misses.length,
     bytes: misses.length === items.count ? items.bytes : (items.bytes * misses.length) / items.count,

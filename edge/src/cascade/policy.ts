@@ -21,6 +21,7 @@ export type EscalationReason =
   | 'client_requested'
   | 'model_not_at_edge'
   | 'version_not_at_edge'
+  | 'model_loading'
   | 'edge_model_unavailable'
   | 'too_many_items'
   | 'too_many_bytes'
@@ -35,6 +36,8 @@ export interface RouteInput {
   modelAtEdge: boolean;
   /** The requested version (if any) is the edge's release version. */
   versionAtEdge: boolean;
+  /** The requested version is being loaded from the model registry (R2): the origin answers until it is ready. */
+  versionLoading?: boolean;
   /** The edge's student loaded (hash verified, session created). */
   edgeModelReady: boolean;
   items: number;
@@ -59,7 +62,9 @@ export function route(input: RouteInput): Decision {
   const missing: EscalationReason | undefined = !input.modelAtEdge
     ? 'model_not_at_edge'
     : !input.versionAtEdge
-      ? 'version_not_at_edge'
+      ? input.versionLoading === true
+        ? 'model_loading'
+        : 'version_not_at_edge'
       : !input.edgeModelReady
         ? 'edge_model_unavailable'
         : undefined;
@@ -69,7 +74,7 @@ export function route(input: RouteInput): Decision {
       const headers = { 'x-escalation-reason': missing };
       // The edge does not hold this model/version: retrying never helps, so it is the client's 404. A model the
       // edge holds but could not load is a transient 503 with Retry-After.
-      if (missing === 'edge_model_unavailable') {
+      if (missing === 'edge_model_unavailable' || missing === 'model_loading') {
         throw new InferenceError('unavailable', message, { headers: { ...headers, 'Retry-After': '1' } });
       }
       throw new InferenceError('model_not_found', message, { headers });

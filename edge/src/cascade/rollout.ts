@@ -70,6 +70,9 @@ async function candidateLabels(
     const model = await loadEdgeModel(release);
     return (await items.predict(model, indices)).map((p) => p.label);
   }
+  // A registry version the isolate has loaded answers like an embedded one (a loading one: the origin's teacher).
+  const found = viaOrigin ? undefined : deps.registry?.(c, input.model, candidate);
+  if (found?.state === 'ready') return (await items.predict(found.model, indices)).map((p) => p.label);
   const result = await items.escalate(c, deps, { ...input, version: candidate }, indices);
   if (result.kind !== 'answer') {
     await result.response.body?.cancel();

@@ -2,11 +2,13 @@
  * The types the cascade's flow (answer.ts) and the rollout's comparisons (rollout.ts) share: an answer and the
  * request it answers, the items it covers, the flow's dependencies and the rollout's counting hooks.
  */
+
 import type { Context } from 'hono';
 import type { Prediction, ServedBy } from '../../../shared/protocol/text.ts';
 import type { RolloutPolicy } from '../../../shared/rollout/index.ts';
 import type { ResultCache } from '../cache/index.ts';
 import type { EdgeModel, EdgePrediction, EdgeRelease } from '../model/edge-model.ts';
+import type { Lookup } from '../model/registry.ts';
 import type { OriginPool } from '../origin-client/index.ts';
 import type { ReviewSubmission } from '../review/queue.ts';
 import type { RequestMeta } from '../stats/recorder.ts';
@@ -82,6 +84,11 @@ export type Escalated =
 
 export interface AnswerDeps {
   releases: () => EdgeRelease[];
+  /**
+   * Looks up a version the bundle does not embed in the model registry (R2), without waiting: `ready` answers at
+   * the edge, `loading` escalates as `model_loading`, anything else as `version_not_at_edge`. @default none
+   */
+  registry?: (c: Context<AppEnv>, model: string, version: string) => Lookup;
   pool: (c: Context<AppEnv>) => OriginPool;
   cache: (c: Context<AppEnv>) => ResultCache<CachedAnswer>;
   now: () => number;

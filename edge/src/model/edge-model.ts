@@ -184,6 +184,11 @@ export class EdgeModel {
     await this.#session.run(feeds).catch(() => {});
   }
 
+  /** Releases the ORT session's memory (an evicted registry version); the model must not be used afterwards. */
+  async dispose(): Promise<void> {
+    await this.#session.release();
+  }
+
   /**
    * Classifies texts (raw messages); one prediction per text, in order. With the release's OOD rule each carries
    * its input's `coverage` and `ood` (shared/ood).

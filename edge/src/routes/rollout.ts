@@ -10,7 +10,8 @@
  *                                                    after a promote (nothing in traffic), the version it replaced
  *                                                    becomes stable again (the promoted one stays as candidate)
  *
- * Versions must be embedded in this edge bundle (400 naming the ones that are). A change based on an older revision
+ * Versions must be embedded in this edge bundle or published in the model registry (R2; 400 naming the ones that
+ * are; a registry version is loaded by the edge on first use). A change based on an older revision
  * than the stored one is 409 `conflict`. Every change is logged with who (the key id) and what.
  */
 import type { Context } from 'hono';
@@ -30,6 +31,8 @@ import { readJson, requireJson } from './request.ts';
 
 export interface RolloutRouteDeps extends Pick<AnswerDeps, 'releases' | 'now'> {
   rollout: RolloutStore;
+  /** The versions of a model published in the model registry (R2), read now. @default none */
+  published?: (c: Context<AppEnv>, model: string) => Promise<string[]>;
 }
 
 function requireAdmin(c: Context<AppEnv>): void {
@@ -58,6 +61,19 @@ function embedded(deps: RolloutRouteDeps, model: string): string[] {
     throw new InferenceError('model_not_found', `model '${model}' is not embedded in this edge bundle`);
   }
   return versions;
+}
+
+/** What a policy may name: the embedded versions, then those published in the registry (503 if it is unreadable). */
+async function servable(c: Context<AppEnv>, deps: RolloutRouteDeps, model: string): Promise<string[]> {
+  const versions = embedded(deps, model);
+  if (deps.published === undefined) return versions;
+  const published = await deps.published(c, model).catch(() => {
+    throw new InferenceError(
+      'unavailable',
+      `the model registry's index of '${model}' could not be read; retry`,
+    );
+  });
+  return [...versions, ...published.filter((v) => !versions.includes(v))];
 }
 
 /** The stored policy read now (503 when the store fails), or the default: the latest embedded release is stable. */
@@ -89,13 +105,13 @@ async function change(
   next: Omit<RolloutPolicy, 'model' | 'revision' | 'updated_at' | 'updated_by'>,
   what: string,
 ): Promise<Response> {
-  const versions = embedded(deps, base.model);
+  const versions = await servable(c, deps, base.model);
   const missing = [next.stable, next.candidate].filter(
     (v): v is string => v !== null && !versions.includes(v),
   );
   if (missing.length > 0) {
     throw new InvalidInputError(
-      `version ${missing.join(', ')} of '${base.model}' is not embedded in this edge bundle (embedded: ${versions.join(', ')})`,
+      `version ${missing.join(', ')} of '${base.model}' is neither embedded in this edge bundle nor published in the model registry (servable: ${versions.join(', ')})`,
     );
   }
   const principal = c.get('principal');

@@ -100,7 +100,7 @@ describe('rollout admin API and canary routing (whole app, real Upstash bridge o
     await bad({ stable: 'v1', extra: 1 }, /extra/);
     await bad(
       { stable: 'v9' },
-      /version v9 of '.*' is not embedded in this edge bundle \(embedded: v1, v2\)/,
+      /version v9 of '.*' is neither embedded in this edge bundle nor published in the model registry \(servable: v1, v2\)/,
     );
     await bad({ stable: 'v1', revision: -1 }, /revision: /);
   });
