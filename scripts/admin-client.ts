@@ -51,13 +51,16 @@ async function send(
   path: string,
   body: unknown,
 ): Promise<{ res: Response; text: string }> {
+  const raw = body instanceof Uint8Array;
   const res = await fetch(`${target.url}${path}`, {
     method,
     headers: {
       authorization: `Bearer ${target.key}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...(body === undefined
+        ? {}
+        : { 'content-type': raw ? 'application/octet-stream' : 'application/json' }),
     },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    ...(body === undefined ? {} : { body: raw ? (body as Uint8Array<ArrayBuffer>) : JSON.stringify(body) }),
   });
   return { res, text: await res.text() };
 }
@@ -76,7 +79,7 @@ function errorOf(status: number, parsed: unknown): AdminError {
 }
 
 /**
- * One admin call; throws an AdminError with the edge's error code and message on a non-2xx answer. `target`
+ * One admin call (a Uint8Array body is sent as application/octet-stream, anything else as JSON); throws an AdminError with the edge's error code and message on a non-2xx answer. `target`
  * defaults to adminTarget() (this process's --url/--key, else the local stack).
  */
 export async function adminCall<T>(

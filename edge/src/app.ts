@@ -128,6 +128,13 @@ export function createApp(options: AppOptions = {}): Hono<AppEnv> {
     releases,
     registry: (c, model, version) =>
       registry.lookup(c.env.MODELS, model, version, (p) => c.executionCtx.waitUntil(p)),
+    registryVersions: (model) => ({
+      published: registry.knownVersions(model),
+      loaded: registry
+        .loaded()
+        .filter((v) => v.model === model)
+        .map((v) => v.version),
+    }),
     now,
     rollout: (c, model) => rollout.current(rolloutBackend(c), model),
     review: (c, items) => {

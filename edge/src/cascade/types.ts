@@ -89,6 +89,8 @@ export interface AnswerDeps {
    * the edge, `loading` escalates as `model_loading`, anything else as `version_not_at_edge`. @default none
    */
   registry?: (c: Context<AppEnv>, model: string, version: string) => Lookup;
+  /** What this isolate knows of a model's registry versions (published: last index read; loaded: sessions). */
+  registryVersions?: (model: string) => { published: string[]; loaded: string[] };
   pool: (c: Context<AppEnv>) => OriginPool;
   cache: (c: Context<AppEnv>) => ResultCache<CachedAnswer>;
   now: () => number;

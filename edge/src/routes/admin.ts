@@ -16,7 +16,7 @@ import { redisFor } from '../upstash.ts';
 
 const MAX_MINUTES = 7 * 24 * 60;
 
-export function statsHandler(deps: Pick<AnswerDeps, 'releases' | 'now'>) {
+export function statsHandler(deps: Pick<AnswerDeps, 'releases' | 'now' | 'registryVersions'>) {
   return async function stats(c: Context<AppEnv>): Promise<Response> {
     if (!c.get('principal').scopes.includes('admin')) {
       throw new InferenceError('forbidden', 'this API key has no admin scope');
@@ -65,6 +65,28 @@ export function statsHandler(deps: Pick<AnswerDeps, 'releases' | 'now'>) {
     if (format === 'prometheus') {
       return c.body(toPrometheus(model, minutes, withPlan), 200, { 'content-type': PROMETHEUS_CONTENT_TYPE });
     }
-    return c.json({ model, minutes, versions: withPlan });
+    // Where this isolate's versions come from: the bundle, or the model registry (R2) at run time.
+    const embedded = deps
+      .releases()
+      .filter((r) => r.manifest.name === model)
+      .map((r) => r.manifest.version);
+    const registry = deps.registryVersions?.(model);
+    return c.json({
+      model,
+      minutes,
+      versions: withPlan.map((v) => ({
+        ...v,
+        source: embedded.includes(v.version)
+          ? 'embedded'
+          : registry?.published.includes(v.version) === true
+            ? 'registry'
+            : null,
+      })),
+      sources: {
+        embedded,
+        registry_loaded: registry?.loaded ?? [],
+        registry_published: registry?.published ?? [],
+      },
+    });
   };
 }

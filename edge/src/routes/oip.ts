@@ -51,6 +51,18 @@ function embeddedVersions(deps: AnswerDeps, model: string): string[] {
   );
 }
 
+/**
+ * Where this edge's versions come from: `embedded_versions` (the bundle), `registry_versions` (published in the model
+ * registry, as last read by this isolate) and `registry_loaded` (registry versions with a session in this isolate).
+ */
+function registryParameters(deps: AnswerDeps, model: string): Record<string, string[]> {
+  const r = deps.registryVersions?.(model);
+  return {
+    embedded_versions: embeddedVersions(deps, model),
+    ...(r === undefined ? {} : { registry_versions: r.published, registry_loaded: r.loaded }),
+  };
+}
+
 const signatures = new WeakMap<EdgeRelease, TensorModelSignature | undefined>();
 
 /** A tensor release's public signature (memoised); undefined for text releases and unservable manifests. */
@@ -143,6 +155,7 @@ export function modelMetadataHandler(deps: AnswerDeps) {
             text_route: false,
             cascade_output: tensor.cascade.spec.name,
             cascade_output_kind: tensor.cascade.kind,
+            ...registryParameters(deps, m.name),
             served_at: 'edge',
           },
         },
@@ -167,6 +180,7 @@ export function modelMetadataHandler(deps: AnswerDeps) {
           text_route: true,
           ...(raw.length > 0 ? { raw_inputs: raw } : {}),
           ...(m.ood === undefined ? {} : { ood: m.ood }),
+          ...registryParameters(deps, m.name),
           // The decision rule (shared/decision): the labels answered; clients wanting their own cutoffs read scores.
           ...(m.decision === undefined ? {} : { decision: m.decision }),
           served_at: 'edge',

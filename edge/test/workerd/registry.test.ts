@@ -128,6 +128,13 @@ describe('model registry in R2 (workerd, Miniflare local R2)', () => {
       loaded_from_registry: string[];
     };
     expect(after.loaded_from_registry).toEqual([version]);
+    // The model metadata says where this edge's versions come from.
+    const meta = await w.call('GET', '/v2/models/spam');
+    expect(meta.status).toBe(200);
+    expect(((await meta.json()) as { parameters: Record<string, unknown> }).parameters).toMatchObject({
+      embedded_versions: ['tiny-1'],
+      registry_loaded: [version],
+    });
     // Unpinned requests keep the embedded release.
     const unpinned = (await (await w.classify(undefined, { 'x-escalate': 'never' })).json()) as Body;
     expect(unpinned.version).toBe('tiny-1');
