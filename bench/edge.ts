@@ -18,26 +18,57 @@
  *                  student in onnxruntime-web, answered at the edge)
  *     - cache hit: the same POST without cache-control (L1 caches.default HIT)
  *     - the predict POST pinned to the previous embedded spam release (`/versions/{v}/classify`)
- *  5. When the bundle embeds a tensor release (no featurizer, e.g. digits): its cold start (a fresh Miniflare, the
+ *  5. The model registry (#25), in that warm isolate after its timed calls (its Miniflare has the MODELS R2
+ *     binding, in Miniflare's temporary storage, and a second bench key with the `admin` scope): the newest
+ *     committed spam release (models/spam/, manifest and every artifact it lists) is published BENCH_R2_VERSIONS
+ *     times (default 3) under new names (bench-r2-1, ...: only the manifest's `version` differs, the artifacts and
+ *     their sha256 are the release's) through the admin API (PUT each object, then POST publish), as an operator
+ *     would. Then, one version at a time, never requested before:
+ *     - `r2_cold_load_ms`: from sending the first pinned request (`/versions/{v}/classify`, `x-escalate: never`,
+ *       no cache) to receiving the first one the edge answers (200, `x-served-by: edge`), polling every
+ *       BENCH_R2_POLL_MS (default 2) ms in between. Median over the versions. The first version also pays the
+ *       isolate's first read of the index (`version_not_at_edge`); later ones find the index already read (TTL
+ *       30 s) and go straight to loading (`model_loading`): the per-version samples are printed and in
+ *       `r2_cold_load_samples_ms`. `r2_first_answer_ms` is the latency of that first edge answer alone (the new
+ *       session's first run), `r2_reasons` counts the escalation reasons answered on the way (404
+ *       version_not_at_edge, 503 model_loading). (The reader's own 'registry model loaded' `ms` is not reported: a
+ *       Worker's clock only advances on I/O, so it leaves out the session's CPU time.)
+ *     - `sessions_rss_mb`: workerd's RSS (/proc, the newest workerd, as the cold samples) before any registry
+ *       version is loaded and after each of the first min(2, versions) loads (the reader's default maxLoaded is 2:
+ *       nothing is evicted in between), each reading after BENCH_R2_SETTLE (default 200) predictions on the version
+ *       just loaded (the embedded release for the first reading) and a 200 ms pause, so that every reading follows
+ *       the same traffic (the upload's garbage is not counted as a session). The mean growth per extra loaded version; `sessions_rss_total_mb` is the
+ *       absolute RSS after them. Workers cap an isolate at 128 MB (V8 heap + Wasm memories): workerd's RSS is an
+ *       upper bound of the isolate's (it also holds workerd itself and Miniflare's R2 and cache services), and
+ *       every registry version an isolate keeps loaded spends its `sessions_rss_mb` of that cap on top of the
+ *       embedded releases'.
+ *  6. When the bundle embeds a tensor release (no featurizer, e.g. digits): its cold start (a fresh Miniflare, the
  *     first OIP infer of one zero row, `x-escalate: never`) and its warm predict, the same way.
  *
  * The last line printed is one JSON object. Env: BENCH_N (default 2000), BENCH_WARMUP (default 200),
- * BENCH_COLD_SAMPLES (default 3), BENCH_SMOKE=1 (50 timed calls of each, 10 warm-up, one cold sample).
+ * BENCH_COLD_SAMPLES (default 3), BENCH_R2_VERSIONS (default 3), BENCH_R2_POLL_MS (default 2), BENCH_R2_SETTLE
+ * (default 200), BENCH_SMOKE=1 (50 timed calls of each, 10 warm-up, one cold sample, one registry version, 20
+ * settle predictions).
  */
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Miniflare } from 'miniflare';
-import { buildEdgeBundle, edgeMiniflare, envInt, log, result, round, rssKiB, smokeOr } from './lib.ts';
+import { buildEdgeBundle, edgeMiniflare, envInt, log, result, round, rssKiB, sleep, smokeOr } from './lib.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const OUT = join(ROOT, 'bench', 'out', 'edge');
 const N = envInt('BENCH_N', smokeOr(2000, 50), 1, 10_000_000);
 const WARMUP = envInt('BENCH_WARMUP', smokeOr(200, 10), 0, 1_000_000);
 const COLD_SAMPLES = envInt('BENCH_COLD_SAMPLES', smokeOr(3, 1), 1, 100);
+const R2_VERSIONS = envInt('BENCH_R2_VERSIONS', smokeOr(3, 1), 1, 16);
+const R2_POLL_MS = envInt('BENCH_R2_POLL_MS', 2, 0, 1000);
+const R2_SETTLE = envInt('BENCH_R2_SETTLE', smokeOr(200, 20), 0, 100_000);
 const KEY = 'sk_bench_0123456789abcdef';
+/** The model registry's publisher (`admin` scope only), in the Miniflare that has the MODELS binding. */
+const ADMIN_KEY = 'sk_bench_admin_0123456789abcdef';
 let logLines = 0;
 /** The Worker's 'edge model loaded' lines (load phases, ms), in order. */
 const loads: Array<Record<string, number | string>> = [];
@@ -54,13 +85,22 @@ Thanks, Alice`;
 
 const build = () => buildEdgeBundle(OUT);
 
-function miniflare(): Miniflare {
-  const hash = createHash('sha256').update(KEY).digest('hex');
+/**
+ * The bundle in a fresh Miniflare. `registry`: with the model registry's R2 bucket (MODELS) and the admin key that
+ * publishes to it (the cold samples go without, as before #25).
+ */
+function miniflare(registry = false): Miniflare {
+  const hash = (key: string) => createHash('sha256').update(key).digest('hex');
   // The Worker's per-request log lines are counted (they are part of the work) but not printed.
   return edgeMiniflare(
     OUT,
     {
-      API_KEYS: JSON.stringify({ [hash]: { name: 'bench', models: ['*'], tier: 'pro' } }),
+      API_KEYS: JSON.stringify({
+        [hash(KEY)]: { name: 'bench', models: ['*'], tier: 'pro' },
+        ...(registry
+          ? { [hash(ADMIN_KEY)]: { name: 'bench-admin', models: ['*'], tier: 'pro', scopes: ['admin'] } }
+          : {}),
+      }),
       ORIGIN_URLS: '',
       ORIGIN_SIGNING_SECRET: '',
       UPSTASH_REDIS_REST_URL: '',
@@ -76,6 +116,7 @@ function miniflare(): Miniflare {
         } catch {}
       }
     },
+    registry ? { r2Buckets: { MODELS: 'models' } } : {},
   );
 }
 
@@ -299,6 +340,156 @@ async function cold(): Promise<ColdSample> {
 
 const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] as number;
 
+/** The newest committed spam release (models/spam/{version}/manifest.json, by `created` then name): its files. */
+function newestSpamRelease(): {
+  version: string;
+  manifest: Record<string, unknown>;
+  files: string[];
+  dir: string;
+} {
+  const base = join(ROOT, 'models', 'spam');
+  const releases = readdirSync(base)
+    .filter((d) => existsSync(join(base, d, 'manifest.json')))
+    .map((d) => {
+      const manifest = JSON.parse(readFileSync(join(base, d, 'manifest.json'), 'utf8')) as Record<
+        string,
+        unknown
+      > & { version: string; created: string; artifacts: Record<string, { file: string }> };
+      return { dir: join(base, d), manifest };
+    })
+    .sort(
+      (a, b) =>
+        Date.parse(a.manifest.created) - Date.parse(b.manifest.created) ||
+        (a.manifest.version < b.manifest.version ? -1 : a.manifest.version > b.manifest.version ? 1 : 0),
+    );
+  const newest = releases.at(-1);
+  if (newest === undefined) throw new Error(`no release with a manifest.json under ${base}`);
+  return {
+    version: newest.manifest.version,
+    manifest: newest.manifest,
+    files: Object.values(newest.manifest.artifacts).map((a) => a.file),
+    dir: newest.dir,
+  };
+}
+
+/**
+ * Publishes `release` as `version` through the admin API (each artifact, the manifest with `version` rewritten,
+ * then publish), as an operator's `npm run publish` would. Returns how long it took, ms.
+ */
+async function publish(
+  mf: Miniflare,
+  release: ReturnType<typeof newestSpamRelease>,
+  version: string,
+): Promise<number> {
+  const admin = async (method: string, path: string, body?: Uint8Array) => {
+    const res = await mf.dispatchFetch(`http://edge.bench/v1/admin/registry/spam/${version}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/octet-stream' },
+      ...(body === undefined ? {} : { body }),
+    });
+    const text = await res.text();
+    if (res.status !== 201)
+      throw new Error(`${method} registry spam/${version}${path}: ${res.status} ${text}`);
+  };
+  const t0 = performance.now();
+  for (const file of release.files) await admin('PUT', `/${file}`, readFileSync(join(release.dir, file)));
+  const manifest = new TextEncoder().encode(JSON.stringify({ ...release.manifest, version }, null, 2));
+  await admin('PUT', '/manifest.json', manifest);
+  await admin('POST', '/publish');
+  return performance.now() - t0;
+}
+
+interface RegistryLoad {
+  version: string;
+  /** From sending the first pinned request to receiving the first edge answer, ms. */
+  load_ms: number;
+  /** That first edge answer's own latency, ms. */
+  first_answer_ms: number;
+  /** Requests sent, the edge answer included. */
+  requests: number;
+  /** x-escalation-reason of the answers before it. */
+  reasons: Record<string, number>;
+}
+
+/** Polls a version never requested before (pinned, `x-escalate: never`) until the edge answers it. */
+async function registryColdLoad(mf: Miniflare, version: string): Promise<RegistryLoad> {
+  const reasons: Record<string, number> = {};
+  const t0 = performance.now();
+  for (let requests = 1; ; requests++) {
+    const sent = performance.now();
+    const res = await mf.dispatchFetch(`http://edge.bench/v1/models/spam/versions/${version}/classify`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        authorization: `Bearer ${KEY}`,
+        'x-escalate': 'never',
+        'cache-control': 'no-cache, no-store',
+      },
+      body: JSON.stringify({ text: TEXT }),
+    });
+    const text = await res.text();
+    const done = performance.now();
+    if (res.status === 200 && res.headers.get('x-served-by') === 'edge') {
+      return { version, load_ms: done - t0, first_answer_ms: done - sent, requests, reasons };
+    }
+    const reason = res.headers.get('x-escalation-reason');
+    if (reason === null || (res.status !== 404 && res.status !== 503)) {
+      throw new Error(
+        `registry ${version}: got ${res.status} (${reason ?? 'no escalation reason'}): ${text}`,
+      );
+    }
+    reasons[reason] = (reasons[reason] ?? 0) + 1;
+    if (done - t0 > 60_000) throw new Error(`registry ${version}: not answered by the edge within 60 s`);
+    if (R2_POLL_MS > 0) await sleep(R2_POLL_MS);
+  }
+}
+
+/** workerd's RSS, MiB, after `settle` predictions of `call` and a pause (so every reading sees alike garbage). */
+async function settledRss(call: Call, pid: number | undefined): Promise<number> {
+  for (let i = 0; i < R2_SETTLE; i++) {
+    const r = await call();
+    if (r.status !== 200 || r.servedBy !== 'edge')
+      throw new Error(`settle predict: got ${r.status} served by ${r.servedBy}`);
+  }
+  await sleep(200);
+  return rssMiB(pid);
+}
+
+interface RegistryResult {
+  release: string;
+  publish_ms: number[];
+  loads: RegistryLoad[];
+  /** workerd RSS before any registry version, then after each of the first min(2, versions) loads, MiB. */
+  rss_mb: number[];
+}
+
+/** Step 5 of the header, in the warm Miniflare `mf` (which has the MODELS binding). */
+async function registry(mf: Miniflare): Promise<RegistryResult> {
+  const release = newestSpamRelease();
+  const versions = Array.from({ length: R2_VERSIONS }, (_, i) => `bench-r2-${i + 1}`);
+  const publishMs: number[] = [];
+  for (const v of versions) publishMs.push(round(await publish(mf, release, v), 1));
+  log(
+    `registry: ${release.version} (${release.files.length} artifacts) published as ${versions.join(', ')} in ${publishMs.join(', ')} ms`,
+  );
+  const pid = workerdPid();
+  const rss = [await settledRss(calls(mf).predict, pid)];
+  const results: RegistryLoad[] = [];
+  for (const [i, v] of versions.entries()) {
+    const r = await registryColdLoad(mf, v);
+    results.push(r);
+    log(
+      `registry ${v}: first edge answer ${round(r.load_ms, 1)} ms after the first request (${r.requests} requests: ${JSON.stringify(r.reasons)}), that answer ${round(r.first_answer_ms, 1)} ms`,
+    );
+    // The reader keeps 2 versions loaded: the RSS readings stop before the first eviction.
+    if (i < 2) rss.push(await settledRss(calls(mf, v).predict, pid));
+  }
+  log(
+    `registry: workerd RSS ${rss.map((x) => round(x, 1)).join(' -> ')} MiB (before, then per loaded version)`,
+  );
+  return { release: release.version, publish_ms: publishMs, loads: results, rss_mb: rss };
+}
+
 async function main(): Promise<void> {
   const loadStart = round(loadavg()[0] ?? 0, 2);
   const bundle = build();
@@ -319,7 +510,7 @@ async function main(): Promise<void> {
     `cold: first predict ${colds.map((c) => c.first_predict_ms).join(', ')} ms; first noop ${colds.map((c) => c.first_noop_ms).join(', ')} ms then first predict ${colds.map((c) => c.first_predict_after_noop_ms).join(', ')} ms (worker ready in ${colds.map((c) => c.ready_ms).join(', ')} ms)`,
   );
 
-  const mf = miniflare();
+  const mf = miniflare(true);
   await mf.ready;
   const warmLoads = loads.length;
   const c = calls(mf);
@@ -342,7 +533,13 @@ async function main(): Promise<void> {
   const [noop, predict, hit] = stats as [Stats, Stats, Stats];
   const predictPrevious = previous === undefined ? undefined : stats[3];
   const tensorWarm = tensor === undefined ? undefined : stats.at(-1);
+  // The model registry, in this warm isolate.
+  const reg = await registry(mf);
   await mf.dispose();
+  const rssSteps = reg.rss_mb.slice(1).map((x, i) => x - (reg.rss_mb[i] as number));
+  const r2Reasons: Record<string, number> = {};
+  for (const l of reg.loads)
+    for (const [k, n] of Object.entries(l.reasons)) r2Reasons[k] = (r2Reasons[k] ?? 0) + n;
   // In that isolate the spam model loaded first, then the tensor model: the second pays no ORT init.
   const secondLoad = loads.slice(warmLoads).find((l) => tensor !== undefined && l.model === tensor.name);
   let tensorCold: number | undefined;
@@ -397,6 +594,17 @@ async function main(): Promise<void> {
     },
     isolate_rss_mb: coldOf('isolate_rss_mb'),
     workerd_rss_before_predict_mb: coldOf('rss_before_predict_mb'),
+    r2_release: reg.release,
+    r2_versions: reg.loads.length,
+    r2_cold_load_ms: round(median(reg.loads.map((l) => l.load_ms)), 1),
+    r2_cold_load_samples_ms: reg.loads.map((l) => round(l.load_ms, 1)),
+    r2_first_answer_ms: round(median(reg.loads.map((l) => l.first_answer_ms)), 1),
+    r2_reasons: r2Reasons,
+    r2_publish_ms: median(reg.publish_ms),
+    sessions_rss_mb: round(rssSteps.reduce((a, b) => a + b, 0) / rssSteps.length, 1),
+    sessions_rss_steps_mb: rssSteps.map((x) => round(x, 1)),
+    sessions_rss_before_mb: round(reg.rss_mb[0] as number, 1),
+    sessions_rss_total_mb: round(reg.rss_mb.at(-1) as number, 1),
     ...(tensor === undefined
       ? {}
       : {

@@ -86,14 +86,24 @@ export function buildEdgeBundle(out: string): {
   return { files, raw: files.reduce((a, f) => a + f.raw, 0), gzip: files.reduce((a, f) => a + f.gzip, 0) };
 }
 
+/** Bindings of the edge beyond its vars and secrets, for the benchmarks that exercise them. */
+export interface EdgeMiniflareExtras {
+  /**
+   * R2 buckets by binding name (`{ MODELS: 'models' }`: the model registry, wrangler.toml). Not persisted: Miniflare
+   * keeps them in its temporary directory, gone with `dispose()`.
+   */
+  r2Buckets?: Record<string, string>;
+}
+
 /**
  * The built bundle in workerd through Miniflare directly (no wrangler dev proxy or inspector: FACTS.md), with the
- * given vars and secrets; `onLog` receives the Worker's structured log lines.
+ * given vars and secrets (and `extras`, e.g. R2 buckets); `onLog` receives the Worker's structured log lines.
  */
 export function edgeMiniflare(
   out: string,
   bindings: Record<string, string>,
   onLog: (entry: { level: string; message: string }) => void,
+  extras: EdgeMiniflareExtras = {},
 ): Miniflare {
   // miniflare 5 takes a new option shape; convertV4MiniflareOptions accepts the familiar (v4) one.
   return new Miniflare(
@@ -120,6 +130,7 @@ export function edgeMiniflare(
           compatibilityDate: compatibilityDate(),
           cacheAPI: true,
           bindings,
+          ...(extras.r2Buckets === undefined ? {} : { r2Buckets: extras.r2Buckets }),
         },
       ],
     }),

@@ -38,7 +38,7 @@ export const BENCHMARKS: Record<string, SmokeSpec> = {
   },
   edge: {
     script: 'edge.ts',
-    issues: '#4, #12, #15',
+    issues: '#4, #12, #15, #25',
     fields: [
       'bench',
       'noop_p50_ms',
@@ -56,6 +56,8 @@ export const BENCHMARKS: Record<string, SmokeSpec> = {
       'cold_phases_ms.first_run',
       'isolate_rss_mb',
       'cold_first_tensor_predict_ms',
+      'r2_cold_load_ms',
+      'sessions_rss_mb',
       'bundle_raw_bytes',
       'bundle_gzip_bytes',
     ],

@@ -349,6 +349,37 @@ function driftBaseline(
   };
 }
 
+/**
+ * The labels a release answers for `texts` (its decision rule applied), per item: the teacher's (the origin's
+ * answer) and the cascade's (the edge's answer where it is confident and in distribution, else the teacher's),
+ * for paired comparisons between releases.
+ */
+export async function releaseAnswers(
+  dir: string,
+  manifest: Manifest,
+  texts: ReadonlyArray<{ text: string; label: 0 | 1 }>,
+): Promise<{ teacher: number[]; cascade: number[]; eval: ViewEval }> {
+  const seen = await loadSeenIds(dir, manifest);
+  const s = await splitScores(dir, manifest, texts, seen);
+  const judge = judgeOf(manifest);
+  const rule = manifest.ood ?? { min_features: 0, min_coverage: 0 };
+  const threshold = manifest.threshold ?? 0.5;
+  const teacher: number[] = [];
+  const cascade: number[] = [];
+  for (let i = 0; i < texts.length; i++) {
+    const st = s.student[i] as number;
+    const t = judge.teacher(s.teacher[i] as number);
+    const sd = judge.student(st);
+    const atEdge =
+      Math.max(st, 1 - st) >= threshold &&
+      !sd.unsure &&
+      !isOutOfDistribution(s.coverage[i] as Coverage, rule);
+    teacher.push(t.label);
+    cascade.push(atEdge ? sd.label : t.label);
+  }
+  return { teacher, cascade, eval: viewEval(s, threshold, rule, judge) };
+}
+
 /** Labelled texts (a fixture) scored by the release at its threshold and OOD rule. */
 export async function evaluateTexts(
   dir: string,
