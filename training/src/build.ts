@@ -46,6 +46,11 @@ export interface BuildOptions {
   extra?: readonly Message[];
   /** Progress lines. @default console.log */
   log?: (line: string) => void;
+  /**
+   * The manifest's `created` (release order at both tiers). @default the recipe's releaseDate at midnight UTC (fixed,
+   * so rebuilds are byte-identical); the learning loop passes the build's time.
+   */
+  created?: string;
 }
 
 export interface BuildResult {
@@ -253,7 +258,7 @@ export async function buildRelease(recipe: ReleaseRecipe, options: BuildOptions 
     schema_version: 1,
     name: recipe.name,
     version,
-    created: `${recipe.releaseDate}T00:00:00Z`,
+    created: options.created ?? `${recipe.releaseDate}T00:00:00Z`,
     description:
       recipe.shuffleLabels === undefined
         ? 'Spam classifier release: teacher (origin, FP32 embedding-bag MLP) and student (edge, int8 embedding-bag, distilled) over the shared email-hash featurizer.'
