@@ -7,6 +7,7 @@
  * Every child runs in its own process group; `stop()` ends them all (SIGTERM, then SIGKILL after a grace
  * period), and a process 'exit' hook SIGKILLs whatever is left if the caller dies first.
  */
+
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import {
@@ -26,6 +27,7 @@ import defaultRateTiers from '../edge/src/rate-tiers.json' with { type: 'json' }
 import { startRedisForTests, startUpstashBridge, type UpstashBridge } from '../infra/upstash-bridge/index.ts';
 import { ORIGIN_NODE_FLAGS } from '../origin/src/node-flags.ts';
 import { findRedis } from './local-redis.ts';
+import { type LocalS3, startLocalS3 } from './local-s3.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const WRANGLER = join(ROOT, 'node_modules/wrangler/bin/wrangler.js');
@@ -93,6 +95,13 @@ export interface StackOptions {
    * wrangler.toml), e.g. an entry that serves other embedded releases (bench/rollout.ts). @default main
    */
   edgeEntry?: string;
+  /**
+   * A model registry the origins poll (issue #25): an S3-compatible server in this process (scripts/local-s3.ts,
+   * the local stand-in for R2's S3 API) whose `models` bucket the origins follow for `spam` and `digits` every
+   * `pollSeconds`, beside their disk repository. The edge reads its own local R2 (Miniflare); `npm run publish --s3`
+   * fills this one. @default none
+   */
+  registry?: { pollSeconds?: number };
   /** Longest wait for an origin to become ready. @default 120000 */
   originReadyTimeoutMs?: number;
   /** Longest wait for an edge to answer /v2/health/live. @default 180000 */
@@ -145,6 +154,8 @@ export interface Stack {
   redis: { url: string; describe: string; process: ChildProcess | undefined } | undefined;
   /** A line saying where shared state lives (for banners). */
   sharedStateDescription: string;
+  /** The local S3 stand-in the origins poll (with `registry`), and how to reach it. */
+  s3: Pick<LocalS3, 'endpoint' | 'bucket' | 'accessKeyId' | 'secretAccessKey'> | undefined;
   /**
    * Starts another edge (a fresh PoP: own workerd, own L1 cache, own Durable Objects) with the same configuration,
    * shared state and tenant store (edge-0's local D1 and KV: TENANT_STORE_DIRS).
@@ -459,6 +470,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   let bridge: UpstashBridge | undefined;
   let redisStop: (() => Promise<void>) | undefined;
   let redis: Stack['redis'];
+  let s3: LocalS3 | undefined;
   let stopped = false;
 
   const stop = async () => {
@@ -467,11 +479,25 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     await Promise.all([...edges.map((e) => e.stop()), ...origins.map((o) => stopChild(o.process, 10_000))]);
     await bridge?.close().catch(() => {});
     await redisStop?.().catch(() => {});
+    await s3?.stop().catch(() => {});
     rmSync(tmp, { recursive: true, force: true });
   };
 
   try {
     const signingSecret = randomBytes(32).toString('hex');
+    if (options.registry !== undefined) s3 = await startLocalS3({ dir: join(tmp, 's3') });
+    const registryEnv: Record<string, string> =
+      s3 === undefined
+        ? {}
+        : {
+            MODEL_REGISTRY_S3_ENDPOINT: s3.endpoint,
+            MODEL_REGISTRY_BUCKET: s3.bucket,
+            MODEL_REGISTRY_ACCESS_KEY_ID: s3.accessKeyId,
+            MODEL_REGISTRY_SECRET_ACCESS_KEY: s3.secretAccessKey,
+            MODEL_REGISTRY_MODELS: 'spam,digits',
+            MODEL_REGISTRY_POLL_SECONDS: String(options.registry?.pollSeconds ?? 5),
+            MODEL_REGISTRY_CACHE_DIR: join(tmp, 'registry-cache'),
+          };
 
     // Origins first: they take longest (model load), the rest starts meanwhile.
     const startOrigin = (index: number, port: number): OriginHandle => {
@@ -482,6 +508,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         // The two newest releases of each model, as the edge bundle embeds them (a stable and a candidate).
         MODEL_VERSION_POLICY: 'latest:2',
         ORIGIN_SIGNING_SECRET: signingSecret,
+        ...registryEnv,
         ...options.originEnv,
       };
       const spawnIt = () => launch(`origin-${index}`, [...ORIGIN_NODE_FLAGS, 'origin/src/main.ts'], env, log);
@@ -664,6 +691,15 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       bridge,
       redis,
       sharedStateDescription,
+      s3:
+        s3 === undefined
+          ? undefined
+          : {
+              endpoint: s3.endpoint,
+              bucket: s3.bucket,
+              accessKeyId: s3.accessKeyId,
+              secretAccessKey: s3.secretAccessKey,
+            },
       startEdge: (extra) => startEdge(extra),
       stop,
     };

@@ -51,6 +51,8 @@ export default async function start(): Promise<void> {
       edgePort,
       originPort,
       sharedState: 'auto',
+      // The origin polls a local S3 stand-in for the R2 model registry (npm run publish -- <dir> --s3 fills it).
+      registry: {},
       keys: [
         { name: 'local-demo', tier: 'pro' },
         { name: 'local-admin', tier: 'internal', scopes: ['admin'] },
@@ -73,9 +75,13 @@ export default async function start(): Promise<void> {
   const adminKey = stack.apiKeys[1]?.key ?? '';
   // `npm run drift` / `rollout` read the running stack's edge URL and keys from here (git-ignored, owner-only).
   mkdirSync('.wrangler', { recursive: true });
-  writeFileSync(LOCAL_STACK_FILE, `${JSON.stringify({ edgeUrl: base, adminKey, demoKey: apiKey })}\n`, {
-    mode: 0o600,
-  });
+  writeFileSync(
+    LOCAL_STACK_FILE,
+    `${JSON.stringify({ edgeUrl: base, adminKey, demoKey: apiKey, s3: stack.s3 })}\n`,
+    {
+      mode: 0o600,
+    },
+  );
   process.stdout.write(
     [
       '',

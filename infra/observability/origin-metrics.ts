@@ -22,6 +22,9 @@ export const ORIGIN_METRICS: Readonly<Record<string, MetricType>> = {
   nv_inference_prediction_unsure: 'counter', // answers marked unsure: true (the decision rule's default label)
   nv_inference_prediction_psi: 'gauge', // last hour vs manifest.baseline.origin, kind score | coverage
   nv_model_expected_escalation_share: 'gauge', // 1 - manifest expected_edge_share
+  // The S3 model registry (origin/src/registry-s3), labels model and outcome = loaded | refused | error; present
+  // when MODEL_REGISTRY_S3_ENDPOINT is set
+  nv_model_registry_pulls_total: 'counter',
   // prom-client default metrics the dashboard and alerts use
   process_cpu_seconds_total: 'counter',
   process_resident_memory_bytes: 'gauge',
@@ -31,7 +34,7 @@ export const ORIGIN_METRICS: Readonly<Record<string, MetricType>> = {
 };
 
 /** Labels the origin puts on its nv_* series, and those Prometheus adds at scrape time (target labels). */
-export const ORIGIN_LABELS = ['model', 'version', 'reason', 'le', 'label', 'kind'] as const;
+export const ORIGIN_LABELS = ['model', 'version', 'reason', 'le', 'label', 'kind', 'outcome'] as const;
 export const TARGET_LABELS = ['namespace', 'pod', 'job', 'instance'] as const;
 
 const SERIES_SUFFIXES: Readonly<Record<MetricType, readonly string[]>> = {

@@ -1,8 +1,9 @@
 /**
  * The metric list the ops files are checked against (origin-metrics.ts) is what a real origin exports: start the
  * origin from origin/src on port 0 with a temp model repository (an MLP from training/src/onnx/mlp.ts, and a text
- * model with an OOD rule, a drift baseline and a planned edge share), run inferences (one good, one refused, one
- * classify), scrape /metrics, and compare names and types.
+ * model with an OOD rule, a drift baseline and a planned edge share) and a model registry (a local S3 server standing
+ * in for R2, with nothing published), run inferences (one good, one refused, one classify), scrape /metrics, and
+ * compare names and types.
  */
 import { readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -17,11 +18,13 @@ import {
   type TempRepository,
   textModel,
 } from '../../origin/test/fixtures.ts';
+import { type LocalS3, startLocalS3 } from '../../scripts/local-s3.ts';
 import { featurizerFromManifest } from '../../shared/featurizer/index.ts';
 import { exportedSeriesNames, ORIGIN_METRICS } from './origin-metrics.ts';
 import { analyzePromql } from './promql.ts';
 
 let repo: TempRepository;
+let s3: LocalS3;
 let origin: Awaited<ReturnType<typeof startOriginServer>>;
 let exposition = '';
 
@@ -41,8 +44,18 @@ beforeAll(async () => {
   const manifest = join(repo.root, 'spam', '1', 'manifest.json');
   const json = JSON.parse(await readFile(manifest, 'utf8'));
   await writeFile(manifest, JSON.stringify({ ...json, expected_edge_share: 0.9 }));
+  s3 = await startLocalS3();
   origin = await startOriginServer(
-    { modelRepository: repo.root, executionProvider: 'cpu' },
+    {
+      modelRepository: repo.root,
+      executionProvider: 'cpu',
+      registryEndpoint: s3.endpoint,
+      registryBucket: s3.bucket,
+      registryAccessKeyId: s3.accessKeyId,
+      registrySecretAccessKey: s3.secretAccessKey,
+      registryModels: ['spam'],
+      registryPollSeconds: 0,
+    },
     { featurizerFactory: featurizerFromManifest },
   );
   const ok = await fetch(`${origin.url}/v2/models/mlp/infer`, {
@@ -79,6 +92,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await origin?.server.stop();
+  await s3?.stop();
   await repo?.cleanup();
 });
 
@@ -109,6 +123,7 @@ describe('a running origin exports what the ops files read', () => {
     expect(exposition).toMatch(/^nv_model_ready\{model="mlp",version="1"\} 1$/m);
     expect(exposition).toMatch(/^nv_inference_prediction_psi\{model="spam",version="1",kind="score"\} \d/m);
     expect(exposition).toMatch(/^nv_model_expected_escalation_share\{model="spam",version="1"\} 0\.09/m);
+    expect(exposition).toMatch(/^nv_model_registry_pulls_total\{model="spam",outcome="refused"\} 0$/m);
   });
 
   it('exports every nv_* and process metric the KEDA trigger and the alert rules name', () => {

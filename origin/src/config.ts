@@ -2,6 +2,8 @@
  * Origin configuration: from environment variables (and mirroring command-line flags), validated once at start-up.
  * Every message names the setting. Nothing here reads the environment at import time.
  */
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { z } from 'zod';
 
 /** Which versions of a model the origin serves. */
@@ -87,6 +89,30 @@ export interface OriginConfig {
   inlineMaxMs: number;
   /** Serve POST .../echo: decode the request and answer zeros without inference (benchmark ceiling). @default false */
   echoRoute: boolean;
+  /**
+   * The model registry's S3 endpoint without the bucket (R2: `https://<account>.r2.cloudflarestorage.com`). Set, the
+   * origin pulls the releases of `registryModels` from the bucket at run time (origin/src/registry-s3). @default none
+   */
+  registryEndpoint: string | undefined;
+  /** @default 'models' */
+  registryBucket: string;
+  /** Signing region (R2: `auto`). @default 'auto' */
+  registryRegion: string;
+  /** S3 access key id (falls back to AWS_ACCESS_KEY_ID); required with registryEndpoint. */
+  registryAccessKeyId: string | undefined;
+  /** S3 secret access key (falls back to AWS_SECRET_ACCESS_KEY); required with registryEndpoint. */
+  registrySecretAccessKey: string | undefined;
+  /** Models whose registry index the origin follows; required with registryEndpoint. @default [] */
+  registryModels: string[];
+  /** Seconds between two reads of each followed index; 0 reads them only at start and on the admin load call. @default 30 */
+  registryPollSeconds: number;
+  /** Where pulled releases are written, as {dir}/{model}/{version}/... @default `${os.tmpdir()}/origin-registry` */
+  registryCacheDir: string;
+  /**
+   * Bearer token of the admin calls (POST /v2/repository/...), compared in constant time. Without it those calls
+   * answer 403, unless unsigned use is allowed (then they are open). @default none
+   */
+  adminToken: string | undefined;
   /** @default 'info' */
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
@@ -118,7 +144,22 @@ export const ENV_NAMES: Record<keyof OriginConfig, string> = {
   featurizeInlineChars: 'ORIGIN_FEATURIZE_INLINE_CHARS',
   inlineMaxMs: 'ORIGIN_INLINE_MAX_MS',
   echoRoute: 'ORIGIN_ECHO_ROUTE',
+  registryEndpoint: 'MODEL_REGISTRY_S3_ENDPOINT',
+  registryBucket: 'MODEL_REGISTRY_BUCKET',
+  registryRegion: 'MODEL_REGISTRY_REGION',
+  registryAccessKeyId: 'MODEL_REGISTRY_ACCESS_KEY_ID',
+  registrySecretAccessKey: 'MODEL_REGISTRY_SECRET_ACCESS_KEY',
+  registryModels: 'MODEL_REGISTRY_MODELS',
+  registryPollSeconds: 'MODEL_REGISTRY_POLL_SECONDS',
+  registryCacheDir: 'MODEL_REGISTRY_CACHE_DIR',
+  adminToken: 'ORIGIN_ADMIN_TOKEN',
   logLevel: 'LOG_LEVEL',
+};
+
+/** Variables read when the setting's own variable is absent (the AWS SDKs' names for the same credentials). */
+export const ENV_FALLBACKS: Readonly<Partial<Record<keyof OriginConfig, string>>> = {
+  registryAccessKeyId: 'AWS_ACCESS_KEY_ID',
+  registrySecretAccessKey: 'AWS_SECRET_ACCESS_KEY',
 };
 
 const int = (min: number, max: number) =>
@@ -217,6 +258,28 @@ const batchList = z.union([
     .pipe(z.array(z.number({ error: 'expected a comma-separated list of integers' }).int().min(1))),
 ]);
 
+const httpUrl = z.string().refine(
+  (s) => {
+    try {
+      const u = new URL(s);
+      return (u.protocol === 'http:' || u.protocol === 'https:') && u.search === '' && u.username === '';
+    } catch {
+      return false;
+    }
+  },
+  { error: 'expected an http(s) URL without query or credentials' },
+);
+
+const modelList = z.union([
+  z.array(z.string()),
+  z.string().transform((s) =>
+    s
+      .split(',')
+      .map((v) => v.trim())
+      .filter(Boolean),
+  ),
+]);
+
 const Schema = z
   .object({
     port: int(0, 65_535).default(8000),
@@ -246,6 +309,25 @@ const Schema = z
     featurizeInlineChars: int(0, 1 << 30).default(4096),
     inlineMaxMs: z.coerce.number({ error: 'expected a number of ms >= 0' }).min(0).max(1000).default(0.5),
     echoRoute: flag.default(false),
+    registryEndpoint: httpUrl.optional(),
+    registryBucket: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'expected an S3 bucket name (3-63 of a-z 0-9 . -)')
+      .default('models'),
+    registryRegion: z
+      .string()
+      .regex(/^[a-z0-9-]{1,32}$/, "expected a region name such as 'auto' or 'us-east-1'")
+      .default('auto'),
+    registryAccessKeyId: z.string().min(1).optional(),
+    registrySecretAccessKey: z.string().min(1).optional(),
+    registryModels: modelList.default([]),
+    registryPollSeconds: z.coerce
+      .number({ error: 'expected a number of seconds between 0 and 86400' })
+      .min(0, 'expected a number of seconds between 0 and 86400')
+      .max(86_400, 'expected a number of seconds between 0 and 86400')
+      .default(30),
+    registryCacheDir: z.string().min(1).optional(),
+    adminToken: z.string().min(16, 'expected at least 16 characters').optional(),
     logLevel: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
         error: 'expected fatal, error, warn, info, debug, trace or silent',
@@ -263,7 +345,12 @@ function describe(field: string, fromEnv: boolean): string {
 }
 
 /** Settings whose values must never appear in an error or a log line. */
-const SECRET_FIELDS: ReadonlySet<string> = new Set(['signingSecret']);
+const SECRET_FIELDS: ReadonlySet<string> = new Set([
+  'signingSecret',
+  'registryAccessKeyId',
+  'registrySecretAccessKey',
+  'adminToken',
+]);
 
 function validate(raw: Record<string, unknown>, fromEnv: boolean): OriginConfig {
   const result = Schema.safeParse(raw);
@@ -298,12 +385,43 @@ function validate(raw: Record<string, unknown>, fromEnv: boolean): OriginConfig 
       `${describe('defaultPriority', fromEnv)}: ${defaultPriority} exceeds ${describe('priorityLevels', fromEnv)} ${c.priorityLevels}`,
     );
   }
+  for (const m of c.registryModels) {
+    if (!MODEL_RE.test(m))
+      problems.push(`${describe('registryModels', fromEnv)}: '${m}' is not a model name`);
+  }
+  if (new Set(c.registryModels).size !== c.registryModels.length) {
+    problems.push(`${describe('registryModels', fromEnv)}: a model is listed twice`);
+  }
+  if (c.registryEndpoint !== undefined) {
+    if (c.registryModels.length === 0) {
+      problems.push(
+        `${describe('registryModels', fromEnv)} is required with ${describe('registryEndpoint', fromEnv)} (the models to follow, e.g. spam,digits)`,
+      );
+    }
+    for (const field of ['registryAccessKeyId', 'registrySecretAccessKey'] as const) {
+      if (c[field] === undefined) {
+        const fallback = fromEnv ? ` (or ${ENV_FALLBACKS[field]})` : '';
+        problems.push(
+          `${describe(field, fromEnv)}${fallback} is required with ${describe('registryEndpoint', fromEnv)}`,
+        );
+      }
+    }
+  } else if (c.registryModels.length > 0) {
+    problems.push(
+      `${describe('registryModels', fromEnv)} needs ${describe('registryEndpoint', fromEnv)} (the registry to pull them from)`,
+    );
+  }
   if (problems.length > 0) throw new TypeError(`invalid origin configuration: ${problems.join('; ')}`);
   return {
     ...c,
     defaultPriority,
     preferredBatch: [...new Set(c.preferredBatch)].sort((a, b) => a - b),
     signingSecret: c.signingSecret,
+    registryEndpoint: c.registryEndpoint,
+    registryAccessKeyId: c.registryAccessKeyId,
+    registrySecretAccessKey: c.registrySecretAccessKey,
+    registryCacheDir: c.registryCacheDir ?? join(tmpdir(), 'origin-registry'),
+    adminToken: c.adminToken,
   };
 }
 
@@ -335,7 +453,8 @@ export function loadConfig(
     byFlag.set(flagName(envName), field as keyof OriginConfig);
   const raw: Record<string, unknown> = {};
   for (const [field, envName] of Object.entries(ENV_NAMES)) {
-    const v = env[envName];
+    const fallback = ENV_FALLBACKS[field as keyof OriginConfig];
+    const v = env[envName] || (fallback === undefined ? undefined : env[fallback]);
     if (v !== undefined && v !== '') raw[field] = v;
   }
   for (let i = 0; i < argv.length; i++) {

@@ -13,6 +13,12 @@
  *   nv_inference_pending_request_count      gauge      rows waiting in the queue
  *   nv_model_ready                          gauge      1 when the version is loaded, warmed up and not draining
  *
+ * The S3 model registry (registry-s3/), labelled by model only, present when a registry is configured:
+ *
+ *   nv_model_registry_pulls_total           counter    pulls by outcome: loaded (verified, warmed up, serving),
+ *                                                      refused (bad manifest or artifact, or it failed to load),
+ *                                                      error (the registry did not answer: retried next poll)
+ *
  * Drift of what the origin answers (text models; every answer is traffic the edge escalated), per model version:
  *
  *   nv_inference_prediction_score           histogram  top-class probability of each answer (confidenceOf),
@@ -119,10 +125,18 @@ export interface GaugeSource {
   models(): Iterable<{ name: string; version: string; pendingRows: number; ready: boolean }>;
 }
 
+/** How one pull from the S3 model registry ended. */
+export type PullOutcome = 'loaded' | 'refused' | 'error';
+export const PULL_OUTCOMES: readonly PullOutcome[] = ['loaded', 'refused', 'error'];
+
 /** The origin's registry and its per-version metrics. */
 export interface OriginMetrics {
   registry: Registry;
   forModel(name: string, version: string): ModelMetrics;
+  /** Counts one pull of a model's release (or one failed read of its registry index: `error`). */
+  registryPull(model: string, outcome: PullOutcome): void;
+  /** Starts a followed model's pull series at zero. */
+  followModel(model: string): void;
   /** Sets where the pending/ready gauges read from. */
   setSource(source: GaugeSource): void;
 }
@@ -216,6 +230,12 @@ export function createMetrics(options: CreateMetricsOptions = {}): OriginMetrics
       }
     },
   });
+  const pulls = new Counter({
+    name: 'nv_model_registry_pulls_total',
+    help: 'Releases pulled from the S3 model registry, by outcome (loaded | refused | error)',
+    labelNames: ['model', 'outcome'],
+    registers,
+  });
   let source: GaugeSource = { models: () => [] };
   new Gauge({
     name: 'nv_inference_pending_request_count',
@@ -242,6 +262,12 @@ export function createMetrics(options: CreateMetricsOptions = {}): OriginMetrics
     registry,
     setSource(s) {
       source = s;
+    },
+    registryPull(model, outcome) {
+      pulls.inc({ model, outcome });
+    },
+    followModel(model) {
+      for (const outcome of PULL_OUTCOMES) pulls.inc({ model, outcome }, 0);
     },
     forModel(name, version) {
       const labels = { model: name, version };

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { ModelNotFoundError } from '../../shared/errors/index.ts';
 import { mlpVersion, textModel } from '../test/fixtures.ts';
@@ -115,5 +116,39 @@ describe('ModelRegistry.load', () => {
     await expect(ModelRegistry.load(options(r.root))).rejects.toThrow(
       /x:1: ONNX Runtime could not load the model/,
     );
+  });
+});
+
+describe('ModelRegistry at run time', () => {
+  it('starts empty on a partial repository, adds a version once warm, refuses a second add, and removes one', async () => {
+    const empty = await repo();
+    const extra = await repo(mlpVersion('a', '1', SMALL), mlpVersion('a', '2', SMALL, 2));
+    await expect(ModelRegistry.load(options(empty.root))).rejects.toThrow(/holds no models/);
+    const registry = await ModelRegistry.load(options(empty.root, { partialRepository: true }));
+    try {
+      expect(registry.list()).toEqual([]);
+      const found = async (version: string) => ({
+        name: 'a',
+        version,
+        dir: `${extra.root}/a/${version}`,
+        manifest: JSON.parse(await readFile(`${extra.root}/a/${version}/manifest.json`, 'utf8')),
+      });
+      const [two, one] = await Promise.all([registry.addVersion(await found('2')), found('1')]);
+      expect(two.ready).toBe(true);
+      expect(registry.sourceOf(two)).toBe('registry');
+      await registry.addVersion(one, 'repository');
+      expect(registry.versions('a')).toEqual(['1', '2']); // release order, whatever the order of adding
+      expect(registry.get('a').version).toBe('2');
+      await expect(registry.addVersion(await found('2'))).rejects.toMatchObject({ code: 'conflict' });
+      expect(await registry.removeVersion('a', '2', 1000)).toBe(true);
+      expect(two.ready).toBe(false);
+      expect(registry.get('a').version).toBe('1');
+      expect(() => registry.get('a', '2')).toThrow(ModelNotFoundError);
+      expect(await registry.removeVersion('a', '2')).toBe(false);
+      registry.close();
+      await expect(registry.addVersion(await found('2'))).rejects.toMatchObject({ code: 'not_ready' });
+    } finally {
+      await registry.dispose();
+    }
   });
 });

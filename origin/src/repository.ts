@@ -7,7 +7,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { checkArtifact, type Manifest, parseManifest, sortReleases } from '../../shared/manifest/index.ts';
-import { policyFor, type VersionPolicy } from './config.ts';
+import { policyFor, type SingleVersionPolicy, type VersionPolicy } from './config.ts';
 
 export interface FoundVersion {
   name: string;
@@ -47,13 +47,42 @@ async function readVersion(root: string, name: string, version: string): Promise
   return { name, version, dir, manifest };
 }
 
+/**
+ * The releases a single-model policy selects among `releases` (any order), oldest release first: the `count` latest
+ * by shared/manifest's release order, all of them, or the listed versions present.
+ */
+export function selectReleases<T extends { manifest: Pick<Manifest, 'created' | 'version'> }>(
+  policy: SingleVersionPolicy,
+  releases: readonly T[],
+): T[] {
+  const ordered = sortReleases(releases);
+  if (policy.kind === 'all') return ordered;
+  if (policy.kind === 'latest') return ordered.slice(-policy.count);
+  const wanted = new Set(policy.versions);
+  return ordered.filter((r) => wanted.has(r.manifest.version));
+}
+
+export interface DiscoverOptions {
+  /**
+   * Another source (the S3 registry) may provide releases too: an absent or empty repository is an empty list,
+   * and a model or version the policy asks for that is not on disk is no error. @default false
+   */
+  partial?: boolean;
+}
+
 /** Lists the versions the policy selects, oldest release first, with their parsed manifests. */
-export async function discoverModels(repository: string, policy: VersionPolicy): Promise<FoundVersion[]> {
+export async function discoverModels(
+  repository: string,
+  policy: VersionPolicy,
+  options: DiscoverOptions = {},
+): Promise<FoundVersion[]> {
+  const partial = options.partial ?? false;
   const root = resolve(repository);
   let names: string[];
   try {
     names = await subdirs(root);
   } catch (err) {
+    if (partial && (err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw new Error(`MODEL_REPOSITORY ${root} cannot be read: ${(err as Error).message}`);
   }
   const found: FoundVersion[] = [];
@@ -71,12 +100,10 @@ export async function discoverModels(repository: string, policy: VersionPolicy):
       }
     }
     if (releases.length === 0) continue;
-    const ordered = sortReleases(releases);
-    let picked: FoundVersion[];
-    if (own.kind === 'all') picked = ordered;
-    else if (own.kind === 'latest') picked = ordered.slice(-own.count);
-    else picked = ordered.filter((r) => wanted?.has(r.version));
+    const picked = selectReleases(own, releases);
     if (picked.length === 0) {
+      if (partial) continue;
+      const ordered = sortReleases(releases);
       throw new Error(
         `model '${name}' has none of the versions MODEL_VERSION_POLICY asks for (has: ${ordered.map((r) => r.version).join(', ')})`,
       );
@@ -84,12 +111,12 @@ export async function discoverModels(repository: string, policy: VersionPolicy):
     for (const r of picked) matched.add(r.version);
     found.push(...picked);
   }
-  if (wantedAll.size > 0) {
+  if (wantedAll.size > 0 && !partial) {
     const absent = [...wantedAll].filter((v) => !matched.has(v));
     if (absent.length > 0)
       throw new Error(`MODEL_VERSION_POLICY names version(s) no model has: ${absent.join(', ')}`);
   }
-  if (found.length === 0)
+  if (found.length === 0 && !partial)
     throw new Error(`MODEL_REPOSITORY ${root} holds no models (expected <name>/<version>/manifest.json)`);
   return found;
 }

@@ -91,6 +91,8 @@ export interface RetrainOptions {
   minCompared?: number;
   /** Candidate requests needed before the promote. @default the policy's guardrails.min_samples */
   minCanaryRequests?: number;
+  /** How long publish waits for the origin pool to serve the candidate, ms. @default 120000 */
+  readyTimeoutMs?: number;
   /** The candidate's `created` (release order). @default the cycle's start */
   created?: () => string;
   now?: () => number;
@@ -244,6 +246,12 @@ export async function retrainOnce(o: RetrainOptions): Promise<RetrainState> {
         const release = await readRelease(s.candidate_dir as string);
         await publishToEdge(release, o.target);
         if (o.store !== undefined) await publishToStore(release, o.store, now);
+        // The shadow sends escalated items to the candidate's teacher: wait until the origin pool serves it (its
+        // readiness through the edge), else try again on the next run rather than count failures against it.
+        if (!(await originReady(o, s.candidate as string))) {
+          log(`retrain ${o.model}: ${s.candidate} published; the origin does not serve it yet`);
+          return s;
+        }
         // Shadow: every `shadowWeight` share of requests also runs the candidate, off the request path.
         const { policy } = await adminCall<PolicyAnswer>('GET', `${path}/rollout`, undefined, o.target);
         await adminCall(
@@ -324,3 +332,18 @@ export async function retrainOnce(o: RetrainOptions): Promise<RetrainState> {
 }
 
 const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
+
+/** Polls the version's readiness at the origin pool (through the edge) for up to `readyTimeoutMs`. */
+async function originReady(o: RetrainOptions, version: string): Promise<boolean> {
+  const deadline = Date.now() + (o.readyTimeoutMs ?? 120_000);
+  const url = `${o.target.url}/v2/models/${encodeURIComponent(o.model)}/versions/${encodeURIComponent(version)}/ready`;
+  for (;;) {
+    const res = await fetch(url, { headers: { authorization: `Bearer ${o.target.key}` } }).catch(
+      () => undefined,
+    );
+    await res?.body?.cancel();
+    if (res?.status === 200) return true;
+    if (Date.now() >= deadline) return false;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}

@@ -39,10 +39,14 @@ function refused(message: string): InferenceError {
 /**
  * Every POST, and model metadata and readiness (GET /v2/models/...): only the edge's signed calls get answers.
  * Probes (/v2/health/*), server metadata (/v2) and /metrics stay open inside the cluster (the ingress routes none of
- * them).
+ * them). The operator's repository calls (/v2/repository/...) are checked by admin-auth instead.
  */
 const needsSignature = (method: string, path: string) =>
-  (method !== 'GET' && method !== 'HEAD') || path.startsWith('/v2/models/');
+  ((method !== 'GET' && method !== 'HEAD') || path.startsWith('/v2/models/')) &&
+  !path.startsWith(ADMIN_PREFIX);
+
+/** The operator's calls (routes/repository.ts), which carry a bearer token instead of the edge's signature. */
+export const ADMIN_PREFIX = '/v2/repository/';
 
 /** Refuses a POST whose signature headers are missing, malformed or stale; runs before the body is read. */
 export function signatureHeaders(
