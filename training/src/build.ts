@@ -47,6 +47,12 @@ export interface BuildOptions {
   /** Progress lines. @default console.log */
   log?: (line: string) => void;
   /**
+   * How many times each extra item in the train split is repeated in training (reviewed items are a new domain's
+   * few examples among thousands of corpus messages; repeating them is importance weighting). Part of the version.
+   * @default 1
+   */
+  extraRepeat?: number;
+  /**
    * The manifest's `created` (release order at both tiers). @default the recipe's releaseDate at midnight UTC (fixed,
    * so rebuilds are byte-identical); the learning loop passes the build's time.
    */
@@ -120,6 +126,10 @@ export async function buildRelease(recipe: ReleaseRecipe, options: BuildOptions 
   const corpus = loadCorpus();
   const fingerprint = corpusFingerprint(corpus);
   const extra = options.extra ?? [];
+  const extraRepeat = options.extraRepeat ?? 1;
+  if (!Number.isInteger(extraRepeat) || extraRepeat < 1 || extraRepeat > 100) {
+    throw new TypeError(`buildRelease: extraRepeat must be an integer in [1, 100], got ${extraRepeat}`);
+  }
   const splits = splitWithExtra(corpus, extra, recipe.split);
   if (extra.length > 0) log(`extra labelled data: ${JSON.stringify(splits.extra)}`);
   const count = (ms: readonly Message[]) => ({
@@ -144,6 +154,9 @@ export async function buildRelease(recipe: ReleaseRecipe, options: BuildOptions 
           extra: createHash('sha256')
             .update(extra.map((m) => `${m.key}\t${m.label}\t${m.checksum}`).join('\n'))
             .digest('hex'),
+          ...(extraRepeat === 1 ? {} : { extra_repeat: extraRepeat }),
+          // Reviewed items train on their label as is (no evidence smoothing): part of what they produce.
+          extra_smoothing: 'none',
         }),
     featurizer: `${FEATURIZER_NAME}@${FEATURIZER_VERSION}`,
     trainer: TRAINER_VERSION,
@@ -159,7 +172,20 @@ export async function buildRelease(recipe: ReleaseRecipe, options: BuildOptions 
     labels: Uint8Array.from(ms.map((m) => m.label)),
     n: ms.length,
   });
-  const train = withEvidence(encode(withViews(splits.train, recipe.views)), L, recipe.evidence);
+  const extraKeys = new Set(extra.map((m) => m.key));
+  const weighted =
+    extraRepeat === 1
+      ? splits.train
+      : splits.train.flatMap((m) => (extraKeys.has(m.key) ? Array<Message>(extraRepeat).fill(m) : [m]));
+  const rows = withViews(weighted, recipe.views);
+  const train = withEvidence(encode(rows), L, recipe.evidence);
+  // A reviewed item's label is a person's answer for that very text, however short: no evidence smoothing for it
+  // (or its views); smoothing is for corpus texts whose short views say less than their label claims.
+  if (train.smoothing !== undefined && extraKeys.size > 0) {
+    rows.forEach((m, i) => {
+      if (extraKeys.has(m.key)) (train.smoothing as Float32Array)[i] = 0;
+    });
+  }
   if (recipe.shuffleLabels !== undefined) new Rng(recipe.shuffleLabels.seed).shuffle(train.labels);
   const validation = encode(splits.validation);
   // What calibration is fitted on: the validation messages and their header-less views (how clients send text).

@@ -81,10 +81,13 @@ interface Slot {
   review?: { reason: ReviewReason; student: Prediction | undefined };
 }
 
-/** Why an answered item needs a human, or undefined: the teacher unsure, or the input out of distribution. */
+/**
+ * Why an answered item needs a human, or undefined: the input out of distribution, or the teacher unsure (its top
+ * probability under the review threshold, or under the decision rule's cutoff: an `unsure: true` answer).
+ */
 function reviewReason(prediction: Prediction, threshold: number): ReviewReason | undefined {
   if (prediction.ood === true) return 'out_of_distribution';
-  return confidenceOf(prediction) < threshold ? 'teacher_unsure' : undefined;
+  return confidenceOf(prediction) < threshold || prediction.unsure === true ? 'teacher_unsure' : undefined;
 }
 
 function minScore(predictions: readonly Prediction[]): number {
