@@ -24,7 +24,7 @@ import { createS3Client } from '../origin/src/registry-s3/client.ts';
 import type { AdminTarget } from '../scripts/admin-client.ts';
 import { adminCall } from '../scripts/admin-client.ts';
 import { startStack } from '../scripts/stack.ts';
-import { classify, testMessages } from '../test/helpers.ts';
+import { classify, labelReviewQueue, testMessages } from '../test/helpers.ts';
 import { RELEASE_RECIPE } from '../training/src/config.ts';
 import { LABELS } from '../training/src/data/corpus.ts';
 import { type DrillText, drillSplit } from '../training/src/data/drill.ts';
@@ -71,32 +71,6 @@ async function measure(edge: string, key: string, texts: readonly DrillText[]) {
     ham_fpr: round(hamFp / Math.max(1, ham), 4),
     escalated: round(escalated / texts.length, 4),
   };
-}
-
-/** Labels every pending review item whose text the drill's labelled part knows; returns how many. */
-async function labelQueue(
-  target: AdminTarget,
-  truth: ReadonlyMap<string, string>,
-): Promise<{ queued: number; labelled: number }> {
-  let cursor: string | null = '0';
-  let queued = 0;
-  const ids: Array<[string, string]> = [];
-  while (cursor !== null) {
-    const page: { items: Array<{ id: string; text: string }>; cursor: string | null } = await adminCall(
-      'GET',
-      `/v1/review?model=spam&state=pending&limit=50&cursor=${cursor}`,
-      undefined,
-      target,
-    );
-    queued += page.items.length;
-    for (const item of page.items) {
-      const label = truth.get(item.text);
-      if (label !== undefined) ids.push([item.id, label]);
-    }
-    cursor = page.cursor;
-  }
-  for (const [id, label] of ids) await adminCall('POST', `/v1/review/${id}`, { label }, target);
-  return { queued, labelled: ids.length };
 }
 
 async function main(): Promise<void> {
@@ -174,7 +148,7 @@ async function main(): Promise<void> {
     await sleep(1500); // the review submissions run in waitUntil
     lap('send_labelled');
     const truth = new Map(labelled.map((t) => [t.text, LABELS[t.label] as string]));
-    const review = await labelQueue(target, truth);
+    const review = await labelReviewQueue(target, truth);
     log(`review: ${review.queued} items queued, ${review.labelled} labelled by the scripted reviewer`);
     lap('label');
 

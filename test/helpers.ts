@@ -4,6 +4,7 @@
  */
 
 import { request as httpRequest } from 'node:http';
+import { type AdminTarget, adminCall } from '../scripts/admin-client.ts';
 import { signRequest } from '../shared/signing/index.ts';
 import { RELEASE_RECIPE } from '../training/src/config.ts';
 import { loadCorpus, type Message } from '../training/src/data/corpus.ts';
@@ -176,4 +177,30 @@ function postFresh(
     req.on('error', reject);
     req.end(body);
   });
+}
+
+/** Labels every pending spam review item whose text `truth` knows (text -> label), through the reviewer API; returns how many were queued and labelled. */
+export async function labelReviewQueue(
+  target: AdminTarget,
+  truth: ReadonlyMap<string, string>,
+): Promise<{ queued: number; labelled: number }> {
+  let cursor: string | null = '0';
+  let queued = 0;
+  const ids: Array<[string, string]> = [];
+  while (cursor !== null) {
+    const page: { items: Array<{ id: string; text: string }>; cursor: string | null } = await adminCall(
+      'GET',
+      `/v1/review?model=spam&state=pending&limit=50&cursor=${cursor}`,
+      undefined,
+      target,
+    );
+    queued += page.items.length;
+    for (const item of page.items) {
+      const label = truth.get(item.text);
+      if (label !== undefined) ids.push([item.id, label]);
+    }
+    cursor = page.cursor;
+  }
+  for (const [id, label] of ids) await adminCall('POST', `/v1/review/${id}`, { label }, target);
+  return { queued, labelled: ids.length };
 }
