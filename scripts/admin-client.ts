@@ -1,29 +1,45 @@
 /**
  * What the admin CLIs (npm run drift, npm run rollout, npm run keys) share: `--name value` arguments, the edge to
- * ask and the admin key (`--url`/`--key`, else the stack `npm start` is running: .wrangler/local-stack.json), one
- * JSON call (a refusal throws an AdminError with the edge's code and message), and a plain text table.
+ * ask and the admin key (`--url`/`--key`, else EDGE_URL/EDGE_ADMIN_KEY, else the stack `npm start` is running:
+ * .wrangler/local-stack.json), one JSON call (a refusal throws an AdminError with the edge's code and message),
+ * and a plain text table.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { LOCAL_STACK_FILE } from './stack.ts';
+import { LOCAL_STACK_FILE } from './local-stack-file.ts';
 
 export function arg(name: string, argv: readonly string[] = process.argv): string | undefined {
   const i = argv.indexOf(`--${name}`);
   return i >= 0 ? argv[i + 1] : undefined;
 }
 
-/** The edge URL and admin key to use (`--url`/`--key` in `argv`, else the local stack); throws naming both ways. */
-export function adminTarget(argv: readonly string[] = process.argv): AdminTarget {
-  let url = arg('url', argv);
-  let key = arg('key', argv);
-  if ((url === undefined || key === undefined) && existsSync(LOCAL_STACK_FILE)) {
-    const local = JSON.parse(readFileSync(LOCAL_STACK_FILE, 'utf8')) as { edgeUrl: string; adminKey: string };
+/**
+ * The edge URL and admin key to use, each from the first that has it: `--url`/`--key` in `argv`, then the env
+ * variables EDGE_URL/EDGE_ADMIN_KEY (what a scheduled runner such as infra/k8s/components/retrain gets from a
+ * Secret: a key on a command line shows in `ps`), then the local stack file. Throws naming all three ways.
+ */
+export function adminTarget(
+  argv: readonly string[] = process.argv,
+  env: NodeJS.ProcessEnv = process.env,
+  stackFile: string = LOCAL_STACK_FILE,
+): AdminTarget {
+  let url = arg('url', argv) ?? nonEmpty(env.EDGE_URL);
+  let key = arg('key', argv) ?? nonEmpty(env.EDGE_ADMIN_KEY);
+  if ((url === undefined || key === undefined) && existsSync(stackFile)) {
+    const local = JSON.parse(readFileSync(stackFile, 'utf8')) as { edgeUrl: string; adminKey: string };
     url ??= local.edgeUrl;
     key ??= local.adminKey;
   }
   if (url === undefined || key === undefined) {
-    throw new Error('no stack to ask: start one with npm start, or pass --url <edge> --key <admin key>');
+    throw new Error(
+      'no stack to ask: start one with npm start, pass --url <edge> --key <admin key>, or set EDGE_URL and EDGE_ADMIN_KEY',
+    );
   }
   return { url, key };
+}
+
+/** An env value, undefined when unset or empty (an empty optional Secret key reads as unset). */
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : value;
 }
 
 export interface AdminTarget {
@@ -80,7 +96,7 @@ function errorOf(status: number, parsed: unknown): AdminError {
 
 /**
  * One admin call (a Uint8Array body is sent as application/octet-stream, anything else as JSON); throws an AdminError with the edge's error code and message on a non-2xx answer. `target`
- * defaults to adminTarget() (this process's --url/--key, else the local stack).
+ * defaults to adminTarget() (this process's --url/--key, else EDGE_URL/EDGE_ADMIN_KEY, else the local stack).
  */
 export async function adminCall<T>(
   method: string,

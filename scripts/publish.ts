@@ -29,7 +29,7 @@ import {
 } from '../shared/registry/index.ts';
 import { checkRelease, readManifest } from '../training/src/release/registry.ts';
 import { type AdminTarget, adminCall, adminTarget } from './admin-client.ts';
-import { LOCAL_STACK_FILE } from './stack.ts';
+import { LOCAL_STACK_FILE } from './local-stack-file.ts';
 
 /** A release read from disk and checked: its manifest, the manifest's bytes and every object to upload. */
 export interface LocalRelease {

@@ -6,7 +6,8 @@
  * traffic says so. State in `<root>/.retrain/<model>.json`: every stage is idempotent, a stopped run resumes.
  *
  * For a scheduled runner (e.g. a Kubernetes CronJob running this image every 15 minutes): the same command without
- * --follow; each run does what is due and exits. Exit code 0 while the loop progresses or ends promoted, 2 when the
+ * --follow; each run does what is due and exits. Exit code 0 while the loop progresses, ends promoted or has nothing
+ * to do (stage `idle`: no labelled items, none new since the last cycle), 2 when the
  * gate refused the candidate or the guardrails rolled it back (the reason is printed). The last line is the state
  * as JSON.
  */

@@ -32,9 +32,9 @@ import { type LocalS3, startLocalS3 } from './local-s3.ts';
 const ROOT = resolve(import.meta.dirname, '..');
 const WRANGLER = join(ROOT, 'node_modules/wrangler/bin/wrangler.js');
 
+export { LOCAL_STACK_FILE } from './local-stack-file.ts';
+
 /** One API key the stack generates. */
-/** Where `npm start` leaves the running stack's edge URL and admin key for `npm run drift` (git-ignored). */
-export const LOCAL_STACK_FILE = '.wrangler/local-stack.json';
 
 export interface StackKeySpec {
   /** Principal name (API_KEYS[].name). */

