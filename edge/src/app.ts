@@ -30,7 +30,7 @@ import { type RequestIdOptions, requestId } from './middleware/request-id/index.
 import { EdgeModel, type EdgeRelease } from './model/edge-model.ts';
 import { RegistryReader, type RegistryReaderOptions } from './model/registry.ts';
 import { edgeReleases } from './model/release.ts';
-import { type OriginPoolOptions, poolFor } from './origin-client/index.ts';
+import { type OriginRouterOptions, poolFor } from './origin-client/index.ts';
 import {
   reviewExportHandler,
   reviewItemHandler,
@@ -79,7 +79,7 @@ export interface AppOptions {
   /** Entries of the per-isolate L0 result cache (in front of L1); 0 turns it off. @default 1000 */
   memoryCacheEntries?: number;
   /** Extra origin pool options (tests: clock, random). @default none */
-  pool?: Partial<OriginPoolOptions>;
+  pool?: Partial<OriginRouterOptions>;
   /** Where the per-request log line goes. @default console.log */
   log?: RequestIdOptions['write'];
   /** Clock, ms since the epoch. @default Date.now */

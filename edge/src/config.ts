@@ -5,6 +5,7 @@
  */
 
 import { memoize } from './lib/memo.ts';
+import { parseRegions, type RegionsConfig } from './origin-client/regions.ts';
 import defaultRateTiers from './rate-tiers.json' with { type: 'json' };
 import { KEY_ENVS, type KeyEnv } from './tenants/key-format.ts';
 
@@ -34,6 +35,11 @@ export interface EdgeConfig {
   originUrls: string[];
   /** Per-attempt origin timeout (ORIGIN_TIMEOUT_MS). @default 2000 */
   originTimeoutMs: number;
+  /**
+   * Origin pools and the nearby map (ORIGIN_POOLS, ORIGIN_NEARBY, ORIGIN_REGION; origin-client/regions.ts). Without
+   * ORIGIN_POOLS: one pool `default` of ORIGIN_URLS.
+   */
+  regions: RegionsConfig;
   /** Default and maximum request deadline (REQUEST_DEADLINE_MS); clients may ask for less. @default 3000 */
   requestDeadlineMs: number;
   /** Result cache TTL (CACHE_TTL_SECONDS); 0 turns the cache off. @default 300 */
@@ -111,9 +117,12 @@ export interface KeyRecord {
   scopes: KeyScope[];
   /** The tenant it acts for. @default 'bootstrap' */
   tenant?: string;
+  /** Origin regions its data may go to (residency; store keys take their tenant's). @default ['*'] */
+  regions?: string[];
 }
 
-const KEY_FIELDS = new Set(['id', 'name', 'models', 'tier', 'scopes', 'tenant']);
+const KEY_FIELDS = new Set(['id', 'name', 'models', 'tier', 'scopes', 'tenant', 'regions']);
+const REGION_ID = /^(\*|[a-z][a-z0-9-]{0,31})$/;
 const KEY_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** The env fields this module reads (wrangler vars and secrets are strings; missing ones are undefined). */
@@ -121,6 +130,9 @@ export type ConfigEnv = { [K in keyof EdgeVars]?: string };
 type EdgeVars = Pick<
   Env,
   | 'ORIGIN_URLS'
+  | 'ORIGIN_POOLS'
+  | 'ORIGIN_NEARBY'
+  | 'ORIGIN_REGION'
   | 'ORIGIN_TIMEOUT_MS'
   | 'REQUEST_DEADLINE_MS'
   | 'CACHE_TTL_SECONDS'
@@ -345,7 +357,7 @@ export function parseApiKeys(raw: string | undefined): Map<string, KeyRecord> {
     const unknown = Object.keys(v).filter((f) => !KEY_FIELDS.has(f));
     if (unknown.length > 0) {
       throw new TypeError(
-        `API_KEYS (${v.name}) has unknown field(s) ${unknown.join(', ')}; a record has id, name, models, tier, scopes, tenant`,
+        `API_KEYS (${v.name}) has unknown field(s) ${unknown.join(', ')}; a record has id, name, models, tier, scopes, tenant, regions`,
       );
     }
     const id = v.id ?? `key_${hash.slice(0, 16)}`;
@@ -364,6 +376,16 @@ export function parseApiKeys(raw: string | undefined): Map<string, KeyRecord> {
         `API_KEYS (${v.name}).scopes must be a non-empty array of ${KEY_SCOPES.join(' | ')}`,
       );
     }
+    if (
+      v.regions !== undefined &&
+      (!Array.isArray(v.regions) ||
+        v.regions.length === 0 ||
+        v.regions.some((r) => typeof r !== 'string' || !REGION_ID.test(r)))
+    ) {
+      throw new TypeError(
+        `API_KEYS (${v.name}).regions must be a non-empty array of region ids (e.g. "eu") or ["*"]`,
+      );
+    }
     if (v.tenant !== undefined && (typeof v.tenant !== 'string' || !KEY_ID.test(v.tenant))) {
       throw new TypeError(`API_KEYS (${v.name}).tenant must be 1-64 letters, digits, _ or -`);
     }
@@ -374,6 +396,7 @@ export function parseApiKeys(raw: string | undefined): Map<string, KeyRecord> {
       tier: v.tier,
       scopes: [...new Set(scopes as KeyScope[])],
       ...(v.tenant === undefined ? {} : { tenant: v.tenant as string }),
+      ...(v.regions === undefined ? {} : { regions: v.regions as string[] }),
     });
   }
   return keys;
@@ -402,14 +425,16 @@ export function parseConfig(env: ConfigEnv): EdgeConfig {
     throw new TypeError('UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN must be set together');
   }
   const originUrls = parseOriginUrls(env.ORIGIN_URLS);
+  const regions = parseRegions({ ...env, originUrls });
   const signingSecret = env.ORIGIN_SIGNING_SECRET ?? '';
-  if (originUrls.length > 0 && signingSecret.length < 16) {
+  if (regions.pools.length > 0 && signingSecret.length < 16) {
     throw new TypeError(
-      `ORIGIN_SIGNING_SECRET must be at least 16 characters when ORIGIN_URLS is set, got ${signingSecret.length}`,
+      `ORIGIN_SIGNING_SECRET must be at least 16 characters when origins are configured, got ${signingSecret.length}`,
     );
   }
   return {
     originUrls,
+    regions,
     originTimeoutMs: int(env, 'ORIGIN_TIMEOUT_MS', 2000, 1, 600_000),
     requestDeadlineMs: int(env, 'REQUEST_DEADLINE_MS', 3000, 1, 600_000),
     cacheTtlSeconds: int(env, 'CACHE_TTL_SECONDS', 300, 0, 31_536_000),

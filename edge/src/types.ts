@@ -53,6 +53,9 @@ export interface RequestLog {
   degraded_reason?: string;
   origin?: string;
   origin_attempts?: number;
+  /** Origin pool(s) that answered (comma-separated ids), and whether a hedge went to a second pool. */
+  origin_pool?: string;
+  origin_hedged?: boolean;
   rate_limit?: string;
   error_code?: string;
   items?: number;

@@ -30,4 +30,6 @@ export interface LoggedRequest {
   /** 'ok' or the verifier's failure reason. */
   signature: string;
   at: number;
+  /** The edge closed the connection before this origin answered (a cancelled hedge or attempt). */
+  aborted?: boolean;
 }

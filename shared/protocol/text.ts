@@ -49,6 +49,8 @@ export const Prediction = z.object({
   unsure: z.boolean().optional(),
   /** Why the edge sent this item to the origin (absent when it did not). */
   escalation_reason: z.string().optional(),
+  /** The origin pool that answered this item (escalated items only; the edge's ORIGIN_POOLS id). */
+  origin_pool: z.string().optional(),
   /**
    * No model is sure of this item (the teacher under the release's review threshold, or out of distribution): it
    * went to the human-review queue. Absent otherwise.

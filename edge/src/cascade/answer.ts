@@ -39,6 +39,7 @@ import {
   type OriginFailureReason,
   OriginUnavailableError,
   originHeaders,
+  routeHints,
   tierPriority,
 } from '../origin-client/index.ts';
 import type { ReviewReason, ReviewSubmission } from '../review/queue.ts';
@@ -397,6 +398,10 @@ async function answerMisses(
     );
     log.origin = result.origin;
     log.origin_attempts = result.attempts;
+    const usedPools = result.kind === 'answer' ? [...new Set(result.pools)] : [result.pool];
+    headers['x-origin-pool'] = usedPools.join(', ');
+    log.origin_pool = headers['x-origin-pool'];
+    if (result.kind === 'answer' && result.hedged) log.origin_hedged = true;
     if (result.kind === 'passthrough') {
       // The origin refused input the edge accepted: with an edge answer for those items, that answer is returned
       // (degraded) rather than losing the request; without one, the origin's verdict goes to the client.
@@ -414,7 +419,12 @@ async function answerMisses(
       const prediction = result.predictions[k] as Prediction;
       const review = reviewReason(prediction, reviewAt);
       slots[j] = {
-        prediction: { ...prediction, ...reasonOf(j), ...(review === undefined ? {} : { review: true }) },
+        prediction: {
+          ...prediction,
+          ...reasonOf(j),
+          origin_pool: result.pools[k] as string,
+          ...(review === undefined ? {} : { review: true }),
+        },
         version: result.version,
         servedBy: 'origin',
         ...(review === undefined ? {} : { review: { reason: review, student: edgePredictions?.[j] } }),
@@ -629,16 +639,21 @@ async function escalate(
   chunks: EscalationChunk[],
 ): Promise<Escalated> {
   const pool = deps.pool(c);
+  const hints = routeHints(c);
   const settled = await Promise.allSettled(
     chunks.map((chunk) =>
-      pool.send({
-        method: 'POST',
-        path,
-        body: chunk.body,
-        headers: originHeaders(c.get('requestId'), c.get('trace'), chunk.headers),
-        deadline: input.deadline,
-        priority: tierPriority(c),
-      }),
+      pool.send(
+        {
+          method: 'POST',
+          path,
+          body: chunk.body,
+          headers: originHeaders(c.get('requestId'), c.get('trace'), chunk.headers),
+          deadline: input.deadline,
+          priority: tierPriority(c),
+          items: chunk.count,
+        },
+        hints,
+      ),
     ),
   );
   const failed = settled.find((r) => r.status === 'rejected');
@@ -654,9 +669,11 @@ async function escalate(
       response: (refused as (typeof results)[number]).response,
       origin,
       attempts,
+      pool: (refused as (typeof results)[number]).pool,
     };
   }
   const predictions: Prediction[] = [];
+  const pools: string[] = [];
   let version: string | undefined;
   for (const [i, r] of results.entries()) {
     const chunk = chunks[i] as EscalationChunk;
@@ -670,7 +687,18 @@ async function escalate(
     }
     version ??= read.version;
     predictions.push(...read.predictions);
+    for (let k = 0; k < chunk.count; k++) pools.push(r.pool);
   }
   const computeMs = results.reduce((n, r) => n + r.computeMs, 0);
-  return { kind: 'answer', version: version as string, predictions, origin, attempts, computeMs };
+  const hedged = results.some((r) => r.hedged);
+  return {
+    kind: 'answer',
+    version: version as string,
+    predictions,
+    origin,
+    attempts,
+    computeMs,
+    pools,
+    hedged,
+  };
 }

@@ -9,7 +9,7 @@ import type { RolloutPolicy } from '../../../shared/rollout/index.ts';
 import type { ResultCache } from '../cache/index.ts';
 import type { EdgeModel, EdgePrediction, EdgeRelease } from '../model/edge-model.ts';
 import type { Lookup } from '../model/registry.ts';
-import type { OriginPool } from '../origin-client/index.ts';
+import type { OriginRouter } from '../origin-client/index.ts';
 import type { ReviewSubmission } from '../review/queue.ts';
 import type { RequestMeta } from '../stats/recorder.ts';
 import type { AppEnv } from '../types.ts';
@@ -79,8 +79,12 @@ export type Escalated =
       attempts: number;
       /** The model run time the origin reported for these items, ms. */
       computeMs: number;
+      /** The origin pool that answered each item (parallel to predictions). */
+      pools: string[];
+      /** Whether any of its origin requests was hedged to a second pool. */
+      hedged: boolean;
     }
-  | { kind: 'passthrough'; response: Response; origin: string; attempts: number };
+  | { kind: 'passthrough'; response: Response; origin: string; attempts: number; pool: string };
 
 export interface AnswerDeps {
   releases: () => EdgeRelease[];
@@ -91,7 +95,7 @@ export interface AnswerDeps {
   registry?: (c: Context<AppEnv>, model: string, version: string) => Lookup;
   /** What this isolate knows of a model's registry versions (published: last index read; loaded: sessions). */
   registryVersions?: (model: string) => { published: string[]; loaded: string[] };
-  pool: (c: Context<AppEnv>) => OriginPool;
+  pool: (c: Context<AppEnv>) => OriginRouter;
   cache: (c: Context<AppEnv>) => ResultCache<CachedAnswer>;
   now: () => number;
   /**

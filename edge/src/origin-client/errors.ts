@@ -10,7 +10,11 @@ export type OriginFailureReason =
   | 'origin_overloaded'
   | 'origin_timeout'
   | 'network_error'
-  | 'deadline_exceeded';
+  | 'deadline_exceeded'
+  /** Cancelled by the edge itself (a hedge that lost the race); never reaches a client. */
+  | 'aborted'
+  /** No pool in the tenant's allowed regions can serve (residency: never failed over outside them). */
+  | 'no_pool_in_region';
 
 /** The pool could not get a usable answer: 503 (or 504 for a spent deadline) with a stable `reason`. */
 export class OriginUnavailableError extends InferenceError {

@@ -29,6 +29,10 @@ export interface OriginRequest {
   deadline: number;
   /** Priority at the origin (1 = highest), from the caller's tier; signed with the request. @default none */
   priority?: number;
+  /** Items (texts or rows) in the request: the router learns the origin's compute per row. @default 1 */
+  items?: number;
+  /** Aborts the request (a hedge that lost the race): no retry, no breaker verdict, reason `aborted`. */
+  signal?: AbortSignal;
 }
 
 export interface OriginResult {
@@ -85,6 +89,10 @@ export interface OriginPoolOptions {
   now?: () => number;
   /** Uniform [0, 1). @default Math.random */
   random?: () => number;
+  /** Asked before a retry on another origin; false: no retry (the router's retry budget). @default always */
+  retryAllowed?: () => boolean;
+  /** Response header carrying the origin's capacity (rows it queues before it sheds). @default 'x-origin-capacity' */
+  capacityHeader?: string;
 }
 
 export interface OriginSnapshot {
@@ -101,6 +109,7 @@ class Origin {
   inFlight = 0;
   queueDepth = 0;
   queueDepthAt = Number.NEGATIVE_INFINITY;
+  capacity: number | undefined;
 
   constructor(url: string, breaker: CircuitBreaker) {
     this.url = url;
@@ -124,6 +133,8 @@ export class OriginPool {
   readonly #fetch: (request: Request) => Promise<Response>;
   readonly #now: () => number;
   readonly #random: () => number;
+  readonly #retryAllowed: () => boolean;
+  readonly #capacityHeader: string;
 
   constructor(options: OriginPoolOptions) {
     if (
@@ -162,6 +173,43 @@ export class OriginPool {
     this.#queueDepthTtlMs = queueDepthTtlMs;
     this.#sign = options.sign;
     this.#fetch = options.fetch ?? ((req) => fetch(req));
+    this.#retryAllowed = options.retryAllowed ?? (() => true);
+    this.#capacityHeader = (options.capacityHeader ?? 'x-origin-capacity').toLowerCase();
+  }
+
+  /** A probe outside this pool found the origin at `url` ready: its breaker closes. */
+  healthy(url: string): void {
+    this.#origins.find((o) => o.url === url)?.breaker.onSuccess();
+  }
+
+  /** Base URLs of the origins. */
+  get urls(): string[] {
+    return this.#origins.map((o) => o.url);
+  }
+
+  /**
+   * What the origins last reported, over those with a fresh report: the mean queue depth (rows) and the mean
+   * capacity (rows an origin queues before it sheds); undefined when none reported lately.
+   */
+  load(): { queueDepth: number | undefined; capacity: number | undefined } {
+    const now = this.#now();
+    let n = 0;
+    let depth = 0;
+    let caps = 0;
+    let capacity = 0;
+    for (const o of this.#origins) {
+      if (now - o.queueDepthAt > this.#queueDepthTtlMs) continue;
+      n++;
+      depth += o.queueDepth;
+      if (o.capacity !== undefined) {
+        caps++;
+        capacity += o.capacity;
+      }
+    }
+    return {
+      queueDepth: n === 0 ? undefined : depth / n,
+      capacity: caps === 0 ? undefined : capacity / caps,
+    };
   }
 
   get size(): number {
@@ -207,6 +255,8 @@ export class OriginPool {
     const tried = new Set<Origin>();
     let last: AttemptOutcome | undefined;
     for (let attempt = 1; attempt <= 2; attempt++) {
+      if (req.signal?.aborted)
+        throw new OriginUnavailableError('aborted', 'the request was aborted', tried.size);
       const remaining = req.deadline - this.#now();
       if (remaining <= 0) {
         throw new OriginUnavailableError(
@@ -220,6 +270,10 @@ export class OriginPool {
         if (last === undefined) {
           throw new OriginUnavailableError('breaker_open', 'every origin circuit is open', 0);
         }
+        break;
+      }
+      if (attempt > 1 && !this.#retryAllowed()) {
+        origin.breaker.onNeutral(); // frees a half-open probe slot this choice may have claimed
         break;
       }
       tried.add(origin);
@@ -253,6 +307,8 @@ export class OriginPool {
     const deadlineBound = timeoutMs >= budget;
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), timeoutMs);
+    const cancel = () => controller.abort();
+    req.signal?.addEventListener('abort', cancel);
     origin.inFlight++;
     try {
       const headers = new Headers(req.headers);
@@ -320,6 +376,11 @@ export class OriginPool {
       }
       return { kind: 'response', response, retryable: false };
     } catch (err) {
+      if (req.signal?.aborted) {
+        // Cancelled by the caller (a hedge that lost): says nothing about the origin.
+        origin.breaker.onNeutral();
+        return { kind: 'error', reason: 'aborted', retryable: false, message: 'the request was aborted' };
+      }
       if (controller.signal.aborted && deadlineBound) {
         // The caller's budget ran out, not necessarily the origin's fault: no breaker verdict.
         origin.breaker.onNeutral();
@@ -347,6 +408,7 @@ export class OriginPool {
       };
     } finally {
       clearTimeout(timer);
+      req.signal?.removeEventListener('abort', cancel);
       origin.inFlight--;
     }
   }
@@ -359,5 +421,7 @@ export class OriginPool {
       origin.queueDepth = depth;
       origin.queueDepthAt = this.#now();
     }
+    const capacity = Number(response.headers.get(this.#capacityHeader) ?? Number.NaN);
+    if (Number.isFinite(capacity) && capacity > 0) origin.capacity = capacity;
   }
 }

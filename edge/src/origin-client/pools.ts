@@ -1,27 +1,33 @@
 /**
- * One origin pool per isolate per configuration, kept at module scope so in-flight counts, reported queue depths
- * and breaker state outlive a request. Created lazily on first use; nothing runs at import time. `overrides`
- * (tests: clock, random) apply when the pool for a configuration is first created.
+ * One origin router per isolate per configuration, kept at module scope so in-flight counts, reported queue depths,
+ * learned RTTs, budgets and breaker state outlive a request. Created lazily on first use; nothing runs at import
+ * time. `overrides` (tests: clock, random, budgets) apply when the router for a configuration is first created.
  */
 import { signRequest } from '../../../shared/signing/index.ts';
 import type { EdgeConfig } from '../config.ts';
 import { memoize } from '../lib/memo.ts';
-import { OriginPool, type OriginPoolOptions } from './pool.ts';
+import { OriginRouter, type OriginRouterOptions } from './router.ts';
 
-const pools = new Map<string, OriginPool>();
+const routers = new Map<string, OriginRouter>();
 
-export function poolFor(config: EdgeConfig, overrides: Partial<OriginPoolOptions> = {}): OriginPool {
+export function poolFor(config: EdgeConfig, overrides: Partial<OriginRouterOptions> = {}): OriginRouter {
   const id = [
-    config.originUrls.join(','),
+    JSON.stringify(config.regions.pools),
+    JSON.stringify([
+      ...config.regions.nearby.colos,
+      ...config.regions.nearby.countries,
+      ...config.regions.nearby.continents,
+      config.regions.nearby.default,
+    ]),
     config.originTimeoutMs,
     config.breakerFailureThreshold,
     config.breakerCooldownMs,
     config.signingSecret,
   ].join('\n');
-  return memoize(pools, id, () => {
+  return memoize(routers, id, () => {
     const secret = config.signingSecret;
-    return new OriginPool({
-      urls: config.originUrls,
+    return new OriginRouter({
+      regions: config.regions,
       attemptTimeoutMs: config.originTimeoutMs,
       failureThreshold: config.breakerFailureThreshold,
       cooldownMs: config.breakerCooldownMs,

@@ -33,7 +33,7 @@ import {
   parseEscalateHeader,
 } from '../cascade/index.ts';
 import { type EdgeRelease, isTensorRelease, loadEdgeModel, releaseFor } from '../model/edge-model.ts';
-import { originHeaders, tierPriority } from '../origin-client/index.ts';
+import { originHeaders, routeHints, tierPriority } from '../origin-client/index.ts';
 import type { AppEnv } from '../types.ts';
 import { modelParams, readBody, readJson, requestDeadline, requestWeight } from './request.ts';
 
@@ -109,17 +109,21 @@ async function proxy(c: Context<AppEnv>, deps: AnswerDeps, body: Uint8Array | un
     if (v !== undefined) forwarded[name] = v;
   }
   const headers = originHeaders(c.get('requestId'), c.get('trace'), forwarded);
-  const result = await deps.pool(c).send({
-    method: c.req.method,
-    path: url.pathname + url.search,
-    body,
-    headers,
-    deadline,
-    priority: tierPriority(c),
-  });
+  const result = await deps.pool(c).send(
+    {
+      method: c.req.method,
+      path: url.pathname + url.search,
+      body,
+      headers,
+      deadline,
+      priority: tierPriority(c),
+    },
+    routeHints(c),
+  );
   const log = c.get('log');
   log.served_by = 'proxy';
   log.origin = result.origin;
+  log.origin_pool = result.pool;
   log.origin_attempts = result.attempts;
   log.origin_compute_ms = result.computeMs;
   // Inference passed through: its rows, for usage (the limiter read the same body).
@@ -130,6 +134,7 @@ async function proxy(c: Context<AppEnv>, deps: AnswerDeps, body: Uint8Array | un
     if (v !== null) out.set(name, v);
   }
   out.set('x-served-by', 'origin');
+  out.set('x-origin-pool', result.pool);
   return new Response(result.response.body, { status: result.response.status, headers: out });
 }
 

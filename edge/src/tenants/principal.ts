@@ -15,7 +15,13 @@ const bootstrapped = new WeakMap<KeyRecord, Principal>();
 export function bootstrapPrincipal(record: KeyRecord): Principal {
   let p = bootstrapped.get(record);
   if (p === undefined) {
-    p = { ...record, tenant: record.tenant ?? 'bootstrap', regions: ['*'], quotas: {}, source: 'bootstrap' };
+    p = {
+      ...record,
+      tenant: record.tenant ?? 'bootstrap',
+      regions: record.regions ?? ['*'],
+      quotas: {},
+      source: 'bootstrap',
+    };
     bootstrapped.set(record, p);
   }
   return p;

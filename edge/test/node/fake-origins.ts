@@ -125,14 +125,15 @@ async function handleOrigin(
     body: new Uint8Array(raw),
     headers,
   });
-  origin.log.push({
+  const entry: LoggedRequest = {
     method: req.method ?? '',
     path: req.url ?? '',
     headers,
     body,
     signature: verdict.ok ? 'ok' : verdict.reason,
     at: Date.now(),
-  });
+  };
+  origin.log.push(entry);
   const b = origin.queue.shift() ?? origin.fallback;
   if (b.drop === true) {
     req.socket.destroy();
@@ -146,14 +147,19 @@ async function handleOrigin(
         resolve();
       });
     });
-    if (res.destroyed || res.writableEnded) return;
+    if (res.destroyed || res.writableEnded) {
+      entry.aborted = true;
+      return;
+    }
   }
   const extra: Record<string, string> = {
     ...(b.queueDepth === undefined ? {} : { 'x-queue-depth': String(b.queueDepth) }),
     ...(b.computeMs === undefined ? {} : { 'server-timing': `compute;dur=${b.computeMs}` }),
   };
   const requestId = headers['x-request-id'] ?? 'none';
-  if (!verdict.ok && b.body === undefined) {
+  // Like the real origin: health GETs are open (probes), everything else must be signed.
+  const open = req.method === 'GET' && url.pathname.startsWith('/v2/health/');
+  if (!verdict.ok && b.body === undefined && !open) {
     return json(
       res,
       401,
