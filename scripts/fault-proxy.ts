@@ -3,11 +3,16 @@
  * Each origin process sits behind one proxy, so a test can make one pool slow, flaky, silent or rude while the
  * others stay healthy, and watch what the client (routing, hedging, breakers) does about it.
  *
- * Every request other than the control route is first delayed by `latency_ms` + uniform [0, `jitter_ms`) (+
- * `slow_ms` for a `slow_share` of requests), then, in this order: reset (`reset`), held forever (`blackhole`),
- * answered by the proxy with `error_status` (an `error_rate` share of requests), or forwarded to `target`, streamed
- * both ways. Random draws per request, in order: jitter, slow tail, error. When the client closes before the
+ * Every request other than the control route is first delayed by `latency_ms` (+ `latency_by_colo[colo]` when the
+ * request's `x-edge-colo` header names a colo listed there: one proxy per pool emulates a whole colo-to-pool RTT
+ * matrix) + uniform [0, `jitter_ms`) (+ `slow_ms` for a `slow_share` of requests), then, in this order: reset
+ * (`reset`), held forever (`blackhole`), answered by the proxy with `error_status` (an `error_rate` share of
+ * requests), or forwarded to `target`, streamed both ways. Random draws per request, in order: jitter, slow tail, error. When the client closes before the
  * upstream answered (during the delay too), the upstream request is aborted and counted in `aborted`.
+ *
+ * Besides the outcome counts it counts requests per `x-edge-colo` (`by_colo`) and per x-request-id prefix (the part
+ * before the first ':' of ids that have one, `by_request_prefix`: a benchmark tags a stream `pinned:17` and counts
+ * where it went), and keeps the highest `x-queue-depth` an upstream answer reported (`queue_depth_peak`).
  *
  * Control API on the proxy itself (never forwarded, never delayed, not counted):
  *   GET    /__fault                  -> { fault, counts }
@@ -16,6 +21,7 @@
  *   add ?reset_counts=1 to POST or DELETE to zero the counts as well.
  *
  *   curl -X POST 'http://127.0.0.1:8701/__fault' -d '{"latency_ms":80,"slow_share":0.05,"slow_ms":1500}'
+ *   curl -X POST 'http://127.0.0.1:8701/__fault' -d '{"latency_by_colo":{"FRA":5,"IAD":80,"SIN":150}}'
  */
 import {
   Agent,
@@ -45,6 +51,11 @@ export interface Fault {
   blackhole: boolean;
   /** Reset the client's connection without an answer. @default false */
   reset: boolean;
+  /**
+   * Added to `latency_ms` for requests whose `x-edge-colo` header names the colo (case-insensitive), ms. A POST
+   * replaces the whole map. @default {}
+   */
+  latency_by_colo: Record<string, number>;
 }
 
 export interface FaultCounts {
@@ -56,6 +67,12 @@ export interface FaultCounts {
   resets: number;
   /** Client closed before the upstream answered (or during the delay): upstream request aborted. */
   aborted: number;
+  /** Requests seen per `x-edge-colo` header value (upper case); requests without one are not counted here. */
+  by_colo: Record<string, number>;
+  /** Requests seen per x-request-id prefix (before the first ':'); ids without a ':' are not counted here. */
+  by_request_prefix: Record<string, number>;
+  /** Highest `x-queue-depth` header of an upstream answer; null before any. */
+  queue_depth_peak: number | null;
 }
 
 export interface FaultProxy {
@@ -68,6 +85,8 @@ export interface FaultProxy {
   /** Back to the defaults; counts are kept. */
   clear(): void;
   counts(): FaultCounts;
+  /** Zeroes the counts (as `?reset_counts=1`). */
+  resetCounts(): void;
   /** Closes the server and destroys every open connection, blackholed ones included. */
   stop(): Promise<void>;
 }
@@ -92,15 +111,25 @@ const DEFAULT_FAULT: Fault = {
   error_status: 503,
   blackhole: false,
   reset: false,
+  latency_by_colo: {},
 };
-const ZERO_COUNTS: FaultCounts = {
+const zeroCounts = (): FaultCounts => ({
   requests: 0,
   forwarded: 0,
   errors: 0,
   blackholed: 0,
   resets: 0,
   aborted: 0,
-};
+  by_colo: {},
+  by_request_prefix: {},
+  queue_depth_peak: null,
+});
+const copyFault = (f: Fault): Fault => ({ ...f, latency_by_colo: { ...f.latency_by_colo } });
+const copyCounts = (c: FaultCounts): FaultCounts => ({
+  ...c,
+  by_colo: { ...c.by_colo },
+  by_request_prefix: { ...c.by_request_prefix },
+});
 
 const ms = z.number().min(0).max(600_000);
 const share = z.number().min(0).max(1);
@@ -115,6 +144,9 @@ const FaultPatch = z
     error_status: z.number().int().min(400).max(599),
     blackhole: z.boolean(),
     reset: z.boolean(),
+    latency_by_colo: z
+      .record(z.string().regex(/^[A-Za-z0-9]{1,8}$/, 'a colo code (FRA, IAD, ...)'), ms)
+      .transform((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k.toUpperCase(), v]))),
   })
   .partial();
 
@@ -131,6 +163,16 @@ function endToEnd(headers: IncomingHttpHeaders): IncomingHttpHeaders {
 
 function errorBody(code: string, message: string) {
   return { error: { code, message } };
+}
+
+/** One header's value (the first of repeated ones), or undefined. */
+function header(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function bump(record: Record<string, number>, key: string): void {
+  record[key] = (record[key] ?? 0) + 1;
 }
 
 function parsePatch(input: unknown): Partial<Fault> {
@@ -150,8 +192,8 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     throw new TypeError(`target: expected an http:// URL, received ${options.target}`);
   const random = options.random ?? Math.random;
   const agent = new Agent({ keepAlive: true });
-  let current: Fault = { ...DEFAULT_FAULT };
-  let counts: FaultCounts = { ...ZERO_COUNTS };
+  let current: Fault = copyFault(DEFAULT_FAULT);
+  let counts: FaultCounts = zeroCounts();
 
   const server = createServer((req, res) => {
     req.on('error', () => {});
@@ -168,8 +210,17 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     if (url.pathname === '/__fault') return control(req.method ?? 'GET', url, req, send);
 
     counts.requests++;
+    const colo = header(req.headers, 'x-edge-colo')?.toUpperCase();
+    if (colo !== undefined && colo !== '') bump(counts.by_colo, colo);
+    const id = header(req.headers, 'x-request-id');
+    const colon = id?.indexOf(':') ?? -1;
+    if (id !== undefined && colon > 0) bump(counts.by_request_prefix, id.slice(0, colon));
     const f = current;
-    const delay = f.latency_ms + f.jitter_ms * random() + (random() < f.slow_share ? f.slow_ms : 0);
+    const delay =
+      f.latency_ms +
+      (colo === undefined ? 0 : (f.latency_by_colo[colo] ?? 0)) +
+      f.jitter_ms * random() +
+      (random() < f.slow_share ? f.slow_ms : 0);
     const fail = random() < f.error_rate;
     // waiting: in the injected delay; upstream: forwarded, no answer yet; streaming: answering; done: settled.
     let state: 'waiting' | 'upstream' | 'streaming' | 'done' = 'waiting';
@@ -231,6 +282,8 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
           return;
         }
         state = 'streaming';
+        const depth = Number(header(ur.headers, 'x-queue-depth'));
+        if (Number.isFinite(depth) && depth > (counts.queue_depth_peak ?? -1)) counts.queue_depth_peak = depth;
         res.writeHead(ur.statusCode ?? 502, ur.statusMessage, endToEnd(ur.headers));
         ur.pipe(res);
       });
@@ -241,14 +294,14 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
 
   type Send = (status: number, body: unknown) => void;
   function control(method: string, url: URL, req: IncomingMessage, send: Send) {
-    const zeroCounts = () => {
-      if (url.searchParams.get('reset_counts') === '1') counts = { ...ZERO_COUNTS };
+    const maybeZeroCounts = () => {
+      if (url.searchParams.get('reset_counts') === '1') counts = zeroCounts();
     };
-    if (method === 'GET') return send(200, { fault: { ...current }, counts: { ...counts } });
+    if (method === 'GET') return send(200, { fault: copyFault(current), counts: copyCounts(counts) });
     if (method === 'DELETE') {
-      current = { ...DEFAULT_FAULT };
-      zeroCounts();
-      return send(200, { ...current });
+      current = copyFault(DEFAULT_FAULT);
+      maybeZeroCounts();
+      return send(200, copyFault(current));
     }
     if (method !== 'POST')
       return send(405, errorBody('method_not_allowed', 'use GET, POST or DELETE /__fault'));
@@ -272,8 +325,8 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       } catch (err) {
         return send(400, errorBody('invalid_input', (err as Error).message));
       }
-      zeroCounts();
-      send(200, { ...current });
+      maybeZeroCounts();
+      send(200, copyFault(current));
     });
   }
 
@@ -289,14 +342,17 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   return {
     url: `http://${host}:${port}`,
     port,
-    fault: () => ({ ...current }),
+    fault: () => copyFault(current),
     set: (f) => {
       current = { ...current, ...parsePatch(f) };
     },
     clear: () => {
-      current = { ...DEFAULT_FAULT };
+      current = copyFault(DEFAULT_FAULT);
     },
-    counts: () => ({ ...counts }),
+    counts: () => copyCounts(counts),
+    resetCounts: () => {
+      counts = zeroCounts();
+    },
     stop: async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();

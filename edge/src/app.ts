@@ -11,7 +11,7 @@ import { errorBody, InferenceError } from '../../shared/errors/index.ts';
 import { PATHS } from '../../shared/protocol/paths.ts';
 import { type L1Cache, MemoryCache, ResultCache } from './cache/index.ts';
 import { type Answer, type AnswerDeps, type CachedAnswer, validCachedAnswer } from './cascade/index.ts';
-import { loadConfig } from './config.ts';
+import { type EdgeConfig, loadConfig } from './config.ts';
 import { JOB_DEADLINE_MS, jobCaller, jobConfig } from './jobs/caller.ts';
 import {
   type JobRouteDeps,
@@ -50,6 +50,7 @@ import {
   readyHandler,
   serverMetadataHandler,
 } from './routes/oip.ts';
+import { originsHandler } from './routes/origins.ts';
 import { registryListHandler, registryPublishHandler, registryPutHandler } from './routes/registry.ts';
 import { quotaItems, requestWeight } from './routes/request.ts';
 import {
@@ -194,7 +195,23 @@ export function createApp(options: AppOptions = {}): Hono<AppEnv> {
   app.use(requestId({ write: options.log }));
   app.use(async function config(c, next) {
     const caller = jobCaller(c.env);
-    c.set('config', caller === undefined ? loadConfig(c.env) : jobConfig(loadConfig(c.env), JOB_DEADLINE_MS));
+    let config: EdgeConfig;
+    try {
+      config = loadConfig(c.env);
+    } catch (err) {
+      if (!(err instanceof TypeError)) throw err;
+      // A bad var or secret is the operator's fault: logged with its message (it names the variable, never a
+      // secret's value), answered 503 so clients retry elsewhere instead of seeing a crash.
+      console.error(JSON.stringify({ level: 'error', msg: 'edge configuration error', error: err.message }));
+      throw new InferenceError(
+        'unavailable',
+        'the edge is misconfigured (its operators have the details in the log)',
+        {
+          headers: { 'Retry-After': '30' },
+        },
+      );
+    }
+    c.set('config', caller === undefined ? config : jobConfig(config, JOB_DEADLINE_MS));
     await next();
   });
 
@@ -294,6 +311,7 @@ export function createApp(options: AppOptions = {}): Hono<AppEnv> {
 
   app.on('POST', PATHS.classify, classifyHandler(deps));
   app.get('/v1/admin/models/:model/stats', statsHandler(deps));
+  app.get('/v1/admin/origins', originsHandler(deps));
 
   const tenants = tenantRoutes({ resolver, now });
   app.post('/v1/admin/tenants', tenants.createTenant);

@@ -40,6 +40,13 @@ export interface EdgeConfig {
    * ORIGIN_POOLS: one pool `default` of ORIGIN_URLS.
    */
   regions: RegionsConfig;
+  /** Hedges per escalation at most (ORIGIN_HEDGE_SHARE, 0..0.5; 0 turns hedging off). @default 0.05 */
+  originHedgeShare: number;
+  /**
+   * DEV_COLO_HEADER: local stacks and benchmarks only, a request header the edge takes the colo from instead of
+   * request.cf (wrangler dev's cf is a fixed mock). Empty: off (production). @default ''
+   */
+  devColoHeader: string;
   /** Default and maximum request deadline (REQUEST_DEADLINE_MS); clients may ask for less. @default 3000 */
   requestDeadlineMs: number;
   /** Result cache TTL (CACHE_TTL_SECONDS); 0 turns the cache off. @default 300 */
@@ -133,6 +140,8 @@ type EdgeVars = Pick<
   | 'ORIGIN_POOLS'
   | 'ORIGIN_NEARBY'
   | 'ORIGIN_REGION'
+  | 'ORIGIN_HEDGE_SHARE'
+  | 'DEV_COLO_HEADER'
   | 'ORIGIN_TIMEOUT_MS'
   | 'REQUEST_DEADLINE_MS'
   | 'CACHE_TTL_SECONDS'
@@ -402,6 +411,23 @@ export function parseApiKeys(raw: string | undefined): Map<string, KeyRecord> {
   return keys;
 }
 
+function share(raw: string | undefined): number {
+  if (raw === undefined || raw.trim() === '') return 0.05;
+  const v = Number(raw);
+  if (!/^\d*\.?\d+$/.test(raw.trim()) || !(v >= 0 && v <= 0.5)) {
+    throw new TypeError(`ORIGIN_HEDGE_SHARE must be a number from 0 to 0.5, got ${JSON.stringify(raw)}`);
+  }
+  return v;
+}
+
+function devColoHeader(raw: string | undefined): string {
+  const name = (raw ?? '').trim().toLowerCase();
+  if (name !== '' && !/^x-[a-z0-9-]{1,60}$/.test(name)) {
+    throw new TypeError(`DEV_COLO_HEADER must be a header name starting with x-, got ${JSON.stringify(raw)}`);
+  }
+  return name;
+}
+
 function keyEnvOf(raw: string | undefined): KeyEnv {
   if (raw === undefined || raw === '') return 'live';
   if (!(KEY_ENVS as readonly string[]).includes(raw))
@@ -435,6 +461,8 @@ export function parseConfig(env: ConfigEnv): EdgeConfig {
   return {
     originUrls,
     regions,
+    originHedgeShare: share(env.ORIGIN_HEDGE_SHARE),
+    devColoHeader: devColoHeader(env.DEV_COLO_HEADER),
     originTimeoutMs: int(env, 'ORIGIN_TIMEOUT_MS', 2000, 1, 600_000),
     requestDeadlineMs: int(env, 'REQUEST_DEADLINE_MS', 3000, 1, 600_000),
     cacheTtlSeconds: int(env, 'CACHE_TTL_SECONDS', 300, 0, 31_536_000),

@@ -54,7 +54,9 @@ export function routeHints(c: Context<AppEnv>): RouteHints {
     // No execution context (a plain app.request in a test): the probe runs detached.
   }
   const hints: RouteHints = { regions: c.get('principal')?.regions, batch: jobCaller(c.env) !== undefined };
-  const colo = str(cf?.colo);
+  // Local stacks and benchmarks: the colo from a header (DEV_COLO_HEADER), wrangler dev's cf being a mock.
+  const dev = c.get('config').devColoHeader;
+  const colo = (dev === '' ? undefined : str(c.req.header(dev))?.toUpperCase().slice(0, 8)) ?? str(cf?.colo);
   const country = str(cf?.country);
   const continent = str(cf?.continent);
   if (colo !== undefined) hints.colo = colo;

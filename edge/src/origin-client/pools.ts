@@ -23,6 +23,7 @@ export function poolFor(config: EdgeConfig, overrides: Partial<OriginRouterOptio
     config.breakerFailureThreshold,
     config.breakerCooldownMs,
     config.signingSecret,
+    config.originHedgeShare,
   ].join('\n');
   return memoize(routers, id, () => {
     const secret = config.signingSecret;
@@ -31,6 +32,7 @@ export function poolFor(config: EdgeConfig, overrides: Partial<OriginRouterOptio
       attemptTimeoutMs: config.originTimeoutMs,
       failureThreshold: config.breakerFailureThreshold,
       cooldownMs: config.breakerCooldownMs,
+      hedgeShare: config.originHedgeShare,
       sign: secret === '' ? undefined : async (req) => ({ ...(await signRequest({ secret, ...req })) }),
       ...overrides,
     });

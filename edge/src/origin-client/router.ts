@@ -232,7 +232,7 @@ export class OriginRouter {
    * deadline. Resolves like OriginPool.send (2xx-4xx answers), with the pool that answered; throws
    * OriginUnavailableError otherwise (`no_pool_in_region` when the tenant's regions have no pool that can serve).
    */
-  async send(req: OriginRequest, hints: RouteHints = {}): Promise<RoutedResult> {
+  async send(request: OriginRequest, hints: RouteHints = {}): Promise<RoutedResult> {
     const restricted =
       hints.regions !== undefined && hints.regions.length > 0 && !hints.regions.includes('*');
     const allowed = this.#pools.filter(
@@ -253,6 +253,11 @@ export class OriginRouter {
             attempts,
           );
     if (allowed.length === 0) throw none(0);
+    // The origin sees where the request entered (logs; the regions stack's fault proxies emulate RTT by it).
+    const req =
+      hints.colo === undefined
+        ? request
+        : { ...request, headers: { ...request.headers, 'x-edge-colo': hints.colo } };
     this.#firstAttempts++;
     this.#retry.deposit();
     this.#hedge.deposit();

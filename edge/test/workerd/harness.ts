@@ -174,6 +174,7 @@ export async function apiKey(
     models: record.models ?? ['spam'],
     tier: record.tier ?? 'pro',
     scopes: record.scopes ?? ['infer'],
+    ...(record.regions === undefined ? {} : { regions: record.regions }),
   };
   return { key, hash: await sha256Hex(key), record: full };
 }
