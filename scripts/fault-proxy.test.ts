@@ -104,6 +104,92 @@ describe('startFaultProxy', () => {
     expect(performance.now() - t0).toBeGreaterThanOrEqual(145);
   });
 
+  it('adds latency_by_colo for the colo the x-edge-colo header names, on top of latency_ms', async () => {
+    proxy.set({ latency_ms: 20, latency_by_colo: { fra: 150, IAD: 0 } });
+    expect(proxy.fault().latency_by_colo).toEqual({ FRA: 150, IAD: 0 });
+    const timed = async (headers: Record<string, string>) => {
+      const t0 = performance.now();
+      expect((await fetch(`${proxy.url}/x`, { headers })).status).toBe(201);
+      return performance.now() - t0;
+    };
+    expect(await timed({ 'x-edge-colo': 'FRA' })).toBeGreaterThanOrEqual(165);
+    expect(await timed({ 'x-edge-colo': 'fra' })).toBeGreaterThanOrEqual(165);
+    // A colo the map does not list, or no header: latency_ms only.
+    expect(await timed({ 'x-edge-colo': 'SIN' })).toBeLessThan(120);
+    expect(await timed({})).toBeLessThan(120);
+    expect(upstream.seen.map((s) => s.headers['x-edge-colo'])).toEqual(['FRA', 'fra', 'SIN', undefined]);
+  });
+
+  it('replaces the whole latency_by_colo map on POST and refuses a bad colo or delay', async () => {
+    const control = `${proxy.url}/__fault`;
+    await fetch(control, { method: 'POST', body: JSON.stringify({ latency_by_colo: { FRA: 5, IAD: 80 } }) });
+    const res = await fetch(control, {
+      method: 'POST',
+      body: JSON.stringify({ latency_by_colo: { SIN: 9 } }),
+    });
+    expect(await res.json()).toMatchObject({ latency_by_colo: { SIN: 9 } });
+    expect(proxy.fault().latency_by_colo).toEqual({ SIN: 9 });
+    for (const body of [
+      '{"latency_by_colo":{"FRA":-1}}',
+      '{"latency_by_colo":{"F R":5}}',
+      '{"latency_by_colo":[5]}',
+    ]) {
+      expect((await fetch(control, { method: 'POST', body })).status, body).toBe(400);
+    }
+    // What a caller reads is a copy: changing it changes nothing.
+    proxy.fault().latency_by_colo.SIN = 1000;
+    expect(proxy.fault().latency_by_colo).toEqual({ SIN: 9 });
+  });
+
+  it('counts requests per x-edge-colo and x-request-id prefix, blackholed ones too', async () => {
+    await fetch(`${proxy.url}/x`, { headers: { 'x-edge-colo': 'fra', 'x-request-id': 'pinned:1' } });
+    await fetch(`${proxy.url}/x`, { headers: { 'x-edge-colo': 'FRA', 'x-request-id': 'plain-id' } });
+    await fetch(`${proxy.url}/x`, { headers: { 'x-request-id': 'pinned:2:b' } });
+    proxy.set({ blackhole: true });
+    await fetch(`${proxy.url}/x`, {
+      headers: { 'x-edge-colo': 'SIN', 'x-request-id': ':no-prefix' },
+      signal: AbortSignal.timeout(100),
+    }).catch(() => undefined);
+    await until(() => proxy.counts().blackholed === 1);
+    expect(proxy.counts()).toMatchObject({
+      requests: 4,
+      by_colo: { FRA: 2, SIN: 1 },
+      by_request_prefix: { pinned: 2 },
+    });
+    proxy.resetCounts();
+    expect(proxy.counts()).toMatchObject({
+      requests: 0,
+      by_colo: {},
+      by_request_prefix: {},
+      queue_depth_peak: null,
+    });
+  });
+
+  it('keeps the highest x-queue-depth an upstream answer reported', async () => {
+    const depths = ['3', '11', 'junk', '7'];
+    const queued = createServer((_req, res) => {
+      res.writeHead(200, { 'x-queue-depth': depths.shift() ?? '0' });
+      res.end('ok');
+    });
+    await new Promise<void>((r) => queued.listen(0, '127.0.0.1', r));
+    const p = await startFaultProxy({
+      target: `http://127.0.0.1:${(queued.address() as AddressInfo).port}`,
+    });
+    try {
+      expect(p.counts().queue_depth_peak).toBeNull();
+      for (let i = 0; i < 4; i++) await (await fetch(`${p.url}/x`)).text();
+      expect(p.counts().queue_depth_peak).toBe(11);
+      const got = (await (await fetch(`${p.url}/__fault`)).json()) as {
+        counts: { queue_depth_peak: number };
+      };
+      expect(got.counts.queue_depth_peak).toBe(11);
+    } finally {
+      await p.stop();
+      queued.closeAllConnections();
+      await new Promise<void>((r) => queued.close(() => r()));
+    }
+  });
+
   it('adds slow_ms to a slow_share of 1', async () => {
     proxy.set({ slow_share: 1, slow_ms: 150 });
     const t0 = performance.now();
@@ -213,9 +299,34 @@ describe('startFaultProxy', () => {
 
   it('clear() restores the defaults', () => {
     const defaults = proxy.fault();
-    proxy.set({ latency_ms: 5, jitter_ms: 5, blackhole: true, reset: true, error_status: 500 });
+    proxy.set({
+      latency_ms: 5,
+      jitter_ms: 5,
+      blackhole: true,
+      reset: true,
+      error_status: 500,
+      latency_by_colo: { FRA: 5 },
+    });
     proxy.clear();
     expect(proxy.fault()).toEqual(defaults);
+  });
+
+  it('starts with its baseline and returns to it on clear() and DELETE', async () => {
+    const based = await startFaultProxy({ target: upstream.url, baseline: { latency_by_colo: { FRA: 5 } } });
+    try {
+      expect(based.fault()).toMatchObject({ latency_ms: 0, latency_by_colo: { FRA: 5 } });
+      based.set({ blackhole: true, latency_by_colo: {} });
+      based.clear();
+      expect(based.fault()).toMatchObject({ blackhole: false, latency_by_colo: { FRA: 5 } });
+      based.set({ error_rate: 1 });
+      const res = await fetch(`${based.url}/__fault`, { method: 'DELETE' });
+      expect(await res.json()).toMatchObject({ error_rate: 0, latency_by_colo: { FRA: 5 } });
+    } finally {
+      await based.stop();
+    }
+    await expect(
+      startFaultProxy({ target: upstream.url, baseline: { latency_by_colo: { FRA: -5 } } }),
+    ).rejects.toThrow(/latency_by_colo/);
   });
 
   it('stop() returns promptly with a blackholed request open', async () => {

@@ -17,7 +17,7 @@
  * Control API on the proxy itself (never forwarded, never delayed, not counted):
  *   GET    /__fault                  -> { fault, counts }
  *   POST   /__fault  {partial Fault} -> the merged fault (400 on bad JSON or an unknown/invalid field)
- *   DELETE /__fault                  -> the default fault (counts are kept)
+ *   DELETE /__fault                  -> back to the baseline fault (the defaults, or `baseline`; counts are kept)
  *   add ?reset_counts=1 to POST or DELETE to zero the counts as well.
  *
  *   curl -X POST 'http://127.0.0.1:8701/__fault' -d '{"latency_ms":80,"slow_share":0.05,"slow_ms":1500}'
@@ -82,7 +82,7 @@ export interface FaultProxy {
   fault(): Fault;
   /** Merges over the current fault; throws a TypeError naming the bad field. */
   set(f: Partial<Fault>): void;
-  /** Back to the defaults; counts are kept. */
+  /** Back to the baseline fault (the defaults, or `baseline`); counts are kept. */
   clear(): void;
   counts(): FaultCounts;
   /** Zeroes the counts (as `?reset_counts=1`). */
@@ -100,6 +100,11 @@ export interface FaultProxyOptions {
   host?: '127.0.0.1';
   /** Source of uniform [0, 1) draws. @default Math.random */
   random?: () => number;
+  /**
+   * The fault it starts with and that clear() and DELETE return to, over the defaults: e.g. the `latency_by_colo`
+   * of an emulated RTT matrix, which clearing an injected fault should keep. @default {}
+   */
+  baseline?: Partial<Fault>;
 }
 
 const DEFAULT_FAULT: Fault = {
@@ -191,8 +196,9 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   if (target.protocol !== 'http:')
     throw new TypeError(`target: expected an http:// URL, received ${options.target}`);
   const random = options.random ?? Math.random;
+  const baseline: Fault = { ...copyFault(DEFAULT_FAULT), ...parsePatch(options.baseline ?? {}) };
   const agent = new Agent({ keepAlive: true });
-  let current: Fault = copyFault(DEFAULT_FAULT);
+  let current: Fault = copyFault(baseline);
   let counts: FaultCounts = zeroCounts();
 
   const server = createServer((req, res) => {
@@ -283,7 +289,8 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
         }
         state = 'streaming';
         const depth = Number(header(ur.headers, 'x-queue-depth'));
-        if (Number.isFinite(depth) && depth > (counts.queue_depth_peak ?? -1)) counts.queue_depth_peak = depth;
+        if (Number.isFinite(depth) && depth > (counts.queue_depth_peak ?? -1))
+          counts.queue_depth_peak = depth;
         res.writeHead(ur.statusCode ?? 502, ur.statusMessage, endToEnd(ur.headers));
         ur.pipe(res);
       });
@@ -299,7 +306,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     };
     if (method === 'GET') return send(200, { fault: copyFault(current), counts: copyCounts(counts) });
     if (method === 'DELETE') {
-      current = copyFault(DEFAULT_FAULT);
+      current = copyFault(baseline);
       maybeZeroCounts();
       return send(200, copyFault(current));
     }
@@ -347,7 +354,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       current = { ...current, ...parsePatch(f) };
     },
     clear: () => {
-      current = copyFault(DEFAULT_FAULT);
+      current = copyFault(baseline);
     },
     counts: () => copyCounts(counts),
     resetCounts: () => {

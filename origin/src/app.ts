@@ -40,7 +40,16 @@ export interface AppDeps extends RouteDeps, Partial<Pick<RepositoryDeps, 'puller
 export function createApp(deps: AppDeps): Hono<AppEnv> {
   const { config, logger } = deps;
   const app = new Hono<AppEnv>();
-  app.use('*', requestContext({ draining: deps.draining, onStart: deps.onStart, onEnd: deps.onEnd, logger }));
+  app.use(
+    '*',
+    requestContext({
+      draining: deps.draining,
+      onStart: deps.onStart,
+      onEnd: deps.onEnd,
+      logger,
+      ...(config.poolId === undefined ? {} : { poolId: config.poolId }),
+    }),
+  );
   // Signature headers are checked before the body is read, the signature over the body after.
   if (!config.allowUnsigned) app.use('*', signatureHeaders({ windowMs: config.signatureWindowMs }));
   app.use('/v2/repository/*', adminAuth({ token: config.adminToken, open: config.allowUnsigned }));

@@ -113,6 +113,8 @@ export interface OriginConfig {
    * answer 403, unless unsigned use is allowed (then they are open). @default none
    */
   adminToken: string | undefined;
+  /** The pool this origin belongs to (the edge ORIGIN_POOLS id), answered as `x-origin-pool`. @default none */
+  poolId: string | undefined;
   /** @default 'info' */
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
@@ -153,6 +155,7 @@ export const ENV_NAMES: Record<keyof OriginConfig, string> = {
   registryPollSeconds: 'MODEL_REGISTRY_POLL_SECONDS',
   registryCacheDir: 'MODEL_REGISTRY_CACHE_DIR',
   adminToken: 'ORIGIN_ADMIN_TOKEN',
+  poolId: 'ORIGIN_POOL_ID',
   logLevel: 'LOG_LEVEL',
 };
 
@@ -328,6 +331,13 @@ const Schema = z
       .default(30),
     registryCacheDir: z.string().min(1).optional(),
     adminToken: z.string().min(16, 'expected at least 16 characters').optional(),
+    poolId: z
+      .string()
+      .regex(
+        /^[a-z][a-z0-9-]{0,31}$/,
+        'expected a pool id (lower case letters, digits and -, as in the edge ORIGIN_POOLS)',
+      )
+      .optional(),
     logLevel: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
         error: 'expected fatal, error, warn, info, debug, trace or silent',
@@ -417,6 +427,7 @@ function validate(raw: Record<string, unknown>, fromEnv: boolean): OriginConfig 
     defaultPriority,
     preferredBatch: [...new Set(c.preferredBatch)].sort((a, b) => a - b),
     signingSecret: c.signingSecret,
+    poolId: c.poolId,
     registryEndpoint: c.registryEndpoint,
     registryAccessKeyId: c.registryAccessKeyId,
     registrySecretAccessKey: c.registrySecretAccessKey,

@@ -12,6 +12,8 @@ export type AppEnv = {
     closing: boolean;
     /** A handler built its response headers with baseHeaders() (so x-request-id is already in). */
     headersDone: boolean;
+    /** The pool this origin belongs to (ORIGIN_POOL_ID), answered as `x-origin-pool`. */
+    poolId: string | undefined;
     /** Headers an error answer of this route must carry too (x-queue-depth, x-model-version). */
     errorHeaders: Record<string, string> | undefined;
   };

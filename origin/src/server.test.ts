@@ -41,7 +41,7 @@ const origin = useOrigin(
       ood: { seenIds, minFeatures: 1, minCoverage: 0.8 },
     },
   ],
-  { versionPolicy: 'all', maxBatch: 8, maxBodyBytes: 64 * 1024, echoRoute: true },
+  { versionPolicy: 'all', maxBatch: 8, maxBodyBytes: 64 * 1024, echoRoute: true, poolId: 'eu-1', maxQueue: 512 },
   { logger: createLogger({ level: 'info', destination }), featurizerFactory: featurizerFromManifest },
 );
 let reference: ort.InferenceSession;
@@ -162,6 +162,9 @@ describe('inference', () => {
     const r = await infer(`${origin.url}/v2/models/mlp/infer`, [t], { id: 'req-1' });
     expect(r.status).toBe(200);
     expect(r.headers.get('x-queue-depth')).toMatch(/^[0-9]+$/);
+    // What the edge's router learns passively: the pool and the capacity beside the queue depth.
+    expect(r.headers.get('x-origin-pool')).toBe('eu-1');
+    expect(r.headers.get('x-origin-capacity')).toBe('512');
     expect(r.headers.get('server-timing')).toMatch(/^compute;dur=\d+\.\d{3}$/);
     expect(r.headers.get('x-model-version')).toBe('2');
     expect(r.headers.get('content-type')).toBe('application/octet-stream');
@@ -529,6 +532,8 @@ describe('bad inputs get the JSON error shape, never a 500', () => {
       message: "input 'input': element 3 is NaN or infinite",
     });
     expect(r.headers.get('x-queue-depth')).toBe('0');
+    expect(r.headers.get('x-origin-capacity')).toBe('512');
+    expect(r.headers.get('x-origin-pool')).toBe('eu-1');
     const big = await infer(`${origin.url}${path}`, [fp32(9)]);
     expect(big.error?.error.message).toMatch(/9 rows exceeds the max batch size of 8/);
     // Past the per-request item limit of every route and tier: 413 naming it.

@@ -78,6 +78,7 @@ export class ServedModel implements Signature {
   readonly outputIndex: ReadonlyMap<string, number>;
   readonly batcher: Batcher<BatchItem, ItemResult>;
   readonly metrics: ModelMetrics;
+  readonly #capacity: number;
   readonly #pool: RunnerPool;
   readonly #featurizer: Featurizer | undefined;
   readonly #ood: OodCheck | undefined;
@@ -110,6 +111,7 @@ export class ServedModel implements Signature {
     this.dynamicInnerDims = inputs.some((s) => s.shape.slice(1).includes(-1));
     this.outputIndex = new Map(outputs.map((o, i) => [o.name, i]));
     const b = options.batching;
+    this.#capacity = b.maxQueue;
     const maxBatch = this.batchable ? b.maxBatch : 1;
     this.batcher = new Batcher<BatchItem, ItemResult>({
       execute: (items) => this.#execute(items),
@@ -135,6 +137,10 @@ export class ServedModel implements Signature {
   }
   get hasFeaturizer(): boolean {
     return this.#featurizer !== undefined;
+  }
+  /** Rows this version queues before it sheds load (ORIGIN_MAX_QUEUE; reported as x-origin-capacity). */
+  get capacity(): number {
+    return this.#capacity;
   }
   /** Rows waiting in this version's queue (reported as x-queue-depth). */
   get queueDepth(): number {

@@ -24,6 +24,7 @@ export function observeSuccess(
   headers['content-type'] = contentType;
   headers['x-model-version'] = model.version;
   headers['x-queue-depth'] = String(model.queueDepth);
+  headers['x-origin-capacity'] = String(model.capacity);
   return headers;
 }
 
@@ -46,7 +47,11 @@ export function observeFailure(
   err: unknown,
   started: number | undefined,
 ): unknown {
-  c.set('errorHeaders', { 'x-model-version': model.version, 'x-queue-depth': String(model.queueDepth) });
+  c.set('errorHeaders', {
+    'x-model-version': model.version,
+    'x-queue-depth': String(model.queueDepth),
+    'x-origin-capacity': String(model.capacity),
+  });
   if (started !== undefined) {
     const reason = err instanceof InferenceError ? err.code : 'internal';
     model.metrics.failure(reason, (performance.now() - started) / 1000);

@@ -16,6 +16,8 @@ export function baseHeaders(c: Context<AppEnv>): Record<string, string> {
   c.set('headersDone', true);
   const headers: Record<string, string> = { 'x-request-id': c.get('requestId') ?? 'unknown' };
   if (c.get('closing')) headers.connection = 'close';
+  const pool = c.get('poolId');
+  if (pool !== undefined) headers['x-origin-pool'] = pool;
   return headers;
 }
 
@@ -25,12 +27,14 @@ export interface RequestContextOptions {
   /** Called when a request starts and when its handler has finished (in-flight tracking). */
   onStart?: () => void;
   onEnd?: () => void;
+  /** The pool this origin belongs to (ORIGIN_POOL_ID), answered as `x-origin-pool`. @default none */
+  poolId?: string;
   /** Receives a debug access-log line per request when debug logging is on. */
   logger?: { isLevelEnabled(level: string): boolean; debug(obj: object, msg: string): void };
 }
 
 export function requestContext(options: RequestContextOptions): MiddlewareHandler<AppEnv> {
-  const { draining, onStart, onEnd, logger } = options;
+  const { draining, onStart, onEnd, logger, poolId } = options;
   return async function requestContextMiddleware(c, next) {
     const started = performance.now();
     c.set('started', started);
@@ -38,12 +42,14 @@ export function requestContext(options: RequestContextOptions): MiddlewareHandle
     c.set('requestId', requestId);
     c.set('traceId', parseTraceparent(c.req.header('traceparent'))?.traceId);
     c.set('closing', draining());
+    c.set('poolId', poolId);
     onStart?.();
     try {
       await next();
       if (c.get('headersDone') !== true) {
         c.res.headers.set('x-request-id', requestId);
         if (c.get('closing')) c.res.headers.set('connection', 'close');
+        if (poolId !== undefined) c.res.headers.set('x-origin-pool', poolId);
       }
     } finally {
       onEnd?.();
