@@ -6,6 +6,11 @@
  * down past degrading, a timeout, a thrown error) goes back to the queue with a backoff (`retry`), and after
  * `max_retries` to the dead-letter queue, whose consumer records the chunk as failed; a refusal (4xx: the key
  * revoked, the model gone) fails the chunk at once.
+ *
+ * A job has no latency pressure: rows whose escalation found no origin (answered `edge-degraded`) are not accepted
+ * on the chunk's first DEGRADED_RETRIES deliveries; the chunk goes back to the queue after 5 s, then 10 s (a
+ * restarted origin or a recovering pool is back by then), and only the next delivery accepts degraded rows, so a
+ * chunk keeps a delivery in hand for other failures before the dead-letter queue (max_retries = 3).
  */
 
 import { predictionsFromOutput } from '../../../shared/protocol/tensor.ts';
@@ -25,6 +30,19 @@ export const resultKey = (spec: Pick<JobSpec, 'prefix'>, chunk: number) =>
 
 /** A chunk the job cannot recover by retrying (the owner's key revoked, the model refused the rows...). */
 export class ChunkRefused extends Error {}
+
+/** Deliveries of a chunk that wait for the origin rather than accept rows it could not answer. */
+export const DEGRADED_RETRIES = 2;
+
+/** Rows the origin could not answer on an early delivery: the chunk is retried after `delaySeconds`. */
+export class RowsDegraded extends Error {
+  readonly delaySeconds: number;
+
+  constructor(degraded: number, rows: number, attempt: number) {
+    super(`${degraded} of ${rows} rows found no origin (edge-degraded); retrying the chunk later`);
+    this.delaySeconds = 5 * attempt;
+  }
+}
 
 const stub = (env: Env, job: string) => env.JOBS.get(env.JOBS.idFromName(job));
 
@@ -137,6 +155,10 @@ export async function runChunk(
       if (res.status >= 400 && res.status < 500 && res.status !== 429) throw new ChunkRefused(why);
       throw new Error(why);
     }
+    const degraded = predictions.filter((p) => p.served_by === 'edge-degraded').length;
+    if (degraded > 0 && claim.attempt <= DEGRADED_RETRIES) {
+      throw new RowsDegraded(degraded, rows.length, claim.attempt);
+    }
     const first = spec.chunks[msg.chunk]?.first ?? 0;
     const counts: Record<string, number> = {};
     const lines = predictions.map((p, i) => {
@@ -213,7 +235,9 @@ export function createJobConsumer(app: JobApp) {
             error: err instanceof Error ? err.message : String(err),
           }),
         );
-        msg.retry({ delaySeconds: retryDelaySeconds(msg.attempts) });
+        msg.retry({
+          delaySeconds: err instanceof RowsDegraded ? err.delaySeconds : retryDelaySeconds(msg.attempts),
+        });
       }
     }
   };

@@ -12,7 +12,7 @@ import {
 import { env as bindings } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { MemoryNonceStore, verifyRequest } from '../../../shared/signing/index.ts';
-import { createJobConsumer, type JobApp } from '../../src/jobs/consumer.ts';
+import { createJobConsumer, type JobApp, RowsDegraded } from '../../src/jobs/consumer.ts';
 import {
   type ChunkMessage,
   type JobCoordinator,
@@ -236,12 +236,22 @@ describe('asynchronous jobs (whole app, local R2, Durable Object, queue consumer
     });
   });
 
-  it('the origin down mid-job: the unsure rows are answered by the edge, marked degraded; nothing is lost', async () => {
+  it('the origin down mid-job: rows with no origin are retried later, then answered by the edge, marked degraded', async () => {
     const w = await world();
     const job = (await (await w.submit(w.owner.key, ndjson(texts(300)))).json()) as Job;
     await w.deliver([w.sent[0] as ChunkMessage]);
     await behave(w.origin, { default: { drop: true } });
-    await w.deliver([w.sent[1] as ChunkMessage]);
+    // A job has no latency pressure: its first deliveries wait for the origin (a backoff of seconds) instead of
+    // accepting degraded rows; the chunk goes back to queued, nothing written.
+    for (const attempts of [1, 2]) {
+      const verdict = await w.deliver([w.sent[1] as ChunkMessage], { attempts });
+      expect(verdict.retryMessages).toHaveLength(1);
+      // The queue's delay (getQueueResult does not report it): 5 s, then 10 s.
+      expect(new RowsDegraded(15, 44, attempts).delaySeconds).toBe(5 * attempts);
+      expect((await w.status()).body).toMatchObject({ status: 'running', progress: { chunks_done: 1 } });
+    }
+    // Still down on the last delivery it waits for: the edge answers, marked degraded. Nothing is lost.
+    await w.deliver([w.sent[1] as ChunkMessage], { attempts: 3 });
     const s = (await w.status()).body;
     expect(s.status).toBe('succeeded');
     // Rows 256..299 of the "maybe" kind (index % 3 === 2) are the unsure ones: 15 of them.
@@ -251,6 +261,20 @@ describe('asynchronous jobs (whole app, local R2, Durable Object, queue consumer
     expect(out.lines.slice(256).every((l) => l.served_by === 'edge' || l.served_by === 'edge-degraded')).toBe(
       true,
     );
+  });
+
+  it('the origin back within the retries: a job that met a dead origin ends with every row answered by a model', async () => {
+    const w = await world();
+    const job = (await (await w.submit(w.owner.key, ndjson(texts(300)))).json()) as Job;
+    await w.deliver([w.sent[0] as ChunkMessage]);
+    await behave(w.origin, { default: { drop: true } });
+    expect((await w.deliver([w.sent[1] as ChunkMessage])).retryMessages).toHaveLength(1);
+    await behave(w.origin, { default: {} });
+    await w.deliver([w.sent[1] as ChunkMessage], { attempts: 2 });
+    const s = (await w.status()).body;
+    expect(s.status).toBe('succeeded');
+    expect(s.served_by['edge-degraded'] ?? 0).toBe(0);
+    expect((await w.results(job.id)).lines).toHaveLength(300);
   });
 
   it('cancellation: the job is cancelled, its chunks are skipped, it has no results', async () => {
