@@ -41,7 +41,14 @@ const origin = useOrigin(
       ood: { seenIds, minFeatures: 1, minCoverage: 0.8 },
     },
   ],
-  { versionPolicy: 'all', maxBatch: 8, maxBodyBytes: 64 * 1024, echoRoute: true, poolId: 'eu-1', maxQueue: 512 },
+  {
+    versionPolicy: 'all',
+    maxBatch: 8,
+    maxBodyBytes: 64 * 1024,
+    echoRoute: true,
+    poolId: 'eu-1',
+    maxQueue: 512,
+  },
   { logger: createLogger({ level: 'info', destination }), featurizerFactory: featurizerFromManifest },
 );
 let reference: ort.InferenceSession;
