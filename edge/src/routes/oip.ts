@@ -325,6 +325,10 @@ function inferResponse(
       served_by: answer.served_by,
       served_by_items: answer.predictions.map((p) => p.served_by).join(','),
       served_by_counts: answer.headers['x-served-by-counts'] ?? '',
+      // Which origin pool answered each escalated row ('' for rows the edge or the cache answered).
+      ...(answer.predictions.some((p) => p.origin_pool !== undefined)
+        ? { origin_pool_items: answer.predictions.map((p) => p.origin_pool ?? '').join(',') }
+        : {}),
       ...oodParameters(answer.predictions),
       request_id: c.get('requestId'),
     },

@@ -119,7 +119,10 @@ describe('tensor releases at the edge (whole app, tiny tensor student in onnxrun
     expect(out.parameters).toMatchObject({
       served_by_items: 'edge,origin,edge,origin',
       served_by_counts: 'edge=2, origin=2',
+      // One pool (ORIGIN_URLS): "default", per escalated row.
+      origin_pool_items: ',default,,default',
     });
+    expect(res.headers.get('x-origin-pool')).toBe('default');
     const labels = [];
     const data = out.outputs[0]?.data as number[];
     for (let r = 0; r < 4; r++) labels.push((data[2 * r + 1] as number) > 0.5 ? 'spam' : 'ham');
