@@ -16,6 +16,8 @@ export const EDGE_STATS_METRICS = {
   edge_window_items:
     'Items answered in the window, by who answered them (served_by: cache, edge, edge-degraded, origin).',
   edge_window_escalations: 'Items escalated from the edge in the window, by reason.',
+  edge_window_origin_pool_items:
+    'Escalated items answered in the window, by the origin pool that answered them.',
   edge_window_labels: 'Items answered in the window, by predicted label.',
   edge_window_ood_items: 'Items answered with ood: true in the window.',
   edge_window_unsure_items:
@@ -69,6 +71,8 @@ export function toPrometheus(model: string, minutes: number, versions: readonly 
     add('edge_window_requests', base, v.requests);
     for (const [servedBy, n] of Object.entries(v.served_by))
       add('edge_window_items', { ...base, served_by: servedBy }, n);
+    for (const [pool, n] of Object.entries(v.origin_pools ?? {}))
+      add('edge_window_origin_pool_items', { ...base, pool }, n);
     for (const [reason, n] of Object.entries(v.escalation_reasons))
       add('edge_window_escalations', { ...base, reason }, n);
     for (const [label, n] of Object.entries(v.labels)) add('edge_window_labels', { ...base, label }, n);

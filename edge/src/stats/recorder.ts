@@ -4,7 +4,7 @@
  * prediction, to Workers Analytics Engine when the `PREDICTIONS` binding is there.
  *
  * - Upstash: one hash per model, version and minute, `edge:stats:v1:{model}:{version}:{minute}`, fields
- *   `req`, `items`, `sb:{served_by}`, `er:{escalation_reason}`, `sc:{score bin}`, `cv:{coverage bin}`,
+ *   `req`, `items`, `sb:{served_by}`, `op:{origin pool}`, `er:{escalation_reason}`, `sc:{score bin}`, `cv:{coverage bin}`,
  *   `fn:{feature-count bin}` (log2 buckets), `lb:{label}`, `ood` (score/coverage bins: shared/drift, 10 over
  *   [0, 1]), per request `lat:{latency bin}` (log2 ms buckets, see latencyBin), `arm:{stable|candidate}` when a
  *   rollout policy chose the version, and `fail` for requests that failed (no answer); the rollout's comparisons (cascade/rollout.ts) add `sh:*` (shadow: candidate vs stable) and `au:*`
@@ -33,6 +33,8 @@ export interface RecordedItem {
   ood?: boolean | undefined;
   unsure?: boolean | undefined;
   escalation_reason?: string | undefined;
+  /** The origin pool that answered it (escalated items). */
+  origin_pool?: string | undefined;
 }
 
 /** What the recorder needs of the request an answer belongs to. */
@@ -113,6 +115,7 @@ export function answerFields(items: readonly RecordedItem[], meta?: RequestMeta)
   }
   for (const p of items) {
     add(`sb:${p.served_by}`);
+    if (p.origin_pool !== undefined) add(`op:${p.origin_pool}`);
     if (p.escalation_reason !== undefined) {
       for (const r of p.escalation_reason.split(',')) add(`er:${r.trim()}`);
     }

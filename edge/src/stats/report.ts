@@ -21,6 +21,8 @@ export interface VersionStats {
   items: number;
   served_by: Record<string, number>;
   served_by_share: Record<string, number>;
+  /** Items answered by each origin pool (ORIGIN_POOLS ids; `default` for ORIGIN_URLS). */
+  origin_pools: Record<string, number>;
   escalation_reasons: Record<string, number>;
   /** Items per score bin (10 bins over [0, 1]). */
   score_histogram: number[];
@@ -80,6 +82,7 @@ export function emptyStats(version: string): VersionStats {
     items: 0,
     served_by: {},
     served_by_share: {},
+    origin_pools: {},
     escalation_reasons: {},
     score_histogram: new Array<number>(DRIFT_BINS).fill(0),
     coverage_histogram: new Array<number>(DRIFT_BINS).fill(0),
@@ -125,6 +128,7 @@ function addField(s: VersionStats, field: string, n: number): void {
   else if (kind === 'ood') s.ood += n;
   else if (kind === 'unsure') s.unsure += n;
   else if (kind === 'sb') bump(s.served_by);
+  else if (kind === 'op') bump(s.origin_pools);
   else if (kind === 'er') bump(s.escalation_reasons);
   else if (kind === 'lb') bump(s.labels);
   else if (kind === 'sh' || kind === 'sho' || kind === 'au') addComparison(s, kind, name, n);

@@ -70,6 +70,22 @@ describe('origin pools and regions (whole app, loopback pools)', () => {
     expect(sent?.headers['x-edge-colo']).toBe('FRA');
     const fromIad = await w.t.call(at('IAD', w.k.key, [`hello ${unique()}`]), w.env);
     expect(fromIad.headers.get('x-origin-pool')).toBe('us-1');
+    // The shared stats count items per pool too (edge_window_origin_pool_items in Prometheus).
+    const stats = await w.t.call(
+      new Request('https://edge.test/v1/admin/models/spam/stats?minutes=5', {
+        headers: { authorization: `Bearer ${w.admin.key}` },
+      }),
+      w.env,
+    );
+    const { versions } = (await stats.json()) as {
+      versions: Array<{ origin_pools: Record<string, number> }>;
+    };
+    const pools = versions.reduce<Record<string, number>>((acc, v) => {
+      for (const [k, n] of Object.entries(v.origin_pools)) acc[k] = (acc[k] ?? 0) + n;
+      return acc;
+    }, {});
+    expect(pools['eu-1']).toBeGreaterThanOrEqual(2);
+    expect(pools['us-1']).toBeGreaterThanOrEqual(1);
   });
 
   it('residency: an eu-pinned key with its pool down gets degraded answers (no_pool_in_region), nothing leaves eu', async () => {
