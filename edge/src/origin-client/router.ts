@@ -311,7 +311,8 @@ export class OriginRouter {
     const first = new AbortController();
     const key = locationKey(hints);
     const a = this.#attempt(pool, req, first.signal, key);
-    const delay = this.#hedging ? this.#hedgeDelay(pool) : undefined;
+    // Job rows have no latency pressure: never hedged (a hedge is extra load bought for latency).
+    const delay = this.#hedging && hints.batch !== true ? this.#hedgeDelay(pool) : undefined;
     if (delay === undefined) {
       const outcome = await a;
       return { outcome, hedged: false, made: attemptsOf(outcome) };
