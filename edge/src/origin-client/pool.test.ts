@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { signRequest } from '../../../shared/signing/index.ts';
 import { TEST_SIGNING_SECRET } from '../../test/node/secrets.ts';
-import { behave, newOrigins, originLog } from '../../test/workerd/harness.ts';
-import { OriginUnavailableError } from './errors.ts';
+import { behave, newOrigins, originClassify, originLog, unavailable } from '../../test/workerd/harness.ts';
 import { computeMsOf, OriginPool, type OriginPoolOptions } from './pool.ts';
 
 const sign: OriginPoolOptions['sign'] = async (req) => ({
@@ -13,30 +12,10 @@ function pool(urls: string[], options: Partial<OriginPoolOptions> = {}) {
   return new OriginPool({ urls, sign, attemptTimeoutMs: 2000, ...options });
 }
 
-function classify(deadlineMs = 2000, now = Date.now()) {
-  return {
-    method: 'POST',
-    path: '/v1/models/spam/classify',
-    body: JSON.stringify({ texts: ['hello'] }),
-    headers: { 'content-type': 'application/json', 'x-request-id': 'req-1' },
-    deadline: now + deadlineMs,
-  };
-}
-
-async function rejection(p: Promise<unknown>): Promise<OriginUnavailableError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof OriginUnavailableError) return e;
-    throw e;
-  }
-  throw new Error('expected a rejection');
-}
-
 describe('OriginPool against loopback origins (real HTTP)', () => {
   it('signs each request as the origin expects and propagates the remaining deadline', async () => {
     const [a] = await newOrigins(1);
-    const r = await pool([a as string]).send(classify(1500));
+    const r = await pool([a as string]).send(originClassify(1500));
     expect(r.response.status).toBe(200);
     expect(r.attempts).toBe(1);
     const [logged] = await originLog(a as string);
@@ -55,12 +34,12 @@ describe('OriginPool against loopback origins (real HTTP)', () => {
     // Learn both depths: with equal load P2C takes the first of its two picks; random() = 0 picks a, then b.
     const seq = [0, 0, 0.99, 0];
     const learn = pool([a, b], { random: () => seq.shift() ?? 0 });
-    await learn.send(classify());
-    await learn.send(classify());
+    await learn.send(originClassify());
+    await learn.send(originClassify());
     expect(learn.snapshot().map((s) => s.queueDepth)).toEqual([50, 0]);
-    await p.send(classify());
-    await p.send(classify());
-    for (let i = 0; i < 10; i++) await p.send(classify());
+    await p.send(originClassify());
+    await p.send(originClassify());
+    for (let i = 0; i < 10; i++) await p.send(originClassify());
     const [logA, logB] = [await originLog(a), await originLog(b)];
     // p learned a's depth on its first visit there at most once; every later request went to b.
     expect(logA.length).toBeLessThanOrEqual(2);
@@ -71,10 +50,10 @@ describe('OriginPool against loopback origins (real HTTP)', () => {
     const [a, b] = (await newOrigins(2)) as [string, string];
     await behave(a, { default: { delayMs: 300 } });
     const p = pool([a, b], { random: () => 0 });
-    const slow = p.send(classify());
+    const slow = p.send(originClassify());
     await new Promise((r) => setTimeout(r, 50));
     expect(p.snapshot()[0]?.inFlight).toBe(1);
-    const fast = await p.send(classify());
+    const fast = await p.send(originClassify());
     expect(fast.origin).toBe(b);
     expect((await slow).origin).toBe(a);
     expect(p.snapshot().map((s) => s.inFlight)).toEqual([0, 0]);
@@ -88,7 +67,7 @@ describe('OriginPool against loopback origins (real HTTP)', () => {
   ])('retries once on another origin after %s', async (_name, failure) => {
     const [a, b] = (await newOrigins(2)) as [string, string];
     await behave(a, { default: failure });
-    const r = await pool([a, b], { random: () => 0 }).send(classify());
+    const r = await pool([a, b], { random: () => 0 }).send(originClassify());
     expect(r.response.status).toBe(200);
     expect(r.origin).toBe(b);
     expect(r.attempts).toBe(2);
@@ -100,7 +79,7 @@ describe('OriginPool against loopback origins (real HTTP)', () => {
     const [a, b] = (await newOrigins(2)) as [string, string];
     await behave(a, { default: { delayMs: 2000 } });
     const started = Date.now();
-    const r = await pool([a, b], { random: () => 0, attemptTimeoutMs: 100 }).send(classify(3000));
+    const r = await pool([a, b], { random: () => 0, attemptTimeoutMs: 100 }).send(originClassify(3000));
     expect(r.origin).toBe(b);
     expect(Date.now() - started).toBeLessThan(1500);
   });
@@ -110,7 +89,7 @@ describe('OriginPool against loopback origins (real HTTP)', () => {
     await behave(a, {
       default: { status: 400, body: { error: { code: 'invalid_input', message: 'no', request_id: 'x' } } },
     });
-    const r = await pool([a, b], { random: () => 0 }).send(classify());
+    const r = await pool([a, b], { random: () => 0 }).send(originClassify());
     expect(r.response.status).toBe(400);
     expect(r.attempts).toBe(1);
     expect((await originLog(b)).length).toBe(0);
@@ -119,7 +98,7 @@ describe('OriginPool against loopback origins (real HTTP)', () => {
   it('does not retry a 500: origin_error', async () => {
     const [a, b] = (await newOrigins(2)) as [string, string];
     await behave(a, { default: { status: 500 } });
-    const err = await rejection(pool([a, b], { random: () => 0 }).send(classify()));
+    const err = await unavailable(pool([a, b], { random: () => 0 }).send(originClassify()));
     expect(err.reason).toBe('origin_error');
     expect(err.status).toBe(503);
     expect((await originLog(b)).length).toBe(0);
@@ -128,7 +107,7 @@ describe('OriginPool against loopback origins (real HTTP)', () => {
   it('gives up after one retry when both origins fail', async () => {
     const [a, b, c] = (await newOrigins(3)) as [string, string, string];
     for (const o of [a, b, c]) await behave(o, { default: { status: 503 } });
-    const err = await rejection(pool([a, b, c]).send(classify()));
+    const err = await unavailable(pool([a, b, c]).send(originClassify()));
     expect(err.reason).toBe('origin_overloaded');
     expect(err.attempts).toBe(2);
     const total = (await originLog(a)).length + (await originLog(b)).length + (await originLog(c)).length;
@@ -140,7 +119,7 @@ describe('OriginPool against loopback origins (real HTTP)', () => {
     await behave(a, { default: { delayMs: 2000 } });
     await behave(b, { default: { delayMs: 2000 } });
     const started = Date.now();
-    const err = await rejection(pool([a, b]).send(classify(150)));
+    const err = await unavailable(pool([a, b]).send(originClassify(150)));
     const elapsed = Date.now() - started;
     expect(err.reason).toBe('deadline_exceeded');
     expect(err.status).toBe(504);
@@ -151,7 +130,7 @@ describe('OriginPool against loopback origins (real HTTP)', () => {
 
   it('deadline already spent: nothing is sent', async () => {
     const [a] = (await newOrigins(1)) as [string];
-    const err = await rejection(pool([a]).send(classify(-1)));
+    const err = await unavailable(pool([a]).send(originClassify(-1)));
     expect(err.reason).toBe('deadline_exceeded');
     expect((await originLog(a)).length).toBe(0);
   });
@@ -162,23 +141,23 @@ describe('OriginPool against loopback origins (real HTTP)', () => {
     let offset = 0;
     const now = () => Date.now() + offset;
     const p = pool([a], { failureThreshold: 2, cooldownMs: 5000, now });
-    expect((await rejection(p.send(classify(2000, now())))).reason).toBe('origin_overloaded');
-    expect((await rejection(p.send(classify(2000, now())))).reason).toBe('origin_overloaded');
+    expect((await unavailable(p.send(originClassify(2000, now())))).reason).toBe('origin_overloaded');
+    expect((await unavailable(p.send(originClassify(2000, now())))).reason).toBe('origin_overloaded');
     expect(p.snapshot()[0]?.breaker).toBe('open');
-    const open = await rejection(p.send(classify(2000, now())));
+    const open = await unavailable(p.send(originClassify(2000, now())));
     expect(open.reason).toBe('breaker_open');
     expect((await originLog(a)).length).toBe(2);
 
     offset += 5000;
     expect(p.snapshot()[0]?.breaker).toBe('half-open');
     // A failed probe reopens it.
-    expect((await rejection(p.send(classify(2000, now())))).reason).toBe('origin_overloaded');
+    expect((await unavailable(p.send(originClassify(2000, now())))).reason).toBe('origin_overloaded');
     expect(p.snapshot()[0]?.breaker).toBe('open');
-    expect((await rejection(p.send(classify(2000, now())))).reason).toBe('breaker_open');
+    expect((await unavailable(p.send(originClassify(2000, now())))).reason).toBe('breaker_open');
 
     offset += 5000;
     await behave(a, { default: {} });
-    const probe = await p.send(classify(2000, now()));
+    const probe = await p.send(originClassify(2000, now()));
     expect(probe.response.status).toBe(200);
     expect(p.snapshot()[0]?.breaker).toBe('closed');
     expect((await originLog(a)).length).toBe(4);
@@ -188,14 +167,14 @@ describe('OriginPool against loopback origins (real HTTP)', () => {
     const [a, b] = (await newOrigins(2)) as [string, string];
     await behave(a, { default: { status: 500 } });
     const p = pool([a, b], { failureThreshold: 1, cooldownMs: 60_000, random: () => 0 });
-    await rejection(p.send(classify()));
+    await unavailable(p.send(originClassify()));
     expect(p.snapshot()[0]?.breaker).toBe('open');
-    for (let i = 0; i < 3; i++) expect((await p.send(classify())).origin).toBe(b);
+    for (let i = 0; i < 3; i++) expect((await p.send(originClassify())).origin).toBe(b);
     expect((await originLog(a)).length).toBe(1);
   });
 
   it('no origins configured: no_origins', async () => {
-    expect((await rejection(pool([]).send(classify()))).reason).toBe('no_origins');
+    expect((await unavailable(pool([]).send(originClassify()))).reason).toBe('no_origins');
   });
 
   it('validates its options', () => {

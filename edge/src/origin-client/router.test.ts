@@ -1,9 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { signRequest } from '../../../shared/signing/index.ts';
 import { TEST_SIGNING_SECRET } from '../../test/node/secrets.ts';
-import { behave, newOrigins, originLog } from '../../test/workerd/harness.ts';
-import { OriginUnavailableError } from './errors.ts';
-import type { OriginRequest } from './pool.ts';
+import { behave, newOrigins, originClassify, originLog, unavailable } from '../../test/workerd/harness.ts';
 import { parseRegions, type RegionsConfig, seedRtts } from './regions.ts';
 import { OriginRouter, type OriginRouterOptions, type RouteHints } from './router.ts';
 
@@ -58,26 +56,6 @@ function router(config: RegionsConfig, options: Partial<OriginRouterOptions> = {
   return new OriginRouter({ regions: config, sign, attemptTimeoutMs: 1000, ...options });
 }
 
-function classify(deadlineMs = 2000, now = Date.now()): OriginRequest {
-  return {
-    method: 'POST',
-    path: '/v1/models/spam/classify',
-    body: JSON.stringify({ texts: ['hello'] }),
-    headers: { 'content-type': 'application/json', 'x-request-id': 'req-1' },
-    deadline: now + deadlineMs,
-  };
-}
-
-async function rejection(p: Promise<unknown>): Promise<OriginUnavailableError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof OriginUnavailableError) return e;
-    throw e;
-  }
-  throw new Error('expected a rejection');
-}
-
 /** Requests an origin got on its API (probes of /v2/health/ready not counted). */
 async function apiRequests(urls: string[]): Promise<number> {
   let n = 0;
@@ -97,7 +75,7 @@ async function farFromFrankfurt(origins: Record<string, string[]>): Promise<void
 async function shares(r: OriginRouter, n: number, hints: RouteHints, now?: () => number) {
   const counts: Record<string, number> = {};
   for (let i = 0; i < n; i++) {
-    const res = await r.send(classify(2000, now?.()), hints);
+    const res = await r.send(originClassify(2000, now?.()), hints);
     await res.response.body?.cancel();
     counts[res.pool] = (counts[res.pool] ?? 0) + 1;
   }
@@ -225,12 +203,12 @@ describe('OriginRouter against loopback origins in three "regions" (real HTTP)',
     for (const url of origins.eu as string[]) await behave(url, { default: { status: 503 } });
     const r = router(config);
     for (let i = 0; i < 6; i++) {
-      const err = await rejection(r.send(classify(), { colo: 'FRA', regions: ['eu'] }));
+      const err = await unavailable(r.send(originClassify(), { colo: 'FRA', regions: ['eu'] }));
       expect(err.reason).toBe('no_pool_in_region');
     }
     expect(await apiRequests([...(origins.us as string[]), ...(origins.ap as string[])])).toBe(0);
     // The same request without the pin fails over to the next pool.
-    const res = await r.send(classify(), { colo: 'FRA' });
+    const res = await r.send(originClassify(), { colo: 'FRA' });
     expect(res.pool).toBe('us');
   });
 
@@ -252,7 +230,7 @@ describe('OriginRouter against loopback origins in three "regions" (real HTTP)',
     const r = router(config, { attemptTimeoutMs: 150, errorPenaltyMs: 0 });
     for (let i = 0; i < 4; i++) {
       const start = Date.now();
-      const res = await r.send(classify(1500), { colo: 'FRA' });
+      const res = await r.send(originClassify(1500), { colo: 'FRA' });
       await res.response.body?.cancel();
       expect(res.pool).toBe('us');
       expect(Date.now() - start).toBeLessThan(1500);
@@ -290,7 +268,7 @@ describe('OriginRouter against loopback origins in three "regions" (real HTTP)',
     const hedgesBefore = r.snapshot().pools.find((p) => p.id === 'us')?.hedges ?? 0;
     await behave(origins.eu?.[0] as string, { queue: [{ delayMs: 1500 }] });
     const start = Date.now();
-    const res = await r.send(classify(3000), { colo: 'FRA' });
+    const res = await r.send(originClassify(3000), { colo: 'FRA' });
     expect(res.pool).toBe('us');
     expect(res.hedged).toBe(true);
     expect(Date.now() - start).toBeLessThan(1000);
@@ -334,7 +312,7 @@ describe('OriginRouter against loopback origins in three "regions" (real HTTP)',
       await behave(origins.eu?.[0] as string, { default: { delayMs: 5000 } });
       let brownout = false;
       for (let i = 0; i < 30; i++) {
-        const res = await r.send(classify(2000), { colo: 'FRA' });
+        const res = await r.send(originClassify(2000), { colo: 'FRA' });
         await res.response.body?.cancel();
         brownout ||= r.snapshot().brownout;
       }
@@ -355,7 +333,7 @@ describe('OriginRouter against loopback origins in three "regions" (real HTTP)',
     // Breakers that never open, so only the budget limits the attempts.
     const r = router(config, { failureThreshold: 1000, poolFailureThreshold: 1000 });
     const n = 60;
-    for (let i = 0; i < n; i++) await rejection(r.send(classify(), { colo: 'FRA' }));
+    for (let i = 0; i < n; i++) await unavailable(r.send(originClassify(), { colo: 'FRA' }));
     const all = Object.values(origins).flat();
     const attempts = await apiRequests(all);
     // Unbudgeted this would be up to 6 attempts per request (3 pools x 2 origins).
@@ -377,7 +355,7 @@ describe('OriginRouter against loopback origins in three "regions" (real HTTP)',
     offset += 5000;
     const background: Array<Promise<unknown>> = [];
     const hints: RouteHints = { colo: 'FRA', waitUntil: (p) => background.push(p) };
-    const res = await r.send(classify(2000, now()), hints);
+    const res = await r.send(originClassify(2000, now()), hints);
     expect(res.pool).toBe('us'); // the probe runs beside it, not in its way
     await Promise.all(background);
     expect((await originLog(eu)).at(-1)?.path).toBe('/v2/health/ready');

@@ -12,6 +12,7 @@ import { type Manifest, parseManifest } from '../../../shared/manifest/index.ts'
 import { type AppOptions, createApp } from '../../src/app.ts';
 import type { ConfigEnv, KeyRecord } from '../../src/config.ts';
 import type { EdgeFeaturizer, EdgeRelease } from '../../src/model/edge-model.ts';
+import { OriginUnavailableError } from '../../src/origin-client/errors.ts';
 import type { Behaviour, LoggedRequest } from '../fake-origin-api.ts';
 
 export const TINY_LENGTH = 4;
@@ -277,4 +278,26 @@ export async function setup(options: SetupOptions = {}) {
   const env = testEnv({ API_KEYS: keysJson(k), ORIGIN_URLS: origins.join(','), ...options.env });
   const t = testApp({ releases: () => [release], ...options.app });
   return { k, env, t, origins, origin: origins[0] as string };
+}
+
+/** An origin classify request (one text) with a deadline `deadlineMs` from `now`, for the origin-client tests. */
+export function originClassify(deadlineMs = 2000, now = Date.now()) {
+  return {
+    method: 'POST',
+    path: '/v1/models/spam/classify',
+    body: JSON.stringify({ texts: ['hello'] }),
+    headers: { 'content-type': 'application/json', 'x-request-id': 'req-1' },
+    deadline: now + deadlineMs,
+  };
+}
+
+/** The OriginUnavailableError `p` rejects with (any other outcome fails the test). */
+export async function unavailable(p: Promise<unknown>): Promise<OriginUnavailableError> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof OriginUnavailableError) return e;
+    throw e;
+  }
+  throw new Error('expected a rejection');
 }
