@@ -7,7 +7,7 @@
  * prints is not a JSON object, or when that object lacks (or has null in) a field named below. Its figures are
  * not judged: a smoke run is too short to mean anything.
  *
- *   npm run bench:smoke                 # all of them (~3 minutes on 2 cores)
+ *   npm run bench:smoke                 # all of them (~4 minutes on 2 cores)
  *   npm run bench:smoke -- edge rollout # some
  *
  * The last line printed is one JSON object: per benchmark ok, seconds and problems; exit 1 when any failed.
@@ -156,6 +156,25 @@ export const BENCHMARKS: Record<string, SmokeSpec> = {
       'step_seconds.label',
       'step_seconds.retrain_build',
       'step_seconds.retrain_gate',
+    ],
+  },
+  regions: {
+    script: 'regions.ts',
+    issues: '#26',
+    fields: [
+      'bench',
+      'nearest_share',
+      'extra_attempts_share',
+      'p99_ms_hedged',
+      'p99_ms_unhedged',
+      'hedge_extra_load',
+      'failover_s',
+      'outage_user_errors',
+      'outage_p99_ms',
+      'retry_amplification',
+      'recovery_s',
+      'recovery_queue_peak_ratio',
+      'residency_violations',
     ],
   },
   soak: {

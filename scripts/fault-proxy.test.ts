@@ -165,6 +165,26 @@ describe('startFaultProxy', () => {
     });
   });
 
+  it('counts the requests upstream holds, and their peak, until each exchange ends', async () => {
+    const slow = [0, 1, 2].map(() => fetch(`${proxy.url}/slow`).then((r) => r.text()));
+    const aborted = new AbortController();
+    const gone = fetch(`${proxy.url}/slow`, { signal: aborted.signal }).catch(() => 'aborted');
+    await until(() => upstream.seen.length === 4);
+    expect(proxy.counts()).toMatchObject({ upstream_inflight: 4, upstream_inflight_peak: 4 });
+    aborted.abort();
+    await gone;
+    await until(() => proxy.counts().upstream_inflight === 3);
+    proxy.resetCounts();
+    // A reset starts the peak from what upstream holds now.
+    expect(proxy.counts()).toMatchObject({ requests: 0, upstream_inflight: 3, upstream_inflight_peak: 3 });
+    await Promise.all(slow);
+    await until(() => proxy.counts().upstream_inflight === 0);
+    expect(proxy.counts()).toMatchObject({ upstream_inflight: 0, upstream_inflight_peak: 3 });
+    proxy.set({ error_rate: 1 });
+    await fetch(`${proxy.url}/x`);
+    expect(proxy.counts().upstream_inflight).toBe(0);
+  });
+
   it('keeps the highest x-queue-depth an upstream answer reported', async () => {
     const depths = ['3', '11', 'junk', '7'];
     const queued = createServer((_req, res) => {

@@ -12,7 +12,9 @@
  *
  * Besides the outcome counts it counts requests per `x-edge-colo` (`by_colo`) and per x-request-id prefix (the part
  * before the first ':' of ids that have one, `by_request_prefix`: a benchmark tags a stream `pinned:17` and counts
- * where it went), and keeps the highest `x-queue-depth` an upstream answer reported (`queue_depth_peak`).
+ * where it went), keeps the highest `x-queue-depth` an upstream answer reported (`queue_depth_peak`), and how many
+ * requests the upstream holds (forwarded, not yet answered to the end or aborted: `upstream_inflight`, and its
+ * highest value `upstream_inflight_peak`).
  *
  * Control API on the proxy itself (never forwarded, never delayed, not counted):
  *   GET    /__fault                  -> { fault, counts }
@@ -73,6 +75,10 @@ export interface FaultCounts {
   by_request_prefix: Record<string, number>;
   /** Highest `x-queue-depth` header of an upstream answer; null before any. */
   queue_depth_peak: number | null;
+  /** Requests forwarded upstream whose exchange has not ended (answered, failed or aborted). Not zeroed by a reset. */
+  upstream_inflight: number;
+  /** Highest upstream_inflight (since the last reset: then the value at that moment). */
+  upstream_inflight_peak: number;
 }
 
 export interface FaultProxy {
@@ -128,6 +134,8 @@ const zeroCounts = (): FaultCounts => ({
   by_colo: {},
   by_request_prefix: {},
   queue_depth_peak: null,
+  upstream_inflight: 0,
+  upstream_inflight_peak: 0,
 });
 const copyFault = (f: Fault): Fault => ({ ...f, latency_by_colo: { ...f.latency_by_colo } });
 const copyCounts = (c: FaultCounts): FaultCounts => ({
@@ -200,6 +208,10 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   const agent = new Agent({ keepAlive: true });
   let current: Fault = copyFault(baseline);
   let counts: FaultCounts = zeroCounts();
+  let inflight = 0;
+  const resetCounts = () => {
+    counts = { ...zeroCounts(), upstream_inflight: inflight, upstream_inflight_peak: inflight };
+  };
 
   const server = createServer((req, res) => {
     req.on('error', () => {});
@@ -263,6 +275,9 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     function forward() {
       state = 'upstream';
       counts.forwarded++;
+      inflight++;
+      counts.upstream_inflight = inflight;
+      if (inflight > counts.upstream_inflight_peak) counts.upstream_inflight_peak = inflight;
       const headers = { ...endToEnd(req.headers), host: target.host };
       const up = httpRequest({
         agent,
@@ -273,6 +288,11 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
         headers,
       });
       upstream = up;
+      // 'close' ends every exchange once: answered to the end, failed, or destroyed by an abort.
+      up.once('close', () => {
+        inflight--;
+        counts.upstream_inflight = inflight;
+      });
       up.on('error', () => {
         if (state === 'upstream') {
           state = 'done';
@@ -302,7 +322,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   type Send = (status: number, body: unknown) => void;
   function control(method: string, url: URL, req: IncomingMessage, send: Send) {
     const maybeZeroCounts = () => {
-      if (url.searchParams.get('reset_counts') === '1') counts = zeroCounts();
+      if (url.searchParams.get('reset_counts') === '1') resetCounts();
     };
     if (method === 'GET') return send(200, { fault: copyFault(current), counts: copyCounts(counts) });
     if (method === 'DELETE') {
@@ -357,9 +377,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       current = copyFault(baseline);
     },
     counts: () => copyCounts(counts),
-    resetCounts: () => {
-      counts = zeroCounts();
-    },
+    resetCounts,
     stop: async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();

@@ -104,7 +104,10 @@ export interface RegionsPool {
   set(fault: Partial<Fault>): void;
   /** Every proxy back to its baseline (the RTT emulation stays). */
   clear(): void;
-  /** The pool's proxies' counts, summed (queue_depth_peak: the highest). */
+  /**
+   * The pool's proxies' counts, summed (queue_depth_peak: the highest; upstream_inflight_peak: the sum of the
+   * proxies' peaks, exact with one origin per pool).
+   */
   counts(): FaultCounts;
   resetCounts(): void;
 }
@@ -142,9 +145,20 @@ function sumCounts(all: FaultCounts[]): FaultCounts {
     by_colo: {},
     by_request_prefix: {},
     queue_depth_peak: null,
+    upstream_inflight: 0,
+    upstream_inflight_peak: 0,
   };
   for (const c of all) {
-    for (const k of ['requests', 'forwarded', 'errors', 'blackholed', 'resets', 'aborted'] as const)
+    for (const k of [
+      'requests',
+      'forwarded',
+      'errors',
+      'blackholed',
+      'resets',
+      'aborted',
+      'upstream_inflight',
+      'upstream_inflight_peak',
+    ] as const)
       out[k] += c[k];
     for (const [k, v] of Object.entries(c.by_colo)) out.by_colo[k] = (out.by_colo[k] ?? 0) + v;
     for (const [k, v] of Object.entries(c.by_request_prefix))
@@ -209,6 +223,8 @@ export async function startRegionsStack(options: RegionsStackOptions = {}): Prom
           MODEL_REPOSITORY: join(ROOT, 'models'),
           MODEL_VERSION_POLICY: 'latest:2',
           ORIGIN_SIGNING_SECRET: signingSecret,
+          // Answered as x-origin-pool: the edge learns which pool answered from the origin itself.
+          ORIGIN_POOL_ID: region,
           ...options.originEnv,
         };
         const origin: RegionsOrigin = {

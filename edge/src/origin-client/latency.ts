@@ -43,11 +43,55 @@ export class Window {
     this.#sorted = undefined;
   }
 
+  /** Forgets every sample. */
+  clear(): void {
+    this.#count = 0;
+    this.#next = 0;
+    this.#sorted = undefined;
+  }
+
   /** The q-quantile (0..1, nearest rank) of the samples held; undefined when empty. */
   quantile(q: number): number | undefined {
     if (this.#count === 0) return undefined;
     this.#sorted ??= this.#samples.slice(0, this.#count).sort();
     const rank = Math.min(this.#count - 1, Math.max(0, Math.ceil(q * this.#count) - 1));
     return this.#sorted[rank];
+  }
+}
+
+/**
+ * The RTT to one pool from one location: the lower quartile of the last 32 samples (a slow tail or a queue does not
+ * move it; queueing has its own term in the score), falling back to the seed while nothing was measured. An estimate
+ * nobody refreshed for `graceMs` fades back toward the seed (time constant `fadeMs`), so a pool that was slow for a
+ * moment is tried again once it would be the nearest, instead of being avoided for good because no traffic goes
+ * there to measure it; a sample after such a gap starts a fresh window.
+ */
+const PRIOR_SAMPLES = 4;
+
+export class RttEstimate {
+  readonly #window = new Window(32);
+  readonly #graceMs: number;
+  readonly #fadeMs: number;
+  #lastAt = Number.NEGATIVE_INFINITY;
+
+  constructor(graceMs = 2000, fadeMs = 8000) {
+    this.#graceMs = graceMs;
+    this.#fadeMs = fadeMs;
+  }
+
+  add(sample: number, now: number): void {
+    if (now - this.#lastAt > this.#graceMs) this.#window.clear();
+    this.#window.add(sample);
+    this.#lastAt = now;
+  }
+
+  estimate(seed: number, now: number): number {
+    const q = this.#window.quantile(0.25);
+    if (q === undefined) return seed;
+    // The seed counts as PRIOR_SAMPLES samples: one odd first answer does not overrule the map.
+    const trust = Math.min(1, this.#window.count / PRIOR_SAMPLES);
+    const age = now - this.#lastAt;
+    const fade = age <= this.#graceMs ? 1 : Math.exp(-(age - this.#graceMs) / this.#fadeMs);
+    return seed + (q - seed) * trust * fade;
   }
 }

@@ -263,7 +263,8 @@ describe('OriginRouter against loopback origins in three "regions" (real HTTP)',
 
   it("hedging: a first attempt slower than its pool's p95 is raced on another pool; the loser is aborted", async () => {
     const { config, origins } = await world();
-    const r = router(config, { hedgeMinSamples: 10 });
+    // A share that cannot run out here (the budget is the next test's subject).
+    const r = router(config, { hedgeMinSamples: 10, hedgeShare: 0.5 });
     await shares(r, 20, { colo: 'FRA' }); // eu's p95: a few ms on loopback
     const hedgesBefore = r.snapshot().pools.find((p) => p.id === 'us')?.hedges ?? 0;
     await behave(origins.eu?.[0] as string, { queue: [{ delayMs: 1500 }] });
@@ -371,6 +372,38 @@ describe('OriginRouter against loopback origins in three "regions" (real HTTP)',
     offset += 10_000;
     const full = await shares(r, 100, hints, now);
     expect(full.eu ?? 0).toBeGreaterThanOrEqual(95);
+  });
+
+  it('a nearest pool that was slow for a while gets its traffic back once it is fast again (no sticky detour)', async () => {
+    let offset = 0;
+    const now = () => Date.now() + offset;
+    const { config, origins } = await world();
+    // From Ashburn, eu and ap are the far ones.
+    for (const id of ['eu', 'ap']) await behave(origins[id]?.[0] as string, { default: { delayMs: 20 } });
+    const r = router(config, { now });
+    const iad: RouteHints = { colo: 'IAD' };
+    expect((await shares(r, 10, iad, now)).us).toBe(10);
+    // us slows down for good: once most of its recent answers are slow, its traffic moves to the next pool.
+    // (150 ms: farther than eu's 80 ms seed; a window of 32 answers, its lower quartile slow after 25 of them.)
+    await behave(origins.us?.[0] as string, { default: { delayMs: 150 } });
+    await shares(r, 28, iad, now);
+    expect((await shares(r, 10, iad, now)).us ?? 0).toBeLessThanOrEqual(2);
+    // us is fast again, but no traffic goes there to show it: its estimate fades back to the map's seed, the
+    // traffic returns and the fresh answers confirm it.
+    await behave(origins.us?.[0] as string, { default: {} });
+    offset += 30_000;
+    expect((await shares(r, 20, iad, now)).us ?? 0).toBeGreaterThanOrEqual(18);
+  });
+
+  it("a 1% slow tail does not move the nearest pool's RTT estimate (lower quartile, not a mean)", async () => {
+    const { config, origins } = await world();
+    const r = router(config);
+    await farFromFrankfurt(origins);
+    await shares(r, 30, { colo: 'FRA' });
+    await behave(origins.eu?.[0] as string, { queue: [{ delayMs: 400 }, { delayMs: 400 }] });
+    const got = await shares(r, 30, { colo: 'FRA' });
+    expect(got.eu ?? 0).toBeGreaterThanOrEqual(28);
+    expect(r.snapshot().pools.find((p) => p.id === 'eu')?.rtt_ms.FRA).toBeLessThan(10);
   });
 
   it('batch requests prefer batch pools; interactive requests never use them', async () => {

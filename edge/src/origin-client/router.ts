@@ -27,7 +27,7 @@
 import { type BreakerState, CircuitBreaker } from './breaker.ts';
 import { Budget } from './budget.ts';
 import { OriginUnavailableError } from './errors.ts';
-import { Ewma, Window } from './latency.ts';
+import { Ewma, RttEstimate, Window } from './latency.ts';
 import { OriginPool, type OriginPoolOptions, type OriginRequest, type OriginResult } from './pool.ts';
 import { type Location, type PoolConfig, type RegionsConfig, seedRtts } from './regions.ts';
 
@@ -90,7 +90,8 @@ export interface PoolSnapshot {
   breaker: BreakerState;
   /** Observed RTT (answer time minus the origin's compute) per location key, ms. */
   rtt_ms: Record<string, number>;
-  p95_ms: number | null;
+  /** The p95 answer time per location key (the hedge delay from there), ms. */
+  p95_ms: Record<string, number>;
   queue_depth: number | null;
   capacity: number;
   error_rate: number;
@@ -133,8 +134,9 @@ class PoolState {
   readonly config: PoolConfig;
   readonly pool: OriginPool;
   readonly breaker: CircuitBreaker;
-  readonly rtt = new Map<string, Ewma>();
-  readonly latency = new Window(200);
+  /** Per location key: the RTT estimate, and the last 200 answer times (the hedge delay is their p95). */
+  readonly rtt = new Map<string, RttEstimate>();
+  readonly latency = new Map<string, Window>();
   readonly errors = new Ewma(0.1, 0);
   /** Origin compute per row, ms (Server-Timing compute / rows). */
   readonly serviceMs = new Ewma(0.2, 0.1);
@@ -192,11 +194,10 @@ export class OriginRouter {
     this.#retry = new Budget({
       perEvent: retryRatio,
       perSecond: options.retryFloorPerSecond ?? 1,
-      cap: 10,
       now: this.#now,
     });
-    this.#hedge = new Budget({ perEvent: hedgeShare, cap: 5, initial: 1, now: this.#now });
-    this.#batchFallback = new Budget({ perEvent: 0.1, perSecond: 1, cap: 10, now: this.#now });
+    this.#hedge = new Budget({ perEvent: hedgeShare, now: this.#now });
+    this.#batchFallback = new Budget({ perEvent: 0.1, perSecond: 1, now: this.#now });
     this.#hedging = hedgeShare > 0;
     this.#hedgeMinSamples = options.hedgeMinSamples ?? 20;
     this.#brownoutShare = options.brownoutShare ?? 0.5;
@@ -312,7 +313,7 @@ export class OriginRouter {
     const key = locationKey(hints);
     const a = this.#attempt(pool, req, first.signal, key);
     // Job rows have no latency pressure: never hedged (a hedge is extra load bought for latency).
-    const delay = this.#hedging && hints.batch !== true ? this.#hedgeDelay(pool) : undefined;
+    const delay = this.#hedging && hints.batch !== true ? this.#hedgeDelay(pool, key) : undefined;
     if (delay === undefined) {
       const outcome = await a;
       return { outcome, hedged: false, made: attemptsOf(outcome) };
@@ -323,7 +324,8 @@ export class OriginRouter {
     });
     const early = await Promise.race([a, fired]);
     if (timer !== undefined) clearTimeout(timer);
-    this.#noteSlow(early === undefined);
+    // Requests, not attempts: a failover's attempt says nothing about how slow requests are.
+    if (tried.size === 1) this.#noteSlow(early === undefined);
     if (early !== undefined) return { outcome: early, hedged: false, made: attemptsOf(early) };
     const second =
       this.#brownout() || req.deadline - this.#now() <= 0 ? undefined : this.#pick(allowed, tried, hints);
@@ -359,8 +361,8 @@ export class OriginRouter {
       this.#healthy(p, wasClosed);
       p.errors.add(0);
       const elapsed = end - start;
-      p.latency.add(elapsed);
-      this.#rttOf(p, key).add(Math.max(0, elapsed - result.computeMs));
+      this.#latencyOf(p, key).add(elapsed);
+      this.#rttOf(p, key).add(Math.max(0, elapsed - result.computeMs), end);
       if (result.computeMs > 0) p.serviceMs.add(result.computeMs / Math.max(1, req.items ?? 1));
       return { kind: 'ok', result, pool: p };
     } catch (err) {
@@ -382,13 +384,22 @@ export class OriginRouter {
     if (!wasClosed) p.recoveredAt = this.#now();
   }
 
-  #rttOf(p: PoolState, key: string): Ewma {
+  #rttOf(p: PoolState, key: string): RttEstimate {
     let e = p.rtt.get(key);
     if (e === undefined) {
-      e = new Ewma(0.1, this.#seedFor(key, p));
+      e = new RttEstimate();
       p.rtt.set(key, e);
     }
     return e;
+  }
+
+  #latencyOf(p: PoolState, key: string): Window {
+    let w = p.latency.get(key);
+    if (w === undefined) {
+      w = new Window(200);
+      p.latency.set(key, w);
+    }
+    return w;
   }
 
   #seedFor(key: string, p: PoolState): number {
@@ -432,7 +443,7 @@ export class OriginRouter {
   }
 
   #score(p: PoolState, key: string): number {
-    const rtt = this.#rttOf(p, key).value ?? this.#seedFor(key, p);
+    const rtt = this.#rttOf(p, key).estimate(this.#seedFor(key, p), this.#now());
     const { queueDepth } = p.pool.load();
     const errors = (p.errors.value ?? 0) * Math.exp(-(this.#now() - p.errorAt) / this.#errorDecayMs);
     return rtt + (queueDepth ?? 0) * (p.serviceMs.value ?? 0.1) + errors * this.#errorPenaltyMs;
@@ -501,14 +512,16 @@ export class OriginRouter {
     const key = locationKey(hints);
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), this.#attemptTimeoutMs);
-    const run = this.#fetch(new Request(url + this.#probePath, { signal: controller.signal }))
+    // The probe says where it comes from, as requests do (origin logs; the regions stack's proxies add that RTT).
+    const headers: Record<string, string> = hints.colo === undefined ? {} : { 'x-edge-colo': hints.colo };
+    const run = this.#fetch(new Request(url + this.#probePath, { headers, signal: controller.signal }))
       .then(async (response) => {
         await response.body?.cancel();
         if (response.status !== 200) throw new Error(`probe answered ${response.status}`);
         p.lastSeen = this.#now();
         p.pool.healthy(url);
         p.errors.add(0);
-        this.#rttOf(p, key).add(this.#now() - start);
+        this.#rttOf(p, key).add(this.#now() - start, this.#now());
         this.#healthy(p, wasClosed);
       })
       .catch(() => {
@@ -524,9 +537,11 @@ export class OriginRouter {
     if (hints.waitUntil !== undefined) hints.waitUntil(run);
   }
 
-  #hedgeDelay(p: PoolState): number | undefined {
-    if (p.latency.count < this.#hedgeMinSamples) return undefined;
-    const p95 = p.latency.quantile(0.95);
+  /** The pool's p95 from this location (its own RTT: a far colo's answers do not delay a near one's hedges). */
+  #hedgeDelay(p: PoolState, key: string): number | undefined {
+    const latency = p.latency.get(key);
+    if (latency === undefined || latency.count < this.#hedgeMinSamples) return undefined;
+    const p95 = latency.quantile(0.95);
     return p95 === undefined ? undefined : Math.max(1, p95);
   }
 
@@ -554,8 +569,12 @@ export class OriginRouter {
           batch: p.config.batch,
           urls: p.pool.urls,
           breaker: p.breaker.state,
-          rtt_ms: Object.fromEntries([...p.rtt].map(([k, e]) => [k || 'default', round(e.value ?? 0)])),
-          p95_ms: p.latency.quantile(0.95) ?? null,
+          rtt_ms: Object.fromEntries(
+            [...p.rtt].map(([k, e]) => [k || 'default', round(e.estimate(this.#seedFor(k, p), now))]),
+          ),
+          p95_ms: Object.fromEntries(
+            [...p.latency].map(([k, w]) => [k || 'default', round(w.quantile(0.95) ?? 0)]),
+          ),
           queue_depth: queueDepth ?? null,
           capacity: capacity ?? p.config.capacity,
           error_rate: round(p.errors.value ?? 0),

@@ -23,8 +23,10 @@ export const ORIGIN_POOL_METRICS = {
   edge_origin_pool_probes_total:
     'Background readiness probes of the pool (after its breaker opened, or stale).',
   edge_origin_pool_breaker_open: 'Whether the pool breaker is open (1), half-open (0.5) or closed (0).',
-  edge_origin_pool_rtt_ms: 'Observed RTT to the pool from a colo (answer time minus origin compute, EWMA).',
-  edge_origin_pool_p95_ms: "The pool's p95 answer time (the hedge delay), over its last 200 answers.",
+  edge_origin_pool_rtt_ms:
+    'Estimated RTT to the pool from a colo (lower quartile of answer time minus origin compute; fades to the seed).',
+  edge_origin_pool_p95_ms:
+    "The pool's p95 answer time from a colo (the hedge delay), over its last 200 answers.",
   edge_origin_pool_queue_depth: 'Queue depth (rows) the pool last reported, mean over its origins.',
   edge_origin_pool_ramp: "A recovered pool's share cap while it ramps back (1 = full).",
   edge_origin_first_attempts_total: 'Escalated requests routed by this isolate.',
@@ -70,7 +72,15 @@ export function toPrometheusOrigins(s: RouterSnapshot): string {
       ),
     ),
   );
-  per('edge_origin_pool_p95_ms', 'gauge', (p) => p.p95_ms);
+  family(
+    'edge_origin_pool_p95_ms',
+    'gauge',
+    s.pools.flatMap((p) =>
+      Object.entries(p.p95_ms).map(
+        ([colo, ms]) => `edge_origin_pool_p95_ms${label(p, `,colo="${escapeLabelValue(colo)}"`)} ${ms}`,
+      ),
+    ),
+  );
   per('edge_origin_pool_queue_depth', 'gauge', (p) => p.queue_depth);
   per('edge_origin_pool_ramp', 'gauge', (p) => p.ramp);
   family('edge_origin_first_attempts_total', 'counter', [
