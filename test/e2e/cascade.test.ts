@@ -17,6 +17,7 @@ interface Pred {
   score: number;
   served_by?: string;
   escalation_reason?: string;
+  origin_pool?: string;
 }
 interface Body {
   served_by: string;
@@ -154,8 +155,12 @@ describe('the cascade through the whole stack', () => {
     // The same answers, now per item from the cache.
     const fromOrigin = (first.body as Body).predictions;
     expect(fromOrigin.map((p) => p.served_by)).toEqual(['origin']);
-    // A cached answer says who answers now (the cache) and carries no escalation reason.
-    const cachedAs = fromOrigin.map(({ escalation_reason: _, ...p }) => ({ ...p, served_by: 'cache' }));
+    // A cached answer says who answers now (the cache) and carries no escalation reason and no origin pool.
+    expect(fromOrigin.map((p) => p.origin_pool)).toEqual(['default']);
+    const cachedAs = fromOrigin.map(({ escalation_reason: _, origin_pool: _pool, ...p }) => ({
+      ...p,
+      served_by: 'cache',
+    }));
     expect((again.body as Body).predictions).toEqual(cachedAs);
 
     const pop2 = await stack.startEdge();
