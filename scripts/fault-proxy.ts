@@ -124,7 +124,8 @@ const DEFAULT_FAULT: Fault = {
   reset: false,
   latency_by_colo: {},
 };
-const zeroCounts = (): FaultCounts => ({
+/** Counts at zero (also what the regions stack sums its proxies' counts from). */
+export const zeroCounts = (): FaultCounts => ({
   requests: 0,
   forwarded: 0,
   errors: 0,

@@ -21,7 +21,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ORIGIN_NODE_FLAGS } from '../origin/src/node-flags.ts';
-import { type Fault, type FaultCounts, type FaultProxy, startFaultProxy } from './fault-proxy.ts';
+import { type Fault, type FaultCounts, type FaultProxy, startFaultProxy, zeroCounts } from './fault-proxy.ts';
 import { freePort, launch, type SharedStateMode, type Stack, startStack, waitReady } from './stack.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -135,19 +135,7 @@ export interface RegionsStack {
 }
 
 function sumCounts(all: FaultCounts[]): FaultCounts {
-  const out: FaultCounts = {
-    requests: 0,
-    forwarded: 0,
-    errors: 0,
-    blackholed: 0,
-    resets: 0,
-    aborted: 0,
-    by_colo: {},
-    by_request_prefix: {},
-    queue_depth_peak: null,
-    upstream_inflight: 0,
-    upstream_inflight_peak: 0,
-  };
+  const out: FaultCounts = zeroCounts();
   for (const c of all) {
     for (const k of [
       'requests',

@@ -183,6 +183,21 @@ describe('variants and the secret', () => {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
+  /** The cpu overlay rendered from a copy of the tree with one more component (components/<name>) after keda. */
+  async function renderCpuWith(component: string): Promise<{ dir: string; objects: KubeObject[] }> {
+    const dir = copyTree();
+    dirs.push(dir);
+    const file = join(dir, 'overlays', 'cpu', 'kustomization.yaml');
+    writeFileSync(
+      file,
+      readFileSync(file, 'utf8').replace(
+        '  - ../../components/keda',
+        `  - ../../components/keda\n  - ../../components/${component}`,
+      ),
+    );
+    return { dir, objects: await render(join(dir, 'overlays', 'cpu')) };
+  }
+
   it('the HPA alternative (prometheus-adapter) renders valid, scales on an exported metric, and replaces KEDA', async () => {
     const dir = copyTree();
     dirs.push(dir);
@@ -202,17 +217,7 @@ describe('variants and the secret', () => {
   });
 
   it('mounted models (components/models-pvc) point MODEL_REPOSITORY at a read-only volume', async () => {
-    const dir = copyTree();
-    dirs.push(dir);
-    const file = join(dir, 'overlays', 'cpu', 'kustomization.yaml');
-    writeFileSync(
-      file,
-      readFileSync(file, 'utf8').replace(
-        '  - ../../components/keda',
-        '  - ../../components/keda\n  - ../../components/models-pvc',
-      ),
-    );
-    const objects = await render(join(dir, 'overlays', 'cpu'));
+    const { objects } = await renderCpuWith('models-pvc');
     await expectValid(objects);
     const d = find(objects, 'Deployment', 'origin');
     const c = d.spec.template.spec.containers[0];
@@ -227,17 +232,7 @@ describe('variants and the secret', () => {
   });
 
   it('scheduled retraining (components/retrain): a CronJob runs npm run retrain on its volume, secrets from a Secret', async () => {
-    const dir = copyTree();
-    dirs.push(dir);
-    const file = join(dir, 'overlays', 'cpu', 'kustomization.yaml');
-    writeFileSync(
-      file,
-      readFileSync(file, 'utf8').replace(
-        '  - ../../components/keda',
-        '  - ../../components/keda\n  - ../../components/retrain',
-      ),
-    );
-    const objects = await render(join(dir, 'overlays', 'cpu'));
+    const { dir, objects } = await renderCpuWith('retrain');
     await expectValid(objects);
     for (const o of objects) if (o.kind !== 'Namespace') expect(o.metadata?.namespace).toBe('inference');
     const cron = find(objects, 'CronJob', 'retrain-spam');
