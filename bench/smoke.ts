@@ -177,6 +177,21 @@ export const BENCHMARKS: Record<string, SmokeSpec> = {
       'residency_violations',
     ],
   },
+  priority: {
+    script: 'priority.ts',
+    issues: '#26',
+    fields: [
+      'bench',
+      'interactive_p50_ms_alone',
+      'interactive_p99_ms_alone',
+      'interactive_p99_ms_with_jobs_prioritized',
+      'interactive_p99_ms_with_jobs_fifo',
+      'p99_ratio_prioritized',
+      'job_rows_per_s_prioritized',
+      'job_rows_per_s_fifo',
+      'queue_depth_peak',
+    ],
+  },
   soak: {
     script: 'soak.ts',
     issues: '#15',

@@ -79,6 +79,8 @@ export class ServedModel implements Signature {
   readonly batcher: Batcher<BatchItem, ItemResult>;
   readonly metrics: ModelMetrics;
   readonly #capacity: number;
+  /** The priority level of requests that name none (the batcher's default): also their featurizing queue level. */
+  readonly #defaultPriority: number;
   readonly #pool: RunnerPool;
   readonly #featurizer: Featurizer | undefined;
   readonly #ood: OodCheck | undefined;
@@ -112,6 +114,7 @@ export class ServedModel implements Signature {
     this.outputIndex = new Map(outputs.map((o, i) => [o.name, i]));
     const b = options.batching;
     this.#capacity = b.maxQueue;
+    this.#defaultPriority = b.defaultPriority ?? b.priorityLevels;
     const maxBatch = this.batchable ? b.maxBatch : 1;
     this.batcher = new Batcher<BatchItem, ItemResult>({
       execute: (items) => this.#execute(items),
@@ -198,7 +201,7 @@ export class ServedModel implements Signature {
           `${texts.length} texts exceed this model's max batch of ${this.batcher.maxBatchRows}; split the request`,
         );
       }
-      const { probs, ids } = await runTexts(this, this.#featurize(texts), texts, meta);
+      const { probs, ids } = await runTexts(this, this.#featurize(texts, meta.priority), texts, meta);
       const predictions = labelRows(this, probs, ids, texts.length, this.#ood);
       this.metrics.predicted(predictions);
       return {
@@ -264,21 +267,26 @@ export class ServedModel implements Signature {
     if (featurizer === undefined) {
       return Promise.reject(noTextRouteError(this.name));
     }
-    return classifyTexts(this, this.#featurize(texts), texts, meta, this.#ood).then((predictions) => {
-      this.metrics.predicted(predictions);
-      return predictions;
-    });
+    return classifyTexts(this, this.#featurize(texts, meta.priority), texts, meta, this.#ood).then(
+      (predictions) => {
+        this.metrics.predicted(predictions);
+        return predictions;
+      },
+    );
   }
 
-  /** Inline for small requests, on the featurizer threads from `inlineChars` characters (when offloading). */
-  #featurize(texts: readonly string[]): FeaturizeTexts {
+  /**
+   * Inline for small requests, on the featurizer threads from `inlineChars` characters (when offloading), queued
+   * there by the request's priority.
+   */
+  #featurize(texts: readonly string[], priority: number | undefined): FeaturizeTexts {
     const featurizer = this.#featurizer as Featurizer;
     const width = (this.inputs[0] as TensorSpec).shape[1] as number;
     const offload = this.#offload;
     let chars = 0;
     if (offload !== undefined) for (const t of texts) chars += t.length;
     return offload !== undefined && chars >= offload.inlineChars
-      ? (t: readonly string[]) => offload.pool.featurize(t)
+      ? (t: readonly string[]) => offload.pool.featurize(t, priority ?? this.#defaultPriority)
       : featurizeInline(featurizer, width);
   }
 

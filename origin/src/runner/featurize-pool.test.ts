@@ -30,6 +30,38 @@ describe('FeaturizePool', () => {
     await expect(FeaturizePool.create({ ref, workers: 0 })).rejects.toThrow(/workers must be an integer/);
   });
 
+  it('sends the most urgent waiting batch first: an interactive batch does not wait behind queued job batches', async () => {
+    const pool = await FeaturizePool.create({ ref, workers: 1 });
+    pools.push(pool);
+    const heavy = Array.from({ length: 64 }, () => normalMessage(16_384));
+    const done: string[] = [];
+    const track = (name: string, p: Promise<Int32Array>) => p.then(() => done.push(name));
+    // Eight job batches (no priority): two go to the worker at once, six wait here.
+    const jobs = Array.from({ length: 8 }, (_, i) => track(`job${i}`, pool.featurize(heavy)));
+    expect(pool.waiting).toBe(6);
+    const urgent = track('urgent', pool.featurize(['hello there'], 1));
+    const second = track('second', pool.featurize(['and again'], 2));
+    await Promise.all([...jobs, urgent, second]);
+    // The worker had two job batches in hand; the priority-1 batch came right after them, then priority 2.
+    expect(done.indexOf('urgent')).toBeLessThanOrEqual(2);
+    expect(done.indexOf('second')).toBe(done.indexOf('urgent') + 1);
+    expect(done.filter((d) => d.startsWith('job'))).toEqual(jobs.map((_, i) => `job${i}`));
+  });
+
+  it('fails the waiting batches too when it closes', async () => {
+    const pool = await FeaturizePool.create({ ref, workers: 1 });
+    const heavy = Array.from({ length: 64 }, () => normalMessage(16_384));
+    const all = Array.from({ length: 5 }, () =>
+      pool.featurize(heavy).then(
+        () => 'ok',
+        (e: { code?: string }) => e.code,
+      ),
+    );
+    await pool.close();
+    const outcomes = await Promise.all(all);
+    expect(outcomes.filter((o) => o === 'unavailable').length).toBeGreaterThanOrEqual(3);
+  });
+
   it('answers 503 unavailable once closed', async () => {
     const pool = await FeaturizePool.create({ ref });
     await pool.close();
