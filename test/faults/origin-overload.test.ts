@@ -16,7 +16,9 @@ let key: string;
 beforeAll(async () => {
   stack = await startStack({
     sharedState: 'test',
-    originEnv: { ORIGIN_MAX_QUEUE: '8', ORIGIN_MAX_BATCH: '8' },
+    // Featurizing inline (no featurizer thread): a burst reaches the batcher's tiny queue at once. With the thread
+    // (niced, so the model run keeps up), the queue may never overflow and the test would not overload anything.
+    originEnv: { ORIGIN_MAX_QUEUE: '8', ORIGIN_MAX_BATCH: '8', ORIGIN_FEATURIZE_WORKERS: '0' },
     edgeVars: {
       REQUEST_DEADLINE_MS: String(DEADLINE_MS),
       ORIGIN_TIMEOUT_MS: '1500',
