@@ -200,11 +200,22 @@ export async function startRegionsStack(options: RegionsStackOptions = {}): Prom
 
   try {
     const pools: RegionsPool[] = [];
+    // Every port this stack hands out, so no two of its listeners are given the same one.
+    const taken = new Set<number>();
+    const distinctFreePort = async (): Promise<number> => {
+      for (;;) {
+        const port = await freePort();
+        if (!taken.has(port)) {
+          taken.add(port);
+          return port;
+        }
+      }
+    };
     for (const region of REGIONS) {
       const mine: RegionsOrigin[] = [];
       const mineProxies: FaultProxy[] = [];
       for (let i = 0; i < perPool; i++) {
-        const port = await freePort();
+        const port = await distinctFreePort();
         const env = {
           ORIGIN_PORT: String(port),
           ORIGIN_HOST: '127.0.0.1',
@@ -226,8 +237,11 @@ export async function startRegionsStack(options: RegionsStackOptions = {}): Prom
         };
         origins.push(origin);
         mine.push(origin);
+        // An explicit port: with listen(0) the kernel may hand a proxy the port an origin was given but has not
+        // bound yet (it loads its models first): EADDRINUSE at the origin.
         const proxy = await startFaultProxy({
           target: origin.url,
+          port: await distinctFreePort(),
           baseline: { latency_by_colo: latencyByColo(region) },
         });
         proxies.push(proxy);
