@@ -12,7 +12,7 @@ export default defineConfig({
         test: {
           name: 'node',
           environment: 'node',
-          include: ['{shared,origin,training,infra,scripts,test,bench}/**/*.test.ts'],
+          include: ['{shared,origin,training,infra,scripts,test,bench,client}/**/*.test.ts'],
           exclude: ['test/faults/**', 'node_modules/**'],
           testTimeout: 60_000,
           hookTimeout: 120_000,

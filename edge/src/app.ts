@@ -30,6 +30,7 @@ import { type RequestIdOptions, requestId } from './middleware/request-id/index.
 import { EdgeModel, type EdgeRelease } from './model/edge-model.ts';
 import { RegistryReader, type RegistryReaderOptions } from './model/registry.ts';
 import { edgeReleases } from './model/release.ts';
+import { docsHandler, OPENAPI_PATH, openapiHandler } from './openapi/routes.ts';
 import { type OriginRouterOptions, poolFor } from './origin-client/index.ts';
 import {
   reviewExportHandler,
@@ -218,6 +219,8 @@ export function createApp(options: AppOptions = {}): Hono<AppEnv> {
   app.get(PATHS.live, liveHandler);
   app.get(PATHS.ready, readyHandler(deps));
   app.get(PATHS.server, serverMetadataHandler);
+  app.get(OPENAPI_PATH, openapiHandler);
+  app.get('/docs', docsHandler);
 
   // One per app (one app per isolate): key records cached for `freshMs`, then KV, then D1.
   const resolver = new KeyResolver({ now, ...options.keys });

@@ -8,6 +8,7 @@ import { memoize } from './lib/memo.ts';
 import { parseRegions, type RegionsConfig } from './origin-client/regions.ts';
 import defaultRateTiers from './rate-tiers.json' with { type: 'json' };
 import { KEY_ENVS, type KeyEnv } from './tenants/key-format.ts';
+import { KEY_SCOPES, type KeyScope } from './tenants/schemas.ts';
 
 /** One tier: `limit` requests per `window` (an @upstash/ratelimit duration such as "60 s"), and its priority. */
 export interface RateTier {
@@ -101,12 +102,8 @@ export interface EdgeConfig {
   upstash: { url: string; token: string } | undefined;
 }
 
-/**
- * What a key may do: `infer` (the model routes), `reviewer` (the review queue), `tenant_admin` (its own tenant's
- * keys, audit and usage), `admin` (everything: tenants, keys, rollout, stats).
- */
-export const KEY_SCOPES = ['infer', 'admin', 'reviewer', 'tenant_admin'] as const;
-export type KeyScope = (typeof KEY_SCOPES)[number];
+/** What a key may do (tenants/schemas.ts, where the admin API validates them). */
+export { KEY_SCOPES, type KeyScope };
 
 /**
  * One API key's record in API_KEYS (`{"<sha256 hex of the key>": record}`): the bootstrap keys (root/admin keys that

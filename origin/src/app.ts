@@ -22,6 +22,7 @@ import { liveHandler, readyHandler } from './routes/health.ts';
 import { echoHandler, inferHandler } from './routes/infer.ts';
 import { modelMetadataHandler, modelReadyHandler, serverMetadataHandler } from './routes/metadata.ts';
 import { metricsHandler } from './routes/metrics.ts';
+import { openapiHandler } from './routes/openapi.ts';
 import {
   REPOSITORY_PATHS,
   type RepositoryDeps,
@@ -65,6 +66,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.on('GET', PATHS.modelMetadata, modelMetadataHandler(deps));
   app.on('GET', PATHS.modelReady, modelReadyHandler(deps));
   app.get('/metrics', metricsHandler(deps.metrics));
+  app.get('/openapi.json', openapiHandler);
   app.on('POST', PATHS.infer, inferHandler(deps));
   if (config.echoRoute) app.on('POST', PATHS.echo, echoHandler(deps));
   app.on('POST', PATHS.classify, classifyHandler(deps));

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { featurizerFromManifest } from '../../shared/featurizer/index.ts';
 import { seenIdsBitmap } from '../../shared/ood/index.ts';
 import type { Tensor } from '../../shared/protocol/index.ts';
+import { holdTo, originContract } from '../../test/contract.ts';
 import { infer } from '../test/client.ts';
 import { mlpVersion, rows, textModel, twoInputModel } from '../test/fixtures.ts';
 import { expectClose, seriesValue, useOrigin } from '../test/harness.ts';
@@ -76,6 +77,7 @@ async function expected(data: Float32Array, r: number): Promise<Float32Array> {
 async function get(path: string) {
   const res = await fetch(`${origin.url}${path}`);
   const text = await res.text();
+  holdTo(originContract, 'GET', `${origin.url}${path}`, res, text);
   return { status: res.status, headers: res.headers, text, json: () => JSON.parse(text) };
 }
 
@@ -87,6 +89,7 @@ async function post(path: string, body: BodyInit | undefined, headers: Record<st
     duplex: 'half',
   } as RequestInit);
   const text = await res.text();
+  holdTo(originContract, 'POST', `${origin.url}${path}`, res, text);
   return { status: res.status, headers: res.headers, json: () => JSON.parse(text), text };
 }
 
@@ -102,6 +105,33 @@ function expectError(
   expect(body.error.request_id).toMatch(/\S/);
   if (message !== undefined) expect(body.error.message).toMatch(message);
 }
+
+describe('the OpenAPI document (origin/openapi.json)', () => {
+  it('has every route of the app (echo on), and nothing the app does not serve', () => {
+    const served = [
+      ...new Set(
+        origin.server.app.routes
+          .filter((r) => r.method !== 'ALL')
+          .map((r) => `${r.method} ${r.path.replace(/:(\w+)/g, '{$1}')}`),
+      ),
+    ].sort();
+    const documented = originContract.operations().sort();
+    expect(
+      served.filter((op) => !documented.includes(op)),
+      'routes missing from the document',
+    ).toEqual([]);
+    expect(
+      documented.filter((op) => !served.includes(op)),
+      'documented routes the app lacks',
+    ).toEqual([]);
+  });
+
+  it('is served at /openapi.json', async () => {
+    const res = await get('/openapi.json');
+    expect(res.status).toBe(200);
+    expect(res.json()).toMatchObject({ openapi: '3.1.0', info: { title: 'Origin inference API' } });
+  });
+});
 
 describe('health and metadata', () => {
   it('answers live, ready and server metadata', async () => {

@@ -107,13 +107,27 @@ export class DeadlineExceededError extends InferenceError {
   }
 }
 
+/** Seconds a 429 or 503 tells the client to wait when its thrower named no time. */
+export const DEFAULT_RETRY_AFTER_SECONDS = 5;
+
+/** Every 429 and 503 answer carries Retry-After (the contract says so): the thrower's, else the default. */
+function withRetryAfter(status: number, headers: Record<string, string>): Record<string, string> {
+  if (status !== 429 && status !== 503) return headers;
+  if (Object.keys(headers).some((k) => k.toLowerCase() === 'retry-after')) return headers;
+  return { ...headers, 'Retry-After': String(DEFAULT_RETRY_AFTER_SECONDS) };
+}
+
 /** Builds the JSON error body; unknown errors become `internal` without leaking their message. */
 export function errorBody(
   err: unknown,
   requestId: string,
 ): { status: ErrorStatus; body: ErrorBody; headers: Record<string, string> } {
   if (err instanceof InferenceError) {
-    return { status: err.status, body: err.toBody(requestId), headers: err.headers };
+    return {
+      status: err.status,
+      body: err.toBody(requestId),
+      headers: withRetryAfter(err.status, err.headers),
+    };
   }
   return {
     status: 500,

@@ -148,7 +148,7 @@ async function chargeQuota(
   if (used > limit) {
     await refund();
     throw new InferenceError(
-      'rate_limited',
+      'quota_exceeded',
       `this job of ${rows} rows would pass the key's quota of ${limit} job rows per day (tier ${principal.tier}, ${Math.max(0, used - rows)} used today); it resets at 00:00 UTC`,
       { headers: { 'Retry-After': String(untilMidnight(now)) } },
     );

@@ -51,7 +51,12 @@ export function statsHandler(deps: Pick<AnswerDeps, 'releases' | 'now' | 'regist
       minutes,
       deps.now(),
       baseline,
-    );
+    ).catch((err: unknown) => {
+      throw new InferenceError('unavailable', 'the stats store (Upstash) did not answer; retry shortly', {
+        headers: { 'Retry-After': '5' },
+        cause: err,
+      });
+    });
     // The plan beside what happened: the share of items the release expected the edge to answer (validation),
     // and the share it did answer of the items a model answered (the plan counts no cache hits).
     const withPlan = versions.map((v) => {

@@ -79,9 +79,12 @@ async function readIndex(
   bucket: R2Bucket,
   model: string,
 ): Promise<{ index: RegistryIndex | undefined; etag?: string }> {
-  const object = await r2('read the index', () => bucket.get(registryKeys.index(model)));
-  if (object === null) return { index: undefined };
-  return { index: parseIndex(await object.json(), registryKeys.index(model)), etag: object.etag };
+  // A corrupt index (not JSON, not the schema) is the registry's 503 like an R2 failure: never a 500.
+  return r2('read the index', async () => {
+    const object = await bucket.get(registryKeys.index(model));
+    if (object === null) return { index: undefined };
+    return { index: parseIndex(await object.json(), registryKeys.index(model)), etag: object.etag };
+  });
 }
 
 export function registryListHandler(deps: RegistryRouteDeps) {
@@ -154,10 +157,12 @@ async function publishedSha(
   version: string,
   file: string,
 ): Promise<string | undefined> {
-  const object = await r2('read the manifest', () => bucket.get(registryKeys.manifest(model, version)));
-  if (object === null) return undefined;
-  const manifest = await verifiedManifest(new Uint8Array(await object.arrayBuffer()), model, version);
-  return Object.values(manifest.artifacts).find((a) => a.file === file)?.sha256;
+  return r2('read the published manifest', async () => {
+    const object = await bucket.get(registryKeys.manifest(model, version));
+    if (object === null) return undefined;
+    const manifest = await verifiedManifest(new Uint8Array(await object.arrayBuffer()), model, version);
+    return Object.values(manifest.artifacts).find((a) => a.file === file)?.sha256;
+  });
 }
 
 export function registryPublishHandler(deps: RegistryRouteDeps) {
@@ -165,25 +170,31 @@ export function registryPublishHandler(deps: RegistryRouteDeps) {
     requireAdmin(c);
     const [model, version] = [name(c, 'model'), name(c, 'version')];
     const bucket = modelsBucket(c);
-    const object = await r2('read the manifest', () => bucket.get(registryKeys.manifest(model, version)));
-    if (object === null) {
-      throw new InferenceError('not_found', `${registryKeys.manifest(model, version)} has not been uploaded`);
-    }
-    const manifestBytes = new Uint8Array(await object.arrayBuffer());
+    const manifestBytes = await r2('read the manifest', async () => {
+      const object = await bucket.get(registryKeys.manifest(model, version));
+      if (object === null) {
+        throw new InferenceError(
+          'not_found',
+          `${registryKeys.manifest(model, version)} has not been uploaded`,
+        );
+      }
+      return new Uint8Array(await object.arrayBuffer());
+    });
     const manifest = await verifiedManifest(manifestBytes, model, version).catch((err: unknown) => {
       throw new InvalidInputError(String(err instanceof Error ? err.message : err));
     });
     // Every artifact present and exactly what the manifest says (size and sha256), before anything is listed.
     const problems: string[] = [];
     for (const artifact of Object.values(manifest.artifacts)) {
-      const got = await r2('read an artifact', () =>
-        bucket.get(registryKeys.artifact(model, version, artifact.file)),
-      );
-      if (got === null) {
+      const bytes = await r2('read an artifact', async () => {
+        const got = await bucket.get(registryKeys.artifact(model, version, artifact.file));
+        return got === null ? undefined : new Uint8Array(await got.arrayBuffer());
+      });
+      if (bytes === undefined) {
         problems.push(`${artifact.file} is missing`);
         continue;
       }
-      const problem = await checkArtifact(artifact, new Uint8Array(await got.arrayBuffer()));
+      const problem = await checkArtifact(artifact, bytes);
       if (problem !== undefined) problems.push(problem);
     }
     if (problems.length > 0) {

@@ -21,11 +21,11 @@
  * of create and rotate only, never in the audit log, a log line or an error.
  */
 import type { Context } from 'hono';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { InferenceError, InvalidInputError } from '../../../shared/errors/index.ts';
 import { sha256Hex } from '../../../shared/hash/index.ts';
 import { zodMessage } from '../../../shared/protocol/codec.ts';
-import { KEY_SCOPES, rateTierOf } from '../config.ts';
+import { rateTierOf } from '../config.ts';
 import { readBody, readJson, requireJson } from '../routes/request.ts';
 import type { AppEnv, Principal } from '../types.ts';
 import { redisFor } from '../upstash.ts';
@@ -33,44 +33,13 @@ import { type LastUsedReader, lastUsedOf } from '../usage/recorder.ts';
 import { bumpEpochs } from './epochs.ts';
 import { generateKey, type KeyEnv, keyStart } from './key-format.ts';
 import { type KeyResolver, projectKey, projectTenant } from './resolver.ts';
+import { KeyCreate, KeyPatch, Rotate, TenantCreate, TenantPatch } from './schemas.ts';
 import { type Actor, type ApiKey, storeCall, type Tenant, TenantStore } from './store.ts';
 
 export interface TenantRouteDeps {
   resolver: KeyResolver;
   now: () => number;
 }
-
-const MODEL = z.string().regex(/^(\*|[A-Za-z0-9][A-Za-z0-9._-]{0,63})$/, 'a model name or "*"');
-const REGION = z.string().regex(/^(\*|[a-z][a-z0-9-]{0,31})$/, 'a region id (e.g. eu, us-east) or "*"');
-const NAME = z.string().trim().min(1).max(128);
-const COUNT = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
-const QUOTAS = z.strictObject({ items_per_day: COUNT.optional(), items_per_month: COUNT.optional() });
-const TIME = z.iso.datetime({ offset: true });
-const GRACE_MAX_S = 30 * 24 * 3600;
-
-const TenantCreate = z.strictObject({
-  name: NAME,
-  tier: z.string().min(1).max(64),
-  models: z.array(MODEL).min(1).max(256).optional(),
-  regions: z.array(REGION).min(1).max(32).optional(),
-  quotas: QUOTAS.optional(),
-});
-const TenantPatch = TenantCreate.partial().extend({ disabled: z.boolean().optional() }).strict();
-const KeyCreate = z.strictObject({
-  tenant: z.string().min(1).max(64),
-  name: NAME,
-  scopes: z.array(z.enum(KEY_SCOPES)).min(1).max(KEY_SCOPES.length),
-  models: z.array(MODEL).min(1).max(256).nullable().optional(),
-  expires_at: TIME.nullable().optional(),
-});
-const KeyPatch = z.strictObject({
-  name: NAME.optional(),
-  scopes: z.array(z.enum(KEY_SCOPES)).min(1).max(KEY_SCOPES.length).optional(),
-  models: z.array(MODEL).min(1).max(256).nullable().optional(),
-  expires_at: TIME.nullable().optional(),
-  disabled: z.boolean().optional(),
-});
-const Rotate = z.strictObject({ grace_seconds: z.number().int().min(0).max(GRACE_MAX_S).optional() });
 
 async function body<T>(c: Context<AppEnv>, schema: z.ZodType<T>, emptyOk = false): Promise<T> {
   // A body-less POST (rotate, revoke) is an empty object; anything sent must be JSON.
@@ -400,7 +369,10 @@ export function tenantRoutes(deps: TenantRouteDeps) {
       const p = c.get('principal');
       requireSomeAdmin(p);
       const q = query(c);
-      if (q.cursor !== undefined && !/^[0-9]{1,16}$/.test(q.cursor))
+      if (
+        q.cursor !== undefined &&
+        !(/^[0-9]{1,16}$/.test(q.cursor) && Number.isSafeInteger(Number(q.cursor)))
+      )
         throw new InvalidInputError('cursor must be the cursor of a previous page');
       const tenant = q.tenant ?? (isAdmin(p) ? undefined : p.tenant);
       if (tenant !== undefined) requireTenantAccess(p, tenant);

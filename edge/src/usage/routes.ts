@@ -8,14 +8,14 @@
  * never lost silently.
  */
 import type { Context } from 'hono';
-import { z } from 'zod';
 import { InferenceError, InvalidInputError } from '../../../shared/errors/index.ts';
 import { zodMessage } from '../../../shared/protocol/codec.ts';
 import { requireTenantAccess } from '../tenants/routes.ts';
 import { storeCall, TenantStore } from '../tenants/store.ts';
 import type { AppEnv } from '../types.ts';
 import { usageKeys } from './recorder.ts';
-import { buildReport, type DayCounts, GROUPS, type Group, toCsv, toNdjson } from './report.ts';
+import { buildReport, type DayCounts, toCsv, toNdjson } from './report.ts';
+import { UsageQuery } from './schemas.ts';
 
 /** The Upstash reads the report makes, in one pipeline. */
 export interface UsageReader {
@@ -35,39 +35,12 @@ export interface UsageRouteDeps {
 
 const DAY_MS = 86_400_000;
 const MAX_DAYS = 93;
-const DATE = z.iso.date();
-const Query = z.strictObject({
-  from: DATE.optional(),
-  to: DATE.optional(),
-  group_by: z
-    .string()
-    .max(64)
-    .optional()
-    .transform((v, ctx) => {
-      const groups = (v ?? 'day').split(',').map((g) => g.trim());
-      const bad = groups.filter((g) => !(GROUPS as readonly string[]).includes(g));
-      if (bad.length > 0 || new Set(groups).size !== groups.length) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `a comma-separated list of distinct ${GROUPS.join(', ')}`,
-        });
-        return z.NEVER;
-      }
-      return groups as Group[];
-    }),
-  tenant: z
-    .string()
-    .regex(/^[A-Za-z0-9_-]{1,64}$/, 'a tenant id')
-    .optional(),
-  format: z.enum(['json', 'csv', 'ndjson']).optional(),
-});
-
 const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
 export function usageHandler(deps: UsageRouteDeps) {
   return async function usage(c: Context<AppEnv>): Promise<Response> {
     const principal = c.get('principal');
-    const parsed = Query.safeParse(c.req.query());
+    const parsed = UsageQuery.safeParse(c.req.query());
     if (!parsed.success) throw new InvalidInputError(`invalid query: ${zodMessage(parsed.error.issues)}`);
     const q = parsed.data;
     const isAdmin = principal.scopes.includes('admin');

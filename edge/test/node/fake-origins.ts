@@ -170,6 +170,8 @@ async function handleOrigin(
   const status = b.status ?? 200;
   const m = /^\/v1\/models\/([^/]+)(?:\/versions\/[^/]+)?\/classify$/.exec(url.pathname);
   const infer = /^\/v2\/models\/([^/]+)(?:\/versions\/[^/]+)?\/infer$/.exec(url.pathname);
+  const ready = /^\/v2\/models\/([^/]+)(?:\/versions\/[^/]+)?\/ready$/.exec(url.pathname);
+  const metadata = /^\/v2\/models\/([^/]+)(?:\/versions\/[^/]+)?$/.exec(url.pathname);
   let out: unknown = b.body;
   if (out === undefined) {
     if (status >= 400)
@@ -191,8 +193,30 @@ async function handleOrigin(
       } catch {
         out = undefined;
       }
-      out ??= { origin: true, path: url.pathname };
+      out ??= {
+        model_name: decodeURIComponent(infer[1] as string),
+        outputs: [],
+        origin: true,
+        path: url.pathname,
+      };
+    } else if (metadata !== null) {
+      // Shaped like the real origin's model metadata (the edge passes it through), plus what tests look for.
+      out = {
+        name: decodeURIComponent(metadata[1] as string),
+        versions: ['origin-1'],
+        platform: 'fake-origin',
+        inputs: [],
+        outputs: [],
+        origin: true,
+        path: url.pathname,
+      };
+    } else if (ready !== null) {
+      out = { name: decodeURIComponent(ready[1] as string), ready: true, origin: true, path: url.pathname };
     } else out = { origin: true, path: url.pathname };
+  }
+  // Like the real origin, a model answer names the version that gave it.
+  if (status < 400 && (m !== null || infer !== null) && extra['x-model-version'] === undefined) {
+    extra['x-model-version'] = 'origin-1';
   }
   json(res, status, out, extra);
 }

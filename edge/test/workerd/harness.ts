@@ -14,6 +14,7 @@ import type { ConfigEnv, KeyRecord } from '../../src/config.ts';
 import type { EdgeFeaturizer, EdgeRelease } from '../../src/model/edge-model.ts';
 import { OriginUnavailableError } from '../../src/origin-client/errors.ts';
 import type { Behaviour, LoggedRequest } from '../fake-origin-api.ts';
+import { holdToContract } from './contract.ts';
 
 export const TINY_LENGTH = 4;
 
@@ -219,6 +220,14 @@ export function testApp(options: AppOptions = {}) {
     usage: { flushMs: 0 },
     ...options,
   });
+  // Every answer a test gets is held to the OpenAPI document (contract.ts); Hono's app.request calls app.fetch.
+  const fetch = app.fetch;
+  app.fetch = async (...args: Parameters<typeof fetch>) => {
+    const [request] = args;
+    const res = await fetch(...args);
+    await holdToContract(request, res);
+    return res;
+  };
   return {
     app,
     lines,

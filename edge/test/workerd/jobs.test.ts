@@ -432,9 +432,10 @@ describe('asynchronous jobs (whole app, local R2, Durable Object, queue consumer
     expect((await w.submit(w.owner.key, ndjson(texts(60)))).status).toBe(202);
     const over = await w.submit(w.owner.key, ndjson(texts(60)));
     expect(over.status).toBe(429);
-    expect(((await over.json()) as ErrorJson).error.message).toMatch(
-      /quota of 100 job rows per day \(tier small, 60 used today\)/,
-    );
+    const refusal = (await over.json()) as ErrorJson;
+    // A daily quota is quota_exceeded (rate_limited is the request rate), as for the tenant's item quotas.
+    expect(refusal.error.code).toBe('quota_exceeded');
+    expect(refusal.error.message).toMatch(/quota of 100 job rows per day \(tier small, 60 used today\)/);
     expect(Number(over.headers.get('retry-after'))).toBeGreaterThan(0);
     expect((await w.submit(w.owner.key, ndjson(texts(40)))).status).toBe(202);
   });

@@ -200,6 +200,38 @@ describe('model registry in R2 (workerd, Miniflare local R2)', () => {
     expect(unpinned).toMatchObject({ version: 'tiny-1', served_by: 'edge' });
   });
 
+  it("a corrupt index or published manifest in R2 is the registry admin API's 503, never a 500", async () => {
+    const w = await world();
+    const model = `corrupt-${crypto.randomUUID().slice(0, 8)}`;
+    await w.env.MODELS.put(registryKeys.index(model), 'not json {');
+    const list = await w.call('GET', `/v1/admin/registry/${model}`);
+    expect(list.status).toBe(503);
+    expect(((await list.json()) as { error: { code: string } }).error.code).toBe('unavailable');
+    expect(
+      (await w.call('PUT', `/v1/admin/registry/${model}/v1/student.onnx`, new Uint8Array([1]))).status,
+    ).toBe(503);
+
+    const other = `corrupt-${crypto.randomUUID().slice(0, 8)}`;
+    const index = {
+      schema_version: 1,
+      model: other,
+      versions: [
+        {
+          version: 'v1',
+          created: '2026-12-01T00:00:00Z',
+          manifest_sha256: '0'.repeat(64),
+          published: '2026-12-01T00:00:00Z',
+        },
+      ],
+    };
+    await w.env.MODELS.put(registryKeys.index(other), JSON.stringify(index));
+    await w.env.MODELS.put(registryKeys.manifest(other, 'v1'), 'not a manifest');
+    const put = await w.call('PUT', `/v1/admin/registry/${other}/v1/student.onnx`, new Uint8Array([1]));
+    expect(put.status).toBe(503);
+    const publish = await w.call('POST', `/v1/admin/registry/${other}/v1/publish`);
+    expect([400, 503]).toContain(publish.status);
+  });
+
   it('R2 down: registry versions go to the origin, the embedded release answers at the edge', async () => {
     const broken = {
       get: async () => {

@@ -86,4 +86,20 @@ describe('edge traffic and drift stats (whole app, real Upstash bridge over Redi
     );
     expect(res.status).toBe(503);
   });
+
+  it('with Upstash configured but down the stats route is 503 unavailable with Retry-After, not a 500', async () => {
+    const admin = await apiKey({ scopes: ['admin'], models: ['*'] });
+    const { env, t } = await setup({
+      env: { UPSTASH_REDIS_REST_URL: 'http://127.0.0.1:9', UPSTASH_REDIS_REST_TOKEN: 'x' },
+    });
+    const res = await t.call(
+      new Request('https://edge.test/v1/admin/models/spam/stats', {
+        headers: { authorization: `Bearer ${admin.key}` },
+      }),
+      { ...env, API_KEYS: keysJson(admin) } as Env,
+    );
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('unavailable');
+  });
 });

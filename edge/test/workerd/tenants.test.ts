@@ -284,6 +284,11 @@ describe('tenants and keys (workerd, local D1 + KV)', () => {
       'tenant.create',
     ]);
     expect(audit.entries.every((e) => e.actor === w.admin.record.id)).toBe(true);
+    // A cursor that is digits but no page's (past 2^53) is the client's 400, not a store failure.
+    for (const cursor of ['9999999999999999', 'abc']) {
+      const bad = await w.call(w.a, w.admin.key, 'GET', `/v1/admin/audit?cursor=${cursor}`);
+      expect(bad.status, cursor).toBe(400);
+    }
     const everything = JSON.stringify([audit, w.a.lines, w.b.lines]);
     for (const secret of [k.key, r.key, w.admin.key]) {
       expect(everything).not.toContain(secret);

@@ -1,0 +1,245 @@
+/**
+ * The reviewer API (edge/src/review/routes.ts over the review queue Durable Object, review/queue.ts): the items no
+ * model was sure of, listed per model, labelled by people, and exported as training data. Keys with the `reviewer`
+ * or `admin` scope only.
+ */
+import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
+import { z } from 'zod';
+import {
+  errorResponses,
+  errorsOf,
+  jsonResponse,
+  named,
+  needs,
+  responseHeaders,
+} from '../../../shared/openapi/spec.ts';
+import { SERVED_BY } from '../../../shared/protocol/text.ts';
+import { authErrors, LIMITED_HEADERS } from './common.ts';
+import { registerSchema } from './jobs.ts';
+
+/** Most items one page holds (review/queue.ts MAX_PAGE; that module needs workerd, so it is not imported here). */
+const MAX_PAGE = 100;
+
+const MODEL_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$';
+const Timestamp = z.string().meta({ description: 'ISO 8601, UTC', example: '2026-12-07T10:00:00.000Z' });
+
+const ReviewReason = named(
+  z.enum(['teacher_unsure', 'out_of_distribution']).meta({
+    description:
+      "Why the item came: `teacher_unsure` (the teacher's top probability under the release's review " +
+      'threshold) or `out_of_distribution`',
+  }),
+  'ReviewReason',
+);
+
+export const ReviewItemSchema = named(
+  z
+    .object({
+      id: z.string().meta({ description: '`rv_` and 32 hex digits (a hash of the model and the text)' }),
+      model: z.string(),
+      version: z.string().meta({ description: 'The release version that answered' }),
+      labels: z.array(z.string()).meta({ description: "The model's labels: a label must be one of them" }),
+      text: z.string().meta({ description: 'The input' }),
+      reason: ReviewReason,
+      answer: z
+        .object({ label: z.string(), score: z.number(), served_by: z.enum(SERVED_BY) })
+        .meta({ description: 'What the client was answered' }),
+      student: z
+        .object({ label: z.string(), score: z.number() })
+        .nullable()
+        .meta({ description: "The edge student's answer (null when the edge did not run)" }),
+      request_id: z.string().meta({ description: 'The request that first brought the item' }),
+      created_at: Timestamp,
+      seen: z.number().int().min(1).meta({ description: 'How many times the input was routed to review' }),
+      label: z.string().nullable().meta({ description: 'The latest label (null: pending)' }),
+      labelled_by: z.string().nullable().meta({ description: 'The name of the key that gave it' }),
+      labelled_at: Timestamp.nullable(),
+    })
+    .meta({ description: 'An input no model was sure of, and its label once a reviewer gave one' }),
+  'ReviewItem',
+);
+
+const ReviewLabelEvent = z.object({
+  label: z.string(),
+  by: z.string().meta({ description: 'The name of the key that gave it' }),
+  at: Timestamp,
+});
+
+const ReviewItemDetail = named(
+  ReviewItemSchema.extend({
+    history: z.array(ReviewLabelEvent).meta({ description: 'Every label given, oldest first' }),
+  }),
+  'ReviewItemDetail',
+);
+
+const ReviewPage = named(
+  z.object({
+    model: z.string(),
+    state: z.enum(['pending', 'labelled']),
+    items: z.array(ReviewItemSchema).meta({ description: 'Oldest first' }),
+    cursor: z
+      .string()
+      .nullable()
+      .meta({ description: 'Pass as `?cursor=` for the next page; null on the last' }),
+    pending: z.number().int().nonnegative().meta({ description: "The model's pending items, all pages" }),
+  }),
+  'ReviewPage',
+);
+
+const ReviewLabelRequest = named(
+  z.object({
+    label: z.string().meta({ description: "One of the item's `labels`" }),
+  }),
+  'ReviewLabelRequest',
+);
+
+const ReviewExportLine = named(
+  z.object({
+    key: z
+      .string()
+      .meta({ description: '`review/<item id>`: the split key for training', example: 'review/rv_0123' }),
+    text: z.string(),
+    label: z.string(),
+    model: z.string(),
+    version: z.string(),
+    reason: ReviewReason,
+    labelled_by: z.string(),
+    labelled_at: Timestamp,
+  }),
+  'ReviewExportLine',
+);
+
+const ModelQuery = z
+  .string()
+  .regex(new RegExp(MODEL_PATTERN))
+  .meta({ description: 'The model name (400 when absent or malformed)', example: 'spam' });
+
+const ItemParams = z.object({
+  id: z.string().meta({
+    description: 'The item id, `rv_` and 32 hex digits (any other id is 404)',
+    example: 'rv_0123456789abcdef0123456789abcdef',
+  }),
+});
+
+const REVIEWER_NOTE = 'Keys with the reviewer or admin scope (403 otherwise).';
+
+export function registerReviewRoutes(registry: OpenAPIRegistry): void {
+  registerSchema(registry, ReviewExportLine);
+
+  registry.registerPath({
+    method: 'get',
+    path: '/v1/review',
+    tags: ['review'],
+    summary: 'List review items',
+    description: `A page of a model's items, oldest first: pending ones (no label yet) or labelled ones. ${REVIEWER_NOTE}`,
+    ...needs('reviewer', 'admin'),
+    request: {
+      query: z.object({
+        model: ModelQuery,
+        state: z
+          .enum(['pending', 'labelled'])
+          .optional()
+          .meta({ description: 'pending (default): no label yet; labelled' }),
+        cursor: z
+          .string()
+          .regex(/^\d{1,12}$/)
+          .optional()
+          .meta({ description: 'The `cursor` of the previous page' }),
+        limit: z
+          .number()
+          .int()
+          .min(1)
+          .max(MAX_PAGE)
+          .optional()
+          .meta({ description: `Items per page, 1 to ${MAX_PAGE} (default 50)` }),
+      }),
+    },
+    responses: {
+      200: jsonResponse('A page of items', ReviewPage, LIMITED_HEADERS),
+      ...errorResponses(authErrors(errorsOf('invalid_input', 'forbidden', 'unavailable')), LIMITED_HEADERS),
+    },
+  });
+
+  registry.registerPath({
+    method: 'get',
+    path: '/v1/review/export',
+    tags: ['review'],
+    summary: 'Export labelled items',
+    description:
+      "A model's labelled items as NDJSON training data, in the order the items came (`npm run train -- " +
+      `--extra <file>\` takes them; their keys split them like the corpus). ${REVIEWER_NOTE}`,
+    ...needs('reviewer', 'admin'),
+    request: { query: z.object({ model: ModelQuery }) },
+    responses: {
+      200: {
+        description: 'One ReviewExportLine per labelled item',
+        headers: responseHeaders(LIMITED_HEADERS),
+        content: {
+          'application/x-ndjson': {
+            schema: {
+              type: 'string' as const,
+              description:
+                'NDJSON: one JSON object per line (`\\n` terminated), one per labelled item, in the order the ' +
+                'items came: ' +
+                '`{key, text, label, model, version, reason, labelled_by, labelled_at}` (see the ' +
+                'ReviewExportLine schema); empty when none is labelled',
+            },
+          },
+        },
+      },
+      ...errorResponses(authErrors(errorsOf('invalid_input', 'forbidden', 'unavailable')), LIMITED_HEADERS),
+    },
+  });
+
+  registry.registerPath({
+    method: 'get',
+    path: '/v1/review/{id}',
+    tags: ['review'],
+    summary: 'A review item',
+    description: `One item and every label given to it. ${REVIEWER_NOTE}`,
+    ...needs('reviewer', 'admin'),
+    request: { params: ItemParams },
+    responses: {
+      200: jsonResponse('The item and its label history', ReviewItemDetail, LIMITED_HEADERS),
+      ...errorResponses(authErrors(errorsOf('not_found', 'forbidden', 'unavailable')), LIMITED_HEADERS),
+    },
+  });
+
+  registry.registerPath({
+    method: 'post',
+    path: '/v1/review/{id}',
+    tags: ['review'],
+    summary: 'Label a review item',
+    description:
+      "Records the calling key's label for the item, which becomes its label. The same label again from the same " +
+      'key changes nothing (idempotent); another label or another key is logged in its history. ' +
+      `Fields other than \`label\` are ignored. ${REVIEWER_NOTE}`,
+    ...needs('reviewer', 'admin'),
+    request: {
+      params: ItemParams,
+      body: {
+        required: true,
+        description: 'JSON (at most MAX_BODY_BYTES, default 1 MiB)',
+        content: { 'application/json': { schema: ReviewLabelRequest } },
+      },
+    },
+    responses: {
+      200: jsonResponse('The item, labelled', ReviewItemSchema, LIMITED_HEADERS),
+      ...errorResponses(
+        authErrors(
+          errorsOf(
+            'bad_request',
+            'invalid_json',
+            'invalid_input',
+            'forbidden',
+            'not_found',
+            'payload_too_large',
+            'unsupported_media_type',
+            'unavailable',
+          ),
+        ),
+        LIMITED_HEADERS,
+      ),
+    },
+  });
+}
