@@ -34,7 +34,7 @@ export default defineProject({
     include: ['src/**/*.test.ts', 'test/**/*.test.ts', '../shared/**/*.test.ts'],
     exclude: ['**/node_modules/**', '../shared/featurizer/expected-ids.test.ts'],
     globalSetup: ['test/global-setup.ts'],
-    setupFiles: ['test/apply-migrations.ts'],
+    setupFiles: ['test/apply-migrations.ts', 'test/contract-report.ts'],
     // One workerd isolate for all files: importing ORT-web (14 MB wasm) per file made the run ~6x slower. The
     // tests own their state (per-test origins, keys, texts), so sharing module-level pools and caches is safe.
     isolate: false,

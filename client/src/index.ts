@@ -44,6 +44,8 @@ export interface ClientOptions {
 
 export type Prediction = EdgeComponents['schemas']['Prediction'];
 export type ClassifyResponse = EdgeComponents['schemas']['ClassifyResponse'];
+export type Job = EdgeComponents['schemas']['Job'];
+export type JobResultLine = EdgeComponents['schemas']['JobResultLine'];
 
 export interface ClassifyOptions {
   /** Pin a release version. @default the model's current one */
@@ -122,11 +124,11 @@ export function createEdgeClient(options: ClientOptions) {
       );
       const json = (await res.json().catch(() => undefined)) as unknown;
       if (!res.ok) throw new ApiError(res, json);
-      return json as EdgeComponents['schemas'] extends { Job: infer J } ? J : Record<string, unknown>;
+      return json as Job;
     },
 
     /** A finished job's result rows, read as they stream (NDJSON); throws ApiError on a refusal. */
-    async *jobResults<Row = Record<string, unknown>>(id: string): AsyncGenerator<Row> {
+    async *jobResults<Row = JobResultLine>(id: string): AsyncGenerator<Row> {
       const { baseUrl, fetch, headers } = baseOptions(options);
       const res = await fetch(
         new Request(`${baseUrl}/v1/jobs/${encodeURIComponent(id)}/results`, {

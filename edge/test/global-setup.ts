@@ -37,6 +37,8 @@ import { TEST_SIGNING_SECRET } from './node/secrets.ts';
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const student = makeTinyStudent();
   project.provide('tinyStudentB64', Buffer.from(student).toString('base64'));
+  // CONTRACT_REPORT=1: each test file prints how many answers so far were held to the OpenAPI document.
+  project.provide('contractReport', process.env.CONTRACT_REPORT === '1');
   project.provide('tinyStudentSha256', sha256Hex(student));
   project.provide('tinyTensorStudentB64', Buffer.from(makeTinyTensorStudent()).toString('base64'));
   project.provide('tinyMixedStudentB64', Buffer.from(makeTinyMixedStudent()).toString('base64'));

@@ -22,5 +22,7 @@ declare module 'vitest' {
     /** The Upstash REST bridge in front of a real Redis. */
     upstashUrl: string;
     upstashToken: string;
+    /** Print the contract checks' count after each test file (CONTRACT_REPORT=1). */
+    contractReport: boolean;
   }
 }

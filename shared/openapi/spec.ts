@@ -237,8 +237,10 @@ export function errorDefinitions(): ConstructorParameters<typeof OpenApiGenerato
  * them (`$ref`): the same header on every route is written once. A name whose specs differ between routes keeps its
  * most used spec as the component; the others stay inline.
  */
-export function withHeaderComponents(doc: Record<string, unknown>): Record<string, unknown> {
+export function withHeaderComponents(generated: Record<string, unknown>): Record<string, unknown> {
   type Headers = Record<string, unknown>;
+  // A copy: the generator hands back the header objects of the route specs themselves (module constants).
+  const doc = JSON.parse(JSON.stringify(generated)) as Record<string, unknown>;
   const responses: Array<{ headers: Headers }> = [];
   const paths = (doc.paths ?? {}) as Record<string, Record<string, { responses?: Record<string, unknown> }>>;
   for (const item of Object.values(paths)) {

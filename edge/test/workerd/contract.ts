@@ -10,7 +10,7 @@ import document from '../../openapi.json';
 export const edgeContract = new Contract(document as unknown as Record<string, unknown>);
 
 /** Answers held to the document so far in this isolate (all test files share it). */
-export const contractCount = { checked: 0 };
+export const contractCount = { checked: 0, isolate: crypto.randomUUID().slice(0, 8) };
 
 export class ContractViolation extends Error {
   constructor(problems: string[]) {
