@@ -7607,6 +7607,35 @@ export type components = {
              */
             labelled_at: string;
         };
+        /** @description One group: only the group_by fields are present */
+        UsageRow: {
+            tenant?: string;
+            key?: string;
+            model?: string;
+            /** Format: date */
+            day?: string;
+            /** @description UTC hour, `00` to `23` */
+            hour?: string;
+            requests: number;
+            items: number;
+            job_rows: number;
+            /** @description Items per path: edge, origin, cache, edge-degraded (always present), ... */
+            served_by: {
+                [key: string]: number;
+            };
+            /** @description Refused requests per error code */
+            refused: {
+                [key: string]: number;
+            };
+            origin_compute_ms: number;
+            /** @description Items answered at the edge or from cache x the origin's mean compute per item; null without origin items */
+            edge_saved_ms: number | null;
+            /**
+             * Format: date-time
+             * @description The key's last use, when grouped by key
+             */
+            last_used?: string | null;
+        };
         JobFinishedEvent: {
             /** @enum {string} */
             event: "job.finished";
@@ -8464,35 +8493,6 @@ export type components = {
             origin_ms_per_item: number | null;
             /** @description Items of usage batches that could not be written (in the range, any tenant) */
             dropped: number;
-        };
-        /** @description One group: only the group_by fields are present */
-        UsageRow: {
-            tenant?: string;
-            key?: string;
-            model?: string;
-            /** Format: date */
-            day?: string;
-            /** @description UTC hour, `00` to `23` */
-            hour?: string;
-            requests: number;
-            items: number;
-            job_rows: number;
-            /** @description Items per path: edge, origin, cache, edge-degraded (always present), ... */
-            served_by: {
-                [key: string]: number;
-            };
-            /** @description Refused requests per error code */
-            refused: {
-                [key: string]: number;
-            };
-            origin_compute_ms: number;
-            /** @description Items answered at the edge or from cache x the origin's mean compute per item; null without origin items */
-            edge_saved_ms: number | null;
-            /**
-             * Format: date-time
-             * @description The key's last use, when grouped by key
-             */
-            last_used?: string | null;
         };
     };
     responses: never;

@@ -56,6 +56,20 @@ const doc = {
       },
     },
     '/v1/jobs/webhook-secret': { get: { responses: { 200: { content: { 'text/plain': {} } } } } },
+    '/v1/jobs/{id}/results': {
+      get: {
+        responses: {
+          200: {
+            content: {
+              'application/x-ndjson': {
+                schema: { type: 'string' },
+                'x-item-schema': { $ref: '#/components/schemas/Job' },
+              },
+            },
+          },
+        },
+      },
+    },
   },
 };
 
@@ -125,6 +139,19 @@ describe('Contract', () => {
     expect(c.check({ method: 'GET', path: '/nope', status: 404, ...err('forbidden') })[0]).toMatch(
       /not the documented/,
     );
+  });
+
+  it("holds each line of an NDJSON body to the media type's x-item-schema", () => {
+    const ndjson = (body: string) => ({
+      method: 'GET',
+      path: '/v1/jobs/j1/results',
+      status: 200,
+      headers: new Headers({ 'content-type': 'application/x-ndjson' }),
+      body,
+    });
+    expect(c.check(ndjson('{"id":"a"}\n{"id":"b","rows":2}\n'))).toEqual([]);
+    expect(c.check(ndjson('{"id":"a"}\n{"rows":2}\n'))[0]).toMatch(/NDJSON line 2/);
+    expect(c.check(ndjson('{"id":"a"}\nnope\n'))[0]).toMatch(/NDJSON line 2 is not JSON/);
   });
 
   it('refuses a document that is not OpenAPI 3.1', () => {

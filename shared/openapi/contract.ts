@@ -2,7 +2,8 @@
  * Holds answers to an OpenAPI 3.1 document: for one response (method, path, status, headers, body) the problems
  * found, empty when it is what the document says. The route is found by its path template (literal segments win
  * over parameters), the response by its status; the response's required headers must be there and every documented
- * header that is there must fit its schema; a JSON body must fit the media type's schema (JSON Schema 2020-12,
+ * header that is there must fit its schema; a JSON body must fit the media type's schema, and each line of an NDJSON
+ * body the media type's `x-item-schema` (JSON Schema 2020-12,
  * @cfworker/json-schema: no code generation, so it runs in workerd too). An unknown path answered 404 `not_found`,
  * or a known path answered 404/405 for a method it does not document, is the app's documented fallback.
  * Runs in workerd and Node; used by the contract tests of both tiers.
@@ -124,6 +125,28 @@ export class Contract {
         `${where}: content-type ${String(type)} not documented (${Object.keys(content).join(', ')})`,
       );
       return problems;
+    }
+    const item = media['x-item-schema'] as Json | undefined;
+    if (item !== undefined) {
+      // NDJSON: every line holds to the item schema.
+      const key = `${route.template} ${method} ${sample.status} ${type} item`;
+      const lines = body.split('\n');
+      for (let i = 0; i < lines.length; i++) {
+        const text = lines[i] as string;
+        if (text.trim() === '') continue;
+        let line: unknown;
+        try {
+          line = JSON.parse(text);
+        } catch {
+          problems.push(`${where}: NDJSON line ${i + 1} is not JSON`);
+          break;
+        }
+        const errors = this.#validate(key, item, line);
+        if (errors !== undefined) {
+          problems.push(`${where}: NDJSON line ${i + 1} ${errors}`);
+          break;
+        }
+      }
     }
     if (type === 'application/json') {
       let json: unknown;

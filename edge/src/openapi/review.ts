@@ -10,12 +10,13 @@ import {
   errorsOf,
   jsonResponse,
   named,
+  ndjsonMedia,
   needs,
+  registerSchema,
   responseHeaders,
 } from '../../../shared/openapi/spec.ts';
 import { SERVED_BY } from '../../../shared/protocol/text.ts';
 import { authErrors, LIMITED_HEADERS } from './common.ts';
-import { registerSchema } from './jobs.ts';
 
 /** Most items one page holds (review/queue.ts MAX_PAGE; that module needs workerd, so it is not imported here). */
 const MAX_PAGE = 100;
@@ -175,16 +176,12 @@ export function registerReviewRoutes(registry: OpenAPIRegistry): void {
         description: 'One ReviewExportLine per labelled item',
         headers: responseHeaders(LIMITED_HEADERS),
         content: {
-          'application/x-ndjson': {
-            schema: {
-              type: 'string' as const,
-              description:
-                'NDJSON: one JSON object per line (`\\n` terminated), one per labelled item, in the order the ' +
-                'items came: ' +
-                '`{key, text, label, model, version, reason, labelled_by, labelled_at}` (see the ' +
-                'ReviewExportLine schema); empty when none is labelled',
-            },
-          },
+          'application/x-ndjson': ndjsonMedia(
+            'ReviewExportLine',
+            'NDJSON: one JSON object per line (`\\n` terminated), one per labelled item, in the order the ' +
+              'items came: `{key, text, label, model, version, reason, labelled_by, labelled_at}` (each line a ' +
+              'ReviewExportLine); empty when none is labelled',
+          ),
         },
       },
       ...errorResponses(authErrors(errorsOf('invalid_input', 'forbidden', 'unavailable')), LIMITED_HEADERS),

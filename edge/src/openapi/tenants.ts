@@ -11,7 +11,9 @@ import {
   type HeaderSpec,
   jsonResponse,
   named,
+  ndjsonMedia,
   needs,
+  registerSchema,
   responseHeaders,
 } from '../../../shared/openapi/spec.ts';
 import { KEY_SCOPES, KeyCreate, KeyPatch, Rotate, TenantCreate, TenantPatch } from '../tenants/schemas.ts';
@@ -202,6 +204,7 @@ const OWN =
   'without either scope).';
 
 export function registerTenantRoutes(registry: OpenAPIRegistry): void {
+  registerSchema(registry, UsageRow);
   const ok = (description: string, schema: z.ZodType) => jsonResponse(description, schema, LIMITED_HEADERS);
   const errors = adminErrorResponses;
   const jsonBody = (schema: z.ZodType) => ({
@@ -450,7 +453,7 @@ export function registerTenantRoutes(registry: OpenAPIRegistry): void {
         content: {
           'application/json': { schema: Usage },
           'text/csv': { schema: { type: 'string' } },
-          'application/x-ndjson': { schema: { type: 'string' } },
+          'application/x-ndjson': ndjsonMedia('UsageRow', 'NDJSON: one UsageRow per line'),
         },
       },
       ...errors(errorsOf('forbidden', 'invalid_input', 'not_found', 'unavailable')),
