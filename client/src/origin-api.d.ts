@@ -1809,6 +1809,22 @@ export type paths = {
                         };
                     };
                 };
+                /** @description `forbidden`: the key's scopes, models or tenant do not cover this request */
+                403: {
+                    headers: {
+                        "x-request-id": components["headers"]["x-request-id"];
+                        "x-origin-pool": components["headers"]["x-origin-pool"];
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"] & {
+                            error?: {
+                                /** @enum {unknown} */
+                                code?: "forbidden";
+                            };
+                        };
+                    };
+                };
                 /** @description `payload_too_large`: the body, an item or the item count is over its limit */
                 413: {
                     headers: {
@@ -1940,6 +1956,22 @@ export type paths = {
                             error?: {
                                 /** @enum {unknown} */
                                 code?: "unauthorized";
+                            };
+                        };
+                    };
+                };
+                /** @description `forbidden`: the key's scopes, models or tenant do not cover this request */
+                403: {
+                    headers: {
+                        "x-request-id": components["headers"]["x-request-id"];
+                        "x-origin-pool": components["headers"]["x-origin-pool"];
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"] & {
+                            error?: {
+                                /** @enum {unknown} */
+                                code?: "forbidden";
                             };
                         };
                     };

@@ -6,6 +6,7 @@
  */
 import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
+import { BEFORE_ROUTING } from '../../shared/openapi/contract.ts';
 import { registerModelRoutes } from '../../shared/openapi/oip.ts';
 import {
   errorDefinitions,
@@ -158,7 +159,7 @@ export function originDocument(): Record<string, unknown> {
     },
   });
   const repoErrors = mergeErrors(
-    errorsOf('unauthorized', 'invalid_header', 'not_ready'),
+    errorsOf('unauthorized', 'invalid_header', 'forbidden', 'not_ready'),
     BODY,
     errorsOf('invalid_input'),
   );
@@ -222,5 +223,9 @@ export function originDocument(): Record<string, unknown> {
       license: { name: 'MIT', identifier: 'MIT' },
     },
   });
-  return withHeaderComponents(doc as unknown as Record<string, unknown>);
+  // The signature (or the admin token) and the body limit are checked before routing: an unknown path can get them.
+  return {
+    ...withHeaderComponents(doc as unknown as Record<string, unknown>),
+    [BEFORE_ROUTING]: mergeErrors(SIGNED, errorsOf('invalid_header', 'forbidden', 'payload_too_large')),
+  };
 }

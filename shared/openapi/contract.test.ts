@@ -3,6 +3,7 @@ import { Contract } from './contract.ts';
 
 const doc = {
   openapi: '3.1.0',
+  'x-errors-before-routing': { 401: ['unauthorized'] },
   info: { title: 't', version: '1' },
   components: {
     headers: { 'x-request-id': { required: true, schema: { type: 'string' } } },
@@ -152,6 +153,17 @@ describe('Contract', () => {
     expect(c.check(ndjson('{"id":"a"}\n{"id":"b","rows":2}\n'))).toEqual([]);
     expect(c.check(ndjson('{"id":"a"}\n{"rows":2}\n'))[0]).toMatch(/NDJSON line 2/);
     expect(c.check(ndjson('{"id":"a"}\nnope\n'))[0]).toMatch(/NDJSON line 2 is not JSON/);
+  });
+
+  it('takes a trailing slash as another path, and the checks before routing as a fallback too', () => {
+    const err = (code: string) => json({ error: { code, message: 'm', request_id: 'r' } });
+    expect(c.route('/v1/jobs/j1/')).toBeUndefined();
+    expect(c.check({ method: 'GET', path: '/v1/jobs/j1/', status: 404, ...err('not_found') })).toEqual([]);
+    expect(c.check({ method: 'GET', path: '/v1/nope', status: 401, ...err('unauthorized') })).toEqual([]);
+    expect(c.check({ method: 'GET', path: '/v1/nope', status: 401, ...err('key_revoked') })[0]).toMatch(
+      /not the documented unauthorized error/,
+    );
+    expect(c.check({ method: 'GET', path: '/v1/nope', status: 200, ...json({}) })[0]).toMatch(/no such path/);
   });
 
   it('refuses a document that is not OpenAPI 3.1', () => {

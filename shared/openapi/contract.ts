@@ -1,11 +1,12 @@
 /**
  * Holds answers to an OpenAPI 3.1 document: for one response (method, path, status, headers, body) the problems
  * found, empty when it is what the document says. The route is found by its path template (literal segments win
- * over parameters), the response by its status; the response's required headers must be there and every documented
+ * over parameters; a trailing slash is another path), the response by its status; the response's required headers must be there and every documented
  * header that is there must fit its schema; a JSON body must fit the media type's schema, and each line of an NDJSON
  * body the media type's `x-item-schema` (JSON Schema 2020-12,
  * @cfworker/json-schema: no code generation, so it runs in workerd too). An unknown path answered 404 `not_found`,
- * or a known path answered 404/405 for a method it does not document, is the app's documented fallback.
+ * or a known path answered 404/405 for a method it does not document, is the app's documented fallback, and so is
+ * the refusal of a check the app makes before routing (`beforeRouting`).
  * Runs in workerd and Node; used by the contract tests of both tiers.
  */
 import { type Schema, Validator } from '@cfworker/json-schema';
@@ -33,6 +34,9 @@ export interface ResponseSample {
   body: string | undefined;
 }
 
+/** The document extension listing, by status, the error codes an unrouted request can get (see Contract). */
+export const BEFORE_ROUTING = 'x-errors-before-routing';
+
 const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'];
 
 function escapeRegExp(s: string): string {
@@ -49,7 +53,14 @@ export class Contract {
   readonly #routes: Route[];
   readonly #validators = new Map<string, Validator>();
 
+  readonly #beforeRouting: Partial<Record<number, string[]>>;
+
+  /**
+   * @param doc the document; its `x-errors-before-routing` (status -> codes) lists the refusals of checks the app
+   * makes before it routes (auth, rate limits), which an unknown path or method can get instead of 404/405.
+   */
   constructor(doc: Json) {
+    this.#beforeRouting = (doc?.[BEFORE_ROUTING] ?? {}) as Partial<Record<number, string[]>>;
     if (typeof doc?.openapi !== 'string' || !doc.openapi.startsWith('3.1')) {
       throw new TypeError(`Contract: expected an OpenAPI 3.1 document, got openapi=${String(doc?.openapi)}`);
     }
@@ -59,7 +70,7 @@ export class Contract {
       .map(([template, item]) => {
         const segments = template.split('/');
         const re = new RegExp(
-          `^${segments.map((s) => (/^\{[^}]+\}$/.test(s) ? '[^/]+' : escapeRegExp(s))).join('/')}/?$`,
+          `^${segments.map((s) => (/^\{[^}]+\}$/.test(s) ? '[^/]+' : escapeRegExp(s))).join('/')}$`,
         );
         const methods: Record<string, Operation> = {};
         for (const m of METHODS) if (item[m] !== undefined) methods[m] = item[m] as Operation;
@@ -86,12 +97,17 @@ export class Contract {
     const what = `${sample.method.toUpperCase()} ${sample.path.split('?')[0]} -> ${sample.status}`;
     const op = route?.methods[method];
     if (route === undefined || op === undefined) {
-      const fallback = route === undefined ? [404] : [404, 405];
-      if (!fallback.includes(sample.status)) {
+      // The app's fallback: 404 not_found (405 for a known path), or, where the app checks the caller before it
+      // routes, that check's refusal (never a success).
+      const codes = [
+        ...(sample.status === 404 ? ['not_found'] : []),
+        ...(sample.status === 405 && route !== undefined ? ['method_not_allowed'] : []),
+        ...(this.#beforeRouting[sample.status] ?? []),
+      ];
+      if (codes.length === 0) {
         return [`${what}: ${route === undefined ? 'no such path' : 'method not documented'} in the document`];
       }
-      const code = route === undefined ? ['not_found'] : ['not_found', 'method_not_allowed'];
-      return this.#checkError(what, sample, code);
+      return this.#checkError(what, sample, codes);
     }
     const where = `${sample.method.toUpperCase()} ${route.template} -> ${sample.status}`;
     const response = this.#resolve(op.responses?.[String(sample.status)] ?? op.responses?.default) as

@@ -37,6 +37,35 @@ async function stored(prefix: string): Promise<string[][]> {
 }
 
 describe('job ingest (streamed NDJSON into the local R2)', () => {
+  it('a body refused at its first line is still read to its end (up to a cap) before the answer, then cancelled', async () => {
+    // Answering while the client is still uploading made local runtimes drop the connection (a 500 with no JSON).
+    const enc = new TextEncoder();
+    const track = (parts: number, partBytes: number) => {
+      const seen = { pulled: 0, cancelled: false };
+      const stream = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (seen.pulled === parts) return controller.close();
+          controller.enqueue(
+            seen.pulled === 0 ? enc.encode('{"nope": 1}\n') : new Uint8Array(partBytes).fill(32),
+          );
+          seen.pulled++;
+        },
+        cancel() {
+          seen.cancelled = true;
+        },
+      });
+      return { stream, seen };
+    };
+    const small = track(20, 1000);
+    const writer = () => new ChunkWriter(env.JOBS_BUCKET, `t/${crypto.randomUUID()}/`, limits);
+    await expect(storeNdjson(small.stream, writer(), limits)).rejects.toThrow(/line 1/);
+    expect(small.seen).toEqual({ pulled: 20, cancelled: false });
+    const huge = track(100_000, 65_536);
+    await expect(storeNdjson(huge.stream, writer(), limits)).rejects.toThrow(/line 1/);
+    expect(huge.seen.cancelled).toBe(true);
+    expect(huge.seen.pulled).toBeLessThan(1000);
+  });
+
   it('reads lines across reads (a UTF-8 character split in two), CRLF, blank lines, both row forms, unicode', async () => {
     const prefix = `t/${crypto.randomUUID()}/`;
     const euro = new TextEncoder().encode('"5 €"\n'); // € is 3 bytes: split it across two reads

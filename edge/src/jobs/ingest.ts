@@ -230,9 +230,30 @@ export async function storeNdjson(
     if (pending !== '') await take(pending);
     return await writer.finish(bytes);
   } catch (err) {
-    await reader.cancel().catch(() => {});
+    await drain(reader, DRAIN_MAX_BYTES);
     await writer.discard();
     throw err;
+  }
+}
+
+/**
+ * Bytes of a refused body still read (and dropped) before answering: answering while the client is still uploading
+ * made local runtimes (wrangler dev) drop the connection, a 500 with no JSON body; past this the rest is cancelled.
+ */
+const DRAIN_MAX_BYTES = 8 * 1024 * 1024;
+
+/** Reads and drops the rest of a body, at most `maxBytes`, then cancels what is left; never throws. */
+async function drain(reader: ReadableStreamDefaultReader<Uint8Array>, maxBytes: number): Promise<void> {
+  let read = 0;
+  try {
+    while (read <= maxBytes) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      read += value.byteLength;
+    }
+    await reader.cancel();
+  } catch {
+    // the body failed or the client left: nothing more to read
   }
 }
 

@@ -4,12 +4,14 @@
  * types from it; scripts/openapi.test.ts fails when the committed files are not current.
  */
 import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
+import { BEFORE_ROUTING } from '../../../shared/openapi/contract.ts';
 import {
   errorDefinitions,
   registerSecuritySchemes,
   withHeaderComponents,
 } from '../../../shared/openapi/spec.ts';
 import { registerAdminRoutes } from './admin.ts';
+import { AUTH_ERRORS } from './common.ts';
 import { registerDocsRoutes } from './docs.ts';
 import { registerJobRoutes } from './jobs.ts';
 import { registerEdgeModelRoutes } from './models.ts';
@@ -54,5 +56,9 @@ export function edgeDocument(): Record<string, unknown> {
       { name: 'docs', description: 'This document and its reference page' },
     ],
   });
-  return withHeaderComponents(doc as unknown as Record<string, unknown>);
+  // Auth and the limits run before routing under /v1/* and /v2/models/*: an unknown path there can get their refusal.
+  return {
+    ...withHeaderComponents(doc as unknown as Record<string, unknown>),
+    [BEFORE_ROUTING]: AUTH_ERRORS,
+  };
 }
