@@ -56,8 +56,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { unwrap } from '../client/src/index.ts';
 import { generateKey, keyStart } from '../edge/src/tenants/key-format.ts';
-import { adminCall as callAdmin } from '../scripts/admin-client.ts';
+import { adminClient, unwrapJson } from '../scripts/admin-client.ts';
 import { type EdgeHandle, executeD1File, startStack } from '../scripts/stack.ts';
 import { errorCode, percentile, testMessages } from '../test/helpers.ts';
 import { envInt, log, result, round, sleep, smokeOr } from './lib.ts';
@@ -431,22 +432,13 @@ async function main(): Promise<void> {
     const [a, b] = [stack.edgeUrl, second.url];
     log(`bench:keys: stack up in ${round((performance.now() - started) / 1000, 1)} s`);
     const admin = stack.apiKeys[0]?.key as string;
-    const adminCall = <T>(method: string, path: string, body?: unknown): Promise<T> =>
-      callAdmin<T>(method, path, body, { url: a, key: admin });
-    const newTenant = async (name: string, quotas?: { items_per_day: number }) =>
-      (
-        await adminCall<{ id: string }>('POST', '/v1/admin/tenants', {
-          name,
-          tier: 'internal',
-          ...(quotas === undefined ? {} : { quotas }),
-        })
-      ).id;
+    const edge = adminClient({ url: a, key: admin });
+    const newTenant = async (name: string, quotas?: { items_per_day: number }) => {
+      const body = { name, tier: 'internal', ...(quotas === undefined ? {} : { quotas }) };
+      return unwrap(await edge.POST('/v1/admin/tenants', { body })).id;
+    };
     const newKey = async (tenant: string, name: string) =>
-      adminCall<{ key: string; record: { id: string } }>('POST', '/v1/admin/keys', {
-        tenant,
-        name,
-        scopes: ['infer'],
-      });
+      unwrap(await edge.POST('/v1/admin/keys', { body: { tenant, name, scopes: ['infer'] } }));
     const probe = `${a}/v2/models/spam`;
     const noop: Case = { name: 'noop', call: () => get(`${a}/v2/health/live`) };
     // The same route with a bootstrap key (API_KEYS: a Map lookup, no tenant record, no epochs, no tenant limit).
@@ -527,7 +519,7 @@ async function main(): Promise<void> {
     );
     await sleep(1000);
     const revokeSent = performance.now();
-    await adminCall('POST', `/v1/admin/keys/${revoked.record.id}/revoke`);
+    unwrap(await edge.POST('/v1/admin/keys/{id}/revoke', { params: { path: { id: revoked.record.id } } }));
     const revokedAt = performance.now();
     stopAt = revokedAt + REVOCATION_WATCH_MS;
     await Promise.all(loaders);
@@ -565,10 +557,8 @@ async function main(): Promise<void> {
     // The meters flush at most once a second per isolate, off the request path: wait, then read until it settles.
     for (let wait = 2500; ; wait = 1000) {
       await sleep(wait);
-      const report = await adminCall<{ rows: Array<{ items: number; requests: number }>; dropped: number }>(
-        'GET',
-        `/v1/usage?tenant=${usageTenant}&group_by=key`,
-      );
+      const query = { tenant: usageTenant, group_by: 'key' };
+      const report = unwrapJson(await edge.GET('/v1/usage', { params: { query } }));
       counted = {
         items: report.rows.reduce((n, r) => n + r.items, 0),
         requests: report.rows.reduce((n, r) => n + r.requests, 0),

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { convertV4MiniflareOptions, Miniflare } from 'miniflare';
+import { createOriginClient, unwrap } from '../client/src/index.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -20,6 +21,11 @@ export const smokeOr = <T>(full: T, smoke: T): T => (SMOKE ? smoke : full);
 /** Prints the benchmark's result: one JSON line, the last thing it prints (`smoke: true` under BENCH_SMOKE=1). */
 export function result(fields: Record<string, unknown>): void {
   log(JSON.stringify(SMOKE ? { ...fields, smoke: true } : fields));
+}
+
+/** An origin's Prometheus exposition (GET /metrics, through the typed client); throws an ApiError on a refusal. */
+export async function originMetrics(url: string): Promise<string> {
+  return unwrap(await createOriginClient({ baseUrl: url }).GET('/metrics', { parseAs: 'text' }));
 }
 
 /** A number from `name` in the environment, `fallback` when unset; throws naming the variable when out of range. */

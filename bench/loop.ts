@@ -20,9 +20,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { unwrap } from '../client/src/index.ts';
 import { createS3Client } from '../origin/src/registry-s3/client.ts';
-import type { AdminTarget } from '../scripts/admin-client.ts';
-import { adminCall } from '../scripts/admin-client.ts';
+import { type AdminTarget, adminClient } from '../scripts/admin-client.ts';
 import { startStack } from '../scripts/stack.ts';
 import { classify, labelReviewQueue, testMessages } from '../test/helpers.ts';
 import { RELEASE_RECIPE } from '../training/src/config.ts';
@@ -107,28 +107,16 @@ async function main(): Promise<void> {
     const s3 = stack.s3;
     if (s3 === undefined) throw new Error('the stack has no S3 registry');
     // Per-request stickiness (every request may draw the canary) and guardrails sized for the run.
-    const { policy } = await adminCall<{ policy: { stable: string } }>(
-      'GET',
-      '/v1/admin/models/spam/rollout',
-      undefined,
-      target,
-    );
-    await adminCall(
-      'PUT',
-      '/v1/admin/models/spam/rollout',
-      {
-        stable: policy.stable,
-        mode: 'off',
-        stickiness: 'request',
-        guardrails: {
-          min_samples: MIN_SAMPLES,
-          max_error_rate: 0.05,
-          max_p95_ms: 5000,
-          max_disagreement: 0.2,
-        },
-      },
-      target,
-    );
+    const edge = adminClient(target);
+    const params = { path: { model: 'spam' } };
+    const { policy } = unwrap(await edge.GET('/v1/admin/models/{model}/rollout', { params }));
+    const body = {
+      stable: policy.stable,
+      mode: 'off',
+      stickiness: 'request',
+      guardrails: { min_samples: MIN_SAMPLES, max_error_rate: 0.05, max_p95_ms: 5000, max_disagreement: 0.2 },
+    } as const;
+    unwrap(await edge.PUT('/v1/admin/models/{model}/rollout', { params, body }));
     await sleep(POLICY_TTL_MS + 500);
     const stable = policy.stable;
 

@@ -32,7 +32,7 @@ import { createModelRepository, mlpVersion, rows } from '../origin/test/fixtures
 import { featurizerFromManifest } from '../shared/featurizer/index.ts';
 import { encodeInferRequest } from '../shared/protocol/index.ts';
 import { listReleases } from '../training/src/release/registry.ts';
-import { envInt, log, result, round, smokeOr } from './lib.ts';
+import { envInt, log, originMetrics, result, round, smokeOr } from './lib.ts';
 import {
   cpuPerRequest,
   type LoadPoint,
@@ -282,7 +282,7 @@ async function computeTotals(
   server: Child,
   model: string,
 ): Promise<{ seconds: number; batches: number; inline: number }> {
-  const text = await (await fetch(`${server.url}/metrics`)).text();
+  const text = await originMetrics(server.url);
   const sum = (metric: string) => {
     let total = 0;
     for (const line of text.split('\n')) {

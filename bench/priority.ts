@@ -43,9 +43,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
+import { createOriginClient, unwrap } from '../client/src/index.ts';
 import { ORIGIN_NODE_FLAGS } from '../origin/src/node-flags.ts';
 import { percentile, testMessages } from '../test/helpers.ts';
-import { envInt, envNumber, log, result, round, sleep, smokeOr } from './lib.ts';
+import { envInt, envNumber, log, originMetrics, result, round, sleep, smokeOr } from './lib.ts';
 import { loadSetup, pinSelf, threadCpu } from './load.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -234,7 +235,7 @@ function startFlood(origin: URL, texts: readonly string[]): { answers: Answer[];
 
 /** Seconds inside session.run and batches executed for the model so far (the origin's /metrics). */
 async function computeTotals(url: string): Promise<{ seconds: number; batches: number }> {
-  const text = await (await fetch(`${url}/metrics`)).text();
+  const text = await originMetrics(url);
   const sum = (metric: string) => {
     let total = 0;
     for (const line of text.split('\n'))
@@ -344,13 +345,12 @@ async function main(): Promise<void> {
   const phases = {} as Record<PhaseName, PhaseResult>;
   let version = '';
   try {
-    const probe = await fetch(`${origin.url}${PATH}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ texts: short.slice(0, 1) }),
+    const probe = await createOriginClient({ baseUrl: origin.url }).POST('/v1/models/{model}/classify', {
+      params: { path: { model: MODEL } },
+      body: { texts: short.slice(0, 1) },
     });
-    if (!probe.ok) throw new Error(`the origin answered ${probe.status}: ${await probe.text()}`);
-    version = probe.headers.get('x-model-version') ?? '';
+    unwrap(probe);
+    version = probe.response.headers.get('x-model-version') ?? '';
     log(`origin ${origin.url} serves ${MODEL} ${version}`);
     if (WARMUP_S > 0) {
       const warm = await runPhase(

@@ -26,11 +26,10 @@
 import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import type { VersionStats } from '../edge/src/stats/report.ts';
-import { adminCall as callAdmin } from '../scripts/admin-client.ts';
+import { createEdgeClient, type EdgeComponents, unwrap } from '../client/src/index.ts';
+import { adminClient, unwrapJson } from '../scripts/admin-client.ts';
 import { chooseReleases, renderEdgeEntry, renderReleaseModule } from '../scripts/edge-release.ts';
 import { startStack } from '../scripts/stack.ts';
-import type { RolloutPolicy } from '../shared/rollout/index.ts';
 import { classify, percentile, testMessages } from '../test/helpers.ts';
 import { FIXTURE_MODELS_ROOT } from '../training/src/shuffled.ts';
 import { envInt, log, result, round, sleep, smokeOr } from './lib.ts';
@@ -50,6 +49,9 @@ const CONCURRENCY = envInt('BENCH_CONCURRENCY', 4, 1, 256);
 const CANARY_WEIGHT = 0.1;
 const BAD_MAX_REQUESTS = 20_000;
 const BYPASS = { 'cache-control': 'no-cache, no-store' };
+
+type RolloutPolicy = EdgeComponents['schemas']['RolloutPolicy'];
+type VersionStats = EdgeComponents['schemas']['VersionStats'];
 
 /** The edge bundle's entry for this run: the app over the three releases (git-ignored, under .wrangler/). */
 async function writeEdgeEntry(): Promise<{ entry: string; stable: string; good: string; bad: string }> {
@@ -149,29 +151,30 @@ async function main(): Promise<void> {
       );
       return out;
     };
-    const adminCall = <T>(method: string, path: string, body?: unknown): Promise<T> =>
-      callAdmin<T>(method, path, body, { url: stack.edgeUrl, key: admin });
-    const rolloutPath = '/v1/admin/models/spam/rollout';
-    const policyNow = async () => (await adminCall<{ policy: RolloutPolicy }>('GET', rolloutPath)).policy;
-    const put = (body: Record<string, unknown>) =>
-      adminCall<{ policy: RolloutPolicy }>('PUT', rolloutPath, body);
+    const edge = adminClient({ url: stack.edgeUrl, key: admin });
+    const params = { path: { model: 'spam' } };
+    const policyNow = async () =>
+      unwrap(await edge.GET('/v1/admin/models/{model}/rollout', { params })).policy;
+    const put = async (body: EdgeComponents['schemas']['RolloutPolicyUpdate']) =>
+      unwrap(await edge.PUT('/v1/admin/models/{model}/rollout', { params, body }));
     const stats = async () => {
       await sleep(2500); // the recorder flushes at most once a second, off the request path
-      return (await adminCall<{ versions: VersionStats[] }>('GET', '/v1/admin/models/spam/stats?minutes=60'))
+      const query = { minutes: 60 };
+      return unwrapJson(await edge.GET('/v1/admin/models/{model}/stats', { params: { ...params, query } }))
         .versions;
     };
     const of = (versions: VersionStats[], v: string) => versions.find((s) => s.version === v);
 
     // Warm-up: every student's session on both PoPs, the origin's teachers.
-    for (const pop of pops)
-      for (const v of [stable, good, bad])
+    for (const pop of pops) {
+      const client = createEdgeClient({ baseUrl: pop, apiKey: admin });
+      for (const version of [stable, good, bad])
         await classify(pop, admin, ['warm-up'], { ...BYPASS, 'x-escalate': 'always' }).then(() =>
-          fetch(`${pop}/v1/models/spam/versions/${v}/classify`, {
-            method: 'POST',
-            headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json', ...BYPASS },
-            body: JSON.stringify({ texts: ['warm-up'] }),
-          }).then((r) => r.text()),
+          client
+            .classify('spam', ['warm-up'], { version, cacheControl: BYPASS['cache-control'] })
+            .catch(() => undefined),
         );
+    }
 
     // 1. Off vs shadow, alternating blocks on PoP a.
     await put({ stable, mode: 'off' });
@@ -254,7 +257,7 @@ async function main(): Promise<void> {
         while (!stop) await send(pops[i % 2] as string, user(i++));
       })();
       const errorsBefore = outcomes.filter((o) => o.status !== 200).length;
-      await adminCall('POST', `${rolloutPath}/${action}`);
+      unwrap(await edge.POST(`/v1/admin/models/{model}/rollout/${action}`, { params }));
       const t0 = performance.now();
       let ms = Number.NaN;
       while (performance.now() - t0 < 20_000) {

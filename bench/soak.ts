@@ -27,7 +27,18 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startStack } from '../scripts/stack.ts';
 import { percentile, testMessages } from '../test/helpers.ts';
-import { buildEdgeBundle, edgeMiniflare, envInt, log, result, round, rssKiB, sleep, smokeOr } from './lib.ts';
+import {
+  buildEdgeBundle,
+  edgeMiniflare,
+  envInt,
+  log,
+  originMetrics,
+  result,
+  round,
+  rssKiB,
+  sleep,
+  smokeOr,
+} from './lib.ts';
 
 const SECONDS = envInt('BENCH_SOAK_SECONDS', smokeOr(300, 20), 10, 24 * 3600);
 const CONCURRENCY = envInt('BENCH_CONCURRENCY', 4, 1, 256);
@@ -100,7 +111,7 @@ async function main(): Promise<void> {
     const heaps: Array<Record<string, number>> = [];
     const sampleHeap = async () => {
       try {
-        const text = await (await fetch(`${originUrl}/metrics`)).text();
+        const text = await originMetrics(originUrl);
         const value = (name: string) => {
           const line = text.split('\n').find((l) => l.startsWith(`${name} `));
           return line === undefined ? Number.NaN : round(Number(line.slice(name.length + 1)) / 2 ** 20, 1);

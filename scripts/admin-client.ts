@@ -1,10 +1,11 @@
 /**
  * What the admin CLIs (npm run drift, npm run rollout, npm run keys) share: `--name value` arguments, the edge to
  * ask and the admin key (`--url`/`--key`, else EDGE_URL/EDGE_ADMIN_KEY, else the stack `npm start` is running:
- * .wrangler/local-stack.json), one JSON call (a refusal throws an AdminError with the edge's code and message),
- * and a plain text table.
+ * .wrangler/local-stack.json), the typed client of the edge's API for it (client/: `unwrap` throws an ApiError with
+ * the edge's status, code and message on a refusal), and a plain text table.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { type ClientOptions, createEdgeClient, type EdgeClient, unwrap } from '../client/src/index.ts';
 import { LOCAL_STACK_FILE } from './local-stack-file.ts';
 
 export function arg(name: string, argv: readonly string[] = process.argv): string | undefined {
@@ -47,78 +48,23 @@ export interface AdminTarget {
   key: string;
 }
 
-/** A non-2xx answer: its HTTP status and the edge's error `code` and `detail` (its message). */
-export class AdminError extends Error {
-  readonly status: number;
-  readonly code: string;
-  readonly detail: string;
-  constructor(status: number, code: string, detail: string) {
-    super(`edge answered ${status}: ${code} ${detail}`);
-    this.name = 'AdminError';
-    this.status = status;
-    this.code = code;
-    this.detail = detail;
-  }
-}
-
-async function send(
-  target: AdminTarget,
-  method: string,
-  path: string,
-  body: unknown,
-): Promise<{ res: Response; text: string }> {
-  const raw = body instanceof Uint8Array;
-  const res = await fetch(`${target.url}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${target.key}`,
-      ...(body === undefined
-        ? {}
-        : { 'content-type': raw ? 'application/octet-stream' : 'application/json' }),
-    },
-    ...(body === undefined ? {} : { body: raw ? (body as Uint8Array<ArrayBuffer>) : JSON.stringify(body) }),
-  });
-  return { res, text: await res.text() };
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return {};
-  }
-}
-
-function errorOf(status: number, parsed: unknown): AdminError {
-  const error = (parsed as { error?: { code?: string; message?: string } } | null)?.error;
-  return new AdminError(status, error?.code ?? '', error?.message ?? '');
+/**
+ * The edge's API as a typed client (client/) for the target: bearer auth with its key, 429/503 retried after their
+ * Retry-After unless `retry` says otherwise.
+ */
+export function adminClient(
+  target: AdminTarget = adminTarget(),
+  options: Pick<ClientOptions, 'retry'> = {},
+): EdgeClient {
+  return createEdgeClient({ baseUrl: target.url, apiKey: target.key, ...options });
 }
 
 /**
- * One admin call (a Uint8Array body is sent as application/octet-stream, anything else as JSON); throws an AdminError with the edge's error code and message on a non-2xx answer. `target`
- * defaults to adminTarget() (this process's --url/--key, else EDGE_URL/EDGE_ADMIN_KEY, else the local stack).
+ * unwrap for a route that answers JSON or, when asked, text (stats: Prometheus; usage: CSV, NDJSON): the typed client
+ * types its data as either; asked for JSON, it is the JSON.
  */
-export async function adminCall<T>(
-  method: string,
-  path: string,
-  body?: unknown,
-  target: AdminTarget = adminTarget(),
-): Promise<T> {
-  const { res, text } = await send(target, method, path, body);
-  const parsed = parseJson(text);
-  if (!res.ok) throw errorOf(res.status, parsed);
-  return parsed as T;
-}
-
-/** The same for an answer that is not JSON (CSV, NDJSON): its body as text. */
-export async function adminText(
-  method: string,
-  path: string,
-  target: AdminTarget = adminTarget(),
-): Promise<string> {
-  const { res, text } = await send(target, method, path, undefined);
-  if (!res.ok) throw errorOf(res.status, parseJson(text));
-  return text;
+export function unwrapJson<T>(result: { data?: T; error?: unknown; response: Response }): Exclude<T, string> {
+  return unwrap(result) as Exclude<T, string>;
 }
 
 /** Columns padded to their widest cell, two spaces apart, no trailing spaces. */

@@ -4,9 +4,9 @@
  * reasons, label mix, out-of-distribution answers and PSI against the release's validation baseline (flagged above
  * shared/drift PSI_ALERT). Without --url/--key it reads the stack `npm start` is running (.wrangler/local-stack.json).
  */
-import type { VersionStats } from '../edge/src/stats/report.ts';
+import type { EdgeComponents } from '../client/src/index.ts';
 import { PSI_ALERT } from '../shared/drift/index.ts';
-import { adminCall, arg, renderTable } from './admin-client.ts';
+import { adminClient, arg, renderTable, unwrapJson } from './admin-client.ts';
 
 const pct = (x: number | undefined) => `${(100 * (x ?? 0)).toFixed(1)}%`;
 const mix = (r: Record<string, number>) =>
@@ -28,7 +28,7 @@ export function driftTable(
   minutes: number,
   versions: ReadonlyArray<
     { expected_edge_share?: number | null; model_edge_share?: number | null } & Pick<
-      VersionStats,
+      EdgeComponents['schemas']['VersionStats'],
       | 'version'
       | 'requests'
       | 'items'
@@ -85,9 +85,11 @@ export function driftTable(
 async function main(): Promise<void> {
   const model = arg('model') ?? 'spam';
   const minutes = arg('minutes') ?? '60';
-  const body = await adminCall<{
-    versions: Array<VersionStats & { expected_edge_share: number | null; model_edge_share: number | null }>;
-  }>('GET', `/v1/admin/models/${encodeURIComponent(model)}/stats?minutes=${minutes}`);
+  const body = unwrapJson(
+    await adminClient().GET('/v1/admin/models/{model}/stats', {
+      params: { path: { model }, query: { minutes: Number(minutes) } },
+    }),
+  );
   for (const line of driftTable(model, Number(minutes), body.versions)) console.log(line);
 }
 

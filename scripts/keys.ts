@@ -27,71 +27,19 @@
  * key is never printed.
  */
 import { readFileSync } from 'node:fs';
+import { ApiError, type EdgeClient, type EdgeComponents, unwrap } from '../client/src/index.ts';
 import { GROUPS, type Group, type UsageRow } from '../edge/src/usage/report.ts';
-import {
-  AdminError,
-  type AdminTarget,
-  adminCall,
-  adminTarget,
-  adminText,
-  arg,
-  renderTable,
-} from './admin-client.ts';
+import { adminClient, adminTarget, arg, renderTable, unwrapJson } from './admin-client.ts';
+
+type Schemas = EdgeComponents['schemas'];
 
 /** Mirrors KEY_SCOPES in edge/src/config.ts (not imported: that module is typed against the Worker's Env). */
 export const SCOPES = ['infer', 'admin', 'reviewer', 'tenant_admin'] as const;
 export type Scope = (typeof SCOPES)[number];
 
-/** A tenant as the admin API answers it (tenantView in edge/src/tenants/routes.ts). */
-export interface TenantView {
-  id: string;
-  name: string;
-  tier: string;
-  models: string[];
-  regions: string[];
-  quotas: { items_per_day?: number; items_per_month?: number };
-  created_at: string | null;
-  updated_at: string | null;
-  disabled: boolean;
-  disabled_at: string | null;
-}
-
-/** A key's record (keyView in edge/src/tenants/routes.ts); never its secret. */
-export interface KeyView {
-  id: string;
-  tenant: string;
-  name: string;
-  scopes: string[];
-  models: string[] | null;
-  start: string;
-  created_at: string | null;
-  updated_at: string | null;
-  expires_at: string | null;
-  disabled: boolean;
-  disabled_at: string | null;
-  revoked: boolean;
-  revoked_at: string | null;
-  /** From the usage counters (minute precision); null when never used. */
-  last_used?: string | null;
-}
-
-/** The answer of create and rotate: the only time the secret is seen. */
-export interface SecretAnswer {
-  key: string;
-  record: KeyView;
-}
-
-export interface AuditEntryView {
-  id: number;
-  at: string | null;
-  actor: string;
-  actor_tenant: string | null;
-  tenant_id: string | null;
-  action: string;
-  target: string;
-  detail: Record<string, unknown>;
-  request_id: string | null;
-}
+/** A tenant and a key's record (never its secret) as the admin API answers them. */
+export type TenantView = Schemas['Tenant'];
+export type KeyView = Schemas['ApiKey'];
 
 /** What usage can be grouped by, and a usage row: the edge's own (edge/src/usage/report.ts). */
 export const GROUP_BY = GROUPS;
@@ -100,20 +48,14 @@ export type { UsageRow };
 export const FORMATS = ['table', 'json', 'csv', 'ndjson'] as const;
 export type Format = (typeof FORMATS)[number];
 
-export interface UsageAnswer {
-  tenant: string | null;
-  from: string;
-  to: string;
-  group_by: GroupBy[];
-  rows: UsageRow[];
-  dropped: number;
-}
+/** What the usage table reads of GET /v1/usage's answer. */
+export type UsageAnswer = Pick<Schemas['Usage'], 'tenant' | 'from' | 'to' | 'group_by' | 'rows' | 'dropped'>;
 
 /** One admin request: what a command sends. */
-export interface AdminRequest {
+export interface AdminRequest<Body = unknown> {
   method: 'GET' | 'POST' | 'PATCH';
   path: string;
-  body?: unknown;
+  body?: Body;
 }
 
 /** Wrong or missing arguments: the message and the usage, exit code 2. */
@@ -242,7 +184,7 @@ function oneOf<T extends string>(name: string, argv: readonly string[], values: 
   return v as T | undefined;
 }
 
-function query(params: Record<string, string | number | undefined>): string {
+function queryString(params: Record<string, string | number | undefined>): string {
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) if (v !== undefined) q.set(k, String(v));
   const s = q.toString();
@@ -253,7 +195,9 @@ function query(params: Record<string, string | number | undefined>): string {
 // Requests
 
 /** tenant-create: POST /v1/admin/tenants. */
-export function tenantCreateRequest(argv: readonly string[]): AdminRequest {
+export function tenantCreateRequest(
+  argv: readonly string[],
+): Required<AdminRequest<Schemas['TenantCreate']>> {
   const name = required('name', argv, 'tenant-create', 'name');
   const tier = required('tier', argv, 'tenant-create', 'tier');
   const models = nonEmptyList('models', argv);
@@ -278,7 +222,7 @@ export function tenantCreateRequest(argv: readonly string[]): AdminRequest {
 }
 
 /** create: POST /v1/admin/keys. */
-export function keyCreateRequest(argv: readonly string[]): AdminRequest {
+export function keyCreateRequest(argv: readonly string[]): Required<AdminRequest<Schemas['KeyCreate']>> {
   const tenant = required('tenant', argv, 'create', 'tenant id');
   const name = required('name', argv, 'create', 'name');
   const scopes = nonEmptyList('scopes', argv) ?? ['infer'];
@@ -293,22 +237,24 @@ export function keyCreateRequest(argv: readonly string[]): AdminRequest {
     body: {
       tenant,
       name,
-      scopes: [...new Set(scopes)],
+      scopes: [...new Set(scopes as Scope[])],
       ...(models === undefined ? {} : { models }),
       ...(expires === undefined ? {} : { expires_at: expiresAt(expires) }),
     },
   };
 }
 
-/** A page of keys, tenants or audit entries: `?tenant&cursor&limit` as given. */
-export function pagePath(
-  base: '/v1/admin/keys' | '/v1/admin/tenants' | '/v1/admin/audit',
-  argv: readonly string[],
-  cursor: string | undefined,
-): string {
+type PageBase = '/v1/admin/keys' | '/v1/admin/tenants' | '/v1/admin/audit';
+
+/** The query of a page of keys, tenants or audit entries: tenant, cursor and limit as given. */
+export function pageQuery(base: PageBase, argv: readonly string[], cursor: string | undefined) {
   const tenant = base === '/v1/admin/tenants' ? undefined : flag('tenant', argv);
-  return `${base}${query({ tenant, cursor, limit: integer('limit', argv, 1, 1000) })}`;
+  return { tenant, cursor, limit: integer('limit', argv, 1, 1000) };
 }
+
+/** The same as a path: `?tenant&cursor&limit`. */
+export const pagePath = (base: PageBase, argv: readonly string[], cursor: string | undefined): string =>
+  `${base}${queryString(pageQuery(base, argv, cursor))}`;
 
 /** show, rotate, revoke, disable, enable: one key by id. */
 export function keyRequest(
@@ -338,22 +284,28 @@ export function keyRequest(
   }
 }
 
-/** usage: GET /v1/usage; the table asks for JSON. */
-export function usageRequest(argv: readonly string[]): { path: string; format: Format } {
+/** usage: GET /v1/usage's query; the table asks for JSON. */
+export function usageQuery(argv: readonly string[]) {
   const from = day('from', argv);
   const to = day('to', argv);
   if (from !== undefined && to !== undefined && from > to)
     throw new UsageError(`--from ${from} is after --to ${to}`);
   const groupBy = oneOf('group-by', argv, GROUP_BY);
   const format = oneOf('format', argv, FORMATS) ?? 'table';
-  const path = `/v1/usage${query({
+  const query = {
     from,
     to,
     group_by: groupBy,
     tenant: flag('tenant', argv),
     format: format === 'table' ? 'json' : format,
-  })}`;
-  return { path, format };
+  } as const;
+  return { query, format };
+}
+
+/** The same as a path. */
+export function usageRequest(argv: readonly string[]): { path: string; format: Format } {
+  const { query, format } = usageQuery(argv);
+  return { path: `/v1/usage${queryString(query)}`, format };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -432,7 +384,7 @@ export function recordLines(record: object): string[] {
 }
 
 /** The answer of create or rotate: the secret once, clearly, then the record. */
-export function secretLines(answer: SecretAnswer, verb: 'created' | 'rotated'): string[] {
+export function secretLines(answer: Schemas['CreatedKey'], verb: 'created' | 'rotated'): string[] {
   const r = answer.record;
   return [
     `${verb} key ${r.id} (${r.name}, tenant ${r.tenant}); its secret:`,
@@ -445,7 +397,7 @@ export function secretLines(answer: SecretAnswer, verb: 'created' | 'rotated'): 
   ];
 }
 
-export function auditTable(entries: readonly AuditEntryView[]): string[] {
+export function auditTable(entries: readonly Schemas['AuditEntry'][]): string[] {
   if (entries.length === 0) return ['(no audit entries)'];
   return renderTable(
     ['at', 'action', 'target', 'tenant', 'actor', 'detail'],
@@ -686,35 +638,50 @@ const consoleIo: Io = {
   raw: (text) => process.stdout.write(text),
 };
 
-type PageField = 'keys' | 'tenants' | 'entries';
+type Page<T> = { items: T[]; cursor: string | null };
 
 /** One page, or with `all` every page from there (following `cursor`). */
 async function pages<T>(
-  target: AdminTarget,
-  path: (cursor: string | undefined) => string,
-  field: PageField,
+  page: (cursor: string | undefined) => Promise<Page<T>>,
   all: boolean,
   start: string | undefined,
-): Promise<{ items: T[]; cursor: string | null }> {
+): Promise<Page<T>> {
   const items: T[] = [];
   let cursor = start;
   for (;;) {
-    const page = await adminCall<Record<PageField, T[]> & { cursor: string | null }>(
-      'GET',
-      path(cursor),
-      undefined,
-      target,
-    );
-    items.push(...(page[field] ?? []));
-    if (!all || page.cursor === null || page.cursor === undefined)
-      return { items, cursor: page.cursor ?? null };
-    cursor = page.cursor;
+    const p = await page(cursor);
+    items.push(...p.items);
+    if (!all || p.cursor === null) return { items, cursor: p.cursor };
+    cursor = p.cursor;
   }
 }
 
-const refusal = (err: AdminError) => `${err.code || `http_${err.status}`}: ${err.detail || 'no message'}`;
+type PageQuery = { tenant?: string | undefined; limit?: number | undefined };
 
-async function importBootstrap(argv: readonly string[], target: AdminTarget, io: Io): Promise<number> {
+const tenantPage =
+  (edge: EdgeClient, limit: number) =>
+  async (cursor: string | undefined): Promise<Page<TenantView>> => {
+    const p = unwrap(await edge.GET('/v1/admin/tenants', { params: { query: { cursor, limit } } }));
+    return { items: p.tenants, cursor: p.cursor };
+  };
+
+const keyPage =
+  (edge: EdgeClient, { tenant, limit }: PageQuery) =>
+  async (cursor: string | undefined): Promise<Page<KeyView>> => {
+    const p = unwrap(await edge.GET('/v1/admin/keys', { params: { query: { tenant, cursor, limit } } }));
+    return { items: p.keys, cursor: p.cursor };
+  };
+
+const auditPage =
+  (edge: EdgeClient, { tenant, limit }: PageQuery) =>
+  async (cursor: string | undefined): Promise<Page<Schemas['AuditEntry']>> => {
+    const p = unwrap(await edge.GET('/v1/admin/audit', { params: { query: { tenant, cursor, limit } } }));
+    return { items: p.entries, cursor: p.cursor };
+  };
+
+const refusal = (err: ApiError) => `${err.code}: ${err.detail || 'no message'}`;
+
+async function importBootstrap(argv: readonly string[], edge: EdgeClient, io: Io): Promise<number> {
   const file = required('file', argv, 'import-bootstrap', 'api-keys.json');
   const fallback = flag('tenant-name', argv) ?? 'bootstrap';
   const dryRun = has('dry-run', argv);
@@ -723,25 +690,11 @@ async function importBootstrap(argv: readonly string[], target: AdminTarget, io:
     io.err(`${file} has no records: nothing to import`);
     return 0;
   }
-  const tenants = (
-    await pages<TenantView>(
-      target,
-      (c) => `/v1/admin/tenants${query({ cursor: c, limit: 1000 })}`,
-      'tenants',
-      true,
-      undefined,
-    )
-  ).items;
+  const tenants = (await pages(tenantPage(edge, 1000), true, undefined)).items;
   const liveKeyNames = new Map<string, Set<string>>();
   for (const name of new Set(records.map((r) => r.tenant ?? fallback))) {
     for (const t of tenants.filter((x) => x.name === name)) {
-      const keys = await pages<KeyView>(
-        target,
-        (c) => `/v1/admin/keys${query({ tenant: t.id, cursor: c, limit: 1000 })}`,
-        'keys',
-        true,
-        undefined,
-      );
+      const keys = await pages(keyPage(edge, { tenant: t.id, limit: 1000 }), true, undefined);
       liveKeyNames.set(t.id, new Set(keys.items.filter((k) => !k.revoked).map((k) => k.name)));
     }
   }
@@ -759,24 +712,20 @@ async function importBootstrap(argv: readonly string[], target: AdminTarget, io:
     let tenantId = t.existing?.id;
     if (tenantId === undefined && t.records.length > 0) {
       try {
-        tenantId = (await adminCall<TenantView>('POST', '/v1/admin/tenants', t.create, target)).id;
+        tenantId = unwrap(await edge.POST('/v1/admin/tenants', { body: t.create })).id;
         io.err(
           `created tenant ${t.name}: ${tenantId} (tier ${t.create.tier}, models ${t.create.models.join(',')})`,
         );
       } catch (err) {
-        if (!(err instanceof AdminError)) throw err;
+        if (!(err instanceof ApiError)) throw err;
         failed.push(`tenant ${t.name}: ${refusal(err)} (its ${t.records.length} record(s) not imported)`);
         continue;
       }
     }
     for (const r of t.records) {
       try {
-        const answer = await adminCall<SecretAnswer>(
-          'POST',
-          '/v1/admin/keys',
-          { tenant: tenantId, ...keyBodyOf(r) },
-          target,
-        );
+        const body = { tenant: tenantId as string, ...keyBodyOf(r) };
+        const answer = unwrap(await edge.POST('/v1/admin/keys', { body }));
         io.out(
           JSON.stringify({
             name: r.name,
@@ -787,7 +736,7 @@ async function importBootstrap(argv: readonly string[], target: AdminTarget, io:
         );
         imported.push(r);
       } catch (err) {
-        if (!(err instanceof AdminError)) throw err;
+        if (!(err instanceof ApiError)) throw err;
         failed.push(`${r.name} (API_KEYS ${r.hash.slice(0, 12)}…): ${refusal(err)}`);
       }
     }
@@ -809,59 +758,53 @@ async function command(command: Command, argv: readonly string[], io: Io): Promi
   const [, id] = positionals(argv);
   const now = Date.now();
   // Arguments are checked before the target is looked up: a usage error needs no edge.
+  const edge = () => adminClient(adminTarget(argv));
+  const key = () => ({ path: { id: id as string } });
   switch (command) {
     case 'tenant-create': {
-      const req = tenantCreateRequest(argv);
-      const t = await adminCall<TenantView>(req.method, req.path, req.body, adminTarget(argv));
+      const { body } = tenantCreateRequest(argv);
+      const t = unwrap(await edge().POST('/v1/admin/tenants', { body }));
       for (const line of recordLines(t)) io.out(line);
       return 0;
     }
     case 'tenants': {
       const limit = integer('limit', argv, 1, 1000) ?? 1000;
-      const { items } = await pages<TenantView>(
-        adminTarget(argv),
-        (c) => `/v1/admin/tenants${query({ cursor: c, limit })}`,
-        'tenants',
-        true,
-        undefined,
-      );
+      const { items } = await pages(tenantPage(edge(), limit), true, undefined);
       for (const line of tenantTable(items)) io.out(line);
       return 0;
     }
     case 'create': {
-      const req = keyCreateRequest(argv);
-      const answer = await adminCall<SecretAnswer>(req.method, req.path, req.body, adminTarget(argv));
+      const { body } = keyCreateRequest(argv);
+      const answer = unwrap(await edge().POST('/v1/admin/keys', { body }));
       for (const line of secretLines(answer, 'created')) io.out(line);
       return 0;
     }
-    case 'list':
-    case 'audit': {
-      const base = command === 'list' ? '/v1/admin/keys' : '/v1/admin/audit';
+    case 'list': {
       const start = flag('cursor', argv);
-      pagePath(base, argv, start); // checks --tenant and --limit before the edge is asked
-      const { items, cursor } = await pages<KeyView | AuditEntryView>(
-        adminTarget(argv),
-        (c) => pagePath(base, argv, c),
-        command === 'list' ? 'keys' : 'entries',
-        has('all', argv),
-        start,
-      );
-      const lines =
-        command === 'list' ? keyTable(items as KeyView[], now) : auditTable(items as AuditEntryView[]);
-      for (const line of lines) io.out(line);
+      const query = pageQuery('/v1/admin/keys', argv, start);
+      const { items, cursor } = await pages(keyPage(edge(), query), has('all', argv), start);
+      for (const line of keyTable(items, now)) io.out(line);
+      if (cursor !== null) io.out(`(more: add --cursor ${cursor}, or --all)`);
+      return 0;
+    }
+    case 'audit': {
+      const start = flag('cursor', argv);
+      const query = pageQuery('/v1/admin/audit', argv, start);
+      const { items, cursor } = await pages(auditPage(edge(), query), has('all', argv), start);
+      for (const line of auditTable(items)) io.out(line);
       if (cursor !== null) io.out(`(more: add --cursor ${cursor}, or --all)`);
       return 0;
     }
     case 'show': {
-      const req = keyRequest('show', id, argv);
-      const k = await adminCall<KeyView>(req.method, req.path, req.body, adminTarget(argv));
+      keyRequest('show', id, argv);
+      const k = unwrap(await edge().GET('/v1/admin/keys/{id}', { params: key() }));
       for (const line of recordLines({ ...k, state: keyState(k, now) })) io.out(line);
       return 0;
     }
     case 'rotate': {
-      const req = keyRequest('rotate', id, argv);
-      const answer = await adminCall<SecretAnswer>(req.method, req.path, req.body, adminTarget(argv));
-      const grace = (req.body as { grace_seconds?: number }).grace_seconds ?? 0;
+      const body = keyRequest('rotate', id, argv).body as Schemas['KeyRotate'];
+      const answer = unwrap(await edge().POST('/v1/admin/keys/{id}/rotate', { params: key(), body }));
+      const grace = body.grace_seconds ?? 0;
       for (const line of secretLines(answer, 'rotated')) io.out(line);
       io.out(
         grace > 0
@@ -871,31 +814,31 @@ async function command(command: Command, argv: readonly string[], io: Io): Promi
       return 0;
     }
     case 'revoke': {
-      const req = keyRequest('revoke', id, argv);
-      const answer = await adminCall<{ record: KeyView }>(req.method, req.path, req.body, adminTarget(argv));
+      keyRequest('revoke', id, argv);
+      const answer = unwrap(await edge().POST('/v1/admin/keys/{id}/revoke', { params: key() }));
       for (const line of recordLines({ ...answer.record, state: keyState(answer.record, now) })) io.out(line);
       return 0;
     }
     case 'disable':
     case 'enable': {
-      const req = keyRequest(command, id, argv);
-      const k = await adminCall<KeyView>(req.method, req.path, req.body, adminTarget(argv));
+      const body = keyRequest(command, id, argv).body as Schemas['KeyPatch'];
+      const k = unwrap(await edge().PATCH('/v1/admin/keys/{id}', { params: key(), body }));
       for (const line of recordLines({ ...k, state: keyState(k, now) })) io.out(line);
       return 0;
     }
     case 'usage': {
-      const { path, format } = usageRequest(argv);
+      const { query, format } = usageQuery(argv);
       if (format === 'csv' || format === 'ndjson') {
-        io.raw(await adminText('GET', path, adminTarget(argv)));
+        io.raw(unwrap(await edge().GET('/v1/usage', { params: { query }, parseAs: 'text' })));
         return 0;
       }
-      const answer = await adminCall<UsageAnswer>('GET', path, undefined, adminTarget(argv));
+      const answer = unwrapJson(await edge().GET('/v1/usage', { params: { query } }));
       if (format === 'json') io.out(JSON.stringify(answer, null, 2));
       else for (const line of usageTable(answer)) io.out(line);
       return 0;
     }
     case 'import-bootstrap':
-      return importBootstrap(argv, adminTarget(argv), io);
+      return importBootstrap(argv, edge(), io);
   }
 }
 
@@ -920,7 +863,7 @@ export async function run(argv: readonly string[], io: Io = consoleIo): Promise<
       io.err(USAGE);
       return 2;
     }
-    if (err instanceof AdminError) {
+    if (err instanceof ApiError) {
       io.err(refusal(err));
       return 1;
     }

@@ -17,6 +17,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { unwrap } from '../client/src/index.ts';
 import { createS3Client, type ObjectStore } from '../origin/src/registry-s3/client.ts';
 import { sha256Hex } from '../shared/hash/index.ts';
 import type { Manifest } from '../shared/manifest/index.ts';
@@ -28,7 +29,7 @@ import {
   withEntry,
 } from '../shared/registry/index.ts';
 import { checkRelease, readManifest } from '../training/src/release/registry.ts';
-import { type AdminTarget, adminCall, adminTarget } from './admin-client.ts';
+import { type AdminTarget, adminClient, adminTarget } from './admin-client.ts';
 import { LOCAL_STACK_FILE } from './local-stack-file.ts';
 
 /** A release read from disk and checked: its manifest, the manifest's bytes and every object to upload. */
@@ -57,17 +58,22 @@ export async function publishToEdge(
   release: LocalRelease,
   target: AdminTarget,
 ): Promise<{ published: boolean; already: boolean }> {
-  const { name, version } = release.manifest;
-  const base = `/v1/admin/registry/${encodeURIComponent(name)}/${encodeURIComponent(version)}`;
-  for (const [file, bytes] of release.artifacts) {
-    await adminCall('PUT', `${base}/${encodeURIComponent(file)}`, bytes, target);
-  }
-  await adminCall('PUT', `${base}/manifest.json`, release.manifestBytes, target);
-  const r = await adminCall<{ published: boolean; already?: boolean }>(
-    'POST',
-    `${base}/publish`,
-    undefined,
-    target,
+  const { name: model, version } = release.manifest;
+  const edge = adminClient(target);
+  const put = async (file: string, bytes: Uint8Array) =>
+    unwrap(
+      await edge.PUT('/v1/admin/registry/{model}/{version}/{file}', {
+        params: { path: { model, version, file } },
+        // The document types the raw body (`*/*`) as a string: the bytes go as they are.
+        body: bytes as unknown as string,
+        bodySerializer: (b) => b,
+        headers: { 'content-type': 'application/octet-stream' },
+      }),
+    );
+  for (const [file, bytes] of release.artifacts) await put(file, bytes);
+  await put('manifest.json', release.manifestBytes);
+  const r = unwrap(
+    await edge.POST('/v1/admin/registry/{model}/{version}/publish', { params: { path: { model, version } } }),
   );
   return { published: r.published, already: r.already === true };
 }

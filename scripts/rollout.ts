@@ -11,11 +11,12 @@
  *   promote                                 the candidate becomes stable
  *   rollback                                back to stable only; right after a promote, undoes it
  */
-import type { VersionStats } from '../edge/src/stats/report.ts';
-import type { RolloutPolicy, RolloutPolicyInput } from '../shared/rollout/index.ts';
-import { adminCall, arg, renderTable } from './admin-client.ts';
+import { type EdgeComponents, unwrap } from '../client/src/index.ts';
+import { adminClient, arg, renderTable, unwrapJson } from './admin-client.ts';
 
-type PolicyAnswer = { policy: RolloutPolicy; versions: string[]; stored?: boolean };
+type Schemas = EdgeComponents['schemas'];
+/** What the status shows: the GET's RolloutState, or the RolloutChanged a change answers (it has no `stored`). */
+type PolicyAnswer = Schemas['RolloutChanged'] & { stored?: boolean };
 
 const COMMANDS = ['status', 'shadow', 'canary', 'ab', 'audit', 'promote', 'rollback'] as const;
 type Command = (typeof COMMANDS)[number];
@@ -26,9 +27,9 @@ const pct = (x: number | null | undefined) =>
 /** The PUT body a policy-changing command sends, based on the current policy (its revision included). */
 export function nextPolicy(
   command: 'shadow' | 'canary' | 'ab' | 'audit',
-  current: RolloutPolicy,
+  current: Schemas['RolloutPolicy'],
   argv: readonly string[],
-): RolloutPolicyInput & { revision: number } {
+): Schemas['RolloutPolicyUpdate'] & { revision: number } {
   const {
     model: _m,
     revision,
@@ -54,7 +55,12 @@ export function nextPolicy(
 }
 
 /** The status table: the policy's fields, then per version its traffic and rollout comparisons. */
-export function statusLines(answer: PolicyAnswer, versions: readonly VersionStats[]): string[] {
+export function statusLines(
+  answer: PolicyAnswer,
+  versions: ReadonlyArray<
+    Pick<Schemas['VersionStats'], 'version' | 'requests' | 'items' | 'shadow' | 'audit'>
+  >,
+): string[] {
   const p = answer.policy;
   const g = p.guardrails;
   const head = [
@@ -90,18 +96,18 @@ async function main(): Promise<void> {
       `usage: npm run rollout -- ${COMMANDS.join('|')} [--model spam] [--candidate V] [--weight W]`,
     );
   }
-  const model = encodeURIComponent(arg('model') ?? 'spam');
-  const path = `/v1/admin/models/${model}/rollout`;
-  const current = await adminCall<PolicyAnswer>('GET', path);
-  let answer = current;
+  const edge = adminClient();
+  const params = { path: { model: arg('model') ?? 'spam' } };
+  const current = unwrap(await edge.GET('/v1/admin/models/{model}/rollout', { params }));
+  let answer: PolicyAnswer = current;
   if (command === 'promote' || command === 'rollback') {
-    answer = await adminCall<PolicyAnswer>('POST', `${path}/${command}`);
+    answer = unwrap(await edge.POST(`/v1/admin/models/{model}/rollout/${command}`, { params }));
   } else if (command !== 'status') {
-    answer = await adminCall<PolicyAnswer>('PUT', path, nextPolicy(command, current.policy, process.argv));
+    const body = nextPolicy(command, current.policy, process.argv);
+    answer = unwrap(await edge.PUT('/v1/admin/models/{model}/rollout', { params, body }));
   }
-  const stats = await adminCall<{ versions: VersionStats[] }>(
-    'GET',
-    `/v1/admin/models/${model}/stats?minutes=60`,
+  const stats = unwrapJson(
+    await edge.GET('/v1/admin/models/{model}/stats', { params: { ...params, query: { minutes: 60 } } }),
   );
   for (const line of statusLines(answer, stats.versions)) console.log(line);
 }

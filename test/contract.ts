@@ -1,8 +1,11 @@
 /**
  * The contract check of the Node-side tests (origin tests, cross-tier e2e): answers held to the committed OpenAPI
- * documents (edge/openapi.json, origin/openapi.json; shared/openapi/contract.ts). `checkedFetch` is fetch plus the
- * check: an answer that is not what the document says throws, naming the route and the problem.
+ * documents (edge/openapi.json, origin/openapi.json; shared/openapi/contract.ts): `holdTo` for one answer,
+ * `holdStackToContract` for every answer from a running stack. An answer that is not what the document says throws,
+ * naming the route and the problem.
  */
+
+import { afterAll } from 'vitest';
 import edgeDocument from '../edge/openapi.json' with { type: 'json' };
 import originDocument from '../origin/openapi.json' with { type: 'json' };
 import { Contract } from '../shared/openapi/contract.ts';
@@ -34,21 +37,40 @@ export function holdTo(
   }
 }
 
+/** Base URLs whose answers the patched fetch holds to a document (see holdStackToContract). */
+const watched = new Map<string, Contract>();
+let patched = false;
+
 /**
- * fetch, with the answer held to `contract`; the body is read here and handed back in a new Response (so streams are
- * buffered: not for streaming tests).
+ * From now on, every answer this process's `fetch` gets from `edgeUrl` or one of `originUrls` (the tests' own calls,
+ * the typed client's, the CLIs') is held to the edge's or the origin's document; a mismatch throws from that fetch.
+ * Bodies are buffered for the check (a streamed answer arrives whole).
  */
-export async function checkedFetch(
-  contract: Contract,
-  url: string,
-  init: RequestInit = {},
-): Promise<Response> {
-  const res = await fetch(url, init);
-  const body = await res.text();
-  holdTo(contract, init.method ?? 'GET', url, res, body);
-  return new Response(res.status === 204 || res.status === 304 ? null : body, {
-    status: res.status,
-    statusText: res.statusText,
-    headers: res.headers,
-  });
+export function holdStackToContract(stack: { edgeUrl: string; originUrls: readonly string[] }): void {
+  watched.set(new URL(stack.edgeUrl).origin, edgeContract);
+  for (const o of stack.originUrls) watched.set(new URL(o).origin, originContract);
+  if (patched) return;
+  patched = true;
+  if (process.env.CONTRACT_REPORT === '1') {
+    afterAll(() => console.log(`contract: ${contractCount.checked} answers held to the OpenAPI documents`));
+  }
+  const original = globalThis.fetch;
+  globalThis.fetch = async function contractFetch(
+    input: RequestInfo | URL,
+    init?: RequestInit,
+  ): Promise<Response> {
+    const url = input instanceof Request ? input.url : String(input);
+    const method = (init?.method ?? (input instanceof Request ? input.method : 'GET')).toUpperCase();
+    const contract = watched.get(new URL(url).origin);
+    const res = await original(input, init);
+    if (contract === undefined) return res;
+    // Bytes handed back as they came (binary tensors); their text is what the check reads.
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    holdTo(contract, method, url, res, new TextDecoder().decode(bytes));
+    return new Response(res.status === 204 || res.status === 304 || method === 'HEAD' ? null : bytes, {
+      status: res.status,
+      statusText: res.statusText,
+      headers: res.headers,
+    });
+  };
 }

@@ -4,7 +4,8 @@
  */
 
 import { request as httpRequest } from 'node:http';
-import { type AdminTarget, adminCall } from '../scripts/admin-client.ts';
+import { type EdgeComponents, unwrap } from '../client/src/index.ts';
+import { type AdminTarget, adminClient } from '../scripts/admin-client.ts';
 import { signRequest } from '../shared/signing/index.ts';
 import { RELEASE_RECIPE } from '../training/src/config.ts';
 import { loadCorpus, type Message } from '../training/src/data/corpus.ts';
@@ -40,7 +41,8 @@ export async function classify(
   const text = await res.text();
   const ms = performance.now() - t0;
   // In tests every answer is held to the edge's OpenAPI document (benchmarks skip the check's CPU).
-  if (process.env.VITEST !== undefined) holdTo(edgeContract, 'POST', res.url, res, text);
+  if (process.env.VITEST !== undefined)
+    holdTo(edgeContract, 'POST', `${base}/v1/models/spam/classify`, res, text);
   let body: unknown = text;
   try {
     body = JSON.parse(text);
@@ -188,15 +190,14 @@ export async function labelReviewQueue(
   target: AdminTarget,
   truth: ReadonlyMap<string, string>,
 ): Promise<{ queued: number; labelled: number }> {
+  const edge = adminClient(target);
   let cursor: string | null = '0';
   let queued = 0;
   const ids: Array<[string, string]> = [];
   while (cursor !== null) {
-    const page: { items: Array<{ id: string; text: string }>; cursor: string | null } = await adminCall(
-      'GET',
-      `/v1/review?model=spam&state=pending&limit=50&cursor=${cursor}`,
-      undefined,
-      target,
+    const query = { model: 'spam', state: 'pending', limit: 50, cursor } as const;
+    const page: EdgeComponents['schemas']['ReviewPage'] = unwrap(
+      await edge.GET('/v1/review', { params: { query } }),
     );
     queued += page.items.length;
     for (const item of page.items) {
@@ -205,6 +206,8 @@ export async function labelReviewQueue(
     }
     cursor = page.cursor;
   }
-  for (const [id, label] of ids) await adminCall('POST', `/v1/review/${id}`, { label }, target);
+  for (const [id, label] of ids) {
+    unwrap(await edge.POST('/v1/review/{id}', { params: { path: { id } }, body: { label } }));
+  }
   return { queued, labelled: ids.length };
 }

@@ -4,6 +4,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiError, createEdgeClient, ndjson, retryAfterMs, retryingFetch } from './index.ts';
 
@@ -12,6 +13,7 @@ interface Seen {
   url: string;
   headers: IncomingMessage['headers'];
   body: string;
+  raw: Buffer;
 }
 
 let script: Array<(res: ServerResponse, seen: Seen) => void> = [];
@@ -25,6 +27,7 @@ const server = createServer((req, res) => {
       url: req.url ?? '',
       headers: req.headers,
       body: Buffer.concat(chunks).toString(),
+      raw: Buffer.concat(chunks),
     };
     seen.push(s);
     const next = script.shift();
@@ -135,6 +138,18 @@ describe('createEdgeClient', () => {
     expect(keys[1]).toBe(keys[0]);
     expect(seen[1]?.headers['content-type']).toBe('application/x-ndjson');
     expect(seen[1]?.body).toBe('"one"\n"two \\"quoted\\""\n');
+  });
+
+  it("sends a job gzipped when asked, and names the server's message alone in ApiError.detail", async () => {
+    reset(json(202, { id: 'job_2' }), refusal(413, 'payload_too_large'));
+    const edge = createEdgeClient({ baseUrl: base, apiKey: 'k', retry: noWait });
+    await edge.submitJob('spam', ['a', 'b'], { gzip: true, idempotencyKey: 'job-key-1' });
+    expect(seen[0]?.headers['content-encoding']).toBe('gzip');
+    expect(seen[0]?.headers['idempotency-key']).toBe('job-key-1');
+    expect(gunzipSync(seen[0]?.raw as Buffer).toString()).toBe('"a"\n"b"\n');
+    const err = (await edge.submitJob('spam', ['c']).catch((e: unknown) => e)) as ApiError;
+    expect(err.detail).toBe('scripted payload_too_large');
+    expect(err.message).toBe('413 payload_too_large: scripted payload_too_large');
   });
 
   it('reads job results as they stream, lines split across chunks', async () => {

@@ -8273,21 +8273,21 @@ export type components = {
         RolloutPolicyUpdate: {
             stable: string;
             /** @default null */
-            candidate: string | null;
+            candidate?: string | null;
             /**
              * @default off
              * @enum {string}
              */
-            mode: "off" | "shadow" | "canary" | "ab";
+            mode?: "off" | "shadow" | "canary" | "ab";
             /** @default 0 */
-            weight: number;
+            weight?: number;
             /**
              * @default key
              * @enum {string}
              */
-            stickiness: "key" | "request";
+            stickiness?: "key" | "request";
             /** @default 0 */
-            audit_rate: number;
+            audit_rate?: number;
             /**
              * @default {
              *       "min_samples": 200,
@@ -8296,15 +8296,15 @@ export type components = {
              *       "max_disagreement": 0.2
              *     }
              */
-            guardrails: {
+            guardrails?: {
                 /** @default 200 */
-                min_samples: number;
+                min_samples?: number;
                 /** @default 0.05 */
-                max_error_rate: number;
+                max_error_rate?: number;
                 /** @default 1000 */
-                max_p95_ms: number;
+                max_p95_ms?: number;
                 /** @default 0.2 */
-                max_disagreement: number;
+                max_disagreement?: number;
             };
             /** @description The revision this change is based on (409 `conflict` if the stored one is newer) */
             revision?: number;

@@ -14,11 +14,15 @@ export class ApiError extends Error {
   readonly requestId: string | undefined;
   /** Retry-After, seconds, when the server sent one. */
   readonly retryAfter: number | undefined;
+  /** The server's message alone (`message` is `<status> <code>: <detail>`). */
+  readonly detail: string;
 
   constructor(response: Response, body: unknown) {
     const e = (body as Partial<ErrorShape> | undefined)?.error;
     const code = typeof e?.code === 'string' ? e.code : `http_${response.status}`;
-    super(`${response.status} ${code}: ${typeof e?.message === 'string' ? e.message : response.statusText}`);
+    const detail = typeof e?.message === 'string' ? e.message : response.statusText;
+    super(`${response.status} ${code}: ${detail}`);
+    this.detail = detail;
     this.name = 'ApiError';
     this.status = response.status;
     this.code = code;

@@ -64,6 +64,8 @@ export interface SubmitJobOptions {
   idempotencyKey?: string;
   /** `x-webhook-url`: called when the job finishes (signed). */
   webhookUrl?: string;
+  /** Send the NDJSON gzipped (`content-encoding: gzip`; the job limits count decompressed bytes). @default false */
+  gzip?: boolean;
 }
 
 function baseOptions(options: ClientOptions) {
@@ -113,7 +115,13 @@ export function createEdgeClient(options: ClientOptions) {
         'idempotency-key': o.idempotencyKey ?? crypto.randomUUID(),
       };
       if (o.webhookUrl !== undefined) headers['x-webhook-url'] = o.webhookUrl;
-      const body = `${texts.map((t) => JSON.stringify(t)).join('\n')}\n`;
+      const text = `${texts.map((t) => JSON.stringify(t)).join('\n')}\n`;
+      let body: string | Uint8Array<ArrayBuffer> = text;
+      if (o.gzip === true) {
+        headers['content-encoding'] = 'gzip';
+        const gz = new Response(text).body?.pipeThrough(new CompressionStream('gzip'));
+        body = new Uint8Array(await new Response(gz).arrayBuffer());
+      }
       const path =
         o.version === undefined
           ? `/v1/models/${encodeURIComponent(model)}/jobs`

@@ -6,6 +6,8 @@ import { contractCount } from './workerd/contract.ts';
 
 if (inject('contractReport')) {
   afterAll(() => {
-    console.log(`contract: ${contractCount.checked} answers held to edge/openapi.json (isolate ${contractCount.isolate})`);
+    console.log(
+      `contract: ${contractCount.checked} answers held to edge/openapi.json (isolate ${contractCount.isolate})`,
+    );
   });
 }

@@ -166,6 +166,22 @@ describe('Contract', () => {
     expect(c.check({ method: 'GET', path: '/v1/nope', status: 200, ...json({}) })[0]).toMatch(/no such path/);
   });
 
+  it('holds a HEAD answer to its GET, headers only', () => {
+    const head = (status: number) => ({
+      method: 'HEAD',
+      path: '/v1/jobs/j1',
+      status,
+      headers: new Headers({ 'content-type': 'application/json', 'x-request-id': 'r' }),
+      body: '',
+    });
+    expect(c.check(head(200))).toEqual([]);
+    expect(c.check({ ...head(200), headers: new Headers() })[0]).toMatch(
+      /required header x-request-id missing/,
+    );
+    expect(c.check(head(500))[0]).toMatch(/status not documented/);
+    expect(c.check({ ...head(404), path: '/nope' })).toEqual([]);
+  });
+
   it('refuses a document that is not OpenAPI 3.1', () => {
     expect(() => new Contract({ openapi: '3.0.0' })).toThrow(TypeError);
   });

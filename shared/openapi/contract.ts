@@ -93,7 +93,9 @@ export class Contract {
   /** Problems of one answer (empty: it holds to the document). */
   check(sample: ResponseSample): string[] {
     const route = this.route(sample.path);
-    const method = sample.method.toLowerCase();
+    // HEAD is GET without a body (RFC 9110): its answer is held to GET's, headers only.
+    const head = sample.method.toUpperCase() === 'HEAD';
+    const method = head ? 'get' : sample.method.toLowerCase();
     const what = `${sample.method.toUpperCase()} ${sample.path.split('?')[0]} -> ${sample.status}`;
     const op = route?.methods[method];
     if (route === undefined || op === undefined) {
@@ -107,7 +109,7 @@ export class Contract {
       if (codes.length === 0) {
         return [`${what}: ${route === undefined ? 'no such path' : 'method not documented'} in the document`];
       }
-      return this.#checkError(what, sample, codes);
+      return head ? [] : this.#checkError(what, sample, codes);
     }
     const where = `${sample.method.toUpperCase()} ${route.template} -> ${sample.status}`;
     const response = this.#resolve(op.responses?.[String(sample.status)] ?? op.responses?.default) as
@@ -130,6 +132,7 @@ export class Contract {
     }
     const content = response.content as Record<string, Json> | undefined;
     const body = sample.body ?? '';
+    if (head) return problems;
     if (content === undefined) {
       if (body !== '' && sample.status !== 304) problems.push(`${where}: body where the document has none`);
       return problems;

@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Stack, type StackKey, startStack } from '../../scripts/stack.ts';
+import { holdStackToContract } from '../contract.ts';
 import { classify, errorCode, isErrorShape } from '../helpers.ts';
 
 let stack: Stack;
@@ -31,6 +32,7 @@ beforeAll(async () => {
       KEY_ENV: 'dev',
     },
   });
+  holdStackToContract(stack);
   [pro, tiny, otherModel] = stack.apiKeys as [StackKey, StackKey, StackKey];
 });
 

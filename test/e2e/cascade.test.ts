@@ -9,6 +9,7 @@ import { type Stack, startStack } from '../../scripts/stack.ts';
 import { decideRow, labelRule } from '../../shared/decision/index.ts';
 import { parseManifest } from '../../shared/manifest/index.ts';
 import { EVERYDAY_TEXTS } from '../../training/src/data/everyday.ts';
+import { holdStackToContract } from '../contract.ts';
 import { fuzzRequest, rng, runFuzz, signFuzz } from '../fuzz.ts';
 import { classify, isErrorShape, testMessages } from '../helpers.ts';
 
@@ -32,6 +33,7 @@ let threshold: number;
 
 beforeAll(async () => {
   stack = await startStack({ sharedState: 'test' });
+  holdStackToContract(stack);
   key = stack.apiKeys[0]?.key as string;
   // The edge's own answer for test-split messages (x-escalate: never, no cache) finds one below its threshold.
   const manifestRes = await fetch(`${stack.originUrls[0]}/v2/health/ready`);
@@ -164,6 +166,7 @@ describe('the cascade through the whole stack', () => {
     expect((again.body as Body).predictions).toEqual(cachedAs);
 
     const pop2 = await stack.startEdge();
+    holdStackToContract({ edgeUrl: pop2.url, originUrls: [] });
     try {
       const fromL2 = await classify(pop2.url, key, [text]);
       expect(fromL2.status).toBe(200);

@@ -9,8 +9,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { unwrap } from '../../client/src/index.ts';
 import { createS3Client } from '../../origin/src/registry-s3/client.ts';
-import { type AdminTarget, adminCall } from '../../scripts/admin-client.ts';
+import { type AdminTarget, adminClient } from '../../scripts/admin-client.ts';
 import { type Stack, startStack } from '../../scripts/stack.ts';
 import { RELEASE_RECIPE, type ReleaseRecipe } from '../../training/src/config.ts';
 import { LABELS } from '../../training/src/data/corpus.ts';
@@ -81,11 +82,8 @@ describe('npm run retrain: reviewed labels -> gate -> registry -> shadow (real s
       JSON.parse(fs.readFileSync(join(state.candidate_dir as string, 'eval.json'), 'utf8')),
     );
     expect(evalDoc.gate.pass).toBe(false);
-    const listed = await adminCall<{ published: Array<{ version: string }> }>(
-      'GET',
-      '/v1/admin/registry/spam',
-      undefined,
-      target,
+    const listed = unwrap(
+      await adminClient(target).GET('/v1/admin/registry/{model}', { params: { path: { model: 'spam' } } }),
     );
     expect(listed.published.map((v) => v.version)).not.toContain(state.candidate);
     // A second run with the same labels builds nothing.
@@ -102,22 +100,17 @@ describe('npm run retrain: reviewed labels -> gate -> registry -> shadow (real s
     const manifest = await readManifest(state.candidate_dir as string);
     expect(manifest.version).toBe(state.candidate);
     // Published at the edge (its R2) and served by the origin (pulled from the S3 stand-in).
-    const listed = await adminCall<{ published: Array<{ version: string }> }>(
-      'GET',
-      '/v1/admin/registry/spam',
-      undefined,
-      target,
+    const listed = unwrap(
+      await adminClient(target).GET('/v1/admin/registry/{model}', { params: { path: { model: 'spam' } } }),
     );
     expect(listed.published.map((v) => v.version)).toContain(state.candidate);
-    const ready = await fetch(`${stack.edgeUrl}/v2/models/spam/versions/${state.candidate}/ready`, {
-      headers: { authorization: `Bearer ${target.key}` },
+    const edge = adminClient(target, { retry: false });
+    const ready = await edge.GET('/v2/models/{model}/versions/{version}/ready', {
+      params: { path: { model: 'spam', version: state.candidate as string } },
     });
-    expect(ready.status).toBe(200);
-    const { policy } = await adminCall<{ policy: { mode: string; candidate: string } }>(
-      'GET',
-      '/v1/admin/models/spam/rollout',
-      undefined,
-      target,
+    expect(ready.response.status).toBe(200);
+    const { policy } = unwrap(
+      await edge.GET('/v1/admin/models/{model}/rollout', { params: { path: { model: 'spam' } } }),
     );
     expect(policy).toMatchObject({ mode: 'shadow', candidate: state.candidate });
   }, 300_000);

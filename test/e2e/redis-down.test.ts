@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EdgeHandle, type Stack, startStack } from '../../scripts/stack.ts';
+import { holdStackToContract } from '../contract.ts';
 import { classify, errorCode } from '../helpers.ts';
 
 let stack: Stack;
@@ -15,7 +16,9 @@ beforeAll(async () => {
     sharedState: 'spawn',
     edgeVars: { RATE_LIMIT_FAIL_MODE: 'open', RATE_LIMIT_TIMEOUT_MS: '300' },
   });
+  holdStackToContract(stack);
   closedEdge = await stack.startEdge({ RATE_LIMIT_FAIL_MODE: 'closed' });
+  holdStackToContract({ edgeUrl: closedEdge.url, originUrls: [] });
   key = stack.apiKeys[0]?.key as string;
 });
 

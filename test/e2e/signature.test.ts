@@ -21,7 +21,7 @@ import {
 import { signRequest } from '../../shared/signing/index.ts';
 import { loadDigits, splitDigits } from '../../training/src/digits/data.ts';
 import { DIGITS_RECIPE } from '../../training/src/digits/recipe.ts';
-import { edgeContract, holdTo, originContract } from '../contract.ts';
+import { holdStackToContract } from '../contract.ts';
 import { errorCode } from '../helpers.ts';
 
 /** Release folders of a model, oldest first by name (version ids sort by date). */
@@ -36,6 +36,7 @@ let key: string;
 
 beforeAll(async () => {
   stack = await startStack({ sharedState: 'test' });
+  holdStackToContract(stack);
   key = stack.apiKeys[0]?.key as string;
 }, 180_000);
 
@@ -69,13 +70,6 @@ async function send(
   }
   const res = await fetch(`${base}${path}`, { method, headers: h, body: body?.body as BodyInit | undefined });
   const bytes = new Uint8Array(await res.arrayBuffer());
-  holdTo(
-    tier === 'edge' ? edgeContract : originContract,
-    method,
-    res.url,
-    res,
-    new TextDecoder().decode(bytes),
-  );
   return { status: res.status, headers: res.headers, bytes };
 }
 

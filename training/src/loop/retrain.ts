@@ -21,11 +21,11 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { type EdgeComponents, unwrap } from '../../../client/src/index.ts';
 import type { ObjectStore } from '../../../origin/src/registry-s3/client.ts';
-import { type AdminTarget, adminCall, adminText } from '../../../scripts/admin-client.ts';
+import { type AdminTarget, adminClient, unwrapJson } from '../../../scripts/admin-client.ts';
 import { publishToEdge, publishToStore, readRelease } from '../../../scripts/publish.ts';
 import type { Manifest } from '../../../shared/manifest/index.ts';
-import type { RolloutPolicy } from '../../../shared/rollout/index.ts';
 import { buildRelease } from '../build.ts';
 import type { ReleaseRecipe } from '../config.ts';
 import { loadCorpus, type Message } from '../data/corpus.ts';
@@ -114,15 +114,6 @@ async function saveState(file: string, state: RetrainState): Promise<void> {
   await writeFile(file, `${JSON.stringify(state, null, 2)}\n`);
 }
 
-type PolicyAnswer = { policy: RolloutPolicy };
-type StatsAnswer = {
-  versions: Array<{
-    version: string;
-    requests: number;
-    shadow: { samples: number; agreement: number | null };
-  }>;
-};
-
 /** Adds the gate's verdict to the candidate's eval.json and the manifest's artifact entry. */
 async function writeGate(dir: string, verdict: GateVerdict): Promise<Manifest> {
   const manifest = await readManifest(dir);
@@ -168,15 +159,32 @@ export async function retrainOnce(o: RetrainOptions): Promise<RetrainState> {
     await saveState(o.stateFile, s);
     log(`retrain ${o.model}: ${stage} done (${s.seconds[stage]} s) -> ${next}`);
   };
-  const path = `/v1/admin/models/${encodeURIComponent(o.model)}`;
+  const edge = adminClient(o.target);
+  const params = { path: { model: o.model } };
+  const policyNow = async () => unwrap(await edge.GET('/v1/admin/models/{model}/rollout', { params })).policy;
+  /** The candidate in `mode` at `weight`, the rest of the policy kept (its revision: a concurrent change is 409). */
+  const rollTo = async (policy: Policy, mode: 'shadow' | 'canary', weight: number) =>
+    unwrap(
+      await edge.PUT('/v1/admin/models/{model}/rollout', {
+        params,
+        body: {
+          stable: s.stable as string,
+          candidate: s.candidate as string,
+          mode,
+          weight,
+          stickiness: policy.stickiness,
+          audit_rate: policy.audit_rate,
+          guardrails: policy.guardrails,
+          revision: policy.revision,
+        },
+      }),
+    );
   for (;;) {
     const t0 = now();
     switch (s.stage) {
       case 'export': {
-        const ndjson = await adminText(
-          'GET',
-          `/v1/review/export?model=${encodeURIComponent(o.model)}`,
-          o.target,
+        const ndjson = unwrap(
+          await edge.GET('/v1/review/export', { params: { query: { model: o.model } }, parseAs: 'text' }),
         );
         const extra = parseExtra(ndjson, 'review export');
         s.reviewed = extra.length;
@@ -213,8 +221,7 @@ export async function retrainOnce(o: RetrainOptions): Promise<RetrainState> {
         break;
       }
       case 'gate': {
-        const { policy } = await adminCall<PolicyAnswer>('GET', `${path}/rollout`, undefined, o.target);
-        s.stable = policy.stable;
+        s.stable = (await policyNow()).stable;
         if (s.stable === s.candidate) {
           s.stage = 'idle';
           s.reason = `the candidate ${s.candidate} is already stable: nothing new was labelled`;
@@ -255,28 +262,13 @@ export async function retrainOnce(o: RetrainOptions): Promise<RetrainState> {
           return s;
         }
         // Shadow: every `shadowWeight` share of requests also runs the candidate, off the request path.
-        const { policy } = await adminCall<PolicyAnswer>('GET', `${path}/rollout`, undefined, o.target);
-        await adminCall(
-          'PUT',
-          `${path}/rollout`,
-          {
-            stable: s.stable,
-            candidate: s.candidate,
-            mode: 'shadow',
-            weight: o.shadowWeight ?? 1,
-            stickiness: policy.stickiness,
-            audit_rate: policy.audit_rate,
-            guardrails: policy.guardrails,
-            revision: policy.revision,
-          },
-          o.target,
-        );
+        await rollTo(await policyNow(), 'shadow', o.shadowWeight ?? 1);
         await done('publish', 'shadow', t0);
         break;
       }
       case 'shadow':
       case 'canary': {
-        const { policy } = await adminCall<PolicyAnswer>('GET', `${path}/rollout`, undefined, o.target);
+        const policy = await policyNow();
         if (policy.candidate !== s.candidate || policy.mode === 'off') {
           // The guardrails (or a person) took the candidate out: the loop ends here, stable serves.
           s.stage = 'rolled_back';
@@ -285,11 +277,8 @@ export async function retrainOnce(o: RetrainOptions): Promise<RetrainState> {
           return s;
         }
         const minutes = Math.max(1, Math.ceil((now() - (s.stage_since ?? now())) / 60_000) + 1);
-        const stats = await adminCall<StatsAnswer>(
-          'GET',
-          `${path}/stats?minutes=${minutes}`,
-          undefined,
-          o.target,
+        const stats = unwrapJson(
+          await edge.GET('/v1/admin/models/{model}/stats', { params: { ...params, query: { minutes } } }),
         );
         const mine = stats.versions.find((v) => v.version === s.candidate);
         const min = policy.guardrails.min_samples;
@@ -300,30 +289,16 @@ export async function retrainOnce(o: RetrainOptions): Promise<RetrainState> {
           if (1 - agreement > policy.guardrails.max_disagreement) {
             s.stage = 'rolled_back';
             s.reason = `shadow disagreement ${(1 - agreement).toFixed(3)} over ${compared} items is past the guardrail ${policy.guardrails.max_disagreement}`;
-            await adminCall('POST', `${path}/rollout/rollback`, {}, o.target);
+            unwrap(await edge.POST('/v1/admin/models/{model}/rollout/rollback', { params }));
             await saveState(o.stateFile, s);
             return s;
           }
-          await adminCall(
-            'PUT',
-            `${path}/rollout`,
-            {
-              stable: s.stable,
-              candidate: s.candidate,
-              mode: 'canary',
-              weight: o.canaryWeight ?? 0.1,
-              stickiness: policy.stickiness,
-              audit_rate: policy.audit_rate,
-              guardrails: policy.guardrails,
-              revision: policy.revision,
-            },
-            o.target,
-          );
+          await rollTo(policy, 'canary', o.canaryWeight ?? 0.1);
           await done('shadow', 'canary', s.stage_since ?? t0);
           break;
         }
         if ((mine?.requests ?? 0) < (o.minCanaryRequests ?? min)) return s;
-        await adminCall('POST', `${path}/rollout/promote`, {}, o.target);
+        unwrap(await edge.POST('/v1/admin/models/{model}/rollout/promote', { params }));
         await done('canary', 'promoted', s.stage_since ?? t0);
         return s;
       }
@@ -335,16 +310,19 @@ export async function retrainOnce(o: RetrainOptions): Promise<RetrainState> {
 
 const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
 
+type Policy = EdgeComponents['schemas']['RolloutPolicy'];
+
 /** Polls the version's readiness at the origin pool (through the edge) for up to `readyTimeoutMs`. */
 async function originReady(o: RetrainOptions, version: string): Promise<boolean> {
   const deadline = Date.now() + (o.readyTimeoutMs ?? 120_000);
-  const url = `${o.target.url}/v2/models/${encodeURIComponent(o.model)}/versions/${encodeURIComponent(version)}/ready`;
+  // This loop is the retry: no Retry-After waits inside it.
+  const edge = adminClient(o.target, { retry: false });
+  const params = { path: { model: o.model, version } };
   for (;;) {
-    const res = await fetch(url, { headers: { authorization: `Bearer ${o.target.key}` } }).catch(
-      () => undefined,
-    );
-    await res?.body?.cancel();
-    if (res?.status === 200) return true;
+    const ready = await edge
+      .GET('/v2/models/{model}/versions/{version}/ready', { params })
+      .catch(() => undefined);
+    if (ready?.response.status === 200) return true;
     if (Date.now() >= deadline) return false;
     await new Promise((r) => setTimeout(r, 500));
   }
