@@ -30,22 +30,7 @@ export type paths = {
                         };
                     };
                 };
-                /** @description `unavailable`: a dependency is down or the service is misconfigured (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unavailable";
-                            };
-                        };
-                    };
-                };
+                503: components["responses"]["503.unavailable"];
             };
         };
         put?: never;
@@ -86,7 +71,7 @@ export type paths = {
                         };
                     };
                 };
-                /** @description `not_ready`: the model or server is starting or draining (Retry-After); `unavailable`: a dependency is down or the service is misconfigured (Retry-After) */
+                /** @description Error: `not_ready`, `unavailable` */
                 503: {
                     headers: {
                         "x-request-id": components["headers"]["x-request-id"];
@@ -139,22 +124,7 @@ export type paths = {
                         "application/json": components["schemas"]["ServerMetadata"];
                     };
                 };
-                /** @description `unavailable`: a dependency is down or the service is misconfigured (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unavailable";
-                            };
-                        };
-                    };
-                };
+                503: components["responses"]["503.unavailable"];
             };
         };
         put?: never;
@@ -201,153 +171,14 @@ export type paths = {
                         "application/json": components["schemas"]["ModelMetadata"];
                     };
                 };
-                /** @description `invalid_header`: a header is malformed (Authorization, cache-control, Idempotency-Key, x-escalate, ...) */
-                400: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "invalid_header";
-                            };
-                        };
-                    };
-                };
-                /** @description `unauthorized`: no API key, or an unknown one (WWW-Authenticate says which); `key_expired`: the API key is past its expiry; `key_disabled`: the API key or its tenant is disabled; `key_revoked`: the API key was revoked */
-                401: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unauthorized" | "key_expired" | "key_disabled" | "key_revoked";
-                            };
-                        };
-                    };
-                };
-                /** @description `forbidden`: the key's scopes, models or tenant do not cover this request */
-                403: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "forbidden";
-                            };
-                        };
-                    };
-                };
-                /** @description `model_not_found`: no such model, or no such version of it */
-                404: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "model_not_found";
-                            };
-                        };
-                    };
-                };
-                /** @description `rate_limited`: the key's or tenant's request rate is over its limit (Retry-After); `quota_exceeded`: the tenant's daily quota is spent (Retry-After) */
-                429: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "rate_limited" | "quota_exceeded";
-                            };
-                        };
-                    };
-                };
-                /** @description `bad_gateway`: an upstream answered something unusable */
-                502: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "bad_gateway";
-                            };
-                        };
-                    };
-                };
-                /** @description `unavailable`: a dependency is down or the service is misconfigured (Retry-After); `not_ready`: the model or server is starting or draining (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unavailable" | "not_ready";
-                            };
-                        };
-                    };
-                };
-                /** @description `deadline_exceeded`: the request's deadline passed before an answer was ready */
-                504: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "deadline_exceeded";
-                            };
-                        };
-                    };
-                };
+                400: components["responses"]["400.invalid_header"];
+                401: components["responses"]["401.unauthorized.key_expired.key_disabled.key_revoked"];
+                403: components["responses"]["403.forbidden"];
+                404: components["responses"]["404.model_not_found"];
+                429: components["responses"]["429.rate_limited.quota_exceeded"];
+                502: components["responses"]["502.bad_gateway"];
+                503: components["responses"]["503.unavailable.not_ready"];
+                504: components["responses"]["504.deadline_exceeded"];
             };
         };
         put?: never;
@@ -396,153 +227,14 @@ export type paths = {
                         "application/json": components["schemas"]["ModelMetadata"];
                     };
                 };
-                /** @description `invalid_header`: a header is malformed (Authorization, cache-control, Idempotency-Key, x-escalate, ...) */
-                400: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "invalid_header";
-                            };
-                        };
-                    };
-                };
-                /** @description `unauthorized`: no API key, or an unknown one (WWW-Authenticate says which); `key_expired`: the API key is past its expiry; `key_disabled`: the API key or its tenant is disabled; `key_revoked`: the API key was revoked */
-                401: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unauthorized" | "key_expired" | "key_disabled" | "key_revoked";
-                            };
-                        };
-                    };
-                };
-                /** @description `forbidden`: the key's scopes, models or tenant do not cover this request */
-                403: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "forbidden";
-                            };
-                        };
-                    };
-                };
-                /** @description `model_not_found`: no such model, or no such version of it */
-                404: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "model_not_found";
-                            };
-                        };
-                    };
-                };
-                /** @description `rate_limited`: the key's or tenant's request rate is over its limit (Retry-After); `quota_exceeded`: the tenant's daily quota is spent (Retry-After) */
-                429: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "rate_limited" | "quota_exceeded";
-                            };
-                        };
-                    };
-                };
-                /** @description `bad_gateway`: an upstream answered something unusable */
-                502: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "bad_gateway";
-                            };
-                        };
-                    };
-                };
-                /** @description `unavailable`: a dependency is down or the service is misconfigured (Retry-After); `not_ready`: the model or server is starting or draining (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unavailable" | "not_ready";
-                            };
-                        };
-                    };
-                };
-                /** @description `deadline_exceeded`: the request's deadline passed before an answer was ready */
-                504: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "deadline_exceeded";
-                            };
-                        };
-                    };
-                };
+                400: components["responses"]["400.invalid_header"];
+                401: components["responses"]["401.unauthorized.key_expired.key_disabled.key_revoked"];
+                403: components["responses"]["403.forbidden"];
+                404: components["responses"]["404.model_not_found"];
+                429: components["responses"]["429.rate_limited.quota_exceeded"];
+                502: components["responses"]["502.bad_gateway"];
+                503: components["responses"]["503.unavailable.not_ready"];
+                504: components["responses"]["504.deadline_exceeded"];
             };
         };
         put?: never;
@@ -589,153 +281,14 @@ export type paths = {
                         };
                     };
                 };
-                /** @description `invalid_header`: a header is malformed (Authorization, cache-control, Idempotency-Key, x-escalate, ...) */
-                400: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "invalid_header";
-                            };
-                        };
-                    };
-                };
-                /** @description `unauthorized`: no API key, or an unknown one (WWW-Authenticate says which); `key_expired`: the API key is past its expiry; `key_disabled`: the API key or its tenant is disabled; `key_revoked`: the API key was revoked */
-                401: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unauthorized" | "key_expired" | "key_disabled" | "key_revoked";
-                            };
-                        };
-                    };
-                };
-                /** @description `forbidden`: the key's scopes, models or tenant do not cover this request */
-                403: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "forbidden";
-                            };
-                        };
-                    };
-                };
-                /** @description `model_not_found`: no such model, or no such version of it */
-                404: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "model_not_found";
-                            };
-                        };
-                    };
-                };
-                /** @description `rate_limited`: the key's or tenant's request rate is over its limit (Retry-After); `quota_exceeded`: the tenant's daily quota is spent (Retry-After) */
-                429: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "rate_limited" | "quota_exceeded";
-                            };
-                        };
-                    };
-                };
-                /** @description `bad_gateway`: an upstream answered something unusable */
-                502: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "bad_gateway";
-                            };
-                        };
-                    };
-                };
-                /** @description `unavailable`: a dependency is down or the service is misconfigured (Retry-After); `not_ready`: the model or server is starting or draining (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unavailable" | "not_ready";
-                            };
-                        };
-                    };
-                };
-                /** @description `deadline_exceeded`: the request's deadline passed before an answer was ready */
-                504: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "deadline_exceeded";
-                            };
-                        };
-                    };
-                };
+                400: components["responses"]["400.invalid_header"];
+                401: components["responses"]["401.unauthorized.key_expired.key_disabled.key_revoked"];
+                403: components["responses"]["403.forbidden"];
+                404: components["responses"]["404.model_not_found"];
+                429: components["responses"]["429.rate_limited.quota_exceeded"];
+                502: components["responses"]["502.bad_gateway"];
+                503: components["responses"]["503.unavailable.not_ready"];
+                504: components["responses"]["504.deadline_exceeded"];
             };
         };
         put?: never;
@@ -784,153 +337,14 @@ export type paths = {
                         };
                     };
                 };
-                /** @description `invalid_header`: a header is malformed (Authorization, cache-control, Idempotency-Key, x-escalate, ...) */
-                400: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "invalid_header";
-                            };
-                        };
-                    };
-                };
-                /** @description `unauthorized`: no API key, or an unknown one (WWW-Authenticate says which); `key_expired`: the API key is past its expiry; `key_disabled`: the API key or its tenant is disabled; `key_revoked`: the API key was revoked */
-                401: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unauthorized" | "key_expired" | "key_disabled" | "key_revoked";
-                            };
-                        };
-                    };
-                };
-                /** @description `forbidden`: the key's scopes, models or tenant do not cover this request */
-                403: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "forbidden";
-                            };
-                        };
-                    };
-                };
-                /** @description `model_not_found`: no such model, or no such version of it */
-                404: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "model_not_found";
-                            };
-                        };
-                    };
-                };
-                /** @description `rate_limited`: the key's or tenant's request rate is over its limit (Retry-After); `quota_exceeded`: the tenant's daily quota is spent (Retry-After) */
-                429: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "rate_limited" | "quota_exceeded";
-                            };
-                        };
-                    };
-                };
-                /** @description `bad_gateway`: an upstream answered something unusable */
-                502: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "bad_gateway";
-                            };
-                        };
-                    };
-                };
-                /** @description `unavailable`: a dependency is down or the service is misconfigured (Retry-After); `not_ready`: the model or server is starting or draining (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unavailable" | "not_ready";
-                            };
-                        };
-                    };
-                };
-                /** @description `deadline_exceeded`: the request's deadline passed before an answer was ready */
-                504: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "deadline_exceeded";
-                            };
-                        };
-                    };
-                };
+                400: components["responses"]["400.invalid_header"];
+                401: components["responses"]["401.unauthorized.key_expired.key_disabled.key_revoked"];
+                403: components["responses"]["403.forbidden"];
+                404: components["responses"]["404.model_not_found"];
+                429: components["responses"]["429.rate_limited.quota_exceeded"];
+                502: components["responses"]["502.bad_gateway"];
+                503: components["responses"]["503.unavailable.not_ready"];
+                504: components["responses"]["504.deadline_exceeded"];
             };
         };
         put?: never;
@@ -1006,207 +420,17 @@ export type paths = {
                         "application/octet-stream": string;
                     };
                 };
-                /** @description `invalid_header`: a header is malformed (Authorization, cache-control, Idempotency-Key, x-escalate, ...); `bad_request`: the request is not one this route can serve; `invalid_json`: the body is not valid JSON; `invalid_input`: the body or a parameter is not a valid request (the message names the field) */
-                400: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "invalid_header" | "bad_request" | "invalid_json" | "invalid_input";
-                            };
-                        };
-                    };
-                };
-                /** @description `unauthorized`: no API key, or an unknown one (WWW-Authenticate says which); `key_expired`: the API key is past its expiry; `key_disabled`: the API key or its tenant is disabled; `key_revoked`: the API key was revoked */
-                401: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unauthorized" | "key_expired" | "key_disabled" | "key_revoked";
-                            };
-                        };
-                    };
-                };
-                /** @description `forbidden`: the key's scopes, models or tenant do not cover this request */
-                403: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "forbidden";
-                            };
-                        };
-                    };
-                };
-                /** @description `not_found`: no such route or resource; `model_not_found`: no such model, or no such version of it */
-                404: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "not_found" | "model_not_found";
-                            };
-                        };
-                    };
-                };
-                /** @description `method_not_allowed`: the route exists for another method */
-                405: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "method_not_allowed";
-                            };
-                        };
-                    };
-                };
-                /** @description `payload_too_large`: the body, an item or the item count is over its limit */
-                413: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "payload_too_large";
-                            };
-                        };
-                    };
-                };
-                /** @description `unsupported_media_type`: the Content-Type is not one this route accepts */
-                415: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unsupported_media_type";
-                            };
-                        };
-                    };
-                };
-                /** @description `rate_limited`: the key's or tenant's request rate is over its limit (Retry-After); `quota_exceeded`: the tenant's daily quota is spent (Retry-After); `queue_full`: the server's queue is full (Retry-After) */
-                429: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "rate_limited" | "quota_exceeded" | "queue_full";
-                            };
-                        };
-                    };
-                };
-                /** @description `bad_gateway`: an upstream answered something unusable */
-                502: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "bad_gateway";
-                            };
-                        };
-                    };
-                };
-                /** @description `unavailable`: a dependency is down or the service is misconfigured (Retry-After); `not_ready`: the model or server is starting or draining (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unavailable" | "not_ready";
-                            };
-                        };
-                    };
-                };
-                /** @description `deadline_exceeded`: the request's deadline passed before an answer was ready */
-                504: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "deadline_exceeded";
-                            };
-                        };
-                    };
-                };
+                400: components["responses"]["400.invalid_header.bad_request.invalid_json.invalid_input"];
+                401: components["responses"]["401.unauthorized.key_expired.key_disabled.key_revoked"];
+                403: components["responses"]["403.forbidden"];
+                404: components["responses"]["404.not_found.model_not_found"];
+                405: components["responses"]["405.method_not_allowed"];
+                413: components["responses"]["413.payload_too_large"];
+                415: components["responses"]["415.unsupported_media_type"];
+                429: components["responses"]["429.rate_limited.quota_exceeded.queue_full"];
+                502: components["responses"]["502.bad_gateway"];
+                503: components["responses"]["503.unavailable.not_ready"];
+                504: components["responses"]["504.deadline_exceeded"];
             };
         };
         delete?: never;
@@ -1282,207 +506,17 @@ export type paths = {
                         "application/octet-stream": string;
                     };
                 };
-                /** @description `invalid_header`: a header is malformed (Authorization, cache-control, Idempotency-Key, x-escalate, ...); `bad_request`: the request is not one this route can serve; `invalid_json`: the body is not valid JSON; `invalid_input`: the body or a parameter is not a valid request (the message names the field) */
-                400: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "invalid_header" | "bad_request" | "invalid_json" | "invalid_input";
-                            };
-                        };
-                    };
-                };
-                /** @description `unauthorized`: no API key, or an unknown one (WWW-Authenticate says which); `key_expired`: the API key is past its expiry; `key_disabled`: the API key or its tenant is disabled; `key_revoked`: the API key was revoked */
-                401: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unauthorized" | "key_expired" | "key_disabled" | "key_revoked";
-                            };
-                        };
-                    };
-                };
-                /** @description `forbidden`: the key's scopes, models or tenant do not cover this request */
-                403: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "forbidden";
-                            };
-                        };
-                    };
-                };
-                /** @description `not_found`: no such route or resource; `model_not_found`: no such model, or no such version of it */
-                404: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "not_found" | "model_not_found";
-                            };
-                        };
-                    };
-                };
-                /** @description `method_not_allowed`: the route exists for another method */
-                405: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "method_not_allowed";
-                            };
-                        };
-                    };
-                };
-                /** @description `payload_too_large`: the body, an item or the item count is over its limit */
-                413: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "payload_too_large";
-                            };
-                        };
-                    };
-                };
-                /** @description `unsupported_media_type`: the Content-Type is not one this route accepts */
-                415: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unsupported_media_type";
-                            };
-                        };
-                    };
-                };
-                /** @description `rate_limited`: the key's or tenant's request rate is over its limit (Retry-After); `quota_exceeded`: the tenant's daily quota is spent (Retry-After); `queue_full`: the server's queue is full (Retry-After) */
-                429: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "rate_limited" | "quota_exceeded" | "queue_full";
-                            };
-                        };
-                    };
-                };
-                /** @description `bad_gateway`: an upstream answered something unusable */
-                502: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "bad_gateway";
-                            };
-                        };
-                    };
-                };
-                /** @description `unavailable`: a dependency is down or the service is misconfigured (Retry-After); `not_ready`: the model or server is starting or draining (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unavailable" | "not_ready";
-                            };
-                        };
-                    };
-                };
-                /** @description `deadline_exceeded`: the request's deadline passed before an answer was ready */
-                504: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "deadline_exceeded";
-                            };
-                        };
-                    };
-                };
+                400: components["responses"]["400.invalid_header.bad_request.invalid_json.invalid_input"];
+                401: components["responses"]["401.unauthorized.key_expired.key_disabled.key_revoked"];
+                403: components["responses"]["403.forbidden"];
+                404: components["responses"]["404.not_found.model_not_found"];
+                405: components["responses"]["405.method_not_allowed"];
+                413: components["responses"]["413.payload_too_large"];
+                415: components["responses"]["415.unsupported_media_type"];
+                429: components["responses"]["429.rate_limited.quota_exceeded.queue_full"];
+                502: components["responses"]["502.bad_gateway"];
+                503: components["responses"]["503.unavailable.not_ready"];
+                504: components["responses"]["504.deadline_exceeded"];
             };
         };
         delete?: never;
@@ -1552,207 +586,17 @@ export type paths = {
                         "application/json": components["schemas"]["ClassifyResponse"];
                     };
                 };
-                /** @description `invalid_header`: a header is malformed (Authorization, cache-control, Idempotency-Key, x-escalate, ...); `bad_request`: the request is not one this route can serve; `invalid_json`: the body is not valid JSON; `invalid_input`: the body or a parameter is not a valid request (the message names the field) */
-                400: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "invalid_header" | "bad_request" | "invalid_json" | "invalid_input";
-                            };
-                        };
-                    };
-                };
-                /** @description `unauthorized`: no API key, or an unknown one (WWW-Authenticate says which); `key_expired`: the API key is past its expiry; `key_disabled`: the API key or its tenant is disabled; `key_revoked`: the API key was revoked */
-                401: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unauthorized" | "key_expired" | "key_disabled" | "key_revoked";
-                            };
-                        };
-                    };
-                };
-                /** @description `forbidden`: the key's scopes, models or tenant do not cover this request */
-                403: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "forbidden";
-                            };
-                        };
-                    };
-                };
-                /** @description `not_found`: no such route or resource; `model_not_found`: no such model, or no such version of it */
-                404: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "not_found" | "model_not_found";
-                            };
-                        };
-                    };
-                };
-                /** @description `method_not_allowed`: the route exists for another method */
-                405: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "method_not_allowed";
-                            };
-                        };
-                    };
-                };
-                /** @description `payload_too_large`: the body, an item or the item count is over its limit */
-                413: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "payload_too_large";
-                            };
-                        };
-                    };
-                };
-                /** @description `unsupported_media_type`: the Content-Type is not one this route accepts */
-                415: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unsupported_media_type";
-                            };
-                        };
-                    };
-                };
-                /** @description `rate_limited`: the key's or tenant's request rate is over its limit (Retry-After); `quota_exceeded`: the tenant's daily quota is spent (Retry-After); `queue_full`: the server's queue is full (Retry-After) */
-                429: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "rate_limited" | "quota_exceeded" | "queue_full";
-                            };
-                        };
-                    };
-                };
-                /** @description `bad_gateway`: an upstream answered something unusable */
-                502: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "bad_gateway";
-                            };
-                        };
-                    };
-                };
-                /** @description `unavailable`: a dependency is down or the service is misconfigured (Retry-After); `not_ready`: the model or server is starting or draining (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unavailable" | "not_ready";
-                            };
-                        };
-                    };
-                };
-                /** @description `deadline_exceeded`: the request's deadline passed before an answer was ready */
-                504: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "deadline_exceeded";
-                            };
-                        };
-                    };
-                };
+                400: components["responses"]["400.invalid_header.bad_request.invalid_json.invalid_input"];
+                401: components["responses"]["401.unauthorized.key_expired.key_disabled.key_revoked"];
+                403: components["responses"]["403.forbidden"];
+                404: components["responses"]["404.not_found.model_not_found"];
+                405: components["responses"]["405.method_not_allowed"];
+                413: components["responses"]["413.payload_too_large"];
+                415: components["responses"]["415.unsupported_media_type"];
+                429: components["responses"]["429.rate_limited.quota_exceeded.queue_full"];
+                502: components["responses"]["502.bad_gateway"];
+                503: components["responses"]["503.unavailable.not_ready"];
+                504: components["responses"]["504.deadline_exceeded"];
             };
         };
         delete?: never;
@@ -1824,207 +668,17 @@ export type paths = {
                         "application/json": components["schemas"]["ClassifyResponse"];
                     };
                 };
-                /** @description `invalid_header`: a header is malformed (Authorization, cache-control, Idempotency-Key, x-escalate, ...); `bad_request`: the request is not one this route can serve; `invalid_json`: the body is not valid JSON; `invalid_input`: the body or a parameter is not a valid request (the message names the field) */
-                400: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "invalid_header" | "bad_request" | "invalid_json" | "invalid_input";
-                            };
-                        };
-                    };
-                };
-                /** @description `unauthorized`: no API key, or an unknown one (WWW-Authenticate says which); `key_expired`: the API key is past its expiry; `key_disabled`: the API key or its tenant is disabled; `key_revoked`: the API key was revoked */
-                401: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unauthorized" | "key_expired" | "key_disabled" | "key_revoked";
-                            };
-                        };
-                    };
-                };
-                /** @description `forbidden`: the key's scopes, models or tenant do not cover this request */
-                403: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "forbidden";
-                            };
-                        };
-                    };
-                };
-                /** @description `not_found`: no such route or resource; `model_not_found`: no such model, or no such version of it */
-                404: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "not_found" | "model_not_found";
-                            };
-                        };
-                    };
-                };
-                /** @description `method_not_allowed`: the route exists for another method */
-                405: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "method_not_allowed";
-                            };
-                        };
-                    };
-                };
-                /** @description `payload_too_large`: the body, an item or the item count is over its limit */
-                413: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "payload_too_large";
-                            };
-                        };
-                    };
-                };
-                /** @description `unsupported_media_type`: the Content-Type is not one this route accepts */
-                415: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unsupported_media_type";
-                            };
-                        };
-                    };
-                };
-                /** @description `rate_limited`: the key's or tenant's request rate is over its limit (Retry-After); `quota_exceeded`: the tenant's daily quota is spent (Retry-After); `queue_full`: the server's queue is full (Retry-After) */
-                429: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "rate_limited" | "quota_exceeded" | "queue_full";
-                            };
-                        };
-                    };
-                };
-                /** @description `bad_gateway`: an upstream answered something unusable */
-                502: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "bad_gateway";
-                            };
-                        };
-                    };
-                };
-                /** @description `unavailable`: a dependency is down or the service is misconfigured (Retry-After); `not_ready`: the model or server is starting or draining (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unavailable" | "not_ready";
-                            };
-                        };
-                    };
-                };
-                /** @description `deadline_exceeded`: the request's deadline passed before an answer was ready */
-                504: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "deadline_exceeded";
-                            };
-                        };
-                    };
-                };
+                400: components["responses"]["400.invalid_header.bad_request.invalid_json.invalid_input"];
+                401: components["responses"]["401.unauthorized.key_expired.key_disabled.key_revoked"];
+                403: components["responses"]["403.forbidden"];
+                404: components["responses"]["404.not_found.model_not_found"];
+                405: components["responses"]["405.method_not_allowed"];
+                413: components["responses"]["413.payload_too_large"];
+                415: components["responses"]["415.unsupported_media_type"];
+                429: components["responses"]["429.rate_limited.quota_exceeded.queue_full"];
+                502: components["responses"]["502.bad_gateway"];
+                503: components["responses"]["503.unavailable.not_ready"];
+                504: components["responses"]["504.deadline_exceeded"];
             };
         };
         delete?: never;
@@ -2088,153 +742,14 @@ export type paths = {
                         "application/json": components["schemas"]["Job"];
                     };
                 };
-                /** @description `invalid_header`: a header is malformed (Authorization, cache-control, Idempotency-Key, x-escalate, ...); `bad_request`: the request is not one this route can serve; `invalid_input`: the body or a parameter is not a valid request (the message names the field); `invalid_json`: the body is not valid JSON */
-                400: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "invalid_header" | "bad_request" | "invalid_input" | "invalid_json";
-                            };
-                        };
-                    };
-                };
-                /** @description `unauthorized`: no API key, or an unknown one (WWW-Authenticate says which); `key_expired`: the API key is past its expiry; `key_disabled`: the API key or its tenant is disabled; `key_revoked`: the API key was revoked */
-                401: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unauthorized" | "key_expired" | "key_disabled" | "key_revoked";
-                            };
-                        };
-                    };
-                };
-                /** @description `forbidden`: the key's scopes, models or tenant do not cover this request */
-                403: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "forbidden";
-                            };
-                        };
-                    };
-                };
-                /** @description `conflict`: the resource exists with other content, or the change conflicts with its state */
-                409: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "conflict";
-                            };
-                        };
-                    };
-                };
-                /** @description `payload_too_large`: the body, an item or the item count is over its limit */
-                413: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "payload_too_large";
-                            };
-                        };
-                    };
-                };
-                /** @description `unsupported_media_type`: the Content-Type is not one this route accepts */
-                415: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unsupported_media_type";
-                            };
-                        };
-                    };
-                };
-                /** @description `rate_limited`: the key's or tenant's request rate is over its limit (Retry-After); `quota_exceeded`: the tenant's daily quota is spent (Retry-After) */
-                429: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "rate_limited" | "quota_exceeded";
-                            };
-                        };
-                    };
-                };
-                /** @description `unavailable`: a dependency is down or the service is misconfigured (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unavailable";
-                            };
-                        };
-                    };
-                };
+                400: components["responses"]["400.invalid_header.bad_request.invalid_input.invalid_json"];
+                401: components["responses"]["401.unauthorized.key_expired.key_disabled.key_revoked"];
+                403: components["responses"]["403.forbidden"];
+                409: components["responses"]["409.conflict"];
+                413: components["responses"]["413.payload_too_large"];
+                415: components["responses"]["415.unsupported_media_type"];
+                429: components["responses"]["429.rate_limited.quota_exceeded"];
+                503: components["responses"]["503.unavailable.2"];
             };
         };
         delete?: never;
@@ -2300,153 +815,14 @@ export type paths = {
                         "application/json": components["schemas"]["Job"];
                     };
                 };
-                /** @description `invalid_header`: a header is malformed (Authorization, cache-control, Idempotency-Key, x-escalate, ...); `bad_request`: the request is not one this route can serve; `invalid_input`: the body or a parameter is not a valid request (the message names the field); `invalid_json`: the body is not valid JSON */
-                400: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "invalid_header" | "bad_request" | "invalid_input" | "invalid_json";
-                            };
-                        };
-                    };
-                };
-                /** @description `unauthorized`: no API key, or an unknown one (WWW-Authenticate says which); `key_expired`: the API key is past its expiry; `key_disabled`: the API key or its tenant is disabled; `key_revoked`: the API key was revoked */
-                401: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unauthorized" | "key_expired" | "key_disabled" | "key_revoked";
-                            };
-                        };
-                    };
-                };
-                /** @description `forbidden`: the key's scopes, models or tenant do not cover this request */
-                403: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "forbidden";
-                            };
-                        };
-                    };
-                };
-                /** @description `conflict`: the resource exists with other content, or the change conflicts with its state */
-                409: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "conflict";
-                            };
-                        };
-                    };
-                };
-                /** @description `payload_too_large`: the body, an item or the item count is over its limit */
-                413: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "payload_too_large";
-                            };
-                        };
-                    };
-                };
-                /** @description `unsupported_media_type`: the Content-Type is not one this route accepts */
-                415: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unsupported_media_type";
-                            };
-                        };
-                    };
-                };
-                /** @description `rate_limited`: the key's or tenant's request rate is over its limit (Retry-After); `quota_exceeded`: the tenant's daily quota is spent (Retry-After) */
-                429: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "rate_limited" | "quota_exceeded";
-                            };
-                        };
-                    };
-                };
-                /** @description `unavailable`: a dependency is down or the service is misconfigured (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unavailable";
-                            };
-                        };
-                    };
-                };
+                400: components["responses"]["400.invalid_header.bad_request.invalid_input.invalid_json"];
+                401: components["responses"]["401.unauthorized.key_expired.key_disabled.key_revoked"];
+                403: components["responses"]["403.forbidden"];
+                409: components["responses"]["409.conflict"];
+                413: components["responses"]["413.payload_too_large"];
+                415: components["responses"]["415.unsupported_media_type"];
+                429: components["responses"]["429.rate_limited.quota_exceeded"];
+                503: components["responses"]["503.unavailable.2"];
             };
         };
         delete?: never;
@@ -2493,99 +869,11 @@ export type paths = {
                         "application/json": components["schemas"]["JobList"];
                     };
                 };
-                /** @description `invalid_header`: a header is malformed (Authorization, cache-control, Idempotency-Key, x-escalate, ...); `invalid_input`: the body or a parameter is not a valid request (the message names the field) */
-                400: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "invalid_header" | "invalid_input";
-                            };
-                        };
-                    };
-                };
-                /** @description `unauthorized`: no API key, or an unknown one (WWW-Authenticate says which); `key_expired`: the API key is past its expiry; `key_disabled`: the API key or its tenant is disabled; `key_revoked`: the API key was revoked */
-                401: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unauthorized" | "key_expired" | "key_disabled" | "key_revoked";
-                            };
-                        };
-                    };
-                };
-                /** @description `forbidden`: the key's scopes, models or tenant do not cover this request */
-                403: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "forbidden";
-                            };
-                        };
-                    };
-                };
-                /** @description `rate_limited`: the key's or tenant's request rate is over its limit (Retry-After); `quota_exceeded`: the tenant's daily quota is spent (Retry-After) */
-                429: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "rate_limited" | "quota_exceeded";
-                            };
-                        };
-                    };
-                };
-                /** @description `unavailable`: a dependency is down or the service is misconfigured (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unavailable";
-                            };
-                        };
-                    };
-                };
+                400: components["responses"]["400.invalid_header.invalid_input"];
+                401: components["responses"]["401.unauthorized.key_expired.key_disabled.key_revoked"];
+                403: components["responses"]["403.forbidden"];
+                429: components["responses"]["429.rate_limited.quota_exceeded"];
+                503: components["responses"]["503.unavailable.2"];
             };
         };
         put?: never;
@@ -2630,81 +918,10 @@ export type paths = {
                         "application/json": components["schemas"]["WebhookSecret"];
                     };
                 };
-                /** @description `invalid_header`: a header is malformed (Authorization, cache-control, Idempotency-Key, x-escalate, ...) */
-                400: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "invalid_header";
-                            };
-                        };
-                    };
-                };
-                /** @description `unauthorized`: no API key, or an unknown one (WWW-Authenticate says which); `key_expired`: the API key is past its expiry; `key_disabled`: the API key or its tenant is disabled; `key_revoked`: the API key was revoked */
-                401: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unauthorized" | "key_expired" | "key_disabled" | "key_revoked";
-                            };
-                        };
-                    };
-                };
-                /** @description `rate_limited`: the key's or tenant's request rate is over its limit (Retry-After); `quota_exceeded`: the tenant's daily quota is spent (Retry-After) */
-                429: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "rate_limited" | "quota_exceeded";
-                            };
-                        };
-                    };
-                };
-                /** @description `unavailable`: a dependency is down or the service is misconfigured (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unavailable";
-                            };
-                        };
-                    };
-                };
+                400: components["responses"]["400.invalid_header"];
+                401: components["responses"]["401.unauthorized.key_expired.key_disabled.key_revoked"];
+                429: components["responses"]["429.rate_limited.quota_exceeded"];
+                503: components["responses"]["503.unavailable.2"];
             };
         };
         put?: never;
@@ -2751,117 +968,12 @@ export type paths = {
                         "application/json": components["schemas"]["Job"];
                     };
                 };
-                /** @description `invalid_header`: a header is malformed (Authorization, cache-control, Idempotency-Key, x-escalate, ...) */
-                400: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "invalid_header";
-                            };
-                        };
-                    };
-                };
-                /** @description `unauthorized`: no API key, or an unknown one (WWW-Authenticate says which); `key_expired`: the API key is past its expiry; `key_disabled`: the API key or its tenant is disabled; `key_revoked`: the API key was revoked */
-                401: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unauthorized" | "key_expired" | "key_disabled" | "key_revoked";
-                            };
-                        };
-                    };
-                };
-                /** @description `forbidden`: the key's scopes, models or tenant do not cover this request */
-                403: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "forbidden";
-                            };
-                        };
-                    };
-                };
-                /** @description `not_found`: no such route or resource */
-                404: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "not_found";
-                            };
-                        };
-                    };
-                };
-                /** @description `rate_limited`: the key's or tenant's request rate is over its limit (Retry-After); `quota_exceeded`: the tenant's daily quota is spent (Retry-After) */
-                429: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "rate_limited" | "quota_exceeded";
-                            };
-                        };
-                    };
-                };
-                /** @description `unavailable`: a dependency is down or the service is misconfigured (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unavailable";
-                            };
-                        };
-                    };
-                };
+                400: components["responses"]["400.invalid_header"];
+                401: components["responses"]["401.unauthorized.key_expired.key_disabled.key_revoked"];
+                403: components["responses"]["403.forbidden"];
+                404: components["responses"]["404.not_found"];
+                429: components["responses"]["429.rate_limited.quota_exceeded"];
+                503: components["responses"]["503.unavailable.2"];
             };
         };
         put?: never;
@@ -2895,117 +1007,12 @@ export type paths = {
                         "application/json": components["schemas"]["Job"];
                     };
                 };
-                /** @description `invalid_header`: a header is malformed (Authorization, cache-control, Idempotency-Key, x-escalate, ...) */
-                400: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "invalid_header";
-                            };
-                        };
-                    };
-                };
-                /** @description `unauthorized`: no API key, or an unknown one (WWW-Authenticate says which); `key_expired`: the API key is past its expiry; `key_disabled`: the API key or its tenant is disabled; `key_revoked`: the API key was revoked */
-                401: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unauthorized" | "key_expired" | "key_disabled" | "key_revoked";
-                            };
-                        };
-                    };
-                };
-                /** @description `forbidden`: the key's scopes, models or tenant do not cover this request */
-                403: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "forbidden";
-                            };
-                        };
-                    };
-                };
-                /** @description `not_found`: no such route or resource */
-                404: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "not_found";
-                            };
-                        };
-                    };
-                };
-                /** @description `rate_limited`: the key's or tenant's request rate is over its limit (Retry-After); `quota_exceeded`: the tenant's daily quota is spent (Retry-After) */
-                429: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "rate_limited" | "quota_exceeded";
-                            };
-                        };
-                    };
-                };
-                /** @description `unavailable`: a dependency is down or the service is misconfigured (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unavailable";
-                            };
-                        };
-                    };
-                };
+                400: components["responses"]["400.invalid_header"];
+                401: components["responses"]["401.unauthorized.key_expired.key_disabled.key_revoked"];
+                403: components["responses"]["403.forbidden"];
+                404: components["responses"]["404.not_found"];
+                429: components["responses"]["429.rate_limited.quota_exceeded"];
+                503: components["responses"]["503.unavailable.2"];
             };
         };
         options?: never;
@@ -3049,135 +1056,13 @@ export type paths = {
                         "application/x-ndjson": string;
                     };
                 };
-                /** @description `invalid_header`: a header is malformed (Authorization, cache-control, Idempotency-Key, x-escalate, ...) */
-                400: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "invalid_header";
-                            };
-                        };
-                    };
-                };
-                /** @description `unauthorized`: no API key, or an unknown one (WWW-Authenticate says which); `key_expired`: the API key is past its expiry; `key_disabled`: the API key or its tenant is disabled; `key_revoked`: the API key was revoked */
-                401: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unauthorized" | "key_expired" | "key_disabled" | "key_revoked";
-                            };
-                        };
-                    };
-                };
-                /** @description `forbidden`: the key's scopes, models or tenant do not cover this request */
-                403: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "forbidden";
-                            };
-                        };
-                    };
-                };
-                /** @description `not_found`: no such route or resource */
-                404: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "not_found";
-                            };
-                        };
-                    };
-                };
-                /** @description `conflict`: the resource exists with other content, or the change conflicts with its state */
-                409: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "conflict";
-                            };
-                        };
-                    };
-                };
-                /** @description `rate_limited`: the key's or tenant's request rate is over its limit (Retry-After); `quota_exceeded`: the tenant's daily quota is spent (Retry-After) */
-                429: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "rate_limited" | "quota_exceeded";
-                            };
-                        };
-                    };
-                };
-                /** @description `unavailable`: a dependency is down or the service is misconfigured (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unavailable";
-                            };
-                        };
-                    };
-                };
+                400: components["responses"]["400.invalid_header"];
+                401: components["responses"]["401.unauthorized.key_expired.key_disabled.key_revoked"];
+                403: components["responses"]["403.forbidden"];
+                404: components["responses"]["404.not_found"];
+                409: components["responses"]["409.conflict"];
+                429: components["responses"]["429.rate_limited.quota_exceeded"];
+                503: components["responses"]["503.unavailable.2"];
             };
         };
         put?: never;
@@ -3230,99 +1115,11 @@ export type paths = {
                         "application/json": components["schemas"]["ReviewPage"];
                     };
                 };
-                /** @description `invalid_header`: a header is malformed (Authorization, cache-control, Idempotency-Key, x-escalate, ...); `invalid_input`: the body or a parameter is not a valid request (the message names the field) */
-                400: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "invalid_header" | "invalid_input";
-                            };
-                        };
-                    };
-                };
-                /** @description `unauthorized`: no API key, or an unknown one (WWW-Authenticate says which); `key_expired`: the API key is past its expiry; `key_disabled`: the API key or its tenant is disabled; `key_revoked`: the API key was revoked */
-                401: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unauthorized" | "key_expired" | "key_disabled" | "key_revoked";
-                            };
-                        };
-                    };
-                };
-                /** @description `forbidden`: the key's scopes, models or tenant do not cover this request */
-                403: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "forbidden";
-                            };
-                        };
-                    };
-                };
-                /** @description `rate_limited`: the key's or tenant's request rate is over its limit (Retry-After); `quota_exceeded`: the tenant's daily quota is spent (Retry-After) */
-                429: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "rate_limited" | "quota_exceeded";
-                            };
-                        };
-                    };
-                };
-                /** @description `unavailable`: a dependency is down or the service is misconfigured (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unavailable";
-                            };
-                        };
-                    };
-                };
+                400: components["responses"]["400.invalid_header.invalid_input"];
+                401: components["responses"]["401.unauthorized.key_expired.key_disabled.key_revoked"];
+                403: components["responses"]["403.forbidden"];
+                429: components["responses"]["429.rate_limited.quota_exceeded"];
+                503: components["responses"]["503.unavailable.2"];
             };
         };
         put?: never;
@@ -3369,99 +1166,11 @@ export type paths = {
                         "application/x-ndjson": string;
                     };
                 };
-                /** @description `invalid_header`: a header is malformed (Authorization, cache-control, Idempotency-Key, x-escalate, ...); `invalid_input`: the body or a parameter is not a valid request (the message names the field) */
-                400: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "invalid_header" | "invalid_input";
-                            };
-                        };
-                    };
-                };
-                /** @description `unauthorized`: no API key, or an unknown one (WWW-Authenticate says which); `key_expired`: the API key is past its expiry; `key_disabled`: the API key or its tenant is disabled; `key_revoked`: the API key was revoked */
-                401: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unauthorized" | "key_expired" | "key_disabled" | "key_revoked";
-                            };
-                        };
-                    };
-                };
-                /** @description `forbidden`: the key's scopes, models or tenant do not cover this request */
-                403: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "forbidden";
-                            };
-                        };
-                    };
-                };
-                /** @description `rate_limited`: the key's or tenant's request rate is over its limit (Retry-After); `quota_exceeded`: the tenant's daily quota is spent (Retry-After) */
-                429: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "rate_limited" | "quota_exceeded";
-                            };
-                        };
-                    };
-                };
-                /** @description `unavailable`: a dependency is down or the service is misconfigured (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unavailable";
-                            };
-                        };
-                    };
-                };
+                400: components["responses"]["400.invalid_header.invalid_input"];
+                401: components["responses"]["401.unauthorized.key_expired.key_disabled.key_revoked"];
+                403: components["responses"]["403.forbidden"];
+                429: components["responses"]["429.rate_limited.quota_exceeded"];
+                503: components["responses"]["503.unavailable.2"];
             };
         };
         put?: never;
@@ -3508,117 +1217,12 @@ export type paths = {
                         "application/json": components["schemas"]["ReviewItemDetail"];
                     };
                 };
-                /** @description `invalid_header`: a header is malformed (Authorization, cache-control, Idempotency-Key, x-escalate, ...) */
-                400: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "invalid_header";
-                            };
-                        };
-                    };
-                };
-                /** @description `unauthorized`: no API key, or an unknown one (WWW-Authenticate says which); `key_expired`: the API key is past its expiry; `key_disabled`: the API key or its tenant is disabled; `key_revoked`: the API key was revoked */
-                401: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unauthorized" | "key_expired" | "key_disabled" | "key_revoked";
-                            };
-                        };
-                    };
-                };
-                /** @description `forbidden`: the key's scopes, models or tenant do not cover this request */
-                403: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "forbidden";
-                            };
-                        };
-                    };
-                };
-                /** @description `not_found`: no such route or resource */
-                404: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "not_found";
-                            };
-                        };
-                    };
-                };
-                /** @description `rate_limited`: the key's or tenant's request rate is over its limit (Retry-After); `quota_exceeded`: the tenant's daily quota is spent (Retry-After) */
-                429: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "rate_limited" | "quota_exceeded";
-                            };
-                        };
-                    };
-                };
-                /** @description `unavailable`: a dependency is down or the service is misconfigured (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unavailable";
-                            };
-                        };
-                    };
-                };
+                400: components["responses"]["400.invalid_header"];
+                401: components["responses"]["401.unauthorized.key_expired.key_disabled.key_revoked"];
+                403: components["responses"]["403.forbidden"];
+                404: components["responses"]["404.not_found"];
+                429: components["responses"]["429.rate_limited.quota_exceeded"];
+                503: components["responses"]["503.unavailable.2"];
             };
         };
         put?: never;
@@ -3656,153 +1260,14 @@ export type paths = {
                         "application/json": components["schemas"]["ReviewItem"];
                     };
                 };
-                /** @description `invalid_header`: a header is malformed (Authorization, cache-control, Idempotency-Key, x-escalate, ...); `bad_request`: the request is not one this route can serve; `invalid_json`: the body is not valid JSON; `invalid_input`: the body or a parameter is not a valid request (the message names the field) */
-                400: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "invalid_header" | "bad_request" | "invalid_json" | "invalid_input";
-                            };
-                        };
-                    };
-                };
-                /** @description `unauthorized`: no API key, or an unknown one (WWW-Authenticate says which); `key_expired`: the API key is past its expiry; `key_disabled`: the API key or its tenant is disabled; `key_revoked`: the API key was revoked */
-                401: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unauthorized" | "key_expired" | "key_disabled" | "key_revoked";
-                            };
-                        };
-                    };
-                };
-                /** @description `forbidden`: the key's scopes, models or tenant do not cover this request */
-                403: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "forbidden";
-                            };
-                        };
-                    };
-                };
-                /** @description `not_found`: no such route or resource */
-                404: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "not_found";
-                            };
-                        };
-                    };
-                };
-                /** @description `payload_too_large`: the body, an item or the item count is over its limit */
-                413: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "payload_too_large";
-                            };
-                        };
-                    };
-                };
-                /** @description `unsupported_media_type`: the Content-Type is not one this route accepts */
-                415: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unsupported_media_type";
-                            };
-                        };
-                    };
-                };
-                /** @description `rate_limited`: the key's or tenant's request rate is over its limit (Retry-After); `quota_exceeded`: the tenant's daily quota is spent (Retry-After) */
-                429: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "rate_limited" | "quota_exceeded";
-                            };
-                        };
-                    };
-                };
-                /** @description `unavailable`: a dependency is down or the service is misconfigured (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unavailable";
-                            };
-                        };
-                    };
-                };
+                400: components["responses"]["400.invalid_header.bad_request.invalid_json.invalid_input"];
+                401: components["responses"]["401.unauthorized.key_expired.key_disabled.key_revoked"];
+                403: components["responses"]["403.forbidden"];
+                404: components["responses"]["404.not_found"];
+                413: components["responses"]["413.payload_too_large"];
+                415: components["responses"]["415.unsupported_media_type"];
+                429: components["responses"]["429.rate_limited.quota_exceeded"];
+                503: components["responses"]["503.unavailable.2"];
             };
         };
         delete?: never;
@@ -3853,99 +1318,11 @@ export type paths = {
                         "text/plain": string;
                     };
                 };
-                /** @description `invalid_header`: a header is malformed (Authorization, cache-control, Idempotency-Key, x-escalate, ...); `invalid_input`: the body or a parameter is not a valid request (the message names the field) */
-                400: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "invalid_header" | "invalid_input";
-                            };
-                        };
-                    };
-                };
-                /** @description `unauthorized`: no API key, or an unknown one (WWW-Authenticate says which); `key_expired`: the API key is past its expiry; `key_disabled`: the API key or its tenant is disabled; `key_revoked`: the API key was revoked */
-                401: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unauthorized" | "key_expired" | "key_disabled" | "key_revoked";
-                            };
-                        };
-                    };
-                };
-                /** @description `forbidden`: the key's scopes, models or tenant do not cover this request */
-                403: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "forbidden";
-                            };
-                        };
-                    };
-                };
-                /** @description `rate_limited`: the key's or tenant's request rate is over its limit (Retry-After) */
-                429: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "rate_limited";
-                            };
-                        };
-                    };
-                };
-                /** @description `unavailable`: a dependency is down or the service is misconfigured (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unavailable";
-                            };
-                        };
-                    };
-                };
+                400: components["responses"]["400.invalid_header.invalid_input"];
+                401: components["responses"]["401.unauthorized.key_expired.key_disabled.key_revoked"];
+                403: components["responses"]["403.forbidden"];
+                429: components["responses"]["429.rate_limited"];
+                503: components["responses"]["503.unavailable.2"];
             };
         };
         put?: never;
@@ -3993,99 +1370,11 @@ export type paths = {
                         "text/plain": string;
                     };
                 };
-                /** @description `invalid_header`: a header is malformed (Authorization, cache-control, Idempotency-Key, x-escalate, ...); `invalid_input`: the body or a parameter is not a valid request (the message names the field) */
-                400: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "invalid_header" | "invalid_input";
-                            };
-                        };
-                    };
-                };
-                /** @description `unauthorized`: no API key, or an unknown one (WWW-Authenticate says which); `key_expired`: the API key is past its expiry; `key_disabled`: the API key or its tenant is disabled; `key_revoked`: the API key was revoked */
-                401: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unauthorized" | "key_expired" | "key_disabled" | "key_revoked";
-                            };
-                        };
-                    };
-                };
-                /** @description `forbidden`: the key's scopes, models or tenant do not cover this request */
-                403: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "forbidden";
-                            };
-                        };
-                    };
-                };
-                /** @description `rate_limited`: the key's or tenant's request rate is over its limit (Retry-After) */
-                429: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "rate_limited";
-                            };
-                        };
-                    };
-                };
-                /** @description `unavailable`: a dependency is down or the service is misconfigured (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unavailable";
-                            };
-                        };
-                    };
-                };
+                400: components["responses"]["400.invalid_header.invalid_input"];
+                401: components["responses"]["401.unauthorized.key_expired.key_disabled.key_revoked"];
+                403: components["responses"]["403.forbidden"];
+                429: components["responses"]["429.rate_limited"];
+                503: components["responses"]["503.unavailable.2"];
             };
         };
         put?: never;
@@ -4132,99 +1421,11 @@ export type paths = {
                         "application/json": components["schemas"]["RegistryListing"];
                     };
                 };
-                /** @description `invalid_header`: a header is malformed (Authorization, cache-control, Idempotency-Key, x-escalate, ...); `invalid_input`: the body or a parameter is not a valid request (the message names the field) */
-                400: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "invalid_header" | "invalid_input";
-                            };
-                        };
-                    };
-                };
-                /** @description `unauthorized`: no API key, or an unknown one (WWW-Authenticate says which); `key_expired`: the API key is past its expiry; `key_disabled`: the API key or its tenant is disabled; `key_revoked`: the API key was revoked */
-                401: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unauthorized" | "key_expired" | "key_disabled" | "key_revoked";
-                            };
-                        };
-                    };
-                };
-                /** @description `forbidden`: the key's scopes, models or tenant do not cover this request */
-                403: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "forbidden";
-                            };
-                        };
-                    };
-                };
-                /** @description `rate_limited`: the key's or tenant's request rate is over its limit (Retry-After) */
-                429: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "rate_limited";
-                            };
-                        };
-                    };
-                };
-                /** @description `unavailable`: a dependency is down or the service is misconfigured (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unavailable";
-                            };
-                        };
-                    };
-                };
+                400: components["responses"]["400.invalid_header.invalid_input"];
+                401: components["responses"]["401.unauthorized.key_expired.key_disabled.key_revoked"];
+                403: components["responses"]["403.forbidden"];
+                429: components["responses"]["429.rate_limited"];
+                503: components["responses"]["503.unavailable.2"];
             };
         };
         put?: never;
@@ -4294,7 +1495,7 @@ export type paths = {
                         "application/json": components["schemas"]["RegistryObject"];
                     };
                 };
-                /** @description `invalid_header`: a header is malformed (Authorization, cache-control, Idempotency-Key, x-escalate, ...); `bad_request`: the request is not one this route can serve; `invalid_input`: the body or a parameter is not a valid request (the message names the field) */
+                /** @description Error: `invalid_header`, `bad_request`, `invalid_input` */
                 400: {
                     headers: {
                         "x-request-id": components["headers"]["x-request-id"];
@@ -4312,117 +1513,12 @@ export type paths = {
                         };
                     };
                 };
-                /** @description `unauthorized`: no API key, or an unknown one (WWW-Authenticate says which); `key_expired`: the API key is past its expiry; `key_disabled`: the API key or its tenant is disabled; `key_revoked`: the API key was revoked */
-                401: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unauthorized" | "key_expired" | "key_disabled" | "key_revoked";
-                            };
-                        };
-                    };
-                };
-                /** @description `forbidden`: the key's scopes, models or tenant do not cover this request */
-                403: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "forbidden";
-                            };
-                        };
-                    };
-                };
-                /** @description `conflict`: the resource exists with other content, or the change conflicts with its state */
-                409: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "conflict";
-                            };
-                        };
-                    };
-                };
-                /** @description `payload_too_large`: the body, an item or the item count is over its limit */
-                413: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "payload_too_large";
-                            };
-                        };
-                    };
-                };
-                /** @description `rate_limited`: the key's or tenant's request rate is over its limit (Retry-After) */
-                429: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "rate_limited";
-                            };
-                        };
-                    };
-                };
-                /** @description `unavailable`: a dependency is down or the service is misconfigured (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unavailable";
-                            };
-                        };
-                    };
-                };
+                401: components["responses"]["401.unauthorized.key_expired.key_disabled.key_revoked"];
+                403: components["responses"]["403.forbidden"];
+                409: components["responses"]["409.conflict"];
+                413: components["responses"]["413.payload_too_large"];
+                429: components["responses"]["429.rate_limited"];
+                503: components["responses"]["503.unavailable.2"];
             };
         };
         post?: never;
@@ -4485,153 +1581,14 @@ export type paths = {
                         "application/json": components["schemas"]["RegistryPublish"];
                     };
                 };
-                /** @description `invalid_header`: a header is malformed (Authorization, cache-control, Idempotency-Key, x-escalate, ...); `invalid_input`: the body or a parameter is not a valid request (the message names the field) */
-                400: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "invalid_header" | "invalid_input";
-                            };
-                        };
-                    };
-                };
-                /** @description `unauthorized`: no API key, or an unknown one (WWW-Authenticate says which); `key_expired`: the API key is past its expiry; `key_disabled`: the API key or its tenant is disabled; `key_revoked`: the API key was revoked */
-                401: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unauthorized" | "key_expired" | "key_disabled" | "key_revoked";
-                            };
-                        };
-                    };
-                };
-                /** @description `forbidden`: the key's scopes, models or tenant do not cover this request */
-                403: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "forbidden";
-                            };
-                        };
-                    };
-                };
-                /** @description `not_found`: no such route or resource */
-                404: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "not_found";
-                            };
-                        };
-                    };
-                };
-                /** @description `conflict`: the resource exists with other content, or the change conflicts with its state */
-                409: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "conflict";
-                            };
-                        };
-                    };
-                };
-                /** @description `payload_too_large`: the body, an item or the item count is over its limit */
-                413: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "payload_too_large";
-                            };
-                        };
-                    };
-                };
-                /** @description `rate_limited`: the key's or tenant's request rate is over its limit (Retry-After) */
-                429: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "rate_limited";
-                            };
-                        };
-                    };
-                };
-                /** @description `unavailable`: a dependency is down or the service is misconfigured (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unavailable";
-                            };
-                        };
-                    };
-                };
+                400: components["responses"]["400.invalid_header.invalid_input"];
+                401: components["responses"]["401.unauthorized.key_expired.key_disabled.key_revoked"];
+                403: components["responses"]["403.forbidden"];
+                404: components["responses"]["404.not_found"];
+                409: components["responses"]["409.conflict"];
+                413: components["responses"]["413.payload_too_large"];
+                429: components["responses"]["429.rate_limited"];
+                503: components["responses"]["503.unavailable.2"];
             };
         };
         delete?: never;
@@ -4676,117 +1633,12 @@ export type paths = {
                         "application/json": components["schemas"]["RolloutState"];
                     };
                 };
-                /** @description `invalid_header`: a header is malformed (Authorization, cache-control, Idempotency-Key, x-escalate, ...) */
-                400: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "invalid_header";
-                            };
-                        };
-                    };
-                };
-                /** @description `unauthorized`: no API key, or an unknown one (WWW-Authenticate says which); `key_expired`: the API key is past its expiry; `key_disabled`: the API key or its tenant is disabled; `key_revoked`: the API key was revoked */
-                401: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unauthorized" | "key_expired" | "key_disabled" | "key_revoked";
-                            };
-                        };
-                    };
-                };
-                /** @description `forbidden`: the key's scopes, models or tenant do not cover this request */
-                403: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "forbidden";
-                            };
-                        };
-                    };
-                };
-                /** @description `model_not_found`: no such model, or no such version of it */
-                404: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "model_not_found";
-                            };
-                        };
-                    };
-                };
-                /** @description `rate_limited`: the key's or tenant's request rate is over its limit (Retry-After) */
-                429: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "rate_limited";
-                            };
-                        };
-                    };
-                };
-                /** @description `unavailable`: a dependency is down or the service is misconfigured (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unavailable";
-                            };
-                        };
-                    };
-                };
+                400: components["responses"]["400.invalid_header"];
+                401: components["responses"]["401.unauthorized.key_expired.key_disabled.key_revoked"];
+                403: components["responses"]["403.forbidden"];
+                404: components["responses"]["404.model_not_found"];
+                429: components["responses"]["429.rate_limited"];
+                503: components["responses"]["503.unavailable.2"];
             };
         };
         /**
@@ -4823,171 +1675,15 @@ export type paths = {
                         "application/json": components["schemas"]["RolloutChanged"];
                     };
                 };
-                /** @description `invalid_header`: a header is malformed (Authorization, cache-control, Idempotency-Key, x-escalate, ...); `bad_request`: the request is not one this route can serve; `invalid_json`: the body is not valid JSON; `invalid_input`: the body or a parameter is not a valid request (the message names the field) */
-                400: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "invalid_header" | "bad_request" | "invalid_json" | "invalid_input";
-                            };
-                        };
-                    };
-                };
-                /** @description `unauthorized`: no API key, or an unknown one (WWW-Authenticate says which); `key_expired`: the API key is past its expiry; `key_disabled`: the API key or its tenant is disabled; `key_revoked`: the API key was revoked */
-                401: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unauthorized" | "key_expired" | "key_disabled" | "key_revoked";
-                            };
-                        };
-                    };
-                };
-                /** @description `forbidden`: the key's scopes, models or tenant do not cover this request */
-                403: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "forbidden";
-                            };
-                        };
-                    };
-                };
-                /** @description `model_not_found`: no such model, or no such version of it */
-                404: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "model_not_found";
-                            };
-                        };
-                    };
-                };
-                /** @description `conflict`: the resource exists with other content, or the change conflicts with its state */
-                409: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "conflict";
-                            };
-                        };
-                    };
-                };
-                /** @description `payload_too_large`: the body, an item or the item count is over its limit */
-                413: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "payload_too_large";
-                            };
-                        };
-                    };
-                };
-                /** @description `unsupported_media_type`: the Content-Type is not one this route accepts */
-                415: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unsupported_media_type";
-                            };
-                        };
-                    };
-                };
-                /** @description `rate_limited`: the key's or tenant's request rate is over its limit (Retry-After) */
-                429: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "rate_limited";
-                            };
-                        };
-                    };
-                };
-                /** @description `unavailable`: a dependency is down or the service is misconfigured (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unavailable";
-                            };
-                        };
-                    };
-                };
+                400: components["responses"]["400.invalid_header.bad_request.invalid_json.invalid_input"];
+                401: components["responses"]["401.unauthorized.key_expired.key_disabled.key_revoked"];
+                403: components["responses"]["403.forbidden"];
+                404: components["responses"]["404.model_not_found"];
+                409: components["responses"]["409.conflict"];
+                413: components["responses"]["413.payload_too_large"];
+                415: components["responses"]["415.unsupported_media_type"];
+                429: components["responses"]["429.rate_limited"];
+                503: components["responses"]["503.unavailable.2"];
             };
         };
         post?: never;
@@ -5035,153 +1731,14 @@ export type paths = {
                         "application/json": components["schemas"]["RolloutChanged"];
                     };
                 };
-                /** @description `invalid_header`: a header is malformed (Authorization, cache-control, Idempotency-Key, x-escalate, ...); `invalid_input`: the body or a parameter is not a valid request (the message names the field) */
-                400: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "invalid_header" | "invalid_input";
-                            };
-                        };
-                    };
-                };
-                /** @description `unauthorized`: no API key, or an unknown one (WWW-Authenticate says which); `key_expired`: the API key is past its expiry; `key_disabled`: the API key or its tenant is disabled; `key_revoked`: the API key was revoked */
-                401: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unauthorized" | "key_expired" | "key_disabled" | "key_revoked";
-                            };
-                        };
-                    };
-                };
-                /** @description `forbidden`: the key's scopes, models or tenant do not cover this request */
-                403: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "forbidden";
-                            };
-                        };
-                    };
-                };
-                /** @description `model_not_found`: no such model, or no such version of it */
-                404: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "model_not_found";
-                            };
-                        };
-                    };
-                };
-                /** @description `conflict`: the resource exists with other content, or the change conflicts with its state */
-                409: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "conflict";
-                            };
-                        };
-                    };
-                };
-                /** @description `payload_too_large`: the body, an item or the item count is over its limit */
-                413: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "payload_too_large";
-                            };
-                        };
-                    };
-                };
-                /** @description `rate_limited`: the key's or tenant's request rate is over its limit (Retry-After) */
-                429: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "rate_limited";
-                            };
-                        };
-                    };
-                };
-                /** @description `unavailable`: a dependency is down or the service is misconfigured (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unavailable";
-                            };
-                        };
-                    };
-                };
+                400: components["responses"]["400.invalid_header.invalid_input"];
+                401: components["responses"]["401.unauthorized.key_expired.key_disabled.key_revoked"];
+                403: components["responses"]["403.forbidden"];
+                404: components["responses"]["404.model_not_found"];
+                409: components["responses"]["409.conflict"];
+                413: components["responses"]["413.payload_too_large"];
+                429: components["responses"]["429.rate_limited"];
+                503: components["responses"]["503.unavailable.2"];
             };
         };
         delete?: never;
@@ -5228,153 +1785,14 @@ export type paths = {
                         "application/json": components["schemas"]["RolloutChanged"];
                     };
                 };
-                /** @description `invalid_header`: a header is malformed (Authorization, cache-control, Idempotency-Key, x-escalate, ...); `invalid_input`: the body or a parameter is not a valid request (the message names the field) */
-                400: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "invalid_header" | "invalid_input";
-                            };
-                        };
-                    };
-                };
-                /** @description `unauthorized`: no API key, or an unknown one (WWW-Authenticate says which); `key_expired`: the API key is past its expiry; `key_disabled`: the API key or its tenant is disabled; `key_revoked`: the API key was revoked */
-                401: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unauthorized" | "key_expired" | "key_disabled" | "key_revoked";
-                            };
-                        };
-                    };
-                };
-                /** @description `forbidden`: the key's scopes, models or tenant do not cover this request */
-                403: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "forbidden";
-                            };
-                        };
-                    };
-                };
-                /** @description `model_not_found`: no such model, or no such version of it */
-                404: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "model_not_found";
-                            };
-                        };
-                    };
-                };
-                /** @description `conflict`: the resource exists with other content, or the change conflicts with its state */
-                409: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "conflict";
-                            };
-                        };
-                    };
-                };
-                /** @description `payload_too_large`: the body, an item or the item count is over its limit */
-                413: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "payload_too_large";
-                            };
-                        };
-                    };
-                };
-                /** @description `rate_limited`: the key's or tenant's request rate is over its limit (Retry-After) */
-                429: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "rate_limited";
-                            };
-                        };
-                    };
-                };
-                /** @description `unavailable`: a dependency is down or the service is misconfigured (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unavailable";
-                            };
-                        };
-                    };
-                };
+                400: components["responses"]["400.invalid_header.invalid_input"];
+                401: components["responses"]["401.unauthorized.key_expired.key_disabled.key_revoked"];
+                403: components["responses"]["403.forbidden"];
+                404: components["responses"]["404.model_not_found"];
+                409: components["responses"]["409.conflict"];
+                413: components["responses"]["413.payload_too_large"];
+                429: components["responses"]["429.rate_limited"];
+                503: components["responses"]["503.unavailable.2"];
             };
         };
         delete?: never;
@@ -5421,99 +1839,11 @@ export type paths = {
                         "application/json": components["schemas"]["TenantPage"];
                     };
                 };
-                /** @description `invalid_header`: a header is malformed (Authorization, cache-control, Idempotency-Key, x-escalate, ...); `invalid_input`: the body or a parameter is not a valid request (the message names the field) */
-                400: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "invalid_header" | "invalid_input";
-                            };
-                        };
-                    };
-                };
-                /** @description `unauthorized`: no API key, or an unknown one (WWW-Authenticate says which); `key_expired`: the API key is past its expiry; `key_disabled`: the API key or its tenant is disabled; `key_revoked`: the API key was revoked */
-                401: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unauthorized" | "key_expired" | "key_disabled" | "key_revoked";
-                            };
-                        };
-                    };
-                };
-                /** @description `forbidden`: the key's scopes, models or tenant do not cover this request */
-                403: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "forbidden";
-                            };
-                        };
-                    };
-                };
-                /** @description `rate_limited`: the key's or tenant's request rate is over its limit (Retry-After) */
-                429: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "rate_limited";
-                            };
-                        };
-                    };
-                };
-                /** @description `unavailable`: a dependency is down or the service is misconfigured (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unavailable";
-                            };
-                        };
-                    };
-                };
+                400: components["responses"]["400.invalid_header.invalid_input"];
+                401: components["responses"]["401.unauthorized.key_expired.key_disabled.key_revoked"];
+                403: components["responses"]["403.forbidden"];
+                429: components["responses"]["429.rate_limited"];
+                503: components["responses"]["503.unavailable.2"];
             };
         };
         put?: never;
@@ -5548,135 +1878,13 @@ export type paths = {
                         "application/json": components["schemas"]["Tenant"];
                     };
                 };
-                /** @description `invalid_header`: a header is malformed (Authorization, cache-control, Idempotency-Key, x-escalate, ...); `bad_request`: the request is not one this route can serve; `invalid_json`: the body is not valid JSON; `invalid_input`: the body or a parameter is not a valid request (the message names the field) */
-                400: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "invalid_header" | "bad_request" | "invalid_json" | "invalid_input";
-                            };
-                        };
-                    };
-                };
-                /** @description `unauthorized`: no API key, or an unknown one (WWW-Authenticate says which); `key_expired`: the API key is past its expiry; `key_disabled`: the API key or its tenant is disabled; `key_revoked`: the API key was revoked */
-                401: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unauthorized" | "key_expired" | "key_disabled" | "key_revoked";
-                            };
-                        };
-                    };
-                };
-                /** @description `forbidden`: the key's scopes, models or tenant do not cover this request */
-                403: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "forbidden";
-                            };
-                        };
-                    };
-                };
-                /** @description `payload_too_large`: the body, an item or the item count is over its limit */
-                413: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "payload_too_large";
-                            };
-                        };
-                    };
-                };
-                /** @description `unsupported_media_type`: the Content-Type is not one this route accepts */
-                415: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unsupported_media_type";
-                            };
-                        };
-                    };
-                };
-                /** @description `rate_limited`: the key's or tenant's request rate is over its limit (Retry-After) */
-                429: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "rate_limited";
-                            };
-                        };
-                    };
-                };
-                /** @description `unavailable`: a dependency is down or the service is misconfigured (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unavailable";
-                            };
-                        };
-                    };
-                };
+                400: components["responses"]["400.invalid_header.bad_request.invalid_json.invalid_input"];
+                401: components["responses"]["401.unauthorized.key_expired.key_disabled.key_revoked"];
+                403: components["responses"]["403.forbidden"];
+                413: components["responses"]["413.payload_too_large"];
+                415: components["responses"]["415.unsupported_media_type"];
+                429: components["responses"]["429.rate_limited"];
+                503: components["responses"]["503.unavailable.2"];
             };
         };
         delete?: never;
@@ -5721,117 +1929,12 @@ export type paths = {
                         "application/json": components["schemas"]["Tenant"];
                     };
                 };
-                /** @description `invalid_header`: a header is malformed (Authorization, cache-control, Idempotency-Key, x-escalate, ...) */
-                400: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "invalid_header";
-                            };
-                        };
-                    };
-                };
-                /** @description `unauthorized`: no API key, or an unknown one (WWW-Authenticate says which); `key_expired`: the API key is past its expiry; `key_disabled`: the API key or its tenant is disabled; `key_revoked`: the API key was revoked */
-                401: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unauthorized" | "key_expired" | "key_disabled" | "key_revoked";
-                            };
-                        };
-                    };
-                };
-                /** @description `forbidden`: the key's scopes, models or tenant do not cover this request */
-                403: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "forbidden";
-                            };
-                        };
-                    };
-                };
-                /** @description `not_found`: no such route or resource */
-                404: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "not_found";
-                            };
-                        };
-                    };
-                };
-                /** @description `rate_limited`: the key's or tenant's request rate is over its limit (Retry-After) */
-                429: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "rate_limited";
-                            };
-                        };
-                    };
-                };
-                /** @description `unavailable`: a dependency is down or the service is misconfigured (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unavailable";
-                            };
-                        };
-                    };
-                };
+                400: components["responses"]["400.invalid_header"];
+                401: components["responses"]["401.unauthorized.key_expired.key_disabled.key_revoked"];
+                403: components["responses"]["403.forbidden"];
+                404: components["responses"]["404.not_found"];
+                429: components["responses"]["429.rate_limited"];
+                503: components["responses"]["503.unavailable.2"];
             };
         };
         put?: never;
@@ -5873,153 +1976,14 @@ export type paths = {
                         "application/json": components["schemas"]["Tenant"];
                     };
                 };
-                /** @description `invalid_header`: a header is malformed (Authorization, cache-control, Idempotency-Key, x-escalate, ...); `bad_request`: the request is not one this route can serve; `invalid_json`: the body is not valid JSON; `invalid_input`: the body or a parameter is not a valid request (the message names the field) */
-                400: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "invalid_header" | "bad_request" | "invalid_json" | "invalid_input";
-                            };
-                        };
-                    };
-                };
-                /** @description `unauthorized`: no API key, or an unknown one (WWW-Authenticate says which); `key_expired`: the API key is past its expiry; `key_disabled`: the API key or its tenant is disabled; `key_revoked`: the API key was revoked */
-                401: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unauthorized" | "key_expired" | "key_disabled" | "key_revoked";
-                            };
-                        };
-                    };
-                };
-                /** @description `forbidden`: the key's scopes, models or tenant do not cover this request */
-                403: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "forbidden";
-                            };
-                        };
-                    };
-                };
-                /** @description `not_found`: no such route or resource */
-                404: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "not_found";
-                            };
-                        };
-                    };
-                };
-                /** @description `payload_too_large`: the body, an item or the item count is over its limit */
-                413: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "payload_too_large";
-                            };
-                        };
-                    };
-                };
-                /** @description `unsupported_media_type`: the Content-Type is not one this route accepts */
-                415: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unsupported_media_type";
-                            };
-                        };
-                    };
-                };
-                /** @description `rate_limited`: the key's or tenant's request rate is over its limit (Retry-After) */
-                429: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "rate_limited";
-                            };
-                        };
-                    };
-                };
-                /** @description `unavailable`: a dependency is down or the service is misconfigured (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unavailable";
-                            };
-                        };
-                    };
-                };
+                400: components["responses"]["400.invalid_header.bad_request.invalid_json.invalid_input"];
+                401: components["responses"]["401.unauthorized.key_expired.key_disabled.key_revoked"];
+                403: components["responses"]["403.forbidden"];
+                404: components["responses"]["404.not_found"];
+                413: components["responses"]["413.payload_too_large"];
+                415: components["responses"]["415.unsupported_media_type"];
+                429: components["responses"]["429.rate_limited"];
+                503: components["responses"]["503.unavailable.2"];
             };
         };
         trace?: never;
@@ -6064,99 +2028,11 @@ export type paths = {
                         "application/json": components["schemas"]["ApiKeyPage"];
                     };
                 };
-                /** @description `invalid_header`: a header is malformed (Authorization, cache-control, Idempotency-Key, x-escalate, ...); `invalid_input`: the body or a parameter is not a valid request (the message names the field) */
-                400: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "invalid_header" | "invalid_input";
-                            };
-                        };
-                    };
-                };
-                /** @description `unauthorized`: no API key, or an unknown one (WWW-Authenticate says which); `key_expired`: the API key is past its expiry; `key_disabled`: the API key or its tenant is disabled; `key_revoked`: the API key was revoked */
-                401: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unauthorized" | "key_expired" | "key_disabled" | "key_revoked";
-                            };
-                        };
-                    };
-                };
-                /** @description `forbidden`: the key's scopes, models or tenant do not cover this request */
-                403: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "forbidden";
-                            };
-                        };
-                    };
-                };
-                /** @description `rate_limited`: the key's or tenant's request rate is over its limit (Retry-After) */
-                429: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "rate_limited";
-                            };
-                        };
-                    };
-                };
-                /** @description `unavailable`: a dependency is down or the service is misconfigured (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unavailable";
-                            };
-                        };
-                    };
-                };
+                400: components["responses"]["400.invalid_header.invalid_input"];
+                401: components["responses"]["401.unauthorized.key_expired.key_disabled.key_revoked"];
+                403: components["responses"]["403.forbidden"];
+                429: components["responses"]["429.rate_limited"];
+                503: components["responses"]["503.unavailable.2"];
             };
         };
         put?: never;
@@ -6191,153 +2067,14 @@ export type paths = {
                         "application/json": components["schemas"]["CreatedKey"];
                     };
                 };
-                /** @description `invalid_header`: a header is malformed (Authorization, cache-control, Idempotency-Key, x-escalate, ...); `bad_request`: the request is not one this route can serve; `invalid_json`: the body is not valid JSON; `invalid_input`: the body or a parameter is not a valid request (the message names the field) */
-                400: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "invalid_header" | "bad_request" | "invalid_json" | "invalid_input";
-                            };
-                        };
-                    };
-                };
-                /** @description `unauthorized`: no API key, or an unknown one (WWW-Authenticate says which); `key_expired`: the API key is past its expiry; `key_disabled`: the API key or its tenant is disabled; `key_revoked`: the API key was revoked */
-                401: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unauthorized" | "key_expired" | "key_disabled" | "key_revoked";
-                            };
-                        };
-                    };
-                };
-                /** @description `forbidden`: the key's scopes, models or tenant do not cover this request */
-                403: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "forbidden";
-                            };
-                        };
-                    };
-                };
-                /** @description `not_found`: no such route or resource */
-                404: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "not_found";
-                            };
-                        };
-                    };
-                };
-                /** @description `payload_too_large`: the body, an item or the item count is over its limit */
-                413: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "payload_too_large";
-                            };
-                        };
-                    };
-                };
-                /** @description `unsupported_media_type`: the Content-Type is not one this route accepts */
-                415: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unsupported_media_type";
-                            };
-                        };
-                    };
-                };
-                /** @description `rate_limited`: the key's or tenant's request rate is over its limit (Retry-After) */
-                429: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "rate_limited";
-                            };
-                        };
-                    };
-                };
-                /** @description `unavailable`: a dependency is down or the service is misconfigured (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unavailable";
-                            };
-                        };
-                    };
-                };
+                400: components["responses"]["400.invalid_header.bad_request.invalid_json.invalid_input"];
+                401: components["responses"]["401.unauthorized.key_expired.key_disabled.key_revoked"];
+                403: components["responses"]["403.forbidden"];
+                404: components["responses"]["404.not_found"];
+                413: components["responses"]["413.payload_too_large"];
+                415: components["responses"]["415.unsupported_media_type"];
+                429: components["responses"]["429.rate_limited"];
+                503: components["responses"]["503.unavailable.2"];
             };
         };
         delete?: never;
@@ -6382,117 +2119,12 @@ export type paths = {
                         "application/json": components["schemas"]["ApiKey"];
                     };
                 };
-                /** @description `invalid_header`: a header is malformed (Authorization, cache-control, Idempotency-Key, x-escalate, ...) */
-                400: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "invalid_header";
-                            };
-                        };
-                    };
-                };
-                /** @description `unauthorized`: no API key, or an unknown one (WWW-Authenticate says which); `key_expired`: the API key is past its expiry; `key_disabled`: the API key or its tenant is disabled; `key_revoked`: the API key was revoked */
-                401: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unauthorized" | "key_expired" | "key_disabled" | "key_revoked";
-                            };
-                        };
-                    };
-                };
-                /** @description `forbidden`: the key's scopes, models or tenant do not cover this request */
-                403: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "forbidden";
-                            };
-                        };
-                    };
-                };
-                /** @description `not_found`: no such route or resource */
-                404: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "not_found";
-                            };
-                        };
-                    };
-                };
-                /** @description `rate_limited`: the key's or tenant's request rate is over its limit (Retry-After) */
-                429: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "rate_limited";
-                            };
-                        };
-                    };
-                };
-                /** @description `unavailable`: a dependency is down or the service is misconfigured (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unavailable";
-                            };
-                        };
-                    };
-                };
+                400: components["responses"]["400.invalid_header"];
+                401: components["responses"]["401.unauthorized.key_expired.key_disabled.key_revoked"];
+                403: components["responses"]["403.forbidden"];
+                404: components["responses"]["404.not_found"];
+                429: components["responses"]["429.rate_limited"];
+                503: components["responses"]["503.unavailable.2"];
             };
         };
         put?: never;
@@ -6534,153 +2166,14 @@ export type paths = {
                         "application/json": components["schemas"]["ApiKey"];
                     };
                 };
-                /** @description `invalid_header`: a header is malformed (Authorization, cache-control, Idempotency-Key, x-escalate, ...); `bad_request`: the request is not one this route can serve; `invalid_json`: the body is not valid JSON; `invalid_input`: the body or a parameter is not a valid request (the message names the field) */
-                400: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "invalid_header" | "bad_request" | "invalid_json" | "invalid_input";
-                            };
-                        };
-                    };
-                };
-                /** @description `unauthorized`: no API key, or an unknown one (WWW-Authenticate says which); `key_expired`: the API key is past its expiry; `key_disabled`: the API key or its tenant is disabled; `key_revoked`: the API key was revoked */
-                401: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unauthorized" | "key_expired" | "key_disabled" | "key_revoked";
-                            };
-                        };
-                    };
-                };
-                /** @description `forbidden`: the key's scopes, models or tenant do not cover this request */
-                403: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "forbidden";
-                            };
-                        };
-                    };
-                };
-                /** @description `not_found`: no such route or resource */
-                404: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "not_found";
-                            };
-                        };
-                    };
-                };
-                /** @description `payload_too_large`: the body, an item or the item count is over its limit */
-                413: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "payload_too_large";
-                            };
-                        };
-                    };
-                };
-                /** @description `unsupported_media_type`: the Content-Type is not one this route accepts */
-                415: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unsupported_media_type";
-                            };
-                        };
-                    };
-                };
-                /** @description `rate_limited`: the key's or tenant's request rate is over its limit (Retry-After) */
-                429: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "rate_limited";
-                            };
-                        };
-                    };
-                };
-                /** @description `unavailable`: a dependency is down or the service is misconfigured (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unavailable";
-                            };
-                        };
-                    };
-                };
+                400: components["responses"]["400.invalid_header.bad_request.invalid_json.invalid_input"];
+                401: components["responses"]["401.unauthorized.key_expired.key_disabled.key_revoked"];
+                403: components["responses"]["403.forbidden"];
+                404: components["responses"]["404.not_found"];
+                413: components["responses"]["413.payload_too_large"];
+                415: components["responses"]["415.unsupported_media_type"];
+                429: components["responses"]["429.rate_limited"];
+                503: components["responses"]["503.unavailable.2"];
             };
         };
         trace?: never;
@@ -6728,171 +2221,15 @@ export type paths = {
                         "application/json": components["schemas"]["CreatedKey"];
                     };
                 };
-                /** @description `invalid_header`: a header is malformed (Authorization, cache-control, Idempotency-Key, x-escalate, ...); `bad_request`: the request is not one this route can serve; `invalid_json`: the body is not valid JSON; `invalid_input`: the body or a parameter is not a valid request (the message names the field) */
-                400: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "invalid_header" | "bad_request" | "invalid_json" | "invalid_input";
-                            };
-                        };
-                    };
-                };
-                /** @description `unauthorized`: no API key, or an unknown one (WWW-Authenticate says which); `key_expired`: the API key is past its expiry; `key_disabled`: the API key or its tenant is disabled; `key_revoked`: the API key was revoked */
-                401: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unauthorized" | "key_expired" | "key_disabled" | "key_revoked";
-                            };
-                        };
-                    };
-                };
-                /** @description `forbidden`: the key's scopes, models or tenant do not cover this request */
-                403: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "forbidden";
-                            };
-                        };
-                    };
-                };
-                /** @description `not_found`: no such route or resource */
-                404: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "not_found";
-                            };
-                        };
-                    };
-                };
-                /** @description `conflict`: the resource exists with other content, or the change conflicts with its state */
-                409: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "conflict";
-                            };
-                        };
-                    };
-                };
-                /** @description `payload_too_large`: the body, an item or the item count is over its limit */
-                413: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "payload_too_large";
-                            };
-                        };
-                    };
-                };
-                /** @description `unsupported_media_type`: the Content-Type is not one this route accepts */
-                415: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unsupported_media_type";
-                            };
-                        };
-                    };
-                };
-                /** @description `rate_limited`: the key's or tenant's request rate is over its limit (Retry-After) */
-                429: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "rate_limited";
-                            };
-                        };
-                    };
-                };
-                /** @description `unavailable`: a dependency is down or the service is misconfigured (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unavailable";
-                            };
-                        };
-                    };
-                };
+                400: components["responses"]["400.invalid_header.bad_request.invalid_json.invalid_input"];
+                401: components["responses"]["401.unauthorized.key_expired.key_disabled.key_revoked"];
+                403: components["responses"]["403.forbidden"];
+                404: components["responses"]["404.not_found"];
+                409: components["responses"]["409.conflict"];
+                413: components["responses"]["413.payload_too_large"];
+                415: components["responses"]["415.unsupported_media_type"];
+                429: components["responses"]["429.rate_limited"];
+                503: components["responses"]["503.unavailable.2"];
             };
         };
         delete?: never;
@@ -6939,135 +2276,13 @@ export type paths = {
                         "application/json": components["schemas"]["RevokedKey"];
                     };
                 };
-                /** @description `invalid_header`: a header is malformed (Authorization, cache-control, Idempotency-Key, x-escalate, ...) */
-                400: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "invalid_header";
-                            };
-                        };
-                    };
-                };
-                /** @description `unauthorized`: no API key, or an unknown one (WWW-Authenticate says which); `key_expired`: the API key is past its expiry; `key_disabled`: the API key or its tenant is disabled; `key_revoked`: the API key was revoked */
-                401: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unauthorized" | "key_expired" | "key_disabled" | "key_revoked";
-                            };
-                        };
-                    };
-                };
-                /** @description `forbidden`: the key's scopes, models or tenant do not cover this request */
-                403: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "forbidden";
-                            };
-                        };
-                    };
-                };
-                /** @description `not_found`: no such route or resource */
-                404: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "not_found";
-                            };
-                        };
-                    };
-                };
-                /** @description `payload_too_large`: the body, an item or the item count is over its limit */
-                413: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "payload_too_large";
-                            };
-                        };
-                    };
-                };
-                /** @description `rate_limited`: the key's or tenant's request rate is over its limit (Retry-After) */
-                429: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "rate_limited";
-                            };
-                        };
-                    };
-                };
-                /** @description `unavailable`: a dependency is down or the service is misconfigured (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unavailable";
-                            };
-                        };
-                    };
-                };
+                400: components["responses"]["400.invalid_header"];
+                401: components["responses"]["401.unauthorized.key_expired.key_disabled.key_revoked"];
+                403: components["responses"]["403.forbidden"];
+                404: components["responses"]["404.not_found"];
+                413: components["responses"]["413.payload_too_large"];
+                429: components["responses"]["429.rate_limited"];
+                503: components["responses"]["503.unavailable.2"];
             };
         };
         delete?: never;
@@ -7116,99 +2331,11 @@ export type paths = {
                         "application/json": components["schemas"]["AuditPage"];
                     };
                 };
-                /** @description `invalid_header`: a header is malformed (Authorization, cache-control, Idempotency-Key, x-escalate, ...); `invalid_input`: the body or a parameter is not a valid request (the message names the field) */
-                400: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "invalid_header" | "invalid_input";
-                            };
-                        };
-                    };
-                };
-                /** @description `unauthorized`: no API key, or an unknown one (WWW-Authenticate says which); `key_expired`: the API key is past its expiry; `key_disabled`: the API key or its tenant is disabled; `key_revoked`: the API key was revoked */
-                401: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unauthorized" | "key_expired" | "key_disabled" | "key_revoked";
-                            };
-                        };
-                    };
-                };
-                /** @description `forbidden`: the key's scopes, models or tenant do not cover this request */
-                403: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "forbidden";
-                            };
-                        };
-                    };
-                };
-                /** @description `rate_limited`: the key's or tenant's request rate is over its limit (Retry-After) */
-                429: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "rate_limited";
-                            };
-                        };
-                    };
-                };
-                /** @description `unavailable`: a dependency is down or the service is misconfigured (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unavailable";
-                            };
-                        };
-                    };
-                };
+                400: components["responses"]["400.invalid_header.invalid_input"];
+                401: components["responses"]["401.unauthorized.key_expired.key_disabled.key_revoked"];
+                403: components["responses"]["403.forbidden"];
+                429: components["responses"]["429.rate_limited"];
+                503: components["responses"]["503.unavailable.2"];
             };
         };
         put?: never;
@@ -7266,117 +2393,12 @@ export type paths = {
                         "application/x-ndjson": string;
                     };
                 };
-                /** @description `invalid_header`: a header is malformed (Authorization, cache-control, Idempotency-Key, x-escalate, ...); `invalid_input`: the body or a parameter is not a valid request (the message names the field) */
-                400: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "invalid_header" | "invalid_input";
-                            };
-                        };
-                    };
-                };
-                /** @description `unauthorized`: no API key, or an unknown one (WWW-Authenticate says which); `key_expired`: the API key is past its expiry; `key_disabled`: the API key or its tenant is disabled; `key_revoked`: the API key was revoked */
-                401: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unauthorized" | "key_expired" | "key_disabled" | "key_revoked";
-                            };
-                        };
-                    };
-                };
-                /** @description `forbidden`: the key's scopes, models or tenant do not cover this request */
-                403: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "forbidden";
-                            };
-                        };
-                    };
-                };
-                /** @description `not_found`: no such route or resource */
-                404: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "not_found";
-                            };
-                        };
-                    };
-                };
-                /** @description `rate_limited`: the key's or tenant's request rate is over its limit (Retry-After) */
-                429: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "rate_limited";
-                            };
-                        };
-                    };
-                };
-                /** @description `unavailable`: a dependency is down or the service is misconfigured (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
-                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
-                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unavailable";
-                            };
-                        };
-                    };
-                };
+                400: components["responses"]["400.invalid_header.invalid_input"];
+                401: components["responses"]["401.unauthorized.key_expired.key_disabled.key_revoked"];
+                403: components["responses"]["403.forbidden"];
+                404: components["responses"]["404.not_found"];
+                429: components["responses"]["429.rate_limited"];
+                503: components["responses"]["503.unavailable.2"];
             };
         };
         put?: never;
@@ -7429,22 +2451,7 @@ export type paths = {
                     };
                     content?: never;
                 };
-                /** @description `unavailable`: a dependency is down or the service is misconfigured (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unavailable";
-                            };
-                        };
-                    };
-                };
+                503: components["responses"]["503.unavailable"];
             };
         };
         put?: never;
@@ -7482,22 +2489,7 @@ export type paths = {
                         "text/html": string;
                     };
                 };
-                /** @description `unavailable`: a dependency is down or the service is misconfigured (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unavailable";
-                            };
-                        };
-                    };
-                };
+                503: components["responses"]["503.unavailable"];
             };
         };
         put?: never;
@@ -8495,7 +3487,390 @@ export type components = {
             dropped: number;
         };
     };
-    responses: never;
+    responses: {
+        /** @description Error: `unavailable` */
+        "503.unavailable": {
+            headers: {
+                "x-request-id": components["headers"]["x-request-id"];
+                "Retry-After": components["headers"]["Retry-After"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"] & {
+                    error?: {
+                        /** @enum {unknown} */
+                        code?: "unavailable";
+                    };
+                };
+            };
+        };
+        /** @description Error: `invalid_header` */
+        "400.invalid_header": {
+            headers: {
+                "x-request-id": components["headers"]["x-request-id"];
+                "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"] & {
+                    error?: {
+                        /** @enum {unknown} */
+                        code?: "invalid_header";
+                    };
+                };
+            };
+        };
+        /** @description Error: `unauthorized`, `key_expired`, `key_disabled`, `key_revoked` */
+        "401.unauthorized.key_expired.key_disabled.key_revoked": {
+            headers: {
+                "x-request-id": components["headers"]["x-request-id"];
+                "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"] & {
+                    error?: {
+                        /** @enum {unknown} */
+                        code?: "unauthorized" | "key_expired" | "key_disabled" | "key_revoked";
+                    };
+                };
+            };
+        };
+        /** @description Error: `forbidden` */
+        "403.forbidden": {
+            headers: {
+                "x-request-id": components["headers"]["x-request-id"];
+                "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"] & {
+                    error?: {
+                        /** @enum {unknown} */
+                        code?: "forbidden";
+                    };
+                };
+            };
+        };
+        /** @description Error: `model_not_found` */
+        "404.model_not_found": {
+            headers: {
+                "x-request-id": components["headers"]["x-request-id"];
+                "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"] & {
+                    error?: {
+                        /** @enum {unknown} */
+                        code?: "model_not_found";
+                    };
+                };
+            };
+        };
+        /** @description Error: `rate_limited`, `quota_exceeded` */
+        "429.rate_limited.quota_exceeded": {
+            headers: {
+                "x-request-id": components["headers"]["x-request-id"];
+                "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                "Retry-After": components["headers"]["Retry-After"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"] & {
+                    error?: {
+                        /** @enum {unknown} */
+                        code?: "rate_limited" | "quota_exceeded";
+                    };
+                };
+            };
+        };
+        /** @description Error: `bad_gateway` */
+        "502.bad_gateway": {
+            headers: {
+                "x-request-id": components["headers"]["x-request-id"];
+                "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"] & {
+                    error?: {
+                        /** @enum {unknown} */
+                        code?: "bad_gateway";
+                    };
+                };
+            };
+        };
+        /** @description Error: `unavailable`, `not_ready` */
+        "503.unavailable.not_ready": {
+            headers: {
+                "x-request-id": components["headers"]["x-request-id"];
+                "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                "Retry-After": components["headers"]["Retry-After"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"] & {
+                    error?: {
+                        /** @enum {unknown} */
+                        code?: "unavailable" | "not_ready";
+                    };
+                };
+            };
+        };
+        /** @description Error: `deadline_exceeded` */
+        "504.deadline_exceeded": {
+            headers: {
+                "x-request-id": components["headers"]["x-request-id"];
+                "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"] & {
+                    error?: {
+                        /** @enum {unknown} */
+                        code?: "deadline_exceeded";
+                    };
+                };
+            };
+        };
+        /** @description Error: `invalid_header`, `bad_request`, `invalid_json`, `invalid_input` */
+        "400.invalid_header.bad_request.invalid_json.invalid_input": {
+            headers: {
+                "x-request-id": components["headers"]["x-request-id"];
+                "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"] & {
+                    error?: {
+                        /** @enum {unknown} */
+                        code?: "invalid_header" | "bad_request" | "invalid_json" | "invalid_input";
+                    };
+                };
+            };
+        };
+        /** @description Error: `not_found`, `model_not_found` */
+        "404.not_found.model_not_found": {
+            headers: {
+                "x-request-id": components["headers"]["x-request-id"];
+                "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"] & {
+                    error?: {
+                        /** @enum {unknown} */
+                        code?: "not_found" | "model_not_found";
+                    };
+                };
+            };
+        };
+        /** @description Error: `method_not_allowed` */
+        "405.method_not_allowed": {
+            headers: {
+                "x-request-id": components["headers"]["x-request-id"];
+                "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"] & {
+                    error?: {
+                        /** @enum {unknown} */
+                        code?: "method_not_allowed";
+                    };
+                };
+            };
+        };
+        /** @description Error: `payload_too_large` */
+        "413.payload_too_large": {
+            headers: {
+                "x-request-id": components["headers"]["x-request-id"];
+                "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"] & {
+                    error?: {
+                        /** @enum {unknown} */
+                        code?: "payload_too_large";
+                    };
+                };
+            };
+        };
+        /** @description Error: `unsupported_media_type` */
+        "415.unsupported_media_type": {
+            headers: {
+                "x-request-id": components["headers"]["x-request-id"];
+                "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"] & {
+                    error?: {
+                        /** @enum {unknown} */
+                        code?: "unsupported_media_type";
+                    };
+                };
+            };
+        };
+        /** @description Error: `rate_limited`, `quota_exceeded`, `queue_full` */
+        "429.rate_limited.quota_exceeded.queue_full": {
+            headers: {
+                "x-request-id": components["headers"]["x-request-id"];
+                "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                "Retry-After": components["headers"]["Retry-After"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"] & {
+                    error?: {
+                        /** @enum {unknown} */
+                        code?: "rate_limited" | "quota_exceeded" | "queue_full";
+                    };
+                };
+            };
+        };
+        /** @description Error: `invalid_header`, `bad_request`, `invalid_input`, `invalid_json` */
+        "400.invalid_header.bad_request.invalid_input.invalid_json": {
+            headers: {
+                "x-request-id": components["headers"]["x-request-id"];
+                "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"] & {
+                    error?: {
+                        /** @enum {unknown} */
+                        code?: "invalid_header" | "bad_request" | "invalid_input" | "invalid_json";
+                    };
+                };
+            };
+        };
+        /** @description Error: `conflict` */
+        "409.conflict": {
+            headers: {
+                "x-request-id": components["headers"]["x-request-id"];
+                "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"] & {
+                    error?: {
+                        /** @enum {unknown} */
+                        code?: "conflict";
+                    };
+                };
+            };
+        };
+        /** @description Error: `unavailable` */
+        "503.unavailable.2": {
+            headers: {
+                "x-request-id": components["headers"]["x-request-id"];
+                "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                "Retry-After": components["headers"]["Retry-After"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"] & {
+                    error?: {
+                        /** @enum {unknown} */
+                        code?: "unavailable";
+                    };
+                };
+            };
+        };
+        /** @description Error: `invalid_header`, `invalid_input` */
+        "400.invalid_header.invalid_input": {
+            headers: {
+                "x-request-id": components["headers"]["x-request-id"];
+                "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"] & {
+                    error?: {
+                        /** @enum {unknown} */
+                        code?: "invalid_header" | "invalid_input";
+                    };
+                };
+            };
+        };
+        /** @description Error: `not_found` */
+        "404.not_found": {
+            headers: {
+                "x-request-id": components["headers"]["x-request-id"];
+                "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"] & {
+                    error?: {
+                        /** @enum {unknown} */
+                        code?: "not_found";
+                    };
+                };
+            };
+        };
+        /** @description Error: `rate_limited` */
+        "429.rate_limited": {
+            headers: {
+                "x-request-id": components["headers"]["x-request-id"];
+                "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                "Retry-After": components["headers"]["Retry-After"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"] & {
+                    error?: {
+                        /** @enum {unknown} */
+                        code?: "rate_limited";
+                    };
+                };
+            };
+        };
+    };
     parameters: never;
     requestBodies: never;
     headers: {

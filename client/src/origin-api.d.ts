@@ -30,22 +30,7 @@ export type paths = {
                         };
                     };
                 };
-                /** @description `unavailable`: a dependency is down or the service is misconfigured (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unavailable";
-                            };
-                        };
-                    };
-                };
+                503: components["responses"]["503.unavailable"];
             };
         };
         put?: never;
@@ -86,7 +71,7 @@ export type paths = {
                         };
                     };
                 };
-                /** @description `not_ready`: the model or server is starting or draining (Retry-After) */
+                /** @description Error: `not_ready` */
                 503: {
                     headers: {
                         "x-request-id": components["headers"]["x-request-id"];
@@ -139,22 +124,7 @@ export type paths = {
                         "application/json": components["schemas"]["ServerMetadata"];
                     };
                 };
-                /** @description `unavailable`: a dependency is down or the service is misconfigured (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unavailable";
-                            };
-                        };
-                    };
-                };
+                503: components["responses"]["503.unavailable"];
             };
         };
         put?: never;
@@ -199,56 +169,9 @@ export type paths = {
                         "application/json": components["schemas"]["ModelMetadata"];
                     };
                 };
-                /** @description `unauthorized`: no API key, or an unknown one (WWW-Authenticate says which) */
-                401: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unauthorized";
-                            };
-                        };
-                    };
-                };
-                /** @description `model_not_found`: no such model, or no such version of it */
-                404: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "model_not_found";
-                            };
-                        };
-                    };
-                };
-                /** @description `not_ready`: the model or server is starting or draining (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "not_ready";
-                            };
-                        };
-                    };
-                };
+                401: components["responses"]["401.unauthorized"];
+                404: components["responses"]["404.model_not_found"];
+                503: components["responses"]["503.not_ready"];
             };
         };
         put?: never;
@@ -295,56 +218,9 @@ export type paths = {
                         "application/json": components["schemas"]["ModelMetadata"];
                     };
                 };
-                /** @description `unauthorized`: no API key, or an unknown one (WWW-Authenticate says which) */
-                401: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unauthorized";
-                            };
-                        };
-                    };
-                };
-                /** @description `model_not_found`: no such model, or no such version of it */
-                404: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "model_not_found";
-                            };
-                        };
-                    };
-                };
-                /** @description `not_ready`: the model or server is starting or draining (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "not_ready";
-                            };
-                        };
-                    };
-                };
+                401: components["responses"]["401.unauthorized"];
+                404: components["responses"]["404.model_not_found"];
+                503: components["responses"]["503.not_ready"];
             };
         };
         put?: never;
@@ -389,56 +265,9 @@ export type paths = {
                         };
                     };
                 };
-                /** @description `unauthorized`: no API key, or an unknown one (WWW-Authenticate says which) */
-                401: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unauthorized";
-                            };
-                        };
-                    };
-                };
-                /** @description `model_not_found`: no such model, or no such version of it */
-                404: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "model_not_found";
-                            };
-                        };
-                    };
-                };
-                /** @description `not_ready`: the model or server is starting or draining (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "not_ready";
-                            };
-                        };
-                    };
-                };
+                401: components["responses"]["401.unauthorized"];
+                404: components["responses"]["404.model_not_found"];
+                503: components["responses"]["503.not_ready"];
             };
         };
         put?: never;
@@ -485,56 +314,9 @@ export type paths = {
                         };
                     };
                 };
-                /** @description `unauthorized`: no API key, or an unknown one (WWW-Authenticate says which) */
-                401: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unauthorized";
-                            };
-                        };
-                    };
-                };
-                /** @description `model_not_found`: no such model, or no such version of it */
-                404: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "model_not_found";
-                            };
-                        };
-                    };
-                };
-                /** @description `not_ready`: the model or server is starting or draining (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "not_ready";
-                            };
-                        };
-                    };
-                };
+                401: components["responses"]["401.unauthorized"];
+                404: components["responses"]["404.model_not_found"];
+                503: components["responses"]["503.not_ready"];
             };
         };
         put?: never;
@@ -603,137 +385,14 @@ export type paths = {
                         "application/octet-stream": string;
                     };
                 };
-                /** @description `invalid_json`: the body is not valid JSON; `bad_request`: the request is not one this route can serve; `invalid_input`: the body or a parameter is not a valid request (the message names the field); `invalid_header`: a header is malformed (Authorization, cache-control, Idempotency-Key, x-escalate, ...) */
-                400: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "invalid_json" | "bad_request" | "invalid_input" | "invalid_header";
-                            };
-                        };
-                    };
-                };
-                /** @description `unauthorized`: no API key, or an unknown one (WWW-Authenticate says which) */
-                401: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unauthorized";
-                            };
-                        };
-                    };
-                };
-                /** @description `not_found`: no such route or resource; `model_not_found`: no such model, or no such version of it */
-                404: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "not_found" | "model_not_found";
-                            };
-                        };
-                    };
-                };
-                /** @description `payload_too_large`: the body, an item or the item count is over its limit */
-                413: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "payload_too_large";
-                            };
-                        };
-                    };
-                };
-                /** @description `unsupported_media_type`: the Content-Type is not one this route accepts */
-                415: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unsupported_media_type";
-                            };
-                        };
-                    };
-                };
-                /** @description `queue_full`: the server's queue is full (Retry-After) */
-                429: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "queue_full";
-                            };
-                        };
-                    };
-                };
-                /** @description `not_ready`: the model or server is starting or draining (Retry-After); `unavailable`: a dependency is down or the service is misconfigured (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "not_ready" | "unavailable";
-                            };
-                        };
-                    };
-                };
-                /** @description `deadline_exceeded`: the request's deadline passed before an answer was ready */
-                504: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "deadline_exceeded";
-                            };
-                        };
-                    };
-                };
+                400: components["responses"]["400.invalid_json.bad_request.invalid_input.invalid_header"];
+                401: components["responses"]["401.unauthorized"];
+                404: components["responses"]["404.not_found.model_not_found"];
+                413: components["responses"]["413.payload_too_large"];
+                415: components["responses"]["415.unsupported_media_type"];
+                429: components["responses"]["429.queue_full"];
+                503: components["responses"]["503.not_ready.unavailable"];
+                504: components["responses"]["504.deadline_exceeded"];
             };
         };
         delete?: never;
@@ -802,137 +461,14 @@ export type paths = {
                         "application/octet-stream": string;
                     };
                 };
-                /** @description `invalid_json`: the body is not valid JSON; `bad_request`: the request is not one this route can serve; `invalid_input`: the body or a parameter is not a valid request (the message names the field); `invalid_header`: a header is malformed (Authorization, cache-control, Idempotency-Key, x-escalate, ...) */
-                400: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "invalid_json" | "bad_request" | "invalid_input" | "invalid_header";
-                            };
-                        };
-                    };
-                };
-                /** @description `unauthorized`: no API key, or an unknown one (WWW-Authenticate says which) */
-                401: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unauthorized";
-                            };
-                        };
-                    };
-                };
-                /** @description `not_found`: no such route or resource; `model_not_found`: no such model, or no such version of it */
-                404: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "not_found" | "model_not_found";
-                            };
-                        };
-                    };
-                };
-                /** @description `payload_too_large`: the body, an item or the item count is over its limit */
-                413: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "payload_too_large";
-                            };
-                        };
-                    };
-                };
-                /** @description `unsupported_media_type`: the Content-Type is not one this route accepts */
-                415: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unsupported_media_type";
-                            };
-                        };
-                    };
-                };
-                /** @description `queue_full`: the server's queue is full (Retry-After) */
-                429: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "queue_full";
-                            };
-                        };
-                    };
-                };
-                /** @description `not_ready`: the model or server is starting or draining (Retry-After); `unavailable`: a dependency is down or the service is misconfigured (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "not_ready" | "unavailable";
-                            };
-                        };
-                    };
-                };
-                /** @description `deadline_exceeded`: the request's deadline passed before an answer was ready */
-                504: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "deadline_exceeded";
-                            };
-                        };
-                    };
-                };
+                400: components["responses"]["400.invalid_json.bad_request.invalid_input.invalid_header"];
+                401: components["responses"]["401.unauthorized"];
+                404: components["responses"]["404.not_found.model_not_found"];
+                413: components["responses"]["413.payload_too_large"];
+                415: components["responses"]["415.unsupported_media_type"];
+                429: components["responses"]["429.queue_full"];
+                503: components["responses"]["503.not_ready.unavailable"];
+                504: components["responses"]["504.deadline_exceeded"];
             };
         };
         delete?: never;
@@ -995,137 +531,14 @@ export type paths = {
                         "application/json": components["schemas"]["ClassifyResponse"];
                     };
                 };
-                /** @description `invalid_json`: the body is not valid JSON; `bad_request`: the request is not one this route can serve; `invalid_input`: the body or a parameter is not a valid request (the message names the field); `invalid_header`: a header is malformed (Authorization, cache-control, Idempotency-Key, x-escalate, ...) */
-                400: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "invalid_json" | "bad_request" | "invalid_input" | "invalid_header";
-                            };
-                        };
-                    };
-                };
-                /** @description `unauthorized`: no API key, or an unknown one (WWW-Authenticate says which) */
-                401: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unauthorized";
-                            };
-                        };
-                    };
-                };
-                /** @description `not_found`: no such route or resource; `model_not_found`: no such model, or no such version of it */
-                404: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "not_found" | "model_not_found";
-                            };
-                        };
-                    };
-                };
-                /** @description `payload_too_large`: the body, an item or the item count is over its limit */
-                413: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "payload_too_large";
-                            };
-                        };
-                    };
-                };
-                /** @description `unsupported_media_type`: the Content-Type is not one this route accepts */
-                415: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unsupported_media_type";
-                            };
-                        };
-                    };
-                };
-                /** @description `queue_full`: the server's queue is full (Retry-After) */
-                429: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "queue_full";
-                            };
-                        };
-                    };
-                };
-                /** @description `not_ready`: the model or server is starting or draining (Retry-After); `unavailable`: a dependency is down or the service is misconfigured (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "not_ready" | "unavailable";
-                            };
-                        };
-                    };
-                };
-                /** @description `deadline_exceeded`: the request's deadline passed before an answer was ready */
-                504: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "deadline_exceeded";
-                            };
-                        };
-                    };
-                };
+                400: components["responses"]["400.invalid_json.bad_request.invalid_input.invalid_header"];
+                401: components["responses"]["401.unauthorized"];
+                404: components["responses"]["404.not_found.model_not_found"];
+                413: components["responses"]["413.payload_too_large"];
+                415: components["responses"]["415.unsupported_media_type"];
+                429: components["responses"]["429.queue_full"];
+                503: components["responses"]["503.not_ready.unavailable"];
+                504: components["responses"]["504.deadline_exceeded"];
             };
         };
         delete?: never;
@@ -1190,137 +603,14 @@ export type paths = {
                         "application/json": components["schemas"]["ClassifyResponse"];
                     };
                 };
-                /** @description `invalid_json`: the body is not valid JSON; `bad_request`: the request is not one this route can serve; `invalid_input`: the body or a parameter is not a valid request (the message names the field); `invalid_header`: a header is malformed (Authorization, cache-control, Idempotency-Key, x-escalate, ...) */
-                400: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "invalid_json" | "bad_request" | "invalid_input" | "invalid_header";
-                            };
-                        };
-                    };
-                };
-                /** @description `unauthorized`: no API key, or an unknown one (WWW-Authenticate says which) */
-                401: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unauthorized";
-                            };
-                        };
-                    };
-                };
-                /** @description `not_found`: no such route or resource; `model_not_found`: no such model, or no such version of it */
-                404: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "not_found" | "model_not_found";
-                            };
-                        };
-                    };
-                };
-                /** @description `payload_too_large`: the body, an item or the item count is over its limit */
-                413: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "payload_too_large";
-                            };
-                        };
-                    };
-                };
-                /** @description `unsupported_media_type`: the Content-Type is not one this route accepts */
-                415: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unsupported_media_type";
-                            };
-                        };
-                    };
-                };
-                /** @description `queue_full`: the server's queue is full (Retry-After) */
-                429: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "queue_full";
-                            };
-                        };
-                    };
-                };
-                /** @description `not_ready`: the model or server is starting or draining (Retry-After); `unavailable`: a dependency is down or the service is misconfigured (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "not_ready" | "unavailable";
-                            };
-                        };
-                    };
-                };
-                /** @description `deadline_exceeded`: the request's deadline passed before an answer was ready */
-                504: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "deadline_exceeded";
-                            };
-                        };
-                    };
-                };
+                400: components["responses"]["400.invalid_json.bad_request.invalid_input.invalid_header"];
+                401: components["responses"]["401.unauthorized"];
+                404: components["responses"]["404.not_found.model_not_found"];
+                413: components["responses"]["413.payload_too_large"];
+                415: components["responses"]["415.unsupported_media_type"];
+                429: components["responses"]["429.queue_full"];
+                503: components["responses"]["503.not_ready.unavailable"];
+                504: components["responses"]["504.deadline_exceeded"];
             };
         };
         delete?: never;
@@ -1373,137 +663,14 @@ export type paths = {
                         "application/json": components["schemas"]["InferResponse"];
                     };
                 };
-                /** @description `invalid_json`: the body is not valid JSON; `bad_request`: the request is not one this route can serve; `invalid_input`: the body or a parameter is not a valid request (the message names the field); `invalid_header`: a header is malformed (Authorization, cache-control, Idempotency-Key, x-escalate, ...) */
-                400: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "invalid_json" | "bad_request" | "invalid_input" | "invalid_header";
-                            };
-                        };
-                    };
-                };
-                /** @description `unauthorized`: no API key, or an unknown one (WWW-Authenticate says which) */
-                401: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unauthorized";
-                            };
-                        };
-                    };
-                };
-                /** @description `not_found`: no such route or resource; `model_not_found`: no such model, or no such version of it */
-                404: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "not_found" | "model_not_found";
-                            };
-                        };
-                    };
-                };
-                /** @description `payload_too_large`: the body, an item or the item count is over its limit */
-                413: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "payload_too_large";
-                            };
-                        };
-                    };
-                };
-                /** @description `unsupported_media_type`: the Content-Type is not one this route accepts */
-                415: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unsupported_media_type";
-                            };
-                        };
-                    };
-                };
-                /** @description `queue_full`: the server's queue is full (Retry-After) */
-                429: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "queue_full";
-                            };
-                        };
-                    };
-                };
-                /** @description `not_ready`: the model or server is starting or draining (Retry-After); `unavailable`: a dependency is down or the service is misconfigured (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "not_ready" | "unavailable";
-                            };
-                        };
-                    };
-                };
-                /** @description `deadline_exceeded`: the request's deadline passed before an answer was ready */
-                504: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "deadline_exceeded";
-                            };
-                        };
-                    };
-                };
+                400: components["responses"]["400.invalid_json.bad_request.invalid_input.invalid_header"];
+                401: components["responses"]["401.unauthorized"];
+                404: components["responses"]["404.not_found.model_not_found"];
+                413: components["responses"]["413.payload_too_large"];
+                415: components["responses"]["415.unsupported_media_type"];
+                429: components["responses"]["429.queue_full"];
+                503: components["responses"]["503.not_ready.unavailable"];
+                504: components["responses"]["504.deadline_exceeded"];
             };
         };
         delete?: never;
@@ -1557,137 +724,14 @@ export type paths = {
                         "application/json": components["schemas"]["InferResponse"];
                     };
                 };
-                /** @description `invalid_json`: the body is not valid JSON; `bad_request`: the request is not one this route can serve; `invalid_input`: the body or a parameter is not a valid request (the message names the field); `invalid_header`: a header is malformed (Authorization, cache-control, Idempotency-Key, x-escalate, ...) */
-                400: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "invalid_json" | "bad_request" | "invalid_input" | "invalid_header";
-                            };
-                        };
-                    };
-                };
-                /** @description `unauthorized`: no API key, or an unknown one (WWW-Authenticate says which) */
-                401: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unauthorized";
-                            };
-                        };
-                    };
-                };
-                /** @description `not_found`: no such route or resource; `model_not_found`: no such model, or no such version of it */
-                404: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "not_found" | "model_not_found";
-                            };
-                        };
-                    };
-                };
-                /** @description `payload_too_large`: the body, an item or the item count is over its limit */
-                413: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "payload_too_large";
-                            };
-                        };
-                    };
-                };
-                /** @description `unsupported_media_type`: the Content-Type is not one this route accepts */
-                415: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unsupported_media_type";
-                            };
-                        };
-                    };
-                };
-                /** @description `queue_full`: the server's queue is full (Retry-After) */
-                429: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "queue_full";
-                            };
-                        };
-                    };
-                };
-                /** @description `not_ready`: the model or server is starting or draining (Retry-After); `unavailable`: a dependency is down or the service is misconfigured (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "not_ready" | "unavailable";
-                            };
-                        };
-                    };
-                };
-                /** @description `deadline_exceeded`: the request's deadline passed before an answer was ready */
-                504: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "deadline_exceeded";
-                            };
-                        };
-                    };
-                };
+                400: components["responses"]["400.invalid_json.bad_request.invalid_input.invalid_header"];
+                401: components["responses"]["401.unauthorized"];
+                404: components["responses"]["404.not_found.model_not_found"];
+                413: components["responses"]["413.payload_too_large"];
+                415: components["responses"]["415.unsupported_media_type"];
+                429: components["responses"]["429.queue_full"];
+                503: components["responses"]["503.not_ready.unavailable"];
+                504: components["responses"]["504.deadline_exceeded"];
             };
         };
         delete?: never;
@@ -1776,104 +820,12 @@ export type paths = {
                         }[];
                     };
                 };
-                /** @description `invalid_header`: a header is malformed (Authorization, cache-control, Idempotency-Key, x-escalate, ...); `invalid_json`: the body is not valid JSON; `invalid_input`: the body or a parameter is not a valid request (the message names the field) */
-                400: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "invalid_header" | "invalid_json" | "invalid_input";
-                            };
-                        };
-                    };
-                };
-                /** @description `unauthorized`: no API key, or an unknown one (WWW-Authenticate says which) */
-                401: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unauthorized";
-                            };
-                        };
-                    };
-                };
-                /** @description `forbidden`: the key's scopes, models or tenant do not cover this request */
-                403: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "forbidden";
-                            };
-                        };
-                    };
-                };
-                /** @description `payload_too_large`: the body, an item or the item count is over its limit */
-                413: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "payload_too_large";
-                            };
-                        };
-                    };
-                };
-                /** @description `unsupported_media_type`: the Content-Type is not one this route accepts */
-                415: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unsupported_media_type";
-                            };
-                        };
-                    };
-                };
-                /** @description `not_ready`: the model or server is starting or draining (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "not_ready";
-                            };
-                        };
-                    };
-                };
+                400: components["responses"]["400.invalid_header.invalid_json.invalid_input"];
+                401: components["responses"]["401.unauthorized"];
+                403: components["responses"]["403.forbidden"];
+                413: components["responses"]["413.payload_too_large"];
+                415: components["responses"]["415.unsupported_media_type"];
+                503: components["responses"]["503.not_ready"];
             };
         };
         delete?: never;
@@ -1927,104 +879,13 @@ export type paths = {
                         };
                     };
                 };
-                /** @description `invalid_header`: a header is malformed (Authorization, cache-control, Idempotency-Key, x-escalate, ...); `invalid_json`: the body is not valid JSON; `invalid_input`: the body or a parameter is not a valid request (the message names the field) */
-                400: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "invalid_header" | "invalid_json" | "invalid_input";
-                            };
-                        };
-                    };
-                };
-                /** @description `unauthorized`: no API key, or an unknown one (WWW-Authenticate says which) */
-                401: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unauthorized";
-                            };
-                        };
-                    };
-                };
-                /** @description `forbidden`: the key's scopes, models or tenant do not cover this request */
-                403: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "forbidden";
-                            };
-                        };
-                    };
-                };
-                /** @description `model_not_found`: no such model, or no such version of it */
-                404: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "model_not_found";
-                            };
-                        };
-                    };
-                };
-                /** @description `payload_too_large`: the body, an item or the item count is over its limit */
-                413: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "payload_too_large";
-                            };
-                        };
-                    };
-                };
-                /** @description `unsupported_media_type`: the Content-Type is not one this route accepts */
-                415: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unsupported_media_type";
-                            };
-                        };
-                    };
-                };
-                /** @description `bad_gateway`: an upstream answered something unusable */
+                400: components["responses"]["400.invalid_header.invalid_json.invalid_input"];
+                401: components["responses"]["401.unauthorized"];
+                403: components["responses"]["403.forbidden"];
+                404: components["responses"]["404.model_not_found"];
+                413: components["responses"]["413.payload_too_large"];
+                415: components["responses"]["415.unsupported_media_type"];
+                /** @description Error: `bad_gateway` */
                 502: {
                     headers: {
                         "x-request-id": components["headers"]["x-request-id"];
@@ -2040,23 +901,7 @@ export type paths = {
                         };
                     };
                 };
-                /** @description `not_ready`: the model or server is starting or draining (Retry-After) */
-                503: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        "x-origin-pool": components["headers"]["x-origin-pool"];
-                        "Retry-After": components["headers"]["Retry-After"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "not_ready";
-                            };
-                        };
-                    };
-                };
+                503: components["responses"]["503.not_ready"];
             };
         };
         delete?: never;
@@ -2244,7 +1089,220 @@ export type components = {
             texts: string[];
         };
     };
-    responses: never;
+    responses: {
+        /** @description Error: `unavailable` */
+        "503.unavailable": {
+            headers: {
+                "x-request-id": components["headers"]["x-request-id"];
+                "Retry-After": components["headers"]["Retry-After"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"] & {
+                    error?: {
+                        /** @enum {unknown} */
+                        code?: "unavailable";
+                    };
+                };
+            };
+        };
+        /** @description Error: `unauthorized` */
+        "401.unauthorized": {
+            headers: {
+                "x-request-id": components["headers"]["x-request-id"];
+                "x-origin-pool": components["headers"]["x-origin-pool"];
+                "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"] & {
+                    error?: {
+                        /** @enum {unknown} */
+                        code?: "unauthorized";
+                    };
+                };
+            };
+        };
+        /** @description Error: `model_not_found` */
+        "404.model_not_found": {
+            headers: {
+                "x-request-id": components["headers"]["x-request-id"];
+                "x-origin-pool": components["headers"]["x-origin-pool"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"] & {
+                    error?: {
+                        /** @enum {unknown} */
+                        code?: "model_not_found";
+                    };
+                };
+            };
+        };
+        /** @description Error: `not_ready` */
+        "503.not_ready": {
+            headers: {
+                "x-request-id": components["headers"]["x-request-id"];
+                "x-origin-pool": components["headers"]["x-origin-pool"];
+                "Retry-After": components["headers"]["Retry-After"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"] & {
+                    error?: {
+                        /** @enum {unknown} */
+                        code?: "not_ready";
+                    };
+                };
+            };
+        };
+        /** @description Error: `invalid_json`, `bad_request`, `invalid_input`, `invalid_header` */
+        "400.invalid_json.bad_request.invalid_input.invalid_header": {
+            headers: {
+                "x-request-id": components["headers"]["x-request-id"];
+                "x-origin-pool": components["headers"]["x-origin-pool"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"] & {
+                    error?: {
+                        /** @enum {unknown} */
+                        code?: "invalid_json" | "bad_request" | "invalid_input" | "invalid_header";
+                    };
+                };
+            };
+        };
+        /** @description Error: `not_found`, `model_not_found` */
+        "404.not_found.model_not_found": {
+            headers: {
+                "x-request-id": components["headers"]["x-request-id"];
+                "x-origin-pool": components["headers"]["x-origin-pool"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"] & {
+                    error?: {
+                        /** @enum {unknown} */
+                        code?: "not_found" | "model_not_found";
+                    };
+                };
+            };
+        };
+        /** @description Error: `payload_too_large` */
+        "413.payload_too_large": {
+            headers: {
+                "x-request-id": components["headers"]["x-request-id"];
+                "x-origin-pool": components["headers"]["x-origin-pool"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"] & {
+                    error?: {
+                        /** @enum {unknown} */
+                        code?: "payload_too_large";
+                    };
+                };
+            };
+        };
+        /** @description Error: `unsupported_media_type` */
+        "415.unsupported_media_type": {
+            headers: {
+                "x-request-id": components["headers"]["x-request-id"];
+                "x-origin-pool": components["headers"]["x-origin-pool"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"] & {
+                    error?: {
+                        /** @enum {unknown} */
+                        code?: "unsupported_media_type";
+                    };
+                };
+            };
+        };
+        /** @description Error: `queue_full` */
+        "429.queue_full": {
+            headers: {
+                "x-request-id": components["headers"]["x-request-id"];
+                "x-origin-pool": components["headers"]["x-origin-pool"];
+                "Retry-After": components["headers"]["Retry-After"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"] & {
+                    error?: {
+                        /** @enum {unknown} */
+                        code?: "queue_full";
+                    };
+                };
+            };
+        };
+        /** @description Error: `not_ready`, `unavailable` */
+        "503.not_ready.unavailable": {
+            headers: {
+                "x-request-id": components["headers"]["x-request-id"];
+                "x-origin-pool": components["headers"]["x-origin-pool"];
+                "Retry-After": components["headers"]["Retry-After"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"] & {
+                    error?: {
+                        /** @enum {unknown} */
+                        code?: "not_ready" | "unavailable";
+                    };
+                };
+            };
+        };
+        /** @description Error: `deadline_exceeded` */
+        "504.deadline_exceeded": {
+            headers: {
+                "x-request-id": components["headers"]["x-request-id"];
+                "x-origin-pool": components["headers"]["x-origin-pool"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"] & {
+                    error?: {
+                        /** @enum {unknown} */
+                        code?: "deadline_exceeded";
+                    };
+                };
+            };
+        };
+        /** @description Error: `invalid_header`, `invalid_json`, `invalid_input` */
+        "400.invalid_header.invalid_json.invalid_input": {
+            headers: {
+                "x-request-id": components["headers"]["x-request-id"];
+                "x-origin-pool": components["headers"]["x-origin-pool"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"] & {
+                    error?: {
+                        /** @enum {unknown} */
+                        code?: "invalid_header" | "invalid_json" | "invalid_input";
+                    };
+                };
+            };
+        };
+        /** @description Error: `forbidden` */
+        "403.forbidden": {
+            headers: {
+                "x-request-id": components["headers"]["x-request-id"];
+                "x-origin-pool": components["headers"]["x-origin-pool"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"] & {
+                    error?: {
+                        /** @enum {unknown} */
+                        code?: "forbidden";
+                    };
+                };
+            };
+        };
+    };
     parameters: never;
     requestBodies: never;
     headers: {

@@ -112,6 +112,19 @@ describe('infra/origin/Dockerfile', () => {
     },
   );
 
+  it('copies into the origin image every module origin/src/main.ts imports (its OpenAPI document included)', () => {
+    const copied = inStage('app', 'COPY')
+      .filter((i) => !i.args.includes('--from='))
+      .map((i) => i.args.split(/\s+/)[0] as string);
+    for (const file of relativeImports(repo('origin/src/main.ts'))) {
+      const path = relative(repo(''), file);
+      expect(
+        copied.some((c) => path === c || path.startsWith(`${c}/`)),
+        `${path} (imported by the origin) is not copied into the image`,
+      ).toBe(true);
+    }
+  });
+
   describe('trainer (npm run retrain, infra/k8s/components/retrain)', () => {
     const exec = (op: string) => JSON.parse(inStage('trainer', op).at(-1)?.args ?? '[]') as string[];
 

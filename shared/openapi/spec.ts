@@ -156,7 +156,8 @@ export function errorResponses(
     if (s === 429 || s === 503) extra['Retry-After'] = HEADERS['Retry-After'];
     if (s === 401) extra['WWW-Authenticate'] = HEADERS['WWW-Authenticate'];
     out[status] = {
-      description: codes.map((c) => `\`${c}\`: ${ERROR_MEANING[c]}`).join('; '),
+      // The codes' meanings are on the ErrorCode schema, written once.
+      description: `Error: ${codes.map((c) => `\`${c}\``).join(', ')}`,
       headers: responseHeaders({ ...headers, ...extra }),
       content: {
         'application/json': {
@@ -274,7 +275,50 @@ export function withHeaderComponents(generated: Record<string, unknown>): Record
     }
   }
   const existing = (doc.components ?? {}) as Record<string, unknown>;
-  return { ...doc, components: { ...existing, headers: components } };
+  return withErrorResponseComponents({ ...doc, components: { ...existing, headers: components } });
+}
+
+/**
+ * Error responses that several routes share (the same status, codes and headers) become one entry of
+ * `components/responses`, named by the status and codes (`401.unauthorized.key_expired...`), and the routes refer
+ * to it: the document states each combination once.
+ */
+function withErrorResponseComponents(doc: Record<string, unknown>): Record<string, unknown> {
+  type Responses = Record<string, unknown>;
+  const paths = (doc.paths ?? {}) as Record<string, Record<string, { responses?: Responses }>>;
+  const all: Array<{ responses: Responses; status: string }> = [];
+  const uses = new Map<string, number>();
+  for (const item of Object.values(paths)) {
+    for (const op of Object.values(item)) {
+      for (const status of Object.keys(op.responses ?? {})) {
+        if (Number(status) < 400) continue;
+        const key = JSON.stringify((op.responses as Responses)[status]);
+        uses.set(key, (uses.get(key) ?? 0) + 1);
+        all.push({ responses: op.responses as Responses, status });
+      }
+    }
+  }
+  const components: Responses = {};
+  const names = new Map<string, string>();
+  for (const { responses, status } of all) {
+    const response = responses[status] as { content?: Record<string, { schema?: { allOf?: unknown[] } }> };
+    const key = JSON.stringify(response);
+    if ((uses.get(key) ?? 0) < 2) continue;
+    let name = names.get(key);
+    if (name === undefined) {
+      const narrowed = response.content?.['application/json']?.schema?.allOf?.[1] as
+        | { properties?: { error?: { properties?: { code?: { enum?: string[] } } } } }
+        | undefined;
+      const base = [status, ...(narrowed?.properties?.error?.properties?.code?.enum ?? [])].join('.');
+      name = base;
+      for (let i = 2; components[name] !== undefined; i++) name = `${base}.${i}`;
+      names.set(key, name);
+      components[name] = response;
+    }
+    responses[status] = { $ref: `#/components/responses/${name}` };
+  }
+  const existing = (doc.components ?? {}) as Record<string, unknown>;
+  return { ...doc, components: { ...existing, responses: components } };
 }
 
 /**

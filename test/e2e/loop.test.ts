@@ -19,6 +19,7 @@ import { drillSplit } from '../../training/src/data/drill.ts';
 import { retrainOnce } from '../../training/src/loop/retrain.ts';
 import { MODELS_ROOT, readManifest } from '../../training/src/release/registry.ts';
 import { SHUFFLED_RECIPE } from '../../training/src/shuffled.ts';
+import { holdStackToContract } from '../contract.ts';
 import { classify, labelReviewQueue } from '../helpers.ts';
 
 let stack: Stack;
@@ -33,6 +34,7 @@ beforeAll(async () => {
     originEnv: { MODEL_VERSION_POLICY: 'all' },
     keys: [{ name: 'loop-admin', tier: 'pro', scopes: ['admin', 'infer'] }],
   });
+  holdStackToContract(stack);
   target = { url: stack.edgeUrl, key: stack.apiKeys[0]?.key as string };
   // Reviewed items: the drill's labelled part through the stack, then the queued ones labelled.
   const { labelled } = drillSplit();
