@@ -2923,6 +2923,7 @@ export type components = {
             cursor: string | null;
             /** @description The model's pending items, all pages */
             pending: number;
+            queue: components["schemas"]["ReviewQueueState"];
         };
         /** @description An input no model was sure of, and its label once a reviewer gave one */
         ReviewItem: {
@@ -2972,6 +2973,27 @@ export type components = {
          * @enum {string}
          */
         ReviewReason: "teacher_unsure" | "out_of_distribution";
+        /** @description Where the model's review submissions went: received = folded + admitted + rejected; sampled out = rejected + evicted */
+        ReviewQueueState: {
+            /** @description REVIEW_MAX_PENDING: above it a weighted sample of the items is kept */
+            max_pending: number;
+            /** @description Items routed to review */
+            received: number;
+            /** @description Exact or near duplicates of an item already queued (counted on it: its `seen`) */
+            folded: number;
+            /** @description New items queued */
+            admitted: number;
+            /** @description New items not kept: the queue was full and their sample key under every pending one's */
+            rejected: number;
+            /** @description Pending items dropped for a new one that the sample favours (more uncertain or novel) */
+            evicted: number;
+            /** @description Unlabelled items past REVIEW_PENDING_TTL_DAYS */
+            expired: number;
+            /** @description Items given their first label */
+            labelled: number;
+            /** @description Unlabelled items now: admitted - evicted - expired - labelled */
+            pending: number;
+        };
         ReviewItemDetail: {
             /** @description `rv_` and 32 hex digits (a hash of the model and the text) */
             id: string;

@@ -142,7 +142,10 @@ export function createApp(options: AppOptions = {}): Hono<AppEnv> {
     review: (c, items) => {
       c.executionCtx.waitUntil(
         reviewQueue(c.env)
-          .add(items)
+          .add(items, {
+            maxPending: c.get('config').reviewMaxPending,
+            pendingTtlMs: c.get('config').reviewPendingTtlDays * 86_400_000,
+          })
           .then(() => undefined)
           .catch((err: unknown) => {
             console.error(

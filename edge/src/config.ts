@@ -84,6 +84,10 @@ export interface EdgeConfig {
   maxBodyBytes: number;
   /** JOB_MAX_ROWS: most rows in one asynchronous job. @default 50000 */
   jobMaxRows: number;
+  /** REVIEW_MAX_PENDING: most unlabelled review items per model (a weighted sample above it). @default 10000 */
+  reviewMaxPending: number;
+  /** REVIEW_PENDING_TTL_DAYS: unlabelled review items older than this expire, days. @default 30 */
+  reviewPendingTtlDays: number;
   /** JOB_MAX_BYTES: most (decompressed) body bytes of one job (streamed to R2, never held whole). @default 268435456 */
   jobMaxBytes: number;
   /** JOB_CHUNK_ROWS: rows per queue message (chunk), at most a synchronous request's 256. @default 256 */
@@ -154,6 +158,8 @@ type EdgeVars = Pick<
   | 'BREAKER_FAILURE_THRESHOLD'
   | 'BREAKER_COOLDOWN_MS'
   | 'JOB_MAX_ROWS'
+  | 'REVIEW_MAX_PENDING'
+  | 'REVIEW_PENDING_TTL_DAYS'
   | 'JOB_MAX_BYTES'
   | 'JOB_CHUNK_ROWS'
   | 'API_KEYS'
@@ -473,6 +479,8 @@ export function parseConfig(env: ConfigEnv): EdgeConfig {
     edgeMaxBytes: perModelInt(env, 'EDGE_MAX_BYTES', 65_536, 1, 100_000_000),
     maxBodyBytes: int(env, 'MAX_BODY_BYTES', 1_048_576, 1, 100_000_000),
     jobMaxRows: int(env, 'JOB_MAX_ROWS', 50_000, 1, 1_000_000),
+    reviewMaxPending: int(env, 'REVIEW_MAX_PENDING', 10_000, 1, 10_000_000),
+    reviewPendingTtlDays: int(env, 'REVIEW_PENDING_TTL_DAYS', 30, 1, 3650),
     jobMaxBytes: int(env, 'JOB_MAX_BYTES', 256 * 1024 * 1024, 1, 4 * 1024 * 1024 * 1024),
     jobChunkRows: int(env, 'JOB_CHUNK_ROWS', 256, 1, 256),
     breakerFailureThreshold: int(env, 'BREAKER_FAILURE_THRESHOLD', 5, 1, 1000),

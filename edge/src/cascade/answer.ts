@@ -477,6 +477,7 @@ function queueForReview(
           ? null
           : { label: slot.review.student.label, score: slot.review.student.score },
       request_id: c.get('requestId'),
+      ...(p.coverage === undefined ? {} : { coverage: p.coverage }),
     };
   });
   const review = deps.review;

@@ -73,6 +73,26 @@ const ReviewItemDetail = named(
   'ReviewItemDetail',
 );
 
+const count = (description: string) => z.number().int().meta({ description });
+
+const ReviewQueueState = named(
+  z.object({
+    max_pending: count('REVIEW_MAX_PENDING: above it a weighted sample of the items is kept'),
+    received: count('Items routed to review'),
+    folded: count('Exact or near duplicates of an item already queued (counted on it: its `seen`)'),
+    admitted: count('New items queued'),
+    rejected: count("New items not kept: the queue was full and their sample key under every pending one's"),
+    evicted: count('Pending items dropped for a new one that the sample favours (more uncertain or novel)'),
+    expired: count('Unlabelled items past REVIEW_PENDING_TTL_DAYS'),
+    labelled: count('Items given their first label'),
+    pending: count('Unlabelled items now: admitted - evicted - expired - labelled'),
+  }),
+  'ReviewQueueState',
+).meta({
+  description:
+    "Where the model's review submissions went: received = folded + admitted + rejected; sampled out = rejected + evicted",
+});
+
 const ReviewPage = named(
   z.object({
     model: z.string(),
@@ -83,6 +103,7 @@ const ReviewPage = named(
       .nullable()
       .meta({ description: 'Pass as `?cursor=` for the next page; null on the last' }),
     pending: z.number().int().nonnegative().meta({ description: "The model's pending items, all pages" }),
+    queue: ReviewQueueState,
   }),
   'ReviewPage',
 );

@@ -5,6 +5,14 @@
  * `out_of_distribution`), the request id, and once a reviewer has spoken, the label with who and when (every
  * labelling is kept in `label_log`; the item carries the latest). The same input of the same model is one item
  * (its id hashes model and text), so a text sent a thousand times asks for one review.
+ *
+ * Bounded per model: every uncertain unique text would otherwise add an item, so a flood of new-domain or hostile
+ * traffic would fill storage with items nobody labels. Near-duplicates (the same text up to case, digits,
+ * punctuation and spacing: `nearKey`) fold into the first one with a count. Above `maxPending` unlabelled items the
+ * queue keeps a weighted random sample (A-Res reservoir: key = ln(u) / weight, the largest keys kept), the weight
+ * favouring the most uncertain answers and the most novel (out-of-distribution, low-coverage) inputs; unlabelled
+ * items older than `pendingTtlMs` expire. Counters per model say where every submission went:
+ * received = folded + admitted + rejected, and pending = admitted - evicted - expired - labelled.
  */
 import { DurableObject } from 'cloudflare:workers';
 
@@ -21,6 +29,78 @@ export interface ReviewSubmission {
   answer: { label: string; score: number; served_by: string };
   student: { label: string; score: number } | null;
   request_id: string;
+  /** The share of the input's features seen in training (releases with an OOD rule). */
+  coverage?: number;
+}
+
+/** Where a model's submissions went (see the file's comment for the sums). */
+export interface QueueCounters {
+  received: number;
+  /** Exact or near duplicates of an item already queued. */
+  folded: number;
+  admitted: number;
+  /** Not admitted: the queue was full and the item's sample key under every pending one's. */
+  rejected: number;
+  /** Pending items dropped for a new one with a larger sample key. */
+  evicted: number;
+  expired: number;
+  /** Items given their first label. */
+  labelled: number;
+  /** Unlabelled items now. */
+  pending: number;
+}
+
+export interface QueueBounds {
+  /** Most unlabelled items per model; above it a weighted sample is kept. @default 10000 */
+  maxPending?: number;
+  /** Unlabelled items older than this expire, ms. @default 30 days */
+  pendingTtlMs?: number;
+}
+
+export const DEFAULT_MAX_PENDING = 10_000;
+export const DEFAULT_PENDING_TTL_MS = 30 * 24 * 3600 * 1000;
+const COUNTERS = [
+  'received',
+  'folded',
+  'admitted',
+  'rejected',
+  'evicted',
+  'expired',
+  'labelled',
+  'pending',
+] as const;
+/** Expired items deleted per pass (a pass runs at most once a minute, on add). */
+const EXPIRE_BATCH = 1000;
+
+/**
+ * The same text up to case, Unicode form, digits, punctuation and spacing (its first 4,096 characters): inputs
+ * with the same key are one item to review. Linear in the input (no backtracking).
+ */
+export function nearKey(text: string): string {
+  return text
+    .slice(0, 4096)
+    .normalize('NFKC')
+    .toLowerCase()
+    .replace(/\p{N}+/gu, '0')
+    .replace(/[^\p{L}\p{N}]+/gu, ' ')
+    .trim()
+    .slice(0, 1024);
+}
+
+/**
+ * How much an item is worth keeping, > 0: its answer's uncertainty (1 - the top probability, scaled to [0, 1] by
+ * the number of labels) plus its novelty (out of distribution: 1 - coverage, or 1 without one), with a floor so
+ * every item has a chance.
+ */
+export function sampleWeight(
+  item: Pick<ReviewSubmission, 'labels' | 'answer' | 'reason' | 'coverage'>,
+): number {
+  const k = Math.max(2, item.labels.length);
+  const top = Math.min(1, Math.max(0, Number.isFinite(item.answer.score) ? item.answer.score : 1));
+  const uncertainty = Math.min(1, (1 - Math.max(top, 1 - top)) / (1 - 1 / k));
+  const novelty =
+    item.reason === 'out_of_distribution' ? 1 - Math.min(1, Math.max(0, item.coverage ?? 0)) : 0;
+  return 0.05 + uncertainty + novelty;
 }
 
 export interface ReviewItem extends ReviewSubmission {
@@ -40,6 +120,8 @@ export const MAX_PAGE = 100;
 export class ReviewQueue extends DurableObject<Env> {
   readonly #sql: SqlStorage;
 
+  #lastExpiry = 0;
+
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.#sql = ctx.storage.sql;
@@ -50,24 +132,145 @@ export class ReviewQueue extends DurableObject<Env> {
     this.#sql.exec('CREATE INDEX IF NOT EXISTS item_model ON item (model, label, seq)');
     this.#sql.exec(`CREATE TABLE IF NOT EXISTS label_log (
       item TEXT NOT NULL, label TEXT NOT NULL, by TEXT NOT NULL, at INTEGER NOT NULL)`);
+    this.#sql.exec(`CREATE TABLE IF NOT EXISTS counter (
+      model TEXT NOT NULL, name TEXT NOT NULL, value INTEGER NOT NULL, PRIMARY KEY (model, name))`);
+    const columns = new Set(
+      this.#sql
+        .exec<Row>('PRAGMA table_info(item)')
+        .toArray()
+        .map((r) => String(r.name)),
+    );
+    if (!columns.has('sample_key')) {
+      // Queues from before the bound: their items are kept first (key 0 is the largest) and counted as pending.
+      this.#sql.exec('ALTER TABLE item ADD COLUMN sample_key REAL NOT NULL DEFAULT 0');
+      this.#sql.exec('ALTER TABLE item ADD COLUMN near TEXT');
+      this.#sql.exec(`INSERT OR REPLACE INTO counter (model, name, value)
+        SELECT model, 'pending', COUNT(*) FROM item WHERE label IS NULL GROUP BY model`);
+    }
+    this.#sql.exec('CREATE INDEX IF NOT EXISTS item_sample ON item (model, label, sample_key)');
+    this.#sql.exec('CREATE INDEX IF NOT EXISTS item_near ON item (model, near)');
+    this.#sql.exec('CREATE INDEX IF NOT EXISTS item_age ON item (label, created_at)');
   }
 
-  /** Adds items (an input already queued is counted again, not duplicated). Returns how many were new. */
-  async add(items: ReviewSubmission[], now: number = Date.now()): Promise<number> {
-    let added = 0;
+  /**
+   * Adds items within the model's bound (see the file's comment): an input already queued, exactly or nearly, is
+   * counted on that item; a new one is admitted while the model has room, else it competes for a place in the
+   * weighted sample. Returns how many were admitted.
+   */
+  async add(items: ReviewSubmission[], bounds: QueueBounds = {}, now: number = Date.now()): Promise<number> {
+    const maxPending = bounds.maxPending ?? DEFAULT_MAX_PENDING;
+    const ttl = bounds.pendingTtlMs ?? DEFAULT_PENDING_TTL_MS;
+    if (!Number.isInteger(maxPending) || maxPending < 1) {
+      throw new TypeError(`review queue: maxPending must be an integer >= 1, got ${maxPending}`);
+    }
+    if (!(ttl > 0)) throw new TypeError(`review queue: pendingTtlMs must be > 0, got ${ttl}`);
+    const counts = new Map<string, Record<(typeof COUNTERS)[number], number>>();
+    const count = (model: string, name: (typeof COUNTERS)[number], n = 1) => {
+      let c = counts.get(model);
+      if (c === undefined) {
+        c = Object.fromEntries(COUNTERS.map((k) => [k, 0])) as Record<(typeof COUNTERS)[number], number>;
+        counts.set(model, c);
+      }
+      c[name] += n;
+    };
+    if (now - this.#lastExpiry >= 60_000) {
+      this.#lastExpiry = now;
+      const gone = this.#sql
+        .exec<Row>(
+          `DELETE FROM item WHERE seq IN (
+             SELECT seq FROM item WHERE label IS NULL AND created_at < ? ORDER BY created_at LIMIT ?)
+           RETURNING model`,
+          now - ttl,
+          EXPIRE_BATCH,
+        )
+        .toArray();
+      for (const r of gone) {
+        count(String(r.model), 'expired');
+        count(String(r.model), 'pending', -1);
+      }
+    }
+    let admitted = 0;
     for (const item of items) {
-      const existing = this.#sql.exec('UPDATE item SET seen = seen + 1 WHERE id = ?', item.id).rowsWritten;
-      if (existing > 0) continue;
+      count(item.model, 'received');
+      if (this.#sql.exec('UPDATE item SET seen = seen + 1 WHERE id = ?', item.id).rowsWritten > 0) {
+        count(item.model, 'folded');
+        continue;
+      }
+      // No letters or digits in its first 4,096 characters: no near key, only the exact text is the same item.
+      const near = nearKey(item.text) || null;
+      const folded =
+        near === null
+          ? 0
+          : this.#sql.exec(
+              'UPDATE item SET seen = seen + 1 WHERE seq = (SELECT seq FROM item WHERE model = ? AND near = ? LIMIT 1)',
+              item.model,
+              near,
+            ).rowsWritten;
+      if (folded > 0) {
+        count(item.model, 'folded');
+        continue;
+      }
+      // A-Res: the largest keys ln(u) / weight make a sample weighted by `weight` (u in (0, 1]).
+      const key = Math.log(1 - Math.random()) / sampleWeight(item);
+      const pending = this.#pending(item.model) + (counts.get(item.model)?.pending ?? 0);
+      if (pending >= maxPending) {
+        const lowest = this.#sql
+          .exec<Row>(
+            'SELECT seq, sample_key FROM item WHERE model = ? AND label IS NULL ORDER BY sample_key LIMIT 1',
+            item.model,
+          )
+          .toArray()[0];
+        if (lowest === undefined || Number(lowest.sample_key) >= key) {
+          count(item.model, 'rejected');
+          continue;
+        }
+        this.#sql.exec('DELETE FROM item WHERE seq = ?', lowest.seq);
+        count(item.model, 'evicted');
+        count(item.model, 'pending', -1);
+      }
       this.#sql.exec(
-        'INSERT INTO item (id, model, body, created_at) VALUES (?, ?, ?, ?)',
+        'INSERT INTO item (id, model, body, created_at, sample_key, near) VALUES (?, ?, ?, ?, ?, ?)',
         item.id,
         item.model,
         JSON.stringify(item),
         now,
+        key,
+        near,
       );
-      added++;
+      count(item.model, 'admitted');
+      count(item.model, 'pending');
+      admitted++;
     }
-    return added;
+    for (const [model, c] of counts) {
+      for (const name of COUNTERS) if (c[name] !== 0) this.#bump(model, name, c[name]);
+    }
+    return admitted;
+  }
+
+  #bump(model: string, name: (typeof COUNTERS)[number], by: number): void {
+    this.#sql.exec(
+      `INSERT INTO counter (model, name, value) VALUES (?, ?, ?)
+       ON CONFLICT (model, name) DO UPDATE SET value = value + excluded.value`,
+      model,
+      name,
+      by,
+    );
+  }
+
+  #pending(model: string): number {
+    const row = this.#sql
+      .exec<Row>("SELECT value FROM counter WHERE model = ? AND name = 'pending'", model)
+      .toArray()[0];
+    return row === undefined ? 0 : Number(row.value);
+  }
+
+  /** Where a model's submissions went. */
+  async counters(model: string): Promise<QueueCounters> {
+    const out = Object.fromEntries(COUNTERS.map((k) => [k, 0])) as unknown as QueueCounters;
+    for (const r of this.#sql.exec<Row>('SELECT name, value FROM counter WHERE model = ?', model)) {
+      (out as unknown as Record<string, number>)[String(r.name)] = Number(r.value);
+    }
+    return out;
   }
 
   #item(row: Row): ReviewItem {
@@ -101,13 +304,10 @@ export class ReviewQueue extends DurableObject<Env> {
       .toArray();
     const more = rows.length > Math.min(limit, MAX_PAGE);
     const page = rows.slice(0, Math.min(limit, MAX_PAGE));
-    const pending = this.#sql
-      .exec<Row>('SELECT COUNT(*) AS n FROM item WHERE model = ? AND label IS NULL', model)
-      .one();
     return {
       items: page.map((r) => this.#item(r)),
       cursor: more ? Number(page.at(-1)?.seq) : null,
-      pending: Number(pending.n),
+      pending: this.#pending(model),
     };
   }
 
@@ -130,6 +330,10 @@ export class ReviewQueue extends DurableObject<Env> {
     if (item === undefined) return undefined;
     if (item.label === label && item.labelled_by === by) return item;
     this.#sql.exec('INSERT INTO label_log (item, label, by, at) VALUES (?, ?, ?, ?)', id, label, by, now);
+    if (item.label === null) {
+      this.#bump(item.model, 'labelled', 1);
+      this.#bump(item.model, 'pending', -1);
+    }
     this.#sql.exec(
       'UPDATE item SET label = ?, labelled_by = ?, labelled_at = ? WHERE id = ?',
       label,

@@ -1,7 +1,8 @@
 /**
  * The reviewer API (keys with the `reviewer` scope, or `admin`; 403 otherwise):
  *
- *   GET  /v1/review?model=spam[&state=pending|labelled][&cursor=N][&limit=50]   a page of items, oldest first
+ *   GET  /v1/review?model=spam[&state=pending|labelled][&cursor=N][&limit=50]   a page of items, oldest first, and
+ *                                                                              the queue's counters (bound, sampled out)
  *   GET  /v1/review/export?model=spam                                          labelled items as NDJSON training data
  *   GET  /v1/review/{id}                                                       one item and its label history
  *   POST /v1/review/{id}  {"label": "spam"}                                    records a label (idempotent)
@@ -55,8 +56,18 @@ export function reviewListHandler() {
     if (!/^\d{1,3}$/.test(limit) || Number(limit) < 1 || Number(limit) > MAX_PAGE) {
       throw new InvalidInputError(`limit: expected 1 to ${MAX_PAGE}`);
     }
-    const page = await reviewQueue(c.env).list(model, state, Number(cursor), Number(limit));
-    return c.json({ model, state, ...page, cursor: page.cursor === null ? null : String(page.cursor) });
+    const queue = reviewQueue(c.env);
+    const [page, counters] = await Promise.all([
+      queue.list(model, state, Number(cursor), Number(limit)),
+      queue.counters(model),
+    ]);
+    return c.json({
+      model,
+      state,
+      ...page,
+      cursor: page.cursor === null ? null : String(page.cursor),
+      queue: { max_pending: c.get('config').reviewMaxPending, ...counters },
+    });
   };
 }
 

@@ -4,7 +4,7 @@
  * Durable Object); reviewers list, label (idempotently) and export them as training lines.
  */
 import { describe, expect, it } from 'vitest';
-import type { ReviewItem } from '../../src/review/queue.ts';
+import type { QueueCounters, ReviewItem } from '../../src/review/queue.ts';
 import {
   apiKey,
   classifyRequest,
@@ -16,7 +16,12 @@ import {
   unique,
 } from './harness.ts';
 
-type Page = { items: ReviewItem[]; cursor: string | null; pending: number };
+type Page = {
+  items: ReviewItem[];
+  cursor: string | null;
+  pending: number;
+  queue: QueueCounters & { max_pending: number };
+};
 
 async function world() {
   const model = `r${unique()}`;
@@ -69,6 +74,15 @@ describe('human review (whole app, review queue Durable Object, loopback origin)
     ]);
     const pending = await w.page();
     expect(pending.pending).toBe(2);
+    // The queue's counters: two items admitted, under the bound (REVIEW_MAX_PENDING), nothing sampled out.
+    expect(pending.queue).toMatchObject({
+      max_pending: 10_000,
+      received: 2,
+      admitted: 2,
+      rejected: 0,
+      evicted: 0,
+      pending: 2,
+    });
     expect(pending.items.map((i) => [i.text, i.reason, i.seen])).toEqual([
       [`maybe unsure ${tag}`, 'teacher_unsure', 1],
       [`maybe strange ${tag}`, 'out_of_distribution', 1],
