@@ -1089,8 +1089,8 @@ export type paths = {
                 query: {
                     /** @description The model name (400 when absent or malformed) */
                     model: string;
-                    /** @description pending (default): no label yet; labelled */
-                    state?: "pending" | "labelled";
+                    /** @description pending (default): no final label yet; labelled: final; disputed: waiting for an admin */
+                    state?: "pending" | "labelled" | "disputed";
                     /** @description The `cursor` of the previous page */
                     cursor?: string;
                     /** @description Items per page, 1 to 100 (default 50) */
@@ -1228,7 +1228,7 @@ export type paths = {
         put?: never;
         /**
          * Label a review item
-         * @description Records the calling key's label for the item, which becomes its label. The same label again from the same key changes nothing (idempotent); another label or another key is logged in its history. Fields other than `label` are ignored. Keys with the reviewer or admin scope (403 otherwise).
+         * @description Records the calling key's label (one per reviewer; the same again changes nothing). Once the item has the labels it needs it is final: one label, or two that agree; two that disagree make it `disputed` until an admin decides. A final single-labelled item takes a later label as its label (a correction). 409 while another reviewer holds the item's lease. Fields other than `label` are ignored. Keys with the reviewer or admin scope (403 otherwise).
          */
         post: {
             parameters: {
@@ -1248,6 +1248,171 @@ export type paths = {
             };
             responses: {
                 /** @description The item, labelled */
+                200: {
+                    headers: {
+                        "x-request-id": components["headers"]["x-request-id"];
+                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ReviewItem"];
+                    };
+                };
+                400: components["responses"]["400.invalid_header.bad_request.invalid_json.invalid_input"];
+                401: components["responses"]["401.unauthorized.key_expired.key_disabled.key_revoked"];
+                403: components["responses"]["403.forbidden"];
+                404: components["responses"]["404.not_found"];
+                409: components["responses"]["409.conflict"];
+                413: components["responses"]["413.payload_too_large"];
+                415: components["responses"]["415.unsupported_media_type"];
+                429: components["responses"]["429.rate_limited.quota_exceeded"];
+                503: components["responses"]["503.unavailable.2"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/review/next": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The next item to label, leased to the caller
+         * @description The model's oldest open item the calling key has not labelled and no other reviewer holds, leased to the caller for REVIEW_LEASE_SECONDS (asking again renews it): two reviewers never label the same item by accident. `item: null` when nothing is left. Keys with the reviewer or admin scope (403 otherwise).
+         */
+        post: {
+            parameters: {
+                query: {
+                    model: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The leased item, or null */
+                200: {
+                    headers: {
+                        "x-request-id": components["headers"]["x-request-id"];
+                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            model: string;
+                            item: components["schemas"]["ReviewItem"] | null;
+                        };
+                    };
+                };
+                400: components["responses"]["400.invalid_header.invalid_input"];
+                401: components["responses"]["401.unauthorized.key_expired.key_disabled.key_revoked"];
+                403: components["responses"]["403.forbidden"];
+                429: components["responses"]["429.rate_limited.quota_exceeded"];
+                503: components["responses"]["503.unavailable.2"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/review/{id}/label": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Take the caller's label back (undo)
+         * @description The item waits for a label again (unless other labels settle it). 409 when the caller gave none. Keys with the reviewer or admin scope (403 otherwise).
+         */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The item id, `rv_` and 32 hex digits (any other id is 404) */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The item */
+                200: {
+                    headers: {
+                        "x-request-id": components["headers"]["x-request-id"];
+                        "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                        "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                        "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ReviewItem"];
+                    };
+                };
+                400: components["responses"]["400.invalid_header"];
+                401: components["responses"]["401.unauthorized.key_expired.key_disabled.key_revoked"];
+                403: components["responses"]["403.forbidden"];
+                404: components["responses"]["404.not_found"];
+                409: components["responses"]["409.conflict"];
+                429: components["responses"]["429.rate_limited.quota_exceeded"];
+                503: components["responses"]["503.unavailable.2"];
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/review/{id}/decide": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * An admin's final label (for disputed items)
+         * @description Sets the final label whatever the reviewers said: how a disagreement between two reviewers reaches training. Admin keys only.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The item id, `rv_` and 32 hex digits (any other id is 404) */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ReviewLabelRequest"];
+                };
+            };
+            responses: {
+                /** @description The item, decided */
                 200: {
                     headers: {
                         "x-request-id": components["headers"]["x-request-id"];
@@ -2916,7 +3081,7 @@ export type components = {
         ReviewPage: {
             model: string;
             /** @enum {string} */
-            state: "pending" | "labelled";
+            state: "pending" | "labelled" | "disputed";
             /** @description Oldest first */
             items: components["schemas"]["ReviewItem"][];
             /** @description Pass as `?cursor=` for the next page; null on the last */
@@ -2958,15 +3123,39 @@ export type components = {
             created_at: string;
             /** @description How many times the input was routed to review */
             seen: number;
-            /** @description The latest label (null: pending) */
+            /** @description The final label, what training gets (null: waiting for labels or a decision) */
             label: string | null;
-            /** @description The name of the key that gave it */
+            /** @description Who gave it: the key name(s), or `<admin> (decision)` */
             labelled_by: string | null;
             /**
              * @description ISO 8601, UTC
              * @example 2026-12-07T10:00:00.000Z
              */
             labelled_at: string | null;
+            /**
+             * @description open: waiting for labels; disputed: two reviewers disagreed, an admin decides; done: final
+             * @enum {string}
+             */
+            status: "open" | "disputed" | "done";
+            /** @description Labels from different reviewers it needs (2 for the REVIEW_DOUBLE_SHARE items) */
+            votes_needed: number;
+            /** @description The labels given so far, one per reviewer */
+            votes: {
+                by: string;
+                label: string;
+                /**
+                 * @description ISO 8601, UTC
+                 * @example 2026-12-07T10:00:00.000Z
+                 */
+                at: string;
+            }[];
+            /** @description The reviewer whose screen it is on (a lease from /v1/review/next), or null */
+            leased_by: string | null;
+            /**
+             * @description ISO 8601, UTC
+             * @example 2026-12-07T10:00:00.000Z
+             */
+            lease_until: string | null;
         };
         /**
          * @description Why the item came: `teacher_unsure` (the teacher's top probability under the release's review threshold) or `out_of_distribution`
@@ -2993,6 +3182,10 @@ export type components = {
             labelled: number;
             /** @description Unlabelled items now: admitted - evicted - expired - labelled */
             pending: number;
+            /** @description Items labelled twice whose labels agreed */
+            double_agreed: number;
+            /** @description Items labelled twice whose labels disagreed (agreement = agreed / (agreed + disputed)) */
+            double_disputed: number;
         };
         ReviewItemDetail: {
             /** @description `rv_` and 32 hex digits (a hash of the model and the text) */
@@ -3026,15 +3219,39 @@ export type components = {
             created_at: string;
             /** @description How many times the input was routed to review */
             seen: number;
-            /** @description The latest label (null: pending) */
+            /** @description The final label, what training gets (null: waiting for labels or a decision) */
             label: string | null;
-            /** @description The name of the key that gave it */
+            /** @description Who gave it: the key name(s), or `<admin> (decision)` */
             labelled_by: string | null;
             /**
              * @description ISO 8601, UTC
              * @example 2026-12-07T10:00:00.000Z
              */
             labelled_at: string | null;
+            /**
+             * @description open: waiting for labels; disputed: two reviewers disagreed, an admin decides; done: final
+             * @enum {string}
+             */
+            status: "open" | "disputed" | "done";
+            /** @description Labels from different reviewers it needs (2 for the REVIEW_DOUBLE_SHARE items) */
+            votes_needed: number;
+            /** @description The labels given so far, one per reviewer */
+            votes: {
+                by: string;
+                label: string;
+                /**
+                 * @description ISO 8601, UTC
+                 * @example 2026-12-07T10:00:00.000Z
+                 */
+                at: string;
+            }[];
+            /** @description The reviewer whose screen it is on (a lease from /v1/review/next), or null */
+            leased_by: string | null;
+            /**
+             * @description ISO 8601, UTC
+             * @example 2026-12-07T10:00:00.000Z
+             */
+            lease_until: string | null;
             /** @description Every label given, oldest first */
             history: {
                 label: string;

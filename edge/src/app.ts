@@ -33,11 +33,14 @@ import { edgeReleases } from './model/release.ts';
 import { docsHandler, OPENAPI_PATH, openapiHandler } from './openapi/routes.ts';
 import { type OriginRouterOptions, poolFor } from './origin-client/index.ts';
 import {
+  reviewDecideHandler,
   reviewExportHandler,
   reviewItemHandler,
   reviewLabelHandler,
   reviewListHandler,
+  reviewNextHandler,
   reviewQueue,
+  reviewUndoHandler,
 } from './review/routes.ts';
 import { createGuard, type GuardOptions, type HealthBackend } from './rollout/guard.ts';
 import { type RolloutBackend, RolloutStore, type RolloutStoreOptions } from './rollout/store.ts';
@@ -145,6 +148,7 @@ export function createApp(options: AppOptions = {}): Hono<AppEnv> {
           .add(items, {
             maxPending: c.get('config').reviewMaxPending,
             pendingTtlMs: c.get('config').reviewPendingTtlDays * 86_400_000,
+            doubleShare: c.get('config').reviewDoubleShare,
           })
           .then(() => undefined)
           .catch((err: unknown) => {
@@ -373,8 +377,11 @@ export function createApp(options: AppOptions = {}): Hono<AppEnv> {
   app.get('/v1/jobs/:id/results', jobResultsHandler());
   app.get('/v1/review', reviewListHandler());
   app.get('/v1/review/export', reviewExportHandler());
+  app.post('/v1/review/next', reviewNextHandler());
   app.get('/v1/review/:id', reviewItemHandler());
   app.post('/v1/review/:id', reviewLabelHandler());
+  app.delete('/v1/review/:id/label', reviewUndoHandler());
+  app.post('/v1/review/:id/decide', reviewDecideHandler());
   app.on('GET', PATHS.modelMetadata, modelMetadataHandler(deps));
   app.on('GET', PATHS.modelReady, modelReadyHandler(deps));
   app.on('POST', PATHS.infer, inferHandler(deps));

@@ -88,6 +88,10 @@ export interface EdgeConfig {
   reviewMaxPending: number;
   /** REVIEW_PENDING_TTL_DAYS: unlabelled review items older than this expire, days. @default 30 */
   reviewPendingTtlDays: number;
+  /** REVIEW_LEASE_SECONDS: how long a reviewer holds the item `next` gave them. @default 300 */
+  reviewLeaseSeconds: number;
+  /** REVIEW_DOUBLE_SHARE: the share of review items two reviewers label (their agreement measured). @default 0 */
+  reviewDoubleShare: number;
   /** JOB_MAX_BYTES: most (decompressed) body bytes of one job (streamed to R2, never held whole). @default 268435456 */
   jobMaxBytes: number;
   /** JOB_CHUNK_ROWS: rows per queue message (chunk), at most a synchronous request's 256. @default 256 */
@@ -160,6 +164,8 @@ type EdgeVars = Pick<
   | 'JOB_MAX_ROWS'
   | 'REVIEW_MAX_PENDING'
   | 'REVIEW_PENDING_TTL_DAYS'
+  | 'REVIEW_LEASE_SECONDS'
+  | 'REVIEW_DOUBLE_SHARE'
   | 'JOB_MAX_BYTES'
   | 'JOB_CHUNK_ROWS'
   | 'API_KEYS'
@@ -414,11 +420,13 @@ export function parseApiKeys(raw: string | undefined): Map<string, KeyRecord> {
   return keys;
 }
 
-function share(raw: string | undefined): number {
-  if (raw === undefined || raw.trim() === '') return 0.05;
+/** A share in [0, max] (a plain decimal), `fallback` when unset. */
+function share(env: ConfigEnv, name: keyof ConfigEnv, fallback: number, max = 1): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
   const v = Number(raw);
-  if (!/^\d*\.?\d+$/.test(raw.trim()) || !(v >= 0 && v <= 0.5)) {
-    throw new TypeError(`ORIGIN_HEDGE_SHARE must be a number from 0 to 0.5, got ${JSON.stringify(raw)}`);
+  if (!/^\d*\.?\d+$/.test(raw.trim()) || !(v >= 0 && v <= max)) {
+    throw new TypeError(`${name} must be a number from 0 to ${max}, got ${JSON.stringify(raw)}`);
   }
   return v;
 }
@@ -464,7 +472,7 @@ export function parseConfig(env: ConfigEnv): EdgeConfig {
   return {
     originUrls,
     regions,
-    originHedgeShare: share(env.ORIGIN_HEDGE_SHARE),
+    originHedgeShare: share(env, 'ORIGIN_HEDGE_SHARE', 0.05, 0.5),
     devColoHeader: devColoHeader(env.DEV_COLO_HEADER),
     originTimeoutMs: int(env, 'ORIGIN_TIMEOUT_MS', 2000, 1, 600_000),
     requestDeadlineMs: int(env, 'REQUEST_DEADLINE_MS', 3000, 1, 600_000),
@@ -481,6 +489,8 @@ export function parseConfig(env: ConfigEnv): EdgeConfig {
     jobMaxRows: int(env, 'JOB_MAX_ROWS', 50_000, 1, 1_000_000),
     reviewMaxPending: int(env, 'REVIEW_MAX_PENDING', 10_000, 1, 10_000_000),
     reviewPendingTtlDays: int(env, 'REVIEW_PENDING_TTL_DAYS', 30, 1, 3650),
+    reviewLeaseSeconds: int(env, 'REVIEW_LEASE_SECONDS', 300, 1, 86_400),
+    reviewDoubleShare: share(env, 'REVIEW_DOUBLE_SHARE', 0),
     jobMaxBytes: int(env, 'JOB_MAX_BYTES', 256 * 1024 * 1024, 1, 4 * 1024 * 1024 * 1024),
     jobChunkRows: int(env, 'JOB_CHUNK_ROWS', 256, 1, 256),
     breakerFailureThreshold: int(env, 'BREAKER_FAILURE_THRESHOLD', 5, 1, 1000),

@@ -52,9 +52,29 @@ export const ReviewItemSchema = named(
       request_id: z.string().meta({ description: 'The request that first brought the item' }),
       created_at: Timestamp,
       seen: z.number().int().min(1).meta({ description: 'How many times the input was routed to review' }),
-      label: z.string().nullable().meta({ description: 'The latest label (null: pending)' }),
-      labelled_by: z.string().nullable().meta({ description: 'The name of the key that gave it' }),
+      label: z.string().nullable().meta({
+        description: 'The final label, what training gets (null: waiting for labels or a decision)',
+      }),
+      labelled_by: z
+        .string()
+        .nullable()
+        .meta({ description: 'Who gave it: the key name(s), or `<admin> (decision)`' }),
       labelled_at: Timestamp.nullable(),
+      status: z.enum(['open', 'disputed', 'done']).meta({
+        description:
+          'open: waiting for labels; disputed: two reviewers disagreed, an admin decides; done: final',
+      }),
+      votes_needed: z.number().int().min(1).meta({
+        description: 'Labels from different reviewers it needs (2 for the REVIEW_DOUBLE_SHARE items)',
+      }),
+      votes: z
+        .array(z.object({ by: z.string(), label: z.string(), at: Timestamp }))
+        .meta({ description: 'The labels given so far, one per reviewer' }),
+      leased_by: z
+        .string()
+        .nullable()
+        .meta({ description: 'The reviewer whose screen it is on (a lease from /v1/review/next), or null' }),
+      lease_until: Timestamp.nullable(),
     })
     .meta({ description: 'An input no model was sure of, and its label once a reviewer gave one' }),
   'ReviewItem',
@@ -86,6 +106,10 @@ const ReviewQueueState = named(
     expired: count('Unlabelled items past REVIEW_PENDING_TTL_DAYS'),
     labelled: count('Items given their first label'),
     pending: count('Unlabelled items now: admitted - evicted - expired - labelled'),
+    double_agreed: count('Items labelled twice whose labels agreed'),
+    double_disputed: count(
+      'Items labelled twice whose labels disagreed (agreement = agreed / (agreed + disputed))',
+    ),
   }),
   'ReviewQueueState',
 ).meta({
@@ -96,7 +120,7 @@ const ReviewQueueState = named(
 const ReviewPage = named(
   z.object({
     model: z.string(),
-    state: z.enum(['pending', 'labelled']),
+    state: z.enum(['pending', 'labelled', 'disputed']),
     items: z.array(ReviewItemSchema).meta({ description: 'Oldest first' }),
     cursor: z
       .string()
@@ -158,10 +182,10 @@ export function registerReviewRoutes(registry: OpenAPIRegistry): void {
     request: {
       query: z.object({
         model: ModelQuery,
-        state: z
-          .enum(['pending', 'labelled'])
-          .optional()
-          .meta({ description: 'pending (default): no label yet; labelled' }),
+        state: z.enum(['pending', 'labelled', 'disputed']).optional().meta({
+          description:
+            'pending (default): no final label yet; labelled: final; disputed: waiting for an admin',
+        }),
         cursor: z
           .string()
           .regex(/^\d{1,12}$/)
@@ -225,13 +249,85 @@ export function registerReviewRoutes(registry: OpenAPIRegistry): void {
 
   registry.registerPath({
     method: 'post',
+    path: '/v1/review/next',
+    tags: ['review'],
+    summary: 'The next item to label, leased to the caller',
+    description:
+      "The model's oldest open item the calling key has not labelled and no other reviewer holds, leased to the " +
+      'caller for REVIEW_LEASE_SECONDS (asking again renews it): two reviewers never label the same item by ' +
+      `accident. \`item: null\` when nothing is left. ${REVIEWER_NOTE}`,
+    ...needs('reviewer', 'admin'),
+    request: { query: z.object({ model: z.string().regex(new RegExp(MODEL_PATTERN)) }) },
+    responses: {
+      200: jsonResponse(
+        'The leased item, or null',
+        z.object({ model: z.string(), item: z.union([ReviewItemSchema, z.null()]) }),
+        LIMITED_HEADERS,
+      ),
+      ...errorResponses(authErrors(errorsOf('invalid_input', 'forbidden', 'unavailable')), LIMITED_HEADERS),
+    },
+  });
+
+  registry.registerPath({
+    method: 'delete',
+    path: '/v1/review/{id}/label',
+    tags: ['review'],
+    summary: "Take the caller's label back (undo)",
+    description: `The item waits for a label again (unless other labels settle it). 409 when the caller gave none. ${REVIEWER_NOTE}`,
+    ...needs('reviewer', 'admin'),
+    request: { params: ItemParams },
+    responses: {
+      200: jsonResponse('The item', ReviewItemSchema, LIMITED_HEADERS),
+      ...errorResponses(
+        authErrors(errorsOf('not_found', 'conflict', 'forbidden', 'unavailable')),
+        LIMITED_HEADERS,
+      ),
+    },
+  });
+
+  registry.registerPath({
+    method: 'post',
+    path: '/v1/review/{id}/decide',
+    tags: ['review'],
+    summary: "An admin's final label (for disputed items)",
+    description:
+      'Sets the final label whatever the reviewers said: how a disagreement between two reviewers reaches ' +
+      'training. Admin keys only.',
+    ...needs('admin'),
+    request: {
+      params: ItemParams,
+      body: { required: true, content: { 'application/json': { schema: ReviewLabelRequest } } },
+    },
+    responses: {
+      200: jsonResponse('The item, decided', ReviewItemSchema, LIMITED_HEADERS),
+      ...errorResponses(
+        authErrors(
+          errorsOf(
+            'bad_request',
+            'invalid_json',
+            'invalid_input',
+            'forbidden',
+            'not_found',
+            'payload_too_large',
+            'unsupported_media_type',
+            'unavailable',
+          ),
+        ),
+        LIMITED_HEADERS,
+      ),
+    },
+  });
+
+  registry.registerPath({
+    method: 'post',
     path: '/v1/review/{id}',
     tags: ['review'],
     summary: 'Label a review item',
     description:
-      "Records the calling key's label for the item, which becomes its label. The same label again from the same " +
-      'key changes nothing (idempotent); another label or another key is logged in its history. ' +
-      `Fields other than \`label\` are ignored. ${REVIEWER_NOTE}`,
+      "Records the calling key's label (one per reviewer; the same again changes nothing). Once the item has the " +
+      'labels it needs it is final: one label, or two that agree; two that disagree make it `disputed` until an ' +
+      'admin decides. A final single-labelled item takes a later label as its label (a correction). 409 while ' +
+      `another reviewer holds the item's lease. Fields other than \`label\` are ignored. ${REVIEWER_NOTE}`,
     ...needs('reviewer', 'admin'),
     request: {
       params: ItemParams,
@@ -251,6 +347,7 @@ export function registerReviewRoutes(registry: OpenAPIRegistry): void {
             'invalid_input',
             'forbidden',
             'not_found',
+            'conflict',
             'payload_too_large',
             'unsupported_media_type',
             'unavailable',

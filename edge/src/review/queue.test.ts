@@ -5,7 +5,7 @@
  */
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
-import { nearKey, type ReviewSubmission, sampleWeight } from './queue.ts';
+import { labelledTwice, nearKey, type ReviewSubmission, sampleWeight } from './queue.ts';
 
 /** A queue of its own (a Durable Object named for the test). */
 function queue() {
@@ -68,7 +68,7 @@ describe('review queue bound (Durable Object, SQLite)', () => {
 
     const first = kept[0] as ReviewSubmission;
     const labelled = await q.label(first.id, 'spam', 'reviewer-1');
-    expect(labelled?.label).toBe('spam');
+    expect(labelled).toMatchObject({ kind: 'ok', item: { label: 'spam', status: 'done' } });
     const after = await q.counters(model);
     expect(after).toMatchObject({ pending: bound - 1, labelled: 1 });
     expect((await q.list(model, 'labelled', 0, 10)).items.map((i) => i.id)).toEqual([first.id]);
@@ -105,6 +105,78 @@ describe('review queue bound (Durable Object, SQLite)', () => {
     const c = await q.counters('ttl');
     expect(c).toMatchObject({ received: 3, admitted: 3, expired: 1, labelled: 1, pending: 1 });
     expect(c.admitted - c.evicted - c.expired - c.labelled).toBe(c.pending);
+  });
+});
+
+describe('several reviewers: leases, double labels, undo, decisions', () => {
+  const t0 = 1_800_000_000_000;
+
+  it('leases an item to one reviewer at a time; another cannot label it until the lease runs out', async () => {
+    const q = queue();
+    await q.add([submission('lease', 1, 0.5), submission('lease', 2, 0.5)], {}, t0);
+    const a = await q.next('lease', 'ana', 60_000, t0);
+    const b = await q.next('lease', 'ben', 60_000, t0);
+    expect(a?.id).toBe(submission('lease', 1, 0.5).id);
+    expect(b?.id).toBe(submission('lease', 2, 0.5).id);
+    expect(a).toMatchObject({ leased_by: 'ana', lease_until: new Date(t0 + 60_000).toISOString() });
+    // Ana asks again: the same item (her lease), not Ben's.
+    expect((await q.next('lease', 'ana', 60_000, t0 + 1000))?.id).toBe(a?.id);
+    // (asking again renewed her lease)
+    expect(await q.label(a?.id as string, 'spam', 'ben', t0 + 2000)).toMatchObject({
+      kind: 'leased',
+      leased_by: 'ana',
+      lease_until: new Date(t0 + 61_000).toISOString(),
+    });
+    // The lease runs out: another reviewer may take it.
+    expect((await q.next('lease', 'carl', 60_000, t0 + 62_000))?.id).toBe(a?.id);
+    expect(await q.label(a?.id as string, 'ham', 'carl', t0 + 62_500)).toMatchObject({
+      kind: 'ok',
+      item: { label: 'ham', status: 'done', leased_by: null },
+    });
+    // Ben's lease ran out too: his item goes to Carl; then nothing is left for Carl.
+    expect((await q.next('lease', 'carl', 60_000, t0 + 63_000))?.id).toBe(b?.id);
+    expect(await q.label(b?.id as string, 'spam', 'carl', t0 + 63_500)).toMatchObject({ kind: 'ok' });
+    expect(await q.next('lease', 'carl', 60_000, t0 + 64_000)).toBeUndefined();
+  });
+
+  it('a double-labelled item needs two reviewers; agreement is final, disagreement waits for an admin', async () => {
+    const q = queue();
+    const items = Array.from({ length: 40 }, (_, i) => submission('twice', i, 0.5));
+    await q.add(items, { doubleShare: 1 }, t0);
+    const [x, y] = items as [ReviewSubmission, ReviewSubmission];
+    expect(await q.label(x.id, 'spam', 'ana', t0)).toMatchObject({
+      item: { status: 'open', label: null, votes_needed: 2 },
+    });
+    // Ana does not get it again; Ben does.
+    expect((await q.next('twice', 'ana', 60_000, t0))?.id).not.toBe(x.id);
+    expect(await q.label(x.id, 'spam', 'ben', t0)).toMatchObject({ item: { status: 'done', label: 'spam' } });
+    await q.label(y.id, 'spam', 'ana', t0);
+    expect(await q.label(y.id, 'ham', 'ben', t0)).toMatchObject({
+      item: { status: 'disputed', label: null },
+    });
+    expect((await q.list('twice', 'disputed', 0, 10)).items.map((i) => i.id)).toEqual([y.id]);
+    expect(await q.decide(y.id, 'ham', 'admin-1', t0)).toMatchObject({
+      item: { status: 'done', label: 'ham', labelled_by: 'admin-1 (decision)' },
+    });
+    const c = await q.counters('twice');
+    expect(c).toMatchObject({ double_agreed: 1, double_disputed: 1, labelled: 2, pending: 38 });
+    expect(c.admitted - c.evicted - c.expired - c.labelled).toBe(c.pending);
+  });
+
+  it("undo takes a reviewer's label back: the item waits again and the counters follow", async () => {
+    const q = queue();
+    const item = submission('undo', 1, 0.5);
+    await q.add([item], {}, t0);
+    await q.label(item.id, 'spam', 'ana', t0);
+    expect(await q.counters('undo')).toMatchObject({ labelled: 1, pending: 0 });
+    expect(await q.unlabel(item.id, 'ben', t0)).toMatchObject({ kind: 'not_yours' });
+    expect(await q.unlabel(item.id, 'ana', t0)).toMatchObject({
+      item: { status: 'open', label: null, votes: [] },
+    });
+    expect(await q.counters('undo')).toMatchObject({ labelled: 0, pending: 1 });
+    expect((await q.history(item.id)).map((h) => h.label)).toEqual(['spam', '(undone)']);
+    expect(labelledTwice(item.id, 0)).toBe(false);
+    expect(labelledTwice(item.id, 1)).toBe(true);
   });
 });
 

@@ -48,6 +48,9 @@ export interface QueueCounters {
   labelled: number;
   /** Unlabelled items now. */
   pending: number;
+  /** Items labelled twice whose two labels agreed / disagreed (the reviewers' agreement). */
+  double_agreed: number;
+  double_disputed: number;
 }
 
 export interface QueueBounds {
@@ -55,6 +58,14 @@ export interface QueueBounds {
   maxPending?: number;
   /** Unlabelled items older than this expire, ms. @default 30 days */
   pendingTtlMs?: number;
+  /** The share of new items that two reviewers label (chosen by the item's id), in [0, 1]. @default 0 */
+  doubleShare?: number;
+}
+
+/** True for the items of the double-labelled share: the first 32 bits of the id's hash under `share`. */
+export function labelledTwice(id: string, share: number): boolean {
+  const bits = Number.parseInt(id.slice(3, 11), 16);
+  return Number.isFinite(bits) && bits / 2 ** 32 < share;
 }
 
 export const DEFAULT_MAX_PENDING = 10_000;
@@ -68,7 +79,10 @@ const COUNTERS = [
   'expired',
   'labelled',
   'pending',
+  'double_agreed',
+  'double_disputed',
 ] as const;
+type Counter = (typeof COUNTERS)[number];
 /** Expired items deleted per pass (a pass runs at most once a minute, on add). */
 const EXPIRE_BATCH = 1000;
 
@@ -107,10 +121,29 @@ export interface ReviewItem extends ReviewSubmission {
   created_at: string;
   /** How many times the input was routed here. */
   seen: number;
+  /** The final label (what training gets): null while it waits for labels or for an admin's decision. */
   label: string | null;
   labelled_by: string | null;
   labelled_at: string | null;
+  /** open: waiting for labels; disputed: two reviewers disagreed, an admin decides; done: `label` is final. */
+  status: ReviewStatus;
+  /** Labels from different reviewers it needs: 2 for the share labelled twice (REVIEW_DOUBLE_SHARE), else 1. */
+  votes_needed: number;
+  /** The labels given so far, one per reviewer. */
+  votes: Array<{ by: string; label: string; at: string }>;
+  /** Who has it on their screen, until when (a lease from `next`); null when nobody. */
+  leased_by: string | null;
+  lease_until: string | null;
 }
+
+export type ReviewStatus = 'open' | 'disputed' | 'done';
+
+/** What a label (or an undo, or a decision) did: the item, or why not. */
+export type LabelOutcome =
+  | { kind: 'ok'; item: ReviewItem }
+  | { kind: 'missing' }
+  | { kind: 'leased'; leased_by: string; lease_until: string }
+  | { kind: 'not_yours' };
 
 type Row = Record<string, SqlStorageValue>;
 
@@ -147,6 +180,15 @@ export class ReviewQueue extends DurableObject<Env> {
       this.#sql.exec(`INSERT OR REPLACE INTO counter (model, name, value)
         SELECT model, 'pending', COUNT(*) FROM item WHERE label IS NULL GROUP BY model`);
     }
+    if (!columns.has('status')) {
+      this.#sql.exec("ALTER TABLE item ADD COLUMN status TEXT NOT NULL DEFAULT 'open'");
+      this.#sql.exec('ALTER TABLE item ADD COLUMN votes_needed INTEGER NOT NULL DEFAULT 1');
+      this.#sql.exec('ALTER TABLE item ADD COLUMN leased_by TEXT');
+      this.#sql.exec('ALTER TABLE item ADD COLUMN lease_until INTEGER');
+      this.#sql.exec("UPDATE item SET status = 'done' WHERE label IS NOT NULL");
+    }
+    this.#sql.exec(`CREATE TABLE IF NOT EXISTS vote (
+      item TEXT NOT NULL, by TEXT NOT NULL, label TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (item, by))`);
     this.#sql.exec('CREATE INDEX IF NOT EXISTS item_sample ON item (model, label, sample_key)');
     this.#sql.exec('CREATE INDEX IF NOT EXISTS item_near ON item (model, near)');
     this.#sql.exec('CREATE INDEX IF NOT EXISTS item_age ON item (label, created_at)');
@@ -164,11 +206,14 @@ export class ReviewQueue extends DurableObject<Env> {
       throw new TypeError(`review queue: maxPending must be an integer >= 1, got ${maxPending}`);
     }
     if (!(ttl > 0)) throw new TypeError(`review queue: pendingTtlMs must be > 0, got ${ttl}`);
-    const counts = new Map<string, Record<(typeof COUNTERS)[number], number>>();
-    const count = (model: string, name: (typeof COUNTERS)[number], n = 1) => {
+    const share = bounds.doubleShare ?? 0;
+    if (!(share >= 0 && share <= 1))
+      throw new TypeError(`review queue: doubleShare must be in [0, 1], got ${share}`);
+    const counts = new Map<string, Record<Counter, number>>();
+    const count = (model: string, name: Counter, n = 1) => {
       let c = counts.get(model);
       if (c === undefined) {
-        c = Object.fromEntries(COUNTERS.map((k) => [k, 0])) as Record<(typeof COUNTERS)[number], number>;
+        c = Object.fromEntries(COUNTERS.map((k) => [k, 0])) as Record<Counter, number>;
         counts.set(model, c);
       }
       c[name] += n;
@@ -229,13 +274,14 @@ export class ReviewQueue extends DurableObject<Env> {
         count(item.model, 'pending', -1);
       }
       this.#sql.exec(
-        'INSERT INTO item (id, model, body, created_at, sample_key, near) VALUES (?, ?, ?, ?, ?, ?)',
+        'INSERT INTO item (id, model, body, created_at, sample_key, near, votes_needed) VALUES (?, ?, ?, ?, ?, ?, ?)',
         item.id,
         item.model,
         JSON.stringify(item),
         now,
         key,
         near,
+        labelledTwice(item.id, share) ? 2 : 1,
       );
       count(item.model, 'admitted');
       count(item.model, 'pending');
@@ -247,7 +293,7 @@ export class ReviewQueue extends DurableObject<Env> {
     return admitted;
   }
 
-  #bump(model: string, name: (typeof COUNTERS)[number], by: number): void {
+  #bump(model: string, name: Counter, by: number): void {
     this.#sql.exec(
       `INSERT INTO counter (model, name, value) VALUES (?, ?, ?)
        ON CONFLICT (model, name) DO UPDATE SET value = value + excluded.value`,
@@ -283,20 +329,39 @@ export class ReviewQueue extends DurableObject<Env> {
       label: row.label === null ? null : String(row.label),
       labelled_by: row.labelled_by === null ? null : String(row.labelled_by),
       labelled_at: iso(row.labelled_at),
+      status: String(row.status) as ReviewStatus,
+      votes_needed: Number(row.votes_needed),
+      votes: this.#votes(String(row.id)),
+      leased_by: row.leased_by === null ? null : String(row.leased_by),
+      lease_until: iso(row.lease_until),
     };
   }
 
-  /** A page of a model's items, oldest first: pending ones (no label yet) or labelled ones; `after` is a cursor. */
+  #votes(id: string): ReviewItem['votes'] {
+    return this.#sql
+      .exec<Row>('SELECT by, label, at FROM vote WHERE item = ? ORDER BY at, by', id)
+      .toArray()
+      .map((r) => ({ by: String(r.by), label: String(r.label), at: new Date(Number(r.at)).toISOString() }));
+  }
+
+  /**
+   * A page of a model's items, oldest first: pending ones (no final label yet: open or disputed), labelled ones
+   * (final), or the disputed ones (waiting for an admin); `after` is a cursor.
+   */
   async list(
     model: string,
-    state: 'pending' | 'labelled',
+    state: 'pending' | 'labelled' | 'disputed',
     after: number,
     limit: number,
   ): Promise<{ items: ReviewItem[]; cursor: number | null; pending: number }> {
+    const where = {
+      pending: 'label IS NULL',
+      labelled: 'label IS NOT NULL',
+      disputed: "label IS NULL AND status = 'disputed'",
+    }[state];
     const rows = this.#sql
       .exec<Row>(
-        `SELECT * FROM item WHERE model = ? AND label IS ${state === 'pending' ? '' : 'NOT '}NULL AND seq > ?
-         ORDER BY seq LIMIT ?`,
+        `SELECT * FROM item WHERE model = ? AND ${where} AND seq > ? ORDER BY seq LIMIT ?`,
         model,
         after,
         Math.min(limit, MAX_PAGE) + 1,
@@ -317,31 +382,156 @@ export class ReviewQueue extends DurableObject<Env> {
   }
 
   /**
-   * Records a reviewer's label. The same label again from the same reviewer changes nothing (idempotent); another
-   * label, or another reviewer, is logged and becomes the item's label. Returns the item, or undefined.
+   * Leases the model's oldest open item that `by` has not labelled and nobody else holds (or whose lease ran out) to
+   * `by` until `now + leaseMs`: two reviewers never get the same item at once. Undefined when none is left.
    */
-  async label(
-    id: string,
-    label: string,
+  async next(
+    model: string,
     by: string,
+    leaseMs: number,
     now: number = Date.now(),
   ): Promise<ReviewItem | undefined> {
-    const item = await this.get(id);
-    if (item === undefined) return undefined;
-    if (item.label === label && item.labelled_by === by) return item;
+    const row = this.#sql
+      .exec<Row>(
+        `SELECT seq FROM item WHERE model = ? AND label IS NULL AND status = 'open'
+           AND (lease_until IS NULL OR lease_until < ? OR leased_by = ?)
+           AND NOT EXISTS (SELECT 1 FROM vote WHERE vote.item = item.id AND vote.by = ?)
+         ORDER BY seq LIMIT 1`,
+        model,
+        now,
+        by,
+        by,
+      )
+      .toArray()[0];
+    if (row === undefined) return undefined;
+    this.#sql.exec(
+      'UPDATE item SET leased_by = ?, lease_until = ? WHERE seq = ?',
+      by,
+      now + leaseMs,
+      row.seq,
+    );
+    return this.#item(this.#sql.exec<Row>('SELECT * FROM item WHERE seq = ?', row.seq).one());
+  }
+
+  /**
+   * Records `by`'s label (one per reviewer; the same again changes nothing). An item another reviewer holds (an
+   * unexpired lease) is refused. Once it has the labels it needs it is final: one label, or two that agree; two that
+   * disagree make it disputed, waiting for an admin's `decide`. A final single-labelled item takes a later label as
+   * its label (a correction). Every label is kept in the history.
+   */
+  async label(id: string, label: string, by: string, now: number = Date.now()): Promise<LabelOutcome> {
+    const row = this.#row(id);
+    if (row === undefined) return { kind: 'missing' };
+    const leasedBy = row.leased_by === null ? null : String(row.leased_by);
+    if (row.label === null && leasedBy !== null && leasedBy !== by && Number(row.lease_until) >= now) {
+      return {
+        kind: 'leased',
+        leased_by: leasedBy,
+        lease_until: new Date(Number(row.lease_until)).toISOString(),
+      };
+    }
+    const mine = this.#sql.exec<Row>('SELECT label FROM vote WHERE item = ? AND by = ?', id, by).toArray()[0];
+    if (mine !== undefined && String(mine.label) === label) return { kind: 'ok', item: this.#item(row) };
     this.#sql.exec('INSERT INTO label_log (item, label, by, at) VALUES (?, ?, ?, ?)', id, label, by, now);
-    if (item.label === null) {
-      this.#bump(item.model, 'labelled', 1);
-      this.#bump(item.model, 'pending', -1);
+    this.#sql.exec(
+      `INSERT INTO vote (item, by, label, at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (item, by) DO UPDATE SET label = excluded.label, at = excluded.at`,
+      id,
+      by,
+      label,
+      now,
+    );
+    this.#settle(row, now);
+    return { kind: 'ok', item: this.#item(this.#row(id) as Row) };
+  }
+
+  /** Takes back `by`'s label of an item (the console's undo): it waits for labels again, unless others settle it. */
+  async unlabel(id: string, by: string, now: number = Date.now()): Promise<LabelOutcome> {
+    const row = this.#row(id);
+    if (row === undefined) return { kind: 'missing' };
+    if (this.#sql.exec('DELETE FROM vote WHERE item = ? AND by = ?', id, by).rowsWritten === 0) {
+      return { kind: 'not_yours' };
     }
     this.#sql.exec(
-      'UPDATE item SET label = ?, labelled_by = ?, labelled_at = ? WHERE id = ?',
+      'INSERT INTO label_log (item, label, by, at) VALUES (?, ?, ?, ?)',
+      id,
+      '(undone)',
+      by,
+      now,
+    );
+    this.#settle(row, now);
+    return { kind: 'ok', item: this.#item(this.#row(id) as Row) };
+  }
+
+  /** An admin's label for an item (a disputed one, or any): final, whatever the reviewers said. */
+  async decide(id: string, label: string, by: string, now: number = Date.now()): Promise<LabelOutcome> {
+    const row = this.#row(id);
+    if (row === undefined) return { kind: 'missing' };
+    this.#sql.exec(
+      'INSERT INTO label_log (item, label, by, at) VALUES (?, ?, ?, ?)',
+      id,
+      label,
+      `${by} (decision)`,
+      now,
+    );
+    this.#final(row, label, `${by} (decision)`, now);
+    return { kind: 'ok', item: this.#item(this.#row(id) as Row) };
+  }
+
+  #row(id: string): Row | undefined {
+    return this.#sql.exec<Row>('SELECT * FROM item WHERE id = ?', id).toArray()[0];
+  }
+
+  /** An item's state from its labels (after a label or an undo). */
+  #settle(row: Row, now: number): void {
+    const votes = this.#votes(String(row.id));
+    const model = String(row.model);
+    const needed = Number(row.votes_needed);
+    if (votes.length === 0 || (needed > 1 && votes.length < needed)) {
+      this.#open(row);
+    } else if (needed <= 1) {
+      const latest = votes.reduce((a, b) => (b.at >= a.at ? b : a));
+      this.#final(row, latest.label, latest.by, now);
+    } else if (new Set(votes.map((v) => v.label)).size === 1) {
+      if (String(row.status) === 'open') this.#bump(model, 'double_agreed', 1);
+      this.#final(row, votes[0]?.label as string, votes.map((v) => v.by).join(', '), now);
+    } else {
+      if (String(row.status) === 'open') this.#bump(model, 'double_disputed', 1);
+      this.#unfinal(row, 'disputed');
+    }
+  }
+
+  /** Back to waiting for labels (another reviewer's turn: the lease ends with the label). */
+  #open(row: Row): void {
+    this.#unfinal(row, 'open');
+  }
+
+  #unfinal(row: Row, status: 'open' | 'disputed'): void {
+    if (row.label !== null) {
+      this.#bump(String(row.model), 'labelled', -1);
+      this.#bump(String(row.model), 'pending', 1);
+    }
+    this.#sql.exec(
+      `UPDATE item SET status = ?, label = NULL, labelled_by = NULL, labelled_at = NULL, leased_by = NULL,
+         lease_until = NULL WHERE seq = ?`,
+      status,
+      row.seq,
+    );
+  }
+
+  #final(row: Row, label: string, by: string, now: number): void {
+    if (row.label === null) {
+      this.#bump(String(row.model), 'labelled', 1);
+      this.#bump(String(row.model), 'pending', -1);
+    }
+    this.#sql.exec(
+      `UPDATE item SET status = 'done', label = ?, labelled_by = ?, labelled_at = ?, leased_by = NULL,
+         lease_until = NULL WHERE seq = ?`,
       label,
       by,
       now,
-      id,
+      row.seq,
     );
-    return this.get(id);
   }
 
   /** Every label given to an item, oldest first. */

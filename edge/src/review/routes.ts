@@ -5,7 +5,11 @@
  *                                                                              the queue's counters (bound, sampled out)
  *   GET  /v1/review/export?model=spam                                          labelled items as NDJSON training data
  *   GET  /v1/review/{id}                                                       one item and its label history
- *   POST /v1/review/{id}  {"label": "spam"}                                    records a label (idempotent)
+ *   POST /v1/review/next?model=spam                                            the next item, leased to the caller
+ *   POST /v1/review/{id}  {"label": "spam"}                                    records a label (idempotent; 409 when
+ *                                                                              another reviewer holds the lease)
+ *   DELETE /v1/review/{id}/label                                               takes the caller's label back (undo)
+ *   POST /v1/review/{id}/decide  {"label": "spam"}                             an admin's final label (disputes)
  *
  * The export's lines are `{"key": "review/<id>", "text", "label", ...}`, which `npm run train -- --extra <file>`
  * takes as extra training data (split by key like the corpus, so no item crosses from test into training).
@@ -14,7 +18,7 @@ import type { Context } from 'hono';
 import { InferenceError, InvalidInputError } from '../../../shared/errors/index.ts';
 import { readJson, requireJson } from '../routes/request.ts';
 import type { AppEnv } from '../types.ts';
-import { MAX_PAGE, type ReviewItem, type ReviewQueue } from './queue.ts';
+import { type LabelOutcome, MAX_PAGE, type ReviewItem, type ReviewQueue } from './queue.ts';
 
 const ITEM_ID = /^rv_[0-9a-f]{32}$/;
 const MODEL = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
@@ -47,8 +51,8 @@ export function reviewListHandler() {
     requireReviewer(c);
     const model = modelQuery(c);
     const state = c.req.query('state') ?? 'pending';
-    if (state !== 'pending' && state !== 'labelled')
-      throw new InvalidInputError('state: expected pending or labelled');
+    if (state !== 'pending' && state !== 'labelled' && state !== 'disputed')
+      throw new InvalidInputError('state: expected pending, labelled or disputed');
     const cursor = c.req.query('cursor') ?? '0';
     const limit = c.req.query('limit') ?? '50';
     if (!/^\d{1,12}$/.test(cursor))
@@ -98,9 +102,59 @@ export function reviewLabelHandler() {
     if (typeof label !== 'string' || !item.labels.includes(label)) {
       throw new InvalidInputError(`label: expected one of ${item.labels.join(', ')}`);
     }
-    const labelled = (await reviewQueue(c.env).label(item.id, label, by)) as ReviewItem;
     c.get('log').items = 1;
-    return c.json(labelled);
+    return c.json(outcome(await reviewQueue(c.env).label(item.id, label, by)));
+  };
+}
+
+/** An outcome of the queue as the answer: the item, or 404 / 409 saying why not. */
+function outcome(o: LabelOutcome): ReviewItem {
+  if (o.kind === 'ok') return o.item;
+  if (o.kind === 'missing') throw new InferenceError('not_found', 'no such review item');
+  if (o.kind === 'leased') {
+    throw new InferenceError(
+      'conflict',
+      `this item is on another reviewer's screen (${o.leased_by}) until ${o.lease_until}: take the next one`,
+    );
+  }
+  throw new InferenceError('conflict', 'you have not labelled this item: there is nothing of yours to undo');
+}
+
+/** The lease a reviewer's `next` item comes with (REVIEW_LEASE_SECONDS). */
+function leaseMs(c: Context<AppEnv>): number {
+  return c.get('config').reviewLeaseSeconds * 1000;
+}
+
+export function reviewNextHandler() {
+  return async function nextItem(c: Context<AppEnv>): Promise<Response> {
+    const by = requireReviewer(c);
+    const model = modelQuery(c);
+    const item = await reviewQueue(c.env).next(model, by, leaseMs(c));
+    return c.json({ model, item: item ?? null });
+  };
+}
+
+export function reviewUndoHandler() {
+  return async function undoLabel(c: Context<AppEnv>): Promise<Response> {
+    const by = requireReviewer(c);
+    const item = await itemOf(c);
+    return c.json(outcome(await reviewQueue(c.env).unlabel(item.id, by)));
+  };
+}
+
+export function reviewDecideHandler() {
+  return async function decide(c: Context<AppEnv>): Promise<Response> {
+    const p = c.get('principal');
+    if (!p.scopes.includes('admin'))
+      throw new InferenceError('forbidden', 'only an admin key decides a label');
+    requireJson(c);
+    const body = await readJson(c);
+    const item = await itemOf(c);
+    const label = (body as { label?: unknown } | null)?.label;
+    if (typeof label !== 'string' || !item.labels.includes(label)) {
+      throw new InvalidInputError(`label: expected one of ${item.labels.join(', ')}`);
+    }
+    return c.json(outcome(await reviewQueue(c.env).decide(item.id, label, p.name)));
   };
 }
 

@@ -23,12 +23,18 @@ type Page = {
   queue: QueueCounters & { max_pending: number };
 };
 
-async function world() {
+async function world(vars: Record<string, string> = {}) {
   const model = `r${unique()}`;
   const user = await apiKey({ models: ['*'] });
   const reviewer = await apiKey({ scopes: ['reviewer'], models: [] });
+  const second = await apiKey({ scopes: ['reviewer'], models: [] });
+  const admin = await apiKey({ scopes: ['admin'], models: ['*'] });
   const [origin] = await newOrigins(1);
-  const env = testEnv({ API_KEYS: keysJson(user, reviewer), ORIGIN_URLS: origin as string });
+  const env = testEnv({
+    API_KEYS: keysJson(user, reviewer, second, admin),
+    ORIGIN_URLS: origin as string,
+    ...vars,
+  });
   const release = await tinyRelease({ version: 'v1' });
   const t = testApp({
     releases: () => [{ ...release, manifest: { ...release.manifest, name: model } }],
@@ -52,7 +58,7 @@ async function world() {
   };
   const page = async (state = 'pending') =>
     (await (await call(reviewer.key, 'GET', `/v1/review?model=${model}&state=${state}`)).json()) as Page;
-  return { model, user, reviewer, call, classify, page };
+  return { model, user, reviewer, second, admin, call, classify, page };
 }
 
 describe('human review (whole app, review queue Durable Object, loopback origin)', () => {
@@ -133,6 +139,47 @@ describe('human review (whole app, review queue Durable Object, loopback origin)
     expect(lines).toEqual([
       expect.objectContaining({ key: `review/${first.id}`, text: `maybe unsure ${tag}`, label: 'spam' }),
     ]);
+  });
+
+  it('several reviewers: next leases an item, a held item is 409 for others, labelled twice, undo, admin decides', async () => {
+    const w = await world({ REVIEW_DOUBLE_SHARE: '1' });
+    const tag = unique();
+    await w.classify([`maybe unsure ${tag}`, `maybe strange ${tag}`]);
+    const next = async (key: string) =>
+      (
+        (await (await w.call(key, 'POST', `/v1/review/next?model=${w.model}`)).json()) as {
+          item: ReviewItem | null;
+        }
+      ).item;
+    const a = (await next(w.reviewer.key)) as ReviewItem;
+    const b = (await next(w.second.key)) as ReviewItem;
+    expect(a.id).not.toBe(b.id);
+    expect(a).toMatchObject({ leased_by: w.reviewer.record.name, votes_needed: 2, status: 'open' });
+    const held = await w.call(w.second.key, 'POST', `/v1/review/${a.id}`, { label: 'spam' });
+    expect(held.status).toBe(409);
+    expect(((await held.json()) as { error: { code: string } }).error.code).toBe('conflict');
+
+    // Two reviewers agree on a: final. They disagree on b: disputed until an admin decides.
+    await w.call(w.reviewer.key, 'POST', `/v1/review/${a.id}`, { label: 'spam' });
+    expect(await next(w.reviewer.key)).toBeNull(); // b is on the second reviewer's screen
+    const aDone = await w.call(w.second.key, 'POST', `/v1/review/${a.id}`, { label: 'spam' });
+    expect(await aDone.json()).toMatchObject({ status: 'done', label: 'spam' });
+    await w.call(w.second.key, 'POST', `/v1/review/${b.id}`, { label: 'ham' });
+    // Undo, then label again.
+    expect((await w.call(w.second.key, 'DELETE', `/v1/review/${b.id}/label`)).status).toBe(200);
+    expect((await w.call(w.second.key, 'DELETE', `/v1/review/${b.id}/label`)).status).toBe(409);
+    await w.call(w.second.key, 'POST', `/v1/review/${b.id}`, { label: 'ham' });
+    const bDisputed = await w.call(w.reviewer.key, 'POST', `/v1/review/${b.id}`, { label: 'spam' });
+    expect(await bDisputed.json()).toMatchObject({ status: 'disputed', label: null });
+    expect((await w.page('disputed')).items.map((i) => i.id)).toEqual([b.id]);
+    expect((await w.call(w.reviewer.key, 'POST', `/v1/review/${b.id}/decide`, { label: 'ham' })).status).toBe(
+      403,
+    );
+    const decided = await w.call(w.admin.key, 'POST', `/v1/review/${b.id}/decide`, { label: 'ham' });
+    expect(await decided.json()).toMatchObject({ status: 'done', label: 'ham' });
+    const q = (await w.page()).queue;
+    expect(q).toMatchObject({ double_agreed: 1, double_disputed: 1, labelled: 2, pending: 0 });
+    expect(await next(w.reviewer.key)).toBeNull();
   });
 
   it('only reviewer (or admin) keys reach the review API; bad queries are 400', async () => {
