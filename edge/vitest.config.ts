@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { cloudflareTest, readD1Migrations } from '@cloudflare/vitest-plugin';
 import { defineProject } from 'vitest/config';
-import { TEST_SIGNING_SECRET, TEST_WEBHOOK_SECRET } from './test/node/secrets.ts';
+import { TEST_CONSOLE_SECRET, TEST_SIGNING_SECRET, TEST_WEBHOOK_SECRET } from './test/node/secrets.ts';
 
 // The edge Worker's tests, inside workerd (Cloudflare vitest plugin + Miniflare), configured from the repo's
 // wrangler.toml. globalSetup (Node) starts the loopback fake origins and the Upstash bridge over a real Redis
@@ -20,6 +20,7 @@ export default defineProject({
           API_KEYS: '{}',
           ORIGIN_SIGNING_SECRET: TEST_SIGNING_SECRET,
           WEBHOOK_SIGNING_SECRET: TEST_WEBHOOK_SECRET,
+          CONSOLE_SESSION_SECRET: TEST_CONSOLE_SECRET,
           UPSTASH_REDIS_REST_URL: inject('upstashUrl'),
           UPSTASH_REDIS_REST_TOKEN: inject('upstashToken'),
           KEY_ENV: 'test',

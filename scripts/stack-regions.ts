@@ -274,6 +274,7 @@ export async function startRegionsStack(options: RegionsStackOptions = {}): Prom
       ),
       ORIGIN_NEARBY: nearbyConfig(),
       ORIGIN_SIGNING_SECRET: signingSecret,
+      CONSOLE_SESSION_SECRET: randomBytes(32).toString('hex'),
       DEV_COLO_HEADER,
       KEY_ENV: 'dev',
       API_KEYS: JSON.stringify({

@@ -580,6 +580,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const edgeVars: Record<string, string> = {
       ORIGIN_URLS: origins.map((o) => o.url).join(','),
       ORIGIN_SIGNING_SECRET: signingSecret,
+      CONSOLE_SESSION_SECRET: randomBytes(32).toString('hex'),
       WEBHOOK_SIGNING_SECRET: randomBytes(32).toString('hex'),
       // Keys created on the local stack say so: sk_dev_...
       KEY_ENV: 'dev',

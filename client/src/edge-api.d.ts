@@ -920,6 +920,7 @@ export type paths = {
                 };
                 400: components["responses"]["400.invalid_header"];
                 401: components["responses"]["401.unauthorized.key_expired.key_disabled.key_revoked"];
+                403: components["responses"]["403.forbidden"];
                 429: components["responses"]["429.rate_limited.quota_exceeded"];
                 503: components["responses"]["503.unavailable.2"];
             };
@@ -2574,6 +2575,181 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/console/session": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The signed-in session: who, until when, and its CSRF token */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The session */
+                200: {
+                    headers: {
+                        "x-request-id": components["headers"]["x-request-id"];
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ConsoleSession"];
+                    };
+                };
+                401: components["responses"]["401.unauthorized.key_expired.key_disabled.key_revoked.2"];
+                503: components["responses"]["503.unavailable"];
+            };
+        };
+        put?: never;
+        /**
+         * Sign in to the console: an API key in, a session cookie out
+         * @description The key is checked like any request's (unknown: 401; revoked, disabled, expired: their 401). The session cookie `__Host-console` (HttpOnly, Secure, SameSite=Strict, signed) holds a random session id only; the key is stored nowhere. A form post (no script) is answered 303 to /console.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        key: string;
+                    };
+                    "application/x-www-form-urlencoded": {
+                        key: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Signed in */
+                200: {
+                    headers: {
+                        "x-request-id": components["headers"]["x-request-id"];
+                        "set-cookie": components["headers"]["set-cookie"];
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ConsoleSession"];
+                    };
+                };
+                /** @description Signed in from a form: to /console */
+                303: {
+                    headers: {
+                        "x-request-id": components["headers"]["x-request-id"];
+                        "set-cookie": components["headers"]["set-cookie"];
+                        /** @description /console */
+                        location: string;
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Error: `bad_request`, `invalid_json`, `invalid_input` */
+                400: {
+                    headers: {
+                        "x-request-id": components["headers"]["x-request-id"];
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"] & {
+                            error?: {
+                                /** @enum {unknown} */
+                                code?: "bad_request" | "invalid_json" | "invalid_input";
+                            };
+                        };
+                    };
+                };
+                401: components["responses"]["401.unauthorized.key_expired.key_disabled.key_revoked.2"];
+                /** @description Error: `payload_too_large` */
+                413: {
+                    headers: {
+                        "x-request-id": components["headers"]["x-request-id"];
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"] & {
+                            error?: {
+                                /** @enum {unknown} */
+                                code?: "payload_too_large";
+                            };
+                        };
+                    };
+                };
+                /** @description Error: `unsupported_media_type` */
+                415: {
+                    headers: {
+                        "x-request-id": components["headers"]["x-request-id"];
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"] & {
+                            error?: {
+                                /** @enum {unknown} */
+                                code?: "unsupported_media_type";
+                            };
+                        };
+                    };
+                };
+                503: components["responses"]["503.unavailable"];
+            };
+        };
+        /**
+         * Sign out: the session is deleted (its cookie is worthless at once) and the cookie cleared
+         * @description Same origin and `x-csrf-token`, like every state-changing call made with the cookie (403 otherwise).
+         */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Signed out */
+                200: {
+                    headers: {
+                        "x-request-id": components["headers"]["x-request-id"];
+                        "set-cookie": components["headers"]["set-cookie"];
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            signed_out: true;
+                        };
+                    };
+                };
+                /** @description Error: `forbidden` */
+                403: {
+                    headers: {
+                        "x-request-id": components["headers"]["x-request-id"];
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"] & {
+                            error?: {
+                                /** @enum {unknown} */
+                                code?: "forbidden";
+                            };
+                        };
+                    };
+                };
+                503: components["responses"]["503.unavailable"];
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/openapi.json": {
         parameters: {
             query?: never;
@@ -3725,6 +3901,18 @@ export type components = {
             /** @description Items of usage batches that could not be written (in the range, any tenant) */
             dropped: number;
         };
+        ConsoleSession: {
+            /** @description Send as `x-csrf-token` on every state-changing call with the cookie */
+            csrf_token: string;
+            /** @description When the session ends (CONSOLE_SESSION_SECONDS after sign-in) */
+            expires_at: string;
+            principal: {
+                name: string;
+                tenant: string;
+                scopes: string[];
+                models: string[];
+            };
+        };
     };
     responses: {
         /** @description Error: `unavailable` */
@@ -4109,6 +4297,22 @@ export type components = {
                 };
             };
         };
+        /** @description Error: `unauthorized`, `key_expired`, `key_disabled`, `key_revoked` */
+        "401.unauthorized.key_expired.key_disabled.key_revoked.2": {
+            headers: {
+                "x-request-id": components["headers"]["x-request-id"];
+                "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"] & {
+                    error?: {
+                        /** @enum {unknown} */
+                        code?: "unauthorized" | "key_expired" | "key_disabled" | "key_revoked";
+                    };
+                };
+            };
+        };
     };
     parameters: never;
     requestBodies: never;
@@ -4131,6 +4335,8 @@ export type components = {
         "RateLimit-Reset": number;
         /** @description Seconds to wait before retrying (429 and 503 answers carry it) */
         "Retry-After": number;
+        /** @description The session cookie `__Host-console` (HttpOnly, Secure, SameSite=Strict, signed) holds a random session id only; the key is stored nowhere. */
+        "set-cookie": string;
         /** @description Bearer challenge: `error="invalid_token"` for an unknown key, `error="invalid_request"` for a malformed header */
         "WWW-Authenticate": string;
         /** @description Result cache: HIT (every item from cache), MISS, BYPASS (cache-control: no-cache or not cacheable) */

@@ -12,6 +12,13 @@ import { PATHS } from '../../shared/protocol/paths.ts';
 import { type L1Cache, MemoryCache, ResultCache } from './cache/index.ts';
 import { type Answer, type AnswerDeps, type CachedAnswer, validCachedAnswer } from './cascade/index.ts';
 import { type EdgeConfig, loadConfig } from './config.ts';
+import {
+  hasSessionCookie,
+  sessionHandler,
+  sessionPrincipal,
+  signInHandler,
+  signOutHandler,
+} from './console/session.ts';
 import { JOB_DEADLINE_MS, jobCaller, jobConfig } from './jobs/caller.ts';
 import {
   type JobRouteDeps,
@@ -236,14 +243,16 @@ export function createApp(options: AppOptions = {}): Hono<AppEnv> {
     kv: c.env.KEYS,
     waitUntil: (p: Promise<unknown>) => c.executionCtx.waitUntil(p),
   });
-  const byKey = auth({
-    keys: (c) => c.get('config').apiKeys,
-    resolve: async (c, hash) => {
+  const keyLookup = {
+    keys: (c: Context<AppEnv>) => c.get('config').apiKeys,
+    resolve: async (c: Context<AppEnv>, hash: string) => {
       if (c.env.DB === undefined) return undefined; // no tenant store bound: bootstrap keys only
       const found = await resolver.resolve(hash, keySources(c, c.env.DB));
       return found === undefined ? undefined : principalOf(found, now());
     },
-  });
+  };
+  const byKey = auth(keyLookup);
+  const sessions = { ...keyLookup, now };
   /**
    * The key's and tenant's revocation epochs, read in the rate limiter's round trip: newer than the cached record
    * means it changed (revoked, disabled, rotated, re-scoped) at some PoP: read it again from D1 and apply it.
@@ -270,6 +279,14 @@ export function createApp(options: AppOptions = {}): Hono<AppEnv> {
   // A job's chunk (jobs/caller.ts) runs as its owner, with no key to present; every HTTP request presents one.
   const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
     const caller = jobCaller(c.env);
+    // The console's pages: its session cookie stands for the key it was made from (console/session.ts).
+    if (caller === undefined && c.req.header('authorization') === undefined && hasSessionCookie(c)) {
+      const { principal, hash } = await sessionPrincipal(sessions, c);
+      c.set('principal', principal);
+      c.set('keyHash', hash);
+      c.get('log').principal = principal.name;
+      return next();
+    }
     if (caller === undefined) return byKey(c, next);
     c.set('principal', caller.principal);
     c.get('log').principal = caller.principal.name;
@@ -318,6 +335,10 @@ export function createApp(options: AppOptions = {}): Hono<AppEnv> {
   });
   app.use('/v1/*', authenticate, meter, limitHttp, cacheControl());
   app.use('/v2/models/*', authenticate, meter, limitHttp, cacheControl());
+
+  app.post('/console/session', signInHandler(sessions));
+  app.get('/console/session', sessionHandler(sessions));
+  app.delete('/console/session', signOutHandler(sessions));
 
   app.on('POST', PATHS.classify, classifyHandler(deps));
   app.get('/v1/admin/models/:model/stats', statsHandler(deps));

@@ -88,6 +88,8 @@ export interface EdgeConfig {
   reviewMaxPending: number;
   /** REVIEW_PENDING_TTL_DAYS: unlabelled review items older than this expire, days. @default 30 */
   reviewPendingTtlDays: number;
+  /** CONSOLE_SESSION_SECONDS: how long a console session lasts (sign in again after). @default 28800 */
+  consoleSessionSeconds: number;
   /** REVIEW_LEASE_SECONDS: how long a reviewer holds the item `next` gave them. @default 300 */
   reviewLeaseSeconds: number;
   /** REVIEW_DOUBLE_SHARE: the share of review items two reviewers label (their agreement measured). @default 0 */
@@ -165,6 +167,7 @@ type EdgeVars = Pick<
   | 'REVIEW_MAX_PENDING'
   | 'REVIEW_PENDING_TTL_DAYS'
   | 'REVIEW_LEASE_SECONDS'
+  | 'CONSOLE_SESSION_SECONDS'
   | 'REVIEW_DOUBLE_SHARE'
   | 'JOB_MAX_BYTES'
   | 'JOB_CHUNK_ROWS'
@@ -490,6 +493,7 @@ export function parseConfig(env: ConfigEnv): EdgeConfig {
     reviewMaxPending: int(env, 'REVIEW_MAX_PENDING', 10_000, 1, 10_000_000),
     reviewPendingTtlDays: int(env, 'REVIEW_PENDING_TTL_DAYS', 30, 1, 3650),
     reviewLeaseSeconds: int(env, 'REVIEW_LEASE_SECONDS', 300, 1, 86_400),
+    consoleSessionSeconds: int(env, 'CONSOLE_SESSION_SECONDS', 28_800, 60, 604_800),
     reviewDoubleShare: share(env, 'REVIEW_DOUBLE_SHARE', 0),
     jobMaxBytes: int(env, 'JOB_MAX_BYTES', 256 * 1024 * 1024, 1, 4 * 1024 * 1024 * 1024),
     jobChunkRows: int(env, 'JOB_CHUNK_ROWS', 256, 1, 256),

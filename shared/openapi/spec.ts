@@ -195,7 +195,7 @@ export type Scope = (typeof SCOPES)[number];
  * `x-required-scopes` for tools that ignore them.
  */
 export function needs(...scopes: Scope[]): Pick<RouteConfig, 'security'> & { 'x-required-scopes': Scope[] } {
-  return { security: [{ bearer: scopes }], 'x-required-scopes': scopes };
+  return { security: [{ bearer: scopes }, { session: scopes }], 'x-required-scopes': scopes };
 }
 
 /** Security schemes of the edge: the API key as a bearer token, and the web console's session cookie. */
@@ -207,6 +207,15 @@ export function registerSecuritySchemes(registry: OpenAPIRegistry): void {
       'An API key (`Authorization: Bearer <key>`), shown once when created (`POST /v1/admin/keys`). Its scopes ' +
       '(infer, reviewer, tenant_admin, admin) decide which routes it may call: each route lists the scopes that ' +
       'let a key in (any one of them).',
+  });
+  registry.registerComponent('securitySchemes', 'session', {
+    type: 'apiKey',
+    in: 'cookie',
+    name: '__Host-console',
+    description:
+      "The web console's session (POST /console/session exchanges a key for it): it stands for that key, with its " +
+      'scopes. Calls other than GET/HEAD made with it must come from the same origin and carry `x-csrf-token` ' +
+      "(the session's token) or are 403.",
   });
 }
 

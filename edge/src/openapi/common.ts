@@ -9,8 +9,8 @@ export const ANY_ROUTE_ERRORS: ErrorsByStatus = errorsOf('unavailable');
 
 /**
  * Errors of every `/v1/*` and `/v2/models/*` route before its handler runs: auth (401, 400 for a malformed
- * Authorization), the rate limits and quotas (429), the limiter failing closed or the config (503), and a malformed
- * cache-control (400).
+ * Authorization; 403 for a console-session call that fails the same-origin/CSRF check), the rate limits and quotas
+ * (429), the limiter failing closed or the config (503), and a malformed cache-control (400).
  */
 export const AUTH_ERRORS: ErrorsByStatus = mergeErrors(
   ANY_ROUTE_ERRORS,
@@ -20,6 +20,7 @@ export const AUTH_ERRORS: ErrorsByStatus = mergeErrors(
     'key_expired',
     'key_disabled',
     'key_revoked',
+    'forbidden',
     'rate_limited',
     'quota_exceeded',
   ),

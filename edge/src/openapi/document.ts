@@ -12,6 +12,7 @@ import {
 } from '../../../shared/openapi/spec.ts';
 import { registerAdminRoutes } from './admin.ts';
 import { AUTH_ERRORS } from './common.ts';
+import { registerConsoleRoutes } from './console.ts';
 import { registerDocsRoutes } from './docs.ts';
 import { registerJobRoutes } from './jobs.ts';
 import { registerEdgeModelRoutes } from './models.ts';
@@ -28,6 +29,7 @@ export function edgeDocument(): Record<string, unknown> {
   registerReviewRoutes(registry);
   registerAdminRoutes(registry);
   registerTenantRoutes(registry);
+  registerConsoleRoutes(registry);
   registerDocsRoutes(registry);
   const doc = new OpenApiGeneratorV31([...registry.definitions, ...errorDefinitions()]).generateDocument({
     openapi: '3.1.0',
@@ -53,6 +55,7 @@ export function edgeDocument(): Record<string, unknown> {
       { name: 'ops', description: 'Statistics and origin pools' },
       { name: 'tenants', description: 'Tenants, API keys, audit' },
       { name: 'usage', description: 'Metered usage' },
+      { name: 'console', description: "The web console's sessions" },
       { name: 'docs', description: 'This document and its reference page' },
     ],
   });

@@ -67,18 +67,31 @@ export function auth(options: AuthOptions): MiddlewareHandler<AppEnv> {
     }
     const token = m[1] as string;
     const hash = await sha256Hex(token);
-    const bootstrap = options.keys(c).get(hash);
-    let principal: Principal | undefined;
-    if (bootstrap !== undefined) principal = bootstrapPrincipal(bootstrap);
-    else if (options.resolve !== undefined && parseKey(token) !== undefined) {
-      principal = await options.resolve(c, hash);
-    }
+    const principal = await principalOfKey(options, c, token, hash);
     if (principal === undefined) throw invalid();
     c.set('principal', principal);
     c.set('keyHash', hash);
     c.get('log').principal = principal.name;
     await next();
   };
+}
+
+/**
+ * The principal of an API key (`token`, its sha256 `hash`), or undefined when no key has it: the bootstrap table,
+ * then (well-formed keys only) `resolve`. Throws the refusal of a key that exists but may not be used. The console's
+ * sign-in and its sessions use it too (they hold the hash, never the key: `token` undefined skips the format check).
+ */
+export async function principalOfKey(
+  options: Pick<AuthOptions, 'keys' | 'resolve'>,
+  c: Context<AppEnv>,
+  token: string | undefined,
+  hash: string,
+): Promise<Principal | undefined> {
+  const bootstrap = options.keys(c).get(hash);
+  if (bootstrap !== undefined) return bootstrapPrincipal(bootstrap);
+  if (options.resolve === undefined || (token !== undefined && parseKey(token) === undefined))
+    return undefined;
+  return options.resolve(c, hash);
 }
 
 /** 403 unless the principal's key has the infer scope and covers the model. */

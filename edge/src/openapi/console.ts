@@ -1,0 +1,120 @@
+/** The web console's session routes (edge/src/console/session.ts). */
+import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
+import { z } from 'zod';
+import {
+  errorResponses,
+  errorsOf,
+  type HeaderSpec,
+  jsonResponse,
+  mergeErrors,
+  named,
+  OPEN_HEADERS,
+  responseHeaders,
+} from '../../../shared/openapi/spec.ts';
+import { ANY_ROUTE_ERRORS } from './common.ts';
+
+const SESSION_COOKIE_NOTE =
+  'The session cookie `__Host-console` (HttpOnly, Secure, SameSite=Strict, signed) holds a random session id only; ' +
+  'the key is stored nowhere.';
+
+const Session = named(
+  z.object({
+    csrf_token: z
+      .string()
+      .meta({ description: 'Send as `x-csrf-token` on every state-changing call with the cookie' }),
+    expires_at: z
+      .string()
+      .meta({ description: 'When the session ends (CONSOLE_SESSION_SECONDS after sign-in)' }),
+    principal: z.object({
+      name: z.string(),
+      tenant: z.string(),
+      scopes: z.array(z.string()),
+      models: z.array(z.string()),
+    }),
+  }),
+  'ConsoleSession',
+);
+
+const SET_COOKIE = {
+  'set-cookie': { description: SESSION_COOKIE_NOTE, required: true, schema: { type: 'string' } },
+} satisfies Record<string, HeaderSpec>;
+
+export function registerConsoleRoutes(registry: OpenAPIRegistry): void {
+  registry.registerPath({
+    method: 'post',
+    path: '/console/session',
+    tags: ['console'],
+    summary: 'Sign in to the console: an API key in, a session cookie out',
+    description:
+      `The key is checked like any request's (unknown: 401; revoked, disabled, expired: their 401). ${SESSION_COOKIE_NOTE} ` +
+      'A form post (no script) is answered 303 to /console.',
+    request: {
+      body: {
+        required: true,
+        content: {
+          'application/json': { schema: z.object({ key: z.string().min(1).max(512) }).strict() },
+          'application/x-www-form-urlencoded': { schema: z.object({ key: z.string() }) },
+        },
+      },
+    },
+    responses: {
+      200: {
+        ...jsonResponse('Signed in', Session),
+        headers: responseHeaders({ ...OPEN_HEADERS, ...SET_COOKIE }),
+      },
+      303: {
+        description: 'Signed in from a form: to /console',
+        headers: responseHeaders({
+          ...OPEN_HEADERS,
+          ...SET_COOKIE,
+          location: { description: '/console', required: true, schema: { type: 'string' } },
+        }),
+      },
+      ...errorResponses(
+        mergeErrors(
+          ANY_ROUTE_ERRORS,
+          errorsOf(
+            'bad_request',
+            'invalid_json',
+            'invalid_input',
+            'unauthorized',
+            'key_expired',
+            'key_disabled',
+            'key_revoked',
+            'payload_too_large',
+            'unsupported_media_type',
+          ),
+        ),
+      ),
+    },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/console/session',
+    tags: ['console'],
+    summary: 'The signed-in session: who, until when, and its CSRF token',
+    security: [{ session: [] }],
+    responses: {
+      200: jsonResponse('The session', Session),
+      ...errorResponses(
+        mergeErrors(ANY_ROUTE_ERRORS, errorsOf('unauthorized', 'key_expired', 'key_disabled', 'key_revoked')),
+      ),
+    },
+  });
+  registry.registerPath({
+    method: 'delete',
+    path: '/console/session',
+    tags: ['console'],
+    summary: 'Sign out: the session is deleted (its cookie is worthless at once) and the cookie cleared',
+    description:
+      'Same origin and `x-csrf-token`, like every state-changing call made with the cookie (403 otherwise).',
+    security: [{ session: [] }],
+    responses: {
+      200: {
+        ...jsonResponse('Signed out', z.object({ signed_out: z.literal(true) })),
+        headers: responseHeaders({ ...OPEN_HEADERS, ...SET_COOKIE }),
+      },
+      ...errorResponses(mergeErrors(ANY_ROUTE_ERRORS, errorsOf('forbidden'))),
+    },
+  });
+}

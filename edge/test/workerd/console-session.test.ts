@@ -1,0 +1,125 @@
+/**
+ * The console's sessions through the whole app in workerd (real Upstash bridge over Redis): a key exchanged for a
+ * signed, HttpOnly, Secure, SameSite=Strict cookie holding no key; the cookie stands for the key on the API with its
+ * scopes; state-changing calls need the same origin and the CSRF token; sign-out makes the cookie worthless.
+ */
+import { describe, expect, it } from 'vitest';
+import { apiKey, keysJson, testApp, testEnv } from './harness.ts';
+
+const EDGE = 'https://edge.test';
+
+async function world(vars: Record<string, string> = {}) {
+  const reviewer = await apiKey({ scopes: ['reviewer'], models: [] });
+  const admin = await apiKey({ scopes: ['admin'], models: ['*'] });
+  const env = testEnv({ API_KEYS: keysJson(reviewer, admin), ...vars });
+  const t = testApp();
+  const call = (
+    method: string,
+    path: string,
+    init: { headers?: Record<string, string>; body?: string } = {},
+  ) => t.call(new Request(`${EDGE}${path}`, { method, headers: init.headers, body: init.body }), env);
+  const signIn = async (key: string) => {
+    const res = await call('POST', '/console/session', {
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ key }),
+    });
+    const setCookie = res.headers.get('set-cookie') ?? '';
+    return { res, setCookie, cookie: setCookie.split(';')[0] as string };
+  };
+  return { reviewer, admin, call, signIn, t };
+}
+
+describe('console sessions (whole app, Upstash bridge)', () => {
+  it('exchanges a key for a signed HttpOnly Secure SameSite=Strict cookie that holds no key', async () => {
+    const w = await world();
+    const { res, setCookie, cookie } = await w.signIn(w.reviewer.key);
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as {
+      csrf_token: string;
+      principal: { scopes: string[] };
+      expires_at: string;
+    };
+    expect(body.principal.scopes).toEqual(['reviewer']);
+    expect(body.csrf_token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(setCookie).toMatch(/^__Host-console=/);
+    for (const attr of ['HttpOnly', 'Secure', 'SameSite=Strict', 'Path=/', 'Max-Age=28800'])
+      expect(setCookie).toContain(attr);
+    expect(setCookie).not.toContain(w.reviewer.key);
+    expect(cookie).not.toContain(w.reviewer.hash);
+    // The cookie is the key: the reviewer's routes answer, the admin's do not.
+    const review = await w.call('GET', '/v1/review?model=spam', { headers: { cookie } });
+    expect(review.status).toBe(200);
+    expect((await w.call('GET', '/v1/admin/tenants', { headers: { cookie } })).status).toBe(403);
+    const me = await w.call('GET', '/console/session', { headers: { cookie } });
+    expect(await me.json()).toMatchObject({
+      csrf_token: body.csrf_token,
+      principal: { scopes: ['reviewer'] },
+    });
+  });
+
+  it('state-changing calls need the same origin and the CSRF token', async () => {
+    const w = await world();
+    const { res, cookie } = await w.signIn(w.reviewer.key);
+    const { csrf_token: csrf } = (await res.json()) as { csrf_token: string };
+    const label = (headers: Record<string, string>) =>
+      w.call('POST', '/v1/review/rv_00000000000000000000000000000000', {
+        headers: { cookie, 'content-type': 'application/json', ...headers },
+        body: JSON.stringify({ label: 'spam' }),
+      });
+    expect((await label({})).status).toBe(403);
+    expect((await label({ origin: EDGE })).status).toBe(403);
+    expect((await label({ origin: 'https://evil.test', 'x-csrf-token': csrf })).status).toBe(403);
+    expect((await label({ 'sec-fetch-site': 'cross-site', 'x-csrf-token': csrf })).status).toBe(403);
+    // Same origin with the token: through to the route (no such item).
+    expect((await label({ origin: EDGE, 'x-csrf-token': csrf })).status).toBe(404);
+    expect((await label({ 'sec-fetch-site': 'same-origin', 'x-csrf-token': csrf })).status).toBe(404);
+  });
+
+  it('sign-out deletes the session: the same cookie is 401 afterwards', async () => {
+    const w = await world();
+    const { res, cookie } = await w.signIn(w.admin.key);
+    const { csrf_token: csrf } = (await res.json()) as { csrf_token: string };
+    expect((await w.call('DELETE', '/console/session', { headers: { cookie } })).status).toBe(403);
+    const out = await w.call('DELETE', '/console/session', {
+      headers: { cookie, origin: EDGE, 'x-csrf-token': csrf },
+    });
+    expect(out.status).toBe(200);
+    expect(out.headers.get('set-cookie')).toMatch(/__Host-console=;.*Max-Age=0/);
+    const after = await w.call('GET', '/v1/admin/tenants', { headers: { cookie } });
+    expect(after.status).toBe(401);
+    expect((await w.call('GET', '/console/session', { headers: { cookie } })).status).toBe(401);
+  });
+
+  it('refuses a bad key (401), a forged or tampered cookie (401), bad bodies (400/415) and no store (503)', async () => {
+    const w = await world();
+    expect((await w.signIn('sk_test_not_a_real_key_0000000000')).res.status).toBe(401);
+    const bad = (body: string, type: string) =>
+      w.call('POST', '/console/session', { headers: { 'content-type': type }, body });
+    expect((await bad('{"key": 1}', 'application/json')).status).toBe(400);
+    expect((await bad('{"key": "a", "x": 1}', 'application/json')).status).toBe(400);
+    expect((await bad('not json', 'application/json')).status).toBe(400);
+    expect((await bad('key=abc', 'text/plain')).status).toBe(415);
+    const { cookie } = await w.signIn(w.reviewer.key);
+    const tampered = `${cookie.slice(0, 20)}${cookie[20] === 'A' ? 'B' : 'A'}${cookie.slice(21)}`;
+    expect((await w.call('GET', '/v1/review?model=spam', { headers: { cookie: tampered } })).status).toBe(
+      401,
+    );
+    expect(
+      (await w.call('GET', '/v1/review?model=spam', { headers: { cookie: '__Host-console=forged.sig' } }))
+        .status,
+    ).toBe(401);
+    const noStore = await world({ UPSTASH_REDIS_REST_URL: '', UPSTASH_REDIS_REST_TOKEN: '' });
+    expect((await noStore.signIn(noStore.reviewer.key)).res.status).toBe(503);
+  });
+
+  it('a form post (no script) signs in and redirects to /console', async () => {
+    const w = await world();
+    const res = await w.call('POST', '/console/session', {
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `key=${encodeURIComponent(w.reviewer.key)}`,
+    });
+    expect(res.status).toBe(303);
+    expect(res.headers.get('location')).toBe('/console');
+    expect(res.headers.get('set-cookie')).toMatch(/^__Host-console=/);
+  });
+});
