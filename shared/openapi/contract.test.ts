@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Contract } from './contract.ts';
+import { appOperations, Contract } from './contract.ts';
 
 const doc = {
   openapi: '3.1.0',
@@ -180,6 +180,20 @@ describe('Contract', () => {
     );
     expect(c.check(head(500))[0]).toMatch(/status not documented/);
     expect(c.check({ ...head(404), path: '/nope' })).toEqual([]);
+  });
+
+  it("lists a Hono app's operations in the document's syntax, without middleware and catch-alls", () => {
+    const routes = [
+      { method: 'ALL', path: '/v1/*' },
+      { method: 'GET', path: '/v1/jobs/:id' },
+      { method: 'POST', path: '/v1/models/:model/versions/:version/jobs' },
+      { method: 'GET', path: '/v1/jobs/:id' },
+    ];
+    expect(appOperations(routes)).toEqual([
+      'GET /v1/jobs/{id}',
+      'POST /v1/models/{model}/versions/{version}/jobs',
+    ]);
+    expect(c.operations()).toContain('GET /v1/jobs/{id}');
   });
 
   it('refuses a document that is not OpenAPI 3.1', () => {

@@ -84,6 +84,18 @@ async function itemOf(c: Context<AppEnv>): Promise<ReviewItem> {
   return item;
 }
 
+/** The item of the path and the label of the JSON body `{"label"}`: one of the item's labels (400 otherwise). */
+async function labelOf(c: Context<AppEnv>): Promise<{ item: ReviewItem; label: string }> {
+  requireJson(c);
+  const body = await readJson(c);
+  const item = await itemOf(c);
+  const label = (body as { label?: unknown } | null)?.label;
+  if (typeof label !== 'string' || !item.labels.includes(label)) {
+    throw new InvalidInputError(`label: expected one of ${item.labels.join(', ')}`);
+  }
+  return { item, label };
+}
+
 export function reviewItemHandler() {
   return async function reviewItem(c: Context<AppEnv>): Promise<Response> {
     requireReviewer(c);
@@ -95,13 +107,7 @@ export function reviewItemHandler() {
 export function reviewLabelHandler() {
   return async function labelItem(c: Context<AppEnv>): Promise<Response> {
     const by = requireReviewer(c);
-    requireJson(c);
-    const body = await readJson(c);
-    const item = await itemOf(c);
-    const label = (body as { label?: unknown } | null)?.label;
-    if (typeof label !== 'string' || !item.labels.includes(label)) {
-      throw new InvalidInputError(`label: expected one of ${item.labels.join(', ')}`);
-    }
+    const { item, label } = await labelOf(c);
     c.get('log').items = 1;
     return c.json(outcome(await reviewQueue(c.env).label(item.id, label, by)));
   };
@@ -147,13 +153,7 @@ export function reviewDecideHandler() {
     const p = c.get('principal');
     if (!p.scopes.includes('admin'))
       throw new InferenceError('forbidden', 'only an admin key decides a label');
-    requireJson(c);
-    const body = await readJson(c);
-    const item = await itemOf(c);
-    const label = (body as { label?: unknown } | null)?.label;
-    if (typeof label !== 'string' || !item.labels.includes(label)) {
-      throw new InvalidInputError(`label: expected one of ${item.labels.join(', ')}`);
-    }
+    const { item, label } = await labelOf(c);
     return c.json(outcome(await reviewQueue(c.env).decide(item.id, label, p.name)));
   };
 }

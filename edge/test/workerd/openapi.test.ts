@@ -5,25 +5,15 @@
  */
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
+import { appOperations } from '../../../shared/openapi/contract.ts';
 import document from '../../openapi.json';
 import { edgeContract } from './contract.ts';
 import { testApp } from './harness.ts';
 
-/** `METHOD /path/{param}` of every route the app registers (middleware and catch-alls excluded). */
-function appOperations(): string[] {
-  const { app } = testApp();
-  const ops = new Set<string>();
-  for (const r of app.routes) {
-    if (r.method === 'ALL') continue;
-    ops.add(`${r.method} ${r.path.replace(/:(\w+)/g, '{$1}')}`);
-  }
-  return [...ops].sort();
-}
-
 describe('the OpenAPI document', () => {
   it('has every route of the app, and nothing the app does not serve', () => {
     const documented = edgeContract.operations().sort();
-    const served = appOperations();
+    const served = appOperations(testApp().app.routes);
     expect(
       served.filter((op) => !documented.includes(op)),
       'routes missing from the document',
