@@ -40,6 +40,29 @@ afterAll(async () => {
   await stack?.stop();
 });
 
+describe('console sessions through wrangler dev (CONSOLE_SESSION_SECRET from the stack)', () => {
+  it('a key signs in; its cookie stands for it (its scopes); sign-out makes the cookie worthless', async () => {
+    const admin = stack.apiKeys[3] as StackKey;
+    const signIn = await fetch(`${stack.edgeUrl}/console/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ key: admin.key }),
+    });
+    expect(signIn.status).toBe(200);
+    const { csrf_token: csrf } = (await signIn.json()) as { csrf_token: string };
+    const cookie = (signIn.headers.get('set-cookie') ?? '').split(';')[0] as string;
+    expect(cookie).toMatch(/^__Host-console=/);
+    const tenants = () => fetch(`${stack.edgeUrl}/v1/admin/tenants`, { headers: { cookie } });
+    expect((await tenants()).status).toBe(200);
+    const out = await fetch(`${stack.edgeUrl}/console/session`, {
+      method: 'DELETE',
+      headers: { cookie, origin: stack.edgeUrl, 'x-csrf-token': csrf },
+    });
+    expect(out.status).toBe(200);
+    expect((await tenants()).status).toBe(401);
+  });
+});
+
 describe('auth failures of every kind', () => {
   const text = ['Subject: hello there'];
   const cases: Array<[string, () => Record<string, string>, number, string]> = [
