@@ -37,6 +37,9 @@ export function holdTo(
   }
 }
 
+/** Paths served by Workers Static Assets (wrangler.toml [assets]), not by the API the documents describe. */
+const STATIC_PREFIXES = ['/console/assets/'];
+
 /** Base URLs whose answers the patched fetch holds to a document (see holdStackToContract). */
 const watched = new Map<string, Contract>();
 let patched = false;
@@ -61,7 +64,10 @@ export function holdStackToContract(stack: { edgeUrl: string; originUrls: readon
   ): Promise<Response> {
     const url = input instanceof Request ? input.url : String(input);
     const method = (init?.method ?? (input instanceof Request ? input.method : 'GET')).toUpperCase();
-    const contract = watched.get(new URL(url).origin);
+    // Static files (Workers Static Assets: the console's stylesheet and script) are not the API.
+    const contract = STATIC_PREFIXES.some((p) => new URL(url).pathname.startsWith(p))
+      ? undefined
+      : watched.get(new URL(url).origin);
     const res = await original(input, init);
     if (contract === undefined) return res;
     // Bytes handed back as they came (binary tensors); their text is what the check reads.

@@ -2575,6 +2575,114 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/console": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The console's home: the sign-in form, or who is signed in
+         * @description A server-rendered page (works without script); its stylesheet is a static asset (/console/assets/).
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description An HTML page */
+                200: {
+                    headers: {
+                        "x-request-id": components["headers"]["x-request-id"];
+                        "content-security-policy": components["headers"]["content-security-policy"];
+                        "x-content-type-options": components["headers"]["x-content-type-options"];
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/html": string;
+                    };
+                };
+                503: components["responses"]["503.unavailable"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/console/sign-out": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sign out from a form (no script): the session is deleted, then to /console
+         * @description A form post with the session's `csrf_token`, from the same origin (403 otherwise).
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/x-www-form-urlencoded": {
+                        csrf_token: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Signed out: to /console */
+                303: {
+                    headers: {
+                        "x-request-id": components["headers"]["x-request-id"];
+                        /** @description /console */
+                        location: string;
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Error: `bad_request` */
+                400: {
+                    headers: {
+                        "x-request-id": components["headers"]["x-request-id"];
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"] & {
+                            error?: {
+                                /** @enum {unknown} */
+                                code?: "bad_request";
+                            };
+                        };
+                    };
+                };
+                403: components["responses"]["403.forbidden.2"];
+                413: components["responses"]["413.payload_too_large.2"];
+                415: components["responses"]["415.unsupported_media_type.2"];
+                503: components["responses"]["503.unavailable"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/console/session": {
         parameters: {
             query?: never;
@@ -2667,36 +2775,8 @@ export type paths = {
                     };
                 };
                 401: components["responses"]["401.unauthorized.key_expired.key_disabled.key_revoked.2"];
-                /** @description Error: `payload_too_large` */
-                413: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "payload_too_large";
-                            };
-                        };
-                    };
-                };
-                /** @description Error: `unsupported_media_type` */
-                415: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "unsupported_media_type";
-                            };
-                        };
-                    };
-                };
+                413: components["responses"]["413.payload_too_large.2"];
+                415: components["responses"]["415.unsupported_media_type.2"];
                 503: components["responses"]["503.unavailable"];
             };
         };
@@ -2727,21 +2807,7 @@ export type paths = {
                         };
                     };
                 };
-                /** @description Error: `forbidden` */
-                403: {
-                    headers: {
-                        "x-request-id": components["headers"]["x-request-id"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"] & {
-                            error?: {
-                                /** @enum {unknown} */
-                                code?: "forbidden";
-                            };
-                        };
-                    };
-                };
+                403: components["responses"]["403.forbidden.2"];
                 503: components["responses"]["503.unavailable"];
             };
         };
@@ -4297,6 +4363,51 @@ export type components = {
                 };
             };
         };
+        /** @description Error: `forbidden` */
+        "403.forbidden.2": {
+            headers: {
+                "x-request-id": components["headers"]["x-request-id"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"] & {
+                    error?: {
+                        /** @enum {unknown} */
+                        code?: "forbidden";
+                    };
+                };
+            };
+        };
+        /** @description Error: `payload_too_large` */
+        "413.payload_too_large.2": {
+            headers: {
+                "x-request-id": components["headers"]["x-request-id"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"] & {
+                    error?: {
+                        /** @enum {unknown} */
+                        code?: "payload_too_large";
+                    };
+                };
+            };
+        };
+        /** @description Error: `unsupported_media_type` */
+        "415.unsupported_media_type.2": {
+            headers: {
+                "x-request-id": components["headers"]["x-request-id"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"] & {
+                    error?: {
+                        /** @enum {unknown} */
+                        code?: "unsupported_media_type";
+                    };
+                };
+            };
+        };
         /** @description Error: `unauthorized`, `key_expired`, `key_disabled`, `key_revoked` */
         "401.unauthorized.key_expired.key_disabled.key_revoked.2": {
             headers: {
@@ -4321,6 +4432,8 @@ export type components = {
         "cache-control": "no-store";
         /** @description CSV only: `attachment; filename="usage-{tenant|all}-{from}-{to}.csv"` */
         "content-disposition": string;
+        /** @description No inline script or style; nothing framed (frame-ancestors 'none'); forms to this origin only */
+        "content-security-policy": string;
         /** @description The document's hash */
         etag: string;
         /** @description Present (`true`) when the Idempotency-Key named a job submitted before: that job is returned */
@@ -4343,6 +4456,8 @@ export type components = {
         "x-cache": "HIT" | "MISS" | "BYPASS";
         /** @description Which cache tiers answered (L0, L1, L2) */
         "x-cache-tier": string;
+        /** @description nosniff */
+        "x-content-type-options": string;
         /** @description Why the origin could not answer escalated items (served_by edge-degraded) */
         "x-degraded-reason": string;
         /** @description Why items went to the origin (low_confidence, ood, heavy, forced, model_loading, ...) */

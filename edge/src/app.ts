@@ -12,6 +12,7 @@ import { PATHS } from '../../shared/protocol/paths.ts';
 import { type L1Cache, MemoryCache, ResultCache } from './cache/index.ts';
 import { type Answer, type AnswerDeps, type CachedAnswer, validCachedAnswer } from './cascade/index.ts';
 import { type EdgeConfig, loadConfig } from './config.ts';
+import { consoleHeaders, consolePageHandler, signOutFormHandler } from './console/routes.tsx';
 import {
   hasSessionCookie,
   sessionHandler,
@@ -336,6 +337,10 @@ export function createApp(options: AppOptions = {}): Hono<AppEnv> {
   app.use('/v1/*', authenticate, meter, limitHttp, cacheControl());
   app.use('/v2/models/*', authenticate, meter, limitHttp, cacheControl());
 
+  app.use('/console/*', consoleHeaders);
+  app.use('/console', consoleHeaders);
+  app.get('/console', consolePageHandler(sessions));
+  app.post('/console/sign-out', signOutFormHandler(sessions));
   app.post('/console/session', signInHandler(sessions));
   app.get('/console/session', sessionHandler(sessions));
   app.delete('/console/session', signOutHandler(sessions));

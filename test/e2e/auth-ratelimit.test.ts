@@ -61,6 +61,15 @@ describe('console sessions through wrangler dev (CONSOLE_SESSION_SECRET from the
     expect(out.status).toBe(200);
     expect((await tenants()).status).toBe(401);
   });
+
+  it('serves the console page from the Worker and its stylesheet as a static asset', async () => {
+    const page = await fetch(`${stack.edgeUrl}/console`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('href="/console/assets/console.css"');
+    const css = await fetch(`${stack.edgeUrl}/console/assets/console.css`);
+    expect(css.status).toBe(200);
+    expect(css.headers.get('content-type')).toMatch(/^text\/css/);
+  });
 });
 
 describe('auth failures of every kind', () => {

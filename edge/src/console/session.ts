@@ -32,8 +32,8 @@ export const CSRF_HEADER = 'x-csrf-token';
 /** Bytes a sign-in body may hold (a key is ~60). */
 const MAX_SIGN_IN_BYTES = 4096;
 
-const SessionRecord = z.object({ hash: z.string(), csrf: z.string(), expires: z.number() });
-type SessionRecord = z.infer<typeof SessionRecord>;
+export const SessionRecord = z.object({ hash: z.string(), csrf: z.string(), expires: z.number() });
+export type SessionRecord = z.infer<typeof SessionRecord>;
 
 const SignIn = z.object({ key: z.string().min(1).max(512) }).strict();
 
@@ -210,21 +210,51 @@ export function sessionHandler(options: SessionOptions) {
   };
 }
 
-/** DELETE /console/session: the session is deleted (the cookie is worthless from now on) and the cookie cleared. */
+/**
+ * The request's session and its principal, or undefined when there is none (no cookie, a bad signature, ended, or
+ * its key no longer answers).
+ */
+export async function consoleSession(
+  options: SessionOptions,
+  c: Context<AppEnv>,
+): Promise<{ principal: Principal; record: SessionRecord } | undefined> {
+  if (!hasSessionCookie(c)) return undefined;
+  const found = await readSession(c, (options.now ?? Date.now)());
+  if (found === undefined) return undefined;
+  const principal = await principalOfKey(options, c, undefined, found.record.hash).catch((err: unknown) => {
+    if (err instanceof InferenceError && err.status === 401) return undefined;
+    throw err;
+  });
+  return principal === undefined ? undefined : { principal, record: found.record };
+}
+
+/**
+ * Ends the request's session (deleted from the store: its cookie is worthless at once) and clears the cookie; the
+ * call must come from the same origin with the session's CSRF token (403 otherwise). No session: only the cookie
+ * is cleared.
+ */
+export async function endSession(
+  options: SessionOptions,
+  c: Context<AppEnv>,
+  csrf: string | undefined,
+): Promise<void> {
+  const found = await readSession(c, (options.now ?? Date.now)());
+  if (found !== undefined) {
+    if (!sameOrigin(c) || csrf !== found.record.csrf) {
+      throw new InferenceError(
+        'forbidden',
+        'cross-site request refused: send it from the console with x-csrf-token',
+      );
+    }
+    await storeCall(() => storeOf(c).del(storeKey(found.id)));
+  }
+  deleteCookie(c, SESSION_COOKIE, { prefix: 'host', path: '/', secure: true });
+}
+
+/** DELETE /console/session: signs out (see endSession). */
 export function signOutHandler(options: SessionOptions) {
   return async function signOut(c: Context<AppEnv>): Promise<Response> {
-    const now = (options.now ?? Date.now)();
-    const found = await readSession(c, now);
-    if (found !== undefined) {
-      if (!sameOrigin(c) || c.req.header(CSRF_HEADER) !== found.record.csrf) {
-        throw new InferenceError(
-          'forbidden',
-          'cross-site request refused: send it from the console with x-csrf-token',
-        );
-      }
-      await storeCall(() => storeOf(c).del(storeKey(found.id)));
-    }
-    deleteCookie(c, SESSION_COOKIE, { prefix: 'host', path: '/', secure: true });
+    await endSession(options, c, c.req.header(CSRF_HEADER));
     return c.json({ signed_out: true });
   };
 }

@@ -40,6 +40,61 @@ const SET_COOKIE = {
 } satisfies Record<string, HeaderSpec>;
 
 export function registerConsoleRoutes(registry: OpenAPIRegistry): void {
+  const pageHeaders = responseHeaders({
+    ...OPEN_HEADERS,
+    'content-security-policy': {
+      description:
+        "No inline script or style; nothing framed (frame-ancestors 'none'); forms to this origin only",
+      required: true,
+      schema: { type: 'string' },
+    },
+    'x-content-type-options': { description: 'nosniff', required: true, schema: { type: 'string' } },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/console',
+    tags: ['console'],
+    summary: "The console's home: the sign-in form, or who is signed in",
+    description:
+      'A server-rendered page (works without script); its stylesheet is a static asset (/console/assets/).',
+    responses: {
+      200: {
+        description: 'An HTML page',
+        headers: pageHeaders,
+        content: { 'text/html': { schema: { type: 'string' } } },
+      },
+      ...errorResponses(ANY_ROUTE_ERRORS),
+    },
+  });
+  registry.registerPath({
+    method: 'post',
+    path: '/console/sign-out',
+    tags: ['console'],
+    summary: 'Sign out from a form (no script): the session is deleted, then to /console',
+    description: "A form post with the session's `csrf_token`, from the same origin (403 otherwise).",
+    security: [{ session: [] }],
+    request: {
+      body: {
+        required: true,
+        content: { 'application/x-www-form-urlencoded': { schema: z.object({ csrf_token: z.string() }) } },
+      },
+    },
+    responses: {
+      303: {
+        description: 'Signed out: to /console',
+        headers: responseHeaders({
+          ...OPEN_HEADERS,
+          location: { description: '/console', required: true, schema: { type: 'string' } },
+        }),
+      },
+      ...errorResponses(
+        mergeErrors(
+          ANY_ROUTE_ERRORS,
+          errorsOf('bad_request', 'forbidden', 'payload_too_large', 'unsupported_media_type'),
+        ),
+      ),
+    },
+  });
   registry.registerPath({
     method: 'post',
     path: '/console/session',

@@ -122,4 +122,44 @@ describe('console sessions (whole app, Upstash bridge)', () => {
     expect(res.headers.get('location')).toBe('/console');
     expect(res.headers.get('set-cookie')).toMatch(/^__Host-console=/);
   });
+
+  it('GET /console: the sign-in form without a session, who is signed in with one; strict CSP, names as text', async () => {
+    const hostile = await apiKey({ scopes: ['reviewer'], models: [], name: '<img src=x onerror=alert(1)>' });
+    const w = await world({ API_KEYS: keysJson(hostile) });
+    const anonymous = await w.call('GET', '/console');
+    expect(anonymous.status).toBe(200);
+    expect(anonymous.headers.get('content-type')).toMatch(/^text\/html/);
+    const csp = anonymous.headers.get('content-security-policy') ?? '';
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(csp).not.toContain('unsafe-inline');
+    expect(anonymous.headers.get('x-content-type-options')).toBe('nosniff');
+    const form = await anonymous.text();
+    expect(form).toContain('<form method="post" action="/console/session">');
+    expect(form).not.toMatch(/<script(?![^>]*src=)/); // no inline script
+    const { cookie, res } = await w.signIn(hostile.key);
+    const { csrf_token: csrf } = (await res.json()) as { csrf_token: string };
+    const page = await (await w.call('GET', '/console', { headers: { cookie } })).text();
+    expect(page).toContain('Signed in as &lt;img src=x onerror=alert(1)&gt;');
+    expect(page).not.toContain('<img src=x');
+    expect(page).toContain(`name="csrf_token" value="${csrf}"`);
+  });
+
+  it('POST /console/sign-out (a form): same origin and the CSRF token end the session, then to /console', async () => {
+    const w = await world();
+    const { res, cookie } = await w.signIn(w.reviewer.key);
+    const { csrf_token: csrf } = (await res.json()) as { csrf_token: string };
+    const form = (token: string, origin = EDGE) =>
+      w.call('POST', '/console/sign-out', {
+        headers: { cookie, origin, 'content-type': 'application/x-www-form-urlencoded' },
+        body: `csrf_token=${encodeURIComponent(token)}`,
+      });
+    expect((await form('wrong')).status).toBe(403);
+    expect((await form(csrf, 'https://evil.test')).status).toBe(403);
+    const out = await form(csrf);
+    expect(out.status).toBe(303);
+    expect(out.headers.get('location')).toBe('/console');
+    expect((await w.call('GET', '/v1/review?model=spam', { headers: { cookie } })).status).toBe(401);
+    expect(await (await w.call('GET', '/console', { headers: { cookie } })).text()).toContain('Sign in');
+  });
 });
