@@ -1,6 +1,6 @@
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
-import { ChunkWriter, type JobLimits, storeNdjson, storeTexts } from './ingest.ts';
+import { ChunkWriter, drainBody, type JobLimits, storeNdjson, storeTexts } from './ingest.ts';
 
 const limits: JobLimits = {
   maxRows: 1000,
@@ -60,6 +60,12 @@ describe('job ingest (streamed NDJSON into the local R2)', () => {
     const writer = () => new ChunkWriter(env.JOBS_BUCKET, `t/${crypto.randomUUID()}/`, limits);
     await expect(storeNdjson(small.stream, writer(), limits)).rejects.toThrow(/line 1/);
     expect(small.seen).toEqual({ pulled: 20, cancelled: false });
+    // A body sent as gzip that is not: decompressing fails at once; the compressed body is still drained.
+    const plain = track(20, 1000);
+    const inflated = plain.stream.pipeThrough(new DecompressionStream('gzip'), { preventCancel: true });
+    await expect(storeNdjson(inflated, writer(), limits)).rejects.toThrow(/could not be read/);
+    await drainBody(plain.stream, 1_000_000);
+    expect(plain.seen).toEqual({ pulled: 20, cancelled: false });
     const huge = track(100_000, 65_536);
     await expect(storeNdjson(huge.stream, writer(), limits)).rejects.toThrow(/line 1/);
     expect(huge.seen.cancelled).toBe(true);

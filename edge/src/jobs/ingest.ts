@@ -240,7 +240,17 @@ export async function storeNdjson(
  * Bytes of a refused body still read (and dropped) before answering: answering while the client is still uploading
  * made local runtimes (wrangler dev) drop the connection, a 500 with no JSON body; past this the rest is cancelled.
  */
-const DRAIN_MAX_BYTES = 8 * 1024 * 1024;
+export const DRAIN_MAX_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Drains a body that a pipe was reading (its lock released once the pipe has failed): reads and drops at most
+ * `maxBytes`, then cancels the rest; never throws.
+ */
+export async function drainBody(body: ReadableStream<Uint8Array>, maxBytes: number): Promise<void> {
+  for (let i = 0; i < 100 && body.locked; i++) await new Promise((r) => setTimeout(r, 0));
+  if (body.locked) return;
+  await drain(body.getReader(), maxBytes);
+}
 
 /** Reads and drops the rest of a body, at most `maxBytes`, then cancels what is left; never throws. */
 async function drain(reader: ReadableStreamDefaultReader<Uint8Array>, maxBytes: number): Promise<void> {

@@ -23,7 +23,15 @@ import type { AppEnv } from '../types.ts';
 import { quotaCounters } from '../usage/quota.ts';
 import { resultKey } from './consumer.ts';
 import type { ChunkMessage, JobCoordinator, JobSpec, JobView } from './coordinator.ts';
-import { ChunkWriter, type JobLimits, type StoredInput, storeNdjson, storeTexts } from './ingest.ts';
+import {
+  ChunkWriter,
+  DRAIN_MAX_BYTES,
+  drainBody,
+  type JobLimits,
+  type StoredInput,
+  storeNdjson,
+  storeTexts,
+} from './ingest.ts';
 import { checkWebhookUrl, webhookSecretFor } from './webhook.ts';
 
 /** What the routes need of the app: the embedded releases and the shared store for quotas. */
@@ -266,8 +274,15 @@ export function jobSubmitHandler(deps: JobRouteDeps) {
       }
       // Over the platform's request body limit (100 MB on Free and Pro plans), send the NDJSON gzipped: the limits
       // count the decompressed bytes.
-      const body = encoding === 'gzip' ? raw.pipeThrough(new DecompressionStream('gzip')) : raw;
-      stored = await storeNdjson(body, writer, limits, tensor ?? undefined);
+      if (encoding === 'gzip') {
+        // The compressed body is not cancelled when decompressing fails (preventCancel): it is drained below, so the
+        // answer never comes while the client is still uploading.
+        const body = raw.pipeThrough(new DecompressionStream('gzip'), { preventCancel: true });
+        stored = await storeNdjson(body, writer, limits, tensor ?? undefined).catch(async (err: unknown) => {
+          await drainBody(raw, DRAIN_MAX_BYTES);
+          throw err;
+        });
+      } else stored = await storeNdjson(raw, writer, limits, tensor ?? undefined);
     } else {
       const raw = await readBody(c, config.maxBodyBytes);
       stored = await storeTexts(await readJson(c), writer, raw.byteLength);
