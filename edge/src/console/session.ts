@@ -25,9 +25,8 @@ import { readBody } from '../routes/request.ts';
 import type { AppEnv, Principal } from '../types.ts';
 import { redisFor } from '../upstash.ts';
 
+/** The cookie's name; sent as `__Host-console` (Secure, Path=/, no Domain: this host only). */
 export const SESSION_COOKIE = 'console';
-/** The cookie's full name (`__Host-` prefix: Secure, Path=/, no Domain: this host only). */
-export const SESSION_COOKIE_NAME = `__Host-${SESSION_COOKIE}`;
 export const CSRF_HEADER = 'x-csrf-token';
 /** Bytes a sign-in body may hold (a key is ~60). */
 const MAX_SIGN_IN_BYTES = 4096;
@@ -96,7 +95,16 @@ async function readSession(
   const id = await getSignedCookie(c, secretOf(c), SESSION_COOKIE, 'host');
   if (typeof id !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(id)) return undefined;
   const raw = await storeCall(() => storeOf(c).get(storeKey(id)));
-  const parsed = SessionRecord.safeParse(typeof raw === 'string' ? JSON.parse(raw) : raw);
+  // Upstash hands back the JSON it stored; a value that is not a session (or not JSON) is no session, never a 500.
+  let value: unknown = raw;
+  if (typeof raw === 'string') {
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      return undefined;
+    }
+  }
+  const parsed = SessionRecord.safeParse(value);
   if (!parsed.success || parsed.data.expires <= now) return undefined;
   return { id, record: parsed.data };
 }
