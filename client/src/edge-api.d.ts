@@ -1289,12 +1289,14 @@ export type paths = {
         put?: never;
         /**
          * The next item to label, leased to the caller
-         * @description The model's oldest open item the calling key has not labelled and no other reviewer holds, leased to the caller for REVIEW_LEASE_SECONDS (asking again renews it): two reviewers never label the same item by accident. `item: null` when nothing is left. Keys with the reviewer or admin scope (403 otherwise).
+         * @description The model's oldest open item the calling key has not labelled and no other reviewer holds, leased to the caller for REVIEW_LEASE_SECONDS (asking again renews it): two reviewers never label the same item by accident. `item: null` when nothing is left. `after` skips: only items queued after that one qualify, and the caller's lease on it ends. Keys with the reviewer or admin scope (403 otherwise).
          */
         post: {
             parameters: {
                 query: {
                     model: string;
+                    /** @description Skip to items queued after this item id (the console’s `j`) */
+                    after?: string;
                 };
                 header?: never;
                 path?: never;
@@ -1451,13 +1453,15 @@ export type paths = {
         };
         /**
          * A model's traffic and drift counters per version
-         * @description The edge's counters per version of the model over the last `minutes` (the current minute included), read from the shared Upstash store: requests, items, who answered, escalation reasons, score, coverage and feature-count histograms with their PSI against the release's baseline, rollout comparisons, latency and errors, with the planned edge share beside the observed one. `?format=prometheus` returns the same as a Prometheus text exposition. Keys with the `admin` scope only (403 `forbidden` otherwise). 503 `unavailable` when this edge has no Upstash store.
+         * @description The edge's counters per version of the model over the last `minutes` (the current minute included), read from the shared Upstash store: requests, items, who answered, escalation reasons, score, coverage and feature-count histograms with their PSI against the release's baseline, rollout comparisons, latency and errors, with the planned edge share beside the observed one. `?format=prometheus` returns the same as a Prometheus text exposition. `?points=N` adds to each version a `series` over the same window, in at most N buckets of ceil(minutes / N) minutes, oldest first, for charts over time (JSON only). Keys with the `admin` scope only (403 `forbidden` otherwise). 503 `unavailable` when this edge has no Upstash store.
          */
         get: {
             parameters: {
                 query?: {
                     /** @description The window in whole minutes, up to a week */
                     minutes?: number;
+                    /** @description Adds a `series` per version: the window in at most this many buckets of ceil(minutes / points) minutes (ignored with `format=prometheus`) */
+                    points?: number;
                     /** @description `json` (default) or `prometheus` (the same as a text exposition for a scrape job) */
                     format?: "json" | "prometheus";
                 };
@@ -2588,7 +2592,12 @@ export type paths = {
          */
         get: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description Why a form sign-in came back: `missing` or `rejected` (other values are ignored) */
+                    error?: string;
+                    /** @description The view the sign-in form goes to after: `/console/{view}` (other values are ignored) */
+                    next?: string;
+                };
                 header?: never;
                 path?: never;
                 cookie?: never;
@@ -2605,6 +2614,88 @@ export type paths = {
                     };
                     content: {
                         "text/html": string;
+                    };
+                };
+                503: components["responses"]["503.unavailable"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/console/{view}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A console view: review, models, jobs or keys
+         * @description The view's page (its client module loads the data from this API with the session cookie). Review opens to reviewer and admin keys, Models to admin, Jobs to infer and admin, Keys & usage to tenant_admin and admin; another key gets the 403 page. Without a session: 303 to the sign-in page, which comes back here.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    view: "review" | "models" | "jobs" | "keys";
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The view (HTML) */
+                200: {
+                    headers: {
+                        "x-request-id": components["headers"]["x-request-id"];
+                        "content-security-policy": components["headers"]["content-security-policy"];
+                        "x-content-type-options": components["headers"]["x-content-type-options"];
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/html": string;
+                    };
+                };
+                /** @description No session: to the sign-in page (`/console?next=/console/{view}`) */
+                303: {
+                    headers: {
+                        "x-request-id": components["headers"]["x-request-id"];
+                        /** @description The sign-in page */
+                        location: string;
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description The 403 page: the key's scopes do not open this view (HTML) */
+                403: {
+                    headers: {
+                        "x-request-id": components["headers"]["x-request-id"];
+                        "content-security-policy": components["headers"]["content-security-policy"];
+                        "x-content-type-options": components["headers"]["x-content-type-options"];
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/html": string;
+                    };
+                };
+                /** @description Error: `not_found` */
+                404: {
+                    headers: {
+                        "x-request-id": components["headers"]["x-request-id"];
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"] & {
+                            error?: {
+                                /** @enum {unknown} */
+                                code?: "not_found";
+                            };
+                        };
                     };
                 };
                 503: components["responses"]["503.unavailable"];
@@ -2717,7 +2808,7 @@ export type paths = {
         put?: never;
         /**
          * Sign in to the console: an API key in, a session cookie out
-         * @description The key is checked like any request's (unknown: 401; revoked, disabled, expired: their 401). The session cookie `__Host-console` (HttpOnly, Secure, SameSite=Strict, signed) holds a random session id only; the key is stored nowhere. A form post (no script) is answered 303 to /console.
+         * @description The key is checked like any request's (unknown: 401; revoked, disabled, expired: their 401). The session cookie `__Host-console` (HttpOnly, Secure, SameSite=Strict, signed) holds a random session id only; the key is stored nowhere. A form post (no script) is answered 303: to its `next` (a console view) or /console when signed in, back to the sign-in page (`/console?error=missing|rejected`) when not.
          */
         post: {
             parameters: {
@@ -2733,6 +2824,8 @@ export type paths = {
                     };
                     "application/x-www-form-urlencoded": {
                         key: string;
+                        /** @description The console page to go to after: /console/{view} */
+                        next?: string;
                     };
                 };
             };
@@ -2748,11 +2841,12 @@ export type paths = {
                         "application/json": components["schemas"]["ConsoleSession"];
                     };
                 };
-                /** @description Signed in from a form: to /console */
+                /** @description A form post: signed in (with the cookie) to `next` or /console; or refused, back to the form */
                 303: {
                     headers: {
                         "x-request-id": components["headers"]["x-request-id"];
-                        "set-cookie": components["headers"]["set-cookie"];
+                        /** @description The session cookie `__Host-console` (HttpOnly, Secure, SameSite=Strict, signed) holds a random session id only; the key is stored nowhere. */
+                        "set-cookie"?: string;
                         /** @description /console */
                         location: string;
                         [name: string]: unknown;
@@ -3603,6 +3697,7 @@ export type components = {
              * @enum {string|null}
              */
             source: "embedded" | "registry" | null;
+            series?: components["schemas"]["StatsSeries"];
         };
         Comparison: {
             /** @description Items compared */
@@ -3615,6 +3710,46 @@ export type components = {
             flips: {
                 [key: string]: number;
             };
+        };
+        /** @description The same window over time, in buckets (only with `?points=`) */
+        StatsSeries: {
+            /** @description Minutes per bucket: ceil(minutes / points) */
+            bucket_minutes: number;
+            /** @description The buckets, oldest first, covering exactly the window of the totals (the last one shorter when `bucket_minutes` does not divide `minutes`); null fields mean no data in the bucket */
+            points: components["schemas"]["StatsSeriesPoint"][];
+        };
+        StatsSeriesPoint: {
+            /**
+             * Format: date-time
+             * @description The bucket's first minute (UTC)
+             */
+            start: string;
+            requests: number;
+            items: number;
+            /** @description Items per path that answered (cache, edge, edge-degraded, origin) */
+            served_by: {
+                [key: string]: number;
+            };
+            /** @description Of the items a model answered (cache hits excluded), the share the edge answered (6 decimals) */
+            model_edge_share: number | null;
+            /** @description Items escalated to the origin, per reason */
+            escalation_reasons: {
+                [key: string]: number;
+            };
+            /** @description Requests that failed (no answer) */
+            failed_requests: number;
+            /** @description Items answered edge-degraded (the origin failed) */
+            degraded_items: number;
+            /** @description Median latency (a bin's upper bound, ms) */
+            latency_p50: number | null;
+            /** @description 95th percentile latency (a bin's upper bound, ms) */
+            latency_p95: number | null;
+            /** @description Shadow agreement with stable's answers */
+            shadow_agreement: number | null;
+            /** @description Audit agreement with the teacher */
+            audit_agreement: number | null;
+            /** @description PSI of the bucket's score histogram against the release's baseline */
+            psi_score: number | null;
         };
         OriginPools: {
             pools: components["schemas"]["OriginPool"][];

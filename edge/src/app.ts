@@ -12,7 +12,13 @@ import { PATHS } from '../../shared/protocol/paths.ts';
 import { type L1Cache, MemoryCache, ResultCache } from './cache/index.ts';
 import { type Answer, type AnswerDeps, type CachedAnswer, validCachedAnswer } from './cascade/index.ts';
 import { type EdgeConfig, loadConfig } from './config.ts';
-import { consoleHeaders, consolePageHandler, signOutFormHandler } from './console/routes.tsx';
+import {
+  consoleHeaders,
+  consolePageHandler,
+  consoleViewHandler,
+  signOutFormHandler,
+  VIEW_PATH,
+} from './console/routes.tsx';
 import {
   hasSessionCookie,
   sessionHandler,
@@ -340,6 +346,10 @@ export function createApp(options: AppOptions = {}): Hono<AppEnv> {
   app.use('/console/*', consoleHeaders);
   app.use('/console', consoleHeaders);
   app.get('/console', consolePageHandler(sessions));
+  app.get(
+    VIEW_PATH,
+    consoleViewHandler(sessions, () => [...new Set(releases().map((r) => r.manifest.name))].sort()),
+  );
   app.post('/console/sign-out', signOutFormHandler(sessions));
   app.post('/console/session', signInHandler(sessions));
   app.get('/console/session', sessionHandler(sessions));

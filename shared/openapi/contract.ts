@@ -238,12 +238,12 @@ export class Contract {
 
 /**
  * `METHOD /path/{param}` of every route a Hono app registers (`app.routes`), middleware and catch-alls (`ALL`)
- * left out: what the document's operations must equal.
+ * left out: what the document's operations must equal. A param's pattern (`:view{a|b}`) is the document's to say.
  */
 export function appOperations(routes: ReadonlyArray<{ method: string; path: string }>): string[] {
   const ops = new Set<string>();
   for (const r of routes) {
-    if (r.method !== 'ALL') ops.add(`${r.method} ${r.path.replace(/:(\w+)/g, '{$1}')}`);
+    if (r.method !== 'ALL') ops.add(`${r.method} ${r.path.replace(/:(\w+)(\{[^}]*\})?/g, '{$1}')}`);
   }
   return [...ops].sort();
 }

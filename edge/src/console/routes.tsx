@@ -7,9 +7,18 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { InferenceError } from '../../../shared/errors/index.ts';
 import { mediaType } from '../../../shared/http/index.ts';
 import { readBody } from '../routes/request.ts';
-import type { AppEnv } from '../types.ts';
-import { HomePage, SignInPage } from './pages.tsx';
-import { consoleSession, endSession, type SessionOptions } from './session.ts';
+import type { AppEnv, Principal } from '../types.ts';
+import {
+  CONSOLE_VIEWS,
+  type ConsoleUser,
+  type ConsoleView,
+  canOpen,
+  ForbiddenPage,
+  HomePage,
+  SignInPage,
+  ViewPage,
+} from './pages.tsx';
+import { consoleSession, endSession, NEXT_PATH, type SessionOptions, signInPath } from './session.ts';
 
 export const CONSOLE_CSP =
   "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
@@ -24,21 +33,54 @@ export const consoleHeaders: MiddlewareHandler<AppEnv> = async function consoleH
   c.res.headers.set('cache-control', 'no-store');
 };
 
+function userOf(session: { principal: Principal; record: { csrf: string; expires: number } }): ConsoleUser {
+  return {
+    name: session.principal.name,
+    tenant: session.principal.tenant,
+    scopes: session.principal.scopes,
+    csrf: session.record.csrf,
+    expiresAt: new Date(session.record.expires).toISOString(),
+  };
+}
+
+const SIGN_IN_ERRORS = new Map([
+  ['missing', 'Paste an API key to sign in.'],
+  ['rejected', 'That key was not accepted (unknown, revoked, disabled or expired): check it and try again.'],
+]);
+
 export function consolePageHandler(options: SessionOptions) {
   return async function consolePage(c: Context<AppEnv>): Promise<Response> {
     const session = await consoleSession(options, c);
-    if (session === undefined) return c.html(<SignInPage />);
+    if (session !== undefined) return c.html(<HomePage user={userOf(session)} />);
+    const error = c.req.query('error');
+    const next = c.req.query('next');
     return c.html(
-      <HomePage
-        user={{
-          name: session.principal.name,
-          tenant: session.principal.tenant,
-          scopes: session.principal.scopes,
-          csrf: session.record.csrf,
-          expiresAt: new Date(session.record.expires).toISOString(),
-        }}
+      <SignInPage
+        message={SIGN_IN_ERRORS.get(error ?? '')}
+        next={next !== undefined && NEXT_PATH.test(next) ? next : undefined}
       />,
     );
+  };
+}
+
+/** The console view paths: /console/review, /console/models, /console/jobs, /console/keys. */
+export const VIEW_PATH = `/console/:view{${CONSOLE_VIEWS.map((v) => v.id).join('|')}}`;
+
+/**
+ * GET /console/{view}: the view's page for a session whose key's scopes open it; without a session, 303 to the
+ * sign-in page (which comes back here); the 403 page when the scopes do not open it. `models` lists the models the edge serves (the page
+ * offers those the key may use).
+ */
+export function consoleViewHandler(options: SessionOptions, models: () => readonly string[]) {
+  return async function consoleView(c: Context<AppEnv>): Promise<Response> {
+    const view = CONSOLE_VIEWS.find((v) => v.id === c.req.param('view')) as ConsoleView;
+    const session = await consoleSession(options, c);
+    if (session === undefined) return c.redirect(signInPath(undefined, `/console/${view.id}`), 303);
+    const user = userOf(session);
+    if (!canOpen(view, user.scopes)) return c.html(<ForbiddenPage user={user} view={view} />, 403);
+    const allowed = session.principal.models;
+    const visible = models().filter((m) => allowed.includes('*') || allowed.includes(m));
+    return c.html(<ViewPage user={user} view={view} models={visible} />);
   };
 }
 

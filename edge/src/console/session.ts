@@ -35,6 +35,26 @@ export const SessionRecord = z.object({ hash: z.string(), csrf: z.string(), expi
 export type SessionRecord = z.infer<typeof SessionRecord>;
 
 const SignIn = z.object({ key: z.string().min(1).max(512) }).strict();
+/** Why a form sign-in went back to the form; the page maps these to its own words (nothing is reflected). */
+export type SignInError = 'missing' | 'rejected';
+
+/** The sign-in page with a reason and the view to go back to. */
+export function signInPath(error: SignInError | undefined, next: string | undefined): string {
+  const q = new URLSearchParams();
+  if (error !== undefined) q.set('error', error);
+  if (next !== undefined) q.set('next', next);
+  const s = q.toString();
+  return s === '' ? '/console' : `/console?${s}`;
+}
+
+/** A console path a sign-in may go back to: the home or a view, nothing else. */
+export const NEXT_PATH = /^\/console(\/(review|models|jobs|keys))?$/;
+
+/** The sign-in form's fields: the key, and the console page to go back to (a view path, nothing else). */
+const SignInForm = z.object({
+  key: z.string().max(512),
+  next: z.string().regex(NEXT_PATH).optional().catch(undefined),
+});
 
 /** The shared store's commands a session needs (the Upstash client; tests may pass a fake). */
 export type SessionStore = {
@@ -172,16 +192,32 @@ export function signInHandler(options: SessionOptions) {
     const type = mediaType(c.req.header('content-type'));
     const body = await readBody(c, MAX_SIGN_IN_BYTES);
     let input: unknown;
+    let next: string | undefined;
+    const form = type === 'application/x-www-form-urlencoded';
     if (type === 'application/json') input = parseJsonBody(body);
-    else if (type === 'application/x-www-form-urlencoded') {
-      input = Object.fromEntries(new URLSearchParams(new TextDecoder().decode(body)));
+    else if (form) {
+      const fields = SignInForm.safeParse(
+        Object.fromEntries(new URLSearchParams(new TextDecoder().decode(body))),
+      );
+      if (!fields.success) throw new InvalidInputError('expected the sign-in form: key (and next)');
+      next = fields.data.next;
+      input = { key: fields.data.key };
     } else {
       throw new InferenceError('unsupported_media_type', 'sign in with application/json or a form post');
     }
     const parsed = SignIn.safeParse(input);
-    if (!parsed.success) throw new InvalidInputError('expected {"key": "<your API key>"}');
+    if (!parsed.success) {
+      if (form) return c.redirect(signInPath('missing', next), 303);
+      throw new InvalidInputError('expected {"key": "<your API key>"}');
+    }
     const hash = await sha256Hex(parsed.data.key);
-    const principal = await principalOfKey(options, c, parsed.data.key, hash);
+    const principal = await principalOfKey(options, c, parsed.data.key, hash).catch((err: unknown) => {
+      // A form goes back to the sign-in page, which says why (post/redirect/get: no answer to re-post).
+      if (form && err instanceof InferenceError && (err.status === 401 || err.status === 403)) return null;
+      throw err;
+    });
+    if (principal === null || (principal === undefined && form))
+      return c.redirect(signInPath('rejected', next), 303);
     if (principal === undefined) {
       throw new InferenceError('unauthorized', 'invalid API key', {
         headers: { 'WWW-Authenticate': 'Bearer realm="edge", error="invalid_token"' },
@@ -200,7 +236,7 @@ export function signInHandler(options: SessionOptions) {
       maxAge: ttl,
     });
     c.get('log').principal = principal.name;
-    if (type === 'application/x-www-form-urlencoded') return c.redirect('/console', 303);
+    if (form) return c.redirect(next ?? '/console', 303);
     return c.json(view(principal, record));
   };
 }

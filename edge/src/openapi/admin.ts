@@ -55,6 +55,51 @@ const Comparison = named(
 const histogram = (bins: number, what: string) =>
   z.array(count()).min(bins).max(bins).meta({ description: what });
 
+const StatsSeriesPoint = named(
+  z.object({
+    start: z.iso.datetime().meta({ description: "The bucket's first minute (UTC)" }),
+    requests: count(),
+    items: count(),
+    served_by: counts('Items per path that answered (cache, edge, edge-degraded, origin)'),
+    model_edge_share: share().nullable().meta({
+      description:
+        'Of the items a model answered (cache hits excluded), the share the edge answered (6 decimals)',
+    }),
+    escalation_reasons: counts('Items escalated to the origin, per reason'),
+    failed_requests: count().meta({ description: 'Requests that failed (no answer)' }),
+    degraded_items: count().meta({ description: 'Items answered edge-degraded (the origin failed)' }),
+    latency_p50: z.number().nullable().meta({ description: "Median latency (a bin's upper bound, ms)" }),
+    latency_p95: z
+      .number()
+      .nullable()
+      .meta({ description: "95th percentile latency (a bin's upper bound, ms)" }),
+    shadow_agreement: share().nullable().meta({ description: "Shadow agreement with stable's answers" }),
+    audit_agreement: share().nullable().meta({ description: 'Audit agreement with the teacher' }),
+    psi_score: z.number().nullable().meta({
+      description: "PSI of the bucket's score histogram against the release's baseline",
+    }),
+  }),
+  'StatsSeriesPoint',
+);
+
+const StatsSeries = named(
+  z
+    .object({
+      bucket_minutes: z
+        .number()
+        .int()
+        .min(1)
+        .meta({ description: 'Minutes per bucket: ceil(minutes / points)' }),
+      points: z.array(StatsSeriesPoint).meta({
+        description:
+          'The buckets, oldest first, covering exactly the window of the totals (the last one shorter when ' +
+          '`bucket_minutes` does not divide `minutes`); null fields mean no data in the bucket',
+      }),
+    })
+    .meta({ description: 'The same window over time, in buckets (only with `?points=`)' }),
+  'StatsSeries',
+);
+
 const VersionStats = named(
   z.object({
     version: z.string(),
@@ -118,6 +163,7 @@ const VersionStats = named(
     source: z.enum(['embedded', 'registry']).nullable().meta({
       description: 'Where this isolate gets the version: the bundle, the model registry (R2), or neither',
     }),
+    series: StatsSeries.optional(),
   }),
   'VersionStats',
 );
@@ -363,7 +409,9 @@ export function registerAdminRoutes(registry: OpenAPIRegistry): void {
       'from the shared Upstash store: requests, items, who answered, escalation reasons, score, coverage and ' +
       "feature-count histograms with their PSI against the release's baseline, rollout comparisons, latency and " +
       'errors, with the planned edge share beside the observed one. `?format=prometheus` returns the same as a ' +
-      `Prometheus text exposition. ${ADMIN_ONLY} 503 \`unavailable\` when this edge has no Upstash store.`,
+      'Prometheus text exposition. `?points=N` adds to each version a `series` over the same window, in at most N ' +
+      'buckets of ceil(minutes / N) minutes, oldest first, for charts over time (JSON only). ' +
+      `${ADMIN_ONLY} 503 \`unavailable\` when this edge has no Upstash store.`,
     ...needs('admin'),
     request: {
       params: z.object({ model: ModelParam }),
@@ -374,6 +422,17 @@ export function registerAdminRoutes(registry: OpenAPIRegistry): void {
           .max(10_080)
           .optional()
           .meta({ description: 'The window in whole minutes, up to a week', default: 60, example: 60 }),
+        points: z
+          .int()
+          .min(1)
+          .max(360)
+          .optional()
+          .meta({
+            description:
+              'Adds a `series` per version: the window in at most this many buckets of ceil(minutes / points) ' +
+              'minutes (ignored with `format=prometheus`)',
+            example: 60,
+          }),
         format: FormatQuery,
       }),
     },

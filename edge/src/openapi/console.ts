@@ -57,6 +57,17 @@ export function registerConsoleRoutes(registry: OpenAPIRegistry): void {
     summary: "The console's home: the sign-in form, or who is signed in",
     description:
       'A server-rendered page (works without script); its stylesheet is a static asset (/console/assets/).',
+    request: {
+      query: z.object({
+        error: z.string().optional().meta({
+          description: 'Why a form sign-in came back: `missing` or `rejected` (other values are ignored)',
+        }),
+        next: z.string().optional().meta({
+          description:
+            'The view the sign-in form goes to after: `/console/{view}` (other values are ignored)',
+        }),
+      }),
+    },
     responses: {
       200: {
         description: 'An HTML page',
@@ -64,6 +75,37 @@ export function registerConsoleRoutes(registry: OpenAPIRegistry): void {
         content: { 'text/html': { schema: { type: 'string' } } },
       },
       ...errorResponses(ANY_ROUTE_ERRORS),
+    },
+  });
+  const html = (description: string) => ({
+    description,
+    headers: pageHeaders,
+    content: { 'text/html': { schema: { type: 'string' as const } } },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/console/{view}',
+    tags: ['console'],
+    summary: 'A console view: review, models, jobs or keys',
+    description:
+      "The view's page (its client module loads the data from this API with the session cookie). Review opens to " +
+      'reviewer and admin keys, Models to admin, Jobs to infer and admin, Keys & usage to tenant_admin and admin; ' +
+      'another key gets the 403 page. Without a session: 303 to the sign-in page, which comes back here.',
+    security: [{ session: [] }],
+    request: {
+      params: z.object({ view: z.enum(['review', 'models', 'jobs', 'keys']) }),
+    },
+    responses: {
+      200: html('The view (HTML)'),
+      303: {
+        description: 'No session: to the sign-in page (`/console?next=/console/{view}`)',
+        headers: responseHeaders({
+          ...OPEN_HEADERS,
+          location: { description: 'The sign-in page', required: true, schema: { type: 'string' } },
+        }),
+      },
+      403: html("The 403 page: the key's scopes do not open this view (HTML)"),
+      ...errorResponses(mergeErrors(ANY_ROUTE_ERRORS, errorsOf('not_found'))),
     },
   });
   registry.registerPath({
@@ -102,13 +144,22 @@ export function registerConsoleRoutes(registry: OpenAPIRegistry): void {
     summary: 'Sign in to the console: an API key in, a session cookie out',
     description:
       `The key is checked like any request's (unknown: 401; revoked, disabled, expired: their 401). ${SESSION_COOKIE_NOTE} ` +
-      'A form post (no script) is answered 303 to /console.',
+      'A form post (no script) is answered 303: to its `next` (a console view) or /console when signed in, back to ' +
+      'the sign-in page (`/console?error=missing|rejected`) when not.',
     request: {
       body: {
         required: true,
         content: {
           'application/json': { schema: z.object({ key: z.string().min(1).max(512) }).strict() },
-          'application/x-www-form-urlencoded': { schema: z.object({ key: z.string() }) },
+          'application/x-www-form-urlencoded': {
+            schema: z.object({
+              key: z.string(),
+              next: z
+                .string()
+                .optional()
+                .meta({ description: 'The console page to go to after: /console/{view}' }),
+            }),
+          },
         },
       },
     },
@@ -118,10 +169,11 @@ export function registerConsoleRoutes(registry: OpenAPIRegistry): void {
         headers: responseHeaders({ ...OPEN_HEADERS, ...SET_COOKIE }),
       },
       303: {
-        description: 'Signed in from a form: to /console',
+        description:
+          'A form post: signed in (with the cookie) to `next` or /console; or refused, back to the form',
         headers: responseHeaders({
           ...OPEN_HEADERS,
-          ...SET_COOKIE,
+          'set-cookie': { ...SET_COOKIE['set-cookie'], required: false },
           location: { description: '/console', required: true, schema: { type: 'string' } },
         }),
       },

@@ -255,9 +255,22 @@ export function registerReviewRoutes(registry: OpenAPIRegistry): void {
     description:
       "The model's oldest open item the calling key has not labelled and no other reviewer holds, leased to the " +
       'caller for REVIEW_LEASE_SECONDS (asking again renews it): two reviewers never label the same item by ' +
-      `accident. \`item: null\` when nothing is left. ${REVIEWER_NOTE}`,
+      `accident. \`item: null\` when nothing is left. \`after\` skips: only items queued after that one qualify, ` +
+      `and the caller's lease on it ends. ${REVIEWER_NOTE}`,
     ...needs('reviewer', 'admin'),
-    request: { query: z.object({ model: z.string().regex(new RegExp(MODEL_PATTERN)) }) },
+    request: {
+      query: z.object({
+        model: z.string().regex(new RegExp(MODEL_PATTERN)),
+        after: z
+          .string()
+          .regex(/^rv_[0-9a-f]{32}$/)
+          .optional()
+          .meta({
+            description: 'Skip to items queued after this item id (the console’s `j`)',
+            example: 'rv_0123456789abcdef0123456789abcdef',
+          }),
+      }),
+    },
     responses: {
       200: jsonResponse(
         'The leased item, or null',

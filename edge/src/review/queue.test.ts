@@ -139,6 +139,24 @@ describe('several reviewers: leases, double labels, undo, decisions', () => {
     expect(await q.next('lease', 'carl', 60_000, t0 + 64_000)).toBeUndefined();
   });
 
+  it('skips with `after`: the next item queued after it, and the skipped one is free for others at once', async () => {
+    const q = queue();
+    await q.add(
+      [1, 2, 3].map((i) => submission('skip', i, 0.5)),
+      {},
+      t0,
+    );
+    const [one, two, three] = [1, 2, 3].map((i) => submission('skip', i, 0.5).id);
+    expect((await q.next('skip', 'ana', 60_000, t0))?.id).toBe(one);
+    expect((await q.next('skip', 'ana', 60_000, t0 + 1, one))?.id).toBe(two);
+    // Ana's lease on the first ended with the skip: Ben gets it (not Ana's current one).
+    expect((await q.next('skip', 'ben', 60_000, t0 + 2))?.id).toBe(one);
+    expect((await q.next('skip', 'ana', 60_000, t0 + 3, two))?.id).toBe(three);
+    expect(await q.next('skip', 'ana', 60_000, t0 + 4, three)).toBeUndefined();
+    // An unknown id skips nothing: Carl gets the oldest item nobody holds (Ana let go of the second by skipping it).
+    expect((await q.next('skip', 'carl', 60_000, t0 + 5, `rv_${'0'.repeat(32)}`))?.id).toBe(two);
+  });
+
   it('a double-labelled item needs two reviewers; agreement is final, disagreement waits for an admin', async () => {
     const q = queue();
     const items = Array.from({ length: 40 }, (_, i) => submission('twice', i, 0.5));

@@ -384,20 +384,37 @@ export class ReviewQueue extends DurableObject<Env> {
   /**
    * Leases the model's oldest open item that `by` has not labelled and nobody else holds (or whose lease ran out) to
    * `by` until `now + leaseMs`: two reviewers never get the same item at once. Undefined when none is left.
+   * `after` (an item id) skips: only items queued after it qualify, and `by`'s lease on it ends (others may take it).
    */
   async next(
     model: string,
     by: string,
     leaseMs: number,
     now: number = Date.now(),
+    after?: string,
   ): Promise<ReviewItem | undefined> {
+    let from = 0;
+    if (after !== undefined) {
+      const skipped = this.#sql
+        .exec<Row>('SELECT seq FROM item WHERE id = ? AND model = ?', after, model)
+        .toArray()[0];
+      if (skipped !== undefined) {
+        from = Number(skipped.seq);
+        this.#sql.exec(
+          'UPDATE item SET leased_by = NULL, lease_until = NULL WHERE seq = ? AND leased_by = ?',
+          skipped.seq,
+          by,
+        );
+      }
+    }
     const row = this.#sql
       .exec<Row>(
-        `SELECT seq FROM item WHERE model = ? AND label IS NULL AND status = 'open'
+        `SELECT seq FROM item WHERE model = ? AND seq > ? AND label IS NULL AND status = 'open'
            AND (lease_until IS NULL OR lease_until < ? OR leased_by = ?)
            AND NOT EXISTS (SELECT 1 FROM vote WHERE vote.item = item.id AND vote.by = ?)
          ORDER BY seq LIMIT 1`,
         model,
+        from,
         now,
         by,
         by,

@@ -135,7 +135,11 @@ export function reviewNextHandler() {
   return async function nextItem(c: Context<AppEnv>): Promise<Response> {
     const by = requireReviewer(c);
     const model = modelQuery(c);
-    const item = await reviewQueue(c.env).next(model, by, leaseMs(c));
+    const after = c.req.query('after');
+    if (after !== undefined && !ITEM_ID.test(after)) {
+      throw new InvalidInputError(`after must be a review item id (rv_ and 32 hex digits)`);
+    }
+    const item = await reviewQueue(c.env).next(model, by, leaseMs(c), Date.now(), after);
     return c.json({ model, item: item ?? null });
   };
 }

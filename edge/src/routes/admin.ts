@@ -1,9 +1,11 @@
 /**
- * GET /v1/admin/models/{model}/stats[?minutes=60]: the edge's traffic and drift counters per model version over the
- * last minutes (1 to 10,080, a week), read from the shared Upstash store (stats/report.ts), with the release's
+ * GET /v1/admin/models/{model}/stats[?minutes=60][&points=N]: the edge's traffic and drift counters per model version
+ * over the last minutes (1 to 10,080, a week), read from the shared Upstash store (stats/report.ts), with the release's
  * planned edge share (`expected_edge_share`) beside the observed one (`model_edge_share`: of the items a model
  * answered, cache hits excluded, the share the edge answered itself). `?format=prometheus` returns the same in the
- * Prometheus text format (stats/prometheus.ts) for a scrape job. Keys with the `admin` scope only (403 otherwise);
+ * Prometheus text format (stats/prometheus.ts) for a scrape job. `points` (1 to 360; JSON only) adds to each version
+ * a `series` over the same window in at most that many buckets of ceil(minutes / points) minutes, oldest first
+ * (charts over time). Keys with the `admin` scope only (403 otherwise);
  * 503 `unavailable` when the edge has no Upstash store configured.
  */
 import type { Context } from 'hono';
@@ -15,6 +17,7 @@ import type { AppEnv } from '../types.ts';
 import { redisFor } from '../upstash.ts';
 
 const MAX_MINUTES = 7 * 24 * 60;
+const MAX_POINTS = 360;
 
 export function statsHandler(deps: Pick<AnswerDeps, 'releases' | 'now' | 'registryVersions'>) {
   return async function stats(c: Context<AppEnv>): Promise<Response> {
@@ -28,6 +31,16 @@ export function statsHandler(deps: Pick<AnswerDeps, 'releases' | 'now' | 'regist
       throw new InvalidInputError(
         `minutes must be an integer from 1 to ${MAX_MINUTES}, got ${JSON.stringify(raw.slice(0, 20))}`,
       );
+    }
+    const rawPoints = c.req.query('points');
+    let points: number | undefined;
+    if (rawPoints !== undefined) {
+      points = Number(rawPoints);
+      if (!/^\d{1,3}$/.test(rawPoints) || points < 1 || points > MAX_POINTS) {
+        throw new InvalidInputError(
+          `points must be an integer from 1 to ${MAX_POINTS}, got ${JSON.stringify(rawPoints.slice(0, 20))}`,
+        );
+      }
     }
     const format = c.req.query('format') ?? 'json';
     if (format !== 'json' && format !== 'prometheus') {
@@ -51,6 +64,7 @@ export function statsHandler(deps: Pick<AnswerDeps, 'releases' | 'now' | 'regist
       minutes,
       deps.now(),
       baseline,
+      format === 'json' ? points : undefined,
     ).catch((err: unknown) => {
       throw new InferenceError('unavailable', 'the stats store (Upstash) did not answer; retry shortly', {
         headers: { 'Retry-After': '5' },
@@ -79,13 +93,14 @@ export function statsHandler(deps: Pick<AnswerDeps, 'releases' | 'now' | 'regist
     return c.json({
       model,
       minutes,
-      versions: withPlan.map((v) => ({
+      versions: withPlan.map(({ series, ...v }) => ({
         ...v,
         source: embedded.includes(v.version)
           ? 'embedded'
           : registry?.published.includes(v.version) === true
             ? 'registry'
             : null,
+        ...(series === undefined ? {} : { series }),
       })),
       sources: {
         embedded,

@@ -3,10 +3,12 @@
  * requests, items, who answered (counts and shares), escalation reasons, score, coverage and feature-count
  * histograms (input drift), label mix,
  * out-of-distribution answers, and the PSI of the score and coverage histograms against the release's validation
- * baseline (`manifest.baseline.edge`, shared/drift) when the edge holds that release.
+ * baseline (`manifest.baseline.edge`, shared/drift) when the edge holds that release. On request, also a series
+ * over the same window in buckets of whole minutes (charts over time), each bucket summarised the same way.
  */
 import { DRIFT_BINS, psi } from '../../../shared/drift/index.ts';
 import type { BaselineSide } from '../../../shared/manifest/index.ts';
+import { modelEdgeShare } from './prometheus.ts';
 import { FEATURE_BINS, LATENCY_BINS, minuteKey, versionsKey } from './recorder.ts';
 
 /** The Upstash calls used: SMEMBERS, then one pipeline of HGETALL. */
@@ -146,9 +148,118 @@ function addField(s: VersionStats, field: string, n: number): void {
   }
 }
 
+/** Six decimals; null for no value. */
+const round6 = (x: number | null | undefined): number | null =>
+  x === undefined || x === null ? null : Number(x.toFixed(6));
+
+/**
+ * Sums a run of consecutive per-minute hashes (HGETALL answers; null for a minute without counts) into one
+ * VersionStats, derived values included (agreements, means, quantiles, shares, PSI against `baseline`).
+ */
+export function summarise(
+  version: string,
+  hashes: readonly unknown[],
+  baseline: BaselineSide | undefined,
+): VersionStats {
+  const s = emptyStats(version);
+  for (const hash of hashes) {
+    if (hash === null || typeof hash !== 'object') continue;
+    for (const [field, value] of Object.entries(hash as Record<string, unknown>)) {
+      const n = Number(value);
+      if (Number.isFinite(n)) addField(s, field, n);
+    }
+  }
+  for (const cmp of [s.shadow, s.shadow.origin, s.audit]) {
+    cmp.agreement = cmp.samples === 0 ? null : Number((cmp.agree / cmp.samples).toFixed(6));
+  }
+  if (s.shadow.mean_ms !== null) {
+    s.shadow.mean_ms =
+      s.shadow.requests === 0 ? null : Number((s.shadow.mean_ms / s.shadow.requests).toFixed(2));
+  }
+  s.latency_ms = {
+    p50: latencyQuantile(s.latency_histogram, 0.5),
+    p95: latencyQuantile(s.latency_histogram, 0.95),
+    p99: latencyQuantile(s.latency_histogram, 0.99),
+  };
+  s.errors.degraded_items = s.served_by['edge-degraded'] ?? 0;
+  const tried = s.requests + s.errors.failed_requests;
+  s.errors.rate = tried === 0 ? null : Number((s.errors.failed_requests / tried).toFixed(6));
+  let answered = 0;
+  for (const n of Object.values(s.served_by)) answered += n;
+  for (const [k, n] of Object.entries(s.served_by)) {
+    s.served_by_share[k] = answered === 0 ? 0 : Number((n / answered).toFixed(6));
+  }
+  if (baseline !== undefined) {
+    s.psi = {
+      score: round6(psi(baseline.score, s.score_histogram)),
+      coverage: round6(psi(baseline.coverage, s.coverage_histogram)),
+    };
+  }
+  return s;
+}
+
+/** One bucket of a version's series: the headline numbers of its minutes (summarise), oldest bucket first. */
+export interface SeriesPoint {
+  /** The bucket's first minute, ISO 8601 UTC. */
+  start: string;
+  requests: number;
+  items: number;
+  served_by: Record<string, number>;
+  model_edge_share: number | null;
+  escalation_reasons: Record<string, number>;
+  failed_requests: number;
+  degraded_items: number;
+  latency_p50: number | null;
+  latency_p95: number | null;
+  shadow_agreement: number | null;
+  audit_agreement: number | null;
+  psi_score: number | null;
+}
+
+/** The window in buckets of `bucket_minutes` (the last one shorter when the window does not divide evenly). */
+export interface Series {
+  bucket_minutes: number;
+  points: SeriesPoint[];
+}
+
+/**
+ * The series of a version's window: `hashes` are its minutes oldest first, the first being minute `firstMinute`
+ * (minutes since the epoch), cut into at most `points` buckets of ceil(minutes / points) minutes.
+ */
+export function seriesOf(
+  version: string,
+  hashes: readonly unknown[],
+  firstMinute: number,
+  points: number,
+  baseline: BaselineSide | undefined,
+): Series {
+  const bucketMinutes = Math.max(1, Math.ceil(hashes.length / points));
+  const out: SeriesPoint[] = [];
+  for (let k = 0; k < hashes.length; k += bucketMinutes) {
+    const s = summarise(version, hashes.slice(k, k + bucketMinutes), baseline);
+    out.push({
+      start: new Date((firstMinute + k) * 60_000).toISOString(),
+      requests: s.requests,
+      items: s.items,
+      served_by: s.served_by,
+      model_edge_share: round6(modelEdgeShare(s.served_by)),
+      escalation_reasons: s.escalation_reasons,
+      failed_requests: s.errors.failed_requests,
+      degraded_items: s.errors.degraded_items,
+      latency_p50: s.latency_ms.p50,
+      latency_p95: s.latency_ms.p95,
+      shadow_agreement: s.shadow.agreement,
+      audit_agreement: s.audit.agreement,
+      psi_score: s.psi.score,
+    });
+  }
+  return { bucket_minutes: bucketMinutes, points: out };
+}
+
 /**
  * The last `minutes` minutes (the current one included) of every version of `model` the edge has counted,
- * versions in the order Redis returns them, sorted by name.
+ * versions in the order Redis returns them, sorted by name. With `points`, each version also carries its
+ * `series` over the same window (seriesOf); the minutes are read once, in one pipeline.
  */
 export async function readStats(
   redis: StatsReader,
@@ -156,52 +267,20 @@ export async function readStats(
   minutes: number,
   now: number,
   baselines: (version: string) => BaselineSide | undefined,
-): Promise<VersionStats[]> {
+  points?: number,
+): Promise<Array<VersionStats & { series?: Series }>> {
   const versions = (await redis.smembers(versionsKey(model))).map(String).sort();
   if (versions.length === 0) return [];
-  const current = Math.floor(now / 60_000);
+  const first = Math.floor(now / 60_000) - minutes + 1;
   const p = redis.pipeline();
-  for (const v of versions)
-    for (let m = current - minutes + 1; m <= current; m++) p.hgetall(minuteKey(model, v, m));
+  for (const v of versions) for (let k = 0; k < minutes; k++) p.hgetall(minuteKey(model, v, first + k));
   const hashes = await p.exec();
   return versions.map((version, i) => {
-    const s = emptyStats(version);
-    for (let k = 0; k < minutes; k++) {
-      const hash = hashes[i * minutes + k];
-      if (hash === null || typeof hash !== 'object') continue;
-      for (const [field, value] of Object.entries(hash as Record<string, unknown>)) {
-        const n = Number(value);
-        if (Number.isFinite(n)) addField(s, field, n);
-      }
-    }
-    for (const cmp of [s.shadow, s.shadow.origin, s.audit]) {
-      cmp.agreement = cmp.samples === 0 ? null : Number((cmp.agree / cmp.samples).toFixed(6));
-    }
-    if (s.shadow.mean_ms !== null) {
-      s.shadow.mean_ms =
-        s.shadow.requests === 0 ? null : Number((s.shadow.mean_ms / s.shadow.requests).toFixed(2));
-    }
-    s.latency_ms = {
-      p50: latencyQuantile(s.latency_histogram, 0.5),
-      p95: latencyQuantile(s.latency_histogram, 0.95),
-      p99: latencyQuantile(s.latency_histogram, 0.99),
-    };
-    s.errors.degraded_items = s.served_by['edge-degraded'] ?? 0;
-    const tried = s.requests + s.errors.failed_requests;
-    s.errors.rate = tried === 0 ? null : Number((s.errors.failed_requests / tried).toFixed(6));
-    let answered = 0;
-    for (const n of Object.values(s.served_by)) answered += n;
-    for (const [k, n] of Object.entries(s.served_by)) {
-      s.served_by_share[k] = answered === 0 ? 0 : Number((n / answered).toFixed(6));
-    }
+    const own = hashes.slice(i * minutes, (i + 1) * minutes);
     const baseline = baselines(version);
-    if (baseline !== undefined) {
-      const round = (x: number | undefined) => (x === undefined ? null : Number(x.toFixed(6)));
-      s.psi = {
-        score: round(psi(baseline.score, s.score_histogram)),
-        coverage: round(psi(baseline.coverage, s.coverage_histogram)),
-      };
-    }
-    return s;
+    const stats = summarise(version, own, baseline);
+    return points === undefined
+      ? stats
+      : { ...stats, series: seriesOf(version, own, first, points, baseline) };
   });
 }

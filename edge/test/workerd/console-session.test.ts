@@ -162,4 +162,70 @@ describe('console sessions (whole app, Upstash bridge)', () => {
     expect((await w.call('GET', '/v1/review?model=spam', { headers: { cookie } })).status).toBe(401);
     expect(await (await w.call('GET', '/console', { headers: { cookie } })).text()).toContain('Sign in');
   });
+
+  it('a refused form sign-in goes back to the form with a reason; `next` goes to a view, nothing else', async () => {
+    const w = await world();
+    const form = (body: string) =>
+      w.call('POST', '/console/session', {
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body,
+      });
+    const bad = await form('key=sk_test_nope&next=%2Fconsole%2Freview');
+    expect(bad.status).toBe(303);
+    expect(bad.headers.get('location')).toBe('/console?error=rejected&next=%2Fconsole%2Freview');
+    expect(bad.headers.get('set-cookie')).toBeNull();
+    const page = await (await w.call('GET', '/console?error=rejected&next=%2Fconsole%2Freview')).text();
+    expect(page).toContain('That key was not accepted');
+    expect(page).toContain('name="next" value="/console/review"');
+    expect((await form('key=')).headers.get('location')).toBe('/console?error=missing');
+    // Unknown reasons and foreign `next` values are ignored, never reflected.
+    for (const q of [
+      'error=constructor',
+      'error=%3Cb%3E',
+      'next=https%3A%2F%2Fevil.test',
+      'next=%2F%2Fevil.test',
+    ]) {
+      const text = await (await w.call('GET', `/console?${q}`)).text();
+      expect(text).not.toContain('role="alert"');
+      expect(text).not.toContain('evil.test');
+      expect(text).not.toContain('name="next"');
+    }
+    const ok = await form(`key=${encodeURIComponent(w.reviewer.key)}&next=%2Fconsole%2Freview`);
+    expect(ok.headers.get('location')).toBe('/console/review');
+    const evil = await form(`key=${encodeURIComponent(w.reviewer.key)}&next=https%3A%2F%2Fevil.test`);
+    expect(evil.headers.get('location')).toBe('/console');
+  });
+
+  it("views follow the key's scopes: a reviewer gets Review only, other views are a 403 page; no session: to sign-in", async () => {
+    const w = await world();
+    const anonymous = await w.call('GET', '/console/review');
+    expect(anonymous.status).toBe(303);
+    expect(anonymous.headers.get('location')).toBe('/console?next=%2Fconsole%2Freview');
+    const reviewer = (await w.signIn(w.reviewer.key)).cookie;
+    const home = await (await w.call('GET', '/console', { headers: { cookie: reviewer } })).text();
+    expect(home).toContain('href="/console/review"');
+    expect(home).not.toContain('href="/console/models"');
+    const review = await w.call('GET', '/console/review', { headers: { cookie: reviewer } });
+    expect(review.status).toBe(200);
+    const html = await review.text();
+    expect(html).toContain('<script type="module" src="/console/assets/review.js">');
+    expect(html).toMatch(/<meta name="csrf-token" content="[A-Za-z0-9_-]{43}"/);
+    expect(html).toContain('aria-current="page"');
+    expect(html).not.toMatch(/<script(?![^>]*src=)/);
+    for (const view of ['models', 'keys', 'jobs']) {
+      const res = await w.call('GET', `/console/${view}`, { headers: { cookie: reviewer } });
+      expect(res.status).toBe(403);
+      expect(res.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+      expect(await res.text()).toContain('Not allowed');
+    }
+    const admin = (await w.signIn(w.admin.key)).cookie;
+    for (const view of ['review', 'models', 'jobs', 'keys']) {
+      const res = await w.call('GET', `/console/${view}`, { headers: { cookie: admin } });
+      expect(res.status).toBe(200);
+      const text = await res.text();
+      expect(text).toContain(`src="/console/assets/${view}.js"`);
+      expect(text).toMatch(/data-models="[^"]*spam/);
+    }
+    expect((await w.call('GET', '/console/settings', { headers: { cookie: admin } })).status).toBe(404);
+  });
 });

@@ -1,12 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import type { VersionStats } from '../../src/stats/report.ts';
+import type { Series, VersionStats } from '../../src/stats/report.ts';
 import { apiKey, classifyRequest, keysJson, setup, unique } from './harness.ts';
 
 /** The admin route's body: the report's per-version stats plus the release's planned edge share. */
 type Stats = {
   model: string;
   minutes: number;
-  versions: Array<VersionStats & { expected_edge_share: number | null; model_edge_share: number | null }>;
+  versions: Array<
+    VersionStats & { expected_edge_share: number | null; model_edge_share: number | null; series?: Series }
+  >;
 };
 
 describe('edge traffic and drift stats (whole app, real Upstash bridge over Redis)', () => {
@@ -68,6 +70,54 @@ describe('edge traffic and drift stats (whole app, real Upstash bridge over Redi
     expect((await get(k.key)).status).toBe(403);
     expect((await get(admin.key, '?minutes=0')).status).toBe(400);
     expect((await get(admin.key, '?minutes=abc')).status).toBe(400);
+  });
+
+  it('?points=N adds a series per version over the same window (JSON only), its buckets summing to the totals', async () => {
+    const version = `tiny-${unique()}`;
+    const admin = await apiKey({ scopes: ['admin'], models: ['*'] });
+    const { k, env, t } = await setup({ release: { version }, app: { stats: { flushMs: 0 } } });
+    const both = { ...env, API_KEYS: keysJson(k, admin) } as Env;
+    await t.call(classifyRequest(k.key, { texts: [`spam ${unique()}`, `ham ${unique()}`] }), both);
+    await t.call(classifyRequest(k.key, { text: `spam ${unique()}` }), both);
+    const get = (query: string) =>
+      t.call(
+        new Request(`https://edge.test/v1/admin/models/spam/stats${query}`, {
+          headers: { authorization: `Bearer ${admin.key}` },
+        }),
+        both,
+      );
+    const res = await get('?minutes=10&points=4');
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as Stats;
+    expect(body.versions.length).toBeGreaterThan(0);
+    for (const v of body.versions) {
+      // 10 minutes in 4 points: buckets of ceil(10 / 4) = 3 minutes, the last one of 1, oldest first.
+      expect(v.series?.bucket_minutes).toBe(3);
+      const points = v.series?.points ?? [];
+      expect(points).toHaveLength(4);
+      const starts = points.map((p) => Date.parse(p.start));
+      expect(starts.map((s) => s - (starts[0] as number))).toEqual([0, 3, 6, 9].map((m) => m * 60_000));
+      expect(points.reduce((a, p) => a + p.requests, 0)).toBe(v.requests);
+      expect(points.reduce((a, p) => a + p.items, 0)).toBe(v.items);
+      expect(points.reduce((a, p) => a + p.failed_requests, 0)).toBe(v.errors.failed_requests);
+    }
+    const mine = body.versions.find((x) => x.version === version);
+    // The edge answered all three items (two requests), in the last bucket or, past a minute's turn, the one before.
+    expect(mine).toMatchObject({ requests: 2, items: 3, model_edge_share: 1 });
+    expect(mine?.series?.points.filter((p) => p.items > 0).every((p) => p.model_edge_share === 1)).toBe(true);
+
+    // Without points: no series; with format=prometheus points changes nothing.
+    const plain = (await (await get('?minutes=10')).json()) as Stats;
+    expect(plain.versions.some((v) => 'series' in v)).toBe(false);
+    expect(await (await get('?minutes=10&points=4&format=prometheus')).text()).toBe(
+      await (await get('?minutes=10&format=prometheus')).text(),
+    );
+
+    for (const bad of ['0', '361', 'x', '1.5', '']) {
+      const r = await get(`?minutes=10&points=${bad}`);
+      expect(r.status).toBe(400);
+      expect(((await r.json()) as { error: { code: string } }).error.code).toBe('invalid_input');
+    }
   });
 
   it('without Upstash the answers still flow (counters off) and the stats route is 503', async () => {
