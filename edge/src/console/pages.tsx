@@ -78,6 +78,7 @@ export function Layout(props: {
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <title>{`${props.title} · Edge inference console`}</title>
         {props.user === undefined ? null : <meta name="csrf-token" content={props.user.csrf} />}
+        <link rel="icon" href="data:," />
         <link rel="stylesheet" href="/console/assets/console.css" />
         {props.view?.charts === true ? (
           <>

@@ -1,7 +1,7 @@
 /**
  * The console's pages (GET /console) and its no-script sign-out (POST /console/sign-out, a form with the session's
  * CSRF token, same origin only). Every console answer carries a strict Content-Security-Policy (no inline script or
- * style, nothing framed, forms only to this origin), nosniff, no-referrer and no-store.
+ * style, nothing framed, forms only to this origin), nosniff, a same-origin referrer policy and no-store.
  */
 import type { Context, MiddlewareHandler } from 'hono';
 import { InferenceError } from '../../../shared/errors/index.ts';
@@ -29,7 +29,8 @@ export const consoleHeaders: MiddlewareHandler<AppEnv> = async function consoleH
   await next();
   c.res.headers.set('content-security-policy', CONSOLE_CSP);
   c.res.headers.set('x-content-type-options', 'nosniff');
-  c.res.headers.set('referrer-policy', 'no-referrer');
+  // same-origin, not no-referrer: under no-referrer a browser's form posts say `Origin: null`.
+  c.res.headers.set('referrer-policy', 'same-origin');
   c.res.headers.set('cache-control', 'no-store');
 };
 

@@ -142,7 +142,9 @@ export function hasSessionCookie(c: Context<AppEnv>): boolean {
 /** True when the request comes from this origin (Origin header, else Sec-Fetch-Site); false when it says otherwise. */
 function sameOrigin(c: Context<AppEnv>): boolean {
   const origin = c.req.header('origin');
-  if (origin !== undefined) return origin === new URL(c.req.url).origin;
+  // `Origin: null` (an opaque origin: a form post under a no-referrer policy, a sandboxed frame) says nothing;
+  // Sec-Fetch-Site, which a page's script cannot set, decides then, as it does when there is no Origin.
+  if (origin !== undefined && origin !== 'null') return origin === new URL(c.req.url).origin;
   return c.req.header('sec-fetch-site') === 'same-origin';
 }
 

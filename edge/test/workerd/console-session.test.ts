@@ -134,6 +134,8 @@ describe('console sessions (whole app, Upstash bridge)', () => {
     expect(csp).toContain("frame-ancestors 'none'");
     expect(csp).not.toContain('unsafe-inline');
     expect(anonymous.headers.get('x-content-type-options')).toBe('nosniff');
+    // same-origin, not no-referrer: a no-referrer page's form posts carry `Origin: null`.
+    expect(anonymous.headers.get('referrer-policy')).toBe('same-origin');
     const form = await anonymous.text();
     expect(form).toContain('<form method="post" action="/console/session">');
     expect(form).not.toMatch(/<script(?![^>]*src=)/); // no inline script
@@ -156,11 +158,41 @@ describe('console sessions (whole app, Upstash bridge)', () => {
       });
     expect((await form('wrong')).status).toBe(403);
     expect((await form(csrf, 'https://evil.test')).status).toBe(403);
+    // A browser's form post under a no-referrer policy says `Origin: null`; Sec-Fetch-Site decides then.
+    const opaque = (site: string) =>
+      w.call('POST', '/console/sign-out', {
+        headers: {
+          cookie,
+          origin: 'null',
+          'sec-fetch-site': site,
+          'content-type': 'application/x-www-form-urlencoded',
+        },
+        body: `csrf_token=${encodeURIComponent(csrf)}`,
+      });
+    expect((await opaque('cross-site')).status).toBe(403);
+    expect((await opaque('same-site')).status).toBe(403);
     const out = await form(csrf);
     expect(out.status).toBe(303);
     expect(out.headers.get('location')).toBe('/console');
     expect((await w.call('GET', '/v1/review?model=spam', { headers: { cookie } })).status).toBe(401);
     expect(await (await w.call('GET', '/console', { headers: { cookie } })).text()).toContain('Sign in');
+  });
+
+  it('a form post from the console with `Origin: null` and Sec-Fetch-Site same-origin signs out', async () => {
+    const w = await world();
+    const { res, cookie } = await w.signIn(w.reviewer.key);
+    const { csrf_token: csrf } = (await res.json()) as { csrf_token: string };
+    const out = await w.call('POST', '/console/sign-out', {
+      headers: {
+        cookie,
+        origin: 'null',
+        'sec-fetch-site': 'same-origin',
+        'content-type': 'application/x-www-form-urlencoded',
+      },
+      body: `csrf_token=${encodeURIComponent(csrf)}`,
+    });
+    expect(out.status).toBe(303);
+    expect((await w.call('GET', '/console/session', { headers: { cookie } })).status).toBe(401);
   });
 
   it('a refused form sign-in goes back to the form with a reason; `next` goes to a view, nothing else', async () => {

@@ -86,6 +86,8 @@ export function timeChart(title, xs, lines, options = {}) {
             width: 2,
             dash: l.dash === true ? [6, 4] : undefined,
             spanGaps: false,
+            // Points too: a bucket alone between gaps (sparse traffic) has no line to show it.
+            points: { show: true, size: 4 },
             value: (/** @type {unknown} */ _u, /** @type {number | null} */ v) => fmt(v),
           })),
         ],

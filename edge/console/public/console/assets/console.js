@@ -204,6 +204,24 @@ export function viewRoot() {
 }
 
 /**
+ * The view's model: `?model=` when this key may use it, else the fallback; `remember` puts a choice in the URL (a
+ * reload or a shared link opens the same model).
+ * @param {string[]} models
+ * @param {string} fallback
+ */
+export function modelFromUrl(models, fallback) {
+  const asked = new URLSearchParams(location.search).get('model');
+  return asked !== null && models.includes(asked) ? asked : fallback;
+}
+
+/** @param {string} model */
+export function rememberModel(model) {
+  const url = new URL(location.href);
+  url.searchParams.set('model', model);
+  history.replaceState(null, '', url);
+}
+
+/**
  * A labelled select of models (or any options) that calls back on change.
  * @param {string} label
  * @param {string[]} options

@@ -27,6 +27,8 @@ import {
 const { root, scopes, tenant: ownTenant } = viewRoot();
 const isAdmin = scopes.includes('admin');
 let tenant = ownTenant;
+/** Bumped by every tenant switch: an answer for an earlier tenant is dropped, not drawn. */
+let generation = 0;
 
 const secretBox = h('div', { 'aria-live': 'polite' });
 const message = h('div', { class: 'message' });
@@ -70,6 +72,7 @@ function status(k) {
 }
 
 async function loadKeys() {
+  const mine = generation;
   try {
     /** @type {Key[]} */
     const keys = [];
@@ -82,6 +85,7 @@ async function loadKeys() {
       cursor = body.cursor;
       if (cursor === null) break;
     }
+    if (mine !== generation) return;
     keysBox.replaceChildren(
       h('h2', null, `Keys of ${tenant}`),
       createForm(),
@@ -147,6 +151,7 @@ async function loadKeys() {
           ),
     );
   } catch (err) {
+    if (mine !== generation) return;
     keysBox.replaceChildren(h('h2', null, 'Keys'), errorState(err));
   }
 }
@@ -239,9 +244,11 @@ async function revoke(k) {
 }
 
 async function loadUsage() {
-  clearCharts();
+  const mine = generation;
   try {
     const usage = await getJson(`/v1/usage?tenant=${encodeURIComponent(tenant)}&group_by=day,model`);
+    if (mine !== generation) return;
+    clearCharts();
     /** @type {{day: string, model: string, requests: number, items: number, job_rows: number, served_by: Record<string, number>}[]} */
     const rows = usage.rows;
     const days = [...new Set(rows.map((r) => r.day))].sort();
@@ -303,6 +310,7 @@ async function loadUsage() {
           ),
     );
   } catch (err) {
+    if (mine !== generation) return;
     usageBox.replaceChildren(h('h2', null, 'Usage'), errorState(err));
   }
 }
@@ -323,6 +331,7 @@ async function start() {
       if (!ids.includes(tenant)) ids.unshift(tenant);
       picker = select('Tenant', ids, tenant, (t) => {
         tenant = t;
+        generation++;
         secretBox.replaceChildren();
         load();
       });

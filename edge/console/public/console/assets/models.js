@@ -15,6 +15,8 @@ import {
   fmtPct,
   getJson,
   h,
+  modelFromUrl,
+  rememberModel,
   select,
   show,
   state,
@@ -25,7 +27,7 @@ const WINDOWS = /** @type {const} */ ({ 'Last hour': [60, 30], 'Last day': [1440
 /** @typedef {keyof typeof WINDOWS} WindowName */
 
 const { root, models } = viewRoot();
-let model = models[0] ?? '';
+let model = modelFromUrl(models, models.includes('spam') ? 'spam' : (models[0] ?? ''));
 /** @type {WindowName} */
 let windowName = 'Last hour';
 /** @type {string | null} */
@@ -34,6 +36,8 @@ let chosenVersion = null;
 let rollout = null;
 /** @type {ReturnType<typeof setTimeout> | undefined} */
 let timer;
+/** Bumped by every refresh: an answer for an earlier model or window is dropped, not drawn. */
+let generation = 0;
 
 const policyBox = h(
   'section',
@@ -50,10 +54,14 @@ function policyLine(p) {
 }
 
 async function loadPolicy() {
+  const mine = generation;
   try {
-    rollout = await getJson(`/v1/admin/models/${encodeURIComponent(model)}/rollout`);
+    const answer = await getJson(`/v1/admin/models/${encodeURIComponent(model)}/rollout`);
+    if (mine !== generation) return;
+    rollout = answer;
     renderPolicy();
   } catch (err) {
+    if (mine !== generation) return;
     policyBox.replaceChildren(h('h2', null, 'Rollout'), errorState(err));
   }
 }
@@ -88,6 +96,13 @@ function renderPolicy() {
       inputmode: 'numeric',
     })
   );
+  const sticky = /** @type {HTMLSelectElement} */ (
+    h(
+      'select',
+      { id: 'stickiness' },
+      ['key', 'request'].map((m) => h('option', { value: m, selected: m === p.stickiness }, m)),
+    )
+  );
   const reason = /** @type {HTMLInputElement} */ (
     h('input', { id: 'reason', type: 'text', maxlength: 500, placeholder: 'why (kept with the policy)' })
   );
@@ -97,6 +112,7 @@ function renderPolicy() {
     h('span', { class: 'field' }, h('label', { for: 'candidate' }, 'Candidate'), candidate),
     h('span', { class: 'field' }, h('label', { for: 'mode' }, 'Mode'), mode),
     h('span', { class: 'field' }, h('label', { for: 'weight' }, 'Weight %'), weight),
+    h('span', { class: 'field' }, h('label', { for: 'stickiness' }, 'Sticky per'), sticky),
     h('span', { class: 'field wide' }, h('label', { for: 'reason' }, 'Reason'), reason),
     h('button', { type: 'submit' }, 'Apply…'),
   );
@@ -107,7 +123,7 @@ function renderPolicy() {
       message.replaceChildren(state('error', 'Weight must be a number from 0 to 100.'));
       return;
     }
-    void applyPolicy(candidate.value || null, mode.value, w / 100, reason.value);
+    void applyPolicy(candidate.value || null, mode.value, w / 100, sticky.value, reason.value);
   });
   policyBox.replaceChildren(
     h('h2', null, 'Rollout'),
@@ -144,15 +160,17 @@ function renderPolicy() {
 }
 
 /**
- * @param {string | null} candidate @param {string} mode @param {number} weight @param {string} reason
+ * @param {string | null} candidate @param {string} mode @param {number} weight @param {string} stickiness
+ * @param {string} reason
  */
-async function applyPolicy(candidate, mode, weight, reason) {
+async function applyPolicy(candidate, mode, weight, stickiness, reason) {
   const p = rollout.policy;
   const next = {
     stable: p.stable,
     candidate: mode === 'off' ? null : candidate,
     mode,
     weight: mode === 'off' ? 0 : weight,
+    stickiness,
   };
   /** @type {string[]} */
   const changes = [];
@@ -160,6 +178,7 @@ async function applyPolicy(candidate, mode, weight, reason) {
     changes.push(`candidate: ${p.candidate ?? 'none'} → ${next.candidate ?? 'none'}`);
   if (next.mode !== p.mode) changes.push(`mode: ${p.mode} → ${next.mode}`);
   if (next.weight !== p.weight) changes.push(`weight: ${fmtPct(p.weight)} → ${fmtPct(next.weight)}`);
+  if (next.stickiness !== p.stickiness) changes.push(`sticky per ${p.stickiness} → per ${next.stickiness}`);
   if (changes.length === 0) {
     message.replaceChildren(state('empty', 'Nothing to change: that is the policy in force.'));
     return;
@@ -171,7 +190,6 @@ async function applyPolicy(candidate, mode, weight, reason) {
       method: 'PUT',
       body: {
         ...next,
-        stickiness: p.stickiness,
         audit_rate: p.audit_rate,
         guardrails: p.guardrails,
         revision: p.revision,
@@ -232,12 +250,15 @@ const sum = (counts) => Object.values(counts).reduce((a, b) => a + b, 0);
 
 async function loadStats() {
   const [minutes, points] = WINDOWS[windowName];
+  const mine = generation;
   try {
     const stats = await getJson(
       `/v1/admin/models/${encodeURIComponent(model)}/stats?minutes=${minutes}&points=${points}`,
     );
+    if (mine !== generation) return;
     renderStats(stats);
   } catch (err) {
+    if (mine !== generation) return;
     clearCharts();
     statsBox.replaceChildren(h('h2', null, 'Traffic'), errorState(err));
   }
@@ -255,6 +276,7 @@ function renderStats(stats) {
   );
   const windowSelect = select('Window', Object.keys(WINDOWS), windowName, (w) => {
     windowName = /** @type {WindowName} */ (w);
+    generation++;
     void loadStats();
   });
   if (versions.length === 0) {
@@ -411,6 +433,7 @@ function renderStats(stats) {
 
 async function refresh() {
   clearTimeout(timer);
+  generation++;
   await loadPolicy();
   await loadStats();
   timer = setTimeout(() => void refresh(), 15_000);
@@ -427,6 +450,7 @@ if (models.length === 0) {
       models.length > 1
         ? select('Model', models, model, (m) => {
             model = m;
+            rememberModel(m);
             chosenVersion = null;
             void refresh();
           })

@@ -14,6 +14,8 @@ import {
   fmtTime,
   getJson,
   h,
+  modelFromUrl,
+  rememberModel,
   saveFile,
   select,
   show,
@@ -357,9 +359,28 @@ document.addEventListener('keydown', (e) => {
   else if (e.key === 'u') void undo();
 });
 
+/** Opens on the model with the most pending items (text models have a queue; others stay empty). */
+async function busiestModel() {
+  const asked = modelFromUrl(models, '');
+  if (asked !== '') return asked;
+  if (models.length < 2) return models[0] ?? '';
+  const counts = await Promise.all(
+    models.map((m) =>
+      getJson(`/v1/review?model=${encodeURIComponent(m)}&state=pending&limit=1`).then(
+        (p) => /** @type {number} */ (p.pending),
+        () => 0,
+      ),
+    ),
+  );
+  let best = 0;
+  for (let i = 1; i < models.length; i++) if ((counts[i] ?? 0) > (counts[best] ?? 0)) best = i;
+  return models[best] ?? '';
+}
+
 if (models.length === 0) {
   show(root, state('empty', 'This key may use no model the edge serves: nothing to review.'));
 } else {
+  model = await busiestModel();
   show(
     root,
     h(
@@ -368,6 +389,7 @@ if (models.length === 0) {
       models.length > 1
         ? select('Model', models, model, (m) => {
             model = m;
+            rememberModel(m);
             start();
           })
         : h('p', null, `Model ${model}`),
