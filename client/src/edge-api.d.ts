@@ -2593,7 +2593,7 @@ export type paths = {
         get: {
             parameters: {
                 query?: {
-                    /** @description Why a form sign-in came back: `missing` or `rejected` (other values are ignored) */
+                    /** @description Why a form sign-in came back: `missing`, `rejected` or `unavailable` (other values are ignored) */
                     error?: string;
                     /** @description The view the sign-in form goes to after: `/console/{view}` (other values are ignored) */
                     next?: string;
@@ -2616,7 +2616,7 @@ export type paths = {
                         "text/html": string;
                     };
                 };
-                503: components["responses"]["503.unavailable"];
+                503: components["responses"]["503.unavailable.3"];
             };
         };
         put?: never;
@@ -2698,7 +2698,7 @@ export type paths = {
                         };
                     };
                 };
-                503: components["responses"]["503.unavailable"];
+                503: components["responses"]["503.unavailable.3"];
             };
         };
         put?: never;
@@ -2808,7 +2808,7 @@ export type paths = {
         put?: never;
         /**
          * Sign in to the console: an API key in, a session cookie out
-         * @description The key is checked like any request's (unknown: 401; revoked, disabled, expired: their 401). The session cookie `__Host-console` (HttpOnly, Secure, SameSite=Strict, signed) holds a random session id only; the key is stored nowhere. A form post (no script) is answered 303: to its `next` (a console view) or /console when signed in, back to the sign-in page (`/console?error=missing|rejected`) when not.
+         * @description The key is checked like any request's (unknown: 401; revoked, disabled, expired: their 401). The session cookie `__Host-console` (HttpOnly, Secure, SameSite=Strict, signed) holds a random session id only; the key is stored nowhere. A form post (no script) is answered 303: to its `next` (a console view) or /console when signed in, back to the sign-in page (`/console?error=missing|rejected|unavailable`) when not.
          */
         post: {
             parameters: {
@@ -4496,6 +4496,23 @@ export type components = {
                         code?: "rate_limited";
                     };
                 };
+            };
+        };
+        /** @description Error: `unavailable`; a browser gets the HTML page that says so (text/html) */
+        "503.unavailable.3": {
+            headers: {
+                "x-request-id": components["headers"]["x-request-id"];
+                "Retry-After": components["headers"]["Retry-After"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"] & {
+                    error?: {
+                        /** @enum {unknown} */
+                        code?: "unavailable";
+                    };
+                };
+                "text/html": string;
             };
         };
         /** @description Error: `forbidden` */

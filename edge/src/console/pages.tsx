@@ -206,3 +206,19 @@ export function ForbiddenPage(props: { user: ConsoleUser; view: ConsoleView }) {
     </Layout>
   );
 }
+
+/** 503: the session store (Upstash) does not answer, so no session can be read; retrying is the remedy. */
+export function UnavailablePage(props: { path: string }) {
+  return (
+    <Layout title="Unavailable">
+      <h1>The console is unavailable</h1>
+      <p role="alert" class="error">
+        Its session store is not answering, so no one can be signed in right now. The API itself keeps serving
+        predictions. Retry in a few seconds.
+      </p>
+      <p>
+        <a href={props.path}>Retry</a>
+      </p>
+    </Layout>
+  );
+}

@@ -16,6 +16,7 @@ import {
   ForbiddenPage,
   HomePage,
   SignInPage,
+  UnavailablePage,
   ViewPage,
 } from './pages.tsx';
 import { consoleSession, endSession, NEXT_PATH, type SessionOptions, signInPath } from './session.ts';
@@ -46,12 +47,29 @@ function userOf(session: { principal: Principal; record: { csrf: string; expires
 
 const SIGN_IN_ERRORS = new Map([
   ['missing', 'Paste an API key to sign in.'],
+  ['unavailable', 'The session store is not answering: retry in a few seconds.'],
   ['rejected', 'That key was not accepted (unknown, revoked, disabled or expired): check it and try again.'],
 ]);
 
+/**
+ * The request's session for a page: a store that does not answer becomes the HTML 503 page (a person reads it, not
+ * a script), everything else as consoleSession answers.
+ */
+async function pageSession(options: SessionOptions, c: Context<AppEnv>) {
+  try {
+    return { session: await consoleSession(options, c) };
+  } catch (err) {
+    if (!(err instanceof InferenceError) || err.status !== 503) throw err;
+    return {
+      down: c.html(<UnavailablePage path={new URL(c.req.url).pathname} />, 503, { 'Retry-After': '5' }),
+    };
+  }
+}
+
 export function consolePageHandler(options: SessionOptions) {
   return async function consolePage(c: Context<AppEnv>): Promise<Response> {
-    const session = await consoleSession(options, c);
+    const { session, down } = await pageSession(options, c);
+    if (down !== undefined) return down;
     if (session !== undefined) return c.html(<HomePage user={userOf(session)} />);
     const error = c.req.query('error');
     const next = c.req.query('next');
@@ -75,7 +93,8 @@ export const VIEW_PATH = `/console/:view{${CONSOLE_VIEWS.map((v) => v.id).join('
 export function consoleViewHandler(options: SessionOptions, models: () => readonly string[]) {
   return async function consoleView(c: Context<AppEnv>): Promise<Response> {
     const view = CONSOLE_VIEWS.find((v) => v.id === c.req.param('view')) as ConsoleView;
-    const session = await consoleSession(options, c);
+    const { session, down } = await pageSession(options, c);
+    if (down !== undefined) return down;
     if (session === undefined) return c.redirect(signInPath(undefined, `/console/${view.id}`), 303);
     const user = userOf(session);
     if (!canOpen(view, user.scopes)) return c.html(<ForbiddenPage user={user} view={view} />, 403);

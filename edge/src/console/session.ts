@@ -36,7 +36,7 @@ export type SessionRecord = z.infer<typeof SessionRecord>;
 
 const SignIn = z.object({ key: z.string().min(1).max(512) }).strict();
 /** Why a form sign-in went back to the form; the page maps these to its own words (nothing is reflected). */
-export type SignInError = 'missing' | 'rejected';
+export type SignInError = 'missing' | 'rejected' | 'unavailable';
 
 /** The sign-in page with a reason and the view to go back to. */
 export function signInPath(error: SignInError | undefined, next: string | undefined): string {
@@ -213,13 +213,16 @@ export function signInHandler(options: SessionOptions) {
       throw new InvalidInputError('expected {"key": "<your API key>"}');
     }
     const hash = await sha256Hex(parsed.data.key);
-    const principal = await principalOfKey(options, c, parsed.data.key, hash).catch((err: unknown) => {
-      // A form goes back to the sign-in page, which says why (post/redirect/get: no answer to re-post).
-      if (form && err instanceof InferenceError && (err.status === 401 || err.status === 403)) return null;
+    // A form goes back to the sign-in page, which says why (post/redirect/get: no answer to re-post).
+    const backToForm = (err: unknown): SignInError => {
+      if (form && err instanceof InferenceError && (err.status === 401 || err.status === 403))
+        return 'rejected';
+      if (form && err instanceof InferenceError && err.status === 503) return 'unavailable';
       throw err;
-    });
-    if (principal === null || (principal === undefined && form))
-      return c.redirect(signInPath('rejected', next), 303);
+    };
+    const principal = await principalOfKey(options, c, parsed.data.key, hash).catch(backToForm);
+    if (typeof principal === 'string') return c.redirect(signInPath(principal, next), 303);
+    if (principal === undefined && form) return c.redirect(signInPath('rejected', next), 303);
     if (principal === undefined) {
       throw new InferenceError('unauthorized', 'invalid API key', {
         headers: { 'WWW-Authenticate': 'Bearer realm="edge", error="invalid_token"' },
@@ -228,7 +231,10 @@ export function signInHandler(options: SessionOptions) {
     const ttl = c.get('config').consoleSessionSeconds;
     const id = randomToken();
     const record: SessionRecord = { hash, csrf: randomToken(), expires: now + ttl * 1000 };
-    await storeCall(() => storeOf(c).set(storeKey(id), JSON.stringify(record), { ex: ttl }));
+    const stored = await storeCall(() =>
+      storeOf(c).set(storeKey(id), JSON.stringify(record), { ex: ttl }),
+    ).then(() => undefined, backToForm);
+    if (stored !== undefined) return c.redirect(signInPath(stored, next), 303);
     await setSignedCookie(c, SESSION_COOKIE, id, secret, {
       prefix: 'host',
       httpOnly: true,

@@ -39,6 +39,20 @@ const SET_COOKIE = {
   'set-cookie': { description: SESSION_COOKIE_NOTE, required: true, schema: { type: 'string' } },
 } satisfies Record<string, HeaderSpec>;
 
+/**
+ * A page's error responses: JSON like every route, and for 503 (the session store down) also the HTML page a
+ * person reads.
+ */
+function pageErrors(errors: Parameters<typeof errorResponses>[0]) {
+  const out = errorResponses(errors);
+  const down = out['503'];
+  if (down?.content !== undefined) {
+    down.description = `${down.description}; a browser gets the HTML page that says so (text/html)`;
+    down.content['text/html'] = { schema: { type: 'string' } };
+  }
+  return out;
+}
+
 export function registerConsoleRoutes(registry: OpenAPIRegistry): void {
   const pageHeaders = responseHeaders({
     ...OPEN_HEADERS,
@@ -60,7 +74,8 @@ export function registerConsoleRoutes(registry: OpenAPIRegistry): void {
     request: {
       query: z.object({
         error: z.string().optional().meta({
-          description: 'Why a form sign-in came back: `missing` or `rejected` (other values are ignored)',
+          description:
+            'Why a form sign-in came back: `missing`, `rejected` or `unavailable` (other values are ignored)',
         }),
         next: z.string().optional().meta({
           description:
@@ -74,7 +89,7 @@ export function registerConsoleRoutes(registry: OpenAPIRegistry): void {
         headers: pageHeaders,
         content: { 'text/html': { schema: { type: 'string' } } },
       },
-      ...errorResponses(ANY_ROUTE_ERRORS),
+      ...pageErrors(ANY_ROUTE_ERRORS),
     },
   });
   const html = (description: string) => ({
@@ -105,7 +120,7 @@ export function registerConsoleRoutes(registry: OpenAPIRegistry): void {
         }),
       },
       403: html("The 403 page: the key's scopes do not open this view (HTML)"),
-      ...errorResponses(mergeErrors(ANY_ROUTE_ERRORS, errorsOf('not_found'))),
+      ...pageErrors(mergeErrors(ANY_ROUTE_ERRORS, errorsOf('not_found'))),
     },
   });
   registry.registerPath({
@@ -145,7 +160,7 @@ export function registerConsoleRoutes(registry: OpenAPIRegistry): void {
     description:
       `The key is checked like any request's (unknown: 401; revoked, disabled, expired: their 401). ${SESSION_COOKIE_NOTE} ` +
       'A form post (no script) is answered 303: to its `next` (a console view) or /console when signed in, back to ' +
-      'the sign-in page (`/console?error=missing|rejected`) when not.',
+      'the sign-in page (`/console?error=missing|rejected|unavailable`) when not.',
     request: {
       body: {
         required: true,

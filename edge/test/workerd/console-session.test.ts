@@ -260,4 +260,32 @@ describe('console sessions (whole app, Upstash bridge)', () => {
     }
     expect((await w.call('GET', '/console/settings', { headers: { cookie: admin } })).status).toBe(404);
   });
+
+  it('the session store down: pages say so in HTML (503, Retry-After), a form sign-in goes back with the reason', async () => {
+    const w = await world();
+    const { cookie } = await w.signIn(w.admin.key);
+    const down = await world({ UPSTASH_REDIS_REST_URL: '', UPSTASH_REDIS_REST_TOKEN: '' });
+    for (const path of ['/console', '/console/models']) {
+      const res = await down.call('GET', path, { headers: { cookie } });
+      expect(res.status).toBe(503);
+      expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+      expect(res.headers.get('retry-after')).toBe('5');
+      expect(res.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+      expect(await res.text()).toContain('The console is unavailable');
+    }
+    // No cookie: nothing to look up, the sign-in form as usual; its post cannot store a session.
+    expect((await down.call('GET', '/console')).status).toBe(200);
+    const post = await down.call('POST', '/console/session', {
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `key=${encodeURIComponent(down.reviewer.key)}&next=%2Fconsole%2Freview`,
+    });
+    expect(post.status).toBe(303);
+    expect(post.headers.get('location')).toBe('/console?error=unavailable&next=%2Fconsole%2Freview');
+    expect(post.headers.get('set-cookie')).toBeNull();
+    expect(await (await down.call('GET', '/console?error=unavailable')).text()).toContain(
+      'The session store is not answering',
+    );
+    // The JSON API keeps its JSON 503.
+    expect((await down.signIn(down.reviewer.key)).res.status).toBe(503);
+  });
 });
