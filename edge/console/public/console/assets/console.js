@@ -268,3 +268,44 @@ export function typing(e) {
   const t = /** @type {HTMLElement | null} */ (e.target);
   return t !== null && (t.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(t.tagName));
 }
+
+/**
+ * A table: column headings, body rows, an optional caption; wrapped so it scrolls sideways on a phone.
+ * @param {{caption?: string, columns: string[], rows: Node[], attrs?: Props}} t
+ */
+export function dataTable(t) {
+  return h(
+    'div',
+    { class: 'table-wrap' },
+    h(
+      'table',
+      t.attrs ?? null,
+      t.caption === undefined ? null : h('caption', { class: 'muted' }, t.caption),
+      h(
+        'thead',
+        null,
+        h(
+          'tr',
+          null,
+          t.columns.map((c) => h('th', { scope: 'col' }, c)),
+        ),
+      ),
+      h('tbody', null, t.rows),
+    ),
+  );
+}
+
+/**
+ * The model picker of a view: a select when the key may use several models (the choice goes in the URL), else
+ * the model's name.
+ * @param {string[]} models
+ * @param {string} model
+ * @param {(model: string) => void} onChange
+ */
+export function modelPicker(models, model, onChange) {
+  if (models.length < 2) return h('p', null, `Model ${model}`);
+  return select('Model', models, model, (m) => {
+    rememberModel(m);
+    onChange(m);
+  });
+}

@@ -7,6 +7,7 @@
 import {
   api,
   confirmChange,
+  dataTable,
   errorState,
   fmtInt,
   fmtTime,
@@ -25,7 +26,7 @@ import {
  */
 
 const { root } = viewRoot();
-const table = h('div', { class: 'table-wrap' }, state('loading', 'Loading jobs…'));
+const table = h('div', { class: 'jobs' }, state('loading', 'Loading jobs…'));
 const message = h('div', { class: 'message' });
 /** @type {ReturnType<typeof setTimeout> | undefined} */
 let timer;
@@ -91,23 +92,11 @@ async function refresh() {
       );
     } else {
       table.replaceChildren(
-        h(
-          'table',
-          null,
-          h('caption', { class: 'muted' }, `${jobs.length} jobs, newest first`),
-          h(
-            'thead',
-            null,
-            h(
-              'tr',
-              null,
-              ['Job', 'Model', 'Status', 'Progress', 'Created', 'Actions'].map((t) =>
-                h('th', { scope: 'col' }, t),
-              ),
-            ),
-          ),
-          h('tbody', null, jobs.map(row)),
-        ),
+        dataTable({
+          caption: `${jobs.length} jobs, newest first`,
+          columns: ['Job', 'Model', 'Status', 'Progress', 'Created', 'Actions'],
+          rows: jobs.map(row),
+        }),
       );
     }
     if (jobs.some((j) => j.status === 'queued' || j.status === 'running')) timer = setTimeout(refresh, 2000);

@@ -8,6 +8,7 @@ import { clearCharts, timeChart } from './charts.js';
 import {
   api,
   confirmChange,
+  dataTable,
   errorState,
   fmtInt,
   fmtTime,
@@ -91,64 +92,38 @@ async function loadKeys() {
       createForm(),
       keys.length === 0
         ? state('empty', 'No key yet: create one above.')
-        : h(
-            'div',
-            { class: 'table-wrap' },
-            h(
-              'table',
-              null,
+        : dataTable({
+            columns: ['Name', 'Key', 'Scopes', 'Status', 'Last used', 'Actions'],
+            rows: keys.map((k) =>
               h(
-                'thead',
-                null,
+                'tr',
+                { 'data-key': k.id },
+                h('th', { scope: 'row' }, k.name),
+                h('td', null, h('code', null, `${k.start}…`), h('br'), h('span', { class: 'muted' }, k.id)),
+                h('td', null, k.scopes.join(', ')),
+                h('td', null, h('span', { class: `badge badge-${status(k)}` }, status(k))),
+                h('td', null, fmtTime(k.last_used ?? null)),
                 h(
-                  'tr',
-                  null,
-                  ['Name', 'Key', 'Scopes', 'Status', 'Last used', 'Actions'].map((t) =>
-                    h('th', { scope: 'col' }, t),
-                  ),
-                ),
-              ),
-              h(
-                'tbody',
-                null,
-                keys.map((k) =>
-                  h(
-                    'tr',
-                    { 'data-key': k.id },
-                    h('th', { scope: 'row' }, k.name),
-                    h(
-                      'td',
-                      null,
-                      h('code', null, `${k.start}…`),
-                      h('br'),
-                      h('span', { class: 'muted' }, k.id),
-                    ),
-                    h('td', null, k.scopes.join(', ')),
-                    h('td', null, h('span', { class: `badge badge-${status(k)}` }, status(k))),
-                    h('td', null, fmtTime(k.last_used ?? null)),
-                    h(
-                      'td',
-                      { class: 'actions' },
-                      k.revoked
-                        ? null
-                        : [
-                            h(
-                              'button',
-                              { type: 'button', class: 'secondary', onclick: () => void rotate(k) },
-                              'Rotate…',
-                            ),
-                            h(
-                              'button',
-                              { type: 'button', class: 'danger', onclick: () => void revoke(k) },
-                              'Revoke…',
-                            ),
-                          ],
-                    ),
-                  ),
+                  'td',
+                  { class: 'actions' },
+                  k.revoked
+                    ? null
+                    : [
+                        h(
+                          'button',
+                          { type: 'button', class: 'secondary', onclick: () => void rotate(k) },
+                          'Rotate…',
+                        ),
+                        h(
+                          'button',
+                          { type: 'button', class: 'danger', onclick: () => void revoke(k) },
+                          'Revoke…',
+                        ),
+                      ],
                 ),
               ),
             ),
-          ),
+          }),
     );
   } catch (err) {
     if (mine !== generation) return;
@@ -251,8 +226,17 @@ async function loadUsage() {
     clearCharts();
     /** @type {{day: string, model: string, requests: number, items: number, job_rows: number, served_by: Record<string, number>}[]} */
     const rows = usage.rows;
-    const days = [...new Set(rows.map((r) => r.day))].sort();
-    const models = [...new Set(rows.map((r) => r.model))].sort();
+    // Every day of the range (a day without usage is a 0, not a gap), and the models (`-`: calls of no model).
+    /** @type {string[]} */
+    const days = [];
+    for (
+      let t = Date.parse(`${usage.from}T00:00:00Z`);
+      t <= Date.parse(`${usage.to}T00:00:00Z`);
+      t += 86_400_000
+    ) {
+      days.push(new Date(t).toISOString().slice(0, 10));
+    }
+    const models = [...new Set(rows.map((r) => r.model))].filter((m) => m !== '-').sort();
     const xs = days.map((d) => Math.floor(Date.parse(`${d}T00:00:00Z`) / 1000));
     const value = (/** @type {string} */ d, /** @type {string} */ m) => {
       const r = rows.find((x) => x.day === d && x.model === m);
@@ -270,43 +254,24 @@ async function loadUsage() {
               xs,
               models.map((m) => ({ label: m, values: days.map((d) => value(d, m)) })),
             ),
-            h(
-              'div',
-              { class: 'table-wrap' },
-              h(
-                'table',
-                { 'data-testid': 'usage-table' },
+            dataTable({
+              columns: ['Day', 'Model', 'Requests', 'Items', 'Job rows', 'Edge', 'Origin', 'Cache'],
+              rows: rows.map((r) =>
                 h(
-                  'thead',
+                  'tr',
                   null,
-                  h(
-                    'tr',
-                    null,
-                    ['Day', 'Model', 'Requests', 'Items', 'Job rows', 'Edge', 'Origin', 'Cache'].map((t) =>
-                      h('th', { scope: 'col' }, t),
-                    ),
-                  ),
-                ),
-                h(
-                  'tbody',
-                  null,
-                  rows.map((r) =>
-                    h(
-                      'tr',
-                      null,
-                      h('td', null, r.day),
-                      h('td', null, r.model),
-                      h('td', null, fmtInt(r.requests)),
-                      h('td', null, fmtInt(r.items)),
-                      h('td', null, fmtInt(r.job_rows)),
-                      h('td', null, fmtInt(r.served_by.edge ?? 0)),
-                      h('td', null, fmtInt(r.served_by.origin ?? 0)),
-                      h('td', null, fmtInt(r.served_by.cache ?? 0)),
-                    ),
-                  ),
+                  h('td', null, r.day),
+                  h('td', null, r.model === '-' ? '(no model)' : r.model),
+                  h('td', null, fmtInt(r.requests)),
+                  h('td', null, fmtInt(r.items)),
+                  h('td', null, fmtInt(r.job_rows)),
+                  h('td', null, fmtInt(r.served_by.edge ?? 0)),
+                  h('td', null, fmtInt(r.served_by.origin ?? 0)),
+                  h('td', null, fmtInt(r.served_by.cache ?? 0)),
                 ),
               ),
-            ),
+              attrs: { 'data-testid': 'usage-table' },
+            }),
           ),
     );
   } catch (err) {

@@ -10,13 +10,14 @@ import { barChart, clearCharts, timeChart } from './charts.js';
 import {
   api,
   confirmChange,
+  dataTable,
   errorState,
   fmtInt,
   fmtPct,
   getJson,
   h,
   modelFromUrl,
-  rememberModel,
+  modelPicker,
   select,
   show,
   state,
@@ -302,53 +303,40 @@ function renderStats(stats) {
           : names[0];
   }
   const v = versions.find((x) => x.version === chosenVersion);
-  const table = h(
-    'table',
-    { 'data-testid': 'version-table' },
-    h('caption', { class: 'muted' }, `Per version, ${windowName.toLowerCase()}`),
-    h(
-      'thead',
-      null,
+  const table = dataTable({
+    caption: `Per version, ${windowName.toLowerCase()}`,
+    columns: [
+      'Version',
+      'Source',
+      'Requests',
+      'Items',
+      'Edge share (plan)',
+      'p95',
+      'Agreement',
+      'PSI',
+      'Errors',
+    ],
+    rows: versions.map((x) =>
       h(
         'tr',
-        null,
-        [
-          'Version',
-          'Source',
-          'Requests',
-          'Items',
-          'Edge share (plan)',
-          'p95',
-          'Agreement',
-          'PSI',
-          'Errors',
-        ].map((t) => h('th', { scope: 'col' }, t)),
-      ),
-    ),
-    h(
-      'tbody',
-      null,
-      versions.map((x) =>
+        { 'data-version': x.version },
+        h('th', { scope: 'row' }, x.version),
+        h('td', null, x.source ?? '–'),
+        h('td', { 'data-testid': 'requests' }, fmtInt(x.requests)),
+        h('td', null, fmtInt(x.items)),
+        h('td', null, `${fmtPct(x.model_edge_share)} (${fmtPct(x.expected_edge_share)})`),
+        h('td', null, x.latency_ms.p95 === null ? '–' : `${x.latency_ms.p95} ms`),
+        h('td', null, fmtPct(x.shadow.agreement ?? x.audit.agreement)),
+        h('td', null, x.psi.score === null ? '–' : x.psi.score.toFixed(3)),
         h(
-          'tr',
-          { 'data-version': x.version },
-          h('th', { scope: 'row' }, x.version),
-          h('td', null, x.source ?? '–'),
-          h('td', { 'data-testid': 'requests' }, fmtInt(x.requests)),
-          h('td', null, fmtInt(x.items)),
-          h('td', null, `${fmtPct(x.model_edge_share)} (${fmtPct(x.expected_edge_share)})`),
-          h('td', null, x.latency_ms.p95 === null ? '–' : `${x.latency_ms.p95} ms`),
-          h('td', null, fmtPct(x.shadow.agreement ?? x.audit.agreement)),
-          h('td', null, x.psi.score === null ? '–' : x.psi.score.toFixed(3)),
-          h(
-            'td',
-            null,
-            `${fmtInt(x.errors.failed_requests)} failed, ${fmtInt(x.errors.degraded_items)} degraded`,
-          ),
+          'td',
+          null,
+          `${fmtInt(x.errors.failed_requests)} failed, ${fmtInt(x.errors.degraded_items)} degraded`,
         ),
       ),
     ),
-  );
+    attrs: { 'data-testid': 'version-table' },
+  });
   /** @type {any[]} */
   const pts = v.series?.points ?? [];
   const xs = pts.map((q) => Math.floor(Date.parse(q.start) / 1000));
@@ -418,7 +406,7 @@ function renderStats(stats) {
         renderStats(stats);
       }),
     ),
-    h('div', { class: 'table-wrap' }, table),
+    table,
     h(
       'p',
       { class: 'muted', 'data-testid': 'totals' },
@@ -447,14 +435,11 @@ if (models.length === 0) {
     h(
       'div',
       { class: 'toolbar' },
-      models.length > 1
-        ? select('Model', models, model, (m) => {
-            model = m;
-            rememberModel(m);
-            chosenVersion = null;
-            void refresh();
-          })
-        : h('p', null, `Model ${model}`),
+      modelPicker(models, model, (m) => {
+        model = m;
+        chosenVersion = null;
+        void refresh();
+      }),
       h('button', { type: 'button', class: 'secondary', onclick: () => void refresh() }, 'Refresh'),
     ),
     message,

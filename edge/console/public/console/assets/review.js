@@ -15,9 +15,8 @@ import {
   getJson,
   h,
   modelFromUrl,
-  rememberModel,
+  modelPicker,
   saveFile,
-  select,
   show,
   state,
   typing,
@@ -386,13 +385,10 @@ if (models.length === 0) {
     h(
       'div',
       { class: 'toolbar' },
-      models.length > 1
-        ? select('Model', models, model, (m) => {
-            model = m;
-            rememberModel(m);
-            start();
-          })
-        : h('p', null, `Model ${model}`),
+      modelPicker(models, model, (m) => {
+        model = m;
+        start();
+      }),
       h(
         'button',
         { type: 'button', class: 'secondary', onclick: () => void exportLabelled() },
