@@ -4,6 +4,7 @@
  * scopes; state-changing calls need the same origin and the CSRF token; sign-out makes the cookie worthless.
  */
 import { describe, expect, it } from 'vitest';
+import { sameToken } from '../../src/console/session.ts';
 import { apiKey, keysJson, testApp, testEnv } from './harness.ts';
 
 const EDGE = 'https://edge.test';
@@ -287,5 +288,11 @@ describe('console sessions (whole app, Upstash bridge)', () => {
     );
     // The JSON API keeps its JSON 503.
     expect((await down.signIn(down.reviewer.key)).res.status).toBe(503);
+  });
+
+  it('compares CSRF tokens whole: same length and every character', () => {
+    expect(sameToken('abc', 'abc')).toBe(true);
+    for (const wrong of [undefined, '', 'ab', 'abd', 'abcd', 'ABC'])
+      expect(sameToken(wrong, 'abc')).toBe(false);
   });
 });
