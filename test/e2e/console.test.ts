@@ -306,12 +306,17 @@ describe('the console in a real browser (chromium + playwright-core, real stack)
     );
     const candidate = policy.versions.find((v) => v !== policy.policy.stable) as string;
     expect(candidate).toBeDefined();
-    await page.selectOption('#select-model', 'spam');
+    // The view opens on spam; a refresh while the form is being filled must leave the form alone.
     await expect.poll(() => text(page.locator('[data-testid=policy]')), SLOW).toContain(policy.policy.stable);
+    await page.getByRole('button', { name: 'Refresh' }).click();
+    await page.waitForLoadState('networkidle');
     await page.selectOption('#candidate', candidate);
     await page.selectOption('#mode', 'canary');
     await page.fill('#weight', '10');
     await page.selectOption('#stickiness', 'request');
+    await page.getByRole('button', { name: 'Refresh' }).click();
+    await page.waitForLoadState('networkidle');
+    expect(await page.inputValue('#weight')).toBe('10');
     await page.fill('#reason', 'console e2e canary');
     await page.getByRole('button', { name: 'Apply…' }).click();
     const dialog = page.locator('dialog[open]');

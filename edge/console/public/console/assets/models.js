@@ -63,12 +63,17 @@ async function loadPolicy() {
     renderPolicy();
   } catch (err) {
     if (mine !== generation) return;
+    delete policyBox.dataset.shown;
     policyBox.replaceChildren(h('h2', null, 'Rollout'), errorState(err));
   }
 }
 
 function renderPolicy() {
   const p = rollout.policy;
+  // The periodic refresh must not wipe a change being typed: the form is rebuilt only when the policy changed.
+  const shown = `${model}@${p.revision}`;
+  if (policyBox.dataset.shown === shown) return;
+  policyBox.dataset.shown = shown;
   /** @type {string[]} */
   const versions = rollout.versions;
   const others = versions.filter((v) => v !== p.stable);
