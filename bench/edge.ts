@@ -5,8 +5,12 @@
  *  1. `wrangler deploy --dry-run --outdir bench/out/edge`: the deployable bundle; raw and gzip sizes per module.
  *  2. That bundle in Miniflare (the `miniflare` package wrangler ships; same workerd) with one bench API key,
  *     no origins and no Upstash (so rate limiting and the L2 cache are off: the numbers are the edge's own work).
- *  3. Cold: a fresh Miniflare per sample, the first prediction after it is ready (ORT init + session creation +
- *     featurize + run). Median of BENCH_COLD_SAMPLES (default 3). Its phases come from the Worker's own
+ *  3. Cold: a fresh Miniflare per sample, the first prediction after it is ready. Since #29 the Worker creates the
+ *     default sessions and runs them once in its global scope (edge/src/model/startup.ts), so `ready` includes
+ *     that and the first prediction finds them warm; the same Worker built from a lazy entry (no start-up,
+ *     scripts/edge-release.ts renderEdgeEntry) is sampled beside it: `cold_first_predict_lazy_ms` (ORT init +
+ *     session creation + featurize + run, as before), and `startup_cpu_ms` = workerd's CPU (/proc) at `ready`
+ *     with the start-up minus without it. Median of BENCH_COLD_SAMPLES (default 3). Its phases come from the Worker's own
  *     'edge model loaded' log line (edge-model.ts LoadPhases: verify, wasm instantiation, session creation with
  *     ORT's init, first run). Another fresh isolate answers the no-op route first, then its first prediction:
  *     `isolate_rss_mb` is workerd's RSS growth (/proc) over that first prediction (Workers cap an isolate at
@@ -51,11 +55,12 @@
  * settle predictions).
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Miniflare } from 'miniflare';
+import { renderEdgeEntry } from '../scripts/edge-release.ts';
 import { buildEdgeBundle, edgeMiniflare, envInt, log, result, round, rssKiB, sleep, smokeOr } from './lib.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -72,6 +77,8 @@ const ADMIN_KEY = 'sk_bench_admin_0123456789abcdef';
 let logLines = 0;
 /** The Worker's 'edge model loaded' lines (load phases, ms), in order. */
 const loads: Array<Record<string, number | string>> = [];
+/** The Worker's 'edge isolate started' lines (model/startup.ts: what the global scope loaded, ms), in order. */
+const startups: Array<{ loaded: string[]; failed: string[]; ms: number }> = [];
 
 const TEXT = `From: Alice <alice@lists.example.org>
 To: dev@lists.example.org
@@ -84,16 +91,25 @@ I pushed a fix for the linker flags this morning; can you rerun the nightly job 
 Thanks, Alice`;
 
 const build = () => buildEdgeBundle(OUT);
+/** The same Worker without the global-scope start-up (sessions on first use): the baseline of its cost. */
+const OUT_LAZY = join(ROOT, 'bench', 'out', 'edge-lazy');
+function buildLazy(): void {
+  const dir = join(ROOT, '.wrangler', 'bench-edge-lazy');
+  mkdirSync(dir, { recursive: true });
+  const entry = join(dir, 'index.ts');
+  writeFileSync(entry, renderEdgeEntry(entry, join(ROOT, 'edge', 'src', 'model', 'release.ts'), '', 'lazy'));
+  buildEdgeBundle(OUT_LAZY, entry);
+}
 
 /**
  * The bundle in a fresh Miniflare. `registry`: with the model registry's R2 bucket (MODELS) and the admin key that
  * publishes to it (the cold samples go without, as before #25).
  */
-function miniflare(registry = false): Miniflare {
+function miniflare(registry = false, out = OUT): Miniflare {
   const hash = (key: string) => createHash('sha256').update(key).digest('hex');
   // The Worker's per-request log lines are counted (they are part of the work) but not printed.
   return edgeMiniflare(
-    OUT,
+    out,
     {
       API_KEYS: JSON.stringify({
         [hash(KEY)]: { name: 'bench', models: ['*'], tier: 'pro' },
@@ -110,6 +126,11 @@ function miniflare(registry = false): Miniflare {
     (entry) => {
       logLines++;
       if (entry.level === 'error') process.stderr.write(`${entry.message}\n`);
+      if (entry.message.includes('"msg":"edge isolate started"')) {
+        try {
+          startups.push(JSON.parse(entry.message) as (typeof startups)[number]);
+        } catch {}
+      }
       if (entry.message.includes('"msg":"edge model loaded"')) {
         try {
           loads.push(JSON.parse(entry.message) as Record<string, number | string>);
@@ -287,22 +308,40 @@ interface ColdSample {
   /** workerd's RSS after the first (no-op) request, MiB, and its growth over the first prediction. */
   rss_before_predict_mb: number;
   isolate_rss_mb: number;
-  /** The isolate's first request is a prediction: JS startup + ORT init + session + first run. */
+  /**
+   * The isolate's first request is a prediction. Since #29 the global scope creates the default sessions and runs
+   * them once (model/startup.ts), so this is JS request work + featurize + run on warm sessions.
+   */
   first_predict_ms: number;
+  /** workerd's CPU time (user + system, /proc) from its launch to `ready`: its own boot + the Worker's start-up. */
+  startup_cpu_ms: number;
+  /** workerd's RSS after the first prediction, MiB (an upper bound of the isolate's). */
+  rss_after_first_predict_mb: number;
   /** Another fresh isolate: its first request is the no-op route (JS startup only)... */
   first_noop_ms: number;
   /** ...and its second the first prediction (ORT init + session + first run, without JS startup). */
   first_predict_after_noop_ms: number;
 }
 
+/** A process's CPU time (user + system), ms, from /proc/<pid>/stat (clock ticks of 10 ms). */
+function cpuMs(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime and stime are fields 14 and 15 (1-based, man 5 proc): 11 and 12 after the command.
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 async function cold(): Promise<ColdSample> {
+  const loaded = loads.length;
   const t0 = performance.now();
   const a = miniflare();
   await a.ready;
   const t1 = performance.now();
-  const loaded = loads.length;
+  const startupCpu = cpuMs(workerdPid());
   const r = await calls(a).predict();
   const t2 = performance.now();
+  const rssAfterFirst = rssMiB(workerdPid());
   await a.dispose();
   const line = loads.slice(loaded).find((l) => l.model === 'spam');
   if (r.status !== 200 || r.servedBy !== 'edge')
@@ -333,9 +372,25 @@ async function cold(): Promise<ColdSample> {
     rss_before_predict_mb: round(before, 1),
     isolate_rss_mb: round(after - before, 1),
     first_predict_ms: round(t2 - t1, 1),
+    startup_cpu_ms: startupCpu,
+    rss_after_first_predict_mb: round(rssAfterFirst, 1),
     first_noop_ms: round(t4 - t3, 1),
     first_predict_after_noop_ms: round(t5 - t4, 1),
   };
+}
+
+/** The lazy bundle in a fresh Miniflare: workerd's CPU at `ready` and the first prediction (which loads). */
+async function coldLazy(): Promise<{ ready_cpu_ms: number; first_predict_ms: number }> {
+  const a = miniflare(false, OUT_LAZY);
+  await a.ready;
+  const readyCpu = cpuMs(workerdPid());
+  const t1 = performance.now();
+  const r = await calls(a).predict();
+  const t2 = performance.now();
+  await a.dispose();
+  if (r.status !== 200 || r.servedBy !== 'edge')
+    throw new Error(`cold lazy predict: got ${r.status} served by ${r.servedBy}`);
+  return { ready_cpu_ms: readyCpu, first_predict_ms: round(t2 - t1, 1) };
 }
 
 const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] as number;
@@ -498,8 +553,17 @@ async function main(): Promise<void> {
     `bundle total: ${bundle.raw} B raw (${round(bundle.raw / 2 ** 20, 2)} MiB), ${bundle.gzip} B gzip (${round(bundle.gzip / 2 ** 20, 2)} MiB)`,
   );
 
+  buildLazy();
   const colds: ColdSample[] = [];
-  for (let i = 0; i < COLD_SAMPLES; i++) colds.push(await cold());
+  const lazies: Array<{ ready_cpu_ms: number; first_predict_ms: number }> = [];
+  for (let i = 0; i < COLD_SAMPLES; i++) {
+    colds.push(await cold());
+    lazies.push(await coldLazy());
+  }
+  const lazyOf = (k: 'ready_cpu_ms' | 'first_predict_ms') => median(lazies.map((l) => l[k]));
+  log(
+    `cold lazy (no start-up): first predict ${lazies.map((l) => l.first_predict_ms).join(', ')} ms; workerd CPU at ready ${lazies.map((l) => l.ready_cpu_ms).join(', ')} ms vs eager ${colds.map((c) => c.startup_cpu_ms).join(', ')} ms`,
+  );
   const coldOf = (k: Exclude<keyof ColdSample, 'phases'>) => median(colds.map((c) => c[k]));
   const phaseOf = (k: keyof Phases) => median(colds.map((c) => c.phases?.[k] ?? Number.NaN));
   for (const c of colds)
@@ -585,6 +649,12 @@ async function main(): Promise<void> {
     cold_first_noop_ms: coldOf('first_noop_ms'),
     cold_first_predict_after_noop_ms: coldOf('first_predict_after_noop_ms'),
     cold_worker_ready_ms: coldOf('ready_ms'),
+    // The start-up's CPU: workerd's CPU at `ready` with it minus without it (the same bundle, lazy entry).
+    startup_cpu_ms: round(coldOf('startup_cpu_ms') - lazyOf('ready_cpu_ms')),
+    workerd_ready_cpu_ms: { eager: coldOf('startup_cpu_ms'), lazy: lazyOf('ready_cpu_ms') },
+    cold_first_predict_lazy_ms: lazyOf('first_predict_ms'),
+    startup_loaded: startups[0]?.loaded ?? [],
+    workerd_rss_after_first_predict_mb: coldOf('rss_after_first_predict_mb'),
     cold_phases_ms: {
       verify: phaseOf('verify_ms'),
       wasm_instantiate: phaseOf('wasm_instantiate_ms'),

@@ -69,7 +69,11 @@ function compatibilityDate(): string {
 }
 
 /** The edge bundle exactly as `wrangler deploy` would upload it (`--dry-run --outdir out`), with its sizes. */
-export function buildEdgeBundle(out: string): {
+export function buildEdgeBundle(
+  out: string,
+  /** A Worker entry other than wrangler.toml's `main` (named index.ts, so the bundle's entry is index.js). */
+  entry?: string,
+): {
   files: Array<{ name: string; raw: number; gzip: number }>;
   raw: number;
   gzip: number;
@@ -77,7 +81,7 @@ export function buildEdgeBundle(out: string): {
   rmSync(out, { recursive: true, force: true });
   execFileSync(
     join(ROOT, 'node_modules', '.bin', 'wrangler'),
-    ['deploy', '--dry-run', '--env', '', '--outdir', out],
+    ['deploy', ...(entry === undefined ? [] : [entry]), '--dry-run', '--env', '', '--outdir', out],
     {
       cwd: ROOT,
       stdio: ['ignore', 'ignore', 'inherit'],

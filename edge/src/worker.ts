@@ -1,8 +1,8 @@
 /**
  * The Worker's handlers over one app: HTTP through the app, the jobs queue and its dead-letter queue through the
  * consumer. `edge/src/index.ts` builds the deployed one; an entry of another build (bench/rollout.ts embeds other
- * releases) builds its own with `createWorker(options)` and re-exports everything else index.ts exports
- * (`export * from`), so a class wrangler.toml binds can never be missing from it.
+ * releases) builds its own with `createWorker(options)` and re-exports edge/src/exports.ts (`export * from`),
+ * so a class wrangler.toml binds can never be missing from it.
  */
 import { type AppOptions, createApp } from './app.ts';
 import { createJobConsumer } from './jobs/consumer.ts';
