@@ -1,6 +1,7 @@
 /**
  * The edge Worker's entry: the only default export (edge/src/worker.ts: HTTP through the app, the jobs queue and
- * its dead-letter queue through the consumer), and the Durable Object classes wrangler.toml binds (exports.ts).
+ * its dead-letter queue through the consumer), and the Durable Object classes wrangler.toml binds (exports.ts; named
+ * here so that `wrangler types` types their bindings).
  *
  * Before anything is exported, the isolate's start-up (model/startup.ts) creates the default release's session of
  * every embedded model and runs it once, in the global scope: the first request finds them ready.
@@ -14,4 +15,4 @@ console.log(JSON.stringify({ level: 'info', msg: 'edge isolate started', ...star
 
 export default createWorker();
 
-export * from './exports.ts';
+export { JobCoordinator, ReviewQueue } from './exports.ts';
