@@ -15,7 +15,9 @@ export default defineConfig({
           include: ['{shared,origin,training,infra,scripts,test,bench,client}/**/*.test.ts'],
           exclude: ['test/faults/**', 'node_modules/**'],
           testTimeout: 60_000,
-          hookTimeout: 120_000,
+          // A stack's start (wrangler dev + origins + Redis) waits up to 180 s for the edge itself (scripts/stack.ts):
+          // the hook outlives it so a slow start on a busy machine fails with the stack's own message, if at all.
+          hookTimeout: 240_000,
         },
       },
       {
