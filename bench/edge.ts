@@ -5,12 +5,11 @@
  *  1. `wrangler deploy --dry-run --outdir bench/out/edge`: the deployable bundle; raw and gzip sizes per module.
  *  2. That bundle in Miniflare (the `miniflare` package wrangler ships; same workerd) with one bench API key,
  *     no origins and no Upstash (so rate limiting and the L2 cache are off: the numbers are the edge's own work).
- *  3. Cold: a fresh Miniflare per sample, the first prediction after it is ready. Since #29 the Worker creates the
- *     default sessions and runs them once in its global scope (edge/src/model/startup.ts), so `ready` includes
- *     that and the first prediction finds them warm; the same Worker built from a lazy entry (no start-up,
- *     scripts/edge-release.ts renderEdgeEntry) is sampled beside it: `cold_first_predict_lazy_ms` (ORT init +
- *     session creation + featurize + run, as before), and `startup_cpu_ms` = workerd's CPU (/proc) at `ready`
- *     with the start-up minus without it. Median of BENCH_COLD_SAMPLES (default 3). Its phases come from the Worker's own
+ *  3. Cold: a fresh Miniflare per sample, the first prediction after it is ready (ORT init + session creation +
+ *     featurize + run). Beside it (#29) the same Worker built from an eager entry (scripts/edge-release.ts
+ *     renderEdgeEntry: the default sessions created and run once in the global scope, edge/src/model/startup.ts):
+ *     `cold_first_predict_eager_ms`, and `startup_cpu_ms` = workerd's CPU (/proc) at `ready` with the start-up
+ *     minus without it. Median of BENCH_COLD_SAMPLES (default 3). Its phases come from the Worker's own
  *     'edge model loaded' log line (edge-model.ts LoadPhases: verify, wasm instantiation, session creation with
  *     ORT's init, first run). Another fresh isolate answers the no-op route first, then its first prediction:
  *     `isolate_rss_mb` is workerd's RSS growth (/proc) over that first prediction (Workers cap an isolate at
@@ -91,14 +90,14 @@ I pushed a fix for the linker flags this morning; can you rerun the nightly job 
 Thanks, Alice`;
 
 const build = () => buildEdgeBundle(OUT);
-/** The same Worker without the global-scope start-up (sessions on first use): the baseline of its cost. */
-const OUT_LAZY = join(ROOT, 'bench', 'out', 'edge-lazy');
-function buildLazy(): void {
-  const dir = join(ROOT, '.wrangler', 'bench-edge-lazy');
+/** The same Worker with the global-scope start-up (model/startup.ts), sampled beside the deployed (lazy) one. */
+const OUT_EAGER = join(ROOT, 'bench', 'out', 'edge-eager');
+function buildEager(): void {
+  const dir = join(ROOT, '.wrangler', 'bench-edge-eager');
   mkdirSync(dir, { recursive: true });
   const entry = join(dir, 'index.ts');
-  writeFileSync(entry, renderEdgeEntry(entry, join(ROOT, 'edge', 'src', 'model', 'release.ts'), '', 'lazy'));
-  buildEdgeBundle(OUT_LAZY, entry);
+  writeFileSync(entry, renderEdgeEntry(entry, join(ROOT, 'edge', 'src', 'model', 'release.ts'), '', 'eager'));
+  buildEdgeBundle(OUT_EAGER, entry);
 }
 
 /**
@@ -308,12 +307,9 @@ interface ColdSample {
   /** workerd's RSS after the first (no-op) request, MiB, and its growth over the first prediction. */
   rss_before_predict_mb: number;
   isolate_rss_mb: number;
-  /**
-   * The isolate's first request is a prediction. Since #29 the global scope creates the default sessions and runs
-   * them once (model/startup.ts), so this is JS request work + featurize + run on warm sessions.
-   */
+  /** The isolate's first request is a prediction: JS startup + ORT init + session + first run. */
   first_predict_ms: number;
-  /** workerd's CPU time (user + system, /proc) from its launch to `ready`: its own boot + the Worker's start-up. */
+  /** workerd's CPU time (user + system, /proc) from its launch to `ready`. */
   startup_cpu_ms: number;
   /** workerd's RSS after the first prediction, MiB (an upper bound of the isolate's). */
   rss_after_first_predict_mb: number;
@@ -379,9 +375,9 @@ async function cold(): Promise<ColdSample> {
   };
 }
 
-/** The lazy bundle in a fresh Miniflare: workerd's CPU at `ready` and the first prediction (which loads). */
-async function coldLazy(): Promise<{ ready_cpu_ms: number; first_predict_ms: number }> {
-  const a = miniflare(false, OUT_LAZY);
+/** The eager bundle in a fresh Miniflare: workerd's CPU at `ready` and the first prediction (sessions ready). */
+async function coldEager(): Promise<{ ready_cpu_ms: number; first_predict_ms: number }> {
+  const a = miniflare(false, OUT_EAGER);
   await a.ready;
   const readyCpu = cpuMs(workerdPid());
   const t1 = performance.now();
@@ -389,7 +385,7 @@ async function coldLazy(): Promise<{ ready_cpu_ms: number; first_predict_ms: num
   const t2 = performance.now();
   await a.dispose();
   if (r.status !== 200 || r.servedBy !== 'edge')
-    throw new Error(`cold lazy predict: got ${r.status} served by ${r.servedBy}`);
+    throw new Error(`cold eager predict: got ${r.status} served by ${r.servedBy}`);
   return { ready_cpu_ms: readyCpu, first_predict_ms: round(t2 - t1, 1) };
 }
 
@@ -553,16 +549,16 @@ async function main(): Promise<void> {
     `bundle total: ${bundle.raw} B raw (${round(bundle.raw / 2 ** 20, 2)} MiB), ${bundle.gzip} B gzip (${round(bundle.gzip / 2 ** 20, 2)} MiB)`,
   );
 
-  buildLazy();
+  buildEager();
   const colds: ColdSample[] = [];
-  const lazies: Array<{ ready_cpu_ms: number; first_predict_ms: number }> = [];
+  const eagers: Array<{ ready_cpu_ms: number; first_predict_ms: number }> = [];
   for (let i = 0; i < COLD_SAMPLES; i++) {
     colds.push(await cold());
-    lazies.push(await coldLazy());
+    eagers.push(await coldEager());
   }
-  const lazyOf = (k: 'ready_cpu_ms' | 'first_predict_ms') => median(lazies.map((l) => l[k]));
+  const eagerOf = (k: 'ready_cpu_ms' | 'first_predict_ms') => median(eagers.map((l) => l[k]));
   log(
-    `cold lazy (no start-up): first predict ${lazies.map((l) => l.first_predict_ms).join(', ')} ms; workerd CPU at ready ${lazies.map((l) => l.ready_cpu_ms).join(', ')} ms vs eager ${colds.map((c) => c.startup_cpu_ms).join(', ')} ms`,
+    `cold eager (start-up in the global scope): first predict ${eagers.map((l) => l.first_predict_ms).join(', ')} ms; workerd CPU at ready ${eagers.map((l) => l.ready_cpu_ms).join(', ')} ms vs deployed ${colds.map((c) => c.startup_cpu_ms).join(', ')} ms`,
   );
   const coldOf = (k: Exclude<keyof ColdSample, 'phases'>) => median(colds.map((c) => c[k]));
   const phaseOf = (k: keyof Phases) => median(colds.map((c) => c.phases?.[k] ?? Number.NaN));
@@ -649,10 +645,10 @@ async function main(): Promise<void> {
     cold_first_noop_ms: coldOf('first_noop_ms'),
     cold_first_predict_after_noop_ms: coldOf('first_predict_after_noop_ms'),
     cold_worker_ready_ms: coldOf('ready_ms'),
-    // The start-up's CPU: workerd's CPU at `ready` with it minus without it (the same bundle, lazy entry).
-    startup_cpu_ms: round(coldOf('startup_cpu_ms') - lazyOf('ready_cpu_ms')),
-    workerd_ready_cpu_ms: { eager: coldOf('startup_cpu_ms'), lazy: lazyOf('ready_cpu_ms') },
-    cold_first_predict_lazy_ms: lazyOf('first_predict_ms'),
+    // The start-up's CPU: workerd's CPU at `ready` with it (eager entry) minus without it (the deployed entry).
+    startup_cpu_ms: round(eagerOf('ready_cpu_ms') - coldOf('startup_cpu_ms')),
+    workerd_ready_cpu_ms: { eager: eagerOf('ready_cpu_ms'), lazy: coldOf('startup_cpu_ms') },
+    cold_first_predict_eager_ms: eagerOf('first_predict_ms'),
     startup_loaded: startups[0]?.loaded ?? [],
     workerd_rss_after_first_predict_mb: coldOf('rss_after_first_predict_mb'),
     cold_phases_ms: {

@@ -171,14 +171,14 @@ ${entries.join('\n')}
  * edge/src/exports.ts (the Durable Object classes wrangler.toml binds, as the deployed entry does), so a binding
  * added later can never be missing from it. `appOptions` is the source text of extra createApp options (an object
  * literal's body, e.g. `rollout: { ttlMs: 1000 }`). `startup`: `eager` loads the default releases in the global
- * scope as edge/src/index.ts does (model/startup.ts); `lazy` leaves them to the first request (bench:edge's
- * baseline for the start-up's cost).
+ * scope (model/startup.ts: what bench:edge measures beside the deployed entry); `lazy` (as edge/src/index.ts)
+ * leaves them to the first request.
  */
 export function renderEdgeEntry(
   out: string,
   releaseModule: string,
   appOptions = '',
-  startup: 'eager' | 'lazy' = 'eager',
+  startup: 'eager' | 'lazy' = 'lazy',
 ): string {
   const from = (target: string) => specifier(out, target);
   const options =
