@@ -24,6 +24,7 @@ import { type AuthOptions, principalOfKey } from '../middleware/auth/index.ts';
 import { readBody } from '../routes/request.ts';
 import type { AppEnv, Principal } from '../types.ts';
 import { redisFor } from '../upstash.ts';
+import { CONSOLE_VIEWS } from './pages.tsx';
 
 /** The cookie's name; sent as `__Host-console` (Secure, Path=/, no Domain: this host only). */
 export const SESSION_COOKIE = 'console';
@@ -47,8 +48,8 @@ export function signInPath(error: SignInError | undefined, next: string | undefi
   return s === '' ? '/console' : `/console?${s}`;
 }
 
-/** A console path a sign-in may go back to: the home or a view, nothing else. */
-export const NEXT_PATH = /^\/console(\/(review|models|jobs|keys))?$/;
+/** A console path a sign-in may go back to: the home or a view (pages.tsx CONSOLE_VIEWS), nothing else. */
+export const NEXT_PATH = new RegExp(`^/console(/(${CONSOLE_VIEWS.map((v) => v.id).join('|')}))?$`);
 
 /** The sign-in form's fields: the key, and the console page to go back to (a view path, nothing else). */
 const SignInForm = z.object({
@@ -139,7 +140,6 @@ export function hasSessionCookie(c: Context<AppEnv>): boolean {
   return getCookie(c, SESSION_COOKIE, 'host') !== undefined;
 }
 
-/** True when the request comes from this origin (Origin header, else Sec-Fetch-Site); false when it says otherwise. */
 /** The CSRF token check, in time that does not depend on where the strings differ (STYLE: secrets). */
 export function sameToken(given: string | undefined, expected: string): boolean {
   if (given === undefined || given.length !== expected.length) return false;
@@ -148,6 +148,7 @@ export function sameToken(given: string | undefined, expected: string): boolean 
   return diff === 0;
 }
 
+/** True when the request comes from this origin (Origin header, else Sec-Fetch-Site); false when it says otherwise. */
 function sameOrigin(c: Context<AppEnv>): boolean {
   const origin = c.req.header('origin');
   // `Origin: null` (an opaque origin: a form post under a no-referrer policy, a sandboxed frame) says nothing;
