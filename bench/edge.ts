@@ -5,15 +5,18 @@
  *  1. `wrangler deploy --dry-run --outdir bench/out/edge`: the deployable bundle; raw and gzip sizes per module.
  *  2. That bundle in Miniflare (the `miniflare` package wrangler ships; same workerd) with one bench API key,
  *     no origins and no Upstash (so rate limiting and the L2 cache are off: the numbers are the edge's own work).
- *  3. Cold: a fresh Miniflare per sample, the first prediction after it is ready (ORT init + session creation +
- *     featurize + run). Beside it (#29) the same Worker built from an eager entry (scripts/edge-release.ts
- *     renderEdgeEntry: the default sessions created and run once in the global scope, edge/src/model/startup.ts):
- *     `cold_first_predict_eager_ms`, and `startup_cpu_ms` = workerd's CPU (/proc) at `ready` with the start-up
- *     minus without it. Median of BENCH_COLD_SAMPLES (default 3). Its phases come from the Worker's own
- *     'edge model loaded' log line (edge-model.ts LoadPhases: verify, wasm instantiation, session creation with
- *     ORT's init, first run). Another fresh isolate answers the no-op route first, then its first prediction:
- *     `isolate_rss_mb` is workerd's RSS growth (/proc) over that first prediction (Workers cap an isolate at
- *     128 MB).
+ *  3. Cold: a fresh Miniflare per sample, the first prediction after it is ready (the deployed entry has created
+ *     the default sessions and run them once in the global scope, edge/src/model/startup.ts, so this is featurize +
+ *     run and the request work). Beside it (#29) the same Worker built from a lazy entry (scripts/edge-release.ts
+ *     renderEdgeEntry 'lazy': sessions on the first request): `cold_first_predict_lazy_ms`, and `startup_cpu_ms` =
+ *     workerd's CPU (/proc) at `ready` with the start-up minus without it. Median of BENCH_COLD_SAMPLES (default 3).
+ *     Its phases come from the Worker's own 'edge model loaded' log line (edge-model.ts LoadPhases: verify, wasm
+ *     instantiation, session creation with ORT's init, first run; workerd's clocks stand still in the global scope,
+ *     so a start-up's phases read 0). Another fresh isolate answers the no-op route first, then its first prediction.
+ *     `isolate_rss_mb`: workerd's RSS growth (/proc) over a lazy isolate's first prediction after a no-op (ORT, a
+ *     session and a run; Workers cap an isolate at 128 MB); `workerd_rss_settled_mb`: the deployed entry after its
+ *     first predictions vs a lazy one that has run every embedded model, both after 1.5 s idle (V8 tiers hot wasm
+ *     functions up in the background: RSS read right after a request understates both).
  *  4. Warm, sequential over loopback, timed with performance.now() around dispatchFetch + body read, the calls
  *     below in rotation (blocks of 50 each), so their differences are same-run comparisons:
  *     - noop:      GET /v2/health/live (request id, trace, log line; no auth, no model)
@@ -77,7 +80,7 @@ let logLines = 0;
 /** The Worker's 'edge model loaded' lines (load phases, ms), in order. */
 const loads: Array<Record<string, number | string>> = [];
 /** The Worker's 'edge isolate started' lines (model/startup.ts: what the global scope loaded, ms), in order. */
-const startups: Array<{ loaded: string[]; failed: string[]; ms: number }> = [];
+const startups: Array<{ loaded: string[]; failed: string[] }> = [];
 
 const TEXT = `From: Alice <alice@lists.example.org>
 To: dev@lists.example.org
@@ -90,14 +93,17 @@ I pushed a fix for the linker flags this morning; can you rerun the nightly job 
 Thanks, Alice`;
 
 const build = () => buildEdgeBundle(OUT);
-/** The same Worker with the global-scope start-up (model/startup.ts), sampled beside the deployed (lazy) one. */
-const OUT_EAGER = join(ROOT, 'bench', 'out', 'edge-eager');
-function buildEager(): void {
-  const dir = join(ROOT, '.wrangler', 'bench-edge-eager');
+/**
+ * The same Worker without the global-scope start-up (model/startup.ts): its sessions load on the first request.
+ * Sampled beside the deployed one, so the start-up's CPU and the cold first request it saves are same-run figures.
+ */
+const OUT_LAZY = join(ROOT, 'bench', 'out', 'edge-lazy');
+function buildLazy(): void {
+  const dir = join(ROOT, '.wrangler', 'bench-edge-lazy');
   mkdirSync(dir, { recursive: true });
   const entry = join(dir, 'index.ts');
-  writeFileSync(entry, renderEdgeEntry(entry, join(ROOT, 'edge', 'src', 'model', 'release.ts'), '', 'eager'));
-  buildEdgeBundle(OUT_EAGER, entry);
+  writeFileSync(entry, renderEdgeEntry(entry, join(ROOT, 'edge', 'src', 'model', 'release.ts'), '', 'lazy'));
+  buildEdgeBundle(OUT_LAZY, entry);
 }
 
 /**
@@ -300,24 +306,40 @@ type Phases = {
   total_ms: number;
 };
 
+/** A Worker's 'edge model loaded' line as load phases (ms). */
+function phasesOf(line: Record<string, number | string> | undefined): Phases | undefined {
+  if (line === undefined) return undefined;
+  const keys = ['verify_ms', 'wasm_instantiate_ms', 'session_ms', 'first_run_ms', 'total_ms'];
+  return Object.fromEntries(keys.map((k) => [k, Number(line[k])])) as Phases;
+}
+
 interface ColdSample {
   ready_ms: number;
-  /** The load phases of the first predict's model (the Worker's 'edge model loaded' line). */
-  phases: Phases | undefined;
   /** workerd's RSS after the first (no-op) request, MiB, and its growth over the first prediction. */
   rss_before_predict_mb: number;
+  /** (logged only: the start-up has allocated ORT and the sessions before `ready`) */
   isolate_rss_mb: number;
-  /** The isolate's first request is a prediction: JS startup + ORT init + session + first run. */
+  /** The isolate's first request is a prediction (its sessions were created and run at start-up). */
   first_predict_ms: number;
   /** workerd's CPU time (user + system, /proc) from its launch to `ready`. */
   startup_cpu_ms: number;
   /** workerd's RSS after the first prediction, MiB (an upper bound of the isolate's). */
   rss_after_first_predict_mb: number;
+  /**
+   * Then the first prediction pinned to the previous embedded spam release (not loaded at start-up: its session is
+   * created on this request, ORT already started and its wasm compiled). NaN without a previous release.
+   */
+  first_predict_previous_release_ms: number;
   /** Another fresh isolate: its first request is the no-op route (JS startup only)... */
   first_noop_ms: number;
-  /** ...and its second the first prediction (ORT init + session + first run, without JS startup). */
+  /** ...and its second the first prediction. */
   first_predict_after_noop_ms: number;
+  /** workerd's RSS after those and SETTLE_MS idle (V8 tiers hot wasm functions up in the background), MiB. */
+  rss_settled_mb: number;
 }
+
+/** Idle time before a settled RSS reading, ms. */
+const SETTLE_MS = 1500;
 
 /** A process's CPU time (user + system), ms, from /proc/<pid>/stat (clock ticks of 10 ms). */
 function cpuMs(pid: number | undefined): number {
@@ -329,7 +351,6 @@ function cpuMs(pid: number | undefined): number {
 }
 
 async function cold(): Promise<ColdSample> {
-  const loaded = loads.length;
   const t0 = performance.now();
   const a = miniflare();
   await a.ready;
@@ -338,8 +359,18 @@ async function cold(): Promise<ColdSample> {
   const r = await calls(a).predict();
   const t2 = performance.now();
   const rssAfterFirst = rssMiB(workerdPid());
+  const previous = spamVersions().at(-2);
+  let previousMs = Number.NaN;
+  if (previous !== undefined) {
+    const t = performance.now();
+    const p = await calls(a, previous).predict();
+    previousMs = performance.now() - t;
+    if (p.status !== 200 || p.servedBy !== 'edge')
+      throw new Error(`cold predict on ${previous}: got ${p.status} served by ${p.servedBy}`);
+  }
+  await new Promise((r) => setTimeout(r, SETTLE_MS));
+  const rssSettled = rssMiB(workerdPid());
   await a.dispose();
-  const line = loads.slice(loaded).find((l) => l.model === 'spam');
   if (r.status !== 200 || r.servedBy !== 'edge')
     throw new Error(`cold predict: got ${r.status} served by ${r.servedBy}`);
   const b = miniflare();
@@ -353,40 +384,70 @@ async function cold(): Promise<ColdSample> {
   const t5 = performance.now();
   const after = rssMiB(pid);
   await b.dispose();
-  const phases =
-    line === undefined
-      ? undefined
-      : (Object.fromEntries(
-          ['verify_ms', 'wasm_instantiate_ms', 'session_ms', 'first_run_ms', 'total_ms'].map((k) => [
-            k,
-            Number(line[k]),
-          ]),
-        ) as Phases);
   return {
     ready_ms: round(t1 - t0, 1),
-    phases,
     rss_before_predict_mb: round(before, 1),
     isolate_rss_mb: round(after - before, 1),
     first_predict_ms: round(t2 - t1, 1),
     startup_cpu_ms: startupCpu,
     rss_after_first_predict_mb: round(rssAfterFirst, 1),
+    first_predict_previous_release_ms: round(previousMs, 1),
+    rss_settled_mb: round(rssSettled, 1),
     first_noop_ms: round(t4 - t3, 1),
     first_predict_after_noop_ms: round(t5 - t4, 1),
   };
 }
 
-/** The eager bundle in a fresh Miniflare: workerd's CPU at `ready` and the first prediction (sessions ready). */
-async function coldEager(): Promise<{ ready_cpu_ms: number; first_predict_ms: number }> {
-  const a = miniflare(false, OUT_EAGER);
+interface LazySample {
+  /** workerd's CPU (/proc) at `ready` without the start-up. */
+  ready_cpu_ms: number;
+  /** The first request is a prediction: ORT init + session creation + first run on the request. */
+  first_predict_ms: number;
+  /** workerd's RSS after a first no-op request, MiB (the Worker's JS loaded, ORT not started). */
+  rss_after_noop_mb: number;
+  /** workerd's RSS after the first prediction, MiB. */
+  rss_after_first_predict_mb: number;
+  /** Its RSS growth over that first prediction (after a no-op): ORT, the session and a run, MiB. */
+  isolate_rss_mb: number;
+  /** workerd's RSS after a prediction of every embedded model (as the start-up does) and SETTLE_MS idle, MiB. */
+  rss_settled_mb: number;
+  /** The load phases of that first prediction's model (the Worker's 'edge model loaded' line). */
+  phases: Phases | undefined;
+}
+
+/** The lazy bundle in two fresh Miniflares: CPU at `ready` and the first prediction; RSS after a first no-op. */
+async function coldLazy(): Promise<LazySample> {
+  const loaded = loads.length;
+  const a = miniflare(false, OUT_LAZY);
   await a.ready;
   const readyCpu = cpuMs(workerdPid());
   const t1 = performance.now();
   const r = await calls(a).predict();
   const t2 = performance.now();
+  const rssAfterFirst = rssMiB(workerdPid());
+  const tensor = tensorRelease();
+  if (tensor !== undefined) await tensorCall(a, tensor)();
+  await new Promise((r) => setTimeout(r, SETTLE_MS));
+  const rssSettled = rssMiB(workerdPid());
   await a.dispose();
   if (r.status !== 200 || r.servedBy !== 'edge')
-    throw new Error(`cold eager predict: got ${r.status} served by ${r.servedBy}`);
-  return { ready_cpu_ms: readyCpu, first_predict_ms: round(t2 - t1, 1) };
+    throw new Error(`cold lazy predict: got ${r.status} served by ${r.servedBy}`);
+  const b = miniflare(false, OUT_LAZY);
+  await b.ready;
+  await calls(b).noop();
+  const rss = rssMiB(workerdPid());
+  await calls(b).predict();
+  const rssAfterPredict = rssMiB(workerdPid());
+  await b.dispose();
+  return {
+    ready_cpu_ms: readyCpu,
+    first_predict_ms: round(t2 - t1, 1),
+    rss_after_noop_mb: round(rss, 1),
+    rss_after_first_predict_mb: round(rssAfterFirst, 1),
+    isolate_rss_mb: round(rssAfterPredict - rss, 1),
+    rss_settled_mb: round(rssSettled, 1),
+    phases: phasesOf(loads.slice(loaded).find((l) => l.model === 'spam')),
+  };
 }
 
 const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] as number;
@@ -549,23 +610,24 @@ async function main(): Promise<void> {
     `bundle total: ${bundle.raw} B raw (${round(bundle.raw / 2 ** 20, 2)} MiB), ${bundle.gzip} B gzip (${round(bundle.gzip / 2 ** 20, 2)} MiB)`,
   );
 
-  buildEager();
+  buildLazy();
   const colds: ColdSample[] = [];
-  const eagers: Array<{ ready_cpu_ms: number; first_predict_ms: number }> = [];
+  const lazies: LazySample[] = [];
   for (let i = 0; i < COLD_SAMPLES; i++) {
     colds.push(await cold());
-    eagers.push(await coldEager());
+    lazies.push(await coldLazy());
   }
-  const eagerOf = (k: 'ready_cpu_ms' | 'first_predict_ms') => median(eagers.map((l) => l[k]));
+  const lazyOf = (k: Exclude<keyof LazySample, 'phases'>) => median(lazies.map((l) => l[k]));
   log(
-    `cold eager (start-up in the global scope): first predict ${eagers.map((l) => l.first_predict_ms).join(', ')} ms; workerd CPU at ready ${eagers.map((l) => l.ready_cpu_ms).join(', ')} ms vs deployed ${colds.map((c) => c.startup_cpu_ms).join(', ')} ms`,
+    `cold lazy (no start-up, sessions on the first request): first predict ${lazies.map((l) => l.first_predict_ms).join(', ')} ms; workerd CPU at ready ${lazies.map((l) => l.ready_cpu_ms).join(', ')} ms vs deployed ${colds.map((c) => c.startup_cpu_ms).join(', ')} ms`,
   );
-  const coldOf = (k: Exclude<keyof ColdSample, 'phases'>) => median(colds.map((c) => c[k]));
-  const phaseOf = (k: keyof Phases) => median(colds.map((c) => c.phases?.[k] ?? Number.NaN));
+  const coldOf = (k: keyof ColdSample) => median(colds.map((c) => c[k]));
+  // A load's phases as a first request sees them: the lazy entry's (the deployed one loads in the global scope,
+  // where workerd's clocks stand still).
+  const phaseOf = (k: keyof Phases) => median(lazies.map((c) => c.phases?.[k] ?? Number.NaN));
+  for (const l of lazies) log(`cold phases (lazy entry, first request): ${JSON.stringify(l.phases)}`);
   for (const c of colds)
-    log(
-      `cold phases: ${JSON.stringify(c.phases)}; workerd RSS ${c.rss_before_predict_mb} MiB + ${c.isolate_rss_mb} MiB over the first predict`,
-    );
+    log(`cold: workerd RSS ${c.rss_before_predict_mb} MiB + ${c.isolate_rss_mb} MiB over the first predict`);
   log(
     `cold: first predict ${colds.map((c) => c.first_predict_ms).join(', ')} ms; first noop ${colds.map((c) => c.first_noop_ms).join(', ')} ms then first predict ${colds.map((c) => c.first_predict_after_noop_ms).join(', ')} ms (worker ready in ${colds.map((c) => c.ready_ms).join(', ')} ms)`,
   );
@@ -645,12 +707,19 @@ async function main(): Promise<void> {
     cold_first_noop_ms: coldOf('first_noop_ms'),
     cold_first_predict_after_noop_ms: coldOf('first_predict_after_noop_ms'),
     cold_worker_ready_ms: coldOf('ready_ms'),
-    // The start-up's CPU: workerd's CPU at `ready` with it (eager entry) minus without it (the deployed entry).
-    startup_cpu_ms: round(eagerOf('ready_cpu_ms') - coldOf('startup_cpu_ms')),
-    workerd_ready_cpu_ms: { eager: eagerOf('ready_cpu_ms'), lazy: coldOf('startup_cpu_ms') },
-    cold_first_predict_eager_ms: eagerOf('first_predict_ms'),
+    // The start-up's CPU: workerd's CPU at `ready` with it (the deployed entry) minus without it (lazy entry).
+    startup_cpu_ms: round(coldOf('startup_cpu_ms') - lazyOf('ready_cpu_ms')),
+    workerd_ready_cpu_ms: { deployed: coldOf('startup_cpu_ms'), lazy: lazyOf('ready_cpu_ms') },
+    cold_first_predict_lazy_ms: lazyOf('first_predict_ms'),
+    // A version other than the default one: its session is created on its first request (ORT already started).
+    cold_first_predict_previous_release_ms: coldOf('first_predict_previous_release_ms'),
+
     startup_loaded: startups[0]?.loaded ?? [],
-    workerd_rss_after_first_predict_mb: coldOf('rss_after_first_predict_mb'),
+    workerd_rss_after_first_predict_mb: {
+      deployed: coldOf('rss_after_first_predict_mb'),
+      lazy: lazyOf('rss_after_first_predict_mb'),
+      lazy_after_noop: lazyOf('rss_after_noop_mb'),
+    },
     cold_phases_ms: {
       verify: phaseOf('verify_ms'),
       wasm_instantiate: phaseOf('wasm_instantiate_ms'),
@@ -658,7 +727,11 @@ async function main(): Promise<void> {
       first_run: phaseOf('first_run_ms'),
       model_load_total: phaseOf('total_ms'),
     },
-    isolate_rss_mb: coldOf('isolate_rss_mb'),
+    // ORT, a session and a run: workerd's RSS growth over a lazy isolate's first prediction (the definition of
+    // earlier rounds; the start-up allocates the same before `ready`).
+    isolate_rss_mb: lazyOf('isolate_rss_mb'),
+    // Settled (SETTLE_MS idle after the predictions): the deployed entry vs a lazy one that has run every model.
+    workerd_rss_settled_mb: { deployed: coldOf('rss_settled_mb'), lazy: lazyOf('rss_settled_mb') },
     workerd_rss_before_predict_mb: coldOf('rss_before_predict_mb'),
     r2_release: reg.release,
     r2_versions: reg.loads.length,

@@ -170,15 +170,15 @@ ${entries.join('\n')}
  * (bench/rollout.ts): its default export is `createWorker({ releases, ...appOptions })` and it re-exports
  * edge/src/exports.ts (the Durable Object classes wrangler.toml binds, as the deployed entry does), so a binding
  * added later can never be missing from it. `appOptions` is the source text of extra createApp options (an object
- * literal's body, e.g. `rollout: { ttlMs: 1000 }`). `startup`: `eager` loads the default releases in the global
- * scope (model/startup.ts: what bench:edge measures beside the deployed entry); `lazy` (as edge/src/index.ts)
- * leaves them to the first request.
+ * literal's body, e.g. `rollout: { ttlMs: 1000 }`). `startup`: `eager` (as edge/src/index.ts) loads the default
+ * releases in the global scope (model/startup.ts); `lazy` leaves them to the first request (what bench:edge measures
+ * beside the deployed entry).
  */
 export function renderEdgeEntry(
   out: string,
   releaseModule: string,
   appOptions = '',
-  startup: 'eager' | 'lazy' = 'lazy',
+  startup: 'eager' | 'lazy' = 'eager',
 ): string {
   const from = (target: string) => specifier(out, target);
   const options =

@@ -3,11 +3,15 @@
  * its dead-letter queue through the consumer), and the Durable Object classes wrangler.toml binds (exports.ts; named
  * here so that `wrangler types` types their bindings).
  *
- * The default sessions load on first use. model/startup.ts can create them in the global scope instead (bench:edge
- * measures that build beside this one); it is not enabled here yet: with it, a wrangler dev start hung twice in
- * CI-sized runs (issue #29's note).
+ * Before anything is exported, the isolate's start-up (model/startup.ts) creates the default release's session of
+ * every embedded model and runs it once, in the global scope: the first request finds them ready.
  */
+import { edgeReleases } from './model/release.ts';
+import { warmDefaultReleases } from './model/startup.ts';
 import { createWorker } from './worker.ts';
+
+const startup = await warmDefaultReleases(edgeReleases());
+console.log(JSON.stringify({ level: 'info', msg: 'edge isolate started', ...startup }));
 
 export default createWorker();
 
