@@ -56,14 +56,17 @@
  * (default 200), BENCH_SMOKE=1 (50 timed calls of each, 10 warm-up, one cold sample, one registry version, 20
  * settle predictions).
  */
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Miniflare } from 'miniflare';
+import { startFakeOrigins } from '../edge/test/node/fake-origins.ts';
 import { renderEdgeEntry } from '../scripts/edge-release.ts';
 import { buildEdgeBundle, edgeMiniflare, envInt, log, result, round, rssKiB, sleep, smokeOr } from './lib.ts';
+import { pinSelf } from './load.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const OUT = join(ROOT, 'bench', 'out', 'edge');
@@ -74,6 +77,11 @@ const R2_VERSIONS = envInt('BENCH_R2_VERSIONS', smokeOr(3, 1), 1, 16);
 const R2_POLL_MS = envInt('BENCH_R2_POLL_MS', 2, 0, 1000);
 const R2_SETTLE = envInt('BENCH_R2_SETTLE', smokeOr(200, 20), 0, 100_000);
 const KEY = 'sk_bench_0123456789abcdef';
+/** Requests per call and round of the CPU-per-request phase; rounds (the best one counts). */
+const CPU_N = envInt('BENCH_CPU_N', smokeOr(1000, 100), 10, 1_000_000);
+const CPU_ROUNDS = envInt('BENCH_CPU_ROUNDS', smokeOr(3, 1), 1, 100);
+/** BENCH_PROFILE=1: also profile the cache hit and the prediction in workerd (CDP), top self-time entries. */
+const PROFILE = process.env.BENCH_PROFILE === '1';
 /** The model registry's publisher (`admin` scope only), in the Miniflare that has the MODELS binding. */
 const ADMIN_KEY = 'sk_bench_admin_0123456789abcdef';
 let logLines = 0;
@@ -110,7 +118,12 @@ function buildLazy(): void {
  * The bundle in a fresh Miniflare. `registry`: with the model registry's R2 bucket (MODELS) and the admin key that
  * publishes to it (the cold samples go without, as before #25).
  */
-function miniflare(registry = false, out = OUT): Miniflare {
+function miniflare(
+  registry = false,
+  out = OUT,
+  vars: Record<string, string> = {},
+  inspectorPort?: number,
+): Miniflare {
   const hash = (key: string) => createHash('sha256').update(key).digest('hex');
   // The Worker's per-request log lines are counted (they are part of the work) but not printed.
   return edgeMiniflare(
@@ -127,6 +140,7 @@ function miniflare(registry = false, out = OUT): Miniflare {
       UPSTASH_REDIS_REST_URL: '',
       UPSTASH_REDIS_REST_TOKEN: '',
       CACHE_TTL_SECONDS: '300',
+      ...vars,
     },
     (entry) => {
       logLines++;
@@ -142,7 +156,10 @@ function miniflare(registry = false, out = OUT): Miniflare {
         } catch {}
       }
     },
-    registry ? { r2Buckets: { MODELS: 'models' } } : {},
+    {
+      ...(registry ? { r2Buckets: { MODELS: 'models' } } : {}),
+      ...(inspectorPort === undefined ? {} : { inspectorPort }),
+    },
   );
 }
 
@@ -293,6 +310,195 @@ function workerdPid(): number | undefined {
     } catch {} // gone
   }
   return newest?.pid;
+}
+
+/** CPU time of all of a process's threads, ns (/proc/<pid>/task/<tid>/schedstat: ns, not 10 ms ticks). */
+function processCpuNs(pid: number): number {
+  let ns = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {} // thread gone
+  }
+  return ns;
+}
+
+/**
+ * workerd's CPU per request (#29), µs: a fresh Miniflare of the deployed bundle with a loopback origin (the edge
+ * tests' fake origins, in this process: their CPU is not workerd's), workerd pinned to CPU 0 and this process to CPU
+ * 1 (with 2+ cores). Per call, CPU_N sequential requests; workerd's CPU over them (all its threads, /proc) / CPU_N;
+ * the best of CPU_ROUNDS rounds (a round's calls interleave, so the differences are same-run figures).
+ *  - noop: GET /v2/health/live          - auth: GET /v2/models/spam (the key checked, no body, no model)
+ *  - cache_hit / predict: as the timed calls  - escalate: the predict POST with `x-escalate: always` (origin answers)
+ * What Miniflare itself adds per request (its loopback and entry Worker) is in every call: read the differences.
+ */
+async function cpuPerRequest(): Promise<Record<string, number>> {
+  const secret = createHash('sha256').update('bench-edge-signing').digest('hex');
+  const origins = await startFakeOrigins(secret);
+  const made = await fetch(`${origins.controlUrl}/origins`, { method: 'POST', body: '{"count":1}' });
+  const [originUrl] = ((await made.json()) as { urls: string[] }).urls;
+  const mf = miniflare(false, OUT, { ORIGIN_URLS: originUrl as string, ORIGIN_SIGNING_SECRET: secret });
+  try {
+    await mf.ready;
+    const pid = workerdPid();
+    if (pid === undefined) throw new Error('no workerd process found');
+    const cores = availableParallelism();
+    if (cores >= 2) {
+      execFileSync('taskset', ['-a', '-p', '-c', '0', String(pid)], { stdio: 'ignore' });
+      pinSelf(`1-${cores - 1}`);
+    }
+    const c = calls(mf);
+    const post =
+      (headers: Record<string, string>): Call =>
+      async () => {
+        const res = await mf.dispatchFetch('http://edge.bench/v1/models/spam/classify', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}`, ...headers },
+          body: JSON.stringify({ text: TEXT }),
+        });
+        await res.arrayBuffer();
+        return { status: res.status, servedBy: res.headers.get('x-served-by') };
+      };
+    const timed: Timed[] = [
+      { name: 'noop', call: c.noop, expectServedBy: 'none' },
+      {
+        name: 'auth',
+        call: async () => {
+          const res = await mf.dispatchFetch('http://edge.bench/v2/models/spam', {
+            headers: { authorization: `Bearer ${KEY}` },
+          });
+          await res.arrayBuffer();
+          return { status: res.status, servedBy: 'none' };
+        },
+        expectServedBy: 'none',
+      },
+      { name: 'cache_hit', call: c.cacheHit, expectServedBy: 'cache' },
+      { name: 'predict', call: c.predict, expectServedBy: 'edge' },
+      {
+        name: 'escalate',
+        call: post({ 'cache-control': 'no-cache, no-store', 'x-escalate': 'always' }),
+        expectServedBy: 'origin',
+      },
+    ];
+    const best: Record<string, number> = {};
+    await c.cacheHit(); // fills L1
+    for (const t of timed) {
+      for (let i = 0; i < Math.min(WARMUP, 100) + 5; i++) {
+        const r = await t.call();
+        if (r.status !== 200 || r.servedBy !== t.expectServedBy)
+          throw new Error(`cpu ${t.name}: got ${r.status} served by ${r.servedBy}`);
+      }
+    }
+    for (let round = 0; round < CPU_ROUNDS; round++) {
+      for (const t of timed) {
+        const before = processCpuNs(pid);
+        for (let i = 0; i < CPU_N; i++) await t.call();
+        const us = (processCpuNs(pid) - before) / CPU_N / 1000;
+        best[t.name] = Math.min(best[t.name] ?? Number.POSITIVE_INFINITY, us);
+      }
+    }
+    const out = Object.fromEntries(Object.entries(best).map(([k, v]) => [k, round(v, 1)]));
+    log(`workerd CPU per request (best of ${CPU_ROUNDS} x ${CPU_N}): ${JSON.stringify(out)} µs`);
+    return out;
+  } finally {
+    await mf.dispose();
+    await origins.close();
+    if (availableParallelism() >= 2) pinSelf(`0-${availableParallelism() - 1}`);
+  }
+}
+
+/** One CDP session over workerd's inspector WebSocket (Node 22's global WebSocket). */
+async function inspector(port: number): Promise<{
+  send: (method: string, params?: Record<string, unknown>) => Promise<Record<string, unknown>>;
+  close: () => void;
+}> {
+  const targets = (await (await fetch(`http://127.0.0.1:${port}/json/list`)).json()) as Array<{
+    title?: string;
+    webSocketDebuggerUrl?: string;
+  }>;
+  const target = targets.find((t) => t.title?.includes('edge')) ?? targets[0];
+  if (target?.webSocketDebuggerUrl === undefined) throw new Error('workerd inspector: no target');
+  const ws = new WebSocket(target.webSocketDebuggerUrl);
+  await new Promise((resolve, reject) => {
+    ws.addEventListener('open', resolve, { once: true });
+    ws.addEventListener('error', reject, { once: true });
+  });
+  let next = 1;
+  const waiting = new Map<number, (result: Record<string, unknown>) => void>();
+  ws.addEventListener('message', (e) => {
+    const msg = JSON.parse(String(e.data)) as { id?: number; result?: Record<string, unknown> };
+    if (msg.id !== undefined) waiting.get(msg.id)?.(msg.result ?? {});
+  });
+  return {
+    send: (method, params = {}) =>
+      new Promise((resolve) => {
+        const id = next++;
+        waiting.set(id, resolve);
+        ws.send(JSON.stringify({ id, method, params }));
+      }),
+    close: () => ws.close(),
+  };
+}
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+}
+
+/** A CPU profile's top entries by self time: `function file:line` and its share of the non-idle samples (%). */
+function topSelf(profile: { nodes: ProfileNode[]; samples: number[] }, n: number): Array<[string, number]> {
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const counts = new Map<string, number>();
+  let total = 0;
+  for (const id of profile.samples) {
+    const frame = byId.get(id)?.callFrame;
+    if (frame === undefined || frame.functionName === '(idle)') continue;
+    const file = frame.url.split('/').at(-1) ?? '';
+    const key = `${frame.functionName || '(anonymous)'} ${file}:${frame.lineNumber + 1}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+    total++;
+  }
+  return [...counts.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, n)
+    .map(([k, v]) => [k, round((100 * v) / total, 1)]);
+}
+
+/**
+ * BENCH_PROFILE=1: the deployed bundle in a fresh Miniflare with workerd's inspector; per call (cache hit,
+ * prediction) CPU_N requests under the V8 sampling profiler (100 µs), after a warm-up; the top 15 entries by self
+ * time (the bundle is minified by nothing: names are the source's).
+ */
+async function profileCalls(): Promise<Record<string, Array<[string, number]>>> {
+  const port = 9300 + Math.floor(Math.random() * 500);
+  const mf = miniflare(false, OUT, {}, port);
+  try {
+    await mf.ready;
+    const cdp = await inspector(port);
+    await cdp.send('Profiler.enable');
+    await cdp.send('Profiler.setSamplingInterval', { interval: 100 });
+    const c = calls(mf);
+    await c.cacheHit();
+    const out: Record<string, Array<[string, number]>> = {};
+    for (const [name, call] of [
+      ['cache_hit', c.cacheHit],
+      ['predict', c.predict],
+    ] as const) {
+      for (let i = 0; i < 300; i++) await call();
+      await cdp.send('Profiler.start');
+      for (let i = 0; i < CPU_N; i++) await call();
+      const { profile } = (await cdp.send('Profiler.stop')) as {
+        profile: { nodes: ProfileNode[]; samples: number[] };
+      };
+      out[name] = topSelf(profile, 15);
+      log(`profile ${name} (top self time, % of non-idle samples):`);
+      for (const [k, v] of out[name] ?? []) log(`  ${String(v).padStart(5)} %  ${k}`);
+    }
+    cdp.close();
+    return out;
+  } finally {
+    await mf.dispose();
+  }
 }
 
 /** Resident set size of a process, MiB (0 when unknown). */
@@ -682,6 +888,10 @@ async function main(): Promise<void> {
     log(`cold tensor (${tensor.name}): first predict ${samples.join(', ')} ms`);
   }
 
+  const cpu = await cpuPerRequest();
+  const profile = PROFILE ? await profileCalls() : undefined;
+  const cpuMinusNoop = (k: string) => round((cpu[k] ?? Number.NaN) - (cpu.noop ?? Number.NaN), 1);
+
   result({
     bench: 'edge',
     runtime: 'workerd via miniflare (bundle from wrangler deploy --dry-run)',
@@ -703,6 +913,16 @@ async function main(): Promise<void> {
           predict_minus_noop_previous_release_p50_ms: round(predictPrevious.p50 - noop.p50),
         }),
     cache_hit_minus_noop_p50_ms: round(hit.p50 - noop.p50),
+    // workerd's CPU per request, µs (/proc, pinned, best of CPU_ROUNDS): goals cache_hit - noop <= 100, predict -
+    // noop <= 250.
+    cpu_us_per_req: cpu,
+    ...(profile === undefined ? {} : { profile_top_self: profile }),
+    cpu_us_minus_noop: {
+      auth: cpuMinusNoop('auth'),
+      cache_hit: cpuMinusNoop('cache_hit'),
+      predict: cpuMinusNoop('predict'),
+      escalate: cpuMinusNoop('escalate'),
+    },
     cold_first_predict_ms: coldOf('first_predict_ms'),
     cold_first_noop_ms: coldOf('first_noop_ms'),
     cold_first_predict_after_noop_ms: coldOf('first_predict_after_noop_ms'),

@@ -103,6 +103,8 @@ export interface EdgeMiniflareExtras {
    * keeps them in its temporary directory, gone with `dispose()`.
    */
   r2Buckets?: Record<string, string>;
+  /** workerd's inspector (Chrome DevTools Protocol) on this port, for profiling (bench/edge-profile.ts). */
+  inspectorPort?: number;
 }
 
 /**
@@ -119,6 +121,7 @@ export function edgeMiniflare(
   return new Miniflare(
     convertV4MiniflareOptions({
       handleStructuredLogs: onLog,
+      ...(extras.inspectorPort === undefined ? {} : { inspectorPort: extras.inspectorPort }),
       workers: [
         {
           name: 'edge',

@@ -38,7 +38,7 @@ export const BENCHMARKS: Record<string, SmokeSpec> = {
   },
   edge: {
     script: 'edge.ts',
-    issues: '#4, #12, #15, #25',
+    issues: '#4, #12, #15, #25, #29',
     fields: [
       'bench',
       'noop_p50_ms',
@@ -50,6 +50,13 @@ export const BENCHMARKS: Record<string, SmokeSpec> = {
       'predict_minus_noop_p50_ms',
       'cache_hit_minus_noop_p50_ms',
       'cold_first_predict_ms',
+      'cold_first_predict_lazy_ms',
+      'startup_cpu_ms',
+      'cpu_us_per_req.noop',
+      'cpu_us_per_req.auth',
+      'cpu_us_per_req.cache_hit',
+      'cpu_us_per_req.predict',
+      'cpu_us_per_req.escalate',
       'cold_phases_ms.verify',
       'cold_phases_ms.wasm_instantiate',
       'cold_phases_ms.session',

@@ -37,11 +37,17 @@
  * 0.5, say) lands one bucket lower in the histogram than in the PSI; the PSI uses the drift bins, like the baseline.
  */
 
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { confidenceOf } from '../../shared/decision/index.ts';
 import { binOf, DRIFT_BINS, psi } from '../../shared/drift/index.ts';
 import type { BaselineSide } from '../../shared/manifest/index.ts';
 import type { Prediction } from '../../shared/protocol/index.ts';
+import {
+  LocalCounter,
+  type LocalCounterChild,
+  LocalHistogram,
+  type LocalHistogramChild,
+} from './local-metrics.ts';
 
 const LATENCY_BUCKETS = [
   0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
@@ -154,16 +160,15 @@ export function createMetrics(options: CreateMetricsOptions = {}): OriginMetrics
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
   const labelNames = ['model', 'version'] as const;
   const registers = [registry];
-  const counter = (name: string, help: string) => new Counter({ name, help, labelNames, registers });
-  const histogram = (name: string, help: string) =>
-    new Histogram({ name, help, labelNames, buckets: LATENCY_BUCKETS, registers });
+  // What every request touches is summed in the process and read at scrape time (local-metrics.ts: no label
+  // hashing per observation); the rest is plain prom-client.
+  const counter = (name: string, help: string) => new LocalCounter(name, help, registry);
+  const histogram = (name: string, help: string) => new LocalHistogram(name, help, LATENCY_BUCKETS, registry);
   const success = counter('nv_inference_request_success', 'Inference requests answered successfully');
-  const failure = new Counter({
-    name: 'nv_inference_request_failure',
-    help: 'Inference requests that failed, by reason (error code)',
-    labelNames: [...labelNames, 'reason'],
-    registers,
-  });
+  const failure = counter(
+    'nv_inference_request_failure',
+    'Inference requests that failed, by reason (error code)',
+  );
   const count = counter('nv_inference_count', 'Rows inferred');
   const execCount = counter('nv_inference_exec_count', 'Batches executed');
   const inlineCount = counter(
@@ -183,20 +188,18 @@ export function createMetrics(options: CreateMetricsOptions = {}): OriginMetrics
     'Time of one batch inside session.run',
   );
   const now = options.now ?? Date.now;
-  const score = new Histogram({
-    name: 'nv_inference_prediction_score',
-    help: 'Top-class score of each answered prediction, by predicted label (drift bins)',
-    labelNames: [...labelNames, 'label'],
-    buckets: DRIFT_BUCKETS,
-    registers,
-  });
-  const coverage = new Histogram({
-    name: 'nv_inference_prediction_coverage',
-    help: 'Input coverage (share of feature ids seen in training) of each answered prediction (drift bins)',
-    labelNames,
-    buckets: DRIFT_BUCKETS,
-    registers,
-  });
+  const score = new LocalHistogram(
+    'nv_inference_prediction_score',
+    'Top-class score of each answered prediction, by predicted label (drift bins)',
+    DRIFT_BUCKETS,
+    registry,
+  );
+  const coverage = new LocalHistogram(
+    'nv_inference_prediction_coverage',
+    'Input coverage (share of feature ids seen in training) of each answered prediction (drift bins)',
+    DRIFT_BUCKETS,
+    registry,
+  );
   const ood = counter('nv_inference_prediction_ood', 'Answered predictions marked out of distribution');
   const unsure = counter(
     'nv_inference_prediction_unsure',
@@ -271,14 +274,14 @@ export function createMetrics(options: CreateMetricsOptions = {}): OriginMetrics
     },
     forModel(name, version) {
       const labels = { model: name, version };
-      const ok = success.labels(labels);
-      const dur = requestDuration.labels(labels);
-      const queue = queueDuration.labels(labels);
-      const compute = computeDuration.labels(labels);
-      const rowsCounter = count.labels(labels);
-      const execs = execCount.labels(labels);
-      const inlines = inlineCount.labels(labels);
-      const failures = new Map<string, Counter.Internal>();
+      const ok = success.child(labels);
+      const dur = requestDuration.child(labels);
+      const queue = queueDuration.child(labels);
+      const compute = computeDuration.child(labels);
+      const rowsCounter = count.child(labels);
+      const execs = execCount.child(labels);
+      const inlines = inlineCount.child(labels);
+      const failures = new Map<string, LocalCounterChild>();
       const key = `${name}\u0000${version}`;
       const state: DriftState = drift.get(key) ?? {
         labels,
@@ -288,19 +291,19 @@ export function createMetrics(options: CreateMetricsOptions = {}): OriginMetrics
         zeroed: new Set(),
       };
       drift.set(key, state);
-      const scores = new Map<string, Histogram.Internal<'model' | 'version' | 'label'>>();
+      const scores = new Map<string, LocalHistogramChild>();
       const scoreOf = (label: string) => {
         let h = scores.get(label);
         if (h === undefined) {
-          h = score.labels({ ...labels, label });
+          h = score.child({ ...labels, label });
           scores.set(label, h);
           state.zeroed.add(`score ${label}`);
         }
         return h;
       };
-      const cov = coverage.labels(labels);
-      const oods = ood.labels(labels);
-      const unsures = unsure.labels(labels);
+      const cov = coverage.child(labels);
+      const oods = ood.child(labels);
+      const unsures = unsure.child(labels);
       // Make the series exist at zero from the start, so rates and ratios work before the first request.
       ok.inc(0);
       rowsCounter.inc(0);
@@ -314,7 +317,7 @@ export function createMetrics(options: CreateMetricsOptions = {}): OriginMetrics
         failure(reason, seconds) {
           let c = failures.get(reason);
           if (c === undefined) {
-            c = failure.labels({ ...labels, reason });
+            c = failure.child({ ...labels, reason });
             failures.set(reason, c);
           }
           c.inc();
@@ -336,10 +339,10 @@ export function createMetrics(options: CreateMetricsOptions = {}): OriginMetrics
             state.zeroed.add(series);
             start();
           };
-          for (const label of release.labels) zero(`score ${label}`, () => score.zero({ ...labels, label }));
+          for (const label of release.labels) zero(`score ${label}`, () => scoreOf(label).zero());
           if (release.labels.length > 0) zero('unsure', () => unsures.inc(0));
           if (release.coverage) {
-            zero('coverage', () => coverage.zero(labels));
+            zero('coverage', () => cov.zero());
             oods.inc(0);
           }
           if (release.expectedEdgeShare !== undefined) {
