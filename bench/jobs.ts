@@ -7,9 +7,12 @@
  * so the cache answers none. The job is NDJSON, submitted once; JOB_FAULT_EVERY=7 makes the first delivery of
  * every 7th chunk fail, so the retry path runs too. Its rows/s is rows / (submission to `succeeded`, results read).
  * The synchronous run sends the same rows to POST /v1/models/spam/classify, 8 texts per request, concurrency 8,
- * `x-escalate: auto`, cache bypassed, on the same stack in the same run.
+ * `x-escalate: auto`, cache bypassed, on the same stack in the same run. The ceiling (#29): the same kind of rows,
+ * 256 texts per request, `x-escalate: never`, two requests in flight: featurize + student at batch 256 in the same
+ * isolate, what the job's processing rate is held against (`processing_vs_ceiling`).
  * The last line printed is one JSON object.
  * Env: BENCH_ROWS (default 20000), BENCH_SYNC_ROWS (rows of the synchronous run, default all; its rate is per row),
+ * BENCH_CEILING_ROWS (default 5120, at most BENCH_ROWS),
  * BENCH_SMOKE=1 (400 rows in chunks of 25, so the fault and retry path still runs).
  */
 import { randomUUID } from 'node:crypto';
@@ -23,6 +26,10 @@ import { envInt, log, result, round, SMOKE, sleep, smokeOr } from './lib.ts';
 const ROWS = envInt('BENCH_ROWS', smokeOr(20_000, 400), 100, 50_000);
 const SYNC_ROWS = envInt('BENCH_SYNC_ROWS', ROWS, 100, 50_000);
 const FAULT_EVERY = 7;
+/** A ceiling request's texts, bytes at most (MAX_BODY_BYTES is 1 MiB; the JSON around them is small). */
+const CEILING_BODY_BYTES = 1_000_000;
+/** Rows of the ceiling run (up to 256 per request). */
+const CEILING_ROWS = Math.min(ROWS, envInt('BENCH_CEILING_ROWS', smokeOr(5120, 512), 256, 50_000));
 
 type Job = EdgeComponents['schemas']['Job'];
 type ResultLine = EdgeComponents['schemas']['JobResultLine'];
@@ -139,6 +146,47 @@ async function main(): Promise<void> {
       }),
     );
     const syncS = (performance.now() - t1) / 1000;
+
+    // The ceiling (#29): the edge isolate's own model work on the same rows, featurize + student in batches as large
+    // as a synchronous request takes (256 rows, 1 MiB: the job's chunks are cut the same way), nothing escalated (`x-escalate: never`), cache bypassed, two requests in flight
+    // so the isolate never waits on the network: what a job's rows cost at least in the same isolate.
+    const ceilingRows = rows(CEILING_ROWS, `ceiling-${Date.now()}`);
+    let nextCeiling = 0;
+    let ceilingErrors = 0;
+    const t2 = performance.now();
+    await Promise.all(
+      Array.from({ length: 2 }, async () => {
+        while (nextCeiling < ceilingRows.length) {
+          // Up to 256 rows, within the edge's 1 MiB body limit (as the job's chunks are).
+          const batch: Row[] = [];
+          let bytes = 0;
+          while (nextCeiling < ceilingRows.length && batch.length < 256) {
+            const row = ceilingRows[nextCeiling] as Row;
+            const size = Buffer.byteLength(JSON.stringify(row.text));
+            if (batch.length > 0 && bytes + size > CEILING_BODY_BYTES) break;
+            batch.push(row);
+            bytes += size + 1;
+            nextCeiling++;
+          }
+          const r = await classify(
+            stack.edgeUrl,
+            key,
+            batch.map((b) => b.text),
+            { 'cache-control': 'no-cache, no-store', 'x-escalate': 'never' },
+          );
+          if (r.status !== 200) {
+            ceilingErrors++;
+            if (ceilingErrors === 1)
+              log(`  ceiling: a request failed: ${r.status} ${JSON.stringify(r.body).slice(0, 300)}`);
+          }
+        }
+      }),
+    );
+    const ceilingS = (performance.now() - t2) / 1000;
+    const ceilingRowsPerS = ceilingRows.length / ceilingS;
+    log(
+      `  ceiling: ${ceilingRows.length} rows in ${round(ceilingS, 2)} s (${ceilingErrors} failed requests)`,
+    );
     const rowsPerS = ROWS / jobS;
     // From the first chunk's start to the last chunk's end (the job's own timestamps), without ingest and polling.
     const processingS = (Date.parse(String(view.finished_at)) - Date.parse(String(view.started_at))) / 1000;
@@ -158,6 +206,12 @@ async function main(): Promise<void> {
       sync_wall_s: round(syncS, 2),
       sync_rows_per_s: round(syncRowsPerS, 1),
       speedup: round(rowsPerS / syncRowsPerS, 2),
+      ceiling_rows: ceilingRows.length,
+      ceiling_rows_per_s: round(ceilingRowsPerS, 1),
+      ceiling_failed_requests: ceilingErrors,
+      // Goals (#29): processing >= 0.6 x the ceiling and >= 3 x the synchronous rate.
+      processing_vs_ceiling: round(ROWS / processingS / ceilingRowsPerS, 3),
+      processing_vs_sync: round(ROWS / processingS / syncRowsPerS, 2),
       lost,
       duplicated,
       dead_lettered: view.errors.length,

@@ -88,13 +88,16 @@ export const BENCHMARKS: Record<string, SmokeSpec> = {
   },
   jobs: {
     script: 'jobs.ts',
-    issues: '#14',
+    issues: '#14, #29',
     fields: [
       'bench',
       'rows',
       'wall_s',
       'rows_per_s',
       'sync_rows_per_s',
+      'ceiling_rows_per_s',
+      'processing_vs_ceiling',
+      'processing_vs_sync',
       'speedup',
       'lost',
       'duplicated',

@@ -416,4 +416,18 @@ describe('OriginRouter against loopback origins in three "regions" (real HTTP)',
     const fallback = await shares(r, 6, { colo: 'FRA', batch: true });
     expect(fallback.eu ?? 0).toBeGreaterThan(0);
   });
+
+  it('with no batch pool configured, job rows use the interactive pools like any request (no fallback budget)', async () => {
+    const { config } = await world(1);
+    const r = router(config);
+    // More at once than the batch fallback budget allows (10% of first attempts + 1/s over 10 s).
+    const results = await Promise.allSettled(
+      Array.from({ length: 40 }, async () => {
+        const res = await r.send(originClassify(2000), { colo: 'FRA', batch: true });
+        await res.response.body?.cancel();
+        return res.pool;
+      }),
+    );
+    expect(results.filter((x) => x.status === 'rejected').map((x) => String(x.reason))).toEqual([]);
+  });
 });

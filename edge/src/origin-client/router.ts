@@ -432,7 +432,10 @@ export class OriginRouter {
     // is the probe (one at a time: the breaker lets one through).
     if (cands.length > 0) for (const p of halfOpen) this.#probe(p, hints);
     else cands = halfOpen;
-    if (hints.batch === true) {
+    // Job rows go to batch pools; interactive pools take them only within the fallback budget, so a batch pool's
+    // outage cannot flood them. Without any batch pool configured there is nothing to protect them from: the
+    // interactive pools are where job rows go (their requests carry the low priority the edge signs).
+    if (hints.batch === true && this.#pools.some((p) => p.config.batch)) {
       const batch = cands.filter((p) => p.config.batch);
       if (batch.length > 0) cands = batch;
       else if (cands.length > 0 && !this.#batchFallback.take()) return undefined;
