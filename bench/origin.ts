@@ -486,6 +486,9 @@ async function benchModel(
         : { c1_overhead_vs_in_server_floor_ms: round(batchedC1 - echoC1 - c1Compute.mean_ms, 3) }),
       c1_rps_ratio: round(at(batched, 1).rps / at(ceiling, 1).rps, 3),
       cpu_us_per_req_echo_c64: at(ceiling, 64).cpu_us_per_req,
+      // #29's goal <= 1.3: the batched route's CPU per request at c=64 over its floor, the echo route's CPU plus one
+      // row's share of the best raw batch.
+      batched_cpu_over_floor: round(b64.cpu_us_per_req.total / (echoCpu + 1e6 / best.rows_per_s), 3),
     });
   }
   if (bare !== undefined) {

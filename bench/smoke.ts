@@ -224,6 +224,7 @@ export const BENCHMARKS: Record<string, SmokeSpec> = {
       'c1_p50_floor_ms',
       'c1_overhead_vs_floor_ms',
       'c1_rps_ratio',
+      'batched_cpu_over_floor',
       'cpu_us_per_req.echo',
       'cpu_us_per_req.batched',
       'cpu_us_per_req.bare_hono',
