@@ -195,8 +195,13 @@ export function createApp(options: AppOptions = {}): Hono<AppEnv> {
         if (items === undefined) byVersion.set(v, [p]);
         else items.push(p);
       });
+      // A job chunk's counts are written at once: its queue invocation must not stay open for the flush timer.
+      const flushNow = jobCaller(c.env) !== undefined;
       for (const [version, items] of byVersion) {
-        recorder.record(answer.model, version, items, sinks, (p) => c.executionCtx.waitUntil(p), meta);
+        recorder.record(answer.model, version, items, sinks, (p) => c.executionCtx.waitUntil(p), {
+          ...meta,
+          flushNow,
+        });
       }
     },
     pool: (c) => poolFor(c.get('config'), options.pool),

@@ -156,6 +156,30 @@ describe('edge stats recorder', () => {
     expect(later.find((s) => s.version === 'v1')?.requests).toBe(0);
   });
 
+  it('flushNow (a job chunk) writes at once, scheduling no timer its queue invocation would wait for', async () => {
+    const writes: string[] = [];
+    const store: StatsStore = {
+      pipeline: () => ({
+        hincrby: (key: string, field: string) => writes.push(`${key} ${field}`),
+        expire: () => undefined,
+        sadd: () => undefined,
+        exec: async () => [],
+      }),
+    };
+    const now = 1_800_000_000_000;
+    const recorder = new StatsRecorder({ flushMs: 60_000, now: () => now });
+    const background: Array<Promise<unknown>> = [];
+    recorder.record('spam', 'v1', items.slice(0, 1), { store }, (p) => background.push(p), { ms: 1 });
+    expect(writes).toEqual([]); // within flushMs: scheduled, not written
+    recorder.record('spam', 'v1', items.slice(0, 1), { store }, (p) => background.push(p), {
+      ms: 1,
+      flushNow: true,
+    });
+    expect(background).toHaveLength(2);
+    await background[1];
+    expect(writes.filter((w) => w.endsWith(' req'))).toHaveLength(1); // both requests' counts, in one write
+  });
+
   it('a failing or slow store drops the batch with one logged reason; never throws, never blocks', async () => {
     const warnings: Array<Record<string, unknown>> = [];
     const failing: StatsStore = {

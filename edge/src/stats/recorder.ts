@@ -43,6 +43,11 @@ export interface RequestMeta {
   arm?: 'stable' | 'candidate' | undefined;
   /** The request's time at the edge until its answer, ms. */
   ms: number;
+  /**
+   * Write at once instead of within flushMs: a job chunk's request, whose queue invocation would otherwise stay open
+   * (and hold back the queue's next batch) until the delayed flush's timer fires. @default false
+   */
+  flushNow?: boolean | undefined;
 }
 
 /** The Upstash calls used (a pipeline of HINCRBY, EXPIRE, SADD), so tests can pass a small fake. */
@@ -165,7 +170,7 @@ export class StatsRecorder {
     meta?: RequestMeta,
   ): void {
     if (sinks.points !== undefined) this.#writePoints(sinks.points, model, version, items, meta);
-    this.count(model, version, answerFields(items, meta), sinks.store, waitUntil);
+    this.count(model, version, answerFields(items, meta), sinks.store, waitUntil, meta?.flushNow === true);
   }
 
   /**
@@ -178,6 +183,7 @@ export class StatsRecorder {
     fields: ReadonlyMap<string, number>,
     store: StatsStore | undefined,
     waitUntil: (p: Promise<unknown>) => void,
+    flushNow = false,
   ): void {
     if (store === undefined) return;
     const key = minuteKey(model, version, Math.floor(this.#o.now() / 60_000));
@@ -197,7 +203,7 @@ export class StatsRecorder {
     }
     versions.add(version);
     const wait = this.#o.flushMs - (this.#o.now() - this.#lastFlush);
-    if (wait <= 0 || this.#pendingFields >= this.#o.maxPending) {
+    if (flushNow || wait <= 0 || this.#pendingFields >= this.#o.maxPending) {
       waitUntil(this.flush(store));
     } else if (!this.#scheduled) {
       this.#scheduled = true;

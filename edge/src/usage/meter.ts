@@ -54,7 +54,8 @@ export function meterUsage(options: MeterOptions): MiddlewareHandler<AppEnv> {
       refused: served ? undefined : (log.error_code ?? `http_${c.res.status}`),
       originComputeMs: log.origin_compute_ms ?? 0,
     };
-    options.recorder.record(event, options.store(c), (p) => c.executionCtx.waitUntil(p));
+    // A job chunk's internal request writes at once: its queue invocation must not wait for a flush timer.
+    options.recorder.record(event, options.store(c), (p) => c.executionCtx.waitUntil(p), internal);
     const points = c.env.USAGE;
     if (points === undefined) return;
     try {

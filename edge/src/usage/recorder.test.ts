@@ -77,6 +77,23 @@ describe('UsageRecorder on the real Upstash bridge (real Redis)', () => {
     );
   });
 
+  it('flushNow (a job chunk) writes at once, within flushMs, scheduling no timer', async () => {
+    const calls: unknown[][] = [];
+    const store: UsageStore = {
+      exec: async (keys, args) => {
+        calls.push([keys, args]);
+        return [];
+      },
+    };
+    const r = new UsageRecorder({ now: () => NOW, flushMs: 60_000 });
+    const waits: Array<Promise<unknown>> = [];
+    r.record(event('t1'), store, (p) => waits.push(p)); // within flushMs: a delayed flush
+    r.record(event('t1'), store, (p) => waits.push(p), true);
+    expect(waits).toHaveLength(2);
+    await waits[1];
+    expect(calls).toHaveLength(1);
+  });
+
   it('keeps a failed batch and writes it with the next flush: nothing lost, nothing twice', async () => {
     const redis = realRedis();
     const tenant = `t_${crypto.randomUUID().slice(0, 8)}`;

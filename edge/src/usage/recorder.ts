@@ -204,7 +204,13 @@ export class UsageRecorder {
   }
 
   /** Counts one request; schedules a flush to `store` through `waitUntil` when one is due. */
-  record(event: UsageEvent, store: UsageStore | undefined, waitUntil: (p: Promise<unknown>) => void): void {
+  record(
+    event: UsageEvent,
+    store: UsageStore | undefined,
+    waitUntil: (p: Promise<unknown>) => void,
+    /** Write at once (a job chunk: its queue invocation must not stay open for the delayed flush's timer). */
+    flushNow = false,
+  ): void {
     if (store === undefined) return;
     const now = this.#o.now();
     const iso = new Date(now).toISOString();
@@ -240,7 +246,7 @@ export class UsageRecorder {
     last.set(event.key, Math.floor(now / 60_000));
 
     const wait = this.#o.flushMs - (now - this.#lastFlush);
-    if (wait <= 0 || this.#pendingFields >= this.#o.maxPending) {
+    if (flushNow || wait <= 0 || this.#pendingFields >= this.#o.maxPending) {
       waitUntil(this.flush(store));
     } else if (!this.#scheduled) {
       this.#scheduled = true;
