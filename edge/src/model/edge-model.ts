@@ -22,6 +22,7 @@ import {
 } from '../../../shared/protocol/tensor.ts';
 import { type Prediction, predictionsFromProbabilities } from '../../../shared/protocol/text.ts';
 import type { PreparedRows } from '../../../shared/protocol/validate.ts';
+import { gatherRows, lengthBuckets } from './buckets.ts';
 import { createOrtSession, type InferenceSession, ort, takeInstantiateMs } from './ort-wasm.ts';
 
 /** The featurizer method the edge calls (a small fake in tests). */
@@ -199,14 +200,30 @@ export class EdgeModel {
       throw new Error(`${this.name} is a tensor model: it has no featurizer`);
     const ids = this.#featurizer.featurizeBatch(texts);
     const length = ids.length / texts.length;
-    const out = await this.#session.run({
-      [this.#input]: new ort.Tensor('int32', ids, [texts.length, length]),
-    });
-    const probs = out[this.#output];
-    if (probs === undefined) throw new Error(`edge model has no output '${this.#output}'`);
+    // A large batch runs as groups of similar length (buckets.ts): each pays for its own longest row.
+    const groups = lengthBuckets(ids, texts.length, length);
+    const probs = new Float32Array(texts.length * this.labels.length);
+    for (const group of groups) {
+      const whole = groups.length === 1;
+      const out = await this.#session.run({
+        [this.#input]: new ort.Tensor('int32', whole ? ids : gatherRows(ids, length, group), [
+          group.length,
+          length,
+        ]),
+      });
+      const result = out[this.#output];
+      if (result === undefined) throw new Error(`edge model has no output '${this.#output}'`);
+      const data = result.data as Float32Array;
+      const classes = this.labels.length;
+      if (data.length !== group.length * classes) {
+        throw new Error(`edge model output has ${data.length} values, expected ${group.length} x ${classes}`);
+      }
+      for (const [k, r] of group.entries())
+        probs.set(data.subarray(k * classes, (k + 1) * classes), r * classes);
+    }
     // Labelled by the release's decision rule for the student (shared/decision); confidenceOf() is the item's
     // confidence.
-    const predictions = predictionsFromProbabilities(probs.data as Float32Array, this.labels, this.#rule);
+    const predictions = predictionsFromProbabilities(probs, this.labels, this.#rule);
     const ood = this.#ood;
     if (ood === undefined) return predictions;
     return predictions.map((p, i) => {
