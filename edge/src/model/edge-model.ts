@@ -202,19 +202,16 @@ export class EdgeModel {
     const length = ids.length / texts.length;
     // A large batch runs as groups of similar length (buckets.ts): each pays for its own longest row.
     const groups = lengthBuckets(ids, texts.length, length);
-    const probs = new Float32Array(texts.length * this.labels.length);
+    const classes = this.labels.length;
+    const probs = new Float32Array(texts.length * classes);
     for (const group of groups) {
-      const whole = groups.length === 1;
+      const rows = groups.length === 1 ? ids : gatherRows(ids, length, group);
       const out = await this.#session.run({
-        [this.#input]: new ort.Tensor('int32', whole ? ids : gatherRows(ids, length, group), [
-          group.length,
-          length,
-        ]),
+        [this.#input]: new ort.Tensor('int32', rows, [group.length, length]),
       });
       const result = out[this.#output];
       if (result === undefined) throw new Error(`edge model has no output '${this.#output}'`);
       const data = result.data as Float32Array;
-      const classes = this.labels.length;
       if (data.length !== group.length * classes) {
         throw new Error(`edge model output has ${data.length} values, expected ${group.length} x ${classes}`);
       }

@@ -163,6 +163,8 @@ export class OriginRouter {
   readonly #retry: Budget;
   readonly #hedge: Budget;
   readonly #batchFallback: Budget;
+  /** Some pool is a batch pool (job rows prefer them; without one they use the interactive pools freely). */
+  readonly #hasBatchPools: boolean;
   readonly #hedgeMinSamples: number;
   readonly #brownoutShare: number;
   readonly #rampMs: number;
@@ -198,6 +200,7 @@ export class OriginRouter {
     });
     this.#hedge = new Budget({ perEvent: hedgeShare, now: this.#now });
     this.#batchFallback = new Budget({ perEvent: 0.1, perSecond: 1, now: this.#now });
+    this.#hasBatchPools = regions.pools.some((p) => p.batch);
     this.#hedging = hedgeShare > 0;
     this.#hedgeMinSamples = options.hedgeMinSamples ?? 20;
     this.#brownoutShare = options.brownoutShare ?? 0.5;
@@ -435,7 +438,7 @@ export class OriginRouter {
     // Job rows go to batch pools; interactive pools take them only within the fallback budget, so a batch pool's
     // outage cannot flood them. Without any batch pool configured there is nothing to protect them from: the
     // interactive pools are where job rows go (their requests carry the low priority the edge signs).
-    if (hints.batch === true && this.#pools.some((p) => p.config.batch)) {
+    if (hints.batch === true && this.#hasBatchPools) {
       const batch = cands.filter((p) => p.config.batch);
       if (batch.length > 0) cands = batch;
       else if (cands.length > 0 && !this.#batchFallback.take()) return undefined;
